@@ -1,0 +1,99 @@
+// Module entry: build information, thread control, and benchmark baselines.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "bindings.h"
+#include "core/backend.h"
+#include "core/common.h"
+
+#ifndef GNN_BUILD_FLAVOR
+#define GNN_BUILD_FLAVOR "unknown"
+#endif
+
+namespace gnnaddon {
+namespace {
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto o = Napi::Object::New(env);
+  o.Set("backend", "cpu");
+  auto cuda = Napi::Object::New(env);
+  cuda.Set("compiled", gnn::cudaCompiled());
+  cuda.Set("devices", gnn::cudaDeviceCount());
+  o.Set("cuda", cuda);
+  o.Set("threads", gnn::numThreads());
+#ifdef _OPENMP
+  o.Set("openmp", true);
+#else
+  o.Set("openmp", false);
+#endif
+  o.Set("build", GNN_BUILD_FLAVOR);
+#if defined(__AVX512F__)
+  o.Set("simd", "avx512");
+#elif defined(__AVX2__)
+  o.Set("simd", "avx2");
+#elif defined(__SSE2__)
+  o.Set("simd", "sse2");
+#else
+  o.Set("simd", "none");
+#endif
+  return o;
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    gnn::setNumThreads((int)intArg(env, info[0], "threads", 1, 1024));
+    return env.Undefined();
+  });
+}
+
+Napi::Value GetThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), gnn::numThreads());
+}
+
+// Copies src into dst `reps` times and returns the median seconds of one copy:
+// the in-run memory-bandwidth baseline of the benchmarks.
+Napi::Value MemcpyBench(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto dst = viewOf<uint8_t>(env, info[0], "dst");
+    auto src = viewOf<uint8_t>(env, info[1], "src", (int64_t)dst.size);
+    int64_t reps = intArg(env, info[2], "reps", 1, 1000000);
+    std::vector<double> t((size_t)reps);
+    for (int64_t r = 0; r < reps; ++r) {
+      auto a = std::chrono::steady_clock::now();
+      std::memcpy(dst.data, src.data, dst.size);
+      auto b = std::chrono::steady_clock::now();
+      t[(size_t)r] = std::chrono::duration<double>(b - a).count();
+    }
+    std::sort(t.begin(), t.end());
+    return Napi::Number::New(env, t[t.size() / 2]);
+  });
+}
+
+}  // namespace
+
+void registerBench(Napi::Env env, Napi::Object exports) {
+  exports.Set("memcpyBench", Napi::Function::New(env, MemcpyBench, "memcpyBench"));
+}
+GNN_REGISTER_BINDING(registerBench);
+
+std::vector<RegisterFn>& bindingRegistry() {
+  static std::vector<RegisterFn> fns;
+  return fns;
+}
+
+}  // namespace gnnaddon
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("info", Napi::Function::New(env, gnnaddon::Info, "info"));
+  exports.Set("setThreads", Napi::Function::New(env, gnnaddon::SetThreads, "setThreads"));
+  exports.Set("getThreads", Napi::Function::New(env, gnnaddon::GetThreads, "getThreads"));
+  for (auto fn : gnnaddon::bindingRegistry()) fn(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(gnnbatch, Init)

@@ -1,0 +1,45 @@
+// Shared plain-C++ definitions for the native core: non-owning views and the
+// error types the addon maps to JS exceptions. No N-API here (ARCHITECTURE.md).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace gnn {
+
+// A non-owning view of a contiguous array. `size` counts elements.
+template <class T>
+struct View {
+  T* data = nullptr;
+  size_t size = 0;
+  View() = default;
+  View(T* d, size_t n) : data(d), size(n) {}
+  T& operator[](size_t i) const { return data[i]; }
+};
+
+// Error kinds, mapped by the addon to RangeError / TypeError / Error.
+enum class ErrorKind { Range, Type, Generic };
+
+// An exception carrying a JS error class and a stable string code.
+struct Error : std::runtime_error {
+  ErrorKind kind;
+  std::string code;
+  Error(ErrorKind k, std::string c, const std::string& msg)
+      : std::runtime_error(msg), kind(k), code(std::move(c)) {}
+};
+
+[[noreturn]] inline void throwRange(const std::string& msg,
+                                    const char* code = "ERR_GNN_RANGE") {
+  throw Error(ErrorKind::Range, code, msg);
+}
+[[noreturn]] inline void throwType(const std::string& msg,
+                                   const char* code = "ERR_GNN_TYPE") {
+  throw Error(ErrorKind::Type, code, msg);
+}
+
+// Thread count used by every OpenMP region of the core (0 = library default).
+void setNumThreads(int n);
+int numThreads();
+
+}  // namespace gnn

@@ -1,0 +1,204 @@
+#include "pack.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace gnn {
+
+void validateStoreHeader(const StoreView& s) {
+  if (s.numGraphs < 0) throwRange("store: negative graph count");
+  if (s.nodeOffset[0] != 0 || s.edgeOffset[0] != 0)
+    throwRange("store: nodeOffset[0] and edgeOffset[0] must be 0");
+  for (int64_t g = 0; g < s.numGraphs; ++g) {
+    if (s.nodeOffset[g + 1] < s.nodeOffset[g])
+      throwRange("store: nodeOffset decreases at graph " + std::to_string(g));
+    if (s.edgeOffset[g + 1] < s.edgeOffset[g])
+      throwRange("store: edgeOffset decreases at graph " + std::to_string(g));
+  }
+  if (s.nodeOffset[s.numGraphs] != s.numNodes)
+    throwRange("store: nodeOffset[last]=" + std::to_string(s.nodeOffset[s.numGraphs]) +
+               " but there are " + std::to_string(s.numNodes) + " nodes");
+  if (s.edgeOffset[s.numGraphs] != s.numEdges)
+    throwRange("store: edgeOffset[last]=" + std::to_string(s.edgeOffset[s.numGraphs]) +
+               " but there are " + std::to_string(s.numEdges) + " edges");
+}
+
+void validateStoreFull(const StoreView& s) {
+  validateStoreHeader(s);
+  std::vector<uint8_t> seen;
+  for (int64_t g = 0; g < s.numGraphs; ++g) {
+    const int32_t n = s.nodeOffset[g + 1] - s.nodeOffset[g];
+    const int32_t e0 = s.edgeOffset[g], ne = s.edgeOffset[g + 1] - e0;
+    int32_t prevR = 0, prevS = 0;
+    seen.assign(ne, 0);
+    for (int32_t k = 0; k < ne; ++k) {
+      const int32_t r = s.receivers[e0 + k], snd = s.senders[e0 + k];
+      if (r < 0 || r >= n || snd < 0 || snd >= n)
+        throwRange("store: graph " + std::to_string(g) + " edge " + std::to_string(k) +
+                   " has endpoint out of range (graph has " + std::to_string(n) + " nodes)");
+      if (r < prevR)
+        throwRange("store: graph " + std::to_string(g) + " edges not sorted by receiver at edge " +
+                   std::to_string(k));
+      prevR = r;
+      const int32_t p = s.senderPerm[e0 + k];
+      if (p < 0 || p >= ne || seen[p])
+        throwRange("store: graph " + std::to_string(g) + " senderPerm is not a permutation at " +
+                   std::to_string(k));
+      seen[p] = 1;
+      const int32_t ps = s.senders[e0 + p];
+      if (ps < prevS)
+        throwRange("store: graph " + std::to_string(g) + " senderPerm not sorted by sender at " +
+                   std::to_string(k));
+      prevS = ps;
+    }
+  }
+}
+
+PackStats batchTotals(const StoreView& s, const int32_t* ids, int64_t count) {
+  PackStats st;
+  for (int64_t i = 0; i < count; ++i) {
+    const int32_t g = ids[i];
+    if (g < 0 || g >= s.numGraphs)
+      throwRange("graph id " + std::to_string(g) + " at position " + std::to_string(i) +
+                     " is out of range (store has " + std::to_string(s.numGraphs) + " graphs)",
+                 "ERR_GNN_GRAPH_ID");
+    st.realNodes += s.nodeOffset[g + 1] - s.nodeOffset[g];
+    st.realEdges += s.edgeOffset[g + 1] - s.edgeOffset[g];
+  }
+  st.realGraphs = count;
+  return st;
+}
+
+namespace {
+// First error raised inside a parallel region, keeping the lowest position so
+// that the message is deterministic whatever the thread count.
+struct ParallelError {
+  int64_t pos = INT64_MAX;
+  std::string msg;
+  void set(int64_t p, std::string m) {
+#pragma omp critical(gnn_pack_error)
+    if (p < pos) { pos = p; msg = std::move(m); }
+  }
+};
+}  // namespace
+
+template <class T>
+PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
+                     const PackShape& shape, const PackOut<T>& out) {
+  const PackStats st = batchTotals(s, ids, count);
+  const bool exact = shape.nodes == st.realNodes && shape.edges == st.realEdges &&
+                     shape.graphs == st.realGraphs;
+  if (!exact) {
+    if (shape.nodes < st.realNodes + 1 || shape.edges < st.realEdges ||
+        shape.graphs < st.realGraphs + 1)
+      throwRange("padded shape {nodes: " + std::to_string(shape.nodes) + ", edges: " +
+                     std::to_string(shape.edges) + ", graphs: " + std::to_string(shape.graphs) +
+                     "} is too small for " + std::to_string(st.realGraphs) + " graphs with " +
+                     std::to_string(st.realNodes) + " nodes and " + std::to_string(st.realEdges) +
+                     " edges (padding needs nodes >= " + std::to_string(st.realNodes + 1) +
+                     ", edges >= " + std::to_string(st.realEdges) +
+                     ", graphs >= " + std::to_string(st.realGraphs + 1) + ")",
+                 "ERR_GNN_SHAPE");
+  }
+  if (shape.nodes > INT32_MAX - 1 || shape.edges > INT32_MAX)
+    throwRange("padded shape exceeds 2^31-1 nodes or edges", "ERR_GNN_SHAPE");
+
+  std::vector<int64_t> nodeStart(count + 1), edgeStart(count + 1);
+  nodeStart[0] = edgeStart[0] = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const int32_t g = ids[i];
+    nodeStart[i + 1] = nodeStart[i] + (s.nodeOffset[g + 1] - s.nodeOffset[g]);
+    edgeStart[i + 1] = edgeStart[i] + (s.edgeOffset[g + 1] - s.edgeOffset[g]);
+  }
+
+  ParallelError err;
+#pragma omp parallel for schedule(dynamic, 4)
+  for (int64_t i = 0; i < count; ++i) {
+    const int32_t g = ids[i];
+    const int32_t n0 = s.nodeOffset[g], n = s.nodeOffset[g + 1] - n0;
+    const int32_t e0 = s.edgeOffset[g], ne = s.edgeOffset[g + 1] - e0;
+    const int32_t ns = (int32_t)nodeStart[i], es = (int32_t)edgeStart[i];
+    for (int32_t j = 0; j < n; ++j) {
+      out.atomicNumber[ns + j] = s.atomicNumber[n0 + j];
+      out.nodeGraph[ns + j] = (int32_t)i;
+    }
+    const int32_t* sS = s.senders + e0;
+    const int32_t* sR = s.receivers + e0;
+    const float* sD = s.distance + e0;
+    // Edges: shift endpoints, copy distances, build receiver CSR row pointers.
+    bool bad = false;
+    int32_t cur = 0;  // next node whose row start is not yet written
+    for (int32_t k = 0; k < ne; ++k) {
+      const int32_t snd = sS[k], r = sR[k];
+      bad |= ((unsigned)snd >= (unsigned)n) | ((unsigned)r >= (unsigned)n) | (r < cur - 1);
+      out.senders[es + k] = snd + ns;
+      out.receivers[es + k] = r + ns;
+      out.distance[es + k] = (T)sD[k];
+      while (cur <= r && cur < n) out.recvPtr[ns + cur++] = es + k;
+    }
+    if (bad) {
+      err.set(i, "store graph " + std::to_string(g) +
+                     " has an edge endpoint out of range or edges not sorted by receiver");
+      continue;
+    }
+    while (cur < n) out.recvPtr[ns + cur++] = es + ne;
+    // Sender permutation and its row pointers.
+    const int32_t* sP = s.senderPerm + e0;
+    cur = 0;
+    int32_t prev = 0;
+    for (int32_t k = 0; k < ne; ++k) {
+      const int32_t p = sP[k];
+      if ((unsigned)p >= (unsigned)ne) { bad = true; break; }
+      const int32_t snd = sS[p];
+      if (snd < prev) { bad = true; break; }
+      prev = snd;
+      out.sendPerm[es + k] = es + p;
+      while (cur <= snd) out.sendPtr[ns + cur++] = es + k;
+    }
+    if (bad) {
+      err.set(i, "store graph " + std::to_string(g) +
+                     " has a senderPerm entry out of range or not sorted by sender");
+      continue;
+    }
+    while (cur < n) out.sendPtr[ns + cur++] = es + ne;
+    out.nNode[i] = n;
+    out.nEdge[i] = ne;
+    out.target[i] = (T)s.target[g];
+    out.mask[i] = (T)1;
+  }
+  if (err.pos != INT64_MAX) throwRange(err.msg, "ERR_GNN_STORE");
+
+  // Padding (Jraph): graph slot `count` owns the padding nodes and edges.
+  const int32_t rn = (int32_t)st.realNodes, re = (int32_t)st.realEdges;
+  const int32_t N = (int32_t)shape.nodes, E = (int32_t)shape.edges;
+#pragma omp parallel for schedule(static)
+  for (int32_t k = re; k < E; ++k) {
+    out.senders[k] = rn;
+    out.receivers[k] = rn;
+    out.distance[k] = (T)0;
+    out.sendPerm[k] = k;
+  }
+  for (int32_t j = rn; j < N; ++j) {
+    out.atomicNumber[j] = 0;
+    out.nodeGraph[j] = (int32_t)count;
+    out.recvPtr[j] = j == rn ? re : E;
+    out.sendPtr[j] = j == rn ? re : E;
+  }
+  out.recvPtr[N] = E;
+  out.sendPtr[N] = E;
+  for (int64_t i = count; i < shape.graphs; ++i) {
+    const bool pad = i == count;
+    out.nNode[i] = pad ? N - rn : 0;
+    out.nEdge[i] = pad ? E - re : 0;
+    out.target[i] = (T)0;
+    out.mask[i] = (T)0;
+  }
+  return st;
+}
+
+template PackStats packGraphs<float>(const StoreView&, const int32_t*, int64_t, const PackShape&,
+                                     const PackOut<float>&);
+template PackStats packGraphs<double>(const StoreView&, const int32_t*, int64_t, const PackShape&,
+                                      const PackOut<double>&);
+
+}  // namespace gnn

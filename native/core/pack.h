@@ -1,0 +1,74 @@
+// Packing a list of graphs from the columnar graph store into one padded batch.
+//
+// Contract (inputs): the store's edges are grouped by graph (edgeOffset), each
+// graph's edges sorted by local receiver; senders/receivers are graph-local node
+// indices; senderPerm lists each graph's local edge indices ordered by sender
+// (stable). Indices are range-checked and sortedness is verified for every graph
+// the call touches, so a corrupt store yields gnn::Error, never a crash.
+//
+// Contract (outputs, Jraph's padding convention): real graphs occupy graph slots
+// 0..k-1 in the given order, their nodes and edges laid out contiguously with
+// edge endpoints shifted by the nodes before them. If the shape is larger than
+// the real totals, graph slot k is the padding graph owning every padding node
+// and edge (padding edges go from and to the first padding node, distance 0),
+// and slots k+1.. are empty graphs. A shape equal to the real totals
+// (nodes, edges, graphs) means an exact, unpadded batch.
+#pragma once
+#include "common.h"
+
+namespace gnn {
+
+struct StoreView {
+  int64_t numGraphs = 0;
+  const int32_t* nodeOffset = nullptr;  // [numGraphs+1]
+  const int32_t* edgeOffset = nullptr;  // [numGraphs+1]
+  const uint8_t* atomicNumber = nullptr;  // [numNodes]
+  const int32_t* senders = nullptr;     // [numEdges], graph-local
+  const int32_t* receivers = nullptr;   // [numEdges], graph-local, sorted per graph
+  const float* distance = nullptr;      // [numEdges]
+  const int32_t* senderPerm = nullptr;  // [numEdges], graph-local edge index
+  const double* target = nullptr;       // [numGraphs]
+  int64_t numNodes = 0;
+  int64_t numEdges = 0;
+};
+
+struct PackShape {
+  int64_t nodes = 0, edges = 0, graphs = 0;
+};
+
+template <class T>
+struct PackOut {
+  int32_t* atomicNumber;  // [nodes]
+  int32_t* nodeGraph;     // [nodes]
+  int32_t* senders;       // [edges], batch-global
+  int32_t* receivers;     // [edges], batch-global, sorted
+  T* distance;            // [edges]
+  int32_t* nNode;         // [graphs]
+  int32_t* nEdge;         // [graphs]
+  T* target;              // [graphs]
+  T* mask;                // [graphs] 1 for real graphs, 0 for padding/empty
+  int32_t* recvPtr;       // [nodes+1] CSR row pointers by receiver
+  int32_t* sendPerm;      // [edges] edge indices ordered by sender
+  int32_t* sendPtr;       // [nodes+1] row pointers into sendPerm by sender
+};
+
+struct PackStats {
+  int64_t realNodes = 0, realEdges = 0, realGraphs = 0;
+};
+
+// Checks the store's global structure once (offsets monotone and consistent
+// with the array lengths). Per-graph contents are verified when packed, and
+// fully (senderPerm a permutation) by validateStoreFull.
+void validateStoreHeader(const StoreView& s);
+// O(E) full check: every index in range, receivers sorted, senderPerm a
+// sender-sorted permutation of each graph's edges.
+void validateStoreFull(const StoreView& s);
+
+// Real totals of a graph list (throws RangeError on an unknown id).
+PackStats batchTotals(const StoreView& s, const int32_t* ids, int64_t count);
+
+template <class T>
+PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
+                     const PackShape& shape, const PackOut<T>& out);
+
+}  // namespace gnn

@@ -1,0 +1,69 @@
+/**
+ * Core data types shared by every layer above the native addon.
+ *
+ * A {@link Structure} is one parsed molecule or crystal; a {@link GraphStore}
+ * is the columnar, native-ready form of many structures turned into graphs.
+ */
+
+/** One atomic structure as read from a file or produced by a generator. */
+export interface Structure {
+  /** Identifier from the source (molecule id, auid, frame index, ...). */
+  id: string;
+  /** Atomic numbers, one per atom. */
+  numbers: Uint8Array;
+  /** Cartesian positions in Å, row-major [atoms x 3]. */
+  positions: Float64Array;
+  /** Lattice vectors as rows, row-major [3 x 3] in Å, or null for a molecule. */
+  cell: Float64Array | null;
+  /** Periodicity along each lattice vector. */
+  pbc: [boolean, boolean, boolean];
+  /** Numeric properties usable as regression targets, by name. */
+  targets: Record<string, number>;
+  /** Other metadata (SMILES, compound name, ...). */
+  info?: Record<string, string | number | boolean>;
+}
+
+/**
+ * Columnar graph store. Per-graph arrays are indexed by graph id; node and edge
+ * arrays are concatenated over graphs with `nodeOffset`/`edgeOffset`.
+ * Invariants (checked natively by `validateStore`): within each graph, edges are
+ * sorted by receiver; `senders`/`receivers` are graph-local; `senderPerm` lists
+ * each graph's local edge indices ordered by sender (stable).
+ */
+export interface GraphStore {
+  /** Number of graphs. */
+  numGraphs: number;
+  /** [numGraphs+1] node offsets. */
+  nodeOffset: Int32Array;
+  /** [numGraphs+1] edge offsets. */
+  edgeOffset: Int32Array;
+  /** [nodes] atomic numbers. */
+  atomicNumber: Uint8Array;
+  /** [nodes x 3] positions in Å (float32), kept for export and inspection. */
+  positions: Float32Array;
+  /** [edges] graph-local sender of each edge. */
+  senders: Int32Array;
+  /** [edges] graph-local receiver of each edge, sorted within each graph. */
+  receivers: Int32Array;
+  /** [edges] distance in Å including the periodic image shift. */
+  distance: Float32Array;
+  /** [edges] graph-local edge index permutation ordering each graph's edges by sender. */
+  senderPerm: Int32Array;
+  /** Target names, the columns of `targets`. */
+  targetNames: string[];
+  /** [numGraphs x targetNames.length] row-major target values in source units (NaN = missing). */
+  targets: Float64Array;
+  /** Source identifier of each graph. */
+  ids: string[];
+  /** The graph rule used to build edges (`fc`, `cutoff:R`, `knn:K`). */
+  graphRule: string;
+  /** Free-form description of where the data came from. */
+  source: string;
+}
+
+/** Index sets of a train/validation/test split (graph ids into a store). */
+export interface Split {
+  train: Int32Array;
+  val: Int32Array;
+  test: Int32Array;
+}

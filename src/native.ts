@@ -1,0 +1,144 @@
+/**
+ * Loads the native addon once and exposes its typed surface.
+ *
+ * Which build is loaded: `GNNBATCH_ADDON=cmake` (default: `native-build/Release`
+ * from cmake-js), `GNNBATCH_ADDON=gyp` (`build/Release` from node-gyp), or a path
+ * to a `.node` file.
+ */
+import * as path from 'path';
+import * as fs from 'fs';
+
+/** Float arrays the kernels accept; the element type selects float32 or float64. */
+export type FloatArray = Float32Array | Float64Array;
+
+/** The columnar arrays of a graph store, as the native packer reads them. */
+export interface NativeStoreArrays {
+  /** [graphs+1] node offset of each graph. */
+  nodeOffset: Int32Array;
+  /** [graphs+1] edge offset of each graph. */
+  edgeOffset: Int32Array;
+  /** [nodes] atomic number of each node. */
+  atomicNumber: Uint8Array;
+  /** [edges] graph-local sender of each edge. */
+  senders: Int32Array;
+  /** [edges] graph-local receiver of each edge; sorted within each graph. */
+  receivers: Int32Array;
+  /** [edges] edge length (Å, periodic image shift included). */
+  distance: Float32Array;
+  /** [edges] graph-local edge indices of each graph ordered by sender (stable). */
+  senderPerm: Int32Array;
+  /** [graphs] the (standardised) training target of each graph. */
+  target: Float64Array;
+}
+
+/** A padded batch shape: totals including the padding graph. */
+export interface PackShape {
+  nodes: number;
+  edges: number;
+  graphs: number;
+}
+
+/** Caller-owned output buffers of {@link NativeAddon.packGraphs}. */
+export interface PackOutput<F extends FloatArray = FloatArray> {
+  atomicNumber: Int32Array;
+  nodeGraph: Int32Array;
+  senders: Int32Array;
+  receivers: Int32Array;
+  distance: F;
+  nNode: Int32Array;
+  nEdge: Int32Array;
+  target: F;
+  mask: F;
+  recvPtr: Int32Array;
+  sendPerm: Int32Array;
+  sendPtr: Int32Array;
+}
+
+/** Totals of the real (non-padding) part of a packed batch. */
+export interface PackStats {
+  realNodes: number;
+  realEdges: number;
+  realGraphs: number;
+}
+
+/** What the loaded addon was built with and can use. */
+export interface NativeInfo {
+  backend: 'cpu';
+  cuda: { compiled: boolean; devices: number };
+  threads: number;
+  openmp: boolean;
+  build: string;
+  simd: string;
+}
+
+/** The raw addon surface (thin 1:1 binding; idiomatic wrappers live above it). */
+export interface NativeAddon {
+  info(): NativeInfo;
+  setThreads(n: number): void;
+  getThreads(): number;
+  memcpyBench(dst: Uint8Array, src: Uint8Array, reps: number): number;
+  packGraphs(store: NativeStoreArrays, ids: Int32Array, shape: PackShape, out: PackOutput): PackStats;
+  validateStore(store: NativeStoreArrays): void;
+  segmentSumCsr(src: FloatArray, rowPtr: Int32Array, width: number, out: FloatArray): void;
+  segmentMeanCsr(src: FloatArray, rowPtr: Int32Array, width: number, out: FloatArray): void;
+  segmentSum(src: FloatArray, segmentIds: Int32Array, numSegments: number, width: number, out: FloatArray): void;
+  gatherRows(src: FloatArray, indices: Int32Array, width: number, out: FloatArray): void;
+  segmentCsrBackward(gradOut: FloatArray, rowPtr: Int32Array, width: number, mean: boolean, gradSrc: FloatArray): void;
+  gatherRowsBackward(gradOut: FloatArray, perm: Int32Array | null, rowPtr: Int32Array, width: number, gradSrc: FloatArray): void;
+  // Model and training entry points are declared in ./native-model.ts.
+  [key: string]: unknown;
+}
+
+let cached: NativeAddon | undefined;
+
+function candidatePath(): string {
+  const root = path.resolve(__dirname, '..');
+  const pick = process.env.GNNBATCH_ADDON ?? 'cmake';
+  if (pick === 'cmake') return path.join(root, 'native-build', 'Release', 'gnnbatch.node');
+  if (pick === 'gyp') return path.join(root, 'build', 'Release', 'gnnbatch.node');
+  return path.resolve(pick);
+}
+
+/**
+ * The native addon, loaded on first use. Throws an Error with code
+ * `ERR_GNN_ADDON_MISSING` and instructions when the binary is not built.
+ */
+export function native(): NativeAddon {
+  if (cached) return cached;
+  const file = candidatePath();
+  if (!fs.existsSync(file)) {
+    const err = new Error(
+      `gnnbatch: native addon not found at ${file}. Build it with "npm install" ` +
+        `(cmake-js) or "npm run build:gyp" (node-gyp, then set GNNBATCH_ADDON=gyp).`,
+    ) as Error & { code: string };
+    err.code = 'ERR_GNN_ADDON_MISSING';
+    throw err;
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    cached = require(file) as NativeAddon;
+  } catch (e) {
+    const err = new Error(
+      `gnnbatch: native addon at ${file} failed to load (${(e as Error).message}). ` +
+        `It may be built for another Node version or platform: rebuild with "npm rebuild gnnbatch".`,
+    ) as Error & { code: string };
+    err.code = 'ERR_GNN_ADDON_LOAD';
+    throw err;
+  }
+  return cached;
+}
+
+/** Build and backend information of the loaded addon. */
+export function nativeInfo(): NativeInfo {
+  return native().info();
+}
+
+/** Sets the number of threads every native kernel uses. */
+export function setThreads(n: number): void {
+  native().setThreads(n);
+}
+
+/** The number of threads native kernels use. */
+export function getThreads(): number {
+  return native().getThreads();
+}
