@@ -1,0 +1,56 @@
+// Dense building blocks of the models: register-blocked SIMD matrix products
+// with fused epilogues, the parameter-gradient product X^T dY with a fixed
+// (thread-count independent) reduction order, and the shifted softplus.
+//
+// All matrices are row-major. Every routine is deterministic: results are
+// bitwise identical for any thread count.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "common.h"
+
+namespace gnn {
+
+// Row-block callback run right after rows [m0, m1) of C are final (still hot
+// in cache): the place for fused bias/activation/gather epilogues.
+template <class T>
+using RowEpilogue = std::function<void(int64_t m0, int64_t m1)>;
+
+// C[M x N] (+)= A[M x K] B[K x N] where A(i,k) = A[i*rsA + k*csA], B has leading
+// dimension ldb, C has leading dimension ldc. With accumulate=false C is
+// overwritten. The epilogue (may be empty) is applied per row block.
+template <class T>
+void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsA, int64_t csA, const T* B,
+          int64_t ldb, T* C, int64_t ldc, bool accumulate, const RowEpilogue<T>& epi = nullptr);
+
+// G[K x N] (+)= X[M x K]^T D[M x N], reduced over M in fixed chunks (so the
+// summation order does not depend on the thread count). `scratch` is grown as
+// needed. Also adds colsum(D) into gbias[N] when gbias is non-null.
+template <class T>
+void gemmTN(int64_t M, int64_t K, int64_t N, const T* X, int64_t ldx, const T* D, int64_t ldd,
+            T* G, T* gbias, bool accumulate, std::vector<T>& scratch);
+
+// Out[N x K] = W[K x N]^T (small weight transposes for backward products).
+template <class T>
+void transpose(const T* W, int64_t K, int64_t N, T* out);
+
+// Shifted softplus ssp(x) = ln(1 + e^x) - ln 2, in place over n values.
+template <class T>
+void sspInPlace(T* x, int64_t n);
+// d *= ssp'(pre) given the *activation* a = ssp(pre): ssp'(pre) = sigmoid(pre)
+// = 1 - exp(-(a + ln 2)).
+template <class T>
+void mulSspGradFromAct(T* d, const T* a, int64_t n);
+
+// x[i] = exp(x[i]) for x[i] <= 0 (vectorised in float; std::exp in double).
+template <class T>
+void expNonPosInPlace(T* x, int64_t n);
+
+// Flops counter: every gemm/gemmTN adds 2*M*N*K to it (per thread-safe atomic).
+void resetFlops();
+double flopsCount();
+
+}  // namespace gnn

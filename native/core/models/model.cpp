@@ -1,0 +1,534 @@
+// MPEU / SchNet forward and backward (see model.h and PAPER.md).
+//
+// Cheaper but algebraically identical evaluation (ARCHITECTURE.md):
+//  * MPEU's first edge layer on concat(h_s, h_r, e) is split as h W_s and h W_r
+//    computed per node and gathered per edge inside the matrix-product epilogue,
+//    plus e W_e per edge.
+//  * Linear(h_sender) is computed per node and gathered per edge; the message
+//    product and the mean over incoming edges are fused into one CSR reduction,
+//    so the message array itself is never written.
+//  * Bias, activation and gathers run as row-block epilogues of the products.
+// Backward scatters to senders go through the sender permutation (no atomics).
+#include "model.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "core/dense.h"
+#include "core/segment.h"
+
+namespace gnn {
+
+const char* const kProfileNames[kProfCount] = {
+    "rbf", "embed", "edge_update", "message", "aggregate", "node_update", "readout",
+    "readout_bwd", "node_update_bwd", "message_bwd", "edge_update_bwd", "embed_bwd", "adam"};
+
+void validateConfig(const ModelConfig& c) {
+  auto chk = [](bool ok, const std::string& m) { if (!ok) throwRange("model config: " + m, "ERR_GNN_CONFIG"); };
+  chk(c.latent >= 1 && c.latent <= 1024, "latent must be in 1..1024, got " + std::to_string(c.latent));
+  chk(c.passes >= 1 && c.passes <= 32, "passes must be in 1..32, got " + std::to_string(c.passes));
+  chk(c.basis >= 1 && c.basis <= 4096, "basis must be in 1..4096, got " + std::to_string(c.basis));
+  chk(c.numClasses >= 1 && c.numClasses <= 256, "numClasses must be in 1..256, got " + std::to_string(c.numClasses));
+  chk(c.readoutHidden >= 1 && c.readoutHidden <= 4096, "readoutHidden must be in 1..4096");
+  chk(std::isfinite(c.rbfSpacing) && c.rbfSpacing > 0, "rbfSpacing must be > 0");
+  chk(std::isfinite(c.rbfGamma) && c.rbfGamma > 0, "rbfGamma must be > 0");
+}
+
+ParamLayout paramLayout(const ModelConfig& c) {
+  validateConfig(c);
+  ParamLayout L;
+  auto add = [&](const std::string& n, int64_t r, int64_t k) {
+    L.entries.push_back({n, L.total, r, k});
+    L.total += r * k;
+  };
+  const int64_t C = c.latent, H = 2 * C, K = c.basis, R = c.readoutHidden;
+  add("embed/w", c.numClasses, C);
+  add("embed/b", 1, C);
+  for (int t = 0; t < c.passes; ++t) {
+    const std::string p = "pass" + std::to_string(t) + "/";
+    if (c.kind == ModelKind::MPEU) {
+      const int64_t ein = t == 0 ? K : C;
+      add(p + "edge/w1", 2 * C + ein, H);  // rows: sender C, receiver C, edge ein
+      add(p + "edge/b1", 1, H);
+      add(p + "edge/w2", H, C);
+      add(p + "edge/b2", 1, C);
+    }
+    add(p + "filter/w1", c.kind == ModelKind::MPEU ? C : K, C);
+    add(p + "filter/b1", 1, C);
+    add(p + "filter/w2", C, C);
+    add(p + "filter/b2", 1, C);
+    add(p + "sender/w", C, C);
+    add(p + "sender/b", 1, C);
+    add(p + "node/w1", C, C);
+    add(p + "node/b1", 1, C);
+    add(p + "node/w2", C, C);
+    add(p + "node/b2", 1, C);
+  }
+  add("readout/w1", C, R);
+  add("readout/b1", 1, R);
+  add("readout/w2", R, 1);
+  add("readout/b2", 1, 1);
+  return L;
+}
+
+template <class T>
+size_t Plan<T>::bytes() const {
+  size_t n = 0;
+  for (auto* v : {&rbf, &h, &e, &a1, &f1, &f2, &hs, &agg, &u1, &r1, &r2, &pred, &invCnt, &Ps, &Pr,
+                  &dh, &dhNew, &de, &dpre1, &dA, &dB, &dPs, &dPr, &dhs, &dagg, &du, &dr1, &wt})
+    n += v->size() * sizeof(T);
+  return n + graphStart.size() * sizeof(int64_t);
+}
+
+template <class T>
+std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap) {
+  validateConfig(cfg);
+  if (cap.nodes < 0 || cap.edges < 0 || cap.graphs < 0) throwRange("plan capacity must be non-negative");
+  auto p = std::make_unique<Plan<T>>();
+  p->cfg = cfg;
+  p->layout = paramLayout(cfg);
+  p->cap = cap;
+  const size_t N = cap.nodes, E = cap.edges, G = cap.graphs, C = cfg.latent, H = 2 * C,
+               K = cfg.basis, R = cfg.readoutHidden, TT = cfg.passes;
+  const bool mpeu = cfg.kind == ModelKind::MPEU;
+  p->rbf.resize(E * K);
+  p->h.resize((TT + 1) * N * C);
+  p->f1.resize(TT * E * C);
+  p->f2.resize(TT * E * C);
+  p->hs.resize(TT * N * C);
+  p->agg.resize(TT * N * C);
+  p->u1.resize(TT * N * C);
+  p->r1.resize(N * R);
+  p->r2.resize(N);
+  p->pred.resize(G);
+  p->invCnt.resize(N);
+  p->graphStart.resize(G + 1);
+  p->dh.resize(N * C);
+  p->dhNew.resize(N * C);
+  p->dA.resize(E * C);
+  p->dB.resize(E * C);
+  p->dhs.resize(N * C);
+  p->dagg.resize(N * C);
+  p->du.resize(N * C);
+  p->dr1.resize(N * R);
+  p->wt.resize(std::max({K * H, K * C, H * C, C * R, C * C}));
+  if (mpeu) {
+    p->e.resize(TT * E * C);
+    p->a1.resize(TT * E * H);
+    p->Ps.resize(N * H);
+    p->Pr.resize(N * H);
+    p->de.resize(E * C);
+    p->dpre1.resize(E * H);
+    p->dPs.resize(N * H);
+    p->dPr.resize(N * H);
+  }
+  return p;
+}
+
+template <class T>
+void validateBatch(const Plan<T>& p, const BatchInputs<T>& b) {
+  const auto& s = b.shape;
+  if (s.nodes > p.cap.nodes || s.edges > p.cap.edges || s.graphs > p.cap.graphs || s.nodes < 0 ||
+      s.edges < 0 || s.graphs < 0)
+    throwRange("batch shape {nodes: " + std::to_string(s.nodes) + ", edges: " + std::to_string(s.edges) +
+                   ", graphs: " + std::to_string(s.graphs) + "} exceeds the plan capacity {" +
+                   std::to_string(p.cap.nodes) + ", " + std::to_string(p.cap.edges) + ", " +
+                   std::to_string(p.cap.graphs) + "}",
+               "ERR_GNN_SHAPE");
+  const int64_t N = s.nodes, E = s.edges, G = s.graphs;
+  checkIndices(b.atomicNumber, N, p.cfg.numClasses, "atomicNumber");
+  checkIndices(b.senders, E, N, "senders");
+  checkIndices(b.receivers, E, N, "receivers");
+  checkIndices(b.sendPerm, E, E, "sendPerm");
+  checkRowPtr(b.recvPtr, N, E, "recvPtr");
+  checkRowPtr(b.sendPtr, N, E, "sendPtr");
+  int64_t total = 0;
+  for (int64_t g = 0; g < G; ++g) {
+    if (b.nNode[g] < 0) throwRange("nNode[" + std::to_string(g) + "] is negative");
+    total += b.nNode[g];
+  }
+  if (total != N)
+    throwRange("nNode sums to " + std::to_string(total) + " but the batch has " + std::to_string(N) + " nodes");
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+template <class T>
+struct ProfScope {
+  Plan<T>& p;
+  int key;
+  Clock::time_point t0;
+  ProfScope(Plan<T>& pl, int k) : p(pl), key(k) { if (p.profile) t0 = Clock::now(); }
+  ~ProfScope() {
+    if (p.profile) p.profSeconds[key] += std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+};
+
+template <class T>
+inline void addBias(T* C, int64_t m0, int64_t m1, int64_t n, const T* b) {
+  for (int64_t i = m0; i < m1; ++i) {
+    T* r = C + i * n;
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) r[j] += b[j];
+  }
+}
+
+template <class T>
+RowEpilogue<T> biasEpi(T* C, int64_t n, const T* b, bool act) {
+  return [=](int64_t m0, int64_t m1) {
+    addBias(C, m0, m1, n, b);
+    if (act) sspInPlace(C + m0 * n, (m1 - m0) * n);
+  };
+}
+
+template <class T>
+RowEpilogue<T> sspGradEpi(T* D, const T* act, int64_t n) {
+  return [=](int64_t m0, int64_t m1) { mulSspGradFromAct(D + m0 * n, act + m0 * n, (m1 - m0) * n); };
+}
+
+// Pointers of one pass's weights inside a flat vector (params or grads).
+template <class T>
+struct PassW {
+  T *w1s, *w1r, *w1e, *b1, *w2, *b2, *wf1, *bf1, *wf2, *bf2, *wl, *bl, *wu1, *bu1, *wu2, *bu2;
+};
+template <class T>
+struct ModelW {
+  T *embW, *embB, *r1w, *r1b, *r2w, *r2b;
+  std::vector<PassW<T>> pass;
+};
+
+template <class T>
+ModelW<T> bindWeights(const ModelConfig& c, const ParamLayout& L, T* base) {
+  ModelW<T> w{};
+  size_t i = 0;
+  auto next = [&]() { return base + L.entries[i++].offset; };
+  const int64_t C = c.latent, H = 2 * C;
+  w.embW = next();
+  w.embB = next();
+  w.pass.resize(c.passes);
+  for (int t = 0; t < c.passes; ++t) {
+    PassW<T>& p = w.pass[t];
+    if (c.kind == ModelKind::MPEU) {
+      p.w1s = next();
+      p.w1r = p.w1s + C * H;
+      p.w1e = p.w1r + C * H;
+      p.b1 = next();
+      p.w2 = next();
+      p.b2 = next();
+    }
+    p.wf1 = next(); p.bf1 = next(); p.wf2 = next(); p.bf2 = next();
+    p.wl = next(); p.bl = next();
+    p.wu1 = next(); p.bu1 = next(); p.wu2 = next(); p.bu2 = next();
+  }
+  w.r1w = next(); w.r1b = next(); w.r2w = next(); w.r2b = next();
+  return w;
+}
+
+template <class T>
+double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
+  const ModelConfig& c = p.cfg;
+  const int64_t N = b.shape.nodes, E = b.shape.edges, G = b.shape.graphs;
+  const int64_t C = c.latent, H = 2 * C, K = c.basis, R = c.readoutHidden;
+  const bool mpeu = c.kind == ModelKind::MPEU;
+  ModelW<T> W = bindWeights<T>(c, p.layout, const_cast<T*>(params));
+  const int32_t* snd = b.senders;
+  const int32_t* rcv = b.receivers;
+  {
+    ProfScope<T> ps(p, kProfRbf);
+    const T gamma = (T)c.rbfGamma, step = (T)c.rbfSpacing;
+    T* rbf = p.rbf.data();
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < E; ++k) {
+      const T d = b.distance[k];
+      T* row = rbf + k * K;
+#pragma omp simd
+      for (int64_t j = 0; j < K; ++j) {
+        const T x = d - step * (T)j;
+        row[j] = -gamma * x * x;
+      }
+      expNonPosInPlace(row, K);
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+      const int32_t cnt = b.recvPtr[n + 1] - b.recvPtr[n];
+      p.invCnt[n] = c.meanAggregation ? (cnt > 0 ? (T)1 / (T)cnt : (T)0) : (T)1;
+    }
+  }
+  {
+    ProfScope<T> ps(p, kProfEmbed);
+    T* h0 = p.h.data();
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+      const T* w = W.embW + (int64_t)b.atomicNumber[n] * C;
+      T* o = h0 + n * C;
+      for (int64_t j = 0; j < C; ++j) o[j] = w[j] + W.embB[j];
+    }
+  }
+  for (int t = 0; t < c.passes; ++t) {
+    const PassW<T>& w = W.pass[t];
+    T* ht = p.h.data() + t * N * C;
+    T* hn = p.h.data() + (t + 1) * N * C;
+    T* f1t = p.f1.data() + t * E * C;
+    T* f2t = p.f2.data() + t * E * C;
+    T* hst = p.hs.data() + t * N * C;
+    T* aggt = p.agg.data() + t * N * C;
+    T* u1t = p.u1.data() + t * N * C;
+    const T* fin = p.rbf.data();
+    int64_t Fin = K;
+    if (mpeu) {
+      ProfScope<T> ps(p, kProfEdgeUpdate);
+      const int64_t Ein = t == 0 ? K : C;
+      const T* ein = t == 0 ? p.rbf.data() : p.e.data() + (t - 1) * E * C;
+      T* et1 = p.e.data() + t * E * C;
+      T* a1t = p.a1.data() + t * E * H;
+      T* Ps = p.Ps.data();
+      T* Pr = p.Pr.data();
+      gemm<T>(N, H, C, ht, C, 1, w.w1s, H, Ps, H, false);
+      gemm<T>(N, H, C, ht, C, 1, w.w1r, H, Pr, H, false);
+      const T* b1 = w.b1;
+      gemm<T>(E, H, Ein, ein, Ein, 1, w.w1e, H, a1t, H, false, [=](int64_t m0, int64_t m1) {
+        for (int64_t i = m0; i < m1; ++i) {
+          T* row = a1t + i * H;
+          const T* ps = Ps + (int64_t)snd[i] * H;
+          const T* pr = Pr + (int64_t)rcv[i] * H;
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) row[j] += ps[j] + pr[j] + b1[j];
+        }
+        sspInPlace(a1t + m0 * H, (m1 - m0) * H);
+      });
+      gemm<T>(E, C, H, a1t, H, 1, w.w2, C, et1, C, false, biasEpi<T>(et1, C, w.b2, false));
+      fin = et1;
+      Fin = C;
+    }
+    {
+      ProfScope<T> ps(p, kProfMessage);
+      gemm<T>(E, C, Fin, fin, Fin, 1, w.wf1, C, f1t, C, false, biasEpi<T>(f1t, C, w.bf1, true));
+      gemm<T>(E, C, C, f1t, C, 1, w.wf2, C, f2t, C, false, biasEpi<T>(f2t, C, w.bf2, true));
+      gemm<T>(N, C, C, ht, C, 1, w.wl, C, hst, C, false, biasEpi<T>(hst, C, w.bl, false));
+    }
+    {
+      ProfScope<T> ps(p, kProfAggregate);
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < N; ++r) {
+        T* o = aggt + r * C;
+        std::memset(o, 0, sizeof(T) * C);
+        for (int32_t k = b.recvPtr[r]; k < b.recvPtr[r + 1]; ++k) {
+          const T* f = f2t + (int64_t)k * C;
+          const T* hsr = hst + (int64_t)snd[k] * C;
+#pragma omp simd
+          for (int64_t j = 0; j < C; ++j) o[j] += f[j] * hsr[j];
+        }
+        const T ic = p.invCnt[r];
+#pragma omp simd
+        for (int64_t j = 0; j < C; ++j) o[j] *= ic;
+      }
+    }
+    {
+      ProfScope<T> ps(p, kProfNodeUpdate);
+      gemm<T>(N, C, C, aggt, C, 1, w.wu1, C, u1t, C, false, biasEpi<T>(u1t, C, w.bu1, true));
+      const T* bu2 = w.bu2;
+      gemm<T>(N, C, C, u1t, C, 1, w.wu2, C, hn, C, false, [=](int64_t m0, int64_t m1) {
+        for (int64_t i = m0; i < m1; ++i) {
+          T* row = hn + i * C;
+          const T* prev = ht + i * C;
+#pragma omp simd
+          for (int64_t j = 0; j < C; ++j) row[j] += bu2[j] + prev[j];
+        }
+      });
+    }
+  }
+  ProfScope<T> ps(p, kProfReadout);
+  const T* hT = p.h.data() + (int64_t)c.passes * N * C;
+  gemm<T>(N, R, C, hT, C, 1, W.r1w, R, p.r1.data(), R, false, biasEpi<T>(p.r1.data(), R, W.r1b, true));
+  gemm<T>(N, 1, R, p.r1.data(), R, 1, W.r2w, 1, p.r2.data(), 1, false, biasEpi<T>(p.r2.data(), 1, W.r2b, false));
+  p.graphStart[0] = 0;
+  for (int64_t g = 0; g < G; ++g) p.graphStart[g + 1] = p.graphStart[g] + b.nNode[g];
+  double loss = 0, nreal = 0;
+  for (int64_t g = 0; g < G; ++g) {
+    T s = 0;
+    for (int64_t n = p.graphStart[g]; n < p.graphStart[g + 1]; ++n) s += p.r2[n];
+    const int32_t nn = b.nNode[g];
+    p.pred[g] = c.meanReadout ? (nn > 0 ? s / (T)nn : (T)0) : s;
+    const double d = (double)p.pred[g] - (double)b.target[g];
+    loss += (double)b.mask[g] * d * d;
+    nreal += (double)b.mask[g];
+  }
+  return nreal > 0 ? loss / nreal : 0.0;
+}
+
+template <class T>
+void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b) {
+  const ModelConfig& c = p.cfg;
+  const int64_t N = b.shape.nodes, E = b.shape.edges, G = b.shape.graphs;
+  const int64_t C = c.latent, H = 2 * C, K = c.basis, R = c.readoutHidden;
+  const bool mpeu = c.kind == ModelKind::MPEU;
+  ModelW<T> W = bindWeights<T>(c, p.layout, const_cast<T*>(params));
+  ModelW<T> D = bindWeights<T>(c, p.layout, grads);
+  const int32_t* snd = b.senders;
+  const int32_t* rcv = b.receivers;
+  std::vector<T>& scr = p.tnScratch;
+  T* wt = p.wt.data();
+  T* dh = p.dh.data();
+  T* dhNew = p.dhNew.data();
+  {
+    ProfScope<T> ps(p, kProfReadoutBwd);
+    double nreal = 0;
+    for (int64_t g = 0; g < G; ++g) nreal += (double)b.mask[g];
+    // dr2 reuses r2's storage (r2 is not needed any more).
+    T* dr2 = p.r2.data();
+    for (int64_t g = 0; g < G; ++g) {
+      const T dp = nreal > 0 ? (T)(2.0 * (double)b.mask[g] * ((double)p.pred[g] - (double)b.target[g]) / nreal) : (T)0;
+      const int32_t nn = b.nNode[g];
+      const T v = c.meanReadout ? (nn > 0 ? dp / (T)nn : (T)0) : dp;
+      for (int64_t n = p.graphStart[g]; n < p.graphStart[g + 1]; ++n) dr2[n] = v;
+    }
+    gemmTN<T>(N, R, 1, p.r1.data(), R, dr2, 1, D.r2w, D.r2b, false, scr);
+    T* dr1 = p.dr1.data();
+    const T* r1 = p.r1.data();
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t j = 0; j < R; ++j) dr1[n * R + j] = dr2[n] * W.r2w[j];
+    mulSspGradFromAct(dr1, r1, N * R);
+    const T* hT = p.h.data() + (int64_t)c.passes * N * C;
+    gemmTN<T>(N, C, R, hT, C, dr1, R, D.r1w, D.r1b, false, scr);
+    transpose(W.r1w, C, R, wt);
+    gemm<T>(N, C, R, dr1, R, 1, wt, C, dh, C, false);
+  }
+  if (mpeu) std::memset(p.de.data(), 0, sizeof(T) * E * C);
+  for (int t = c.passes - 1; t >= 0; --t) {
+    const PassW<T>& w = W.pass[t];
+    const PassW<T>& dw = D.pass[t];
+    const T* ht = p.h.data() + t * N * C;
+    const T* f1t = p.f1.data() + t * E * C;
+    const T* f2t = p.f2.data() + t * E * C;
+    const T* hst = p.hs.data() + t * N * C;
+    const T* aggt = p.agg.data() + t * N * C;
+    const T* u1t = p.u1.data() + t * N * C;
+    T* du = p.du.data();
+    T* dagg = p.dagg.data();
+    {
+      ProfScope<T> ps(p, kProfNodeUpdateBwd);
+      gemmTN<T>(N, C, C, u1t, C, dh, C, dw.wu2, dw.bu2, false, scr);
+      transpose(w.wu2, C, C, wt);
+      gemm<T>(N, C, C, dh, C, 1, wt, C, du, C, false, sspGradEpi<T>(du, u1t, C));
+      gemmTN<T>(N, C, C, aggt, C, du, C, dw.wu1, dw.bu1, false, scr);
+      transpose(w.wu1, C, C, wt);
+      gemm<T>(N, C, C, du, C, 1, wt, C, dagg, C, false);
+      std::memcpy(dhNew, dh, sizeof(T) * N * C);
+    }
+    T* dA = p.dA.data();  // d pre-activation of filter layer 2
+    T* dB = p.dB.data();  // d pre-activation of filter layer 1
+    T* dhs = p.dhs.data();
+    {
+      ProfScope<T> ps(p, kProfMessageBwd);
+      const T* ic = p.invCnt.data();
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < N; ++r) {
+        const T* g = dagg + r * C;
+        const T s = ic[r];
+        for (int32_t k = b.recvPtr[r]; k < b.recvPtr[r + 1]; ++k) {
+          T* o = dA + (int64_t)k * C;
+          const T* hsr = hst + (int64_t)snd[k] * C;
+#pragma omp simd
+          for (int64_t j = 0; j < C; ++j) o[j] = g[j] * s * hsr[j];
+        }
+        const int64_t k0 = b.recvPtr[r], k1 = b.recvPtr[r + 1];
+        if (k1 > k0) mulSspGradFromAct(dA + k0 * C, f2t + k0 * C, (k1 - k0) * C);
+      }
+#pragma omp parallel for schedule(static)
+      for (int64_t n = 0; n < N; ++n) {
+        T* o = dhs + n * C;
+        std::memset(o, 0, sizeof(T) * C);
+        for (int32_t k = b.sendPtr[n]; k < b.sendPtr[n + 1]; ++k) {
+          const int32_t e = b.sendPerm[k];
+          const int32_t r = rcv[e];
+          const T* g = dagg + (int64_t)r * C;
+          const T s = ic[r];
+          const T* f = f2t + (int64_t)e * C;
+#pragma omp simd
+          for (int64_t j = 0; j < C; ++j) o[j] += g[j] * s * f[j];
+        }
+      }
+      gemmTN<T>(N, C, C, ht, C, dhs, C, dw.wl, dw.bl, false, scr);
+      transpose(w.wl, C, C, wt);
+      gemm<T>(N, C, C, dhs, C, 1, wt, C, dhNew, C, true);
+      gemmTN<T>(E, C, C, f1t, C, dA, C, dw.wf2, dw.bf2, false, scr);
+      transpose(w.wf2, C, C, wt);
+      gemm<T>(E, C, C, dA, C, 1, wt, C, dB, C, false, sspGradEpi<T>(dB, f1t, C));
+      const T* fin = mpeu ? p.e.data() + t * E * C : p.rbf.data();
+      const int64_t Fin = mpeu ? C : K;
+      gemmTN<T>(E, Fin, C, fin, Fin, dB, C, dw.wf1, dw.bf1, false, scr);
+    }
+    if (mpeu) {
+      ProfScope<T> ps(p, kProfEdgeUpdateBwd);
+      T* de = p.de.data();
+      T* dpre1 = p.dpre1.data();
+      const T* a1t = p.a1.data() + t * E * H;
+      const int64_t Ein = t == 0 ? K : C;
+      const T* ein = t == 0 ? p.rbf.data() : p.e.data() + (t - 1) * E * C;
+      transpose(w.wf1, C, C, wt);
+      gemm<T>(E, C, C, dB, C, 1, wt, C, de, C, true);
+      gemmTN<T>(E, H, C, a1t, H, de, C, dw.w2, dw.b2, false, scr);
+      transpose(w.w2, H, C, wt);
+      gemm<T>(E, H, C, de, C, 1, wt, H, dpre1, H, false, sspGradEpi<T>(dpre1, a1t, H));
+      gemmTN<T>(E, Ein, H, ein, Ein, dpre1, H, dw.w1e, dw.b1, false, scr);
+      T* dPs = p.dPs.data();
+      T* dPr = p.dPr.data();
+      gatherRowsBackward<T>(dpre1, b.sendPerm, b.sendPtr, N, H, dPs);
+      segmentSumCsr<T>(dpre1, b.recvPtr, N, H, dPr);
+      gemmTN<T>(N, C, H, ht, C, dPs, H, dw.w1s, nullptr, false, scr);
+      gemmTN<T>(N, C, H, ht, C, dPr, H, dw.w1r, nullptr, false, scr);
+      transpose(w.w1s, C, H, wt);
+      gemm<T>(N, C, H, dPs, H, 1, wt, C, dhNew, C, true);
+      transpose(w.w1r, C, H, wt);
+      gemm<T>(N, C, H, dPr, H, 1, wt, C, dhNew, C, true);
+      if (t > 0) {
+        transpose(w.w1e, Ein, H, wt);
+        gemm<T>(E, Ein, H, dpre1, H, 1, wt, Ein, de, Ein, false);
+      }
+    }
+    std::swap(dh, dhNew);
+  }
+  ProfScope<T> ps(p, kProfEmbedBwd);
+  std::memset(D.embW, 0, sizeof(T) * (size_t)c.numClasses * C);
+  std::memset(D.embB, 0, sizeof(T) * C);
+  for (int64_t n = 0; n < N; ++n) {
+    T* o = D.embW + (int64_t)b.atomicNumber[n] * C;
+    const T* g = dh + n * C;
+    for (int64_t j = 0; j < C; ++j) { o[j] += g[j]; D.embB[j] += g[j]; }
+  }
+}
+
+}  // namespace
+
+template <class T>
+double forward(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* pred) {
+  validateBatch(p, b);
+  const double loss = forwardImpl(p, params, b);
+  if (pred) std::memcpy(pred, p.pred.data(), sizeof(T) * b.shape.graphs);
+  return loss;
+}
+
+template <class T>
+double forwardBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b) {
+  validateBatch(p, b);
+  const double loss = forwardImpl(p, params, b);
+  backwardImpl(p, params, grads, b);
+  if (p.profile) p.profSteps++;
+  return loss;
+}
+
+#define GNN_INST(T)                                                                        \
+  template struct Plan<T>;                                                                 \
+  template std::unique_ptr<Plan<T>> buildPlan<T>(const ModelConfig&, const PackShape&);    \
+  template void validateBatch<T>(const Plan<T>&, const BatchInputs<T>&);                   \
+  template double forward<T>(Plan<T>&, const T*, const BatchInputs<T>&, T*);               \
+  template double forwardBackward<T>(Plan<T>&, const T*, T*, const BatchInputs<T>&);
+GNN_INST(float)
+GNN_INST(double)
+#undef GNN_INST
+
+}  // namespace gnn

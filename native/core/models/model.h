@@ -1,0 +1,104 @@
+// MPEU and SchNet (PAPER.md) as native forward/backward passes over a packed
+// batch, and the plan that owns every buffer of one batch capacity.
+//
+// Parameters live in one flat vector; ParamLayout says where each named weight
+// is. Matrices are stored row-major [in x out] (Haiku's convention), so a
+// checkpoint can name them one tensor per weight.
+#pragma once
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/common.h"
+#include "core/pack.h"
+
+namespace gnn {
+
+enum class ModelKind { MPEU = 0, SchNet = 1 };
+
+struct ModelConfig {
+  ModelKind kind = ModelKind::MPEU;
+  int latent = 64;         // C
+  int passes = 3;          // message-passing steps
+  int basis = 150;         // Gaussian radial basis size
+  double rbfSpacing = 0.1; // mu_k = spacing * k (Å)
+  double rbfGamma = 10.0;  // exp(-gamma (d - mu_k)^2); the study's 1/0.1
+  int numClasses = 100;    // one-hot atomic number classes (z < numClasses)
+  int readoutHidden = 32;  // readout MLP [hidden, 1]
+  bool meanAggregation = true;
+  bool meanReadout = true;
+};
+
+struct ParamEntry {
+  std::string name;
+  int64_t offset, rows, cols;  // rows x cols, row-major
+};
+
+struct ParamLayout {
+  std::vector<ParamEntry> entries;
+  int64_t total = 0;
+};
+ParamLayout paramLayout(const ModelConfig& c);
+void validateConfig(const ModelConfig& c);
+
+// Batch inputs as written by packGraphs (the plan's own buffers), plus the
+// actual shape (which may be smaller than the plan's capacity).
+template <class T>
+struct BatchInputs {
+  PackShape shape;
+  const int32_t* atomicNumber;
+  const int32_t* senders;
+  const int32_t* receivers;
+  const T* distance;
+  const int32_t* nNode;
+  const T* target;
+  const T* mask;
+  const int32_t* recvPtr;
+  const int32_t* sendPerm;
+  const int32_t* sendPtr;
+};
+
+// Named kernel groups of the opt-in profile.
+enum ProfileKey {
+  kProfRbf, kProfEmbed, kProfEdgeUpdate, kProfMessage, kProfAggregate, kProfNodeUpdate,
+  kProfReadout, kProfReadoutBwd, kProfNodeUpdateBwd, kProfMessageBwd, kProfEdgeUpdateBwd,
+  kProfEmbedBwd, kProfAdam, kProfCount
+};
+extern const char* const kProfileNames[kProfCount];
+
+template <class T>
+struct Plan {
+  ModelConfig cfg;
+  ParamLayout layout;
+  PackShape cap;  // capacity
+  bool profile = false;
+  std::array<double, kProfCount> profSeconds{};
+  int64_t profSteps = 0;
+  // Forward activations.
+  std::vector<T> rbf, h, e, a1, f1, f2, hs, agg, u1, r1, r2, pred, invCnt;
+  std::vector<T> Ps, Pr;
+  // Backward scratch.
+  std::vector<T> dh, dhNew, de, dpre1, dA, dB, dPs, dPr, dhs, dagg, du, dr1, wt;
+  std::vector<T> tnScratch;
+  std::vector<int64_t> graphStart;
+  size_t bytes() const;
+};
+
+template <class T>
+std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& capacity);
+
+// Range-checks every index array of a batch against its shape (once per call).
+template <class T>
+void validateBatch(const Plan<T>& p, const BatchInputs<T>& b);
+
+// Forward pass; writes per-graph predictions (standardised units) into pred
+// (length shape.graphs) when non-null; returns the masked MSE loss.
+template <class T>
+double forward(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* pred);
+
+// Forward + backward; grads (layout.total) is overwritten. Returns the loss.
+template <class T>
+double forwardBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b);
+
+}  // namespace gnn
