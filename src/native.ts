@@ -142,3 +142,54 @@ export function setThreads(n: number): void {
 export function getThreads(): number {
   return native().getThreads();
 }
+
+/** Options of one fused Adam update (bias corrections computed by the caller). */
+export interface AdamStepArgs {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** 1 - beta1^t */
+  bc1: number;
+  /** 1 - beta2^t */
+  bc2: number;
+  /** Global-norm clipping threshold; 0 or absent disables clipping. */
+  clipNorm?: number;
+  /** Decoupled weight decay (AdamW); 0 by default. */
+  weightDecay?: number;
+}
+
+/** Result of one native training step. */
+export interface StepResult {
+  /** Masked MSE loss on standardised targets, before the update. */
+  loss: number;
+  /** Global L2 norm of the gradient before clipping. */
+  gradNorm: number;
+  /** Native wall time of forward + backward + Adam, in seconds. */
+  seconds: number;
+}
+
+/** Opaque native plan handle (type-tagged External). */
+export type PlanHandle = { readonly __gnnPlan: unique symbol };
+
+/** Native model/plan/step entry points. */
+export interface NativeModelApi {
+  modelLayout(config: object): { total: number; entries: { name: string; offset: number; rows: number; cols: number }[] };
+  createPlan(config: object, capacity: PackShape, dtype?: 'float32' | 'float64'): PlanHandle;
+  planInfo(plan: PlanHandle): { bytes: number; dtype: 'float32' | 'float64'; capacity: PackShape; params: number };
+  trainStep(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, adam: AdamStepArgs): StepResult;
+  trainStepAsync(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, adam: AdamStepArgs): Promise<StepResult>;
+  lossAndGrad(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, grads: FloatArray): number;
+  predict(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, predOut: FloatArray): number;
+  setProfile(plan: PlanHandle, on: boolean): void;
+  getProfile(plan: PlanHandle): Record<string, number>;
+  adamUpdate(params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, adam: AdamStepArgs): void;
+  flopsCount(): number;
+  resetFlops(): void;
+  gemmBench(M: number, N: number, K: number, reps: number): number;
+}
+
+/** The native model API (same addon, typed view). */
+export function nativeModel(): NativeModelApi {
+  return native() as unknown as NativeModelApi;
+}

@@ -1,0 +1,149 @@
+/**
+ * Plans: the compile-equivalent. A plan owns every buffer of one batch
+ * capacity for one model (the packed inputs here, activations and gradients
+ * natively). Plans are cached by shape in an LRU with a byte limit; building
+ * one is counted and timed as a "compilation", where XLA would recompile.
+ */
+import { native, nativeModel, type FloatArray, type PackOutput, type PackShape, type PlanHandle } from '../native';
+import type { ModelConfig } from '../model/config';
+
+/** Element type of a plan's floating-point buffers. */
+export type DType = 'float32' | 'float64';
+
+/** Allocates the packed-batch buffers of a shape. */
+export function allocPackOutput(shape: PackShape, dtype: DType = 'float32'): PackOutput {
+  const F = dtype === 'float64' ? Float64Array : Float32Array;
+  return {
+    atomicNumber: new Int32Array(shape.nodes),
+    nodeGraph: new Int32Array(shape.nodes),
+    senders: new Int32Array(shape.edges),
+    receivers: new Int32Array(shape.edges),
+    distance: new F(shape.edges) as FloatArray,
+    nNode: new Int32Array(shape.graphs),
+    nEdge: new Int32Array(shape.graphs),
+    target: new F(shape.graphs) as FloatArray,
+    mask: new F(shape.graphs) as FloatArray,
+    recvPtr: new Int32Array(shape.nodes + 1),
+    sendPerm: new Int32Array(shape.edges),
+    sendPtr: new Int32Array(shape.nodes + 1),
+  };
+}
+
+/** One plan: native handle + its packed input buffers. */
+export interface Plan {
+  /** The capacity this plan was built for. */
+  capacity: PackShape;
+  /** Native plan handle. */
+  handle: PlanHandle;
+  /** Packed-batch buffers the packer writes and the model reads. */
+  inputs: PackOutput;
+  /** Total bytes owned (native + input buffers). */
+  bytes: number;
+  /** Milliseconds it took to build. */
+  buildMs: number;
+}
+
+/** Builds one plan (counted by the cache, not here). */
+export function buildPlan(config: ModelConfig, capacity: PackShape, dtype: DType = 'float32'): Plan {
+  const t0 = process.hrtime.bigint();
+  const handle = nativeModel().createPlan(config, capacity, dtype);
+  const inputs = allocPackOutput(capacity, dtype);
+  const inputBytes = Object.values(inputs).reduce((s, a) => s + (a as ArrayBufferView).byteLength, 0);
+  const bytes = nativeModel().planInfo(handle).bytes + inputBytes;
+  const buildMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  return { capacity: { ...capacity }, handle, inputs, bytes, buildMs };
+}
+
+/** Statistics of a plan cache ("compilations"). */
+export interface PlanCacheStats {
+  /** Plans built (the compile count). */
+  builds: number;
+  /** Total build time in ms. */
+  buildMs: number;
+  /** Plans evicted by the byte limit. */
+  evictions: number;
+  /** Bytes held now. */
+  bytes: number;
+  /** Plans held now. */
+  size: number;
+}
+
+/**
+ * LRU cache of plans keyed by padded shape. With `byCapacity` (the `exact`
+ * policy) a single plan is reused for any shape it can hold and rebuilt larger
+ * (grow, never shrink) when a batch does not fit; each rebuild counts.
+ */
+export class PlanCache {
+  private readonly plans = new Map<string, Plan>();
+  private statsValue: PlanCacheStats = { builds: 0, buildMs: 0, evictions: 0, bytes: 0, size: 0 };
+
+  constructor(
+    private readonly config: ModelConfig,
+    private readonly dtype: DType = 'float32',
+    private readonly maxBytes = 4 * 1024 ** 3,
+    private readonly byCapacity = false,
+  ) {}
+
+  /** The plan for a shape, building (and counting) it when missing. */
+  get(shape: PackShape): Plan {
+    if (this.byCapacity) return this.getByCapacity(shape);
+    const key = `${shape.nodes}/${shape.edges}/${shape.graphs}`;
+    const hit = this.plans.get(key);
+    if (hit) {
+      this.plans.delete(key);
+      this.plans.set(key, hit);
+      return hit;
+    }
+    const plan = this.build(shape);
+    this.plans.set(key, plan);
+    this.evict(key);
+    return plan;
+  }
+
+  private getByCapacity(shape: PackShape): Plan {
+    const cur = this.plans.get('cap');
+    if (cur && cur.capacity.nodes >= shape.nodes && cur.capacity.edges >= shape.edges && cur.capacity.graphs >= shape.graphs) {
+      return cur;
+    }
+    // Grow by 25% headroom over the larger of the old capacity and the request.
+    const grow = (a: number, b: number): number => Math.ceil(Math.max(a, b) * 1.25);
+    const cap = cur
+      ? { nodes: grow(cur.capacity.nodes, shape.nodes), edges: grow(cur.capacity.edges, shape.edges), graphs: grow(cur.capacity.graphs, shape.graphs) }
+      : { nodes: grow(0, shape.nodes), edges: grow(0, shape.edges), graphs: grow(0, shape.graphs) };
+    if (cur) {
+      this.statsValue.bytes -= cur.bytes;
+      this.plans.delete('cap');
+    }
+    const plan = this.build(cap);
+    this.plans.set('cap', plan);
+    return plan;
+  }
+
+  private build(shape: PackShape): Plan {
+    const plan = buildPlan(this.config, shape, this.dtype);
+    this.statsValue.builds++;
+    this.statsValue.buildMs += plan.buildMs;
+    this.statsValue.bytes += plan.bytes;
+    return plan;
+  }
+
+  private evict(keep: string): void {
+    for (const [k, p] of this.plans) {
+      if (this.statsValue.bytes <= this.maxBytes) break;
+      if (k === keep) continue;
+      this.plans.delete(k);
+      this.statsValue.bytes -= p.bytes;
+      this.statsValue.evictions++;
+    }
+  }
+
+  /** Build/eviction counters. */
+  stats(): PlanCacheStats {
+    return { ...this.statsValue, size: this.plans.size };
+  }
+}
+
+/** Loads the addon eagerly (so the first step is not charged for it). */
+export function warmNative(): void {
+  native();
+}
