@@ -4,6 +4,9 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 namespace gnn {
 
@@ -26,6 +29,19 @@ struct Vec {
 };
 
 static std::atomic<double> g_flops{0.0};
+DenormalGuard::DenormalGuard() {
+#if defined(__SSE__)
+  saved_ = _mm_getcsr();
+#pragma omp parallel
+  _mm_setcsr(_mm_getcsr() | 0x8040);  // FTZ | DAZ in every worker thread
+#endif
+}
+DenormalGuard::~DenormalGuard() {
+#if defined(__SSE__)
+  _mm_setcsr(saved_);  // the calling (Node) thread keeps IEEE semantics
+#endif
+}
+
 void resetFlops() { g_flops.store(0.0); }
 double flopsCount() { return g_flops.load(); }
 static inline void addFlops(double f) {
@@ -161,32 +177,39 @@ void transpose(const T* W, int64_t K, int64_t N, T* out) {
 static constexpr float kLn2f = 0.6931471805599453f;
 static constexpr double kLn2 = 0.6931471805599453;
 
-// e^z for z <= 0 (float): Cody-Waite reduction and a degree-6 polynomial;
-// relative error ~1e-7. Written branch-free so that loops vectorise.
-static inline float expNonPos(float z) {
-  z = z < -87.0f ? -87.0f : z;
-  const float n = std::floor(z * 1.44269504088896341f + 0.5f);
-  float r = z - n * 0.693359375f;
+// e^z for z <= 0 (float), on whole SIMD vectors: Cody-Waite reduction and a
+// degree-6 polynomial (relative error ~1e-7), 2^n built from the exponent bits.
+typedef float VF __attribute__((vector_size(kVecBytes)));
+typedef int32_t VI __attribute__((vector_size(kVecBytes)));
+constexpr int kLF = kVecBytes / (int)sizeof(float);
+
+static inline VF vexpNonPos(VF z) {
+  z = z < -87.0f ? VF{} - 87.0f : z;
+  const VF t = z * 1.44269504088896341f + 0.5f;
+  const VI ti = __builtin_convertvector(t, VI);  // truncates toward zero
+  VF n = __builtin_convertvector(ti, VF);
+  n = n > t ? n - 1.0f : n;                      // floor
+  const VI ni = __builtin_convertvector(n, VI);
+  VF r = z - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
+  VF p = VF{} + 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  const float e = p * r * r + r + 1.0f;
-  const int32_t bits = ((int32_t)n + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(float));
-  return e * scale;
+  const VF e = p * r * r + r + 1.0f;
+  const VI bits = (ni + 127) << 23;
+  const VF out = e * (VF)bits;
+  return z <= -87.0f ? VF{} : out;  // flush what would be subnormal
 }
 
 // ln(1 + t) for t in [0, 1] via s = t / (2 + t) and the atanh series
 // (truncation error < 2e-8 relative).
-static inline float log1pUnit(float t) {
-  const float s = t / (2.0f + t);
-  const float s2 = s * s;
-  float p = 1.0f / 13.0f;
+static inline VF vlog1pUnit(VF t) {
+  const VF s = t / (2.0f + t);
+  const VF s2 = s * s;
+  VF p = VF{} + 1.0f / 13.0f;
   p = p * s2 + 1.0f / 11.0f;
   p = p * s2 + 1.0f / 9.0f;
   p = p * s2 + 1.0f / 7.0f;
@@ -196,14 +219,48 @@ static inline float log1pUnit(float t) {
   return 2.0f * s * p;
 }
 
+static inline VF vssp(VF v) {
+  const VF a = v < 0 ? -v : v;
+  const VF pos = v > 0 ? v : VF{};
+  return pos + vlog1pUnit(vexpNonPos(-a)) - kLn2f;
+}
+
+// Applies f to whole vectors and to a zero-padded copy of the tail.
+template <class F>
+static inline void mapFloat(float* x, int64_t n, F f) {
+  int64_t i = 0;
+  for (; i + kLF <= n; i += kLF) {
+    VF v;
+    std::memcpy(&v, x + i, sizeof(VF));
+    v = f(v, i);
+    std::memcpy(x + i, &v, sizeof(VF));
+  }
+  if (i < n) {
+    float tmp[kLF] = {};
+    std::memcpy(tmp, x + i, sizeof(float) * (n - i));
+    VF v;
+    std::memcpy(&v, tmp, sizeof(VF));
+    v = f(v, i);
+    std::memcpy(tmp, &v, sizeof(VF));
+    std::memcpy(x + i, tmp, sizeof(float) * (n - i));
+  }
+}
+
+static inline VF loadTail(const float* p, int64_t i, int64_t n) {
+  VF v;
+  if (i + kLF <= n) {
+    std::memcpy(&v, p + i, sizeof(VF));
+  } else {
+    float tmp[kLF] = {};
+    std::memcpy(tmp, p + i, sizeof(float) * (n - i));
+    std::memcpy(&v, tmp, sizeof(VF));
+  }
+  return v;
+}
+
 template <>
 void sspInPlace<float>(float* x, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    const float a = v < 0 ? -v : v;
-    x[i] = (v > 0 ? v : 0.0f) + log1pUnit(expNonPos(-a)) - kLn2f;
-  }
+  mapFloat(x, n, [](VF v, int64_t) { return vssp(v); });
 }
 template <>
 void sspInPlace<double>(double* x, int64_t n) {
@@ -214,8 +271,10 @@ void sspInPlace<double>(double* x, int64_t n) {
 }
 template <>
 void mulSspGradFromAct<float>(float* d, const float* a, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) d[i] *= 1.0f - expNonPos(-(a[i] + kLn2f));
+  mapFloat(d, n, [=](VF v, int64_t i) {
+    const VF av = loadTail(a, i, n);
+    return v * (1.0f - vexpNonPos(-(av + kLn2f)));
+  });
 }
 template <>
 void mulSspGradFromAct<double>(double* d, const double* a, int64_t n) {
@@ -224,8 +283,7 @@ void mulSspGradFromAct<double>(double* d, const double* a, int64_t n) {
 
 template <>
 void expNonPosInPlace<float>(float* x, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) x[i] = expNonPos(x[i]);
+  mapFloat(x, n, [](VF v, int64_t) { return vexpNonPos(v); });
 }
 template <>
 void expNonPosInPlace<double>(double* x, int64_t n) {

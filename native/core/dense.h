@@ -49,6 +49,17 @@ void mulSspGradFromAct(T* d, const T* a, int64_t n);
 template <class T>
 void expNonPosInPlace(T* x, int64_t n);
 
+// Scoped flush-to-zero/denormals-are-zero for the native worker threads: tiny
+// radial-basis values would otherwise make float arithmetic ~100x slower. The
+// calling thread's floating-point state is restored on exit.
+class DenormalGuard {
+ public:
+  DenormalGuard();
+  ~DenormalGuard();
+ private:
+  unsigned saved_ = 0;
+};
+
 // Flops counter: every gemm/gemmTN adds 2*M*N*K to it (per thread-safe atomic).
 void resetFlops();
 double flopsCount();

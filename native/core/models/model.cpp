@@ -507,6 +507,7 @@ void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b
 template <class T>
 double forward(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* pred) {
   validateBatch(p, b);
+  DenormalGuard ftz;
   const double loss = forwardImpl(p, params, b);
   if (pred) std::memcpy(pred, p.pred.data(), sizeof(T) * b.shape.graphs);
   return loss;
@@ -515,6 +516,7 @@ double forward(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* pred) {
 template <class T>
 double forwardBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b) {
   validateBatch(p, b);
+  DenormalGuard ftz;
   const double loss = forwardImpl(p, params, b);
   backwardImpl(p, params, grads, b);
   if (p.profile) p.profSteps++;
