@@ -5,7 +5,7 @@
  */
 import { nativeModel } from '../native';
 import type { ModelConfig } from './config';
-import { Rng } from './rng';
+import { Rng } from '../util/rng';
 
 /** One named tensor inside the flat parameter vector. */
 export interface ParamEntry {

@@ -1,0 +1,370 @@
+/**
+ * The training loop: policy -> pack -> one native step (forward, backward,
+ * Adam) per batch, timed exactly as the study measured (batching, update,
+ * combined; compilations counted and timed separately), with evaluation,
+ * checkpoints and bitwise-exact resume.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { native, nativeModel, getThreads, setThreads, type NativeStoreArrays } from '../native';
+import { createPolicy, sizesOf, type Policy, type PolicyOptions, type PolicyState } from '../batching';
+import { splitGraphs, storeArraysFor, targetColumn, targetStats, type GraphStore, type Split } from '../data';
+import { resolveModelConfig, type ModelConfig, type ModelKind } from '../model/config';
+import { initParams, paramLayout, type ParamLayout } from '../model/params';
+import { PlanCache } from './plan';
+import { learningRate, parseSchedule, studySchedule, type ScheduleSpec } from './schedule';
+import { mean, median } from './metrics';
+import { evaluate } from './evaluate';
+import { readCheckpoint, writeCheckpoint, type CheckpointState } from './checkpoint';
+
+/** Options of {@link train}. */
+export interface TrainOptions {
+  /** The graph store to train on. */
+  store: GraphStore;
+  /** Target column name. */
+  target: string;
+  /** Model kind and any overrides of the study's configuration. */
+  model?: Partial<ModelConfig> & { kind?: ModelKind };
+  /** Batching policy name (`static-2pow`, `static-64`, `static-constant`, `dynamic`, `packed`, `exact`). */
+  policy: string;
+  /** Policy options (budget estimator, studyCompat, ...). */
+  policyOptions?: PolicyOptions;
+  /** Batch size B. */
+  batchSize: number;
+  /** Number of training steps (total, including resumed ones). */
+  steps: number;
+  /** Seed of initialisation and of the batch stream (default 42). */
+  seed?: number;
+  /** Split (default: seeded 80/10/10 with `splitSeed`). */
+  split?: Split;
+  /** Seed of the default split (default 42, as in the study). */
+  splitSeed?: number;
+  /** Peak learning rate (default 1e-4). */
+  lr?: number;
+  /** Schedule: spec or text (`constant`, `exponential[:rate:steps]`, `cosine[:minLr]`); default the study's. */
+  schedule?: ScheduleSpec | string;
+  /** Global-norm gradient clipping (0/undefined = off). */
+  clipNorm?: number;
+  /** Evaluate on the validation split every K steps (0 = only at the end). */
+  evalEvery?: number;
+  /** Native threads (default: current setting). */
+  threads?: number;
+  /** Write checkpoints to this directory (at the end and every `checkpointEvery` steps). */
+  checkpointDir?: string;
+  /** Checkpoint interval in steps (0 = only at the end). */
+  checkpointEvery?: number;
+  /** Resume from a checkpoint directory. */
+  resumeDir?: string;
+  /** Collect a per-kernel profile of the update. */
+  profile?: boolean;
+  /** Plan cache byte limit (default 4 GiB). */
+  planCacheBytes?: number;
+  /** Skip the final test/validation evaluation (timing-only runs). */
+  skipEval?: boolean;
+  /** Progress callback (about every `progressEvery` steps and at the end). */
+  onProgress?: (p: TrainProgress) => void;
+  /** Steps between progress callbacks (default 10). */
+  progressEvery?: number;
+  /** Stop early when this returns true (checked between steps; a checkpoint is still written). */
+  shouldStop?: () => boolean;
+}
+
+/** A progress report. */
+export interface TrainProgress {
+  step: number;
+  steps: number;
+  loss: number;
+  stepsPerSec: number;
+  compileCount: number;
+}
+
+/** Per-kernel share of the update time (opt-in profile). */
+export interface KernelProfileRow {
+  kernel: string;
+  ms_per_step: number;
+  share: number;
+}
+
+/** Everything a run measured (the `--json` document of `gnnbatch train`). */
+export interface TrainResult {
+  model: ModelKind;
+  policy: string;
+  batch: number;
+  seed: number;
+  target: string;
+  steps: number;
+  /** Steps run in this invocation (less than `steps` after a resume). */
+  steps_run: number;
+  threads: number;
+  ms_per_step_median: number;
+  batching_ms_median: number;
+  update_ms_median: number;
+  combined_ms_median: number;
+  batching_ms_mean: number;
+  update_ms_mean: number;
+  combined_ms_mean: number;
+  compile_count: number;
+  compile_ms_total: number;
+  graphs_per_s: number;
+  node_fill: number;
+  edge_fill: number;
+  graph_fill: number;
+  graphs_per_batch_mean: number;
+  padded_edges_vs_exact: number;
+  final_train_loss: number;
+  val_rmse: number;
+  val_mae: number;
+  test_rmse: number;
+  test_mae: number;
+  target_mean: number;
+  target_std: number;
+  params: number;
+  gflop_per_step: number;
+  gflops: number;
+  loss_curve: { step: number; loss: number }[];
+  eval_curve: { step: number; val_rmse: number; val_mae: number }[];
+  profile?: KernelProfileRow[];
+  stopped_early: boolean;
+}
+
+/** A trained model in memory (parameters + what is needed to use them). */
+export interface TrainedModel {
+  config: ModelConfig;
+  layout: ParamLayout;
+  params: Float32Array;
+  target: string;
+  targetMean: number;
+  targetStd: number;
+  graphRule: string;
+}
+
+/** Trains a model; resolves with the measurements and the trained parameters. */
+export async function train(opts: TrainOptions): Promise<{ result: TrainResult; model: TrainedModel }> {
+  const store = opts.store;
+  if (!Number.isInteger(opts.steps) || opts.steps < 0) throw new RangeError(`steps must be a non-negative integer, got ${opts.steps}`);
+  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 2) throw new RangeError(`batch size must be an integer >= 2, got ${opts.batchSize}`);
+  if (opts.threads !== undefined) setThreads(opts.threads);
+  const seed = opts.seed ?? 42;
+  const split = opts.split ?? splitGraphs(store.numGraphs, { seed: opts.splitSeed ?? 42 });
+  if (split.train.length === 0) throw new RangeError('the train split is empty');
+  const column = targetColumn(store, opts.target);
+  const stats = targetStats(column, split.train);
+  const arrays: NativeStoreArrays = storeArraysFor(store, opts.target, stats);
+  for (const g of split.train) {
+    if (Number.isNaN(arrays.target[g])) throw new RangeError(`graph ${g} (${store.ids[g] ?? g}) has no value for target '${opts.target}'`);
+  }
+  let maxZ = 0;
+  for (let i = 0; i < store.atomicNumber.length; i++) if (store.atomicNumber[i] > maxZ) maxZ = store.atomicNumber[i];
+  const config = resolveModelConfig({ numClasses: Math.max(100, maxZ + 1), ...opts.model });
+  if (maxZ >= config.numClasses) throw new RangeError(`atomic number ${maxZ} needs numClasses > ${maxZ}, got ${config.numClasses}`);
+  const layout = paramLayout(config);
+  const lr = opts.lr ?? 1e-4;
+  const schedule: ScheduleSpec =
+    typeof opts.schedule === 'string' ? parseSchedule(opts.schedule, lr, opts.steps) : opts.schedule ?? studySchedule(lr);
+  const sizes = sizesOf(store);
+  const policy: Policy = createPolicy(opts.policy, sizes, split.train, opts.batchSize, seed, opts.policyOptions ?? {});
+
+  let params = initParams(layout, seed, 'float32') as Float32Array;
+  let m = new Float32Array(layout.total);
+  let v = new Float32Array(layout.total);
+  const grads = new Float32Array(layout.total);
+  let startStep = 0;
+  const lossCurve: { step: number; loss: number }[] = [];
+  const evalCurve: { step: number; val_rmse: number; val_mae: number }[] = [];
+  if (opts.resumeDir) {
+    const ck = readCheckpoint(opts.resumeDir);
+    checkResumeCompatible(ck, config, opts, seed);
+    params = ck.params;
+    m = ck.m;
+    v = ck.v;
+    startStep = ck.step;
+    policy.setState(ck.policyState as PolicyState);
+    lossCurve.push(...ck.lossCurve);
+    evalCurve.push(...ck.evalCurve);
+  }
+
+  const api = nativeModel();
+  const cache = new PlanCache(config, 'float32', opts.planCacheBytes, opts.policy === 'exact');
+  const n = opts.steps - startStep;
+  const batchingMs = new Float64Array(Math.max(0, n));
+  const updateMs = new Float64Array(Math.max(0, n));
+  const combinedMs = new Float64Array(Math.max(0, n));
+  const recentLoss: number[] = [];
+  const profileSeconds: Record<string, number> = {};
+  let profiledSteps = 0;
+  let realGraphs = 0;
+  let flops = 0;
+  let stopped = false;
+  let lastYield = Date.now();
+  let tStart = Date.now();
+  const progressEvery = opts.progressEvery ?? 10;
+  const ckEvery = opts.checkpointEvery ?? 0;
+  const lossEvery = Math.max(1, Math.floor(opts.steps / 500));
+  api.resetFlops();
+  const profiledPlans = new Set<unknown>();
+
+  const save = (step: number): void => {
+    if (!opts.checkpointDir) return;
+    writeCheckpoint(opts.checkpointDir, {
+      config,
+      layout,
+      params,
+      m,
+      v,
+      step,
+      seed,
+      policy: opts.policy,
+      policyOptions: opts.policyOptions ?? {},
+      policyState: policy.getState(),
+      batchSize: opts.batchSize,
+      target: opts.target,
+      targetMean: stats.mean,
+      targetStd: stats.std,
+      graphRule: store.graphRule,
+      schedule,
+      clipNorm: opts.clipNorm ?? 0,
+      lossCurve,
+      evalCurve,
+    });
+  };
+
+  let i = 0;
+  for (; i < n; i++) {
+    const step = startStep + i;
+    if (opts.shouldStop?.()) {
+      stopped = true;
+      break;
+    }
+    const t0 = process.hrtime.bigint();
+    const spec = policy.next();
+    const before = cache.stats().buildMs;
+    const plan = cache.get(spec.shape);
+    const compileMs = cache.stats().buildMs - before;
+    if (opts.profile && !profiledPlans.has(plan.handle)) {
+      api.setProfile(plan.handle, true);
+      profiledPlans.add(plan.handle);
+    }
+    native().packGraphs(arrays, spec.graphIds, spec.shape, plan.inputs);
+    const t1 = process.hrtime.bigint();
+    const lrNow = learningRate(schedule, step);
+    const res = api.trainStep(plan.handle, plan.inputs, spec.shape, params, grads, m, v, {
+      lr: lrNow,
+      bc1: 1 - Math.pow(0.9, step + 1),
+      bc2: 1 - Math.pow(0.999, step + 1),
+      clipNorm: opts.clipNorm ?? 0,
+    });
+    const t2 = process.hrtime.bigint();
+    // Compilation happens where XLA would compile: inside the update of the
+    // step that first meets the shape (it is in the means, not the medians).
+    batchingMs[i] = Number(t1 - t0) / 1e6 - compileMs;
+    updateMs[i] = Number(t2 - t1) / 1e6 + compileMs;
+    combinedMs[i] = Number(t2 - t0) / 1e6;
+    realGraphs += spec.graphIds.length;
+    recentLoss.push(res.loss);
+    if (recentLoss.length > 100) recentLoss.shift();
+    if (step % lossEvery === 0 || step === opts.steps - 1) lossCurve.push({ step, loss: res.loss });
+    if (opts.evalEvery && (step + 1) % opts.evalEvery === 0 && step + 1 < opts.steps && split.val.length > 0) {
+      const e = evaluate({ store, arrays, ids: split.val, config, params, targetMean: stats.mean, targetStd: stats.std, batchSize: opts.batchSize });
+      evalCurve.push({ step: step + 1, val_rmse: e.rmse, val_mae: e.mae });
+    }
+    if (ckEvery > 0 && (step + 1) % ckEvery === 0) save(step + 1);
+    if (opts.onProgress && ((i + 1) % progressEvery === 0 || i === n - 1)) {
+      const el = (Date.now() - tStart) / 1000;
+      opts.onProgress({ step: step + 1, steps: opts.steps, loss: res.loss, stepsPerSec: (i + 1) / Math.max(el, 1e-9), compileCount: cache.stats().builds });
+    }
+    if (Date.now() - lastYield > 100) {
+      await new Promise((r) => setImmediate(r));
+      lastYield = Date.now();
+    }
+  }
+  flops = api.flopsCount();
+  const ran = i;
+  for (const h of profiledPlans) {
+    const prof = api.getProfile(h as never);
+    for (const [k, s] of Object.entries(prof)) profileSeconds[k] = (profileSeconds[k] ?? 0) + s;
+    profiledSteps = ran;
+  }
+  save(startStep + ran);
+
+  let val = { rmse: NaN, mae: NaN };
+  let test = { rmse: NaN, mae: NaN };
+  if (!opts.skipEval) {
+    if (split.val.length) val = evaluate({ store, arrays, ids: split.val, config, params, targetMean: stats.mean, targetStd: stats.std, batchSize: opts.batchSize });
+    if (split.test.length) test = evaluate({ store, arrays, ids: split.test, config, params, targetMean: stats.mean, targetStd: stats.std, batchSize: opts.batchSize });
+    evalCurve.push({ step: startStep + ran, val_rmse: val.rmse, val_mae: val.mae });
+  }
+
+  const b = combinedMs.subarray(0, ran);
+  const summary = policy.summary();
+  const cs = cache.stats();
+  const totalSec = b.reduce((s, x) => s + x, 0) / 1000;
+  const flopsPerStep = ran > 0 ? flops / ran : 0;
+  const updMed = median(updateMs.subarray(0, ran));
+  let profile: KernelProfileRow[] | undefined;
+  if (opts.profile && profiledSteps > 0) {
+    const total = Object.values(profileSeconds).reduce((s, x) => s + x, 0);
+    profile = Object.entries(profileSeconds)
+      .map(([kernel, s]) => ({ kernel, ms_per_step: (s * 1000) / profiledSteps, share: total > 0 ? s / total : 0 }))
+      .sort((x, y) => y.ms_per_step - x.ms_per_step);
+  }
+  const result: TrainResult = {
+    model: config.kind,
+    policy: opts.policy,
+    batch: opts.batchSize,
+    seed,
+    target: opts.target,
+    steps: startStep + ran,
+    steps_run: ran,
+    threads: getThreads(),
+    ms_per_step_median: median(b),
+    batching_ms_median: median(batchingMs.subarray(0, ran)),
+    update_ms_median: updMed,
+    combined_ms_median: median(b),
+    batching_ms_mean: mean(batchingMs.subarray(0, ran)),
+    update_ms_mean: mean(updateMs.subarray(0, ran)),
+    combined_ms_mean: mean(b),
+    compile_count: cs.builds,
+    compile_ms_total: cs.buildMs,
+    graphs_per_s: totalSec > 0 ? realGraphs / totalSec : 0,
+    node_fill: summary.nodeFill,
+    edge_fill: summary.edgeFill,
+    graph_fill: summary.graphFill,
+    graphs_per_batch_mean: summary.graphsPerBatchMean,
+    padded_edges_vs_exact: summary.paddedEdgesVsExact,
+    final_train_loss: mean(recentLoss),
+    val_rmse: val.rmse,
+    val_mae: val.mae,
+    test_rmse: test.rmse,
+    test_mae: test.mae,
+    target_mean: stats.mean,
+    target_std: stats.std,
+    params: layout.total,
+    gflop_per_step: flopsPerStep / 1e9,
+    gflops: updMed > 0 ? flopsPerStep / 1e9 / (updMed / 1000) : 0,
+    loss_curve: lossCurve,
+    eval_curve: evalCurve,
+    profile,
+    stopped_early: stopped,
+  };
+  return {
+    result,
+    model: { config, layout, params, target: opts.target, targetMean: stats.mean, targetStd: stats.std, graphRule: store.graphRule },
+  };
+}
+
+function checkResumeCompatible(ck: CheckpointState, config: ModelConfig, opts: TrainOptions, seed: number): void {
+  const mismatch = (what: string, a: unknown, b: unknown): never => {
+    throw new RangeError(`cannot resume: checkpoint ${what} is ${JSON.stringify(a)} but this run asks for ${JSON.stringify(b)}`);
+  };
+  if (JSON.stringify(ck.config) !== JSON.stringify(config)) mismatch('model config', ck.config, config);
+  if (ck.policy !== opts.policy) mismatch('policy', ck.policy, opts.policy);
+  if (ck.batchSize !== opts.batchSize) mismatch('batch size', ck.batchSize, opts.batchSize);
+  if (ck.target !== opts.target) mismatch('target', ck.target, opts.target);
+  if (ck.seed !== seed) mismatch('seed', ck.seed, seed);
+  if (ck.step > opts.steps) mismatch('step', ck.step, `at most ${opts.steps} steps`);
+}
+
+/** Reads the JSON result of a run directory written by the CLI (helper for tools). */
+export function readTrainResult(file: string): TrainResult {
+  return JSON.parse(fs.readFileSync(path.resolve(file), 'utf8')) as TrainResult;
+}
