@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ModelConfig } from '../model/config';
-import { isBias, type ParamLayout } from '../model/params';
+import { isBias, paramLayout, type ParamLayout } from '../model/params';
 import { writeFileAtomic } from '../util/atomic';
 import { readSafetensors, writeSafetensors, type Tensor } from './safetensors';
 import type { ScheduleSpec } from './schedule';
@@ -105,9 +105,6 @@ export function readCheckpoint(dir: string): CheckpointState {
   }
   if (j.version !== CHECKPOINT_VERSION) throw new Error(`${jf}: checkpoint version ${String(j.version)} is not supported (expected ${CHECKPOINT_VERSION})`);
   const config = j.config as ModelConfig;
-  // Lazy import keeps this module free of the native addon for inspection tools.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { paramLayout } = require('../model/params') as typeof import('../model/params');
   const layout = paramLayout(config);
   const mf = path.join(dir, 'model.safetensors');
   const of = path.join(dir, 'optimizer.safetensors');
