@@ -1,4 +1,5 @@
 #include "adam.h"
+#include "common.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +12,7 @@ double sumSquares(const T* g, int64_t n) {
   const int64_t CH = 4096;
   const int64_t nch = (n + CH - 1) / CH;
   std::vector<double> part((size_t)nch, 0.0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(numThreads())
   for (int64_t c = 0; c < nch; ++c) {
     double s = 0;
     const int64_t e = std::min(n, (c + 1) * CH);
@@ -30,7 +31,7 @@ void adamUpdate(T* p, const T* g, T* m, T* v, int64_t n, const AdamArgs& a) {
   const T stepSize = (T)(a.lr / a.bc1);
   const T invBc2 = (T)(1.0 / a.bc2);
   const T wd = (T)(a.lr * a.weightDecay);
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) num_threads(numThreads())
   for (int64_t i = 0; i < n; ++i) {
     const T gi = g[i] * scale;
     const T mi = b1 * m[i] + ob1 * gi;

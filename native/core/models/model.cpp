@@ -240,7 +240,7 @@ double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
     ProfScope<T> ps(p, kProfRbf);
     const T gamma = (T)c.rbfGamma, step = (T)c.rbfSpacing;
     T* rbf = p.rbf.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(numThreads())
     for (int64_t k = 0; k < E; ++k) {
       const T d = b.distance[k];
       T* row = rbf + k * K;
@@ -251,7 +251,7 @@ double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
       }
       expNonPosInPlace(row, K);
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(numThreads())
     for (int64_t n = 0; n < N; ++n) {
       const int32_t cnt = b.recvPtr[n + 1] - b.recvPtr[n];
       p.invCnt[n] = c.meanAggregation ? (cnt > 0 ? (T)1 / (T)cnt : (T)0) : (T)1;
@@ -260,7 +260,7 @@ double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
   {
     ProfScope<T> ps(p, kProfEmbed);
     T* h0 = p.h.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(numThreads())
     for (int64_t n = 0; n < N; ++n) {
       const T* w = W.embW + (int64_t)b.atomicNumber[n] * C;
       T* o = h0 + n * C;
@@ -311,7 +311,7 @@ double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
     }
     {
       ProfScope<T> ps(p, kProfAggregate);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(numThreads())
       for (int64_t r = 0; r < N; ++r) {
         T* o = aggt + r * C;
         std::memset(o, 0, sizeof(T) * C);
@@ -388,7 +388,7 @@ void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b
     gemmTN<T>(N, R, 1, p.r1.data(), R, dr2, 1, D.r2w, D.r2b, false, scr);
     T* dr1 = p.dr1.data();
     const T* r1 = p.r1.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(numThreads())
     for (int64_t n = 0; n < N; ++n)
       for (int64_t j = 0; j < R; ++j) dr1[n * R + j] = dr2[n] * W.r2w[j];
     mulSspGradFromAct(dr1, r1, N * R);
@@ -425,7 +425,7 @@ void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b
     {
       ProfScope<T> ps(p, kProfMessageBwd);
       const T* ic = p.invCnt.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(numThreads())
       for (int64_t r = 0; r < N; ++r) {
         const T* g = dagg + r * C;
         const T s = ic[r];
@@ -438,7 +438,7 @@ void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b
         const int64_t k0 = b.recvPtr[r], k1 = b.recvPtr[r + 1];
         if (k1 > k0) mulSspGradFromAct(dA + k0 * C, f2t + k0 * C, (k1 - k0) * C);
       }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(numThreads())
       for (int64_t n = 0; n < N; ++n) {
         T* o = dhs + n * C;
         std::memset(o, 0, sizeof(T) * C);
