@@ -144,7 +144,12 @@ void gemmTN(int64_t M, int64_t K, int64_t N, const T* X, int64_t ldx, const T* D
     T* Pc = P + c * per;
     // Pc[K x N] = X[r0:r1]^T D[r0:r1]: A(i,k) = X[(r0+k)*ldx + i].
     if (r1 > r0) {
-      gemmBlock<T>(0, K, N, r1 - r0, X + r0 * ldx, 1, ldx, D + r0 * ldd, ldd, Pc, N, false);
+      // Sub-blocks of 128 rows keep the streamed D rows in L1 while every
+      // K-row block of the partial product reuses them.
+      for (int64_t s0 = r0; s0 < r1; s0 += 128) {
+        const int64_t s1 = std::min(r1, s0 + 128);
+        gemmBlock<T>(0, K, N, s1 - s0, X + s0 * ldx, 1, ldx, D + s0 * ldd, ldd, Pc, N, s0 > r0);
+      }
     } else {
       std::memset(Pc, 0, sizeof(T) * K * N);
     }

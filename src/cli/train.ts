@@ -1,0 +1,143 @@
+/**
+ * `gnnbatch train SOURCE ...`: trains one model with one batching policy and
+ * prints the study's timing figures, learning metrics and (opt-in) the kernel
+ * profile. A thin layer over {@link train}.
+ */
+import type { Command } from 'commander';
+import { SingleBar, Presets } from 'cli-progress';
+import { POLICY_NAMES } from '../batching';
+import { train, type TrainResult } from '../train/trainer';
+import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
+import { intOption, numberOption, formatTable } from './format';
+
+interface TrainCliOptions extends SourceOptionValues {
+  model: string;
+  policy: string;
+  batch: number;
+  steps: number;
+  evalEvery: number;
+  threads?: number;
+  trainSeed: number;
+  checkpoint?: string;
+  checkpointEvery: number;
+  resume?: string;
+  json?: boolean;
+  lr: number;
+  schedule: string;
+  clip: number;
+  profile?: boolean;
+  latent?: number;
+  passes?: number;
+  aggregation?: string;
+  readout?: string;
+}
+
+/** Human-readable summary of a run. */
+export function formatTrainResult(r: TrainResult): string {
+  const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+  const rows: [string, string][] = [
+    ['model / policy / batch', `${r.model} / ${r.policy} / ${r.batch}`],
+    ['steps (this run)', `${r.steps} (${r.steps_run})`],
+    ['threads', String(r.threads)],
+    ['step ms (median, combined)', f(r.ms_per_step_median)],
+    ['batching ms (median / mean)', `${f(r.batching_ms_median, 3)} / ${f(r.batching_ms_mean, 3)}`],
+    ['update ms (median / mean)', `${f(r.update_ms_median)} / ${f(r.update_ms_mean)}`],
+    ['combined ms mean (incl. compiles)', f(r.combined_ms_mean)],
+    ['compilations (plans) / total ms', `${r.compile_count} / ${f(r.compile_ms_total, 1)}`],
+    ['graphs per second', f(r.graphs_per_s, 1)],
+    ['node / edge / graph fill', `${f(r.node_fill, 3)} / ${f(r.edge_fill, 3)} / ${f(r.graph_fill, 3)}`],
+    ['update GFLOP/step, GFLOP/s', `${f(r.gflop_per_step, 3)}, ${f(r.gflops, 1)}`],
+    ['final train loss (std. units)', f(r.final_train_loss, 4)],
+    [`val RMSE / MAE (${r.target})`, `${f(r.val_rmse, 4)} / ${f(r.val_mae, 4)}`],
+    [`test RMSE / MAE (${r.target})`, `${f(r.test_rmse, 4)} / ${f(r.test_mae, 4)}`],
+    ['target std (train split)', f(r.target_std, 4)],
+  ];
+  let out = formatTable(['quantity', 'value'], rows);
+  if (r.profile) {
+    out += '\nkernel profile (update, per step)\n';
+    out += formatTable(
+      ['kernel', 'ms/step', 'share'],
+      r.profile.map((p) => [p.kernel, p.ms_per_step.toFixed(3), `${(100 * p.share).toFixed(1)}%`]),
+    );
+  }
+  return out;
+}
+
+/** Registers `train` on the program. */
+export function registerTrainCommand(program: Command): void {
+  const cmd = program
+    .command('train')
+    .description('train MPEU or SchNet on SOURCE with one batching policy and report the study timings')
+    .argument('<source>', 'data source: a file, directory, archive, .db, .gnb cache, or qm9-like[:N] / aflow-like[:N]');
+  addSourceOptions(cmd);
+  cmd
+    .option('--model <kind>', 'mpeu | schnet', 'mpeu')
+    .option('--policy <name>', `batching policy (${POLICY_NAMES.join(', ')})`, 'dynamic')
+    .option('--batch <B>', 'batch size B', intOption('--batch', 2), 32)
+    .option('--steps <N>', 'training steps', intOption('--steps', 0), 1000)
+    .option('--eval-every <K>', 'validation every K steps (0: only at the end)', intOption('--eval-every', 0), 0)
+    .option('--threads <T>', 'native threads', intOption('--threads', 1))
+    .option('--train-seed <S>', 'seed of initialisation and batch stream', intOption('--train-seed', 0), 42)
+    .option('--lr <x>', 'peak learning rate', numberOption('--lr'), 1e-4)
+    .option('--schedule <s>', 'constant | exponential[:rate:steps] (the study: 0.96 per 100k) | cosine[:minLr]', 'exponential')
+    .option('--clip <x>', 'global-norm gradient clipping (0: off)', numberOption('--clip'), 0)
+    .option('--latent <C>', 'latent size (default 64)', intOption('--latent', 1))
+    .option('--passes <n>', 'message-passing steps (default 3)', intOption('--passes', 1))
+    .option('--aggregation <a>', 'mean | sum')
+    .option('--readout <r>', 'mean | sum')
+    .option('--checkpoint <dir>', 'write checkpoints (safetensors + JSON) here')
+    .option('--checkpoint-every <K>', 'checkpoint interval in steps (0: at the end)', intOption('--checkpoint-every', 0), 0)
+    .option('--resume <dir>', 'resume from a checkpoint directory (bitwise identical on CPU)')
+    .option('--profile', 'split the update into its kernels (time and share per kernel)')
+    .option('--json', 'print one JSON document')
+    .action(async (source: string, o: TrainCliOptions) => {
+      const loaded = await loadSourceFromCli(source, o);
+      const store = loaded.store;
+      const target = o.target ?? store.targetNames[0];
+      if (!target) throw new RangeError(`${source}: the data has no numeric target property`);
+      const bar = !o.json && process.stderr.isTTY
+        ? new SingleBar({ format: 'train |{bar}| {value}/{total} steps | loss {loss} | {sps} steps/s | plans {plans} | eta {eta_formatted}', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
+        : null;
+      bar?.start(o.steps, 0, { loss: '-', sps: '-', plans: 0 });
+      let interrupted = false;
+      const onSigint = (): void => {
+        interrupted = true;
+      };
+      process.once('SIGINT', onSigint);
+      try {
+        const { result } = await train({
+          store,
+          target,
+          model: {
+            kind: o.model as 'mpeu' | 'schnet',
+            latent: o.latent,
+            passes: o.passes,
+            aggregation: o.aggregation as 'mean' | 'sum' | undefined,
+            readout: o.readout as 'mean' | 'sum' | undefined,
+          },
+          policy: o.policy,
+          batchSize: o.batch,
+          steps: o.steps,
+          seed: o.trainSeed,
+          lr: o.lr,
+          schedule: o.schedule,
+          clipNorm: o.clip,
+          evalEvery: o.evalEvery,
+          threads: o.threads,
+          checkpointDir: o.checkpoint,
+          checkpointEvery: o.checkpointEvery,
+          resumeDir: o.resume,
+          profile: o.profile,
+          onProgress: (p) => bar?.update(p.step, { loss: p.loss.toFixed(4), sps: p.stepsPerSec.toFixed(1), plans: p.compileCount }),
+          shouldStop: () => interrupted,
+        });
+        bar?.stop();
+        if (o.json) process.stdout.write(JSON.stringify(result, null, 1) + '\n');
+        else process.stdout.write(formatTrainResult(result));
+        if (result.stopped_early) process.stderr.write(`interrupted at step ${result.steps}${o.checkpoint ? `; checkpoint written to ${o.checkpoint}` : ''}\n`);
+      } finally {
+        bar?.stop();
+        process.removeListener('SIGINT', onSigint);
+      }
+    });
+}

@@ -1,0 +1,62 @@
+/**
+ * Inference for Node services: load a checkpoint directory and predict target
+ * values for new structures, batching internally (no Python sidecar).
+ */
+import { buildStore, parseGraphRule, type Structure } from '../data';
+import type { NativeStoreArrays } from '../native';
+import type { ModelConfig } from '../model/config';
+import { readCheckpoint } from './checkpoint';
+import { predictGraphs } from './evaluate';
+
+/** A model loaded for inference. */
+export interface LoadedModel {
+  /** Model configuration. */
+  readonly config: ModelConfig;
+  /** Name of the predicted target. */
+  readonly target: string;
+  /** Graph rule the model was trained with (used for new structures). */
+  readonly graphRule: string;
+  /** Training step of the checkpoint. */
+  readonly step: number;
+  /**
+   * Predictions in the target's units, one per structure (in order). Batches
+   * `batchSize` structures per native call (default 64).
+   */
+  predict(structures: readonly Structure[], options?: { batchSize?: number }): Float64Array;
+}
+
+/** Loads a checkpoint directory written by `train` (or `gnnbatch train --checkpoint`). */
+export function loadModel(dir: string): LoadedModel {
+  const ck = readCheckpoint(dir);
+  const rule = parseGraphRule(ck.graphRule);
+  return {
+    config: ck.config,
+    target: ck.target,
+    graphRule: ck.graphRule,
+    step: ck.step,
+    predict(structures, options = {}) {
+      if (structures.length === 0) return new Float64Array(0);
+      for (let s = 0; s < structures.length; s++) {
+        const z = structures[s].numbers;
+        for (let i = 0; i < z.length; i++) {
+          if (z[i] >= ck.config.numClasses) {
+            throw new RangeError(`structure ${s} (${structures[s].id}): atomic number ${z[i]} is outside the model's ${ck.config.numClasses} classes`);
+          }
+        }
+      }
+      const { store } = buildStore(structures, { graph: rule, targetNames: [] });
+      const arrays: NativeStoreArrays = {
+        nodeOffset: store.nodeOffset,
+        edgeOffset: store.edgeOffset,
+        atomicNumber: store.atomicNumber,
+        senders: store.senders,
+        receivers: store.receivers,
+        distance: store.distance,
+        senderPerm: store.senderPerm,
+        target: new Float64Array(store.numGraphs),
+      };
+      const ids = Int32Array.from({ length: store.numGraphs }, (_, i) => i);
+      return predictGraphs({ store, arrays, ids, config: ck.config, params: ck.params, targetMean: ck.targetMean, targetStd: ck.targetStd, batchSize: options.batchSize ?? 64 });
+    },
+  };
+}
