@@ -244,3 +244,15 @@ describe('determinism across thread counts', () => {
     one.forEach((x, i) => expect(Buffer.from(two[i].buffer).equals(Buffer.from(x.buffer))).toBe(true));
   });
 });
+
+describe('shared memory', () => {
+  test('SharedArrayBuffer-backed arrays are read and written in place', () => {
+    const src = new Float32Array(new SharedArrayBuffer(4 * 6));
+    src.set([1, 2, 3, 4, 5, 6]);
+    const ptr = new Int32Array(new SharedArrayBuffer(4 * 3));
+    ptr.set([0, 1, 3]);
+    const out = new Float32Array(new SharedArrayBuffer(4 * 4), 4, 2 * 1);
+    addon.segmentSumCsr(src.subarray(0, 3), ptr, 1, out);
+    expect(Array.from(out)).toEqual([1, 5]);
+  });
+});
