@@ -112,7 +112,7 @@ PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
   }
 
   ParallelError err;
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for schedule(dynamic, 4) num_threads(numThreads())
   for (int64_t i = 0; i < count; ++i) {
     const int32_t g = ids[i];
     const int32_t n0 = s.nodeOffset[g], n = s.nodeOffset[g + 1] - n0;
@@ -171,7 +171,7 @@ PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
   // Padding (Jraph): graph slot `count` owns the padding nodes and edges.
   const int32_t rn = (int32_t)st.realNodes, re = (int32_t)st.realEdges;
   const int32_t N = (int32_t)shape.nodes, E = (int32_t)shape.edges;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(numThreads())
   for (int32_t k = re; k < E; ++k) {
     out.senders[k] = rn;
     out.receivers[k] = rn;
