@@ -91,7 +91,8 @@ export interface NativeAddon {
 
 let cached: NativeAddon | undefined;
 
-function candidatePath(): string {
+/** The `.node` file {@link native} loads (picked by `GNNBATCH_ADDON`). */
+export function addonPath(): string {
   const root = path.resolve(__dirname, '..');
   const pick = process.env.GNNBATCH_ADDON ?? 'cmake';
   if (pick === 'cmake') return path.join(root, 'native-build', 'Release', 'gnnbatch.node');
@@ -105,7 +106,7 @@ function candidatePath(): string {
  */
 export function native(): NativeAddon {
   if (cached) return cached;
-  const file = candidatePath();
+  const file = addonPath();
   if (!fs.existsSync(file)) {
     const err = new Error(
       `gnnbatch: native addon not found at ${file}. Build it with "npm install" ` +

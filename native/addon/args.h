@@ -32,13 +32,24 @@ int typedArrayType(const Napi::Value& v);
 template <class T>
 gnn::View<T> viewOf(Napi::Env env, const Napi::Value& v, const std::string& name, int64_t expectLen = -1) {
   if (!v.IsTypedArray()) typeError(env, name + " must be a " + TaType<T>::name);
-  auto ta = v.As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != TaType<T>::v) typeError(env, name + " must be a " + TaType<T>::name);
-  auto buf = ta.ArrayBuffer();
-  if (buf.IsDetached()) typeError(env, name + " is backed by a detached ArrayBuffer");
-  auto* base = static_cast<uint8_t*>(buf.Data());
-  T* data = reinterpret_cast<T*>(base + ta.ByteOffset());
-  int64_t len = (int64_t)ta.ElementLength();
+  // napi_get_typedarray_info gives the data pointer with byteOffset applied and
+  // works for SharedArrayBuffer-backed arrays too (ArrayBuffer().Data() fails on
+  // those with a code-less "Invalid argument"); only a plain ArrayBuffer can be
+  // detached.
+  napi_typedarray_type type;
+  size_t elems = 0;
+  void* raw = nullptr;
+  napi_value ab;
+  size_t byteOffset = 0;
+  if (napi_get_typedarray_info(env, v, &type, &elems, &raw, &ab, &byteOffset) != napi_ok)
+    typeError(env, name + " could not be read as a typed array");
+  if (type != TaType<T>::v) typeError(env, name + " must be a " + TaType<T>::name);
+  bool isPlain = false, detached = false;
+  if (napi_is_arraybuffer(env, ab, &isPlain) == napi_ok && isPlain &&
+      napi_is_detached_arraybuffer(env, ab, &detached) == napi_ok && detached)
+    typeError(env, name + " is backed by a detached ArrayBuffer");
+  T* data = static_cast<T*>(raw);
+  int64_t len = (int64_t)elems;
   if (expectLen >= 0 && len != expectLen)
     rangeError(env, name + " has length " + std::to_string(len) + ", expected " + std::to_string(expectLen), "ERR_GNN_LENGTH");
   return gnn::View<T>(data, (size_t)len);

@@ -112,7 +112,7 @@ PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
   }
 
   ParallelError err;
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for schedule(dynamic, 4) num_threads(numThreads())
   for (int64_t i = 0; i < count; ++i) {
     const int32_t g = ids[i];
     const int32_t n0 = s.nodeOffset[g], n = s.nodeOffset[g + 1] - n0;
@@ -122,45 +122,62 @@ PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
       out.atomicNumber[ns + j] = s.atomicNumber[n0 + j];
       out.nodeGraph[ns + j] = (int32_t)i;
     }
-    const int32_t* sS = s.senders + e0;
-    const int32_t* sR = s.receivers + e0;
-    const float* sD = s.distance + e0;
-    // Edges: shift endpoints, copy distances, build receiver CSR row pointers.
-    bool bad = false;
-    int32_t cur = 0;  // next node whose row start is not yet written
+    // Local restrict pointers: the output arrays cannot alias the store, so the
+    // compiler keeps them in registers and vectorises the copy loops (reading
+    // them through `out` reloaded every pointer on every edge).
+    const int32_t* __restrict sS = s.senders + e0;
+    const int32_t* __restrict sR = s.receivers + e0;
+    const float* __restrict sD = s.distance + e0;
+    const int32_t* __restrict sP = s.senderPerm + e0;
+    int32_t* __restrict oS = out.senders + es;
+    int32_t* __restrict oR = out.receivers + es;
+    T* __restrict oD = out.distance + es;
+    int32_t* __restrict oP = out.sendPerm + es;
+    int32_t* __restrict rp = out.recvPtr + ns;
+    int32_t* __restrict sp = out.sendPtr + ns;
+    const unsigned un = (unsigned)n, une = (unsigned)ne;
+    // Edges: shift endpoints and copy distances (branch-free, checked after).
+    int bad = 0;
     for (int32_t k = 0; k < ne; ++k) {
       const int32_t snd = sS[k], r = sR[k];
-      bad |= ((unsigned)snd >= (unsigned)n) | ((unsigned)r >= (unsigned)n) | (r < cur - 1);
-      out.senders[es + k] = snd + ns;
-      out.receivers[es + k] = r + ns;
-      out.distance[es + k] = (T)sD[k];
-      while (cur <= r && cur < n) out.recvPtr[ns + cur++] = es + k;
+      bad |= ((unsigned)snd >= un) | ((unsigned)r >= un);
+      oS[k] = snd + ns;
+      oR[k] = r + ns;
+      oD[k] = (T)sD[k];
     }
+    for (int32_t k = 1; k < ne; ++k) bad |= sR[k] < sR[k - 1];
     if (bad) {
       err.set(i, "store graph " + std::to_string(g) +
                      " has an edge endpoint out of range or edges not sorted by receiver");
       continue;
     }
-    while (cur < n) out.recvPtr[ns + cur++] = es + ne;
+    // Receiver CSR row pointers (receivers verified in range and sorted).
+    int32_t cur = 0;  // next node whose row start is not yet written
+    for (int32_t k = 0; k < ne; ++k)
+      for (const int32_t r = sR[k]; cur <= r;) rp[cur++] = es + k;
+    while (cur < n) rp[cur++] = es + ne;
     // Sender permutation and its row pointers.
-    const int32_t* sP = s.senderPerm + e0;
-    cur = 0;
-    int32_t prev = 0;
     for (int32_t k = 0; k < ne; ++k) {
       const int32_t p = sP[k];
-      if ((unsigned)p >= (unsigned)ne) { bad = true; break; }
-      const int32_t snd = sS[p];
-      if (snd < prev) { bad = true; break; }
-      prev = snd;
-      out.sendPerm[es + k] = es + p;
-      while (cur <= snd) out.sendPtr[ns + cur++] = es + k;
+      bad |= (unsigned)p >= une;
+      oP[k] = es + p;
+    }
+    if (!bad) {
+      int32_t prev = 0;
+      cur = 0;
+      for (int32_t k = 0; k < ne; ++k) {
+        const int32_t snd = sS[sP[k]];
+        bad |= snd < prev;
+        prev = snd;
+        while (cur <= snd) sp[cur++] = es + k;
+      }
     }
     if (bad) {
       err.set(i, "store graph " + std::to_string(g) +
                      " has a senderPerm entry out of range or not sorted by sender");
       continue;
     }
-    while (cur < n) out.sendPtr[ns + cur++] = es + ne;
+    while (cur < n) sp[cur++] = es + ne;
     out.nNode[i] = n;
     out.nEdge[i] = ne;
     out.target[i] = (T)s.target[g];
@@ -171,7 +188,7 @@ PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
   // Padding (Jraph): graph slot `count` owns the padding nodes and edges.
   const int32_t rn = (int32_t)st.realNodes, re = (int32_t)st.realEdges;
   const int32_t N = (int32_t)shape.nodes, E = (int32_t)shape.edges;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(numThreads())
   for (int32_t k = re; k < E; ++k) {
     out.senders[k] = rn;
     out.receivers[k] = rn;
