@@ -10,14 +10,14 @@ import { train, type TrainResult } from '../train/trainer';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
 import { intOption, numberOption, formatTable } from './format';
 
-interface TrainCliOptions extends SourceOptionValues {
+interface TrainCliOptions extends Omit<SourceOptionValues, 'seed'> {
   model: string;
   policy: string;
   batch: number;
   steps: number;
   evalEvery: number;
   threads?: number;
-  trainSeed: number;
+  seed: number;
   checkpoint?: string;
   checkpointEvery: number;
   resume?: string;
@@ -77,7 +77,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--steps <N>', 'training steps', intOption('--steps', 0), 1000)
     .option('--eval-every <K>', 'validation every K steps (0: only at the end)', intOption('--eval-every', 0), 0)
     .option('--threads <T>', 'native threads', intOption('--threads', 1))
-    .option('--train-seed <S>', 'seed of initialisation and batch stream', intOption('--train-seed', 0), 42)
+    .option('--seed <S>', 'seed of initialisation and batch stream', intOption('--seed', 0), 42)
     .option('--lr <x>', 'peak learning rate', numberOption('--lr'), 1e-4)
     .option('--schedule <s>', 'constant | exponential[:rate:steps] (the study: 0.96 per 100k) | cosine[:minLr]', 'exponential')
     .option('--clip <x>', 'global-norm gradient clipping (0: off)', numberOption('--clip'), 0)
@@ -118,7 +118,7 @@ export function registerTrainCommand(program: Command): void {
           policy: o.policy,
           batchSize: o.batch,
           steps: o.steps,
-          seed: o.trainSeed,
+          seed: o.seed,
           lr: o.lr,
           schedule: o.schedule,
           clipNorm: o.clip,
