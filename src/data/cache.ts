@@ -20,8 +20,8 @@ import type { GraphStore } from './types';
 export const GNB_VERSION = 1;
 const MAGIC = 'GNNBSTOR';
 
-type ArrayName = 'nodeOffset' | 'edgeOffset' | 'atomicNumber' | 'positions' | 'senders' | 'receivers' | 'distance' | 'senderPerm' | 'targets';
-const ARRAYS: { name: ArrayName; dtype: 'i32' | 'u8' | 'f32' | 'f64' }[] = [
+type ArrayName = 'nodeOffset' | 'edgeOffset' | 'atomicNumber' | 'positions' | 'senders' | 'receivers' | 'distance' | 'senderPerm' | 'targets' | 'cells' | 'pbc';
+const ARRAYS: { name: ArrayName; dtype: 'i32' | 'u8' | 'f32' | 'f64'; optional?: boolean }[] = [
   { name: 'nodeOffset', dtype: 'i32' },
   { name: 'edgeOffset', dtype: 'i32' },
   { name: 'atomicNumber', dtype: 'u8' },
@@ -31,6 +31,8 @@ const ARRAYS: { name: ArrayName; dtype: 'i32' | 'u8' | 'f32' | 'f64' }[] = [
   { name: 'distance', dtype: 'f32' },
   { name: 'senderPerm', dtype: 'i32' },
   { name: 'targets', dtype: 'f64' },
+  { name: 'cells', dtype: 'f64', optional: true },
+  { name: 'pbc', dtype: 'u8', optional: true },
 ];
 
 interface ArrayEntry {
@@ -71,8 +73,11 @@ const pad8 = (n: number) => (n + 7) & ~7;
 /** Writes a store to `file` atomically (temp file in the same folder + rename). */
 export function saveStore(store: GraphStore, file: string): void {
   const entries: ArrayEntry[] = [];
-  const views = ARRAYS.map(({ name, dtype }) => {
+  const views: ArrayBufferView[] = [];
+  ARRAYS.forEach(({ name, dtype }) => {
     const v = store[name];
+    if (!v) return;
+    views.push(v);
     entries.push({ name, dtype, offset: 0, length: v.length, checksum: checksum32(bytesOf(v)) });
     return v;
   });
@@ -180,6 +185,7 @@ export function loadStore(file: string, options: LoadStoreOptions = {}): GraphSt
   const arrays = new Map<string, ArrayBufferView & { length: number }>();
   for (const spec of ARRAYS) {
     const e = header.arrays.find((a) => a.name === spec.name);
+    if (!e && spec.optional) continue;
     if (!e || e.dtype !== spec.dtype || !Number.isInteger(e.offset) || !Number.isInteger(e.length) || e.offset % 8 !== 0 || e.length < 0)
       throw new CacheError(file, `corrupt header (array '${spec.name}')`, 'ERR_GNN_CACHE_CORRUPT');
     const bytes = e.length * elementSize(e.dtype);
@@ -208,6 +214,8 @@ export function loadStore(file: string, options: LoadStoreOptions = {}): GraphSt
     targets: arrays.get('targets') as Float64Array,
     targetNames: header.targetNames,
     ids: header.ids,
+    cells: arrays.get('cells') as Float64Array | undefined,
+    pbc: arrays.get('pbc') as Uint8Array | undefined,
     graphRule: header.graphRule,
     source: header.source,
   };

@@ -96,6 +96,7 @@ export function buildStore(structures: readonly Structure[], options: BuildStore
   let edgeOffset = nb.edgeOffset;
   let senders = nb.senders, receivers = nb.receivers, distance = nb.distance, senderPerm = nb.senderPerm;
   let positions64 = batch.positions;
+  let cells = batch.cells, pbc = batch.pbc;
   const atomicNumber0 = new Uint8Array(batch.atomOffset[S]);
   for (let s = 0; s < S; s++) atomicNumber0.set(structures[s].numbers, batch.atomOffset[s]);
   let atomicNumber = atomicNumber0;
@@ -115,6 +116,12 @@ export function buildStore(structures: readonly Structure[], options: BuildStore
       atomicNumber.set(atomicNumber0.subarray(batch.atomOffset[s], batch.atomOffset[s + 1]), nodeOffset[g]);
       positions64.set(batch.positions.subarray(batch.atomOffset[s] * 3, batch.atomOffset[s + 1] * 3), nodeOffset[g] * 3);
     }
+    cells = new Float64Array(G * 9);
+    pbc = new Uint8Array(G * 3);
+    for (let g = 0; g < G; g++) {
+      cells.set(batch.cells.subarray(keep[g] * 9, keep[g] * 9 + 9), g * 9);
+      pbc.set(batch.pbc.subarray(keep[g] * 3, keep[g] * 3 + 3), g * 3);
+    }
     // Edges are unchanged because dropped graphs have none.
   }
   const store: GraphStore = {
@@ -130,6 +137,8 @@ export function buildStore(structures: readonly Structure[], options: BuildStore
     targetNames,
     targets,
     ids: idStrings,
+    cells,
+    pbc,
     graphRule: formatGraphRule(options.graph),
     source: options.source ?? '',
   };
@@ -179,4 +188,32 @@ export function storeArraysFor(store: GraphStore, targetName: string, stats?: Ta
     senderPerm: store.senderPerm,
     target,
   };
+}
+
+/**
+ * The structures of a store (float32 positions widened to float64), e.g. to
+ * export it as extended XYZ. Targets that are NaN are left out.
+ */
+export function* structuresFromStore(store: GraphStore): Generator<Structure> {
+  const T = store.targetNames.length;
+  for (let g = 0; g < store.numGraphs; g++) {
+    const a0 = store.nodeOffset[g], a1 = store.nodeOffset[g + 1];
+    const targets: Record<string, number> = {};
+    for (let t = 0; t < T; t++) {
+      const v = store.targets[g * T + t];
+      if (!Number.isNaN(v)) targets[store.targetNames[t]] = v;
+    }
+    const pbc: [boolean, boolean, boolean] = store.pbc
+      ? [store.pbc[g * 3] !== 0, store.pbc[g * 3 + 1] !== 0, store.pbc[g * 3 + 2] !== 0]
+      : [false, false, false];
+    const periodic = pbc.some((p) => p);
+    yield {
+      id: store.ids[g],
+      numbers: store.atomicNumber.slice(a0, a1),
+      positions: Float64Array.from(store.positions.subarray(a0 * 3, a1 * 3)),
+      cell: store.cells && periodic ? store.cells.slice(g * 9, g * 9 + 9) : null,
+      pbc,
+      targets,
+    };
+  }
 }
