@@ -178,7 +178,7 @@ export function loadStore(file: string, options: LoadStoreOptions = {}): GraphSt
   } catch {
     throw new CacheError(file, 'corrupt header (not valid JSON)', 'ERR_GNN_CACHE_CORRUPT');
   }
-  if (!header || !Array.isArray(header.arrays) || !Array.isArray(header.ids) || !Array.isArray(header.targetNames))
+  if (!header || !Number.isInteger(header.numGraphs) || header.numGraphs < 0 || !Array.isArray(header.arrays) || !Array.isArray(header.ids) || !Array.isArray(header.targetNames))
     throw new CacheError(file, 'corrupt header (missing fields)', 'ERR_GNN_CACHE_CORRUPT');
   // Typed arrays need aligned offsets: copy once if Node handed us an unaligned buffer.
   const base = buf.byteOffset % 8 === 0 ? buf : Buffer.from(buf);

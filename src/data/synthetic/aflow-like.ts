@@ -42,21 +42,27 @@ function periodicEnergy(numbers: Uint8Array, pos: Float64Array, cell: Float64Arr
     const cr = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
     range.push(Math.ceil(PAIR_CUTOFF / (Math.abs(det) / Math.hypot(cr[0], cr[1], cr[2]))) + 1);
   }
+  const shifts: number[] = [];
+  for (let t0 = -range[0]; t0 <= range[0]; t0++)
+    for (let t1 = -range[1]; t1 <= range[1]; t1++)
+      for (let t2 = -range[2]; t2 <= range[2]; t2++)
+        shifts.push(t0 * c[0] + t1 * c[3] + t2 * c[6], t0 * c[1] + t1 * c[4] + t2 * c[7], t0 * c[2] + t1 * c[5] + t2 * c[8]);
+  const zero = (shifts.length / 3 - 1) / 2; // the middle shift is (0, 0, 0)
   let e = 0, nn = 0;
   for (let i = 0; i < n; i++) {
     let best = Infinity;
-    for (let j = 0; j < n; j++)
-      for (let t0 = -range[0]; t0 <= range[0]; t0++)
-        for (let t1 = -range[1]; t1 <= range[1]; t1++)
-          for (let t2 = -range[2]; t2 <= range[2]; t2++) {
-            if (i === j && t0 === 0 && t1 === 0 && t2 === 0) continue;
-            const dx = pos[j * 3] + t0 * c[0] + t1 * c[3] + t2 * c[6] - pos[i * 3];
-            const dy = pos[j * 3 + 1] + t0 * c[1] + t1 * c[4] + t2 * c[7] - pos[i * 3 + 1];
-            const dz = pos[j * 3 + 2] + t0 * c[2] + t1 * c[5] + t2 * c[8] - pos[i * 3 + 2];
-            const r = Math.sqrt(dx * dx + dy * dy + dz * dz);
-            if (r < best) best = r;
-            if (r < PAIR_CUTOFF) e += 0.5 * pairEnergy(numbers[i], numbers[j], r);
-          }
+    for (let j = 0; j < n; j++) {
+      const bx = pos[j * 3] - pos[i * 3], by = pos[j * 3 + 1] - pos[i * 3 + 1], bz = pos[j * 3 + 2] - pos[i * 3 + 2];
+      for (let q = 0; q < shifts.length; q += 3) {
+        if (i === j && q === zero * 3) continue;
+        const dx = bx + shifts[q], dy = by + shifts[q + 1], dz = bz + shifts[q + 2];
+        const r2 = dx * dx + dy * dy + dz * dz;
+        if (r2 >= PAIR_CUTOFF * PAIR_CUTOFF) continue;
+        const r = Math.sqrt(r2);
+        if (r < best) best = r;
+        e += 0.5 * pairEnergy(numbers[i], numbers[j], r);
+      }
+    }
     nn += best;
   }
   return { perAtom: e / n, meanNn: nn / n };

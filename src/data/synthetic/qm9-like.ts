@@ -64,32 +64,37 @@ export function qm9LikeMolecule(seed: number, index: number): Structure {
   const numbers = new Uint8Array(n);
   const pos = new Float64Array(n * 3);
   const free: number[] = [];
-  const placed = (i: number, x: number, y: number, z: number, minHeavy: number, minAny: number, skip: number): boolean => {
+  // Smallest ratio distance / required distance from a candidate to the atoms placed so far
+  // (required: `minHeavy` between heavy atoms, 1.5 Å otherwise; the bonded partner is skipped).
+  const clearance = (i: number, c: [number, number, number], skip: number, minHeavy: number): number => {
+    let worst = Infinity;
     for (let j = 0; j < i; j++) {
       if (j === skip) continue;
-      const dx = pos[j * 3] - x, dy = pos[j * 3 + 1] - y, dz = pos[j * 3 + 2] - z;
-      const d2 = dx * dx + dy * dy + dz * dz;
-      const lim = numbers[j] !== 1 && i < h ? minHeavy : minAny;
-      if (d2 < lim * lim) return false;
+      const dx = pos[j * 3] - c[0], dy = pos[j * 3 + 1] - c[1], dz = pos[j * 3 + 2] - c[2];
+      const need = numbers[j] !== 1 && i < h ? minHeavy : 1.5;
+      const r = (dx * dx + dy * dy + dz * dz) / (need * need);
+      if (r < worst) worst = r;
     }
-    return true;
+    return Math.sqrt(worst);
   };
   for (let i = 0; i < h; i++) {
     numbers[i] = heavy[i];
     free.push(VALENCE[heavy[i]]);
     if (i === 0) continue;
+    // Best of several trials: the first that keeps its distances, else the one farthest from the rest.
     let best: [number, number, number] = [0, 0, 0];
-    for (let attempt = 0; attempt < 20; attempt++) {
+    let bestScore = -Infinity, bestParent = 0;
+    for (let attempt = 0; attempt < 24; attempt++) {
       let parent = Math.floor(rand() * i);
       for (let t = 0; t < i && free[parent] < 2 && !(free[parent] >= 1 && i === h - 1); t++) parent = (parent + 1) % i;
       const bond = 1.35 + 0.19 * rand();
       const u = unitVector(rand);
-      best = [pos[parent * 3] + bond * u[0], pos[parent * 3 + 1] + bond * u[1], pos[parent * 3 + 2] + bond * u[2]];
-      if (placed(i, best[0], best[1], best[2], 2.2, 0.9, parent) || attempt === 19) {
-        free[parent]--;
-        break;
-      }
+      const c: [number, number, number] = [pos[parent * 3] + bond * u[0], pos[parent * 3 + 1] + bond * u[1], pos[parent * 3 + 2] + bond * u[2]];
+      const score = clearance(i, c, parent, 2.2);
+      if (score > bestScore) { bestScore = score; best = c; bestParent = parent; }
+      if (score >= 1) break;
     }
+    free[bestParent]--;
     free[i]--;
     pos.set(best, i * 3);
   }
@@ -104,10 +109,13 @@ export function qm9LikeMolecule(seed: number, index: number): Structure {
     free[host]--;
     const bond = XH[numbers[host]] ?? 1.09;
     let p: [number, number, number] = [0, 0, 0];
-    for (let attempt = 0; attempt < 30; attempt++) {
+    let bestScore = -Infinity;
+    for (let attempt = 0; attempt < 24; attempt++) {
       const u = unitVector(rand);
-      p = [pos[host * 3] + bond * u[0], pos[host * 3 + 1] + bond * u[1], pos[host * 3 + 2] + bond * u[2]];
-      if (placed(i, p[0], p[1], p[2], 1.6, 1.5, host)) break;
+      const c: [number, number, number] = [pos[host * 3] + bond * u[0], pos[host * 3 + 1] + bond * u[1], pos[host * 3 + 2] + bond * u[2]];
+      const score = clearance(i, c, host, 1.5);
+      if (score > bestScore) { bestScore = score; p = c; }
+      if (score >= 1) break;
     }
     pos.set(p, i * 3);
   }
