@@ -64,6 +64,11 @@ export interface NeighbourAddon {
    * Throws RangeError/TypeError with a `code` on invalid input.
    */
   buildNeighbours(batch: NativeStructureBatch, rule: NativeGraphRule): NativeNeighbours;
+  /**
+   * The same on a worker thread (the event loop stays free); the batch arrays are
+   * kept alive until the promise settles. Argument errors throw synchronously.
+   */
+  buildNeighboursAsync(batch: NativeStructureBatch, rule: NativeGraphRule): Promise<NativeNeighbours>;
 }
 
 /** A padded batch shape: totals including the padding graph. */

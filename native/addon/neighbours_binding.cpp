@@ -3,6 +3,7 @@
 
 #include "bindings.h"
 #include "core/neighbours.h"
+#include "worker.h"
 
 namespace gnnaddon {
 namespace {
@@ -29,11 +30,8 @@ gnn::GraphRule ruleArg(Napi::Env env, const Napi::Value& v) {
   return r;
 }
 
-Napi::Value BuildNeighbours(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    if (info.Length() < 2) typeError(env, "buildNeighbours(batch, rule) takes 2 arguments");
-    auto o = objArg(env, info[0], "batch");
+gnn::StructureBatchView batchArg(Napi::Env env, const Napi::Value& v) {
+    auto o = objArg(env, v, "batch");
     const std::string n = "batch";
     auto off = viewOf<int32_t>(env, prop(env, o, "atomOffset", n), "batch.atomOffset");
     if (off.size < 1) rangeError(env, "batch.atomOffset must have at least one element");
@@ -49,11 +47,19 @@ Napi::Value BuildNeighbours(const Napi::CallbackInfo& info) {
     in.cells = cells.data;
     in.pbc = pbc.data;
     in.numAtoms = (int64_t)pos.size / 3;
+    return in;
+}
+
+Napi::Value BuildNeighbours(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (info.Length() < 2) typeError(env, "buildNeighbours(batch, rule) takes 2 arguments");
+    gnn::StructureBatchView in = batchArg(env, info[0]);
     gnn::GraphRule rule = ruleArg(env, info[1]);
     gnn::NeighbourBuilder b(in, rule);
     b.compute();
     const int64_t E = b.numEdges();
-    auto edgeOffset = Napi::Int32Array::New(env, (size_t)S + 1);
+    auto edgeOffset = Napi::Int32Array::New(env, (size_t)in.numStructures + 1);
     std::copy(b.edgeOffset().begin(), b.edgeOffset().end(), edgeOffset.Data());
     auto senders = Napi::Int32Array::New(env, (size_t)E);
     auto receivers = Napi::Int32Array::New(env, (size_t)E);
@@ -70,10 +76,71 @@ Napi::Value BuildNeighbours(const Napi::CallbackInfo& info) {
   });
 }
 
+// Owns the output vectors of an async build until JS array buffers adopt them.
+template <class T>
+Napi::TypedArrayOf<T> adopt(Napi::Env env, std::vector<T>&& v) {
+  if (v.empty()) return Napi::TypedArrayOf<T>::New(env, 0);
+  auto* owned = new std::vector<T>(std::move(v));
+  auto buf = Napi::ArrayBuffer::New(env, owned->data(), owned->size() * sizeof(T),
+                                    [](Napi::Env, void*, std::vector<T>* p) { delete p; }, owned);
+  return Napi::TypedArrayOf<T>::New(env, owned->size(), buf, 0);
+}
+
+class BuildNeighboursWorker : public PromiseWorker {
+ public:
+  BuildNeighboursWorker(Napi::Env env, const gnn::StructureBatchView& in, const gnn::GraphRule& rule)
+      : PromiseWorker(env, "gnnbatch:buildNeighbours"), in_(in), rule_(rule) {}
+
+ protected:
+  void Run() override {
+    gnn::NeighbourBuilder b(in_, rule_);
+    b.compute();
+    const size_t E = (size_t)b.numEdges();
+    offset_ = b.edgeOffset();
+    senders_.resize(E);
+    receivers_.resize(E);
+    distance_.resize(E);
+    perm_.resize(E);
+    b.fill(senders_.data(), receivers_.data(), distance_.data(), perm_.data());
+  }
+  Napi::Value Result(Napi::Env env) override {
+    auto r = Napi::Object::New(env);
+    r.Set("edgeOffset", adopt(env, std::move(offset_)));
+    r.Set("senders", adopt(env, std::move(senders_)));
+    r.Set("receivers", adopt(env, std::move(receivers_)));
+    r.Set("distance", adopt(env, std::move(distance_)));
+    r.Set("senderPerm", adopt(env, std::move(perm_)));
+    return r;
+  }
+
+ private:
+  gnn::StructureBatchView in_;
+  gnn::GraphRule rule_;
+  std::vector<int32_t> offset_, senders_, receivers_, perm_;
+  std::vector<float> distance_;
+};
+
+Napi::Value BuildNeighboursAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (info.Length() < 2) typeError(env, "buildNeighboursAsync(batch, rule) takes 2 arguments");
+    gnn::StructureBatchView in = batchArg(env, info[0]);
+    gnn::GraphRule rule = ruleArg(env, info[1]);
+    gnn::validateStructureBatch(in);
+    auto* w = new BuildNeighboursWorker(env, in, rule);
+    auto o = info[0].As<Napi::Object>();
+    for (const char* k : {"atomOffset", "positions", "cells", "pbc"}) w->Keep(o.Get(k));
+    auto promise = w->Promise();
+    w->Queue();
+    return promise;
+  });
+}
+
 }  // namespace
 
 void registerNeighbours(Napi::Env env, Napi::Object exports) {
   exports.Set("buildNeighbours", Napi::Function::New(env, BuildNeighbours, "buildNeighbours"));
+  exports.Set("buildNeighboursAsync", Napi::Function::New(env, BuildNeighboursAsync, "buildNeighboursAsync"));
 }
 
 GNN_REGISTER_BINDING(registerNeighbours);

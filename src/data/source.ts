@@ -10,7 +10,7 @@ import { detectFormat, type SourceFormat } from './formats/detect';
 import { readExtxyz } from './formats/extxyz';
 import { readQm9 } from './formats/qm9-xyz';
 import { formatGraphRule, parseGraphRule, type GraphRule } from './graph-rule';
-import { buildStore } from './store';
+import { buildStoreAsync } from './store';
 import { generate, parseGeneratorSpec } from './synthetic';
 import type { GraphStore, Structure } from './types';
 
@@ -91,6 +91,6 @@ export async function loadSource(source: string, options: LoadSourceOptions = {}
     if (options.onProgress && structures.length % 1000 === 0) options.onProgress(structures.length);
   }
   const graph = rule ?? (structures.some((s) => s.pbc.some((p) => p)) ? parseGraphRule('knn:12') : parseGraphRule('fc'));
-  const built = buildStore(structures, { graph, source, dropEdgeless: options.dropEdgeless });
+  const built = await buildStoreAsync(structures, { graph, source, dropEdgeless: options.dropEdgeless });
   return { ...built, format, fromCache: false };
 }

@@ -2,7 +2,7 @@
  * Building the columnar {@link GraphStore} from parsed structures (graph
  * construction runs natively, in parallel), and the arrays the packer reads.
  */
-import { native, type NativeStoreArrays, type NativeStructureBatch } from '../native';
+import { native, type NativeNeighbours, type NativeStoreArrays, type NativeStructureBatch } from '../native';
 import { formatGraphRule, type GraphRule } from './graph-rule';
 import type { GraphStore, Structure } from './types';
 
@@ -69,7 +69,17 @@ export function collectTargetNames(structures: readonly Structure[]): string[] {
  */
 export function buildStore(structures: readonly Structure[], options: BuildStoreOptions): BuildStoreResult {
   const batch = structureBatch(structures);
-  const nb = native().buildNeighbours(batch, options.graph);
+  return assembleStore(structures, batch, native().buildNeighbours(batch, options.graph), options);
+}
+
+/** {@link buildStore} with graph construction on a native worker thread (same result). */
+export async function buildStoreAsync(structures: readonly Structure[], options: BuildStoreOptions): Promise<BuildStoreResult> {
+  const batch = structureBatch(structures);
+  const nb = await native().buildNeighboursAsync(batch, options.graph);
+  return assembleStore(structures, batch, nb, options);
+}
+
+function assembleStore(structures: readonly Structure[], batch: NativeStructureBatch, nb: NativeNeighbours, options: BuildStoreOptions): BuildStoreResult {
   const S = structures.length;
   let edgeless = 0;
   for (let s = 0; s < S; s++) if (nb.edgeOffset[s + 1] === nb.edgeOffset[s]) edgeless++;

@@ -8,7 +8,7 @@ import { GNB_VERSION, loadStore, saveStore } from '../../src/data/cache';
 import { parseGraphRule } from '../../src/data/graph-rule';
 import { splitGraphs, targetStats } from '../../src/data/split';
 import { distribution, storeStats } from '../../src/data/stats';
-import { buildStore, storeArraysFor, structuresFromStore, targetColumn } from '../../src/data/store';
+import { buildStore, buildStoreAsync, storeArraysFor, structuresFromStore, targetColumn } from '../../src/data/store';
 import { loadSource } from '../../src/data/source';
 import { aflowLike, qm9Like } from '../../src/data/synthetic';
 import type { Structure } from '../../src/data/types';
@@ -39,6 +39,14 @@ describe('graph store', () => {
     expect(store.targets[2 * 5]).toBe(structures[5].targets.U0);
     expect(store.positions).toBeInstanceOf(Float32Array);
     expect(() => native().validateStore(storeArraysFor(store, 'U0'))).not.toThrow();
+  });
+
+  test('buildStoreAsync (native worker) gives the same store', async () => {
+    const crystals = [...aflowLike(40, 9)];
+    const a = buildStore(crystals, { graph: parseGraphRule('knn:12') }).store;
+    const b = (await buildStoreAsync(crystals, { graph: parseGraphRule('knn:12') })).store;
+    for (const k of ['edgeOffset', 'senders', 'receivers', 'distance', 'senderPerm'] as const) expect(Array.from(b[k])).toEqual(Array.from(a[k]));
+    await expect(buildStoreAsync([molecule('bad', [1], [NaN, 0, 0], {})], { graph: parseGraphRule('fc') })).rejects.toThrow(/position is not finite/);
   });
 
   test('storeArraysFor standardises with the given stats and leaves the store untouched', () => {
