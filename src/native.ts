@@ -31,6 +31,46 @@ export interface NativeStoreArrays {
   target: Float64Array;
 }
 
+/** Many structures in one call to {@link NeighbourAddon.buildNeighbours}. */
+export interface NativeStructureBatch {
+  /** [structures+1] atom offset of each structure. */
+  atomOffset: Int32Array;
+  /** [atoms x 3] Cartesian positions in Å. */
+  positions: Float64Array;
+  /** [structures x 9] lattice vectors as rows (ignored where no pbc flag is set). */
+  cells: Float64Array;
+  /** [structures x 3] 1 where the axis is periodic. */
+  pbc: Uint8Array;
+}
+
+/** A graph construction rule as the native layer takes it. */
+export type NativeGraphRule = { kind: 'fc' } | { kind: 'cutoff'; cutoff: number } | { kind: 'knn'; k: number };
+
+/** The edges of many graphs: receiver-sorted, graph-local, with the sender permutation. */
+export interface NativeNeighbours {
+  /** [structures+1] edge offset of each graph. */
+  edgeOffset: Int32Array;
+  senders: Int32Array;
+  receivers: Int32Array;
+  /** [edges] Å, periodic image shift included. */
+  distance: Float32Array;
+  senderPerm: Int32Array;
+}
+
+/** Graph construction entry points (native/addon/neighbours_binding.cpp). */
+export interface NeighbourAddon {
+  /**
+   * Builds the edges of every structure (parallel over structures, deterministic).
+   * Throws RangeError/TypeError with a `code` on invalid input.
+   */
+  buildNeighbours(batch: NativeStructureBatch, rule: NativeGraphRule): NativeNeighbours;
+  /**
+   * The same on a worker thread (the event loop stays free); the batch arrays are
+   * kept alive until the promise settles. Argument errors throw synchronously.
+   */
+  buildNeighboursAsync(batch: NativeStructureBatch, rule: NativeGraphRule): Promise<NativeNeighbours>;
+}
+
 /** A padded batch shape: totals including the padding graph. */
 export interface PackShape {
   nodes: number;
@@ -72,7 +112,7 @@ export interface NativeInfo {
 }
 
 /** The raw addon surface (thin 1:1 binding; idiomatic wrappers live above it). */
-export interface NativeAddon {
+export interface NativeAddon extends NeighbourAddon {
   info(): NativeInfo;
   setThreads(n: number): void;
   getThreads(): number;

@@ -55,6 +55,10 @@ export interface GraphStore {
   targets: Float64Array;
   /** Source identifier of each graph. */
   ids: string[];
+  /** [numGraphs x 9] lattice vectors as rows (zeros for molecules); optional, kept for export. */
+  cells?: Float64Array;
+  /** [numGraphs x 3] 1 where the axis is periodic; optional, kept for export. */
+  pbc?: Uint8Array;
   /** The graph rule used to build edges (`fc`, `cutoff:R`, `knn:K`). */
   graphRule: string;
   /** Free-form description of where the data came from. */

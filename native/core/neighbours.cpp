@@ -1,0 +1,404 @@
+// Cell-list neighbour search (see neighbours.h for the contract).
+#include "neighbours.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <string>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace gnn {
+namespace {
+
+// Upper bound on image points examined for one structure: a cutoff far larger
+// than a tiny cell would otherwise exhaust memory instead of failing cleanly.
+constexpr int64_t kMaxImagePoints = 50'000'000;
+
+struct Geometry {
+  int32_t n = 0;
+  bool periodic = false;
+  bool axis[3] = {false, false, false};
+  double cell[9] = {0};
+  double inv[9] = {0};
+  double spacing[3] = {0, 0, 0};  // distance between lattice planes
+  std::vector<double> wrapped;    // [n x 3] positions wrapped into the cell
+};
+
+bool invert3(const double* m, double* inv, double* detOut) {
+  double det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +
+               m[2] * (m[3] * m[7] - m[4] * m[6]);
+  *detOut = det;
+  if (!(std::fabs(det) > 1e-12)) return false;
+  double id = 1.0 / det;
+  inv[0] = (m[4] * m[8] - m[5] * m[7]) * id;
+  inv[1] = (m[2] * m[7] - m[1] * m[8]) * id;
+  inv[2] = (m[1] * m[5] - m[2] * m[4]) * id;
+  inv[3] = (m[5] * m[6] - m[3] * m[8]) * id;
+  inv[4] = (m[0] * m[8] - m[2] * m[6]) * id;
+  inv[5] = (m[2] * m[3] - m[0] * m[5]) * id;
+  inv[6] = (m[3] * m[7] - m[4] * m[6]) * id;
+  inv[7] = (m[1] * m[6] - m[0] * m[7]) * id;
+  inv[8] = (m[0] * m[4] - m[1] * m[3]) * id;
+  return true;
+}
+
+Geometry geometryOf(const StructureBatchView& in, int64_t s) {
+  Geometry g;
+  const int32_t a0 = in.atomOffset[s];
+  g.n = in.atomOffset[s + 1] - a0;
+  const double* p = in.positions + (int64_t)a0 * 3;
+  for (int a = 0; a < 3; a++) g.axis[a] = in.pbc[s * 3 + a] != 0;
+  g.periodic = g.axis[0] || g.axis[1] || g.axis[2];
+  g.wrapped.assign(p, p + (int64_t)g.n * 3);
+  if (!g.periodic) return g;
+  std::copy(in.cells + s * 9, in.cells + s * 9 + 9, g.cell);
+  double det = 0;
+  if (!invert3(g.cell, g.inv, &det))
+    throwRange("structure " + std::to_string(s) + " is periodic but its cell is singular", "ERR_GNN_CELL");
+  const double* c = g.cell;
+  for (int a = 0; a < 3; a++) {
+    const double* u = c + ((a + 1) % 3) * 3;
+    const double* v = c + ((a + 2) % 3) * 3;
+    double cx = u[1] * v[2] - u[2] * v[1], cy = u[2] * v[0] - u[0] * v[2], cz = u[0] * v[1] - u[1] * v[0];
+    g.spacing[a] = std::fabs(det) / std::sqrt(cx * cx + cy * cy + cz * cz);
+  }
+  // Wrap periodic fractional coordinates into [0, 1); distances only depend on
+  // positions modulo lattice vectors, so this changes no edge.
+  for (int32_t i = 0; i < g.n; i++) {
+    double* r = &g.wrapped[(int64_t)i * 3];
+    double f[3];
+    for (int a = 0; a < 3; a++) f[a] = r[0] * g.inv[a] + r[1] * g.inv[3 + a] + r[2] * g.inv[6 + a];
+    for (int a = 0; a < 3; a++)
+      if (g.axis[a]) f[a] -= std::floor(f[a]);
+    for (int a = 0; a < 3; a++) r[a] = f[0] * c[a] + f[1] * c[3 + a] + f[2] * c[6 + a];
+  }
+  return g;
+}
+
+struct ImagePoint {
+  double x, y, z;
+  int32_t atom;
+  bool zeroShift;
+};
+
+// Every (receiver i, sender j, image) with distance <= radius, grouped by
+// receiver in increasing order; within a receiver, in a fixed (bin, image)
+// order that depends only on the input.
+void radiusSearch(const Geometry& g, double radius, int64_t s, std::vector<NeighbourEdge>& out) {
+  out.clear();
+  const int32_t n = g.n;
+  if (n == 0) return;
+  int range[3] = {0, 0, 0};
+  for (int a = 0; a < 3; a++)
+    if (g.axis[a]) range[a] = (int)std::ceil(radius / g.spacing[a]) + 1;
+  double lo[3], hi[3];
+  for (int a = 0; a < 3; a++) { lo[a] = INFINITY; hi[a] = -INFINITY; }
+  for (int32_t i = 0; i < n; i++)
+    for (int a = 0; a < 3; a++) {
+      lo[a] = std::min(lo[a], g.wrapped[i * 3 + a]);
+      hi[a] = std::max(hi[a], g.wrapped[i * 3 + a]);
+    }
+  for (int a = 0; a < 3; a++) { lo[a] -= radius; hi[a] += radius; }
+  int64_t shifts = (int64_t)(2 * range[0] + 1) * (2 * range[1] + 1) * (2 * range[2] + 1);
+  if (shifts * n > kMaxImagePoints)
+    throwRange("structure " + std::to_string(s) + ": radius " + std::to_string(radius) +
+                   " Å needs too many periodic images for its cell (" + std::to_string(shifts * n) + ")",
+               "ERR_GNN_IMAGES");
+  std::vector<ImagePoint> pts;
+  pts.reserve((size_t)n * std::min<int64_t>(shifts, 27));
+  for (int t0 = -range[0]; t0 <= range[0]; t0++)
+    for (int t1 = -range[1]; t1 <= range[1]; t1++)
+      for (int t2 = -range[2]; t2 <= range[2]; t2++) {
+        double sh[3] = {0, 0, 0};
+        if (g.periodic)
+          for (int a = 0; a < 3; a++) sh[a] = t0 * g.cell[a] + t1 * g.cell[3 + a] + t2 * g.cell[6 + a];
+        bool zero = t0 == 0 && t1 == 0 && t2 == 0;
+        for (int32_t j = 0; j < n; j++) {
+          double x = g.wrapped[j * 3] + sh[0], y = g.wrapped[j * 3 + 1] + sh[1], z = g.wrapped[j * 3 + 2] + sh[2];
+          if (x < lo[0] || x > hi[0] || y < lo[1] || y > hi[1] || z < lo[2] || z > hi[2]) continue;
+          pts.push_back({x, y, z, j, zero});
+        }
+      }
+  // Bins of edge >= radius, so the 27 surrounding bins hold every candidate.
+  int nb[3];
+  double h[3];
+  const int64_t maxBins = 8 * (int64_t)pts.size() + 64;
+  double scale = 1.0;
+  for (;;) {
+    int64_t total = 1;
+    for (int a = 0; a < 3; a++) {
+      double ext = hi[a] - lo[a];
+      nb[a] = std::max(1, (int)std::min(1e6, std::floor(ext / (radius * scale))));
+      h[a] = ext / nb[a];
+      total *= nb[a];
+    }
+    if (total <= maxBins) break;
+    scale *= 2;
+  }
+  auto binOf = [&](double x, double y, double z, int* b) {
+    double c[3] = {x, y, z};
+    for (int a = 0; a < 3; a++) {
+      int v = h[a] > 0 ? (int)std::floor((c[a] - lo[a]) / h[a]) : 0;
+      b[a] = std::min(nb[a] - 1, std::max(0, v));
+    }
+  };
+  const int64_t numBins = (int64_t)nb[0] * nb[1] * nb[2];
+  std::vector<int32_t> start(numBins + 1, 0), order(pts.size());
+  std::vector<int32_t> binIdx(pts.size());
+  for (size_t q = 0; q < pts.size(); q++) {
+    int b[3];
+    binOf(pts[q].x, pts[q].y, pts[q].z, b);
+    binIdx[q] = (b[0] * nb[1] + b[1]) * nb[2] + b[2];
+    start[binIdx[q] + 1]++;
+  }
+  for (int64_t b = 0; b < numBins; b++) start[b + 1] += start[b];
+  {
+    std::vector<int32_t> pos(start.begin(), start.end() - 1);
+    for (size_t q = 0; q < pts.size(); q++) order[pos[binIdx[q]]++] = (int32_t)q;
+  }
+  const double r2 = radius * radius;
+  for (int32_t i = 0; i < n; i++) {
+    const double xi = g.wrapped[i * 3], yi = g.wrapped[i * 3 + 1], zi = g.wrapped[i * 3 + 2];
+    int b[3];
+    binOf(xi, yi, zi, b);
+    for (int d0 = std::max(0, b[0] - 1); d0 <= std::min(nb[0] - 1, b[0] + 1); d0++)
+      for (int d1 = std::max(0, b[1] - 1); d1 <= std::min(nb[1] - 1, b[1] + 1); d1++)
+        for (int d2 = std::max(0, b[2] - 1); d2 <= std::min(nb[2] - 1, b[2] + 1); d2++) {
+          int64_t bin = ((int64_t)d0 * nb[1] + d1) * nb[2] + d2;
+          for (int32_t q = start[bin]; q < start[bin + 1]; q++) {
+            const ImagePoint& p = pts[order[q]];
+            if (p.atom == i && p.zeroShift) continue;
+            double dx = p.x - xi, dy = p.y - yi, dz = p.z - zi;
+            double dd = dx * dx + dy * dy + dz * dz;
+            if (dd <= r2) out.push_back({i, p.atom, std::sqrt(dd)});
+          }
+        }
+  }
+}
+
+bool edgeLess(const NeighbourEdge& a, const NeighbourEdge& b) {
+  if (a.receiver != b.receiver) return a.receiver < b.receiver;
+  if (a.sender != b.sender) return a.sender < b.sender;
+  return a.distance < b.distance;
+}
+
+std::vector<NeighbourEdge> cutoffEdges(const Geometry& g, double radius, int64_t s) {
+  std::vector<NeighbourEdge> e;
+  radiusSearch(g, radius, s, e);
+  std::stable_sort(e.begin(), e.end(), edgeLess);
+  return e;
+}
+
+std::vector<NeighbourEdge> knnEdges(const Geometry& g, int k, int64_t s) {
+  const int32_t n = g.n;
+  std::vector<NeighbourEdge> cand, out;
+  if (n == 0) return out;
+  const int want = g.periodic ? k : std::min<int>(k, n - 1);
+  if (want <= 0) return out;
+  double radius;
+  if (g.periodic) {
+    double det = 0, inv[9];
+    invert3(g.cell, inv, &det);
+    radius = 1.1 * std::cbrt(3.0 * (want + 1) * std::fabs(det) / (4.0 * M_PI * n));
+  } else {
+    radius = 2.0;
+  }
+  std::vector<int32_t> count(n);
+  for (int iter = 0;; iter++) {
+    radiusSearch(g, radius, s, cand);
+    std::fill(count.begin(), count.end(), 0);
+    for (const auto& c : cand) count[c.receiver]++;
+    bool ok = true;
+    for (int32_t i = 0; i < n && ok; i++) ok = count[i] >= want;
+    if (ok) break;
+    if (iter > 200) throwRange("structure " + std::to_string(s) + ": knn radius did not converge", "ERR_GNN_KNN");
+    radius *= 1.5;
+  }
+  out.reserve((size_t)n * want);
+  size_t b = 0;
+  while (b < cand.size()) {
+    size_t e = b;
+    while (e < cand.size() && cand[e].receiver == cand[b].receiver) e++;
+    std::stable_sort(cand.begin() + b, cand.begin() + e, [](const NeighbourEdge& x, const NeighbourEdge& y) {
+      if (x.distance != y.distance) return x.distance < y.distance;
+      return x.sender < y.sender;
+    });
+    size_t keep = std::min(e - b, (size_t)want);
+    size_t o = out.size();
+    out.insert(out.end(), cand.begin() + b, cand.begin() + b + keep);
+    std::stable_sort(out.begin() + o, out.end(), edgeLess);
+    b = e;
+  }
+  return out;
+}
+
+// Fully connected with the minimum-image distance (searched over the 27
+// neighbouring images of the wrapped difference) for periodic structures.
+std::vector<NeighbourEdge> periodicFcEdges(const Geometry& g) {
+  std::vector<NeighbourEdge> out;
+  const int32_t n = g.n;
+  out.reserve((size_t)n * (n > 0 ? n - 1 : 0));
+  for (int32_t r = 0; r < n; r++)
+    for (int32_t sd = 0; sd < n; sd++) {
+      if (sd == r) continue;
+      double d[3], f[3];
+      for (int a = 0; a < 3; a++) d[a] = g.wrapped[sd * 3 + a] - g.wrapped[r * 3 + a];
+      for (int a = 0; a < 3; a++) f[a] = d[0] * g.inv[a] + d[1] * g.inv[3 + a] + d[2] * g.inv[6 + a];
+      for (int a = 0; a < 3; a++)
+        if (g.axis[a]) f[a] -= std::round(f[a]);
+      double best = INFINITY;
+      for (int t0 = -1; t0 <= 1; t0++)
+        for (int t1 = -1; t1 <= 1; t1++)
+          for (int t2 = -1; t2 <= 1; t2++) {
+            if ((!g.axis[0] && t0) || (!g.axis[1] && t1) || (!g.axis[2] && t2)) continue;
+            double ff[3] = {f[0] + t0, f[1] + t1, f[2] + t2}, c[3];
+            for (int a = 0; a < 3; a++) c[a] = ff[0] * g.cell[a] + ff[1] * g.cell[3 + a] + ff[2] * g.cell[6 + a];
+            best = std::min(best, c[0] * c[0] + c[1] * c[1] + c[2] * c[2]);
+          }
+      out.push_back({r, sd, std::sqrt(best)});
+    }
+  return out;
+}
+
+std::vector<NeighbourEdge> edgesOf(const StructureBatchView& in, int64_t s, const GraphRule& rule) {
+  Geometry g = geometryOf(in, s);
+  switch (rule.kind) {
+    case GraphRule::Cutoff: return cutoffEdges(g, rule.cutoff, s);
+    case GraphRule::Knn: return knnEdges(g, rule.k, s);
+    default: break;
+  }
+  if (g.periodic) return periodicFcEdges(g);
+  std::vector<NeighbourEdge> out;
+  const double* p = in.positions + (int64_t)in.atomOffset[s] * 3;
+  for (int32_t r = 0; r < g.n; r++)
+    for (int32_t sd = 0; sd < g.n; sd++) {
+      if (sd == r) continue;
+      double dx = p[sd * 3] - p[r * 3], dy = p[sd * 3 + 1] - p[r * 3 + 1], dz = p[sd * 3 + 2] - p[r * 3 + 2];
+      out.push_back({r, sd, std::sqrt(dx * dx + dy * dy + dz * dz)});
+    }
+  return out;
+}
+
+bool isMolecule(const StructureBatchView& in, int64_t s) {
+  return !(in.pbc[s * 3] || in.pbc[s * 3 + 1] || in.pbc[s * 3 + 2]);
+}
+
+}  // namespace
+
+void validateStructureBatch(const StructureBatchView& in) {
+  if (in.numStructures < 0) throwRange("negative structure count");
+  if (in.atomOffset[0] != 0) throwRange("atomOffset[0] must be 0, got " + std::to_string(in.atomOffset[0]));
+  for (int64_t s = 0; s < in.numStructures; s++)
+    if (in.atomOffset[s + 1] < in.atomOffset[s])
+      throwRange("atomOffset is not monotone at structure " + std::to_string(s));
+  if (in.atomOffset[in.numStructures] != in.numAtoms)
+    throwRange("atomOffset[" + std::to_string(in.numStructures) + "] = " + std::to_string(in.atomOffset[in.numStructures]) +
+               " but positions hold " + std::to_string(in.numAtoms) + " atoms");
+  for (int64_t s = 0; s < in.numStructures; s++) {
+    for (int32_t i = in.atomOffset[s]; i < in.atomOffset[s + 1]; i++)
+      for (int a = 0; a < 3; a++)
+        if (!std::isfinite(in.positions[(int64_t)i * 3 + a]))
+          throwRange("structure " + std::to_string(s) + ", atom " + std::to_string(i - in.atomOffset[s]) +
+                     ": position is not finite", "ERR_GNN_POSITION");
+    if (!isMolecule(in, s)) {
+      double inv[9], det;
+      for (int q = 0; q < 9; q++)
+        if (!std::isfinite(in.cells[s * 9 + q])) throwRange("structure " + std::to_string(s) + ": cell is not finite", "ERR_GNN_CELL");
+      if (!invert3(in.cells + s * 9, inv, &det))
+        throwRange("structure " + std::to_string(s) + " is periodic but its cell is singular", "ERR_GNN_CELL");
+    }
+  }
+}
+
+NeighbourBuilder::NeighbourBuilder(const StructureBatchView& in, const GraphRule& rule) : in_(in), rule_(rule) {
+  if (rule.kind == GraphRule::Cutoff && !(rule.cutoff > 0 && std::isfinite(rule.cutoff)))
+    throwRange("cutoff radius must be a positive finite number of Å, got " + std::to_string(rule.cutoff));
+  if (rule.kind == GraphRule::Knn && rule.k < 1) throwRange("knn needs k >= 1, got " + std::to_string(rule.k));
+  validateStructureBatch(in);
+}
+
+void NeighbourBuilder::compute() {
+  const int64_t S = in_.numStructures;
+  edges_.assign(S, {});
+  direct_.assign(S, 0);
+  std::vector<int64_t> count(S, 0);
+  bool failed = false;
+  std::string failMsg, failCode;
+#pragma omp parallel for schedule(dynamic, 16) num_threads(numThreads())
+  for (int64_t s = 0; s < S; s++) {
+    try {
+      if (rule_.kind == GraphRule::FullyConnected && isMolecule(in_, s)) {
+        int64_t n = in_.atomOffset[s + 1] - in_.atomOffset[s];
+        direct_[s] = 1;
+        count[s] = n * (n - 1);
+      } else {
+        edges_[s] = edgesOf(in_, s, rule_);
+        count[s] = (int64_t)edges_[s].size();
+      }
+    } catch (const Error& e) {
+#pragma omp critical(gnn_neigh_error)
+      if (!failed) { failed = true; failMsg = e.what(); failCode = e.code; }
+    } catch (const std::exception& e) {
+#pragma omp critical(gnn_neigh_error)
+      if (!failed) { failed = true; failMsg = e.what(); failCode = "ERR_GNN_NATIVE"; }
+    }
+  }
+  if (failed) throwRange(failMsg, failCode.c_str());
+  edgeOffset_.assign(S + 1, 0);
+  int64_t total = 0;
+  for (int64_t s = 0; s < S; s++) {
+    total += count[s];
+    if (total > INT32_MAX)
+      throwRange("the graphs hold more than 2^31-1 edges (structure " + std::to_string(s) +
+                 "); use a smaller cutoff or k, or fewer structures", "ERR_GNN_TOO_MANY_EDGES");
+    edgeOffset_[s + 1] = (int32_t)total;
+  }
+}
+
+void NeighbourBuilder::fill(int32_t* senders, int32_t* receivers, float* distance, int32_t* senderPerm) const {
+  const int64_t S = in_.numStructures;
+#pragma omp parallel for schedule(dynamic, 64) num_threads(numThreads())
+  for (int64_t s = 0; s < S; s++) {
+    const int64_t e0 = edgeOffset_[s];
+    const int32_t n = in_.atomOffset[s + 1] - in_.atomOffset[s];
+    int32_t* snd = senders + e0;
+    int32_t* rcv = receivers + e0;
+    float* dst = distance + e0;
+    int64_t m = edgeOffset_[s + 1] - e0;
+    if (direct_[s]) {
+      const double* p = in_.positions + (int64_t)in_.atomOffset[s] * 3;
+      int64_t e = 0;
+      for (int32_t r = 0; r < n; r++)
+        for (int32_t sd = 0; sd < n; sd++) {
+          if (sd == r) continue;
+          double dx = p[sd * 3] - p[r * 3], dy = p[sd * 3 + 1] - p[r * 3 + 1], dz = p[sd * 3 + 2] - p[r * 3 + 2];
+          snd[e] = sd;
+          rcv[e] = r;
+          dst[e] = (float)std::sqrt(dx * dx + dy * dy + dz * dz);
+          e++;
+        }
+    } else {
+      const auto& v = edges_[s];
+      for (int64_t e = 0; e < m; e++) {
+        snd[e] = v[e].sender;
+        rcv[e] = v[e].receiver;
+        dst[e] = (float)v[e].distance;
+      }
+    }
+    // Stable counting sort of local edge indices by sender.
+    std::vector<int32_t> pos(n + 1, 0);
+    for (int64_t e = 0; e < m; e++) pos[snd[e] + 1]++;
+    for (int32_t i = 0; i < n; i++) pos[i + 1] += pos[i];
+    int32_t* perm = senderPerm + e0;
+    for (int64_t e = 0; e < m; e++) perm[pos[snd[e]]++] = (int32_t)e;
+  }
+}
+
+std::vector<NeighbourEdge> neighboursOf(const StructureBatchView& in, int64_t s, const GraphRule& rule) {
+  if (s < 0 || s >= in.numStructures) throwRange("structure index out of range");
+  return edgesOf(in, s, rule);
+}
+
+}  // namespace gnn

@@ -1,0 +1,83 @@
+// Graph construction for many atomic structures at once: fully connected,
+// radius cutoff and k nearest neighbours, with periodic images.
+//
+// Contract (inputs): structure s owns atoms atomOffset[s]..atomOffset[s+1]-1;
+// positions are Cartesian Å [atoms x 3]; cells[s*9..] holds the lattice vectors
+// as rows (ignored unless some pbc flag of s is set); pbc[s*3+a] != 0 marks axis
+// a periodic. All inputs are validated (offsets, finite coordinates, an
+// invertible cell where pbc is set); bad input throws gnn::Error.
+//
+// Contract (outputs, per structure): edges sender -> receiver with graph-local
+// indices, sorted by receiver, then sender, then distance; `distance` includes
+// the periodic image shift, so one sender may appear several times for a
+// receiver (its images). The self pair at zero shift is never an edge; an
+// atom's own periodic images are. senderPerm lists each graph's local edge
+// indices ordered by sender (stable, so by receiver within a sender). The
+// result does not depend on the thread count.
+//
+// Rules:
+//  - fc: every ordered pair i != j; distance is the minimum-image distance
+//    when the structure is periodic, plain Euclidean otherwise.
+//  - cutoff R: every (j, image) with 0 < |r_j + T - r_i| <= R (self at T = 0
+//    excluded). Cell lists make it O(atoms + edges) per structure.
+//  - knn K: the K nearest (j, image) of each receiver; the search radius grows
+//    (x1.5) until every atom has K candidates or, for a finite molecule, all
+//    of its n-1 partners. Ties at equal distance keep the smaller sender, then
+//    the candidate found first in a fixed image order.
+#pragma once
+#include <vector>
+
+#include "common.h"
+
+namespace gnn {
+
+struct StructureBatchView {
+  int64_t numStructures = 0;
+  const int32_t* atomOffset = nullptr;  // [S+1]
+  const double* positions = nullptr;    // [atoms x 3]
+  const double* cells = nullptr;        // [S x 9]
+  const uint8_t* pbc = nullptr;         // [S x 3]
+  int64_t numAtoms = 0;
+};
+
+struct GraphRule {
+  enum Kind { FullyConnected = 0, Cutoff = 1, Knn = 2 };
+  Kind kind = FullyConnected;
+  double cutoff = 0;  // Å, Cutoff only
+  int k = 0;          // Knn only
+};
+
+// One edge before it is written out.
+struct NeighbourEdge {
+  int32_t receiver, sender;
+  double distance;
+};
+
+// Two-phase construction so the caller can allocate the output arrays between
+// the phases (the addon allocates JS typed arrays of the exact size).
+class NeighbourBuilder {
+ public:
+  NeighbourBuilder(const StructureBatchView& in, const GraphRule& rule);
+  // Phase 1 (parallel over structures): finds every graph's edges.
+  void compute();
+  // [S+1] edge offsets, valid after compute().
+  const std::vector<int32_t>& edgeOffset() const { return edgeOffset_; }
+  int64_t numEdges() const { return edgeOffset_.empty() ? 0 : edgeOffset_.back(); }
+  // Phase 2 (parallel): writes [numEdges] arrays.
+  void fill(int32_t* senders, int32_t* receivers, float* distance, int32_t* senderPerm) const;
+
+ private:
+  const StructureBatchView in_;
+  const GraphRule rule_;
+  std::vector<int32_t> edgeOffset_;
+  std::vector<std::vector<NeighbourEdge>> edges_;  // per structure (not for molecular fc)
+  std::vector<uint8_t> direct_;                     // 1: fc written directly in fill()
+};
+
+// Validates the batch (offsets, finiteness, cells); throws gnn::Error.
+void validateStructureBatch(const StructureBatchView& in);
+
+// Edges of one structure (receiver, sender, distance order), for tests/tools.
+std::vector<NeighbourEdge> neighboursOf(const StructureBatchView& in, int64_t s, const GraphRule& rule);
+
+}  // namespace gnn

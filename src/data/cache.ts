@@ -1,0 +1,232 @@
+/**
+ * The `.gnb` binary cache of a {@link GraphStore}.
+ *
+ * Layout (little-endian): 8-byte magic `GNNBSTOR`, u32 format version, u32
+ * header byte length, the header as UTF-8 JSON (counts, names, ids, rule,
+ * source, and for each array its name, element type, byte offset, length and
+ * checksum), zero padding to 8 bytes, then the raw arrays, each starting at a
+ * multiple of 8. Loading maps typed arrays straight onto the file's bytes (no
+ * parsing of the arrays); the structure is then checked natively.
+ * Writes go to a temporary file in the same folder which is renamed over the
+ * target, so a crash never leaves a half-written cache under the real name.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { native } from '../native';
+import { CacheError } from './errors';
+import type { GraphStore } from './types';
+
+/** The current cache format version; other versions are refused. */
+export const GNB_VERSION = 1;
+const MAGIC = 'GNNBSTOR';
+
+type ArrayName = 'nodeOffset' | 'edgeOffset' | 'atomicNumber' | 'positions' | 'senders' | 'receivers' | 'distance' | 'senderPerm' | 'targets' | 'cells' | 'pbc';
+const ARRAYS: { name: ArrayName; dtype: 'i32' | 'u8' | 'f32' | 'f64'; optional?: boolean }[] = [
+  { name: 'nodeOffset', dtype: 'i32' },
+  { name: 'edgeOffset', dtype: 'i32' },
+  { name: 'atomicNumber', dtype: 'u8' },
+  { name: 'positions', dtype: 'f32' },
+  { name: 'senders', dtype: 'i32' },
+  { name: 'receivers', dtype: 'i32' },
+  { name: 'distance', dtype: 'f32' },
+  { name: 'senderPerm', dtype: 'i32' },
+  { name: 'targets', dtype: 'f64' },
+  { name: 'cells', dtype: 'f64', optional: true },
+  { name: 'pbc', dtype: 'u8', optional: true },
+];
+
+interface ArrayEntry {
+  name: ArrayName;
+  dtype: string;
+  offset: number;
+  length: number;
+  checksum: number;
+}
+interface Header {
+  numGraphs: number;
+  graphRule: string;
+  source: string;
+  targetNames: string[];
+  ids: string[];
+  arrays: ArrayEntry[];
+}
+
+/** A fast 32-bit checksum of a byte range (FNV-style over 32-bit words, tail bytewise). */
+export function checksum32(bytes: Uint8Array): number {
+  let h = 0x811c9dc5 | 0;
+  const words = bytes.byteLength >>> 2;
+  if (words > 0) {
+    const aligned = bytes.byteOffset % 4 === 0;
+    const w = aligned ? new Uint32Array(bytes.buffer, bytes.byteOffset, words) : new Uint32Array(bytes.slice(0, words * 4).buffer);
+    for (let i = 0; i < words; i++) h = Math.imul(h ^ w[i], 0x01000193);
+  }
+  for (let i = words * 4; i < bytes.byteLength; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  return h >>> 0;
+}
+
+function bytesOf(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+const pad8 = (n: number) => (n + 7) & ~7;
+
+/** Writes a store to `file` atomically (temp file in the same folder + rename). */
+export function saveStore(store: GraphStore, file: string): void {
+  const entries: ArrayEntry[] = [];
+  const views: ArrayBufferView[] = [];
+  ARRAYS.forEach(({ name, dtype }) => {
+    const v = store[name];
+    if (!v) return;
+    views.push(v);
+    entries.push({ name, dtype, offset: 0, length: v.length, checksum: checksum32(bytesOf(v)) });
+    return v;
+  });
+  const header: Header = {
+    numGraphs: store.numGraphs,
+    graphRule: store.graphRule,
+    source: store.source,
+    targetNames: store.targetNames,
+    ids: store.ids,
+    arrays: entries,
+  };
+  // Offsets depend on the header length, which depends on the offsets' digits:
+  // iterate until stable (two rounds in practice).
+  let json = '';
+  for (let round = 0; round < 4; round++) {
+    json = JSON.stringify(header);
+    let off = pad8(16 + Buffer.byteLength(json));
+    for (const e of entries) {
+      e.offset = off;
+      off = pad8(off + e.length * elementSize(e.dtype));
+    }
+    if (JSON.stringify(header) === json) break;
+  }
+  json = JSON.stringify(header);
+  const head = Buffer.alloc(pad8(16 + Buffer.byteLength(json)));
+  head.write(MAGIC, 0, 'latin1');
+  head.writeUInt32LE(GNB_VERSION, 8);
+  head.writeUInt32LE(Buffer.byteLength(json), 12);
+  head.write(json, 16, 'utf8');
+  const dir = path.dirname(path.resolve(file));
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    let pos = 0;
+    const write = (b: Uint8Array) => {
+      let done = 0;
+      while (done < b.byteLength) done += fs.writeSync(fd, b, done, b.byteLength - done, pos + done);
+      pos += b.byteLength;
+    };
+    write(head);
+    const zeros = new Uint8Array(8);
+    views.forEach((v, i) => {
+      if (pos !== entries[i].offset) throw new Error('internal: cache offset mismatch');
+      write(bytesOf(v));
+      const p = pad8(pos) - pos;
+      if (p) write(zeros.subarray(0, p));
+    });
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    try { fs.closeSync(fd); } catch { /* already closed */ }
+    try { fs.unlinkSync(tmp); } catch { /* not created */ }
+    throw e;
+  }
+}
+
+function elementSize(dtype: string): number {
+  return dtype === 'f64' ? 8 : dtype === 'u8' ? 1 : 4;
+}
+
+/** Options of {@link loadStore}. */
+export interface LoadStoreOptions {
+  /** Verify array checksums (default true; ~0.1 s per 100 MB). */
+  verify?: boolean;
+}
+
+/** True when the file starts with the `.gnb` magic. */
+export function isGnbFile(file: string): boolean {
+  try {
+    const fd = fs.openSync(file, 'r');
+    const b = Buffer.alloc(8);
+    const n = fs.readSync(fd, b, 0, 8, 0);
+    fs.closeSync(fd);
+    return n === 8 && b.toString('latin1') === MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Loads a `.gnb` cache; typed arrays are views of the file's bytes. Throws a
+ * {@link CacheError} (codes ERR_GNN_CACHE_MAGIC, _VERSION, _TRUNCATED, _CORRUPT)
+ * for anything that is not an intact cache of this version.
+ */
+export function loadStore(file: string, options: LoadStoreOptions = {}): GraphStore {
+  const buf = fs.readFileSync(file);
+  if (buf.byteLength < 16 || buf.toString('latin1', 0, 8) !== MAGIC)
+    throw new CacheError(file, 'not a gnnbatch .gnb cache (bad magic)', 'ERR_GNN_CACHE_MAGIC');
+  const version = buf.readUInt32LE(8);
+  if (version !== GNB_VERSION)
+    throw new CacheError(file, `cache format version ${version}, this gnnbatch reads version ${GNB_VERSION}; rebuild it with "gnnbatch data build"`, 'ERR_GNN_CACHE_VERSION');
+  const hlen = buf.readUInt32LE(12);
+  if (16 + hlen > buf.byteLength) throw new CacheError(file, 'truncated inside the header', 'ERR_GNN_CACHE_TRUNCATED');
+  let header: Header;
+  try {
+    header = JSON.parse(buf.toString('utf8', 16, 16 + hlen)) as Header;
+  } catch {
+    throw new CacheError(file, 'corrupt header (not valid JSON)', 'ERR_GNN_CACHE_CORRUPT');
+  }
+  if (!header || !Number.isInteger(header.numGraphs) || header.numGraphs < 0 || !Array.isArray(header.arrays) || !Array.isArray(header.ids) || !Array.isArray(header.targetNames))
+    throw new CacheError(file, 'corrupt header (missing fields)', 'ERR_GNN_CACHE_CORRUPT');
+  // Typed arrays need aligned offsets: copy once if Node handed us an unaligned buffer.
+  const base = buf.byteOffset % 8 === 0 ? buf : Buffer.from(buf);
+  const arrays = new Map<string, ArrayBufferView & { length: number }>();
+  for (const spec of ARRAYS) {
+    const e = header.arrays.find((a) => a.name === spec.name);
+    if (!e && spec.optional) continue;
+    if (!e || e.dtype !== spec.dtype || !Number.isInteger(e.offset) || !Number.isInteger(e.length) || e.offset % 8 !== 0 || e.length < 0)
+      throw new CacheError(file, `corrupt header (array '${spec.name}')`, 'ERR_GNN_CACHE_CORRUPT');
+    const bytes = e.length * elementSize(e.dtype);
+    if (e.offset + bytes > base.byteLength)
+      throw new CacheError(file, `truncated: array '${spec.name}' needs bytes up to ${e.offset + bytes}, the file has ${base.byteLength}`, 'ERR_GNN_CACHE_TRUNCATED');
+    const at = base.byteOffset + e.offset;
+    const view =
+      spec.dtype === 'i32' ? new Int32Array(base.buffer, at, e.length)
+      : spec.dtype === 'u8' ? new Uint8Array(base.buffer, at, e.length)
+      : spec.dtype === 'f32' ? new Float32Array(base.buffer, at, e.length)
+      : new Float64Array(base.buffer, at, e.length);
+    if (options.verify !== false && checksum32(bytesOf(view)) !== e.checksum)
+      throw new CacheError(file, `corrupt: checksum mismatch in array '${spec.name}'`, 'ERR_GNN_CACHE_CORRUPT');
+    arrays.set(spec.name, view);
+  }
+  const store: GraphStore = {
+    numGraphs: header.numGraphs,
+    nodeOffset: arrays.get('nodeOffset') as Int32Array,
+    edgeOffset: arrays.get('edgeOffset') as Int32Array,
+    atomicNumber: arrays.get('atomicNumber') as Uint8Array,
+    positions: arrays.get('positions') as Float32Array,
+    senders: arrays.get('senders') as Int32Array,
+    receivers: arrays.get('receivers') as Int32Array,
+    distance: arrays.get('distance') as Float32Array,
+    senderPerm: arrays.get('senderPerm') as Int32Array,
+    targets: arrays.get('targets') as Float64Array,
+    targetNames: header.targetNames,
+    ids: header.ids,
+    cells: arrays.get('cells') as Float64Array | undefined,
+    pbc: arrays.get('pbc') as Uint8Array | undefined,
+    graphRule: header.graphRule,
+    source: header.source,
+  };
+  const G = store.numGraphs;
+  if (store.nodeOffset.length !== G + 1 || store.ids.length !== G || store.targets.length !== G * store.targetNames.length ||
+      store.positions.length !== store.atomicNumber.length * 3)
+    throw new CacheError(file, 'corrupt: array lengths disagree with the graph count', 'ERR_GNN_CACHE_CORRUPT');
+  try {
+    native().validateStore({ ...store, target: new Float64Array(G) });
+  } catch (e) {
+    throw new CacheError(file, `corrupt: ${(e as Error).message}`, 'ERR_GNN_CACHE_CORRUPT');
+  }
+  return store;
+}

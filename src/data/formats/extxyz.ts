@@ -1,0 +1,246 @@
+/**
+ * Extended XYZ as ASE and most materials tools write it. Each frame:
+ *
+ *   line 1   atom count n
+ *   line 2   key=value pairs: `Lattice="ax ay az bx by bz cx cy cz"`,
+ *            `Properties=species:S:1:pos:R:3[:name:T:m]...`, `pbc="T T T"`,
+ *            and info values: numbers, quoted strings ("..." with \" escapes),
+ *            booleans (T/F/True/False), bare keys (= True)
+ *   n lines  one atom per line, columns as `Properties` says
+ *            (default `species:S:1:pos:R:3`; `Z:I:1` may replace species)
+ *
+ * Unquoted scalar numbers become targets, booleans go to both `info` and
+ * targets (1/0); quoted values (strings, vectors, quoted numbers) stay in `info`. Frames are streamed one at a time.
+ */
+import * as fs from 'fs';
+import { atomicNumberOf, ELEMENT_SYMBOLS } from '../elements';
+import { DataFormatError, parseNumber } from '../errors';
+import type { Structure } from '../types';
+import { readLines } from './lines';
+
+type InfoValue = string | number | boolean;
+
+/**
+ * Splits an extxyz comment line into [key, value, quoted] triples (values
+ * unquoted; a bare key has the value `true`).
+ */
+export function parseKeyValues(line: string): Array<[string, string | true, boolean]> {
+  const out: Array<[string, string | true, boolean]> = [];
+  let i = 0;
+  const n = line.length;
+  let quoted = false;
+  const readToken = (): string => {
+    let s = '';
+    quoted = false;
+    if (line[i] === '"' || line[i] === "'") {
+      quoted = true;
+      const q = line[i++];
+      while (i < n && line[i] !== q) {
+        if (line[i] === '\\' && i + 1 < n) i++;
+        s += line[i++];
+      }
+      i++;
+      return s;
+    }
+    if (line[i] === '{' || line[i] === '[') {
+      const close = line[i] === '{' ? '}' : ']';
+      i++;
+      while (i < n && line[i] !== close) s += line[i++];
+      i++;
+      return s.replace(/,/g, ' ').trim();
+    }
+    while (i < n && !/[\s=]/.test(line[i])) s += line[i++];
+    return s;
+  };
+  while (i < n) {
+    while (i < n && /\s/.test(line[i])) i++;
+    if (i >= n) break;
+    const key = readToken();
+    while (i < n && line[i] === ' ') i++;
+    if (line[i] === '=') {
+      i++;
+      while (i < n && line[i] === ' ') i++;
+      const v = readToken();
+      out.push([key, v, quoted]);
+    } else {
+      out.push([key, true, false]);
+    }
+  }
+  return out;
+}
+
+function parseBool(s: string): boolean | undefined {
+  if (/^(T|True|true|TRUE)$/.test(s)) return true;
+  if (/^(F|False|false|FALSE)$/.test(s)) return false;
+  return undefined;
+}
+
+interface Column {
+  name: string;
+  type: 'S' | 'R' | 'I' | 'L';
+  count: number;
+}
+
+function parseProperties(spec: string, loc: { file: string; line: number }): Column[] {
+  const parts = spec.split(':');
+  if (parts.length % 3 !== 0) throw new DataFormatError({ ...loc, field: 'Properties' }, `'${spec}' is not name:type:count triples`);
+  const cols: Column[] = [];
+  for (let k = 0; k < parts.length; k += 3) {
+    const type = parts[k + 1].toUpperCase();
+    const count = Number(parts[k + 2]);
+    if (!'SRIL'.includes(type) || type.length !== 1 || !Number.isInteger(count) || count < 1)
+      throw new DataFormatError({ ...loc, field: 'Properties' }, `bad column spec '${parts.slice(k, k + 3).join(':')}'`);
+    cols.push({ name: parts[k], type: type as Column['type'], count });
+  }
+  return cols;
+}
+
+/** Parses one frame from its header (comment) line and atom lines. */
+function parseFrame(n: number, comment: string, atomLines: string[], file: string, firstLine: number, frame: number): Structure {
+  const loc = { file, line: firstLine + 1 };
+  let columns: Column[] = [{ name: 'species', type: 'S', count: 1 }, { name: 'pos', type: 'R', count: 3 }];
+  let cell: Float64Array | null = null;
+  let pbc: [boolean, boolean, boolean] | null = null;
+  const targets: Record<string, number> = {};
+  const info: Record<string, InfoValue> = {};
+  for (const [key, raw, quoted] of parseKeyValues(comment)) {
+    const lower = key.toLowerCase();
+    if (raw === true) {
+      info[key] = true;
+      targets[key] = 1;
+      continue;
+    }
+    if (lower === 'properties') columns = parseProperties(raw, loc);
+    else if (lower === 'lattice') {
+      const v = raw.trim().split(/\s+/).map(parseNumber);
+      if (v.length !== 9 || !v.every(Number.isFinite)) throw new DataFormatError({ ...loc, field: 'Lattice' }, `expected 9 numbers, found '${raw}'`);
+      cell = Float64Array.from(v);
+    } else if (lower === 'pbc') {
+      const v = raw.trim().split(/\s+/).map(parseBool);
+      if (v.length !== 3 || v.some((b) => b === undefined)) throw new DataFormatError({ ...loc, field: 'pbc' }, `expected three of T/F, found '${raw}'`);
+      pbc = [v[0] as boolean, v[1] as boolean, v[2] as boolean];
+    } else if (quoted) {
+      // Quoted values stay strings (ids such as "000123", vectors such as "1 2 3").
+      info[key] = raw;
+    } else {
+      const b = parseBool(raw);
+      const num = parseNumber(raw);
+      if (b !== undefined) {
+        info[key] = b;
+        targets[key] = b ? 1 : 0;
+      } else if (Number.isFinite(num) && !/^\s*$/.test(raw) && !/\s/.test(raw.trim())) {
+        targets[key] = num;
+      } else {
+        info[key] = raw;
+      }
+    }
+  }
+  if (!pbc) pbc = cell ? [true, true, true] : [false, false, false];
+  if (pbc.some((p) => p) && !cell) throw new DataFormatError({ ...loc, field: 'Lattice' }, 'pbc is set but the frame has no Lattice');
+  const width = columns.reduce((s, c) => s + c.count, 0);
+  let speciesCol = -1, zCol = -1, posCol = -1, at = 0;
+  for (const c of columns) {
+    if (c.name === 'species' && c.type === 'S') speciesCol = at;
+    if (c.name === 'Z' && c.type === 'I') zCol = at;
+    if ((c.name === 'pos' || c.name === 'positions') && c.type === 'R' && c.count === 3) posCol = at;
+    at += c.count;
+  }
+  if (posCol < 0) throw new DataFormatError({ ...loc, field: 'Properties' }, "no 'pos:R:3' column");
+  if (speciesCol < 0 && zCol < 0) throw new DataFormatError({ ...loc, field: 'Properties' }, "no 'species:S:1' or 'Z:I:1' column");
+  const numbers = new Uint8Array(n);
+  const positions = new Float64Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    const ln = firstLine + 2 + i;
+    const tok = atomLines[i].trim().split(/\s+/);
+    if (tok.length !== width)
+      throw new DataFormatError({ file, line: ln, entry: frame, field: 'atoms' }, `expected ${width} columns (Properties), found ${tok.length}: the atom count or the columns disagree with the lines`);
+    let z: number;
+    if (speciesCol >= 0) {
+      z = atomicNumberOf(tok[speciesCol]);
+      if (z === 0) throw new DataFormatError({ file, line: ln, entry: frame, field: 'species' }, `unknown element symbol '${tok[speciesCol]}'`);
+    } else {
+      z = Number(tok[zCol]);
+      if (!Number.isInteger(z) || z < 1 || z >= ELEMENT_SYMBOLS.length) throw new DataFormatError({ file, line: ln, entry: frame, field: 'Z' }, `not an atomic number: '${tok[zCol]}'`);
+    }
+    numbers[i] = z;
+    for (let a = 0; a < 3; a++) {
+      const v = parseNumber(tok[posCol + a]);
+      if (!Number.isFinite(v)) throw new DataFormatError({ file, line: ln, entry: frame, field: 'pos' }, `not a number: '${tok[posCol + a]}'`);
+      positions[i * 3 + a] = v;
+    }
+  }
+  const id = typeof info.id === 'string' ? info.id : typeof info.name === 'string' ? info.name : String(targets.id ?? frame);
+  return { id, numbers, positions, cell, pbc, targets, info };
+}
+
+/** Streams the frames of an extended XYZ file. */
+export async function* readExtxyz(file: string): AsyncGenerator<Structure> {
+  let lineNo = 0, frame = 0;
+  let state: 'count' | 'comment' | 'atoms' = 'count';
+  let n = 0, comment = '', start = 0;
+  let atoms: string[] = [];
+  for await (const line of readLines(file)) {
+    lineNo++;
+    if (state === 'count') {
+      if (line.trim() === '') continue;
+      n = Number(line.trim());
+      if (!Number.isInteger(n) || n < 0)
+        throw new DataFormatError({ file, line: lineNo, entry: frame, field: 'atom count' }, `expected an atom count, found '${line.trim()}'`);
+      start = lineNo;
+      state = 'comment';
+    } else if (state === 'comment') {
+      comment = line;
+      atoms = [];
+      state = n > 0 ? 'atoms' : 'count';
+      if (n === 0) yield parseFrame(0, comment, atoms, file, start, frame++);
+    } else {
+      atoms.push(line);
+      if (atoms.length === n) {
+        yield parseFrame(n, comment, atoms, file, start, frame++);
+        state = 'count';
+      }
+    }
+  }
+  if (state !== 'count')
+    throw new DataFormatError({ file, line: lineNo + 1, entry: frame, field: 'atoms' }, `truncated: frame ${frame} announces ${n} atoms but the file ends after ${state === 'atoms' ? atoms.length : 0}`);
+}
+
+function formatValue(v: InfoValue): string {
+  if (typeof v === 'boolean') return v ? 'T' : 'F';
+  if (typeof v === 'number') return String(v);
+  return /^[^\s"'=]+$/.test(v) && parseBool(v) === undefined && !Number.isFinite(parseNumber(v)) ? v : `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** One frame in extended XYZ (round-trips through {@link readExtxyz}). */
+export function formatExtxyzFrame(s: Structure): string {
+  const parts: string[] = [];
+  const periodic = s.pbc.some((p) => p);
+  if (s.cell && (periodic || s.cell.some((x) => x !== 0))) parts.push(`Lattice="${Array.from(s.cell, (x) => String(x)).join(' ')}"`);
+  parts.push('Properties=species:S:1:pos:R:3');
+  const infoKeys = new Set(Object.keys(s.info ?? {}));
+  for (const [k, v] of Object.entries(s.targets)) if (!infoKeys.has(k)) parts.push(`${k}=${formatValue(v)}`);
+  for (const [k, v] of Object.entries(s.info ?? {})) parts.push(`${k}=${formatValue(v)}`);
+  if (!infoKeys.has('id') && !('id' in s.targets)) parts.push(`id=${formatValue(String(s.id))}`);
+  parts.push(`pbc="${s.pbc.map((p) => (p ? 'T' : 'F')).join(' ')}"`);
+  const lines = [String(s.numbers.length), parts.join(' ')];
+  for (let i = 0; i < s.numbers.length; i++) {
+    const p = s.positions;
+    lines.push(`${ELEMENT_SYMBOLS[s.numbers[i]]} ${p[i * 3]} ${p[i * 3 + 1]} ${p[i * 3 + 2]}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Writes structures to an extended XYZ file (streamed, one frame at a time). */
+export async function writeExtxyz(file: string, structures: Iterable<Structure> | AsyncIterable<Structure>): Promise<number> {
+  const out = fs.createWriteStream(file, { encoding: 'utf8' });
+  let count = 0;
+  try {
+    for await (const s of structures) {
+      if (!out.write(formatExtxyzFrame(s))) await new Promise<void>((r) => out.once('drain', () => r()));
+      count++;
+    }
+  } finally {
+    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  }
+  return count;
+}

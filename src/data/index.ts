@@ -1,0 +1,19 @@
+/** Public API of the data layer. */
+export type { Structure, GraphStore, Split } from './types';
+export { DataFormatError, CacheError, type DataLocation } from './errors';
+export { ELEMENT_SYMBOLS, atomicNumberOf } from './elements';
+export { parseGraphRule, formatGraphRule, type GraphRule } from './graph-rule';
+export {
+  buildStore, buildStoreAsync, storeArraysFor, targetColumn, targetIndex, structureBatch, collectTargetNames, structuresFromStore,
+  type BuildStoreOptions, type BuildStoreResult, type TargetStats,
+} from './store';
+export { splitGraphs, targetStats, mulberry32, type SplitOptions } from './split';
+export { saveStore, loadStore, isGnbFile, checksum32, GNB_VERSION, type LoadStoreOptions } from './cache';
+export { storeStats, formatStats, distribution, type StoreStats, type Distribution, type Histogram, type TargetSummary } from './stats';
+export { loadSource, readStructures, type LoadSourceOptions, type LoadedSource } from './source';
+export { detectFormat, isSourceFormat, SOURCE_FORMATS, type SourceFormat } from './formats/detect';
+export { parseQm9Xyz, readQm9, readQm9File, readQm9Directory, readQm9Archive, QM9_PROPERTIES } from './formats/qm9-xyz';
+export { readExtxyz, writeExtxyz, formatExtxyzFrame, parseKeyValues } from './formats/extxyz';
+export { readAseDb, ASE_SYSTEMS_TABLE } from './formats/ase-db';
+export { readAflowJson, parseAflowJson, cellFromParameters } from './formats/aflow-json';
+export { parseGeneratorSpec, generate, qm9Like, aflowLike, qm9LikeMolecule, aflowLikeCrystal, pairEnergy, QM9_SIZE, AFLOW_LIKE_SIZE, type GeneratorSpec } from './synthetic';

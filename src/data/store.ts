@@ -1,0 +1,229 @@
+/**
+ * Building the columnar {@link GraphStore} from parsed structures (graph
+ * construction runs natively, in parallel), and the arrays the packer reads.
+ */
+import { native, type NativeNeighbours, type NativeStoreArrays, type NativeStructureBatch } from '../native';
+import { formatGraphRule, type GraphRule } from './graph-rule';
+import type { GraphStore, Structure } from './types';
+
+/** Options of {@link buildStore}. */
+export interface BuildStoreOptions {
+  /** Graph construction rule. */
+  graph: GraphRule;
+  /** Free-form source description stored with the graphs. */
+  source?: string;
+  /** Drop structures that get no edge under the rule (default: keep them as edgeless graphs). */
+  dropEdgeless?: boolean;
+  /** Target columns to keep, in this order (default: every name seen, in first-seen order). */
+  targetNames?: string[];
+}
+
+/** A built store and what happened on the way. */
+export interface BuildStoreResult {
+  store: GraphStore;
+  /** Structures without any edge under the rule (kept or dropped). */
+  edgeless: number;
+  /** Structures dropped because they had no edge (0 unless `dropEdgeless`). */
+  dropped: number;
+}
+
+/** Packs structures into the native batch layout (float64 positions, cells, pbc flags). */
+export function structureBatch(structures: readonly Structure[]): NativeStructureBatch {
+  const S = structures.length;
+  const atomOffset = new Int32Array(S + 1);
+  let n = 0;
+  for (let s = 0; s < S; s++) {
+    n += structures[s].numbers.length;
+    if (n > 0x7fffffff) throw new RangeError('more than 2^31-1 atoms in one store');
+    atomOffset[s + 1] = n;
+  }
+  const positions = new Float64Array(n * 3);
+  const cells = new Float64Array(S * 9);
+  const pbc = new Uint8Array(S * 3);
+  for (let s = 0; s < S; s++) {
+    const st = structures[s];
+    if (st.positions.length !== st.numbers.length * 3)
+      throw new RangeError(`structure ${s} ('${st.id}'): ${st.positions.length} coordinates for ${st.numbers.length} atoms`);
+    positions.set(st.positions, atomOffset[s] * 3);
+    const periodic = st.pbc.some((p) => p);
+    if (periodic) {
+      if (!st.cell || st.cell.length !== 9) throw new RangeError(`structure ${s} ('${st.id}') is periodic but has no 3x3 cell`);
+      cells.set(st.cell, s * 9);
+    }
+    for (let a = 0; a < 3; a++) pbc[s * 3 + a] = st.pbc[a] ? 1 : 0;
+  }
+  return { atomOffset, positions, cells, pbc };
+}
+
+/** The target names of a set of structures, in first-seen order. */
+export function collectTargetNames(structures: readonly Structure[]): string[] {
+  const seen = new Set<string>();
+  for (const s of structures) for (const k of Object.keys(s.targets)) seen.add(k);
+  return [...seen];
+}
+
+/**
+ * Builds a graph store: edges of every structure under `options.graph`
+ * (receiver-sorted, with the sender permutation), float32 positions and
+ * distances, the targets as a [graphs x targets] float64 table (NaN = missing).
+ */
+export function buildStore(structures: readonly Structure[], options: BuildStoreOptions): BuildStoreResult {
+  const batch = structureBatch(structures);
+  return assembleStore(structures, batch, native().buildNeighbours(batch, options.graph), options);
+}
+
+/** {@link buildStore} with graph construction on a native worker thread (same result). */
+export async function buildStoreAsync(structures: readonly Structure[], options: BuildStoreOptions): Promise<BuildStoreResult> {
+  const batch = structureBatch(structures);
+  const nb = await native().buildNeighboursAsync(batch, options.graph);
+  return assembleStore(structures, batch, nb, options);
+}
+
+function assembleStore(structures: readonly Structure[], batch: NativeStructureBatch, nb: NativeNeighbours, options: BuildStoreOptions): BuildStoreResult {
+  const S = structures.length;
+  let edgeless = 0;
+  for (let s = 0; s < S; s++) if (nb.edgeOffset[s + 1] === nb.edgeOffset[s]) edgeless++;
+  let keep: number[] | null = null;
+  if (options.dropEdgeless && edgeless > 0) {
+    keep = [];
+    for (let s = 0; s < S; s++) if (nb.edgeOffset[s + 1] > nb.edgeOffset[s]) keep.push(s);
+  }
+  const targetNames = options.targetNames ?? collectTargetNames(structures);
+  const ids = keep ?? Array.from({ length: S }, (_, i) => i);
+  const G = ids.length;
+  const T = targetNames.length;
+  const targets = new Float64Array(G * T);
+  const idStrings: string[] = new Array<string>(G);
+  for (let g = 0; g < G; g++) {
+    const st = structures[ids[g]];
+    idStrings[g] = st.id;
+    for (let t = 0; t < T; t++) {
+      const v = st.targets[targetNames[t]];
+      targets[g * T + t] = v === undefined ? NaN : v;
+    }
+  }
+  let nodeOffset = batch.atomOffset;
+  let edgeOffset = nb.edgeOffset;
+  let senders = nb.senders, receivers = nb.receivers, distance = nb.distance, senderPerm = nb.senderPerm;
+  let positions64 = batch.positions;
+  let cells = batch.cells, pbc = batch.pbc;
+  const atomicNumber0 = new Uint8Array(batch.atomOffset[S]);
+  for (let s = 0; s < S; s++) atomicNumber0.set(structures[s].numbers, batch.atomOffset[s]);
+  let atomicNumber = atomicNumber0;
+  if (keep) {
+    // Compact: only edgeless graphs go, so every kept graph's slices are copied as they are.
+    nodeOffset = new Int32Array(G + 1);
+    edgeOffset = new Int32Array(G + 1);
+    for (let g = 0; g < G; g++) {
+      const s = keep[g];
+      nodeOffset[g + 1] = nodeOffset[g] + batch.atomOffset[s + 1] - batch.atomOffset[s];
+      edgeOffset[g + 1] = edgeOffset[g] + nb.edgeOffset[s + 1] - nb.edgeOffset[s];
+    }
+    atomicNumber = new Uint8Array(nodeOffset[G]);
+    positions64 = new Float64Array(nodeOffset[G] * 3);
+    for (let g = 0; g < G; g++) {
+      const s = keep[g];
+      atomicNumber.set(atomicNumber0.subarray(batch.atomOffset[s], batch.atomOffset[s + 1]), nodeOffset[g]);
+      positions64.set(batch.positions.subarray(batch.atomOffset[s] * 3, batch.atomOffset[s + 1] * 3), nodeOffset[g] * 3);
+    }
+    cells = new Float64Array(G * 9);
+    pbc = new Uint8Array(G * 3);
+    for (let g = 0; g < G; g++) {
+      cells.set(batch.cells.subarray(keep[g] * 9, keep[g] * 9 + 9), g * 9);
+      pbc.set(batch.pbc.subarray(keep[g] * 3, keep[g] * 3 + 3), g * 3);
+    }
+    // Edges are unchanged because dropped graphs have none.
+  }
+  const store: GraphStore = {
+    numGraphs: G,
+    nodeOffset,
+    edgeOffset,
+    atomicNumber,
+    positions: Float32Array.from(positions64),
+    senders,
+    receivers,
+    distance,
+    senderPerm,
+    targetNames,
+    targets,
+    ids: idStrings,
+    cells,
+    pbc,
+    graphRule: formatGraphRule(options.graph),
+    source: options.source ?? '',
+  };
+  return { store, edgeless, dropped: keep ? S - G : 0 };
+}
+
+/** Mean and standard deviation used to standardise a target. */
+export interface TargetStats {
+  mean: number;
+  std: number;
+}
+
+/** Column index of a target name, or a RangeError listing the names there are. */
+export function targetIndex(store: GraphStore, targetName: string): number {
+  const t = store.targetNames.indexOf(targetName);
+  if (t < 0)
+    throw new RangeError(`target '${targetName}' is not in the store; it has: ${store.targetNames.join(', ') || '(none)'}`);
+  return t;
+}
+
+/** One target column of a store as a [graphs] Float64Array (source units). */
+export function targetColumn(store: GraphStore, targetName: string): Float64Array {
+  const t = targetIndex(store, targetName);
+  const T = store.targetNames.length;
+  const out = new Float64Array(store.numGraphs);
+  for (let g = 0; g < store.numGraphs; g++) out[g] = store.targets[g * T + t];
+  return out;
+}
+
+/**
+ * The arrays the native packer reads, sharing the store's buffers, with the
+ * `target` column selected and standardised as (y - mean) / std when `stats` is given.
+ */
+export function storeArraysFor(store: GraphStore, targetName: string, stats?: TargetStats): NativeStoreArrays {
+  const target = targetColumn(store, targetName);
+  if (stats) {
+    const inv = stats.std > 0 ? 1 / stats.std : 1;
+    for (let g = 0; g < target.length; g++) target[g] = (target[g] - stats.mean) * inv;
+  }
+  return {
+    nodeOffset: store.nodeOffset,
+    edgeOffset: store.edgeOffset,
+    atomicNumber: store.atomicNumber,
+    senders: store.senders,
+    receivers: store.receivers,
+    distance: store.distance,
+    senderPerm: store.senderPerm,
+    target,
+  };
+}
+
+/**
+ * The structures of a store (float32 positions widened to float64), e.g. to
+ * export it as extended XYZ. Targets that are NaN are left out.
+ */
+export function* structuresFromStore(store: GraphStore): Generator<Structure> {
+  const T = store.targetNames.length;
+  for (let g = 0; g < store.numGraphs; g++) {
+    const a0 = store.nodeOffset[g], a1 = store.nodeOffset[g + 1];
+    const targets: Record<string, number> = {};
+    for (let t = 0; t < T; t++) {
+      const v = store.targets[g * T + t];
+      if (!Number.isNaN(v)) targets[store.targetNames[t]] = v;
+    }
+    const pbc: [boolean, boolean, boolean] = store.pbc
+      ? [store.pbc[g * 3] !== 0, store.pbc[g * 3 + 1] !== 0, store.pbc[g * 3 + 2] !== 0]
+      : [false, false, false];
+    const periodic = pbc.some((p) => p);
+    yield {
+      id: store.ids[g],
+      numbers: store.atomicNumber.slice(a0, a1),
+      positions: Float64Array.from(store.positions.subarray(a0 * 3, a1 * 3)),
+      cell: store.cells && periodic ? store.cells.slice(g * 9, g * 9 + 9) : null,
+      pbc,
+      targets,
+    };
+  }
+}

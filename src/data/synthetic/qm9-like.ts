@@ -1,0 +1,143 @@
+/**
+ * `qm9-like[:N]`: molecules with QM9's size and composition (QM9: Ramakrishnan,
+ * Dral, Rupp, von Lilienfeld, Sci. Data 1, 140022 (2014); 133,885 molecules of
+ * up to 9 heavy atoms C, N, O, F, 3-29 atoms, mean ~18 atoms).
+ *
+ * Distributions reproduced (approximate; the QM9 paper and its data files):
+ * - heavy atoms per molecule: 9 for ~90%, 8 for ~8%, 7 for ~1.3%, fewer for the
+ *   rest (GDB-9 grows roughly tenfold per added heavy atom);
+ * - heavy elements: C ~72%, O ~16%, N ~11.5%, F ~0.5% (QM9's heavy-atom counts);
+ * - hydrogens fill the remaining valences of a skeleton with 1-6 rings or double
+ *   bonds (QM9 molecules are mostly unsaturated / cyclic), giving ~9 H and
+ *   ~18 atoms per molecule on average, 3-29 in all;
+ * - geometry: heavy-atom skeleton grown as a random tree with bond lengths of
+ *   1.35-1.54 Å, hydrogens at 0.96-1.09 Å, no two atoms closer than 0.9 Å
+ *   (heavy-heavy non-bonded >= 1.3 Å): realistic interatomic spacing.
+ * Targets (eV): `U0` = sum of atomic reference energies + Morse pair energy
+ * over all pairs ({@link pairEnergy}); `pair_energy` = the Morse part alone.
+ * Deterministic for a given seed and N (each molecule has its own stream).
+ */
+import { mulberry32 } from '../split';
+import type { Structure } from '../types';
+import { atomReferenceEnergy, pairEnergy } from './potential';
+
+/** QM9's size. */
+export const QM9_SIZE = 133885;
+
+const HEAVY = [6, 8, 7, 9];
+const HEAVY_P = [0.72, 0.16, 0.115, 0.005];
+const VALENCE: Record<number, number> = { 6: 4, 7: 3, 8: 2, 9: 1 };
+const HEAVY_COUNT_P: Array<[number, number]> = [[9, 0.9], [8, 0.08], [7, 0.013], [6, 0.004], [5, 0.0015], [4, 0.0008], [3, 0.0004], [2, 0.0002], [1, 0.0001]];
+const XH: Record<number, number> = { 6: 1.09, 7: 1.01, 8: 0.96, 9: 0.92 };
+
+function pick<T>(rand: () => number, items: readonly T[], p: readonly number[]): T {
+  let u = rand() * p.reduce((a, b) => a + b, 0);
+  for (let i = 0; i < items.length; i++) {
+    u -= p[i];
+    if (u < 0) return items[i];
+  }
+  return items[items.length - 1];
+}
+
+function unitVector(rand: () => number): [number, number, number] {
+  const z = 2 * rand() - 1;
+  const t = 2 * Math.PI * rand();
+  const s = Math.sqrt(1 - z * z);
+  return [s * Math.cos(t), s * Math.sin(t), z];
+}
+
+/** One qm9-like molecule from a seeded stream. */
+export function qm9LikeMolecule(seed: number, index: number): Structure {
+  const rand = mulberry32((Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + Math.imul(index + 1, 0x85ebca6b)) >>> 0);
+  const h = pick(rand, HEAVY_COUNT_P.map((x) => x[0]), HEAVY_COUNT_P.map((x) => x[1]));
+  const heavy: number[] = [];
+  for (let i = 0; i < h; i++) heavy.push(pick(rand, HEAVY, HEAVY_P));
+  // A molecule needs a valence-1 atom only at a chain end: F/O with one bond are fine in a tree.
+  if (h > 1) for (let i = 0; i < h; i++) if (heavy[i] === 9 && i > 0 && i < h - 1) heavy[i] = 6;
+  const unsat = h >= 3 ? 1 + Math.floor(rand() * 5.5) : 0;
+  const valenceSum = heavy.reduce((s, z) => s + VALENCE[z], 0);
+  let nH = Math.max(0, valenceSum - 2 * (h - 1) - 2 * unsat);
+  if (h === 1) nH = VALENCE[heavy[0]];
+  nH = Math.min(nH, 29 - h);
+  if (h + nH < 3) nH = 3 - h;
+  const n = h + nH;
+  const numbers = new Uint8Array(n);
+  const pos = new Float64Array(n * 3);
+  const free: number[] = [];
+  // Smallest ratio distance / required distance from a candidate to the atoms placed so far
+  // (required: `minHeavy` between heavy atoms, 1.5 Å otherwise; the bonded partner is skipped).
+  const clearance = (i: number, c: [number, number, number], skip: number, minHeavy: number): number => {
+    let worst = Infinity;
+    for (let j = 0; j < i; j++) {
+      if (j === skip) continue;
+      const dx = pos[j * 3] - c[0], dy = pos[j * 3 + 1] - c[1], dz = pos[j * 3 + 2] - c[2];
+      const need = numbers[j] !== 1 && i < h ? minHeavy : 1.5;
+      const r = (dx * dx + dy * dy + dz * dz) / (need * need);
+      if (r < worst) worst = r;
+    }
+    return Math.sqrt(worst);
+  };
+  for (let i = 0; i < h; i++) {
+    numbers[i] = heavy[i];
+    free.push(VALENCE[heavy[i]]);
+    if (i === 0) continue;
+    // Best of several trials: the first that keeps its distances, else the one farthest from the rest.
+    let best: [number, number, number] = [0, 0, 0];
+    let bestScore = -Infinity, bestParent = 0;
+    for (let attempt = 0; attempt < 24; attempt++) {
+      let parent = Math.floor(rand() * i);
+      for (let t = 0; t < i && free[parent] < 2 && !(free[parent] >= 1 && i === h - 1); t++) parent = (parent + 1) % i;
+      const bond = 1.35 + 0.19 * rand();
+      const u = unitVector(rand);
+      const c: [number, number, number] = [pos[parent * 3] + bond * u[0], pos[parent * 3 + 1] + bond * u[1], pos[parent * 3 + 2] + bond * u[2]];
+      const score = clearance(i, c, parent, 2.2);
+      if (score > bestScore) { bestScore = score; best = c; bestParent = parent; }
+      if (score >= 1) break;
+    }
+    free[bestParent]--;
+    free[i]--;
+    pos.set(best, i * 3);
+  }
+  for (let k = 0; k < nH; k++) {
+    const i = h + k;
+    numbers[i] = 1;
+    let host = 0, most = -Infinity;
+    for (let j = 0; j < h; j++) {
+      const score = free[j] + rand() * 0.5;
+      if (score > most) { most = score; host = j; }
+    }
+    free[host]--;
+    const bond = XH[numbers[host]] ?? 1.09;
+    let p: [number, number, number] = [0, 0, 0];
+    let bestScore = -Infinity;
+    for (let attempt = 0; attempt < 24; attempt++) {
+      const u = unitVector(rand);
+      const c: [number, number, number] = [pos[host * 3] + bond * u[0], pos[host * 3 + 1] + bond * u[1], pos[host * 3 + 2] + bond * u[2]];
+      const score = clearance(i, c, host, 1.5);
+      if (score > bestScore) { bestScore = score; p = c; }
+      if (score >= 1) break;
+    }
+    pos.set(p, i * 3);
+  }
+  let pairE = 0, ref = 0;
+  for (let i = 0; i < n; i++) {
+    ref += atomReferenceEnergy(numbers[i]);
+    for (let j = i + 1; j < n; j++) {
+      const dx = pos[i * 3] - pos[j * 3], dy = pos[i * 3 + 1] - pos[j * 3 + 1], dz = pos[i * 3 + 2] - pos[j * 3 + 2];
+      pairE += pairEnergy(numbers[i], numbers[j], Math.sqrt(dx * dx + dy * dy + dz * dz));
+    }
+  }
+  return {
+    id: `qm9-like-${index + 1}`,
+    numbers,
+    positions: pos,
+    cell: null,
+    pbc: [false, false, false],
+    targets: { U0: ref + pairE, pair_energy: pairE },
+  };
+}
+
+/** `count` qm9-like molecules (default QM9's 133,885) for a seed (default 42). */
+export function* qm9Like(count = QM9_SIZE, seed = 42): Generator<Structure> {
+  for (let i = 0; i < count; i++) yield qm9LikeMolecule(seed, i);
+}
