@@ -1,6 +1,6 @@
 /**
  * The options every command that takes a SOURCE shares: `--format`,
- * `--graph fc|cutoff:R|knn:K`, `--target NAME`, `--drop-edgeless`, `--seed N`.
+ * `--graph fc|cutoff:R|knn:K`, `--target NAME`, `--drop-edgeless`, `--data-seed N`.
  */
 import { Option, type Command } from 'commander';
 import { parseGraphRule } from '../data/graph-rule';
@@ -13,7 +13,7 @@ export interface SourceOptionValues {
   graph?: string;
   target?: string;
   dropEdgeless?: boolean;
-  seed?: string;
+  dataSeed?: string;
 }
 
 /** Adds the shared source options to a command (returns it for chaining). */
@@ -23,7 +23,7 @@ export function addSourceOptions(cmd: Command): Command {
     .option('--graph <rule>', 'graph rule: fc | cutoff:R (Å) | knn:K (default fc for molecules, knn:12 for crystals)')
     .option('--target <name>', 'target property; every structure must have it')
     .option('--drop-edgeless', 'drop structures without edges under the graph rule (default: keep them)')
-    .option('--seed <n>', 'seed of the built-in generators (qm9-like, aflow-like)', '42');
+    .option('--data-seed <n>', 'seed of the built-in generators (qm9-like, aflow-like)', '42');
 }
 
 /** Converts and validates the collected values (throws a RangeError naming the bad option). */
@@ -36,9 +36,9 @@ export function sourceOptionsFrom(values: SourceOptionValues): LoadSourceOptions
   if (values.graph !== undefined) out.graph = parseGraphRule(values.graph);
   if (values.target !== undefined) out.target = values.target;
   if (values.dropEdgeless) out.dropEdgeless = true;
-  if (values.seed !== undefined) {
-    const seed = Number(values.seed);
-    if (!Number.isInteger(seed)) throw new RangeError(`--seed ${values.seed}: expected an integer`);
+  if (values.dataSeed !== undefined) {
+    const seed = Number(values.dataSeed);
+    if (!Number.isInteger(seed)) throw new RangeError(`--data-seed ${values.dataSeed}: expected an integer`);
     out.seed = seed;
   }
   return out;

@@ -10,7 +10,7 @@ import { train, type TrainResult } from '../train/trainer';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
 import { intOption, numberOption, formatTable } from './format';
 
-interface TrainCliOptions extends Omit<SourceOptionValues, 'seed'> {
+interface TrainCliOptions extends SourceOptionValues {
   model: string;
   policy: string;
   batch: number;
