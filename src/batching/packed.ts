@@ -22,6 +22,9 @@ import { estimateBudget, type Budget, type BudgetOptions } from './budget';
 import { checkEveryGraphFits } from './errors';
 import type { BatchSpec, GraphSizes } from './policy';
 
+/** Larger than any residual fraction (a local constant: global lookups are slow under vm contexts). */
+const NO_SCORE = 1e300;
+
 /** Options of the `packed` policy. */
 export interface PackedOptions extends BudgetOptions {
   /** Look-ahead window in graphs (default max(64, 2B)). Larger: fuller batches, more drift from stream order. */
@@ -111,7 +114,7 @@ export class PackedPolicy extends BasePolicy {
       const rn = capN - n;
       const re = capE - e;
       let best = -1;
-      let bestScore = Infinity;
+      let bestScore = NO_SCORE;
       for (let j = i; j < wlen; j++) {
         if (taken[j] !== 0) continue;
         const id = win[j];

@@ -4,11 +4,15 @@
  * and xors), with state save/restore for bitwise-exact checkpoint resume.
  */
 
+// Module-level aliases: under vm contexts (jest) every global lookup such as
+// `Math` goes through an interceptor and costs ~20x; hot paths avoid them.
+const imul = Math.imul;
+
 function splitmix32(state: { s: number }): number {
   state.s = (state.s + 0x9e3779b9) | 0;
   let z = state.s;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  z = imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = imul(z ^ (z >>> 13), 0xc2b2ae35);
   return (z ^ (z >>> 16)) >>> 0;
 }
 
@@ -27,7 +31,7 @@ export class Rng {
     if (!Number.isFinite(seed)) throw new RangeError(`Rng: seed must be a finite number, got ${seed}`);
     const lo = seed >>> 0;
     const hi = Math.floor(Math.abs(seed) / 4294967296) >>> 0;
-    const st = { s: lo ^ Math.imul(hi, 0x27d4eb2d) };
+    const st = { s: lo ^ imul(hi, 0x27d4eb2d) };
     this.s0 = splitmix32(st);
     this.s1 = splitmix32(st);
     this.s2 = splitmix32(st);
@@ -41,8 +45,8 @@ export class Rng {
     let s1 = this.s1;
     let s2 = this.s2;
     let s3 = this.s3;
-    const m = Math.imul(s1, 5);
-    const result = Math.imul((m << 7) | (m >>> 25), 9) >>> 0;
+    const m = imul(s1, 5);
+    const result = imul((m << 7) | (m >>> 25), 9) >>> 0;
     const t = s1 << 9;
     s2 ^= s0;
     s3 ^= s1;
@@ -63,7 +67,7 @@ export class Rng {
 
   /** Uniform integer in [0, n), unbiased (rejection sampling); 1 <= n <= 2^32. */
   below(n: number): number {
-    if (!(n >= 1 && n <= 4294967296 && Number.isInteger(n))) {
+    if (!(n >= 1 && (n >>> 0 === n || n === 4294967296))) {
       throw new RangeError(`Rng.below: n must be an integer in [1, 2^32], got ${n}`);
     }
     const limit = 4294967296 - (4294967296 % n);
