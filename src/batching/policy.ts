@@ -52,7 +52,11 @@ export interface Policy {
   next(): BatchSpec;
   /** The one padded shape every batch has, or null when shapes vary per batch. */
   readonly fixedShape: PackShape | null;
-  /** Epoch (0-based) of the most recently taken graph. */
+  /**
+   * Epoch (0-based) of the most recently drawn graph. `packed` batches never
+   * cross epochs, so for it this is the epoch of the last batch; `dynamic` may
+   * already have drawn its look-ahead graph from the next epoch.
+   */
   readonly epoch: number;
   /** Accounting over every batch produced so far (including restored state). */
   summary(): BatchingSummary;
