@@ -48,6 +48,12 @@ export interface CompareRow {
   /** Mean nodes per graph inside a batch: mean and standard deviation over batches (size mix). */
   batch_mean_nodes: number;
   batch_mean_nodes_sd: number;
+  /**
+   * Drift from `dynamic` at the same batch size (null when dynamic was not run):
+   * graphs per batch / dynamic's, and the size-mix spread / dynamic's.
+   */
+  graphs_per_batch_vs_dynamic: number | null;
+  batch_mean_nodes_sd_vs_dynamic: number | null;
   /** Decision time per real graph (ns) and wall time of the whole run (s). */
   decision_ns_per_graph: number;
   seconds: number;
@@ -88,11 +94,21 @@ export function compareBatching(input: CompareBatchingInput): CompareRow[] {
         budget_graphs: fixed ? fixed.graphs : null,
         batch_mean_nodes: sm.batchMeanNodesMean,
         batch_mean_nodes_sd: sm.batchMeanNodesSd,
+        graphs_per_batch_vs_dynamic: null,
+        batch_mean_nodes_sd_vs_dynamic: null,
         decision_ns_per_graph: sm.decisionNsPerGraph,
         seconds,
       };
       rows.push(row);
       input.onProgress?.(rows.length, total, row);
+    }
+    const here = rows.filter((r) => r.batch === batch);
+    const dyn = here.find((r) => r.policy === 'dynamic');
+    if (dyn) {
+      for (const r of here) {
+        r.graphs_per_batch_vs_dynamic = r.graphs_per_batch_mean / dyn.graphs_per_batch_mean;
+        r.batch_mean_nodes_sd_vs_dynamic = dyn.batch_mean_nodes_sd > 0 ? r.batch_mean_nodes_sd / dyn.batch_mean_nodes_sd : null;
+      }
     }
   }
   return rows;

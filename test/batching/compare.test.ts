@@ -43,6 +43,11 @@ describe('compareBatching at 100k steps', () => {
       [1152, 19968],
       [2304, 39936],
     ]);
+    // Packed keeps batch composition close to dynamic's.
+    for (const r of byPolicy(rows, 'packed')) {
+      expect(Math.abs(r.graphs_per_batch_vs_dynamic! - 1)).toBeLessThan(0.15);
+      expect(Math.abs(r.batch_mean_nodes_sd_vs_dynamic! - 1)).toBeLessThan(0.2);
+    }
     // Static-2^N at B=128 pads QM9 to 4096 nodes / 65536 edges: ~1.65x the edges of exact.
     expect(byPolicy(rows, 'static-2pow')[3].padded_edges_vs_exact).toBeGreaterThan(1.5);
     expect(seconds).toBeLessThan(60);
