@@ -13,7 +13,7 @@
  */
 import type { PackShape } from '../native';
 import type { GraphSizes } from './policy';
-import { Rng } from './rng';
+import { Rng } from '../util/rng';
 import { maxSizes } from './sizes';
 import { nextMultipleOf64Above, roundUpTo64 } from './shapes';
 

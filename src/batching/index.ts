@@ -23,7 +23,7 @@
  * and saves/restores its exact position with `getState()/setState()`.
  */
 export type { BatchSpec, GraphSizes, Policy, PolicyState, StreamState } from './policy';
-export { Rng } from './rng';
+export { Rng } from '../util/rng';
 export { EpochStream } from './stream';
 export {
   nextPowerOfTwo,

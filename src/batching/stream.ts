@@ -2,7 +2,7 @@
  * The study's training stream: loop over the split forever, reshuffling it
  * with a seeded RNG at the start of every epoch.
  */
-import { Rng } from './rng';
+import { Rng } from '../util/rng';
 import type { StreamState } from './policy';
 
 /**

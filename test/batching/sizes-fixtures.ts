@@ -12,7 +12,7 @@
  * aflow-like: atoms per cell 1..96, discretised log-normal (median ~6,
  * long tail: ~2% above 40 atoms), knn:12 edges = 12n; i.i.d. samples.
  */
-import { Rng } from '../../src/batching/rng';
+import { Rng } from '../../src/util/rng';
 import type { GraphSizes } from '../../src/batching/policy';
 
 /** Number of QM9 molecules. */
