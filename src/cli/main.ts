@@ -20,7 +20,9 @@ async function main(argv: string[]): Promise<void> {
   program
     .command('info')
     .description('print the native build (threads, SIMD, CUDA)')
-    .action(() => process.stdout.write(JSON.stringify(nativeInfo(), null, 1) + '\n'));
+    .action(() => {
+      process.stdout.write(JSON.stringify(nativeInfo(), null, 1) + '\n');
+    });
   registerDataCommands(program);
   registerBatchingCommands(program, loadSizesFromCli);
   registerTrainCommand(program);

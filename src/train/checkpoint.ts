@@ -109,8 +109,8 @@ export function readCheckpoint(dir: string): CheckpointState {
   const mf = path.join(dir, 'model.safetensors');
   const of = path.join(dir, 'optimizer.safetensors');
   const params = flatOf(layout, readSafetensors(mf).tensors, mf);
-  let m = new Float32Array(layout.total);
-  let v = new Float32Array(layout.total);
+  let m: Float32Array = new Float32Array(layout.total);
+  let v: Float32Array = new Float32Array(layout.total);
   if (fs.existsSync(of)) {
     const t = readSafetensors(of).tensors;
     m = flatOf(layout, t, of, 'adam_m/');

@@ -5,7 +5,7 @@
 import { native, nativeModel, type NativeStoreArrays } from '../native';
 import type { GraphStore } from '../data';
 import type { ModelConfig } from '../model/config';
-import { PlanCache } from './plan';
+import { PlanCache, inputsFor } from './plan';
 import { regressionErrors } from './metrics';
 
 /** Arguments of {@link evaluate} and {@link predictGraphs}. */
@@ -52,8 +52,9 @@ export function predictGraphs(a: EvaluateArgs): Float64Array {
     }
     const shape = { nodes, edges, graphs: ids.length };
     const plan = cache.get(shape);
-    native().packGraphs(a.arrays, ids, shape, plan.inputs);
-    api.predict(plan.handle, plan.inputs, shape, a.params, pred);
+    const inputs = inputsFor(plan, shape);
+    native().packGraphs(a.arrays, ids, shape, inputs);
+    api.predict(plan.handle, inputs, shape, a.params, pred);
     for (let k = 0; k < ids.length; k++) out[s + k] = pred[k] * a.targetStd + a.targetMean;
   }
   return out;

@@ -43,6 +43,36 @@ export interface Plan {
   buildMs: number;
 }
 
+/**
+ * The plan's input buffers viewed at exactly `shape` (which may be smaller
+ * than the capacity for plans reused by capacity). No copy.
+ */
+export function inputsFor(plan: Plan, shape: PackShape): PackOutput {
+  const c = plan.capacity;
+  if (shape.nodes === c.nodes && shape.edges === c.edges && shape.graphs === c.graphs) return plan.inputs;
+  if (shape.nodes > c.nodes || shape.edges > c.edges || shape.graphs > c.graphs) {
+    throw new RangeError(`shape ${JSON.stringify(shape)} exceeds plan capacity ${JSON.stringify(c)}`);
+  }
+  const i = plan.inputs;
+  const N = shape.nodes;
+  const E = shape.edges;
+  const G = shape.graphs;
+  return {
+    atomicNumber: i.atomicNumber.subarray(0, N),
+    nodeGraph: i.nodeGraph.subarray(0, N),
+    senders: i.senders.subarray(0, E),
+    receivers: i.receivers.subarray(0, E),
+    distance: i.distance.subarray(0, E),
+    nNode: i.nNode.subarray(0, G),
+    nEdge: i.nEdge.subarray(0, G),
+    target: i.target.subarray(0, G),
+    mask: i.mask.subarray(0, G),
+    recvPtr: i.recvPtr.subarray(0, N + 1),
+    sendPerm: i.sendPerm.subarray(0, E),
+    sendPtr: i.sendPtr.subarray(0, N + 1),
+  };
+}
+
 /** Builds one plan (counted by the cache, not here). */
 export function buildPlan(config: ModelConfig, capacity: PackShape, dtype: DType = 'float32'): Plan {
   const t0 = process.hrtime.bigint();

@@ -11,7 +11,7 @@ import { createPolicy, sizesOf, type Policy, type PolicyOptions, type PolicyStat
 import { splitGraphs, storeArraysFor, targetColumn, targetStats, type GraphStore, type Split } from '../data';
 import { resolveModelConfig, type ModelConfig, type ModelKind } from '../model/config';
 import { initParams, paramLayout, type ParamLayout } from '../model/params';
-import { PlanCache } from './plan';
+import { PlanCache, inputsFor } from './plan';
 import { learningRate, parseSchedule, studySchedule, type ScheduleSpec } from './schedule';
 import { mean, median } from './metrics';
 import { evaluate } from './evaluate';
@@ -165,8 +165,8 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const policy: Policy = createPolicy(opts.policy, sizes, split.train, opts.batchSize, seed, opts.policyOptions ?? {});
 
   let params = initParams(layout, seed, 'float32') as Float32Array;
-  let m = new Float32Array(layout.total);
-  let v = new Float32Array(layout.total);
+  let m: Float32Array = new Float32Array(layout.total);
+  let v: Float32Array = new Float32Array(layout.total);
   const grads = new Float32Array(layout.total);
   let startStep = 0;
   const lossCurve: { step: number; loss: number }[] = [];
@@ -244,10 +244,11 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
       api.setProfile(plan.handle, true);
       profiledPlans.add(plan.handle);
     }
-    native().packGraphs(arrays, spec.graphIds, spec.shape, plan.inputs);
+    const inputs = inputsFor(plan, spec.shape);
+    native().packGraphs(arrays, spec.graphIds, spec.shape, inputs);
     const t1 = process.hrtime.bigint();
     const lrNow = learningRate(schedule, step);
-    const res = api.trainStep(plan.handle, plan.inputs, spec.shape, params, grads, m, v, {
+    const res = api.trainStep(plan.handle, inputs, spec.shape, params, grads, m, v, {
       lr: lrNow,
       bc1: 1 - Math.pow(0.9, step + 1),
       bc2: 1 - Math.pow(0.999, step + 1),

@@ -1,0 +1,22 @@
+/**
+ * gnnbatch: fast GNN training on molecular and materials graphs, and the
+ * batching study (static vs dynamic vs packed vs exact) on your own data.
+ *
+ * Layers (imports only go downwards): experiment -> train -> batching/model ->
+ * data -> native.
+ */
+export * from './native';
+export * from './data';
+export * from './batching';
+export { resolveModelConfig, defaultModelConfig, type ModelConfig, type ModelKind } from './model/config';
+export { paramLayout, initParams, isBias, type ParamLayout, type ParamEntry } from './model/params';
+export { Rng } from './util/rng';
+export { writeFileAtomic } from './util/atomic';
+export { train, type TrainOptions, type TrainResult, type TrainProgress, type TrainedModel, type KernelProfileRow } from './train/trainer';
+export { PlanCache, buildPlan, allocPackOutput, type Plan, type PlanCacheStats, type DType } from './train/plan';
+export { evaluate, predictGraphs, type EvaluateArgs } from './train/evaluate';
+export { loadModel, type LoadedModel } from './train/inference';
+export { writeCheckpoint, readCheckpoint, CHECKPOINT_VERSION, type CheckpointState } from './train/checkpoint';
+export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, type Tensor } from './train/safetensors';
+export { learningRate, parseSchedule, studySchedule, type ScheduleSpec } from './train/schedule';
+export { median, mean, std, regressionErrors } from './train/metrics';
