@@ -25,6 +25,7 @@ interface TrainCliOptions extends SourceOptionValues {
   lr: number;
   schedule: string;
   clip: number;
+  atomref?: boolean;
   profile?: boolean;
   latent?: number;
   passes?: number;
@@ -51,6 +52,7 @@ export function formatTrainResult(r: TrainResult): string {
     [`val RMSE / MAE (${r.target})`, `${f(r.val_rmse, 4)} / ${f(r.val_mae, 4)}`],
     [`test RMSE / MAE (${r.target})`, `${f(r.test_rmse, 4)} / ${f(r.test_mae, 4)}`],
     ['target std (train split)', f(r.target_std, 4)],
+    ...(r.atomref ? [['residual std after atomrefs', f(r.residual_std, 4)] as [string, string]] : []),
   ];
   let out = formatTable(['quantity', 'value'], rows);
   if (r.profile) {
@@ -81,6 +83,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--lr <x>', 'peak learning rate', numberOption('--lr'), 1e-4)
     .option('--schedule <s>', 'constant | exponential[:rate:steps] (the study: 0.96 per 100k) | cosine[:minLr]', 'exponential')
     .option('--clip <x>', 'global-norm gradient clipping (0: off)', numberOption('--clip'), 0)
+    .option('--atomref', 'fit per-element reference values on the train split and learn the residual (extensive targets such as U0)')
     .option('--latent <C>', 'latent size (default 64)', intOption('--latent', 1))
     .option('--passes <n>', 'message-passing steps (default 3)', intOption('--passes', 1))
     .option('--aggregation <a>', 'mean | sum')
@@ -122,6 +125,7 @@ export function registerTrainCommand(program: Command): void {
           lr: o.lr,
           schedule: o.schedule,
           clipNorm: o.clip,
+          atomref: o.atomref,
           evalEvery: o.evalEvery,
           threads: o.threads,
           checkpointDir: o.checkpoint,

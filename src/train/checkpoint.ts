@@ -32,6 +32,8 @@ export interface CheckpointState {
   target: string;
   targetMean: number;
   targetStd: number;
+  /** Per-element reference values (index = Z), or null. */
+  atomRefs: number[] | null;
   graphRule: string;
   schedule: ScheduleSpec;
   clipNorm: number;
@@ -84,6 +86,7 @@ export function writeCheckpoint(dir: string, s: CheckpointState): void {
     target: s.target,
     targetMean: s.targetMean,
     targetStd: s.targetStd,
+    atomRefs: s.atomRefs,
     graphRule: s.graphRule,
     schedule: s.schedule,
     clipNorm: s.clipNorm,
@@ -131,6 +134,7 @@ export function readCheckpoint(dir: string): CheckpointState {
     target: j.target as string,
     targetMean: j.targetMean as number,
     targetStd: j.targetStd as number,
+    atomRefs: (j.atomRefs as number[] | null) ?? null,
     graphRule: j.graphRule as string,
     schedule: j.schedule as ScheduleSpec,
     clipNorm: (j.clipNorm as number) ?? 0,

@@ -18,6 +18,8 @@ export interface EvaluateArgs {
   params: Float32Array;
   targetMean: number;
   targetStd: number;
+  /** Per-graph-id values added to predictions and truth (atomrefs), if any. */
+  offsets?: Float64Array;
   batchSize: number;
 }
 
@@ -55,7 +57,7 @@ export function predictGraphs(a: EvaluateArgs): Float64Array {
     const inputs = inputsFor(plan, shape);
     native().packGraphs(a.arrays, ids, shape, inputs);
     api.predict(plan.handle, inputs, shape, a.params, pred);
-    for (let k = 0; k < ids.length; k++) out[s + k] = pred[k] * a.targetStd + a.targetMean;
+    for (let k = 0; k < ids.length; k++) out[s + k] = pred[k] * a.targetStd + a.targetMean + (a.offsets ? a.offsets[ids[k]] : 0);
   }
   return out;
 }
@@ -64,6 +66,6 @@ export function predictGraphs(a: EvaluateArgs): Float64Array {
 export function evaluate(a: EvaluateArgs): { rmse: number; mae: number } {
   const pred = predictGraphs(a);
   const truth = new Float64Array(a.ids.length);
-  for (let k = 0; k < a.ids.length; k++) truth[k] = a.arrays.target[a.ids[k]] * a.targetStd + a.targetMean;
+  for (let k = 0; k < a.ids.length; k++) truth[k] = a.arrays.target[a.ids[k]] * a.targetStd + a.targetMean + (a.offsets ? a.offsets[a.ids[k]] : 0);
   return regressionErrors(pred, truth);
 }

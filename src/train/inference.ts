@@ -7,6 +7,7 @@ import type { NativeStoreArrays } from '../native';
 import type { ModelConfig } from '../model/config';
 import { readCheckpoint } from './checkpoint';
 import { predictGraphs } from './evaluate';
+import { atomrefOffsets } from './atomref';
 
 /** A model loaded for inference. */
 export interface LoadedModel {
@@ -56,7 +57,8 @@ export function loadModel(dir: string): LoadedModel {
         target: new Float64Array(store.numGraphs),
       };
       const ids = Int32Array.from({ length: store.numGraphs }, (_, i) => i);
-      return predictGraphs({ store, arrays, ids, config: ck.config, params: ck.params, targetMean: ck.targetMean, targetStd: ck.targetStd, batchSize: options.batchSize ?? 64 });
+      const offsets = ck.atomRefs ? atomrefOffsets(store, Float64Array.from(ck.atomRefs)) : undefined;
+      return predictGraphs({ store, arrays, ids, config: ck.config, params: ck.params, targetMean: ck.targetMean, targetStd: ck.targetStd, offsets, batchSize: options.batchSize ?? 64 });
     },
   };
 }

@@ -16,6 +16,7 @@ import { learningRate, parseSchedule, studySchedule, type ScheduleSpec } from '.
 import { mean, median } from './metrics';
 import { evaluate } from './evaluate';
 import { readCheckpoint, writeCheckpoint, type CheckpointState } from './checkpoint';
+import { atomrefOffsets, fitAtomRefs } from './atomref';
 
 /** Options of {@link train}. */
 export interface TrainOptions {
@@ -43,6 +44,11 @@ export interface TrainOptions {
   lr?: number;
   /** Schedule: spec or text (`constant`, `exponential[:rate:steps]`, `cosine[:minLr]`); default the study's. */
   schedule?: ScheduleSpec | string;
+  /**
+   * Fit per-element reference values on the train split and train on the
+   * residual (standard for extensive targets like U0); predictions add them back.
+   */
+  atomref?: boolean;
   /** Global-norm gradient clipping (0/undefined = off). */
   clipNorm?: number;
   /** Evaluate on the validation split every K steps (0 = only at the end). */
@@ -116,8 +122,13 @@ export interface TrainResult {
   val_mae: number;
   test_rmse: number;
   test_mae: number;
+  /** Mean and standard deviation of the raw target over the train split. */
   target_mean: number;
   target_std: number;
+  /** Whether per-element reference values were fitted and subtracted. */
+  atomref: boolean;
+  /** Standard deviation of what the network learns (the residual after atomrefs, else the target). */
+  residual_std: number;
   params: number;
   gflop_per_step: number;
   gflops: number;
@@ -135,6 +146,8 @@ export interface TrainedModel {
   target: string;
   targetMean: number;
   targetStd: number;
+  /** Per-element reference values (index = Z) added to predictions, or null. */
+  atomRefs: Float64Array | null;
   graphRule: string;
 }
 
@@ -148,8 +161,21 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const split = opts.split ?? splitGraphs(store.numGraphs, { seed: opts.splitSeed ?? 42 });
   if (split.train.length === 0) throw new RangeError('the train split is empty');
   const column = targetColumn(store, opts.target);
-  const stats = targetStats(column, split.train);
-  const arrays: NativeStoreArrays = storeArraysFor(store, opts.target, stats);
+  const rawStats = targetStats(column, split.train);
+  let offsets: Float64Array | undefined;
+  let atomRefs: Float64Array | undefined;
+  let residual = column;
+  if (opts.atomref) {
+    atomRefs = fitAtomRefs(store, column, split.train);
+    offsets = atomrefOffsets(store, atomRefs);
+    residual = column.map((y, g) => y - (offsets as Float64Array)[g]);
+  }
+  const stats = targetStats(residual, split.train);
+  const arrays: NativeStoreArrays = storeArraysFor(store, opts.target);
+  {
+    const inv = stats.std > 0 ? 1 / stats.std : 1;
+    for (let g = 0; g < residual.length; g++) arrays.target[g] = (residual[g] - stats.mean) * inv;
+  }
   for (const g of split.train) {
     if (Number.isNaN(arrays.target[g])) throw new RangeError(`graph ${g} (${store.ids[g] ?? g}) has no value for target '${opts.target}'`);
   }
@@ -220,6 +246,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
       target: opts.target,
       targetMean: stats.mean,
       targetStd: stats.std,
+      atomRefs: atomRefs ? Array.from(atomRefs) : null,
       graphRule: store.graphRule,
       schedule,
       clipNorm: opts.clipNorm ?? 0,
@@ -265,7 +292,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     if (recentLoss.length > 100) recentLoss.shift();
     if (step % lossEvery === 0 || step === opts.steps - 1) lossCurve.push({ step, loss: res.loss });
     if (opts.evalEvery && (step + 1) % opts.evalEvery === 0 && step + 1 < opts.steps && split.val.length > 0) {
-      const e = evaluate({ store, arrays, ids: split.val, config, params, targetMean: stats.mean, targetStd: stats.std, batchSize: opts.batchSize });
+      const e = evaluate({ store, arrays, ids: split.val, config, params, targetMean: stats.mean, targetStd: stats.std, offsets, batchSize: opts.batchSize });
       evalCurve.push({ step: step + 1, val_rmse: e.rmse, val_mae: e.mae });
     }
     if (ckEvery > 0 && (step + 1) % ckEvery === 0) save(step + 1);
@@ -290,8 +317,8 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   let val = { rmse: NaN, mae: NaN };
   let test = { rmse: NaN, mae: NaN };
   if (!opts.skipEval) {
-    if (split.val.length) val = evaluate({ store, arrays, ids: split.val, config, params, targetMean: stats.mean, targetStd: stats.std, batchSize: opts.batchSize });
-    if (split.test.length) test = evaluate({ store, arrays, ids: split.test, config, params, targetMean: stats.mean, targetStd: stats.std, batchSize: opts.batchSize });
+    if (split.val.length) val = evaluate({ store, arrays, ids: split.val, config, params, targetMean: stats.mean, targetStd: stats.std, offsets, batchSize: opts.batchSize });
+    if (split.test.length) test = evaluate({ store, arrays, ids: split.test, config, params, targetMean: stats.mean, targetStd: stats.std, offsets, batchSize: opts.batchSize });
     evalCurve.push({ step: startStep + ran, val_rmse: val.rmse, val_mae: val.mae });
   }
 
@@ -337,8 +364,10 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     val_mae: val.mae,
     test_rmse: test.rmse,
     test_mae: test.mae,
-    target_mean: stats.mean,
-    target_std: stats.std,
+    target_mean: rawStats.mean,
+    target_std: rawStats.std,
+    atomref: !!opts.atomref,
+    residual_std: stats.std,
     params: layout.total,
     gflop_per_step: flopsPerStep / 1e9,
     gflops: updMed > 0 ? flopsPerStep / 1e9 / (updMed / 1000) : 0,
@@ -349,7 +378,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   };
   return {
     result,
-    model: { config, layout, params, target: opts.target, targetMean: stats.mean, targetStd: stats.std, graphRule: store.graphRule },
+    model: { config, layout, params, target: opts.target, targetMean: stats.mean, targetStd: stats.std, atomRefs: atomRefs ?? null, graphRule: store.graphRule },
   };
 }
 
