@@ -85,6 +85,10 @@ double cudaPredict(CudaPlan& p, const int32_t* ids, int64_t count, float* predOu
 // Pack only (as inside a step), for tests: copies the packed batch back.
 void cudaPackForTest(CudaPlan& p, const int32_t* ids, int64_t count, const PackOut<float>& out);
 
+// Device-to-device copy bandwidth in GB/s, counting bytes read plus written
+// (median of a few cudaMemcpy of `bytes`), for the benchmark's floor.
+double cudaMeasureCopyBandwidth(size_t bytes = size_t(1) << 30);
+
 // ---- kernel-level test hooks (host arrays in/out; allocate, run, copy back) --
 namespace cudatest {
 // Epilogue modes of the fused matrix kernel.

@@ -26,6 +26,7 @@ double cudaTrainStep(CudaPlan&, const int32_t*, int64_t, const AdamArgs&) { noCu
 double cudaComputeGrads(CudaPlan&, const int32_t*, int64_t) { noCuda(); }
 double cudaPredict(CudaPlan&, const int32_t*, int64_t, float*) { noCuda(); }
 void cudaPackForTest(CudaPlan&, const int32_t*, int64_t, const PackOut<float>&) { noCuda(); }
+double cudaMeasureCopyBandwidth(size_t) { noCuda(); }
 
 namespace cudatest {
 void gemm(int, int, int, const float*, bool, const float*, bool, float*, bool, int, const float*,

@@ -574,6 +574,31 @@ void cudaPackForTest(CudaPlan& p, const int32_t* ids, int64_t count, const PackO
   }
 }
 
+double cudaMeasureCopyBandwidth(size_t bytes) {
+  requireDevice();
+  DevMem m;
+  char* a = m.alloc<char>(bytes);
+  char* b = m.alloc<char>(bytes);
+  GNN_CU(cudaMemset(a, 1, bytes));
+  cudaEvent_t e0, e1;
+  GNN_CU(cudaEventCreate(&e0));
+  GNN_CU(cudaEventCreate(&e1));
+  std::vector<float> ms;
+  for (int i = 0; i < 7; ++i) {
+    GNN_CU(cudaEventRecord(e0));
+    GNN_CU(cudaMemcpy(i % 2 ? a : b, i % 2 ? b : a, bytes, cudaMemcpyDeviceToDevice));
+    GNN_CU(cudaEventRecord(e1));
+    GNN_CU(cudaEventSynchronize(e1));
+    float t = 0;
+    GNN_CU(cudaEventElapsedTime(&t, e0, e1));
+    if (i > 0) ms.push_back(t);
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  std::sort(ms.begin(), ms.end());
+  return 2.0 * (double)bytes / (ms[ms.size() / 2] * 1e-3) / 1e9;
+}
+
 // ---- kernel test hooks ---------------------------------------------------------------------
 namespace cudatest {
 namespace {
