@@ -119,7 +119,7 @@ struct CudaPlan {
   double* lossDev = nullptr;
   double* lossHost = nullptr;
   float *rbf, *h, *e, *a1, *f1, *f2, *hs, *agg, *u1, *r1, *r2, *pred, *invCnt, *Ps, *Pr;
-  float *dh, *dhNew, *de, *dpre1, *dA, *dB, *dPs, *dPr, *dhs, *dagg, *du, *dr1, *dr2, *scratch;
+  float *dh, *dhNew, *de, *dpre1, *dA, *dB, *dPs, *dPr, *dhs, *dagg, *du, *dr1, *dr2, *scratch, *oneHot;
   cudaGraphExec_t packExec = nullptr, stepExec = nullptr;
   cudaEvent_t ev[3] = {nullptr, nullptr, nullptr};
   CudaPlanStats stats;
@@ -278,7 +278,9 @@ std::shared_ptr<CudaPlan> cudaCreatePlan(std::shared_ptr<CudaStore> store, std::
     p->dPs = M.alloc<float>(N * H);
     p->dPr = M.alloc<float>(N * H);
   }
-  const int wide = (int)std::max({K, H, C, R});
+  const size_t Q = c.numClasses;
+  p->oneHot = M.alloc<float>(N * Q);
+  const int wide = (int)std::max({K, H, C, R, Q});
   p->scratch = M.alloc<float>(std::max(cu::gemmTNScratchFloats((int)E, wide, (int)std::max(H, C)),
                                        cu::gemmTNScratchFloats((int)N, wide, (int)std::max(H, C))));
   p->stats.deviceBytes = M.bytes;
@@ -447,7 +449,7 @@ void enqueueBackward(CudaPlan& p) {
     }
     std::swap(dh, dhNew);
   }
-  cu::embedBwd(s, b.atom, dh, N, C, c.numClasses, D.embW, D.embB);
+  cu::embedBwd(s, b.atom, dh, N, C, c.numClasses, D.embW, D.embB, p.oneHot, scr);
 }
 
 void enqueueStep(CudaPlan& p) {

@@ -424,22 +424,21 @@ void readoutBwdHidden(cudaStream_t s, const float* dr2, const float* w2, const f
   checkLaunch("readoutBwdHiddenKernel");
 }
 
-// Block z < classes: column sums of dh over nodes of class z; block `classes`:
-// column sums over all nodes. Node order, no atomics.
-__global__ void embedBwdKernel(const int32_t* __restrict__ atom, const float* __restrict__ dh, int N,
-                               int C, int classes, float* __restrict__ gW, float* __restrict__ gb) {
-  const int z = blockIdx.x;
-  for (int j = threadIdx.x; j < C; j += blockDim.x) {
-    float s = 0.f;
-    for (int n = 0; n < N; ++n)
-      if (z == classes || atom[n] == z) s += dh[(size_t)n * C + j];
-    if (z == classes) gb[j] = s; else gW[(size_t)z * C + j] = s;
-  }
+// Embedding backward as a product: gW = onehot(atom)^T dh, gb = colsum(dh),
+// through the deterministic chunked X^T D (no atomics, fixed order).
+__global__ void oneHotKernel(const int32_t* __restrict__ atom, int N, int classes, float* __restrict__ oh) {
+  const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= (int64_t)N * classes) return;
+  const int n = (int)(i / classes), z = (int)(i % classes);
+  oh[i] = atom[n] == z ? 1.f : 0.f;
 }
 void embedBwd(cudaStream_t s, const int32_t* atom, const float* dh, int N, int C, int classes,
-              float* gW, float* gb) {
-  embedBwdKernel<<<classes + 1, std::min(C, 256), 0, s>>>(atom, dh, N, C, classes, gW, gb);
-  checkLaunch("embedBwdKernel");
+              float* gW, float* gb, float* oneHot, float* scratch) {
+  if (N > 0) {
+    oneHotKernel<<<cdiv((int64_t)N * classes, 256), 256, 0, s>>>(atom, N, classes, oneHot);
+    checkLaunch("oneHotKernel");
+  }
+  gemmTN(s, N, classes, C, oneHot, classes, dh, C, gW, gb, false, scratch);
 }
 
 // ---- packing ----------------------------------------------------------------------------

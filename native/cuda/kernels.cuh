@@ -85,9 +85,10 @@ void readoutLoss(cudaStream_t s, const float* r2, const int32_t* nodeStart, cons
 // dr1[n,j] = dr2[n] * w2[j] * ssp'(r1[n,j])
 void readoutBwdHidden(cudaStream_t s, const float* dr2, const float* w2, const float* r1, int N,
                       int R, float* dr1);
-// gW[z] = sum_{n: atom[n]==z} dh[n], gb = sum_n dh[n] (node order).
+// gW[z] = sum_{n: atom[n]==z} dh[n], gb = sum_n dh[n]: onehot(atom)^T dh through
+// gemmTN (oneHot: N x classes scratch; scratch: gemmTNScratchFloats(N, classes, C)).
 void embedBwd(cudaStream_t s, const int32_t* atom, const float* dh, int N, int C, int classes,
-              float* gW, float* gb);
+              float* gW, float* gb, float* oneHot, float* scratch);
 
 // ---- packing -------------------------------------------------------------------
 struct DevStore {
