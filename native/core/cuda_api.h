@@ -67,6 +67,7 @@ std::shared_ptr<CudaPlan> cudaCreatePlan(std::shared_ptr<CudaStore> store,
                                          std::shared_ptr<CudaModel> model, const PackShape& shape,
                                          bool timing = false);
 CudaPlanStats cudaPlanStats(const CudaPlan& p);
+PackShape cudaPlanShape(const CudaPlan& p);
 
 // One training step on graphs `ids` (count real graphs, packed into the plan's
 // shape with Jraph padding; an exact shape needs no padding). Throws

@@ -22,6 +22,7 @@ void cudaResetAdam(CudaModel&) { noCuda(); }
 std::shared_ptr<CudaPlan> cudaCreatePlan(std::shared_ptr<CudaStore>, std::shared_ptr<CudaModel>,
                                          const PackShape&, bool) { noCuda(); }
 CudaPlanStats cudaPlanStats(const CudaPlan&) { noCuda(); }
+PackShape cudaPlanShape(const CudaPlan&) { noCuda(); }
 double cudaTrainStep(CudaPlan&, const int32_t*, int64_t, const AdamArgs&) { noCuda(); }
 double cudaComputeGrads(CudaPlan&, const int32_t*, int64_t) { noCuda(); }
 double cudaPredict(CudaPlan&, const int32_t*, int64_t, float*) { noCuda(); }

@@ -288,6 +288,7 @@ std::shared_ptr<CudaPlan> cudaCreatePlan(std::shared_ptr<CudaStore> store, std::
 }
 
 CudaPlanStats cudaPlanStats(const CudaPlan& p) { return p.stats; }
+PackShape cudaPlanShape(const CudaPlan& p) { return p.shape; }
 
 namespace {
 
