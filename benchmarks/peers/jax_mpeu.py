@@ -135,7 +135,7 @@ def qm9_batch(rng, N, E, G):
     target = np.zeros(G, np.float32); mask = np.zeros(G, np.float32)
     n0 = e0 = g = 0
     while True:
-        n = int(np.clip(round(rng.normal(17.8, 3.0)), 3, 29))
+        n = int(np.clip(round(rng.normal(17.9, 3.0)), 3, 29))
         ne = n * (n - 1)
         if n0 + n > N - 1 or e0 + ne > E or g + 1 > G - 1:
             break

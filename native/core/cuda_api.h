@@ -60,6 +60,8 @@ void cudaDownloadParams(const CudaModel& m, float* out, int64_t count);
 void cudaUploadParams(CudaModel& m, const float* params, int64_t count);
 void cudaDownloadGrads(const CudaModel& m, float* out, int64_t count);
 void cudaResetAdam(CudaModel& m);
+// Fills the device grads with NaN (tests: every gradient must be written by a step).
+void cudaPoisonGrads(CudaModel& m);
 
 // Plan for one padded shape (nodes, edges, graphs). `timing` records CUDA
 // events around the pack and step graphs (CudaPlanStats::last*Ms).

@@ -19,6 +19,7 @@ void cudaDownloadParams(const CudaModel&, float*, int64_t) { noCuda(); }
 void cudaUploadParams(CudaModel&, const float*, int64_t) { noCuda(); }
 void cudaDownloadGrads(const CudaModel&, float*, int64_t) { noCuda(); }
 void cudaResetAdam(CudaModel&) { noCuda(); }
+void cudaPoisonGrads(CudaModel&) { noCuda(); }
 std::shared_ptr<CudaPlan> cudaCreatePlan(std::shared_ptr<CudaStore>, std::shared_ptr<CudaModel>,
                                          const PackShape&, bool) { noCuda(); }
 CudaPlanStats cudaPlanStats(const CudaPlan&) { noCuda(); }

@@ -205,6 +205,11 @@ void cudaResetAdam(CudaModel& m) {
   GNN_CU(cudaMemset(m.v, 0, m.P * sizeof(float)));
 }
 
+void cudaPoisonGrads(CudaModel& m) {
+  GNN_CU(cudaDeviceSynchronize());
+  GNN_CU(cudaMemset(m.grads, 0xFF, m.P * sizeof(float)));  // all-ones bits: NaN
+}
+
 // ---- plan ---------------------------------------------------------------------------------
 std::shared_ptr<CudaPlan> cudaCreatePlan(std::shared_ptr<CudaStore> store, std::shared_ptr<CudaModel> model,
                                          const PackShape& shape, bool timing) {
