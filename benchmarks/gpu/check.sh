@@ -5,7 +5,8 @@
 # peer, and prints a side-by-side table last. Logs go to $OUT when set.
 #   bash benchmarks/gpu/check.sh            (from the repository root)
 # Env: GNN_GPU_BUILD (build dir, default /tmp/gnn-gpu), GNN_CUDA_ARCHS (default 90),
-#      GNN_CHECK_ARGS (e.g. --quick), JAX_CONFIGS (see jax_mpeu.py --configs).
+#      GNN_CHECK_ARGS (e.g. --quick), JAX_CONFIGS (see jax_mpeu.py --configs),
+#      GNN_SANITIZE=1 (only build + compute-sanitizer memcheck of a quick check, for diagnosis).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUTDIR="${OUT:-/tmp/gnn-gpu-out}"
@@ -32,6 +33,13 @@ if ! cmake --build "$BUILD" -j16 >>"$OUTDIR/build.log" 2>&1; then
 fi
 say "build ok"
 
+if [ "${GNN_SANITIZE:-0}" = "1" ]; then
+  # Second-run diagnosis: memcheck of a quick pass (no benchmark, no JAX).
+  say "compute-sanitizer memcheck (quick, no benchmark)"
+  timeout 400 compute-sanitizer --tool memcheck --print-limit 20 "$BUILD/gnn_native_check" --quick --no-bench 2>&1 | tail -80 | tee "$OUTDIR/sanitizer.log"
+  say "sanitizer exit ${PIPESTATUS[0]}"
+  exit 0
+fi
 say "gnn_native_check ${GNN_CHECK_ARGS:-}"
 timeout 300 "$BUILD/gnn_native_check" ${GNN_CHECK_ARGS:-} 2>&1 | tee "$OUTDIR/gpu_check.log"
 CHECK_RC=${PIPESTATUS[0]}
