@@ -234,3 +234,63 @@ export interface NativeModelApi {
 export function nativeModel(): NativeModelApi {
   return native() as unknown as NativeModelApi;
 }
+
+/** Opaque handle of a device-resident graph store (type-tagged External). */
+export type CudaStoreHandle = { readonly __gnnCudaStore: unique symbol };
+/** Opaque handle of a device-resident model: params, grads, Adam m and v. */
+export type CudaModelHandle = { readonly __gnnCudaModel: unique symbol };
+/** Opaque handle of a CUDA plan (one padded shape; its step is a captured CUDA graph). */
+export type CudaPlanHandle = { readonly __gnnCudaPlan: unique symbol };
+
+/** Counters of a CUDA plan. */
+export interface CudaPlanInfo {
+  /** CUDA graph captures (the compile-equivalent; 1 per plan). */
+  captures: number;
+  /** Total capture + instantiation time, seconds. */
+  captureSeconds: number;
+  steps: number;
+  /** Device memory owned by the plan. */
+  bytes: number;
+  /** Matrix-product flops of one training step. */
+  flopsPerStep: number;
+  /** Lower bound of device-memory bytes moved per step. */
+  bytesPerStep: number;
+  /** Device time of the last step's ids upload + pack (ms; plans created with timing). */
+  lastBatchMs: number;
+  /** Device time of the last step's forward + backward + Adam (ms; plans created with timing). */
+  lastStepMs: number;
+}
+
+/** Result of {@link NativeCudaApi.cudaTrainStep}. */
+export interface CudaStepResult extends CudaPlanInfo {
+  /** Masked MSE loss on standardised targets, before the update. */
+  loss: number;
+  /** Host wall time of the call (ids upload, graph replays, loss copy), seconds. */
+  seconds: number;
+}
+
+/**
+ * The CUDA engine. Every call throws `ERR_GNN_NO_CUDA` in a build without CUDA
+ * and `ERR_GNN_NO_DEVICE` where no GPU is usable (check `info().cuda.devices`).
+ * Per step only the graph ids go to the device and only the loss comes back.
+ */
+export interface NativeCudaApi {
+  /** Validates the store fully and uploads it once; targets become (t - mean) / scale. */
+  cudaUploadStore(store: NativeStoreArrays, targetMean?: number, targetScale?: number): CudaStoreHandle;
+  /** Copies float32 params (layout of `modelLayout(config)`) to the device; Adam state starts at zero. */
+  cudaCreateModel(config: object, params: Float32Array): CudaModelHandle;
+  /** Allocates every device buffer of one padded shape; `timing` records CUDA events per step. */
+  cudaCreatePlan(store: CudaStoreHandle, model: CudaModelHandle, shape: PackShape, timing?: boolean): CudaPlanHandle;
+  /** Packs `ids` on the device into the plan's shape, runs forward + backward + Adam (captured on first use). */
+  cudaTrainStep(plan: CudaPlanHandle, ids: Int32Array, adam: AdamStepArgs): CudaStepResult;
+  /** Forward only; per-graph predictions (standardised) into predOut (>= shape.graphs); returns the loss. */
+  cudaPredict(plan: CudaPlanHandle, ids: Int32Array, predOut?: Float32Array): number;
+  /** Copies the device params into `out` (length = layout total). */
+  cudaDownloadParams(model: CudaModelHandle, out: Float32Array): void;
+  cudaPlanInfo(plan: CudaPlanHandle): CudaPlanInfo;
+}
+
+/** The native CUDA API (same addon, typed view). */
+export function nativeCuda(): NativeCudaApi {
+  return native() as unknown as NativeCudaApi;
+}

@@ -1,0 +1,194 @@
+// JS bindings of the CUDA engine (core/cuda_api.h): device store, device model,
+// plans (CUDA-graph captured steps). Handles are type-tagged Externals (a wrong
+// handle is a TypeError). Without a CUDA build the calls throw ERR_GNN_NO_CUDA;
+// without a device, ERR_GNN_NO_DEVICE. Synchronous: a step is ~1 ms of GPU work.
+#include <chrono>
+#include <cmath>
+#include <memory>
+
+#include "bindings.h"
+#include "core/cuda_api.h"
+#include "store_arg.h"
+
+namespace gnnaddon {
+namespace {
+
+const napi_type_tag kCudaStoreTag = {0x3c6e0f9a51d24b87ULL, 0x9e21a7d4c08b5f13ULL};
+const napi_type_tag kCudaModelTag = {0x71b4d2e8a6c93f05ULL, 0x2d5f8c1e94a07b36ULL};
+const napi_type_tag kCudaPlanTag = {0xa58c3e1f7b209d64ULL, 0x4f16b9d2e3c85a70ULL};
+
+struct StoreH { std::shared_ptr<gnn::CudaStore> p; };
+struct ModelH { std::shared_ptr<gnn::CudaModel> p; };
+struct PlanH { std::shared_ptr<gnn::CudaPlan> p; };
+
+template <class H>
+Napi::Value wrap(Napi::Env env, H* h, const napi_type_tag& tag) {
+  auto ext = Napi::External<H>::New(env, h, [](Napi::Env, H* x) { delete x; });
+  napi_type_tag_object(env, ext, &tag);
+  return ext;
+}
+template <class H>
+H* unwrap(Napi::Env env, const Napi::Value& v, const napi_type_tag& tag, const char* what) {
+  bool ok = false;
+  if (v.IsExternal() && napi_check_object_type_tag(env, v, &tag, &ok) != napi_ok) ok = false;
+  if (!ok) typeError(env, std::string(what) + " must be a handle returned by " +
+                              (&tag == &kCudaStoreTag ? "cudaUploadStore" : &tag == &kCudaModelTag ? "cudaCreateModel" : "cudaCreatePlan"));
+  return v.As<Napi::External<H>>().Data();
+}
+
+double numOr(Napi::Env env, const Napi::Object& o, const char* key, double def, const std::string& obj) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return def;
+  auto x = o.Get(key);
+  if (!x.IsNumber()) typeError(env, obj + "." + key + " must be a number");
+  const double d = x.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) rangeError(env, obj + "." + key + " must be finite");
+  return d;
+}
+
+// Same fields as the CPU binding's config (model_binding.cpp).
+gnn::ModelConfig cudaConfigArg(Napi::Env env, const Napi::Value& v) {
+  auto o = objArg(env, v, "config");
+  gnn::ModelConfig c;
+  auto kind = prop(env, o, "kind", "config");
+  if (!kind.IsString()) typeError(env, "config.kind must be 'mpeu' or 'schnet'");
+  const std::string k = kind.As<Napi::String>().Utf8Value();
+  if (k == "mpeu") c.kind = gnn::ModelKind::MPEU;
+  else if (k == "schnet") c.kind = gnn::ModelKind::SchNet;
+  else rangeError(env, "config.kind must be 'mpeu' or 'schnet', got '" + k + "'", "ERR_GNN_CONFIG");
+  auto integer = [&](const char* key, int def) {
+    const double d = numOr(env, o, key, def, "config");
+    if (d != std::floor(d)) typeError(env, std::string("config.") + key + " must be an integer");
+    return (int)d;
+  };
+  auto str = [&](const char* key, const char* def) -> std::string {
+    if (!o.Has(key) || o.Get(key).IsUndefined()) return def;
+    auto x = o.Get(key);
+    if (!x.IsString()) typeError(env, std::string("config.") + key + " must be a string");
+    return x.As<Napi::String>().Utf8Value();
+  };
+  c.latent = integer("latent", 64);
+  c.passes = integer("passes", 3);
+  c.basis = integer("basis", 150);
+  c.numClasses = integer("numClasses", 100);
+  c.readoutHidden = integer("readoutHidden", 32);
+  c.rbfSpacing = numOr(env, o, "rbfSpacing", 0.1, "config");
+  c.rbfGamma = numOr(env, o, "rbfGamma", 10.0, "config");
+  const std::string agg = str("aggregation", "mean"), ro = str("readout", "mean");
+  if (agg != "mean" && agg != "sum") rangeError(env, "config.aggregation must be 'mean' or 'sum'", "ERR_GNN_CONFIG");
+  if (ro != "mean" && ro != "sum") rangeError(env, "config.readout must be 'mean' or 'sum'", "ERR_GNN_CONFIG");
+  c.meanAggregation = agg == "mean";
+  c.meanReadout = ro == "mean";
+  gnn::validateConfig(c);
+  return c;
+}
+
+gnn::AdamArgs cudaAdamArg(Napi::Env env, const Napi::Value& v) {
+  auto o = objArg(env, v, "adam");
+  gnn::AdamArgs a;
+  for (const char* req : {"lr", "bc1", "bc2"})
+    if (!o.Has(req) || o.Get(req).IsUndefined()) typeError(env, std::string("adam.") + req + " is missing");
+  a.lr = numOr(env, o, "lr", a.lr, "adam");
+  a.beta1 = numOr(env, o, "beta1", a.beta1, "adam");
+  a.beta2 = numOr(env, o, "beta2", a.beta2, "adam");
+  a.eps = numOr(env, o, "eps", a.eps, "adam");
+  a.bc1 = numOr(env, o, "bc1", a.bc1, "adam");
+  a.bc2 = numOr(env, o, "bc2", a.bc2, "adam");
+  a.weightDecay = numOr(env, o, "weightDecay", 0, "adam");
+  if (numOr(env, o, "clipNorm", 0, "adam") > 0)
+    throwJs(env, gnn::ErrorKind::Generic, "ERR_GNN_UNSUPPORTED", "adam.clipNorm is not supported on the cuda device yet");
+  if (a.bc1 <= 0 || a.bc2 <= 0) rangeError(env, "adam.bc1 and adam.bc2 must be > 0");
+  return a;
+}
+
+Napi::Object statsObj(Napi::Env env, const gnn::CudaPlanStats& s) {
+  auto o = Napi::Object::New(env);
+  o.Set("captures", (double)s.captures);
+  o.Set("captureSeconds", s.captureSeconds);
+  o.Set("steps", (double)s.steps);
+  o.Set("bytes", (double)s.deviceBytes);
+  o.Set("flopsPerStep", s.flopsPerStep);
+  o.Set("bytesPerStep", s.bytesPerStep);
+  o.Set("lastBatchMs", s.lastBatchMs);
+  o.Set("lastStepMs", s.lastStepMs);
+  return o;
+}
+
+void registerCuda(Napi::Env env, Napi::Object exports) {
+  exports.Set("cudaUploadStore", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      const gnn::StoreView s = storeArg(env, info[0]);
+      const double mean = info.Length() > 1 && !info[1].IsUndefined() ? info[1].ToNumber().DoubleValue() : 0.0;
+      const double scale = info.Length() > 2 && !info[2].IsUndefined() ? info[2].ToNumber().DoubleValue() : 1.0;
+      return wrap(env, new StoreH{gnn::cudaUploadStore(s, mean, scale)}, kCudaStoreTag);
+    });
+  }, "cudaUploadStore"));
+  exports.Set("cudaCreateModel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      const gnn::ModelConfig c = cudaConfigArg(env, info[0]);
+      auto p = viewOf<float>(env, info[1], "params");
+      return wrap(env, new ModelH{gnn::cudaCreateModel(c, p.data, (int64_t)p.size)}, kCudaModelTag);
+    });
+  }, "cudaCreateModel"));
+  exports.Set("cudaCreatePlan", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      auto* st = unwrap<StoreH>(env, info[0], kCudaStoreTag, "store");
+      auto* m = unwrap<ModelH>(env, info[1], kCudaModelTag, "model");
+      auto so = objArg(env, info[2], "shape");
+      gnn::PackShape sh;
+      sh.nodes = intArg(env, prop(env, so, "nodes", "shape"), "shape.nodes", 1, INT32_MAX - 1);
+      sh.edges = intArg(env, prop(env, so, "edges", "shape"), "shape.edges", 0, INT32_MAX - 1);
+      sh.graphs = intArg(env, prop(env, so, "graphs", "shape"), "shape.graphs", 1, 1 << 20);
+      const bool timing = info.Length() > 3 && info[3].ToBoolean().Value();
+      return wrap(env, new PlanH{gnn::cudaCreatePlan(st->p, m->p, sh, timing)}, kCudaPlanTag);
+    });
+  }, "cudaCreatePlan"));
+  exports.Set("cudaTrainStep", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      auto* p = unwrap<PlanH>(env, info[0], kCudaPlanTag, "plan");
+      auto ids = viewOf<int32_t>(env, info[1], "ids");
+      const gnn::AdamArgs a = cudaAdamArg(env, info[2]);
+      const auto t0 = std::chrono::steady_clock::now();
+      const double loss = gnn::cudaTrainStep(*p->p, ids.data, (int64_t)ids.size, a);
+      const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      auto o = statsObj(env, gnn::cudaPlanStats(*p->p));
+      o.Set("loss", loss);
+      o.Set("seconds", sec);
+      return o;
+    });
+  }, "cudaTrainStep"));
+  exports.Set("cudaPredict", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      auto* p = unwrap<PlanH>(env, info[0], kCudaPlanTag, "plan");
+      auto ids = viewOf<int32_t>(env, info[1], "ids");
+      float* out = nullptr;
+      if (info.Length() > 2 && !info[2].IsUndefined())
+        out = viewAtLeast<float>(env, info[2], "predOut", gnn::cudaPlanShape(*p->p).graphs).data;
+      return Napi::Number::New(env, gnn::cudaPredict(*p->p, ids.data, (int64_t)ids.size, out));
+    });
+  }, "cudaPredict"));
+  exports.Set("cudaDownloadParams", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      auto* m = unwrap<ModelH>(env, info[0], kCudaModelTag, "model");
+      auto out = viewOf<float>(env, info[1], "out", gnn::cudaModelParamCount(*m->p));
+      gnn::cudaDownloadParams(*m->p, out.data, (int64_t)out.size);
+      return env.Undefined();
+    });
+  }, "cudaDownloadParams"));
+  exports.Set("cudaPlanInfo", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      auto* p = unwrap<PlanH>(env, info[0], kCudaPlanTag, "plan");
+      return statsObj(env, gnn::cudaPlanStats(*p->p));
+    });
+  }, "cudaPlanInfo"));
+}
+
+}  // namespace
+GNN_REGISTER_BINDING(registerCuda);
+}  // namespace gnnaddon

@@ -1,0 +1,43 @@
+// CUDA engine stubs for builds without the CUDA sources (GNN_HAS_CUDA undefined):
+// every entry point throws ERR_GNN_NO_CUDA (see cuda_api.h).
+#ifndef GNN_HAS_CUDA
+#include "core/cuda_api.h"
+
+namespace gnn {
+namespace {
+[[noreturn]] void noCuda() {
+  throw Error(ErrorKind::Generic, "ERR_GNN_NO_CUDA",
+              "gnnbatch was built without CUDA (rebuild with nvcc on the PATH and GNN_CUDA=ON)");
+}
+}  // namespace
+
+std::shared_ptr<CudaStore> cudaUploadStore(const StoreView&, double, double) { noCuda(); }
+int64_t cudaStoreGraphs(const CudaStore&) { noCuda(); }
+std::shared_ptr<CudaModel> cudaCreateModel(const ModelConfig&, const float*, int64_t) { noCuda(); }
+int64_t cudaModelParamCount(const CudaModel&) { noCuda(); }
+void cudaDownloadParams(const CudaModel&, float*, int64_t) { noCuda(); }
+void cudaUploadParams(CudaModel&, const float*, int64_t) { noCuda(); }
+void cudaDownloadGrads(const CudaModel&, float*, int64_t) { noCuda(); }
+void cudaResetAdam(CudaModel&) { noCuda(); }
+void cudaPoisonGrads(CudaModel&) { noCuda(); }
+std::shared_ptr<CudaPlan> cudaCreatePlan(std::shared_ptr<CudaStore>, std::shared_ptr<CudaModel>,
+                                         const PackShape&, bool) { noCuda(); }
+CudaPlanStats cudaPlanStats(const CudaPlan&) { noCuda(); }
+PackShape cudaPlanShape(const CudaPlan&) { noCuda(); }
+double cudaTrainStep(CudaPlan&, const int32_t*, int64_t, const AdamArgs&) { noCuda(); }
+double cudaComputeGrads(CudaPlan&, const int32_t*, int64_t) { noCuda(); }
+double cudaPredict(CudaPlan&, const int32_t*, int64_t, float*) { noCuda(); }
+void cudaPackForTest(CudaPlan&, const int32_t*, int64_t, const PackOut<float>&) { noCuda(); }
+double cudaMeasureCopyBandwidth(size_t) { noCuda(); }
+
+namespace cudatest {
+void gemm(int, int, int, const float*, bool, const float*, bool, float*, bool, int, const float*,
+          const float*, const float*, const float*, int, const int32_t*, const int32_t*) { noCuda(); }
+void gemmTN(int, int, int, const float*, const float*, float*, float*, bool) { noCuda(); }
+void segmentSumCsr(const float*, const int32_t*, int, int, int, float*) { noCuda(); }
+void gatherRowsBackward(const float*, const int32_t*, const int32_t*, int, int, int, float*) { noCuda(); }
+void ssp(const float*, int, float*) { noCuda(); }
+void adam(float*, const float*, float*, float*, int64_t, const AdamArgs&) { noCuda(); }
+}  // namespace cudatest
+}  // namespace gnn
+#endif

@@ -1,0 +1,712 @@
+// The CUDA training engine (cuda_api.h): device store, model, plans whose
+// training step is captured as CUDA graphs, and the kernel test hooks.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/cuda_api.h"
+#include "kernels.cuh"
+
+namespace gnn {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+void requireDevice() {
+  static int checked = -1;
+  if (checked < 0) {
+    checked = cudaDeviceCount() > 0 ? 1 : 0;
+  }
+  if (!checked)
+    throw Error(ErrorKind::Generic, "ERR_GNN_NO_DEVICE",
+                "no usable CUDA device (no GPU or no driver); this build has CUDA but the machine "
+                "cannot run it: use the cpu device");
+}
+
+// Owns device allocations; frees them in reverse order.
+struct DevMem {
+  std::vector<void*> ptrs;
+  size_t bytes = 0;
+  DevMem() = default;
+  DevMem(const DevMem&) = delete;
+  DevMem& operator=(const DevMem&) = delete;
+  template <class T>
+  T* alloc(size_t n) {
+    void* p = nullptr;
+    const size_t b = std::max<size_t>(1, n) * sizeof(T);
+    GNN_CU(cudaMalloc(&p, b));
+    ptrs.push_back(p);
+    bytes += b;
+    return (T*)p;
+  }
+  ~DevMem() {
+    for (auto it = ptrs.rbegin(); it != ptrs.rend(); ++it) cudaFree(*it);
+  }
+};
+
+template <class T>
+void upload(T* dst, const T* src, size_t n) {
+  if (n) GNN_CU(cudaMemcpy(dst, src, n * sizeof(T), cudaMemcpyHostToDevice));
+}
+
+struct PassW {
+  float *w1s, *w1r, *w1e, *b1, *w2, *b2, *wf1, *bf1, *wf2, *bf2, *wl, *bl, *wu1, *bu1, *wu2, *bu2;
+};
+struct ModelW {
+  float *embW, *embB, *r1w, *r1b, *r2w, *r2b;
+  std::vector<PassW> pass;
+};
+// Same order as paramLayout (model.cpp).
+ModelW bindWeights(const ModelConfig& c, const ParamLayout& L, float* base) {
+  ModelW w{};
+  size_t i = 0;
+  auto next = [&]() { return base + L.entries.at(i++).offset; };
+  const int64_t C = c.latent, H = 2 * C;
+  w.embW = next();
+  w.embB = next();
+  w.pass.resize(c.passes);
+  for (int t = 0; t < c.passes; ++t) {
+    PassW& p = w.pass[t];
+    p = PassW{};
+    if (c.kind == ModelKind::MPEU) {
+      p.w1s = next();
+      p.w1r = p.w1s + C * H;
+      p.w1e = p.w1r + C * H;
+      p.b1 = next();
+      p.w2 = next();
+      p.b2 = next();
+    }
+    p.wf1 = next(); p.bf1 = next(); p.wf2 = next(); p.bf2 = next();
+    p.wl = next(); p.bl = next();
+    p.wu1 = next(); p.bu1 = next(); p.wu2 = next(); p.bu2 = next();
+  }
+  w.r1w = next(); w.r1b = next(); w.r2w = next(); w.r2b = next();
+  return w;
+}
+
+constexpr size_t kHdrAdam = 16, kHdrIds = 64;  // header: count @0, AdamDev @16, ids @64
+}  // namespace
+
+struct CudaStore {
+  DevMem mem;
+  cu::DevStore dev;
+  std::vector<int32_t> nodeOffset, edgeOffset;  // host copies for validation
+  int64_t numGraphs = 0;
+};
+
+struct CudaModel {
+  ModelConfig cfg;
+  ParamLayout layout;
+  DevMem mem;
+  float *params = nullptr, *grads = nullptr, *m = nullptr, *v = nullptr;
+  int64_t P = 0;
+};
+
+struct CudaPlan {
+  std::shared_ptr<CudaStore> store;
+  std::shared_ptr<CudaModel> model;
+  PackShape shape;
+  bool timing = false;
+  cudaStream_t stream = nullptr;
+  DevMem mem;
+  cu::DevBatch b{};
+  unsigned char* hdrDev = nullptr;
+  unsigned char* hdrHost = nullptr;
+  size_t hdrBytes = 0;
+  double* lossDev = nullptr;
+  double* lossHost = nullptr;
+  float *rbf, *h, *e, *a1, *f1, *f2, *hs, *agg, *u1, *r1, *r2, *pred, *invCnt, *Ps, *Pr;
+  float *dh, *dhNew, *de, *dpre1, *dA, *dB, *dPs, *dPr, *dhs, *dagg, *du, *dr1, *dr2, *scratch, *oneHot;
+  cudaGraphExec_t packExec = nullptr, stepExec = nullptr;
+  cudaEvent_t ev[3] = {nullptr, nullptr, nullptr};
+  CudaPlanStats stats;
+  ~CudaPlan() {
+    if (packExec) cudaGraphExecDestroy(packExec);
+    if (stepExec) cudaGraphExecDestroy(stepExec);
+    for (auto& x : ev) if (x) cudaEventDestroy(x);
+    if (hdrHost) cudaFreeHost(hdrHost);
+    if (lossHost) cudaFreeHost(lossHost);
+    if (stream) cudaStreamDestroy(stream);
+  }
+};
+
+// ---- store / model ----------------------------------------------------------------
+std::shared_ptr<CudaStore> cudaUploadStore(const StoreView& s, double mean, double scale) {
+  requireDevice();
+  validateStoreFull(s);
+  if (!(scale > 0) || !std::isfinite(mean)) throwRange("targetScale must be > 0 and targetMean finite");
+  if (s.numNodes > INT32_MAX || s.numEdges > INT32_MAX) throwRange("store too large for int32 indices");
+  auto st = std::make_shared<CudaStore>();
+  const size_t G = s.numGraphs, N = s.numNodes, E = s.numEdges;
+  st->numGraphs = s.numGraphs;
+  st->nodeOffset.assign(s.nodeOffset, s.nodeOffset + G + 1);
+  st->edgeOffset.assign(s.edgeOffset, s.edgeOffset + G + 1);
+  int32_t* no = st->mem.alloc<int32_t>(G + 1);
+  int32_t* eo = st->mem.alloc<int32_t>(G + 1);
+  uint8_t* an = st->mem.alloc<uint8_t>(N);
+  int32_t* sn = st->mem.alloc<int32_t>(E);
+  int32_t* rc = st->mem.alloc<int32_t>(E);
+  float* di = st->mem.alloc<float>(E);
+  int32_t* sp = st->mem.alloc<int32_t>(E);
+  float* tg = st->mem.alloc<float>(G);
+  upload(no, s.nodeOffset, G + 1);
+  upload(eo, s.edgeOffset, G + 1);
+  upload(an, s.atomicNumber, N);
+  upload(sn, s.senders, E);
+  upload(rc, s.receivers, E);
+  upload(di, s.distance, E);
+  upload(sp, s.senderPerm, E);
+  std::vector<float> t(G);
+  for (size_t g = 0; g < G; ++g) t[g] = (float)((s.target[g] - mean) / scale);
+  upload(tg, t.data(), G);
+  st->dev = cu::DevStore{s.numGraphs, no, eo, an, sn, rc, di, sp, tg};
+  return st;
+}
+int64_t cudaStoreGraphs(const CudaStore& s) { return s.numGraphs; }
+
+std::shared_ptr<CudaModel> cudaCreateModel(const ModelConfig& cfg, const float* params, int64_t count) {
+  requireDevice();
+  auto m = std::make_shared<CudaModel>();
+  m->cfg = cfg;
+  m->layout = paramLayout(cfg);
+  m->P = m->layout.total;
+  if (count != m->P)
+    throwRange("params has " + std::to_string(count) + " values, the model needs " + std::to_string(m->P));
+  m->params = m->mem.alloc<float>(m->P);
+  m->grads = m->mem.alloc<float>(m->P);
+  m->m = m->mem.alloc<float>(m->P);
+  m->v = m->mem.alloc<float>(m->P);
+  upload(m->params, params, m->P);
+  GNN_CU(cudaMemset(m->grads, 0, m->P * sizeof(float)));
+  cudaResetAdam(*m);
+  return m;
+}
+int64_t cudaModelParamCount(const CudaModel& m) { return m.P; }
+void cudaDownloadParams(const CudaModel& m, float* out, int64_t count) {
+  if (count != m.P) throwRange("params output must have " + std::to_string(m.P) + " values");
+  GNN_CU(cudaDeviceSynchronize());
+  GNN_CU(cudaMemcpy(out, m.params, m.P * sizeof(float), cudaMemcpyDeviceToHost));
+}
+void cudaUploadParams(CudaModel& m, const float* params, int64_t count) {
+  if (count != m.P) throwRange("params must have " + std::to_string(m.P) + " values");
+  GNN_CU(cudaDeviceSynchronize());
+  upload(m.params, params, m.P);
+}
+void cudaDownloadGrads(const CudaModel& m, float* out, int64_t count) {
+  if (count != m.P) throwRange("grads output must have " + std::to_string(m.P) + " values");
+  GNN_CU(cudaDeviceSynchronize());
+  GNN_CU(cudaMemcpy(out, m.grads, m.P * sizeof(float), cudaMemcpyDeviceToHost));
+}
+void cudaResetAdam(CudaModel& m) {
+  GNN_CU(cudaMemset(m.m, 0, m.P * sizeof(float)));
+  GNN_CU(cudaMemset(m.v, 0, m.P * sizeof(float)));
+}
+
+void cudaPoisonGrads(CudaModel& m) {
+  GNN_CU(cudaDeviceSynchronize());
+  GNN_CU(cudaMemset(m.grads, 0xFF, m.P * sizeof(float)));  // all-ones bits: NaN
+}
+
+// ---- plan ---------------------------------------------------------------------------------
+std::shared_ptr<CudaPlan> cudaCreatePlan(std::shared_ptr<CudaStore> store, std::shared_ptr<CudaModel> model,
+                                         const PackShape& shape, bool timing) {
+  requireDevice();
+  if (!store || !model) throwType("cudaCreatePlan needs a store and a model");
+  if (shape.nodes < 1 || shape.edges < 0 || shape.graphs < 1 || shape.nodes > INT32_MAX - 1 ||
+      shape.edges > INT32_MAX - 1 || shape.graphs > (1 << 20))
+    throwRange("plan shape {nodes: " + std::to_string(shape.nodes) + ", edges: " + std::to_string(shape.edges) +
+                   ", graphs: " + std::to_string(shape.graphs) + "} is out of range",
+               "ERR_GNN_SHAPE");
+  auto p = std::make_shared<CudaPlan>();
+  p->store = store;
+  p->model = model;
+  p->shape = shape;
+  p->timing = timing;
+  const ModelConfig& c = model->cfg;
+  const size_t N = shape.nodes, E = shape.edges, G = shape.graphs, C = c.latent, H = 2 * C,
+               K = c.basis, R = c.readoutHidden, TT = c.passes;
+  const bool mpeu = c.kind == ModelKind::MPEU;
+  GNN_CU(cudaStreamCreateWithFlags(&p->stream, cudaStreamNonBlocking));
+  for (auto& x : p->ev) GNN_CU(cudaEventCreate(&x));
+  DevMem& M = p->mem;
+  cu::DevBatch& b = p->b;
+  b.atom = M.alloc<int32_t>(N);
+  b.snd = M.alloc<int32_t>(E);
+  b.rcv = M.alloc<int32_t>(E);
+  b.nNode = M.alloc<int32_t>(G);
+  b.recvPtr = M.alloc<int32_t>(N + 1);
+  b.sendPerm = M.alloc<int32_t>(E);
+  b.sendPtr = M.alloc<int32_t>(N + 1);
+  b.nodeStart = M.alloc<int32_t>(G + 1);
+  b.edgeStart = M.alloc<int32_t>(G + 1);
+  b.meta = M.alloc<int32_t>(4);
+  b.dist = M.alloc<float>(E);
+  b.target = M.alloc<float>(G);
+  b.mask = M.alloc<float>(G);
+  p->hdrBytes = kHdrIds + G * sizeof(int32_t);
+  p->hdrDev = M.alloc<unsigned char>(p->hdrBytes);
+  GNN_CU(cudaMallocHost((void**)&p->hdrHost, p->hdrBytes));
+  std::memset(p->hdrHost, 0, p->hdrBytes);
+  p->lossDev = M.alloc<double>(1);
+  GNN_CU(cudaMallocHost((void**)&p->lossHost, sizeof(double)));
+  p->rbf = M.alloc<float>(E * K);
+  p->h = M.alloc<float>((TT + 1) * N * C);
+  p->f1 = M.alloc<float>(TT * E * C);
+  p->f2 = M.alloc<float>(TT * E * C);
+  p->hs = M.alloc<float>(TT * N * C);
+  p->agg = M.alloc<float>(TT * N * C);
+  p->u1 = M.alloc<float>(TT * N * C);
+  p->r1 = M.alloc<float>(N * R);
+  p->r2 = M.alloc<float>(N);
+  p->pred = M.alloc<float>(G);
+  p->invCnt = M.alloc<float>(N);
+  p->dh = M.alloc<float>(N * C);
+  p->dhNew = M.alloc<float>(N * C);
+  p->dA = M.alloc<float>(E * C);
+  p->dB = M.alloc<float>(E * C);
+  p->dhs = M.alloc<float>(N * C);
+  p->dagg = M.alloc<float>(N * C);
+  p->du = M.alloc<float>(N * C);
+  p->dr1 = M.alloc<float>(N * R);
+  p->dr2 = M.alloc<float>(N);
+  p->e = p->a1 = p->Ps = p->Pr = p->de = p->dpre1 = p->dPs = p->dPr = nullptr;
+  if (mpeu) {
+    p->e = M.alloc<float>(TT * E * C);
+    p->a1 = M.alloc<float>(TT * E * H);
+    p->Ps = M.alloc<float>(N * H);
+    p->Pr = M.alloc<float>(N * H);
+    p->de = M.alloc<float>(E * C);
+    p->dpre1 = M.alloc<float>(E * H);
+    p->dPs = M.alloc<float>(N * H);
+    p->dPr = M.alloc<float>(N * H);
+  }
+  const size_t Q = c.numClasses;
+  p->oneHot = M.alloc<float>(N * Q);
+  const int wide = (int)std::max({K, H, C, R, Q});
+  p->scratch = M.alloc<float>(std::max(cu::gemmTNScratchFloats((int)E, wide, (int)std::max(H, C)),
+                                       cu::gemmTNScratchFloats((int)N, wide, (int)std::max(H, C))));
+  p->stats.deviceBytes = M.bytes;
+  return p;
+}
+
+CudaPlanStats cudaPlanStats(const CudaPlan& p) { return p.stats; }
+PackShape cudaPlanShape(const CudaPlan& p) { return p.shape; }
+
+namespace {
+
+const int32_t* countDev(const CudaPlan& p) { return (const int32_t*)p.hdrDev; }
+const int32_t* idsDev(const CudaPlan& p) { return (const int32_t*)(p.hdrDev + kHdrIds); }
+
+// Host validation (ids in range, batch fits the shape) and header fill.
+void prepareHeader(CudaPlan& p, const int32_t* ids, int64_t count, const AdamArgs* adam) {
+  const CudaStore& s = *p.store;
+  const PackShape& sh = p.shape;
+  if (count < 0 || count > sh.graphs) throwRange("graph count " + std::to_string(count) + " exceeds the plan's graphs " + std::to_string(sh.graphs), "ERR_GNN_SHAPE");
+  int64_t rn = 0, re = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const int32_t g = ids[i];
+    if (g < 0 || g >= s.numGraphs)
+      throwRange("graph id " + std::to_string(g) + " at position " + std::to_string(i) +
+                     " is out of range (store has " + std::to_string(s.numGraphs) + " graphs)",
+                 "ERR_GNN_GRAPH_ID");
+    rn += s.nodeOffset[g + 1] - s.nodeOffset[g];
+    re += s.edgeOffset[g + 1] - s.edgeOffset[g];
+  }
+  const bool exact = rn == sh.nodes && re == sh.edges && count == sh.graphs;
+  if (!exact && (sh.nodes < rn + 1 || sh.edges < re || sh.graphs < count + 1))
+    throwRange("padded shape {nodes: " + std::to_string(sh.nodes) + ", edges: " + std::to_string(sh.edges) +
+                   ", graphs: " + std::to_string(sh.graphs) + "} is too small for " + std::to_string(count) +
+                   " graphs with " + std::to_string(rn) + " nodes and " + std::to_string(re) +
+                   " edges (padding needs nodes >= " + std::to_string(rn + 1) + ", edges >= " +
+                   std::to_string(re) + ", graphs >= " + std::to_string(count + 1) + ")",
+               "ERR_GNN_SHAPE");
+  const int32_t c32 = (int32_t)count;
+  std::memcpy(p.hdrHost, &c32, sizeof(c32));
+  if (adam) {
+    if (!(adam->bc1 > 0) || !(adam->bc2 > 0)) throwRange("adam bias corrections must be > 0");
+    const cu::AdamDev a = cu::adamScalars(adam->lr, adam->beta1, adam->beta2, adam->eps, adam->bc1,
+                                          adam->bc2, adam->gradScale, adam->weightDecay);
+    std::memcpy(p.hdrHost + kHdrAdam, &a, sizeof(a));
+  }
+  if (count) std::memcpy(p.hdrHost + kHdrIds, ids, (size_t)count * sizeof(int32_t));
+}
+
+void enqueuePack(CudaPlan& p) {
+  GNN_CU(cudaMemcpyAsync(p.hdrDev, p.hdrHost, p.hdrBytes, cudaMemcpyHostToDevice, p.stream));
+  cu::pack(p.stream, p.store->dev, countDev(p), idsDev(p), (int)p.shape.nodes, (int)p.shape.edges,
+           (int)p.shape.graphs, p.b);
+}
+
+void enqueueForward(CudaPlan& p, bool withGrad) {
+  const ModelConfig& c = p.model->cfg;
+  cudaStream_t s = p.stream;
+  const int N = (int)p.shape.nodes, E = (int)p.shape.edges, G = (int)p.shape.graphs;
+  const int C = c.latent, H = 2 * C, K = c.basis, R = c.readoutHidden;
+  const bool mpeu = c.kind == ModelKind::MPEU;
+  const cu::DevBatch& b = p.b;
+  ModelW W = bindWeights(c, p.model->layout, p.model->params);
+  using cu::Epi;
+  auto epi = [](int mode, const float* bias, const float* aux = nullptr, int ldaux = 0) {
+    Epi e; e.mode = mode; e.bias = bias; e.aux = aux; e.ldaux = ldaux; return e;
+  };
+  cu::rbf(s, b.dist, E, K, (float)c.rbfGamma, (float)c.rbfSpacing, p.rbf);
+  cu::invCount(s, b.recvPtr, N, c.meanAggregation, p.invCnt);
+  cu::embed(s, b.atom, N, C, W.embW, W.embB, p.h);
+  for (int t = 0; t < c.passes; ++t) {
+    const PassW& w = W.pass[t];
+    float* ht = p.h + (size_t)t * N * C;
+    float* hn = p.h + (size_t)(t + 1) * N * C;
+    float* f1t = p.f1 + (size_t)t * E * C;
+    float* f2t = p.f2 + (size_t)t * E * C;
+    float* hst = p.hs + (size_t)t * N * C;
+    float* aggt = p.agg + (size_t)t * N * C;
+    float* u1t = p.u1 + (size_t)t * N * C;
+    const float* fin = p.rbf;
+    int Fin = K;
+    if (mpeu) {
+      const int Ein = t == 0 ? K : C;
+      const float* ein = t == 0 ? p.rbf : p.e + (size_t)(t - 1) * E * C;
+      float* et1 = p.e + (size_t)t * E * C;
+      float* a1t = p.a1 + (size_t)t * E * H;
+      cu::gemm(s, N, H, C, ht, C, false, w.w1s, H, false, p.Ps, H, false);
+      cu::gemm(s, N, H, C, ht, C, false, w.w1r, H, false, p.Pr, H, false);
+      Epi g = epi(cu::kGatherSsp, w.b1);
+      g.Ps = p.Ps; g.Pr = p.Pr; g.ldp = H; g.snd = b.snd; g.rcv = b.rcv;
+      cu::gemm(s, E, H, Ein, ein, Ein, false, w.w1e, H, false, a1t, H, false, g);
+      cu::gemm(s, E, C, H, a1t, H, false, w.w2, C, false, et1, C, false, epi(cu::kBias, w.b2));
+      fin = et1;
+      Fin = C;
+    }
+    cu::gemm(s, E, C, Fin, fin, Fin, false, w.wf1, C, false, f1t, C, false, epi(cu::kBiasSsp, w.bf1));
+    cu::gemm(s, E, C, C, f1t, C, false, w.wf2, C, false, f2t, C, false, epi(cu::kBiasSsp, w.bf2));
+    cu::gemm(s, N, C, C, ht, C, false, w.wl, C, false, hst, C, false, epi(cu::kBias, w.bl));
+    cu::aggregate(s, b.recvPtr, b.snd, f2t, hst, p.invCnt, N, C, aggt);
+    cu::gemm(s, N, C, C, aggt, C, false, w.wu1, C, false, u1t, C, false, epi(cu::kBiasSsp, w.bu1));
+    cu::gemm(s, N, C, C, u1t, C, false, w.wu2, C, false, hn, C, false, epi(cu::kBiasRes, w.bu2, ht, C));
+  }
+  const float* hT = p.h + (size_t)c.passes * N * C;
+  cu::gemm(s, N, R, C, hT, C, false, W.r1w, R, false, p.r1, R, false, epi(cu::kBiasSsp, W.r1b));
+  cu::gemm(s, N, 1, R, p.r1, R, false, W.r2w, 1, false, p.r2, 1, false, epi(cu::kBias, W.r2b));
+  cu::readoutLoss(s, p.r2, b.nodeStart, b.nNode, b.target, b.mask, G, c.meanReadout, p.pred, p.lossDev,
+                  withGrad ? p.dr2 : nullptr);
+}
+
+void enqueueBackward(CudaPlan& p) {
+  const ModelConfig& c = p.model->cfg;
+  cudaStream_t s = p.stream;
+  const int N = (int)p.shape.nodes, E = (int)p.shape.edges;
+  const int C = c.latent, H = 2 * C, K = c.basis, R = c.readoutHidden;
+  const bool mpeu = c.kind == ModelKind::MPEU;
+  const cu::DevBatch& b = p.b;
+  ModelW W = bindWeights(c, p.model->layout, p.model->params);
+  ModelW D = bindWeights(c, p.model->layout, p.model->grads);
+  float* scr = p.scratch;
+  using cu::Epi;
+  auto sspGrad = [](const float* act, int ld) { Epi e; e.mode = cu::kSspGrad; e.aux = act; e.ldaux = ld; return e; };
+  float* dh = p.dh;
+  float* dhNew = p.dhNew;
+  cu::gemmTN(s, N, R, 1, p.r1, R, p.dr2, 1, D.r2w, D.r2b, false, scr);
+  cu::readoutBwdHidden(s, p.dr2, W.r2w, p.r1, N, R, p.dr1);
+  const float* hT = p.h + (size_t)c.passes * N * C;
+  cu::gemmTN(s, N, C, R, hT, C, p.dr1, R, D.r1w, D.r1b, false, scr);
+  cu::gemm(s, N, C, R, p.dr1, R, false, W.r1w, R, true, dh, C, false);
+  if (mpeu && E > 0) GNN_CU(cudaMemsetAsync(p.de, 0, sizeof(float) * (size_t)E * C, s));
+  for (int t = c.passes - 1; t >= 0; --t) {
+    const PassW& w = W.pass[t];
+    const PassW& dw = D.pass[t];
+    const float* ht = p.h + (size_t)t * N * C;
+    const float* f1t = p.f1 + (size_t)t * E * C;
+    const float* f2t = p.f2 + (size_t)t * E * C;
+    const float* hst = p.hs + (size_t)t * N * C;
+    const float* aggt = p.agg + (size_t)t * N * C;
+    const float* u1t = p.u1 + (size_t)t * N * C;
+    cu::gemmTN(s, N, C, C, u1t, C, dh, C, dw.wu2, dw.bu2, false, scr);
+    cu::gemm(s, N, C, C, dh, C, false, w.wu2, C, true, p.du, C, false, sspGrad(u1t, C));
+    cu::gemmTN(s, N, C, C, aggt, C, p.du, C, dw.wu1, dw.bu1, false, scr);
+    cu::gemm(s, N, C, C, p.du, C, false, w.wu1, C, true, p.dagg, C, false);
+    GNN_CU(cudaMemcpyAsync(dhNew, dh, sizeof(float) * (size_t)N * C, cudaMemcpyDeviceToDevice, s));
+    cu::messageBwdEdge(s, b.snd, b.rcv, p.dagg, p.invCnt, hst, f2t, E, C, p.dA);
+    cu::messageBwdSender(s, b.sendPtr, b.sendPerm, b.rcv, p.dagg, p.invCnt, f2t, N, C, p.dhs);
+    cu::gemmTN(s, N, C, C, ht, C, p.dhs, C, dw.wl, dw.bl, false, scr);
+    cu::gemm(s, N, C, C, p.dhs, C, false, w.wl, C, true, dhNew, C, true);
+    cu::gemmTN(s, E, C, C, f1t, C, p.dA, C, dw.wf2, dw.bf2, false, scr);
+    cu::gemm(s, E, C, C, p.dA, C, false, w.wf2, C, true, p.dB, C, false, sspGrad(f1t, C));
+    const float* fin = mpeu ? p.e + (size_t)t * E * C : p.rbf;
+    const int Fin = mpeu ? C : K;
+    cu::gemmTN(s, E, Fin, C, fin, Fin, p.dB, C, dw.wf1, dw.bf1, false, scr);
+    if (mpeu) {
+      const float* a1t = p.a1 + (size_t)t * E * H;
+      const int Ein = t == 0 ? K : C;
+      const float* ein = t == 0 ? p.rbf : p.e + (size_t)(t - 1) * E * C;
+      cu::gemm(s, E, C, C, p.dB, C, false, w.wf1, C, true, p.de, C, true);
+      cu::gemmTN(s, E, H, C, a1t, H, p.de, C, dw.w2, dw.b2, false, scr);
+      cu::gemm(s, E, H, C, p.de, C, false, w.w2, C, true, p.dpre1, H, false, sspGrad(a1t, H));
+      cu::gemmTN(s, E, Ein, H, ein, Ein, p.dpre1, H, dw.w1e, dw.b1, false, scr);
+      cu::csrRowSum(s, p.dpre1, b.sendPerm, b.sendPtr, N, H, p.dPs);
+      cu::csrRowSum(s, p.dpre1, nullptr, b.recvPtr, N, H, p.dPr);
+      cu::gemmTN(s, N, C, H, ht, C, p.dPs, H, dw.w1s, nullptr, false, scr);
+      cu::gemmTN(s, N, C, H, ht, C, p.dPr, H, dw.w1r, nullptr, false, scr);
+      cu::gemm(s, N, C, H, p.dPs, H, false, w.w1s, H, true, dhNew, C, true);
+      cu::gemm(s, N, C, H, p.dPr, H, false, w.w1r, H, true, dhNew, C, true);
+      if (t > 0) cu::gemm(s, E, Ein, H, p.dpre1, H, false, w.w1e, H, true, p.de, Ein, false);
+    }
+    std::swap(dh, dhNew);
+  }
+  cu::embedBwd(s, b.atom, dh, N, C, c.numClasses, D.embW, D.embB, p.oneHot, scr);
+}
+
+void enqueueStep(CudaPlan& p) {
+  enqueueForward(p, true);
+  enqueueBackward(p);
+  CudaModel& m = *p.model;
+  cu::adam(p.stream, m.params, m.grads, m.m, m.v, m.P, (const cu::AdamDev*)(p.hdrDev + kHdrAdam));
+  GNN_CU(cudaMemcpyAsync(p.lossHost, p.lossDev, sizeof(double), cudaMemcpyDeviceToHost, p.stream));
+}
+
+cudaGraphExec_t capture(CudaPlan& p, void (*fn)(CudaPlan&)) {
+  cudaGraph_t g = nullptr;
+  GNN_CU(cudaStreamBeginCapture(p.stream, cudaStreamCaptureModeThreadLocal));
+  try {
+    fn(p);
+  } catch (...) {
+    cudaStreamEndCapture(p.stream, &g);
+    if (g) cudaGraphDestroy(g);
+    throw;
+  }
+  GNN_CU(cudaStreamEndCapture(p.stream, &g));
+  cudaGraphExec_t ex = nullptr;
+  const cudaError_t err = cudaGraphInstantiate(&ex, g, 0);
+  cudaGraphDestroy(g);
+  GNN_CU(err);
+  return ex;
+}
+
+void ensureCaptured(CudaPlan& p) {
+  if (p.packExec && p.stepExec) return;
+  const auto t0 = Clock::now();
+  cu::Cost cost;
+  cu::setCostCounter(&cost);
+  try {
+    p.packExec = capture(p, enqueuePack);
+    p.stepExec = capture(p, enqueueStep);
+  } catch (...) {
+    cu::setCostCounter(nullptr);
+    throw;
+  }
+  cu::setCostCounter(nullptr);
+  GNN_CU(cudaGraphUpload(p.packExec, p.stream));
+  GNN_CU(cudaGraphUpload(p.stepExec, p.stream));
+  GNN_CU(cudaStreamSynchronize(p.stream));
+  p.stats.captures++;
+  p.stats.captureSeconds += std::chrono::duration<double>(Clock::now() - t0).count();
+  p.stats.flopsPerStep = cost.flops;
+  p.stats.bytesPerStep = cost.bytes;
+}
+
+}  // namespace
+
+double cudaTrainStep(CudaPlan& p, const int32_t* ids, int64_t count, const AdamArgs& adam) {
+  prepareHeader(p, ids, count, &adam);
+  ensureCaptured(p);
+  if (p.timing) GNN_CU(cudaEventRecord(p.ev[0], p.stream));
+  GNN_CU(cudaGraphLaunch(p.packExec, p.stream));
+  if (p.timing) GNN_CU(cudaEventRecord(p.ev[1], p.stream));
+  GNN_CU(cudaGraphLaunch(p.stepExec, p.stream));
+  if (p.timing) GNN_CU(cudaEventRecord(p.ev[2], p.stream));
+  GNN_CU(cudaStreamSynchronize(p.stream));
+  if (p.timing) {
+    float a = 0, b = 0;
+    GNN_CU(cudaEventElapsedTime(&a, p.ev[0], p.ev[1]));
+    GNN_CU(cudaEventElapsedTime(&b, p.ev[1], p.ev[2]));
+    p.stats.lastBatchMs = a;
+    p.stats.lastStepMs = b;
+  }
+  p.stats.steps++;
+  return *p.lossHost;
+}
+
+double cudaComputeGrads(CudaPlan& p, const int32_t* ids, int64_t count) {
+  prepareHeader(p, ids, count, nullptr);
+  enqueuePack(p);
+  enqueueForward(p, true);
+  enqueueBackward(p);
+  double loss = 0;
+  GNN_CU(cudaMemcpyAsync(&loss, p.lossDev, sizeof(double), cudaMemcpyDeviceToHost, p.stream));
+  GNN_CU(cudaStreamSynchronize(p.stream));
+  return loss;
+}
+
+double cudaPredict(CudaPlan& p, const int32_t* ids, int64_t count, float* predOut) {
+  prepareHeader(p, ids, count, nullptr);
+  enqueuePack(p);
+  enqueueForward(p, false);
+  double loss = 0;
+  GNN_CU(cudaMemcpyAsync(&loss, p.lossDev, sizeof(double), cudaMemcpyDeviceToHost, p.stream));
+  if (predOut)
+    GNN_CU(cudaMemcpyAsync(predOut, p.pred, sizeof(float) * p.shape.graphs, cudaMemcpyDeviceToHost, p.stream));
+  GNN_CU(cudaStreamSynchronize(p.stream));
+  return loss;
+}
+
+void cudaPackForTest(CudaPlan& p, const int32_t* ids, int64_t count, const PackOut<float>& o) {
+  prepareHeader(p, ids, count, nullptr);
+  enqueuePack(p);
+  GNN_CU(cudaStreamSynchronize(p.stream));
+  const size_t N = p.shape.nodes, E = p.shape.edges, G = p.shape.graphs;
+  auto dl = [](void* dst, const void* src, size_t bytes) {
+    if (dst && bytes) GNN_CU(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+  };
+  dl(o.atomicNumber, p.b.atom, N * 4);
+  dl(o.senders, p.b.snd, E * 4);
+  dl(o.receivers, p.b.rcv, E * 4);
+  dl(o.distance, p.b.dist, E * 4);
+  dl(o.nNode, p.b.nNode, G * 4);
+  dl(o.target, p.b.target, G * 4);
+  dl(o.mask, p.b.mask, G * 4);
+  dl(o.recvPtr, p.b.recvPtr, (N + 1) * 4);
+  dl(o.sendPerm, p.b.sendPerm, E * 4);
+  dl(o.sendPtr, p.b.sendPtr, (N + 1) * 4);
+  if (o.nEdge) {
+    std::vector<int32_t> es(G + 1);
+    dl(es.data(), p.b.edgeStart, (G + 1) * 4);
+    for (size_t g = 0; g < G; ++g) o.nEdge[g] = es[g + 1] - es[g];
+  }
+  if (o.nodeGraph) {
+    std::vector<int32_t> ns(G + 1);
+    dl(ns.data(), p.b.nodeStart, (G + 1) * 4);
+    for (size_t g = 0; g < G; ++g)
+      for (int32_t n = ns[g]; n < ns[g + 1]; ++n) o.nodeGraph[n] = (int32_t)g;
+  }
+}
+
+double cudaMeasureCopyBandwidth(size_t bytes) {
+  requireDevice();
+  DevMem m;
+  char* a = m.alloc<char>(bytes);
+  char* b = m.alloc<char>(bytes);
+  GNN_CU(cudaMemset(a, 1, bytes));
+  cudaEvent_t e0, e1;
+  GNN_CU(cudaEventCreate(&e0));
+  GNN_CU(cudaEventCreate(&e1));
+  std::vector<float> ms;
+  for (int i = 0; i < 7; ++i) {
+    GNN_CU(cudaEventRecord(e0));
+    GNN_CU(cudaMemcpy(i % 2 ? a : b, i % 2 ? b : a, bytes, cudaMemcpyDeviceToDevice));
+    GNN_CU(cudaEventRecord(e1));
+    GNN_CU(cudaEventSynchronize(e1));
+    float t = 0;
+    GNN_CU(cudaEventElapsedTime(&t, e0, e1));
+    if (i > 0) ms.push_back(t);
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  std::sort(ms.begin(), ms.end());
+  return 2.0 * (double)bytes / (ms[ms.size() / 2] * 1e-3) / 1e9;
+}
+
+// ---- kernel test hooks ---------------------------------------------------------------------
+namespace cudatest {
+namespace {
+struct Tmp {
+  DevMem mem;
+  template <class T>
+  T* in(const T* h, size_t n) {
+    if (!h) return nullptr;
+    T* d = mem.alloc<T>(n);
+    upload(d, h, n);
+    return d;
+  }
+};
+template <class T>
+void down(T* h, const T* d, size_t n) {
+  GNN_CU(cudaDeviceSynchronize());
+  GNN_CU(cudaMemcpy(h, d, n * sizeof(T), cudaMemcpyDeviceToHost));
+}
+}  // namespace
+
+void gemm(int M, int N, int K, const float* A, bool transA, const float* B, bool transB, float* C,
+          bool accumulate, int mode, const float* bias, const float* aux, const float* Ps,
+          const float* Pr, int psRows, const int32_t* snd, const int32_t* rcv) {
+  requireDevice();
+  Tmp t;
+  cu::Epi e;
+  e.mode = mode;
+  e.bias = t.in(bias, N);
+  e.aux = t.in(aux, (size_t)M * N);
+  e.ldaux = N;
+  e.Ps = t.in(Ps, (size_t)psRows * N);
+  e.Pr = t.in(Pr, (size_t)psRows * N);
+  e.ldp = N;
+  e.snd = t.in(snd, M);
+  e.rcv = t.in(rcv, M);
+  const float* dA = t.in(A, (size_t)M * K);
+  const float* dB = t.in(B, (size_t)K * N);
+  float* dC = t.in(C, (size_t)M * N);
+  cu::gemm(0, M, N, K, dA, transA ? M : K, transA, dB, transB ? K : N, transB, dC, N, accumulate, e);
+  down(C, dC, (size_t)M * N);
+}
+
+void gemmTN(int M, int K, int N, const float* X, const float* D, float* G, float* gbias, bool acc) {
+  requireDevice();
+  Tmp t;
+  const float* dX = t.in(X, (size_t)M * K);
+  const float* dD = t.in(D, (size_t)M * N);
+  float* dG = t.in(G, (size_t)K * N);
+  float* db = t.in(gbias, N);
+  float* scr = t.mem.alloc<float>(cu::gemmTNScratchFloats(M, K, N));
+  cu::gemmTN(0, M, K, N, dX, K, dD, N, dG, db, acc, scr);
+  down(G, dG, (size_t)K * N);
+  if (gbias) down(gbias, db, N);
+}
+
+void segmentSumCsr(const float* src, const int32_t* ptr, int rows, int srcRows, int width, float* out) {
+  requireDevice();
+  Tmp t;
+  const float* ds = t.in(src, (size_t)srcRows * width);
+  const int32_t* dp = t.in(ptr, rows + 1);
+  float* dout = t.in(out, (size_t)rows * width);
+  cu::csrRowSum(0, ds, nullptr, dp, rows, width, dout);
+  down(out, dout, (size_t)rows * width);
+}
+
+void gatherRowsBackward(const float* gradOut, const int32_t* perm, const int32_t* ptr, int rows,
+                        int srcRows, int width, float* gradSrc) {
+  requireDevice();
+  Tmp t;
+  const float* ds = t.in(gradOut, (size_t)srcRows * width);
+  const int32_t* dperm = t.in(perm, srcRows);
+  const int32_t* dp = t.in(ptr, rows + 1);
+  float* dout = t.in(gradSrc, (size_t)rows * width);
+  cu::csrRowSum(0, ds, dperm, dp, rows, width, dout);
+  down(gradSrc, dout, (size_t)rows * width);
+}
+
+void ssp(const float* x, int n, float* out) {
+  requireDevice();
+  Tmp t;
+  const float* dx = t.in(x, n);
+  float* dout = t.in(out, n);
+  cu::sspForward(0, dx, n, dout);
+  down(out, dout, n);
+}
+
+void adam(float* p, const float* g, float* m, float* v, int64_t n, const AdamArgs& a) {
+  requireDevice();
+  Tmp t;
+  float* dp = t.in(p, n);
+  const float* dg = t.in(g, n);
+  float* dm = t.in(m, n);
+  float* dv = t.in(v, n);
+  const cu::AdamDev h = cu::adamScalars(a.lr, a.beta1, a.beta2, a.eps, a.bc1, a.bc2, a.gradScale, a.weightDecay);
+  cu::AdamDev* dh = t.in(&h, 1);
+  cu::adam(0, dp, dg, dm, dv, n, dh);
+  down(p, dp, n);
+  down(m, dm, n);
+  down(v, dv, n);
+}
+}  // namespace cudatest
+
+}  // namespace gnn

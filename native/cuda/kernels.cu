@@ -1,0 +1,566 @@
+// CUDA kernels of the training step. Plain fp32 (FFMA) everywhere; every
+// reduction runs in a fixed order, so results are bitwise reproducible.
+#include "kernels.cuh"
+
+#include <algorithm>
+#include <string>
+
+#include "core/common.h"
+
+namespace gnn {
+namespace cu {
+
+void checkCuda(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return;
+  throw Error(ErrorKind::Generic, "ERR_GNN_CUDA",
+              std::string("CUDA error in ") + what + ": " + cudaGetErrorName(e) + " (" +
+                  cudaGetErrorString(e) + ")");
+}
+static inline void checkLaunch(const char* what) { checkCuda(cudaGetLastError(), what); }
+
+static Cost* g_cost = nullptr;
+void setCostCounter(Cost* c) { g_cost = c; }
+void addCost(double flops, double bytes) {
+  if (g_cost) { g_cost->flops += flops; g_cost->bytes += bytes; }
+}
+
+static inline int cdiv(int64_t a, int64_t b) { return (int)((a + b - 1) / b); }
+
+__device__ __forceinline__ float sspf(float x) {
+  return fmaxf(x, 0.f) + log1pf(expf(-fabsf(x))) - 0.6931471805599453f;
+}
+__device__ __forceinline__ float sspGradAct(float a) { return 1.f - expf(-(a + 0.6931471805599453f)); }
+
+// ---- tiled matrix product ------------------------------------------------------
+// 64 x 64 output tile per 256-thread block, 4 x 4 per thread, k steps of 16,
+// two shared-memory stages with a register prefetch of the next stage.
+// gridDim.z > 1 splits K into chunks of kChunk; chunk z writes C + z*cStrideZ.
+constexpr int BM = 64, BN = 64, BK = 16, NT = 256;
+
+template <int MODE, bool TA, bool TB>
+__global__ void __launch_bounds__(NT) gemmKernel(int M, int N, int K, int kChunk,
+                                                 const float* __restrict__ A, int lda,
+                                                 const float* __restrict__ B, int ldb,
+                                                 float* __restrict__ C, int ldc, size_t cStrideZ,
+                                                 int onesRow, bool accumulate, Epi ep) {
+  __shared__ __align__(16) float As[2][BK][BM + 4];
+  __shared__ __align__(16) float Bs[2][BK][BN + 4];
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+  const int kBeg = blockIdx.z * kChunk, kEnd = min(K, kBeg + kChunk);
+  C += blockIdx.z * cStrideZ;
+  float acc[4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[i][j] = 0.f;
+  float ra[4], rb[4];
+  auto load = [&](int k0) {
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int e = tid + NT * q;
+      int r, c;
+      if (!TA) { r = e / BK; c = e % BK; } else { r = e % BM; c = e / BM; }
+      const int gm = m0 + r, gk = k0 + c;
+      float v = 0.f;
+      if (gm < M && gk < kEnd) {
+        if (gm == onesRow) v = 1.f;
+        else v = TA ? A[(size_t)gk * lda + gm] : A[(size_t)gm * lda + gk];
+      }
+      ra[q] = v;
+      int kk, n;
+      if (!TB) { kk = e / BN; n = e % BN; } else { n = e / BK; kk = e % BK; }
+      const int gn = n0 + n, gk2 = k0 + kk;
+      float w = 0.f;
+      if (gn < N && gk2 < kEnd) w = TB ? B[(size_t)gn * ldb + gk2] : B[(size_t)gk2 * ldb + gn];
+      rb[q] = w;
+    }
+  };
+  auto store = [&](int buf) {
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int e = tid + NT * q;
+      int r, c;
+      if (!TA) { r = e / BK; c = e % BK; } else { r = e % BM; c = e / BM; }
+      As[buf][c][r] = ra[q];
+      int kk, n;
+      if (!TB) { kk = e / BN; n = e % BN; } else { n = e / BK; kk = e % BK; }
+      Bs[buf][kk][n] = rb[q];
+    }
+  };
+  load(kBeg);
+  store(0);
+  __syncthreads();
+  int buf = 0;
+  for (int k0 = kBeg; k0 < kEnd; k0 += BK) {
+    const bool more = k0 + BK < kEnd;
+    if (more) load(k0 + BK);
+#pragma unroll
+    for (int kk = 0; kk < BK; ++kk) {
+      const float4 a = *reinterpret_cast<const float4*>(&As[buf][kk][ty * 4]);
+      const float4 b = *reinterpret_cast<const float4*>(&Bs[buf][kk][tx * 4]);
+      const float av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+    }
+    if (more) store(buf ^ 1);
+    __syncthreads();
+    buf ^= 1;
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int gm = m0 + ty * 4 + i;
+    if (gm >= M) continue;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int gn = n0 + tx * 4 + j;
+      if (gn >= N) continue;
+      float v = acc[i][j];
+      if (MODE == kBias) v = v + ep.bias[gn];
+      else if (MODE == kBiasSsp) v = sspf(v + ep.bias[gn]);
+      else if (MODE == kBiasRes) v = v + (ep.bias[gn] + ep.aux[(size_t)gm * ep.ldaux + gn]);
+      else if (MODE == kGatherSsp)
+        v = sspf(v + ((ep.Ps[(size_t)ep.snd[gm] * ep.ldp + gn] + ep.Pr[(size_t)ep.rcv[gm] * ep.ldp + gn]) +
+                      ep.bias[gn]));
+      else if (MODE == kSspGrad) v = v * sspGradAct(ep.aux[(size_t)gm * ep.ldaux + gn]);
+      float* dst = C + (size_t)gm * ldc + gn;
+      *dst = accumulate ? *dst + v : v;
+    }
+  }
+}
+
+template <int MODE, bool TA, bool TB>
+static void launchGemm(cudaStream_t s, int M, int N, int K, int kChunk, int chunks, const float* A,
+                       int lda, const float* B, int ldb, float* C, int ldc, size_t strideZ,
+                       int onesRow, bool acc, const Epi& ep) {
+  dim3 grid(cdiv(M, BM), cdiv(N, BN), chunks);
+  gemmKernel<MODE, TA, TB><<<grid, NT, 0, s>>>(M, N, K, kChunk, A, lda, B, ldb, C, ldc, strideZ,
+                                               onesRow, acc, ep);
+  checkLaunch("gemmKernel");
+}
+
+void gemm(cudaStream_t s, int M, int N, int K, const float* A, int lda, bool transA, const float* B,
+          int ldb, bool transB, float* C, int ldc, bool acc, const Epi& ep) {
+  if (M <= 0 || N <= 0) return;
+  double extra = 0;
+  if (ep.mode == kBiasRes || ep.mode == kSspGrad || ep.mode == kGatherSsp) extra = (double)M * N;
+  if (ep.mode == kGatherSsp) extra *= 2;
+  addCost(2.0 * M * N * K, 4.0 * ((double)M * K + (double)K * N + (double)M * N * (acc ? 2 : 1) + extra));
+  const int kc = std::max(K, 1);
+#define GNN_G(MODE, TA, TB) \
+  launchGemm<MODE, TA, TB>(s, M, N, K, kc, 1, A, lda, B, ldb, C, ldc, 0, -1, acc, ep)
+  if (transA) {
+    if (ep.mode != kPlain || transB) throw Error(ErrorKind::Generic, "ERR_GNN_CUDA", "gemm: unsupported transA combination");
+    GNN_G(kPlain, true, false);
+    return;
+  }
+  switch (ep.mode) {
+    case kPlain: if (transB) GNN_G(kPlain, false, true); else GNN_G(kPlain, false, false); break;
+    case kBias: if (transB) GNN_G(kBias, false, true); else GNN_G(kBias, false, false); break;
+    case kBiasSsp: if (transB) GNN_G(kBiasSsp, false, true); else GNN_G(kBiasSsp, false, false); break;
+    case kBiasRes: if (transB) GNN_G(kBiasRes, false, true); else GNN_G(kBiasRes, false, false); break;
+    case kGatherSsp: if (transB) GNN_G(kGatherSsp, false, true); else GNN_G(kGatherSsp, false, false); break;
+    case kSspGrad: if (transB) GNN_G(kSspGrad, false, true); else GNN_G(kSspGrad, false, false); break;
+    default: throw Error(ErrorKind::Generic, "ERR_GNN_CUDA", "gemm: unknown epilogue mode");
+  }
+#undef GNN_G
+}
+
+size_t gemmTNScratchFloats(int M, int K, int N) {
+  const int chunks = std::max(1, cdiv(M, kTNChunk));
+  return (size_t)chunks * (size_t)(K + 1) * (size_t)N;
+}
+
+__global__ void chunkSumKernel(const float* __restrict__ P, int chunks, size_t per, int KN, int total,
+                               float* __restrict__ G, float* __restrict__ gbias, bool acc) {
+  const int e = blockIdx.x * blockDim.x + threadIdx.x;
+  if (e >= total) return;
+  float s = P[e];
+  for (int c = 1; c < chunks; ++c) s += P[(size_t)c * per + e];
+  float* dst = e < KN ? G + e : gbias + (e - KN);
+  *dst = acc ? *dst + s : s;
+}
+
+void gemmTN(cudaStream_t s, int M, int K, int N, const float* X, int ldx, const float* D, int ldd,
+            float* G, float* gbias, bool acc, float* scratch) {
+  if (K <= 0 || N <= 0) return;
+  const int chunks = std::max(1, cdiv(M, kTNChunk));
+  const int rows = K + (gbias ? 1 : 0);
+  const size_t per = (size_t)rows * N;
+  addCost(2.0 * M * N * rows, 4.0 * ((double)M * K + (double)M * N + (double)K * N));
+  // Partial products: out rows = K columns of X (+ a virtual ones column for
+  // the bias), reduction over the M rows of X and D, one chunk per grid z.
+  launchGemm<kPlain, true, false>(s, rows, N, M, kTNChunk, chunks, X, ldx, D, ldd, scratch, N, per,
+                                  gbias ? K : -1, false, Epi());
+  const int total = (int)per;
+  chunkSumKernel<<<cdiv(total, 256), 256, 0, s>>>(scratch, chunks, per, K * N, total, G, gbias, acc);
+  checkLaunch("chunkSumKernel");
+}
+
+// ---- CSR reductions: one warp per row, lanes over columns, rows in order -------
+__global__ void csrRowSumKernel(const float* __restrict__ src, const int32_t* __restrict__ perm,
+                                const int32_t* __restrict__ ptr, int rows, int width,
+                                float* __restrict__ out) {
+  const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  const int k0 = ptr[row], k1 = ptr[row + 1];
+  for (int j = lane; j < width; j += 32) {
+    float acc = 0.f;
+    for (int k = k0; k < k1; ++k) {
+      const int e = perm ? perm[k] : k;
+      acc += src[(size_t)e * width + j];
+    }
+    out[(size_t)row * width + j] = acc;
+  }
+}
+void csrRowSum(cudaStream_t s, const float* src, const int32_t* perm, const int32_t* ptr, int rows,
+               int width, float* out) {
+  if (rows <= 0) return;
+  csrRowSumKernel<<<cdiv(rows, 8), 256, 0, s>>>(src, perm, ptr, rows, width, out);
+  checkLaunch("csrRowSumKernel");
+}
+
+__global__ void sspKernel(const float* x, int n, float* out) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = sspf(x[i]);
+}
+void sspForward(cudaStream_t s, const float* x, int n, float* out) {
+  if (n <= 0) return;
+  sspKernel<<<cdiv(n, 256), 256, 0, s>>>(x, n, out);
+  checkLaunch("sspKernel");
+}
+
+// ---- Adam --------------------------------------------------------------------------
+AdamDev adamScalars(double lr, double beta1, double beta2, double eps, double bc1, double bc2,
+                    double gradScale, double weightDecay) {
+  AdamDev a;
+  a.b1 = (float)beta1; a.b2 = (float)beta2;
+  a.ob1 = (float)(1 - beta1); a.ob2 = (float)(1 - beta2);
+  a.scale = (float)gradScale; a.eps = (float)eps;
+  a.stepSize = (float)(lr / bc1);
+  a.invBc2 = (float)(1.0 / bc2);
+  a.wd = (float)(lr * weightDecay);
+  return a;
+}
+__global__ void adamKernel(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
+                           float* __restrict__ v, int64_t n, const AdamDev* __restrict__ hp) {
+  const AdamDev a = *hp;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    const float gi = g[i] * a.scale;
+    const float mi = a.b1 * m[i] + a.ob1 * gi;
+    const float vi = a.b2 * v[i] + a.ob2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = p[i] - a.wd * p[i] - a.stepSize * mi / (sqrtf(vi * a.invBc2) + a.eps);
+  }
+}
+void adam(cudaStream_t s, float* p, const float* g, float* m, float* v, int64_t n, const AdamDev* hp) {
+  if (n <= 0) return;
+  addCost(0, 4.0 * 7 * n);
+  adamKernel<<<std::min(cdiv(n, 256), 4096), 256, 0, s>>>(p, g, m, v, n, hp);
+  checkLaunch("adamKernel");
+}
+
+// ---- model pieces ----------------------------------------------------------------
+__global__ void rbfKernel(const float* __restrict__ d, int E, int K, float gamma, float step,
+                          float* __restrict__ out) {
+  const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= (int64_t)E * K) return;
+  const int k = (int)(i / K), j = (int)(i % K);
+  const float x = d[k] - step * (float)j;
+  out[i] = expf(-gamma * x * x);
+}
+void rbf(cudaStream_t s, const float* dist, int E, int K, float gamma, float step, float* out) {
+  if (E <= 0) return;
+  addCost(0, 4.0 * E * (K + 1));
+  rbfKernel<<<cdiv((int64_t)E * K, 256), 256, 0, s>>>(dist, E, K, gamma, step, out);
+  checkLaunch("rbfKernel");
+}
+
+__global__ void invCountKernel(const int32_t* ptr, int N, bool mean, float* out) {
+  const int n = blockIdx.x * blockDim.x + threadIdx.x;
+  if (n >= N) return;
+  const int c = ptr[n + 1] - ptr[n];
+  out[n] = mean ? (c > 0 ? 1.f / (float)c : 0.f) : 1.f;
+}
+void invCount(cudaStream_t s, const int32_t* recvPtr, int N, bool mean, float* out) {
+  if (N <= 0) return;
+  invCountKernel<<<cdiv(N, 256), 256, 0, s>>>(recvPtr, N, mean, out);
+  checkLaunch("invCountKernel");
+}
+
+__global__ void embedKernel(const int32_t* atom, int N, int C, const float* W, const float* b, float* h) {
+  const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= (int64_t)N * C) return;
+  const int n = (int)(i / C), j = (int)(i % C);
+  h[i] = W[(size_t)atom[n] * C + j] + b[j];
+}
+void embed(cudaStream_t s, const int32_t* atom, int N, int C, const float* W, const float* b, float* h) {
+  if (N <= 0) return;
+  addCost(0, 8.0 * N * C);
+  embedKernel<<<cdiv((int64_t)N * C, 256), 256, 0, s>>>(atom, N, C, W, b, h);
+  checkLaunch("embedKernel");
+}
+
+__global__ void aggregateKernel(const int32_t* __restrict__ ptr, const int32_t* __restrict__ snd,
+                                const float* __restrict__ f2, const float* __restrict__ hs,
+                                const float* __restrict__ ic, int N, int C, float* __restrict__ agg) {
+  const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= N) return;
+  const int k0 = ptr[row], k1 = ptr[row + 1];
+  const float sc = ic[row];
+  for (int j = lane; j < C; j += 32) {
+    float acc = 0.f;
+    for (int k = k0; k < k1; ++k) acc += f2[(size_t)k * C + j] * hs[(size_t)snd[k] * C + j];
+    agg[(size_t)row * C + j] = acc * sc;
+  }
+}
+void aggregate(cudaStream_t s, const int32_t* recvPtr, const int32_t* snd, const float* f2,
+               const float* hs, const float* invCnt, int N, int C, float* agg) {
+  if (N <= 0) return;
+  aggregateKernel<<<cdiv(N, 8), 256, 0, s>>>(recvPtr, snd, f2, hs, invCnt, N, C, agg);
+  checkLaunch("aggregateKernel");
+}
+
+__global__ void messageBwdEdgeKernel(const int32_t* __restrict__ snd, const int32_t* __restrict__ rcv,
+                                     const float* __restrict__ dagg, const float* __restrict__ ic,
+                                     const float* __restrict__ hs, const float* __restrict__ f2,
+                                     int E, int C, float* __restrict__ dA) {
+  const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= (int64_t)E * C) return;
+  const int k = (int)(i / C), j = (int)(i % C);
+  const int r = rcv[k];
+  const float v = dagg[(size_t)r * C + j] * ic[r] * hs[(size_t)snd[k] * C + j];
+  dA[i] = v * sspGradAct(f2[i]);
+}
+void messageBwdEdge(cudaStream_t s, const int32_t* snd, const int32_t* rcv, const float* dagg,
+                    const float* invCnt, const float* hs, const float* f2, int E, int C, float* dA) {
+  if (E <= 0) return;
+  addCost(0, 4.0 * 2 * E * C);
+  messageBwdEdgeKernel<<<cdiv((int64_t)E * C, 256), 256, 0, s>>>(snd, rcv, dagg, invCnt, hs, f2, E, C, dA);
+  checkLaunch("messageBwdEdgeKernel");
+}
+
+__global__ void messageBwdSenderKernel(const int32_t* __restrict__ ptr, const int32_t* __restrict__ perm,
+                                       const int32_t* __restrict__ rcv, const float* __restrict__ dagg,
+                                       const float* __restrict__ ic, const float* __restrict__ f2,
+                                       int N, int C, float* __restrict__ dhs) {
+  const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= N) return;
+  const int k0 = ptr[row], k1 = ptr[row + 1];
+  for (int j = lane; j < C; j += 32) {
+    float acc = 0.f;
+    for (int k = k0; k < k1; ++k) {
+      const int e = perm[k], r = rcv[e];
+      acc += dagg[(size_t)r * C + j] * ic[r] * f2[(size_t)e * C + j];
+    }
+    dhs[(size_t)row * C + j] = acc;
+  }
+}
+void messageBwdSender(cudaStream_t s, const int32_t* sendPtr, const int32_t* sendPerm,
+                      const int32_t* rcv, const float* dagg, const float* invCnt, const float* f2,
+                      int N, int C, float* dhs) {
+  if (N <= 0) return;
+  messageBwdSenderKernel<<<cdiv(N, 8), 256, 0, s>>>(sendPtr, sendPerm, rcv, dagg, invCnt, f2, N, C, dhs);
+  checkLaunch("messageBwdSenderKernel");
+}
+
+// One block: thread per graph for the predictions, thread 0 for the loss in
+// double in graph order (as the CPU engine), then d loss / d r2 per node.
+__global__ void readoutLossKernel(const float* __restrict__ r2, const int32_t* __restrict__ nodeStart,
+                                  const int32_t* __restrict__ nNode, const float* __restrict__ target,
+                                  const float* __restrict__ mask, int G, bool meanReadout,
+                                  float* __restrict__ pred, double* lossOut, float* __restrict__ dr2) {
+  __shared__ double sNreal;
+  for (int g = threadIdx.x; g < G; g += blockDim.x) {
+    float s = 0.f;
+    for (int n = nodeStart[g]; n < nodeStart[g + 1]; ++n) s += r2[n];
+    const int nn = nNode[g];
+    pred[g] = meanReadout ? (nn > 0 ? s / (float)nn : 0.f) : s;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double loss = 0, nreal = 0;
+    for (int g = 0; g < G; ++g) {
+      const double d = (double)pred[g] - (double)target[g];
+      loss += (double)mask[g] * d * d;
+      nreal += (double)mask[g];
+    }
+    *lossOut = nreal > 0 ? loss / nreal : 0.0;
+    sNreal = nreal;
+  }
+  __syncthreads();
+  if (!dr2) return;
+  const double nreal = sNreal;
+  for (int g = threadIdx.x; g < G; g += blockDim.x) {
+    const float dp = nreal > 0 ? (float)(2.0 * (double)mask[g] * ((double)pred[g] - (double)target[g]) / nreal) : 0.f;
+    const int nn = nNode[g];
+    const float v = meanReadout ? (nn > 0 ? dp / (float)nn : 0.f) : dp;
+    for (int n = nodeStart[g]; n < nodeStart[g + 1]; ++n) dr2[n] = v;
+  }
+}
+void readoutLoss(cudaStream_t s, const float* r2, const int32_t* nodeStart, const int32_t* nNode,
+                 const float* target, const float* mask, int G, bool meanReadout, float* pred,
+                 double* lossOut, float* dr2) {
+  readoutLossKernel<<<1, 256, 0, s>>>(r2, nodeStart, nNode, target, mask, G, meanReadout, pred, lossOut, dr2);
+  checkLaunch("readoutLossKernel");
+}
+
+__global__ void readoutBwdHiddenKernel(const float* dr2, const float* w2, const float* r1, int N, int R, float* dr1) {
+  const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= (int64_t)N * R) return;
+  const int n = (int)(i / R), j = (int)(i % R);
+  dr1[i] = (dr2[n] * w2[j]) * sspGradAct(r1[i]);
+}
+void readoutBwdHidden(cudaStream_t s, const float* dr2, const float* w2, const float* r1, int N, int R, float* dr1) {
+  if (N <= 0) return;
+  readoutBwdHiddenKernel<<<cdiv((int64_t)N * R, 256), 256, 0, s>>>(dr2, w2, r1, N, R, dr1);
+  checkLaunch("readoutBwdHiddenKernel");
+}
+
+// Embedding backward as a product: gW = onehot(atom)^T dh, gb = colsum(dh),
+// through the deterministic chunked X^T D (no atomics, fixed order).
+__global__ void oneHotKernel(const int32_t* __restrict__ atom, int N, int classes, float* __restrict__ oh) {
+  const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= (int64_t)N * classes) return;
+  const int n = (int)(i / classes), z = (int)(i % classes);
+  oh[i] = atom[n] == z ? 1.f : 0.f;
+}
+void embedBwd(cudaStream_t s, const int32_t* atom, const float* dh, int N, int C, int classes,
+              float* gW, float* gb, float* oneHot, float* scratch) {
+  if (N > 0) {
+    oneHotKernel<<<cdiv((int64_t)N * classes, 256), 256, 0, s>>>(atom, N, classes, oneHot);
+    checkLaunch("oneHotKernel");
+  }
+  gemmTN(s, N, classes, C, oneHot, classes, dh, C, gW, gb, false, scratch);
+}
+
+// ---- packing ----------------------------------------------------------------------------
+// One block: per-slot node/edge starts (exclusive scan over the batch's graphs)
+// and the padding slots; meta = {realNodes, realEdges, count}.
+__global__ void packScanKernel(DevStore st, const int32_t* countDev, const int32_t* ids, int N, int E,
+                               int G, DevBatch b) {
+  __shared__ int sn[1024], se[1024];
+  __shared__ int carryN, carryE;
+  const int count = *countDev;
+  if (threadIdx.x == 0) { carryN = 0; carryE = 0; }
+  __syncthreads();
+  for (int base = 0; base < count; base += blockDim.x) {
+    const int i = base + threadIdx.x;
+    int nn = 0, ne = 0;
+    if (i < count) {
+      const int g = ids[i];
+      nn = st.nodeOffset[g + 1] - st.nodeOffset[g];
+      ne = st.edgeOffset[g + 1] - st.edgeOffset[g];
+    }
+    sn[threadIdx.x] = nn;
+    se[threadIdx.x] = ne;
+    __syncthreads();
+    for (int off = 1; off < (int)blockDim.x; off <<= 1) {  // Hillis-Steele inclusive scan
+      int an = 0, ae = 0;
+      if ((int)threadIdx.x >= off) { an = sn[threadIdx.x - off]; ae = se[threadIdx.x - off]; }
+      __syncthreads();
+      sn[threadIdx.x] += an;
+      se[threadIdx.x] += ae;
+      __syncthreads();
+    }
+    if (i < count) {
+      const int ns = carryN + sn[threadIdx.x] - nn, es = carryE + se[threadIdx.x] - ne;
+      b.nodeStart[i] = ns;
+      b.edgeStart[i] = es;
+      b.nNode[i] = nn;
+      b.target[i] = st.target[ids[i]];
+      b.mask[i] = 1.f;
+    }
+    __syncthreads();
+    if (threadIdx.x == blockDim.x - 1) { carryN += sn[threadIdx.x]; carryE += se[threadIdx.x]; }
+    __syncthreads();
+  }
+  const int rn = carryN, re = carryE;
+  for (int i = count + threadIdx.x; i < G; i += blockDim.x) {
+    const int ns = i == count ? rn : N;
+    b.nodeStart[i] = ns;
+    b.edgeStart[i] = i == count ? re : E;
+    b.nNode[i] = N - ns;
+    b.target[i] = 0.f;
+    b.mask[i] = 0.f;
+  }
+  if (threadIdx.x == 0) {
+    b.nodeStart[G] = N;
+    b.edgeStart[G] = E;
+    b.meta[0] = rn;
+    b.meta[1] = re;
+    b.meta[2] = count;
+  }
+}
+
+// Block per graph slot: copy nodes and edges of a real graph, shift the
+// endpoints, and build both CSR row-pointer arrays by binary search.
+__global__ void packGraphKernel(DevStore st, const int32_t* countDev, const int32_t* ids, DevBatch b) {
+  const int i = blockIdx.x;
+  if (i >= *countDev) return;
+  const int g = ids[i];
+  const int n0 = st.nodeOffset[g], n = st.nodeOffset[g + 1] - n0;
+  const int e0 = st.edgeOffset[g], ne = st.edgeOffset[g + 1] - e0;
+  const int ns = b.nodeStart[i], es = b.edgeStart[i];
+  const int32_t* sS = st.senders + e0;
+  const int32_t* sR = st.receivers + e0;
+  const int32_t* sP = st.senderPerm + e0;
+  for (int j = threadIdx.x; j < n; j += blockDim.x) {
+    b.atom[ns + j] = st.atomicNumber[n0 + j];
+    int lo = 0, hi = ne;  // first edge with receiver >= j
+    while (lo < hi) { const int mid = (lo + hi) / 2; if (sR[mid] < j) lo = mid + 1; else hi = mid; }
+    b.recvPtr[ns + j] = es + lo;
+    lo = 0; hi = ne;      // first sender-ordered position with sender >= j
+    while (lo < hi) { const int mid = (lo + hi) / 2; if (sS[sP[mid]] < j) lo = mid + 1; else hi = mid; }
+    b.sendPtr[ns + j] = es + lo;
+  }
+  for (int k = threadIdx.x; k < ne; k += blockDim.x) {
+    b.snd[es + k] = sS[k] + ns;
+    b.rcv[es + k] = sR[k] + ns;
+    b.dist[es + k] = st.distance[e0 + k];
+    b.sendPerm[es + k] = es + sP[k];
+  }
+}
+
+__global__ void packPadKernel(int N, int E, DevBatch b) {
+  const int rn = b.meta[0], re = b.meta[1];
+  const int total = max(N, E);
+  for (int x = blockIdx.x * blockDim.x + threadIdx.x; x <= total; x += gridDim.x * blockDim.x) {
+    if (x >= re && x < E) {
+      b.snd[x] = rn;
+      b.rcv[x] = rn;
+      b.dist[x] = 0.f;
+      b.sendPerm[x] = x;
+    }
+    if (x >= rn && x < N) {
+      b.atom[x] = 0;
+      b.recvPtr[x] = x == rn ? re : E;
+      b.sendPtr[x] = x == rn ? re : E;
+    }
+    if (x == N) { b.recvPtr[N] = E; b.sendPtr[N] = E; }
+  }
+}
+
+void pack(cudaStream_t s, const DevStore& st, const int32_t* countDev, const int32_t* idsDev, int N,
+          int E, int G, const DevBatch& b) {
+  addCost(0, 4.0 * (3.0 * N + 4.0 * E + 4.0 * E + 3.0 * N));
+  packScanKernel<<<1, 1024, 0, s>>>(st, countDev, idsDev, N, E, G, b);
+  checkLaunch("packScanKernel");
+  if (G > 0) {
+    packGraphKernel<<<G, 128, 0, s>>>(st, countDev, idsDev, b);
+    checkLaunch("packGraphKernel");
+  }
+  const int total = std::max(N, E) + 1;
+  packPadKernel<<<std::min(cdiv(total, 256), 1024), 256, 0, s>>>(N, E, b);
+  checkLaunch("packPadKernel");
+}
+
+}  // namespace cu
+}  // namespace gnn

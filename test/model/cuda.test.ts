@@ -1,0 +1,64 @@
+/**
+ * CUDA engine bindings. Where no GPU is usable the calls must fail with a clear
+ * code (ERR_GNN_NO_CUDA without a CUDA build, ERR_GNN_NO_DEVICE without a
+ * device) and the GPU agreement test is skipped. The full GPU checks are the
+ * standalone `gnn_native_check` (benchmarks/gpu/check.sh).
+ */
+import { native, nativeCuda, nativeModel, type CudaPlanHandle } from '../../src/native';
+import { resolveModelConfig } from '../../src/model/config';
+import { initParams, paramLayout } from '../../src/model/params';
+import { packBatch, randomStore } from '../helpers/batch';
+
+const info = native().info();
+const hasGpu = info.cuda.compiled && info.cuda.devices > 0;
+
+describe('cuda bindings', () => {
+  it('reports a clear error where CUDA cannot run', () => {
+    if (hasGpu) return;
+    const config = resolveModelConfig({ kind: 'mpeu' });
+    const params = new Float32Array(paramLayout(config).total);
+    let code = '';
+    try {
+      nativeCuda().cudaCreateModel(config, params);
+    } catch (e) {
+      code = (e as { code?: string }).code ?? '';
+    }
+    expect(code).toBe(info.cuda.compiled ? 'ERR_GNN_NO_DEVICE' : 'ERR_GNN_NO_CUDA');
+  });
+
+  it('rejects a wrong handle with a TypeError (never a crash)', () => {
+    if (!info.cuda.compiled) return;
+    let err: { name?: string; code?: string } = {};
+    try {
+      nativeCuda().cudaTrainStep({} as unknown as CudaPlanHandle, new Int32Array(1), { lr: 1e-3, bc1: 0.1, bc2: 0.001 });
+    } catch (e) {
+      err = e as { name?: string; code?: string };
+    }
+    expect(err.name).toBe('TypeError'); // (jest realms: compare names, not classes)
+    expect(err.code).toBe('ERR_GNN_TYPE');
+  });
+
+  (hasGpu ? it : it.skip)('matches the CPU engine on a training step (GPU only)', () => {
+    const config = resolveModelConfig({ kind: 'mpeu' });
+    const layout = paramLayout(config);
+    const sizes = Array.from({ length: 12 }, (_, i) => 4 + (i % 9));
+    const store = randomStore(sizes, 3, true);
+    const ids = [...Array(12).keys()];
+    const shape = { nodes: 128, edges: 1024, graphs: 14 };
+    const params = initParams(layout, 5) as Float32Array;
+    const cuda = nativeCuda();
+    const dStore = cuda.cudaUploadStore(store);
+    const dModel = cuda.cudaCreateModel(config, params);
+    const plan = cuda.cudaCreatePlan(dStore, dModel, shape);
+    const adam = { lr: 1e-3, bc1: 0.1, bc2: 0.001 };
+    const r = cuda.cudaTrainStep(plan, Int32Array.from(ids), adam);
+    const api = nativeModel();
+    const { inputs } = packBatch(store, ids, shape, 'float32');
+    const cpuPlan = api.createPlan(config, shape, 'float32');
+    const p = params.slice();
+    const g = new Float32Array(layout.total), m = new Float32Array(layout.total), v = new Float32Array(layout.total);
+    const c = api.trainStep(cpuPlan, inputs, shape, p, g, m, v, adam);
+    expect(Math.abs(r.loss - c.loss) / c.loss).toBeLessThan(1e-5);
+    expect(cuda.cudaPlanInfo(plan).captures).toBe(1);
+  });
+});
