@@ -38,7 +38,11 @@ DenormalGuard::DenormalGuard() {
 }
 DenormalGuard::~DenormalGuard() {
 #if defined(__SSE__)
-  _mm_setcsr(saved_);  // the calling (Node) thread keeps IEEE semantics
+  // Back to IEEE semantics in the worker threads (other kernels share the
+  // pool) and in the calling (Node) thread.
+#pragma omp parallel num_threads(numThreads())
+  _mm_setcsr(_mm_getcsr() & ~0x8040u);
+  _mm_setcsr(saved_);
 #endif
 }
 
