@@ -222,6 +222,7 @@ export interface NativeModelApi {
   trainStepAsync(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, adam: AdamStepArgs): Promise<StepResult>;
   lossAndGrad(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, grads: FloatArray): number;
   predict(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, predOut: FloatArray): number;
+  predictAsync(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, predOut: FloatArray): Promise<number>;
   setProfile(plan: PlanHandle, on: boolean): void;
   getProfile(plan: PlanHandle): Record<string, number>;
   adamUpdate(params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, adam: AdamStepArgs): void;

@@ -226,6 +226,24 @@ class StepWorker : public PromiseWorker {
   StepResult<T> r_;
 };
 
+template <class T>
+class PredictWorker : public PromiseWorker {
+ public:
+  PredictWorker(Napi::Env env, PlanHolder* h, gnn::BatchInputs<T> b, const T* params, T* out)
+      : PromiseWorker(env, "gnnbatch:predict"), h_(h), b_(b), params_(params), out_(out) {}
+  void Run() override {
+    struct Release { PlanHolder* h; ~Release() { h->busy.store(false); } } rel{h_};
+    loss_ = gnn::forward(planOf<T>(h_), params_, b_, out_);
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, loss_); }
+ private:
+  PlanHolder* h_;
+  gnn::BatchInputs<T> b_;
+  const T* params_;
+  T* out_;
+  double loss_ = 0;
+};
+
 // ---- functions ------------------------------------------------------------------
 
 Napi::Value ModelLayout(const Napi::CallbackInfo& info) {
@@ -373,6 +391,36 @@ Napi::Value Predict(const Napi::CallbackInfo& info) {
   });
 }
 
+// predictAsync(plan, inputs, shape, params, predOut) -> Promise<loss>, run on a worker.
+Napi::Value PredictAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto* h = planArg(env, info[0]);
+    BusyGuard g(h);
+    const int64_t n = h->layout().total;
+    PromiseWorker* w;
+    if (h->f64) {
+      auto b = inputsArg<double>(env, info[1], info[2]);
+      auto p = viewOf<double>(env, info[3], "params", n);
+      auto out = viewAtLeast<double>(env, info[4], "predOut", b.shape.graphs);
+      w = new PredictWorker<double>(env, h, b, p.data, out.data);
+    } else {
+      auto b = inputsArg<float>(env, info[1], info[2]);
+      auto p = viewOf<float>(env, info[3], "params", n);
+      auto out = viewAtLeast<float>(env, info[4], "predOut", b.shape.graphs);
+      w = new PredictWorker<float>(env, h, b, p.data, out.data);
+    }
+    w->Keep(info[0]);
+    keepInputs(*w, info[1]);
+    w->Keep(info[3]);
+    w->Keep(info[4]);
+    auto promise = w->Promise();
+    g.release();
+    w->Queue();
+    return promise;
+  });
+}
+
 Napi::Value SetProfile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -451,6 +499,7 @@ void registerModel(Napi::Env env, Napi::Object exports) {
   exports.Set("trainStepAsync", Napi::Function::New(env, TrainStepAsync, "trainStepAsync"));
   exports.Set("lossAndGrad", Napi::Function::New(env, LossAndGrad, "lossAndGrad"));
   exports.Set("predict", Napi::Function::New(env, Predict, "predict"));
+  exports.Set("predictAsync", Napi::Function::New(env, PredictAsync, "predictAsync"));
   exports.Set("setProfile", Napi::Function::New(env, SetProfile, "setProfile"));
   exports.Set("getProfile", Napi::Function::New(env, GetProfile, "getProfile"));
   exports.Set("adamUpdate", Napi::Function::New(env, AdamUpdate, "adamUpdate"));

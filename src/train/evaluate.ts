@@ -37,6 +37,39 @@ function cacheFor(config: ModelConfig): PlanCache {
   return c;
 }
 
+/** The exact (unpadded) shape of a list of graphs. */
+function exactShape(store: EvaluateArgs['store'], ids: Int32Array): { nodes: number; edges: number; graphs: number } {
+  let nodes = 0;
+  let edges = 0;
+  for (const g of ids) {
+    nodes += store.nodeOffset[g + 1] - store.nodeOffset[g];
+    edges += store.edgeOffset[g + 1] - store.edgeOffset[g];
+  }
+  return { nodes, edges, graphs: ids.length };
+}
+
+/**
+ * Predictions like {@link predictGraphs}, each native forward pass run on a
+ * worker thread so the event loop stays free (for servers). `cache` must not be
+ * used by another call at the same time (callers serialise).
+ */
+export async function predictGraphsAsync(a: EvaluateArgs, cache: PlanCache): Promise<Float64Array> {
+  const out = new Float64Array(a.ids.length);
+  const api = nativeModel();
+  const B = Math.max(1, a.batchSize);
+  const pred = new Float32Array(B);
+  for (let s = 0; s < a.ids.length; s += B) {
+    const ids = a.ids.subarray(s, Math.min(a.ids.length, s + B));
+    const shape = exactShape(a.store, ids);
+    const plan = cache.get(shape);
+    const inputs = inputsFor(plan, shape);
+    native().packGraphs(a.arrays, ids, shape, inputs);
+    await api.predictAsync(plan.handle, inputs, shape, a.params, pred);
+    for (let k = 0; k < ids.length; k++) out[s + k] = pred[k] * a.targetStd + a.targetMean + (a.offsets ? a.offsets[ids[k]] : 0);
+  }
+  return out;
+}
+
 /** Predictions in target units for `ids`, in order. */
 export function predictGraphs(a: EvaluateArgs): Float64Array {
   const out = new Float64Array(a.ids.length);
@@ -46,13 +79,7 @@ export function predictGraphs(a: EvaluateArgs): Float64Array {
   const pred = new Float32Array(B);
   for (let s = 0; s < a.ids.length; s += B) {
     const ids = a.ids.subarray(s, Math.min(a.ids.length, s + B));
-    let nodes = 0;
-    let edges = 0;
-    for (const g of ids) {
-      nodes += a.store.nodeOffset[g + 1] - a.store.nodeOffset[g];
-      edges += a.store.edgeOffset[g + 1] - a.store.edgeOffset[g];
-    }
-    const shape = { nodes, edges, graphs: ids.length };
+    const shape = exactShape(a.store, ids);
     const plan = cache.get(shape);
     const inputs = inputsFor(plan, shape);
     native().packGraphs(a.arrays, ids, shape, inputs);

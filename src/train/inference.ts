@@ -6,7 +6,8 @@ import { buildStore, parseGraphRule, type Structure } from '../data';
 import type { NativeStoreArrays } from '../native';
 import type { ModelConfig } from '../model/config';
 import { readCheckpoint } from './checkpoint';
-import { predictGraphs } from './evaluate';
+import { predictGraphs, predictGraphsAsync, type EvaluateArgs } from './evaluate';
+import { PlanCache } from './plan';
 import { atomrefOffsets } from './atomref';
 
 /** A model loaded for inference. */
@@ -24,12 +25,43 @@ export interface LoadedModel {
    * `batchSize` structures per native call (default 64).
    */
   predict(structures: readonly Structure[], options?: { batchSize?: number }): Float64Array;
+  /**
+   * As {@link predict}, with every native forward pass on a worker thread, so a
+   * server's event loop stays free. Concurrent calls are queued (one at a time).
+   */
+  predictAsync(structures: readonly Structure[], options?: { batchSize?: number }): Promise<Float64Array>;
 }
 
 /** Loads a checkpoint directory written by `train` (or `gnnbatch train --checkpoint`). */
 export function loadModel(dir: string): LoadedModel {
   const ck = readCheckpoint(dir);
   const rule = parseGraphRule(ck.graphRule);
+  const asyncCache = new PlanCache(ck.config, 'float32', 1 << 30, true);
+  let queue: Promise<unknown> = Promise.resolve();
+  const prepare = (structures: readonly Structure[], batchSize: number): EvaluateArgs => {
+    for (let s = 0; s < structures.length; s++) {
+      const z = structures[s].numbers;
+      for (let i = 0; i < z.length; i++) {
+        if (z[i] >= ck.config.numClasses) {
+          throw new RangeError(`structure ${s} (${structures[s].id}): atomic number ${z[i]} is outside the model's ${ck.config.numClasses} classes`);
+        }
+      }
+    }
+    const { store } = buildStore(structures, { graph: rule, targetNames: [] });
+    const arrays: NativeStoreArrays = {
+      nodeOffset: store.nodeOffset,
+      edgeOffset: store.edgeOffset,
+      atomicNumber: store.atomicNumber,
+      senders: store.senders,
+      receivers: store.receivers,
+      distance: store.distance,
+      senderPerm: store.senderPerm,
+      target: new Float64Array(store.numGraphs),
+    };
+    const ids = Int32Array.from({ length: store.numGraphs }, (_, i) => i);
+    const offsets = ck.atomRefs ? atomrefOffsets(store, Float64Array.from(ck.atomRefs)) : undefined;
+    return { store, arrays, ids, config: ck.config, params: ck.params, targetMean: ck.targetMean, targetStd: ck.targetStd, offsets, batchSize };
+  };
   return {
     config: ck.config,
     target: ck.target,
@@ -37,28 +69,18 @@ export function loadModel(dir: string): LoadedModel {
     step: ck.step,
     predict(structures, options = {}) {
       if (structures.length === 0) return new Float64Array(0);
-      for (let s = 0; s < structures.length; s++) {
-        const z = structures[s].numbers;
-        for (let i = 0; i < z.length; i++) {
-          if (z[i] >= ck.config.numClasses) {
-            throw new RangeError(`structure ${s} (${structures[s].id}): atomic number ${z[i]} is outside the model's ${ck.config.numClasses} classes`);
-          }
-        }
-      }
-      const { store } = buildStore(structures, { graph: rule, targetNames: [] });
-      const arrays: NativeStoreArrays = {
-        nodeOffset: store.nodeOffset,
-        edgeOffset: store.edgeOffset,
-        atomicNumber: store.atomicNumber,
-        senders: store.senders,
-        receivers: store.receivers,
-        distance: store.distance,
-        senderPerm: store.senderPerm,
-        target: new Float64Array(store.numGraphs),
-      };
-      const ids = Int32Array.from({ length: store.numGraphs }, (_, i) => i);
-      const offsets = ck.atomRefs ? atomrefOffsets(store, Float64Array.from(ck.atomRefs)) : undefined;
-      return predictGraphs({ store, arrays, ids, config: ck.config, params: ck.params, targetMean: ck.targetMean, targetStd: ck.targetStd, offsets, batchSize: options.batchSize ?? 64 });
+      return predictGraphs(prepare(structures, options.batchSize ?? 64));
+    },
+    predictAsync(structures, options = {}) {
+      const run = queue.then(async () => {
+        if (structures.length === 0) return new Float64Array(0);
+        return predictGraphsAsync(prepare(structures, options.batchSize ?? 64), asyncCache);
+      });
+      queue = run.then(
+        () => undefined,
+        () => undefined,
+      );
+      return run;
     },
   };
 }

@@ -61,6 +61,11 @@ export interface TrainOptions {
   checkpointEvery?: number;
   /** Resume from a checkpoint directory. */
   resumeDir?: string;
+  /**
+   * Run each native step on a worker thread (Promise) so the event loop stays
+   * free between and during steps (for servers); results are identical.
+   */
+  asyncSteps?: boolean;
   /** Collect a per-kernel profile of the update. */
   profile?: boolean;
   /** Plan cache byte limit (default 4 GiB). */
@@ -275,12 +280,15 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     native().packGraphs(arrays, spec.graphIds, spec.shape, inputs);
     const t1 = process.hrtime.bigint();
     const lrNow = learningRate(schedule, step);
-    const res = api.trainStep(plan.handle, inputs, spec.shape, params, grads, m, v, {
+    const adam = {
       lr: lrNow,
       bc1: 1 - Math.pow(0.9, step + 1),
       bc2: 1 - Math.pow(0.999, step + 1),
       clipNorm: opts.clipNorm ?? 0,
-    });
+    };
+    const res = opts.asyncSteps
+      ? await api.trainStepAsync(plan.handle, inputs, spec.shape, params, grads, m, v, adam)
+      : api.trainStep(plan.handle, inputs, spec.shape, params, grads, m, v, adam);
     const t2 = process.hrtime.bigint();
     // Compilation happens where XLA would compile: inside the update of the
     // step that first meets the shape (it is in the means, not the medians).

@@ -53,6 +53,13 @@ describe('determinism and resume', () => {
     expect(Buffer.from(resumed.model.params.buffer).equals(Buffer.from(full.model.params.buffer))).toBe(true);
   });
 
+  it('async steps (worker thread) give the same bits as sync steps', async () => {
+    const a = await train({ store, ...base, steps: 8 });
+    const b = await train({ store, ...base, steps: 8, asyncSteps: true });
+    expect(b.result.loss_curve).toEqual(a.result.loss_curve);
+    expect(Buffer.from(a.model.params.buffer).equals(Buffer.from(b.model.params.buffer))).toBe(true);
+  });
+
   it('refuses to resume with another configuration', async () => {
     const dir = path.join(tmp, 'ck2');
     await train({ store, ...base, steps: 3, checkpointDir: dir });
@@ -75,6 +82,10 @@ describe('checkpoints and inference', () => {
     const ids = Int32Array.from({ length: 10 }, (_, i) => i);
     const ref = predictGraphs({ store, arrays, ids, config: model.config, params: model.params, targetMean: model.targetMean, targetStd: model.targetStd, batchSize: 4 });
     for (let i = 0; i < 10; i++) expect(pred[i]).toBeCloseTo(ref[i], 3);
+    // The async path (worker threads, queued) gives the same numbers, concurrently called.
+    const [p1, p2] = await Promise.all([loaded.predictAsync(structures, { batchSize: 4 }), loaded.predictAsync(structures.slice(0, 3))]);
+    for (let i = 0; i < 10; i++) expect(p1[i]).toBe(pred[i]);
+    for (let i = 0; i < 3; i++) expect(p2[i]).toBeCloseTo(pred[i], 4);
   });
 
   it('rejects a missing checkpoint directory with a clear error', () => {
