@@ -162,22 +162,22 @@ PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
       bad |= (unsigned)p >= une;
       oP[k] = es + p;
     }
-    if (!bad) {
-      int32_t prev = 0;
-      cur = 0;
-      for (int32_t k = 0; k < ne; ++k) {
-        const int32_t snd = sS[sP[k]];
-        bad |= snd < prev;
-        prev = snd;
-        while (cur <= snd) sp[cur++] = es + k;
-      }
+    // Sender row pointers by counting senders (a sequential pass; no gather
+    // through the permutation). That senderPerm is sorted by sender is
+    // verified once per store by validateStoreFull; here every index is
+    // range-checked, which is what memory safety needs.
+    for (int32_t j = 0; j < n; ++j) sp[j] = 0;
+    for (int32_t k = 0; k < ne; ++k) sp[sS[k]]++;
+    for (int32_t j = 0, run = es; j < n; ++j) {
+      const int32_t c = sp[j];
+      sp[j] = run;
+      run += c;
     }
     if (bad) {
       err.set(i, "store graph " + std::to_string(g) +
-                     " has a senderPerm entry out of range or not sorted by sender");
+                     " has a senderPerm entry out of range");
       continue;
     }
-    while (cur < n) sp[cur++] = es + ne;
     out.nNode[i] = n;
     out.nEdge[i] = ne;
     out.target[i] = (T)s.target[g];
