@@ -468,6 +468,7 @@ __global__ void csrRowSumKernel(const float* __restrict__ src, const int32_t* __
   const int k0 = ptr[row], k1 = ptr[row + 1];
   for (int j = lane; j < width; j += 32) {
     float acc = 0.f;
+#pragma unroll 4  // one accumulator, edges in order: same sums; loads issued ahead
     for (int k = k0; k < k1; ++k) {
       const int e = perm ? perm[k] : k;
       acc += src[(size_t)e * width + j];
@@ -575,6 +576,7 @@ __global__ void aggregateKernel(const int32_t* __restrict__ ptr, const int32_t* 
   const float sc = ic[row];
   for (int j = lane; j < C; j += 32) {
     float acc = 0.f;
+#pragma unroll 4  // one accumulator, edges in order: same sums; loads issued ahead
     for (int k = k0; k < k1; ++k) acc += f2[(size_t)k * C + j] * hs[(size_t)snd[k] * C + j];
     agg[(size_t)row * C + j] = acc * sc;
   }
@@ -615,6 +617,7 @@ __global__ void messageBwdSenderKernel(const int32_t* __restrict__ ptr, const in
   const int k0 = ptr[row], k1 = ptr[row + 1];
   for (int j = lane; j < C; j += 32) {
     float acc = 0.f;
+#pragma unroll 4  // one accumulator, edges in order: same sums; loads issued ahead
     for (int k = k0; k < k1; ++k) {
       const int e = perm[k], r = rcv[e];
       acc += dagg[(size_t)r * C + j] * ic[r] * f2[(size_t)e * C + j];
