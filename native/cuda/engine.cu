@@ -24,6 +24,11 @@ void requireDevice() {
     throw Error(ErrorKind::Generic, "ERR_GNN_NO_DEVICE",
                 "no usable CUDA device (no GPU or no driver); this build has CUDA but the machine "
                 "cannot run it: use the cpu device");
+  static bool prepared = false;
+  if (!prepared) {
+    cu::prepareKernels();
+    prepared = true;
+  }
 }
 
 // Owns device allocations; frees them in reverse order.

@@ -368,6 +368,23 @@ static inline bool aligned16(const void* p, int ld) {
   return ((uintptr_t)p % 16) == 0 && ld % 4 == 0;
 }
 
+// Raises the dynamic shared-memory limit of one tf32x3 instantiation (once).
+template <int MODE, bool TA, bool TB>
+static void tcAttr() {
+  static bool done = false;
+  if (done) return;
+  checkCuda(cudaFuncSetAttribute(tc::gemmTf32x3Kernel<MODE, TA, TB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 tc::kSmemBytes),
+            "cudaFuncSetAttribute(gemmTf32x3Kernel)");
+  done = true;
+}
+void prepareKernels() {  // outside any capture: every instantiation gemm() may launch
+  tcAttr<kPlain, true, false>();
+#define GNN_A(MODE) tcAttr<MODE, false, false>(); tcAttr<MODE, false, true>();
+  GNN_A(kPlain) GNN_A(kBias) GNN_A(kBiasSsp) GNN_A(kBiasRes) GNN_A(kGatherSsp) GNN_A(kSspGrad)
+#undef GNN_A
+}
+
 template <int MODE, bool TA, bool TB>
 static void launchGemm(cudaStream_t s, int M, int N, int K, int kChunk, int chunks, const float* A,
                        int lda, const float* B, int ldb, float* C, int ldc, size_t strideZ,
@@ -378,13 +395,7 @@ static void launchGemm(cudaStream_t s, int M, int N, int K, int kChunk, int chun
     gemmKernel<MODE, TA, TB><<<grid, NT, 0, s>>>(M, N, K, kChunk, A, lda, B, ldb, C, ldc, strideZ,
                                                  onesRow, acc, ep);
   } else {
-    static bool attrSet = false;  // one per instantiation
-    if (!attrSet) {
-      checkCuda(cudaFuncSetAttribute(tc::gemmTf32x3Kernel<MODE, TA, TB>,
-                                     cudaFuncAttributeMaxDynamicSharedMemorySize, tc::kSmemBytes),
-                "cudaFuncSetAttribute(gemmTf32x3Kernel)");
-      attrSet = true;
-    }
+    tcAttr<MODE, TA, TB>();  // normally done already by prepareKernels()
     dim3 grid(cdiv(M, tc::BM), cdiv(N, tc::BN), chunks);
     tc::gemmTf32x3Kernel<MODE, TA, TB><<<grid, tc::NT, tc::kSmemBytes, s>>>(
         M, N, K, kChunk, A, lda, B, ldb, C, ldc, strideZ, onesRow, acc, aligned16(A, lda),

@@ -42,6 +42,9 @@ enum GemmImpl { kGemmFfma = 0, kGemmTf32x3 = 1 };
 int gemmImpl();
 void setGemmImpl(int impl);
 const char* gemmImplName(int impl);
+// One-time kernel attributes (tf32x3 dynamic shared memory), called outside
+// stream capture (plan creation, test hooks).
+void prepareKernels();
 
 enum EpiMode { kPlain = 0, kBias = 1, kBiasSsp = 2, kBiasRes = 3, kGatherSsp = 4, kSspGrad = 5 };
 struct Epi {
