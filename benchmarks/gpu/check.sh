@@ -5,7 +5,11 @@
 # peer, and prints a side-by-side table last. Logs go to $OUT when set.
 #   bash benchmarks/gpu/check.sh            (from the repository root)
 # Env: GNN_GPU_BUILD (build dir, default /tmp/gnn-gpu), GNN_CUDA_ARCHS (default 90),
-#      GNN_CHECK_ARGS (e.g. --quick), JAX_CONFIGS (see jax_mpeu.py --configs),
+#      GNN_CHECK_ARGS (gnn_native_check options, e.g. --quick, --impl=ffma|tf32x3|both,
+#        --breakdown, --only=MPEU:qm9:32,MPEU:qm9:128, --no-kernels/--no-grads/--no-train),
+#      SKIP_JAX=1 (no JAX run; the table takes JAX numbers from JAX_PREV, default
+#        benchmarks/gpu/results/jax.log, else jax_h100_first_run.txt: same card kind),
+#      JAX_CONFIGS (see jax_mpeu.py --configs),
 #      GNN_SANITIZE=1 (only build + compute-sanitizer memcheck of a quick check, for diagnosis).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -45,15 +49,26 @@ timeout 300 "$BUILD/gnn_native_check" ${GNN_CHECK_ARGS:-} 2>&1 | tee "$OUTDIR/gp
 CHECK_RC=${PIPESTATUS[0]}
 say "gnn_native_check exit $CHECK_RC"
 
-say "JAX peer"
-export XLA_PYTHON_CLIENT_PREALLOCATE=false
-JAX_ARGS=()
-[ -n "${JAX_CONFIGS:-}" ] && JAX_ARGS=(--configs "$JAX_CONFIGS")
-timeout 240 python3 benchmarks/peers/jax_mpeu.py "${JAX_ARGS[@]}" 2>&1 | grep -v -E "^\s*$" | tee "$OUTDIR/jax.log"
-JAX_RC=${PIPESTATUS[0]}
-say "JAX peer exit $JAX_RC"
+JAX_LOG="$OUTDIR/jax.log"
+if [ "${SKIP_JAX:-0}" = "1" ]; then
+  JAX_LOG="${JAX_PREV:-benchmarks/gpu/results/jax.log}"
+  [ -f "$JAX_LOG" ] || JAX_LOG=benchmarks/gpu/results/jax_h100_first_run.txt
+  say "JAX peer skipped (SKIP_JAX=1): previous JAX numbers from $JAX_LOG"
+  JAX_RC=0
+else
+  say "JAX peer"
+  export XLA_PYTHON_CLIENT_PREALLOCATE=false
+  JAX_ARGS=()
+  [ -n "${JAX_CONFIGS:-}" ] && JAX_ARGS=(--configs "$JAX_CONFIGS")
+  timeout 240 python3 benchmarks/peers/jax_mpeu.py "${JAX_ARGS[@]}" 2>&1 | grep -v -E "^\s*$" | tee "$OUTDIR/jax.log"
+  JAX_RC=${PIPESTATUS[0]}
+  say "JAX peer exit $JAX_RC"
+fi
 
-python3 - "$OUTDIR/gpu_check.log" "$OUTDIR/jax.log" <<'PY' | tee "$OUTDIR/table.txt"
+# condensed breakdown (full tables in gpu_check.log)
+grep -E "^bench \[|^  by family|^  breakdown|FAIL" "$OUTDIR/gpu_check.log" | cut -c1-400 || true
+
+python3 - "$OUTDIR/gpu_check.log" "$JAX_LOG" <<'PY' | tee "$OUTDIR/table.txt"
 import sys
 def parse(path, tag):
     rows = []
@@ -74,13 +89,17 @@ f = lambda v: "-" if v is None else f"{v:.3f}"
 print()
 print("ours = CUDA graph replay (step_ms: device events; wall_ms: host wall per train step incl. ids upload, device pack, loss copy)")
 print("jax  = jit step on device-resident inputs, wall per step with block_until_ready (default = XLA's default f32 matmul precision)")
-print(f"{'model':7} {'data':6} {'B':>4} {'N/E':>12} {'ours_step':>9} {'ours_wall':>9} {'batch':>7} {'capt_ms':>8} {'TFLOP/s':>7} {'floor':>7} {'jax_def':>8} {'jax_hi':>8} {'speedup':>7}")
+print("vs_ffma = ffma step / this step (same run, same card); speedup = jax_def / ours_wall")
+ffma = {(r["model"], r["data"], r["B"]): float(r["step_ms"]) for r in ours if r.get("impl", "ffma") == "ffma"}
+print(f"{'impl':7} {'model':7} {'data':6} {'B':>4} {'N/E':>12} {'ours_step':>9} {'ours_wall':>9} {'batch':>7} {'capt_ms':>8} {'TFLOP/s':>7} {'floor':>7} {'vs_ffma':>7} {'jax_def':>8} {'jax_hi':>8} {'speedup':>7}")
 for r in ours:
     step, wall = float(r["step_ms"]), float(r["wall_ms"])
     jd, jh = jx(r["model"], r["data"], r["B"], "default"), jx(r["model"], r["data"], r["B"], "highest")
     sp = f"{jd / wall:.2f}x" if jd else "-"
     tf = float(r["gflop"]) / step
-    print(f"{r['model']:7} {r['data']:6} {r['B']:>4} {r['nodes'] + '/' + r['edges']:>12} {step:9.3f} {wall:9.3f} {float(r['batch_ms']):7.3f} {float(r['capture_ms']):8.1f} {tf:7.2f} {float(r['floor_ms']):7.3f} {f(jd):>8} {f(jh):>8} {sp:>7}")
+    fb = ffma.get((r["model"], r["data"], r["B"]))
+    vf = f"{fb / step:.2f}x" if fb else "-"
+    print(f"{r.get('impl', 'ffma'):7} {r['model']:7} {r['data']:6} {r['B']:>4} {r['nodes'] + '/' + r['edges']:>12} {step:9.3f} {wall:9.3f} {float(r['batch_ms']):7.3f} {float(r['capture_ms']):8.1f} {tf:7.2f} {float(r['floor_ms']):7.3f} {vf:>7} {f(jd):>8} {f(jh):>8} {sp:>7}")
 if not ours:
     print("(no RESULT lines from gnn_native_check)")
 if not jax:

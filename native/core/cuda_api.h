@@ -21,6 +21,8 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "core/adam.h"
 #include "core/common.h"
@@ -87,6 +89,23 @@ double cudaPredict(CudaPlan& p, const int32_t* ids, int64_t count, float* predOu
 
 // Pack only (as inside a step), for tests: copies the packed batch back.
 void cudaPackForTest(CudaPlan& p, const int32_t* ids, int64_t count, const PackOut<float>& out);
+
+// Matrix-product implementation for kernels launched (and graphs captured)
+// from now on: "ffma" (fp32 FFMA tiles) or "tf32x3" (tensor cores, 3xTF32
+// split, fp32-level error; the default). GNN_CUDA_GEMM sets the initial value.
+void cudaSetGemmImpl(const std::string& name);
+std::string cudaGemmImpl();
+
+// Per-launch device times of one training step run without the CUDA graph
+// (same kernels, same order; the device waits until the host has enqueued the
+// whole step, so each entry is device time from the previous op's end to its
+// own end). Updates the model like cudaTrainStep.
+struct CudaLaunchTime {
+  std::string name;
+  double ms = 0;
+};
+std::vector<CudaLaunchTime> cudaProfileStep(CudaPlan& p, const int32_t* ids, int64_t count,
+                                            const AdamArgs& adam);
 
 // Device-to-device copy bandwidth in GB/s, counting bytes read plus written
 // (median of a few cudaMemcpy of `bytes`), for the benchmark's floor.

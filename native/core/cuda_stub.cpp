@@ -29,6 +29,9 @@ double cudaComputeGrads(CudaPlan&, const int32_t*, int64_t) { noCuda(); }
 double cudaPredict(CudaPlan&, const int32_t*, int64_t, float*) { noCuda(); }
 void cudaPackForTest(CudaPlan&, const int32_t*, int64_t, const PackOut<float>&) { noCuda(); }
 double cudaMeasureCopyBandwidth(size_t) { noCuda(); }
+void cudaSetGemmImpl(const std::string&) { noCuda(); }
+std::string cudaGemmImpl() { noCuda(); }
+std::vector<CudaLaunchTime> cudaProfileStep(CudaPlan&, const int32_t*, int64_t, const AdamArgs&) { noCuda(); }
 
 namespace cudatest {
 void gemm(int, int, int, const float*, bool, const float*, bool, float*, bool, int, const float*,

@@ -24,6 +24,11 @@ void requireDevice() {
     throw Error(ErrorKind::Generic, "ERR_GNN_NO_DEVICE",
                 "no usable CUDA device (no GPU or no driver); this build has CUDA but the machine "
                 "cannot run it: use the cpu device");
+  static bool prepared = false;
+  if (!prepared) {
+    cu::prepareKernels();
+    prepared = true;
+  }
 }
 
 // Owns device allocations; frees them in reverse order.
@@ -336,6 +341,7 @@ void prepareHeader(CudaPlan& p, const int32_t* ids, int64_t count, const AdamArg
 
 void enqueuePack(CudaPlan& p) {
   GNN_CU(cudaMemcpyAsync(p.hdrDev, p.hdrHost, p.hdrBytes, cudaMemcpyHostToDevice, p.stream));
+  cu::profMark(p.stream, "pack: header H2D");
   cu::pack(p.stream, p.store->dev, countDev(p), idsDev(p), (int)p.shape.nodes, (int)p.shape.edges,
            (int)p.shape.graphs, p.b);
 }
@@ -413,7 +419,10 @@ void enqueueBackward(CudaPlan& p) {
   const float* hT = p.h + (size_t)c.passes * N * C;
   cu::gemmTN(s, N, C, R, hT, C, p.dr1, R, D.r1w, D.r1b, false, scr);
   cu::gemm(s, N, C, R, p.dr1, R, false, W.r1w, R, true, dh, C, false);
-  if (mpeu && E > 0) GNN_CU(cudaMemsetAsync(p.de, 0, sizeof(float) * (size_t)E * C, s));
+  if (mpeu && E > 0) {
+    GNN_CU(cudaMemsetAsync(p.de, 0, sizeof(float) * (size_t)E * C, s));
+    cu::profMark(s, "memsetAsync de");
+  }
   for (int t = c.passes - 1; t >= 0; --t) {
     const PassW& w = W.pass[t];
     const PassW& dw = D.pass[t];
@@ -428,6 +437,7 @@ void enqueueBackward(CudaPlan& p) {
     cu::gemmTN(s, N, C, C, aggt, C, p.du, C, dw.wu1, dw.bu1, false, scr);
     cu::gemm(s, N, C, C, p.du, C, false, w.wu1, C, true, p.dagg, C, false);
     GNN_CU(cudaMemcpyAsync(dhNew, dh, sizeof(float) * (size_t)N * C, cudaMemcpyDeviceToDevice, s));
+    cu::profMark(s, "memcpyAsync dh");
     cu::messageBwdEdge(s, b.snd, b.rcv, p.dagg, p.invCnt, hst, f2t, E, C, p.dA);
     cu::messageBwdSender(s, b.sendPtr, b.sendPerm, b.rcv, p.dagg, p.invCnt, f2t, N, C, p.dhs);
     cu::gemmTN(s, N, C, C, ht, C, p.dhs, C, dw.wl, dw.bl, false, scr);
@@ -464,6 +474,7 @@ void enqueueStep(CudaPlan& p) {
   CudaModel& m = *p.model;
   cu::adam(p.stream, m.params, m.grads, m.m, m.v, m.P, (const cu::AdamDev*)(p.hdrDev + kHdrAdam));
   GNN_CU(cudaMemcpyAsync(p.lossHost, p.lossDev, sizeof(double), cudaMemcpyDeviceToHost, p.stream));
+  cu::profMark(p.stream, "loss D2H");
 }
 
 cudaGraphExec_t capture(CudaPlan& p, void (*fn)(CudaPlan&)) {
@@ -526,6 +537,40 @@ double cudaTrainStep(CudaPlan& p, const int32_t* ids, int64_t count, const AdamA
   }
   p.stats.steps++;
   return *p.lossHost;
+}
+
+void cudaSetGemmImpl(const std::string& name) {
+  if (name == "ffma") cu::setGemmImpl(cu::kGemmFfma);
+  else if (name == "tf32x3") cu::setGemmImpl(cu::kGemmTf32x3);
+  else throwRange("unknown gemm implementation '" + name + "' (ffma or tf32x3)");
+}
+std::string cudaGemmImpl() { return cu::gemmImplName(cu::gemmImpl()); }
+
+std::vector<CudaLaunchTime> cudaProfileStep(CudaPlan& p, const int32_t* ids, int64_t count, const AdamArgs& adam) {
+  prepareHeader(p, ids, count, &adam);
+  GNN_CU(cudaStreamSynchronize(p.stream));
+  cu::Profiler prof;
+  std::vector<CudaLaunchTime> out;
+  try {
+    cu::spin(p.stream, 20.0);  // the host enqueues the whole step meanwhile
+    cu::setProfiler(&prof);
+    cu::profMark(p.stream, "start");
+    enqueuePack(p);
+    enqueueStep(p);
+    cu::setProfiler(nullptr);
+    GNN_CU(cudaStreamSynchronize(p.stream));
+    for (size_t i = 1; i < prof.ev.size(); ++i) {
+      float ms = 0;
+      GNN_CU(cudaEventElapsedTime(&ms, prof.ev[i - 1], prof.ev[i]));
+      out.push_back(CudaLaunchTime{prof.names[i], ms});
+    }
+  } catch (...) {
+    cu::setProfiler(nullptr);
+    for (auto e : prof.ev) cudaEventDestroy(e);
+    throw;
+  }
+  for (auto e : prof.ev) cudaEventDestroy(e);
+  return out;
 }
 
 double cudaComputeGrads(CudaPlan& p, const int32_t* ids, int64_t count) {

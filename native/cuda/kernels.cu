@@ -2,8 +2,14 @@
 // reduction runs in a fixed order, so results are bitwise reproducible.
 #include "kernels.cuh"
 
+#include <mma.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "core/common.h"
 
@@ -16,7 +22,36 @@ void checkCuda(cudaError_t e, const char* what) {
               std::string("CUDA error in ") + what + ": " + cudaGetErrorName(e) + " (" +
                   cudaGetErrorString(e) + ")");
 }
-static inline void checkLaunch(const char* what) { checkCuda(cudaGetLastError(), what); }
+// ---- per-launch profiler (--breakdown): an event after every enqueued op ----
+static Profiler* g_prof = nullptr;
+void setProfiler(Profiler* p) { g_prof = p; }
+bool profiling() { return g_prof != nullptr; }
+void profMark(cudaStream_t s, const std::string& name) {
+  if (!g_prof) return;
+  cudaEvent_t e = nullptr;
+  checkCuda(cudaEventCreate(&e), "cudaEventCreate (profiler)");
+  checkCuda(cudaEventRecord(e, s), "cudaEventRecord (profiler)");
+  g_prof->ev.push_back(e);
+  g_prof->names.push_back(name);
+}
+static inline void checkLaunch(cudaStream_t s, const char* what) {
+  checkCuda(cudaGetLastError(), what);
+  if (g_prof) profMark(s, what);
+}
+// A kernel that spins for ns nanoseconds (profiler: lets the host enqueue a
+// whole step before the device starts, so the gaps are device time only).
+__global__ void spinKernel(long long ns) {
+  long long t0, t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+  do {
+    __nanosleep(1000);
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  } while (t - t0 < ns);
+}
+void spin(cudaStream_t s, double ms) {
+  spinKernel<<<1, 1, 0, s>>>((long long)(ms * 1e6));
+  checkCuda(cudaGetLastError(), "spinKernel");
+}
 
 static Cost* g_cost = nullptr;
 void setCostCounter(Cost* c) { g_cost = c; }
@@ -32,10 +67,42 @@ __device__ __forceinline__ float sspf(float x) {
 __device__ __forceinline__ float sspGradAct(float a) { return 1.f - expf(-(a + 0.6931471805599453f)); }
 
 // ---- tiled matrix product ------------------------------------------------------
-// 64 x 64 output tile per 256-thread block, 4 x 4 per thread, k steps of 16,
-// two shared-memory stages with a register prefetch of the next stage.
+// Two implementations, chosen per launch by the process-wide gemm impl
+// (GNN_CUDA_GEMM=ffma|tf32x3, default tf32x3; setGemmImpl):
+//  * ffma:   64 x 64 output tile per 256-thread block, 4 x 4 per thread, k steps
+//            of 16, two shared-memory stages with a register prefetch.
+//  * tf32x3: 64 x 64 tile per 128-thread block (4 warps of 32 x 32), WMMA
+//            m16n16k8 tf32 tensor-core products with the 3xTF32 split
+//            (x = hi + lo, hi = tf32(x), lo = tf32(x - hi);
+//            C += lo_a*hi_b + hi_a*lo_b + hi_a*hi_b), fp32-level error; k steps of
+//            32, three cp.async shared-memory stages; accumulators through shared
+//            memory for the same fused epilogues.
 // gridDim.z > 1 splits K into chunks of kChunk; chunk z writes C + z*cStrideZ.
+// onesRow >= 0: row onesRow of op(A) reads as 1 (gemmTN's bias column).
 constexpr int BM = 64, BN = 64, BK = 16, NT = 256;
+
+static int g_gemmImpl = -1;
+int gemmImpl() {
+  if (g_gemmImpl < 0) {
+    const char* e = std::getenv("GNN_CUDA_GEMM");
+    g_gemmImpl = (e && !std::strcmp(e, "ffma")) ? kGemmFfma : kGemmTf32x3;
+  }
+  return g_gemmImpl;
+}
+void setGemmImpl(int impl) { g_gemmImpl = impl == kGemmFfma ? kGemmFfma : kGemmTf32x3; }
+const char* gemmImplName(int impl) { return impl == kGemmFfma ? "ffma" : "tf32x3"; }
+
+template <int MODE>
+__device__ __forceinline__ float applyEpi(float v, int gm, int gn, const Epi& ep) {
+  if (MODE == kBias) v = v + ep.bias[gn];
+  else if (MODE == kBiasSsp) v = sspf(v + ep.bias[gn]);
+  else if (MODE == kBiasRes) v = v + (ep.bias[gn] + ep.aux[(size_t)gm * ep.ldaux + gn]);
+  else if (MODE == kGatherSsp)
+    v = sspf(v + ((ep.Ps[(size_t)ep.snd[gm] * ep.ldp + gn] + ep.Pr[(size_t)ep.rcv[gm] * ep.ldp + gn]) +
+                  ep.bias[gn]));
+  else if (MODE == kSspGrad) v = v * sspGradAct(ep.aux[(size_t)gm * ep.ldaux + gn]);
+  return v;
+}
 
 template <int MODE, bool TA, bool TB>
 __global__ void __launch_bounds__(NT) gemmKernel(int M, int N, int K, int kChunk,
@@ -117,28 +184,230 @@ __global__ void __launch_bounds__(NT) gemmKernel(int M, int N, int K, int kChunk
     for (int j = 0; j < 4; ++j) {
       const int gn = n0 + tx * 4 + j;
       if (gn >= N) continue;
-      float v = acc[i][j];
-      if (MODE == kBias) v = v + ep.bias[gn];
-      else if (MODE == kBiasSsp) v = sspf(v + ep.bias[gn]);
-      else if (MODE == kBiasRes) v = v + (ep.bias[gn] + ep.aux[(size_t)gm * ep.ldaux + gn]);
-      else if (MODE == kGatherSsp)
-        v = sspf(v + ((ep.Ps[(size_t)ep.snd[gm] * ep.ldp + gn] + ep.Pr[(size_t)ep.rcv[gm] * ep.ldp + gn]) +
-                      ep.bias[gn]));
-      else if (MODE == kSspGrad) v = v * sspGradAct(ep.aux[(size_t)gm * ep.ldaux + gn]);
+      const float v = applyEpi<MODE>(acc[i][j], gm, gn, ep);
       float* dst = C + (size_t)gm * ldc + gn;
       *dst = accumulate ? *dst + v : v;
     }
   }
 }
 
+// ---- tf32x3 tensor-core kernel -----------------------------------------------------
+namespace tc {
+constexpr int BM = 64, BN = 64, BK = 32, ST = 3, NT = 128;
+constexpr int PAD = 4;
+constexpr int kTileFloats = (BM * (BK + PAD) > BK * (BM + PAD)) ? BM * (BK + PAD) : BK * (BM + PAD);  // 2304
+constexpr int kStageFloats = 2 * kTileFloats;
+constexpr int kSmemBytes = ST * kStageFloats * 4;  // 55296
+static_assert(BM * (BN + PAD) <= ST * kStageFloats, "epilogue tile must fit the pipeline buffers");
+
+__device__ __forceinline__ void cpAsync4(float* dst, const float* src, bool valid) {
+  const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+  const int n = valid ? 4 : 0;  // 0: zero-fill, nothing read
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(n));
+}
+__device__ __forceinline__ void cpAsync16(float* dst, const float* src) {
+  const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src));
+}
+__device__ __forceinline__ void cpCommit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cpWait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+// Copies an OUT x IN tile (IN contiguous in global memory and in shared memory,
+// shared row stride IN + PAD) from g[(o0 + o) * ld + i0 + i]; elements outside
+// (oLim, iLim) read 0; element (onesO, *) or (*, onesI) reads 1 (when inside).
+// vec: ld and g are 16-byte aligned, so whole 4-groups go as one 16-byte copy.
+template <int OUT, int IN>
+__device__ __forceinline__ void tileLoad(float* sm, const float* __restrict__ g, int ld, int o0, int oLim,
+                                         int i0, int iLim, bool vec, int onesO, int onesI, int tid) {
+  constexpr int GPR = IN / 4;  // 4-groups per row
+  constexpr int TOTAL = OUT * GPR;
+  static_assert(TOTAL % NT == 0, "tile groups must divide the block");
+#pragma unroll
+  for (int q = 0; q < TOTAL / NT; ++q) {
+    const int grp = tid + NT * q;
+    const int o = grp / GPR, ic = (grp % GPR) * 4;
+    const int go = o0 + o, gi = i0 + ic;
+    float* d = sm + o * (IN + PAD) + ic;
+    const bool rowOk = go < oLim;
+    const bool special = go == onesO || (onesI >= gi && onesI < gi + 4);
+    if (vec && rowOk && gi + 3 < iLim && !special) {
+      cpAsync16(d, g + (size_t)go * ld + gi);
+    } else {
+#pragma unroll
+      for (int t = 0; t < 4; ++t) {
+        const bool ok = rowOk && gi + t < iLim;
+        if (ok && (go == onesO || gi + t == onesI)) d[t] = 1.f;
+        else cpAsync4(d + t, ok ? g + (size_t)go * ld + gi + t : g, ok);
+      }
+    }
+  }
+}
+
+template <class Frag>
+__device__ __forceinline__ void splitTf32(Frag& hi, Frag& lo) {
+#pragma unroll
+  for (int t = 0; t < hi.num_elements; ++t) {
+    const float x = hi.x[t];
+    const float h = nvcuda::wmma::__float_to_tf32(x);
+    lo.x[t] = nvcuda::wmma::__float_to_tf32(x - h);
+    hi.x[t] = h;
+  }
+}
+
+template <int MODE, bool TA, bool TB>
+__global__ void __launch_bounds__(NT) gemmTf32x3Kernel(int M, int N, int K, int kChunk,
+                                                       const float* __restrict__ A, int lda,
+                                                       const float* __restrict__ B, int ldb,
+                                                       float* __restrict__ C, int ldc, size_t cStrideZ,
+                                                       int onesRow, bool accumulate, bool vecA, bool vecB,
+                                                       Epi ep) {
+  using namespace nvcuda;
+  extern __shared__ __align__(128) float smem[];
+  const int tid = threadIdx.x, warp = tid / 32;
+  const int wm = (warp / 2) * 32, wn = (warp % 2) * 32;
+  const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+  const int kBeg = blockIdx.z * kChunk, kEnd = min(K, kBeg + kChunk);
+  C += blockIdx.z * cStrideZ;
+  const int nTiles = kEnd > kBeg ? (kEnd - kBeg + BK - 1) / BK : 0;
+
+  // stage s: A tile at smem + s*kStageFloats, B tile after it.
+  // A: !TA [BM][BK+PAD] (m rows, k contiguous); TA [BK][BM+PAD] (k rows, m contiguous).
+  // B: !TB [BK][BN+PAD] (k rows, n contiguous); TB [BN][BK+PAD] (n rows, k contiguous).
+  auto loadStage = [&](int tile, int stage) {
+    float* sa = smem + stage * kStageFloats;
+    float* sb = sa + kTileFloats;
+    const int k0 = kBeg + tile * BK;
+    if (!TA) tileLoad<BM, BK>(sa, A, lda, m0, M, k0, kEnd, vecA, onesRow, -1, tid);
+    else tileLoad<BK, BM>(sa, A, lda, k0, kEnd, m0, M, vecA, -1, onesRow, tid);
+    if (!TB) tileLoad<BK, BN>(sb, B, ldb, k0, kEnd, n0, N, vecB, -1, -1, tid);
+    else tileLoad<BN, BK>(sb, B, ldb, n0, N, k0, kEnd, vecB, -1, -1, tid);
+  };
+
+  using LA = typename std::conditional<TA, wmma::col_major, wmma::row_major>::type;
+  using LB = typename std::conditional<TB, wmma::col_major, wmma::row_major>::type;
+  wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2][2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.f);
+
+#pragma unroll
+  for (int s = 0; s < ST - 1; ++s) {
+    if (s < nTiles) loadStage(s, s);
+    cpCommit();
+  }
+  for (int t = 0; t < nTiles; ++t) {
+    cpWait<ST - 2>();
+    __syncthreads();
+    if (t + ST - 1 < nTiles) loadStage(t + ST - 1, (t + ST - 1) % ST);
+    cpCommit();
+    const float* sa = smem + (t % ST) * kStageFloats;
+    const float* sb = sa + kTileFloats;
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 8) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, LA> ah[2], al[2];
+      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, LB> bh[2], bl[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int m = wm + i * 16;
+        if (!TA) wmma::load_matrix_sync(ah[i], sa + m * (BK + PAD) + kk, BK + PAD);
+        else wmma::load_matrix_sync(ah[i], sa + kk * (BM + PAD) + m, BM + PAD);
+        splitTf32(ah[i], al[i]);
+      }
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int n = wn + j * 16;
+        if (!TB) wmma::load_matrix_sync(bh[j], sb + kk * (BN + PAD) + n, BN + PAD);
+        else wmma::load_matrix_sync(bh[j], sb + n * (BK + PAD) + kk, BK + PAD);
+        splitTf32(bh[j], bl[j]);
+      }
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          wmma::mma_sync(acc[i][j], al[i], bh[j], acc[i][j]);
+          wmma::mma_sync(acc[i][j], ah[i], bl[j], acc[i][j]);
+          wmma::mma_sync(acc[i][j], ah[i], bh[j], acc[i][j]);
+        }
+    }
+  }
+  cpWait<0>();
+  __syncthreads();  // pipeline buffers free: reuse them for the output tile
+  float* cs = smem;  // [BM][BN+PAD]
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+      wmma::store_matrix_sync(cs + (wm + i * 16) * (BN + PAD) + wn + j * 16, acc[i][j], BN + PAD,
+                              wmma::mem_row_major);
+  __syncthreads();
+  for (int e = tid; e < BM * BN; e += NT) {
+    const int r = e / BN, c = e % BN;
+    const int gm = m0 + r, gn = n0 + c;
+    if (gm >= M || gn >= N) continue;
+    const float v = applyEpi<MODE>(cs[r * (BN + PAD) + c], gm, gn, ep);
+    float* dst = C + (size_t)gm * ldc + gn;
+    *dst = accumulate ? *dst + v : v;
+  }
+}
+}  // namespace tc
+
+static const char* modeName(int m) {
+  switch (m) {
+    case kPlain: return "plain";
+    case kBias: return "bias";
+    case kBiasSsp: return "bias+ssp";
+    case kBiasRes: return "bias+res";
+    case kGatherSsp: return "gather+ssp";
+    case kSspGrad: return "ssp'";
+    default: return "?";
+  }
+}
+static inline bool aligned16(const void* p, int ld) {
+  return ((uintptr_t)p % 16) == 0 && ld % 4 == 0;
+}
+
+// Raises the dynamic shared-memory limit of one tf32x3 instantiation (once).
+template <int MODE, bool TA, bool TB>
+static void tcAttr() {
+  static bool done = false;
+  if (done) return;
+  checkCuda(cudaFuncSetAttribute(tc::gemmTf32x3Kernel<MODE, TA, TB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 tc::kSmemBytes),
+            "cudaFuncSetAttribute(gemmTf32x3Kernel)");
+  done = true;
+}
+void prepareKernels() {  // outside any capture: every instantiation gemm() may launch
+  tcAttr<kPlain, true, false>();
+#define GNN_A(MODE) tcAttr<MODE, false, false>(); tcAttr<MODE, false, true>();
+  GNN_A(kPlain) GNN_A(kBias) GNN_A(kBiasSsp) GNN_A(kBiasRes) GNN_A(kGatherSsp) GNN_A(kSspGrad)
+#undef GNN_A
+}
+
 template <int MODE, bool TA, bool TB>
 static void launchGemm(cudaStream_t s, int M, int N, int K, int kChunk, int chunks, const float* A,
                        int lda, const float* B, int ldb, float* C, int ldc, size_t strideZ,
-                       int onesRow, bool acc, const Epi& ep) {
-  dim3 grid(cdiv(M, BM), cdiv(N, BN), chunks);
-  gemmKernel<MODE, TA, TB><<<grid, NT, 0, s>>>(M, N, K, kChunk, A, lda, B, ldb, C, ldc, strideZ,
-                                               onesRow, acc, ep);
-  checkLaunch("gemmKernel");
+                       int onesRow, bool acc, const Epi& ep, const char* what) {
+  const int impl = gemmImpl();
+  if (impl == kGemmFfma) {
+    dim3 grid(cdiv(M, BM), cdiv(N, BN), chunks);
+    gemmKernel<MODE, TA, TB><<<grid, NT, 0, s>>>(M, N, K, kChunk, A, lda, B, ldb, C, ldc, strideZ,
+                                                 onesRow, acc, ep);
+  } else {
+    tcAttr<MODE, TA, TB>();  // normally done already by prepareKernels()
+    dim3 grid(cdiv(M, tc::BM), cdiv(N, tc::BN), chunks);
+    tc::gemmTf32x3Kernel<MODE, TA, TB><<<grid, tc::NT, tc::kSmemBytes, s>>>(
+        M, N, K, kChunk, A, lda, B, ldb, C, ldc, strideZ, onesRow, acc, aligned16(A, lda),
+        aligned16(B, ldb), ep);
+  }
+  checkCuda(cudaGetLastError(), what);
+  if (g_prof) {
+    char nm[160];
+    std::snprintf(nm, sizeof nm, "%s[%s] %dx%dx%d%s%s %s%s", what, gemmImplName(impl), M, N, K,
+                  TA ? " tA" : "", TB ? " tB" : "", modeName(MODE), acc ? " acc" : "");
+    profMark(s, nm);
+  }
 }
 
 void gemm(cudaStream_t s, int M, int N, int K, const float* A, int lda, bool transA, const float* B,
@@ -150,7 +419,7 @@ void gemm(cudaStream_t s, int M, int N, int K, const float* A, int lda, bool tra
   addCost(2.0 * M * N * K, 4.0 * ((double)M * K + (double)K * N + (double)M * N * (acc ? 2 : 1) + extra));
   const int kc = std::max(K, 1);
 #define GNN_G(MODE, TA, TB) \
-  launchGemm<MODE, TA, TB>(s, M, N, K, kc, 1, A, lda, B, ldb, C, ldc, 0, -1, acc, ep)
+  launchGemm<MODE, TA, TB>(s, M, N, K, kc, 1, A, lda, B, ldb, C, ldc, 0, -1, acc, ep, "gemm")
   if (transA) {
     if (ep.mode != kPlain || transB) throw Error(ErrorKind::Generic, "ERR_GNN_CUDA", "gemm: unsupported transA combination");
     GNN_G(kPlain, true, false);
@@ -167,6 +436,7 @@ void gemm(cudaStream_t s, int M, int N, int K, const float* A, int lda, bool tra
   }
 #undef GNN_G
 }
+
 
 size_t gemmTNScratchFloats(int M, int K, int N) {
   const int chunks = std::max(1, cdiv(M, kTNChunk));
@@ -193,10 +463,10 @@ void gemmTN(cudaStream_t s, int M, int K, int N, const float* X, int ldx, const 
   // Partial products: out rows = K columns of X (+ a virtual ones column for
   // the bias), reduction over the M rows of X and D, one chunk per grid z.
   launchGemm<kPlain, true, false>(s, rows, N, M, kTNChunk, chunks, X, ldx, D, ldd, scratch, N, per,
-                                  gbias ? K : -1, false, Epi());
+                                  gbias ? K : -1, false, Epi(), "gemmTN.part");
   const int total = (int)per;
   chunkSumKernel<<<cdiv(total, 256), 256, 0, s>>>(scratch, chunks, per, K * N, total, G, gbias, acc);
-  checkLaunch("chunkSumKernel");
+  checkLaunch(s, "gemmTN.sum");
 }
 
 // ---- CSR reductions: one warp per row, lanes over columns, rows in order -------
@@ -209,6 +479,7 @@ __global__ void csrRowSumKernel(const float* __restrict__ src, const int32_t* __
   const int k0 = ptr[row], k1 = ptr[row + 1];
   for (int j = lane; j < width; j += 32) {
     float acc = 0.f;
+#pragma unroll 4  // one accumulator, edges in order: same sums; loads issued ahead
     for (int k = k0; k < k1; ++k) {
       const int e = perm ? perm[k] : k;
       acc += src[(size_t)e * width + j];
@@ -220,7 +491,7 @@ void csrRowSum(cudaStream_t s, const float* src, const int32_t* perm, const int3
                int width, float* out) {
   if (rows <= 0) return;
   csrRowSumKernel<<<cdiv(rows, 8), 256, 0, s>>>(src, perm, ptr, rows, width, out);
-  checkLaunch("csrRowSumKernel");
+  checkLaunch(s, "csrRowSumKernel");
 }
 
 __global__ void sspKernel(const float* x, int n, float* out) {
@@ -230,7 +501,7 @@ __global__ void sspKernel(const float* x, int n, float* out) {
 void sspForward(cudaStream_t s, const float* x, int n, float* out) {
   if (n <= 0) return;
   sspKernel<<<cdiv(n, 256), 256, 0, s>>>(x, n, out);
-  checkLaunch("sspKernel");
+  checkLaunch(s, "sspKernel");
 }
 
 // ---- Adam --------------------------------------------------------------------------
@@ -262,7 +533,7 @@ void adam(cudaStream_t s, float* p, const float* g, float* m, float* v, int64_t 
   if (n <= 0) return;
   addCost(0, 4.0 * 7 * n);
   adamKernel<<<std::min(cdiv(n, 256), 4096), 256, 0, s>>>(p, g, m, v, n, hp);
-  checkLaunch("adamKernel");
+  checkLaunch(s, "adamKernel");
 }
 
 // ---- model pieces ----------------------------------------------------------------
@@ -278,7 +549,7 @@ void rbf(cudaStream_t s, const float* dist, int E, int K, float gamma, float ste
   if (E <= 0) return;
   addCost(0, 4.0 * E * (K + 1));
   rbfKernel<<<cdiv((int64_t)E * K, 256), 256, 0, s>>>(dist, E, K, gamma, step, out);
-  checkLaunch("rbfKernel");
+  checkLaunch(s, "rbfKernel");
 }
 
 __global__ void invCountKernel(const int32_t* ptr, int N, bool mean, float* out) {
@@ -290,7 +561,7 @@ __global__ void invCountKernel(const int32_t* ptr, int N, bool mean, float* out)
 void invCount(cudaStream_t s, const int32_t* recvPtr, int N, bool mean, float* out) {
   if (N <= 0) return;
   invCountKernel<<<cdiv(N, 256), 256, 0, s>>>(recvPtr, N, mean, out);
-  checkLaunch("invCountKernel");
+  checkLaunch(s, "invCountKernel");
 }
 
 __global__ void embedKernel(const int32_t* atom, int N, int C, const float* W, const float* b, float* h) {
@@ -303,7 +574,7 @@ void embed(cudaStream_t s, const int32_t* atom, int N, int C, const float* W, co
   if (N <= 0) return;
   addCost(0, 8.0 * N * C);
   embedKernel<<<cdiv((int64_t)N * C, 256), 256, 0, s>>>(atom, N, C, W, b, h);
-  checkLaunch("embedKernel");
+  checkLaunch(s, "embedKernel");
 }
 
 __global__ void aggregateKernel(const int32_t* __restrict__ ptr, const int32_t* __restrict__ snd,
@@ -316,6 +587,7 @@ __global__ void aggregateKernel(const int32_t* __restrict__ ptr, const int32_t* 
   const float sc = ic[row];
   for (int j = lane; j < C; j += 32) {
     float acc = 0.f;
+#pragma unroll 4  // one accumulator, edges in order: same sums; loads issued ahead
     for (int k = k0; k < k1; ++k) acc += f2[(size_t)k * C + j] * hs[(size_t)snd[k] * C + j];
     agg[(size_t)row * C + j] = acc * sc;
   }
@@ -324,7 +596,7 @@ void aggregate(cudaStream_t s, const int32_t* recvPtr, const int32_t* snd, const
                const float* hs, const float* invCnt, int N, int C, float* agg) {
   if (N <= 0) return;
   aggregateKernel<<<cdiv(N, 8), 256, 0, s>>>(recvPtr, snd, f2, hs, invCnt, N, C, agg);
-  checkLaunch("aggregateKernel");
+  checkLaunch(s, "aggregateKernel");
 }
 
 __global__ void messageBwdEdgeKernel(const int32_t* __restrict__ snd, const int32_t* __restrict__ rcv,
@@ -343,7 +615,7 @@ void messageBwdEdge(cudaStream_t s, const int32_t* snd, const int32_t* rcv, cons
   if (E <= 0) return;
   addCost(0, 4.0 * 2 * E * C);
   messageBwdEdgeKernel<<<cdiv((int64_t)E * C, 256), 256, 0, s>>>(snd, rcv, dagg, invCnt, hs, f2, E, C, dA);
-  checkLaunch("messageBwdEdgeKernel");
+  checkLaunch(s, "messageBwdEdgeKernel");
 }
 
 __global__ void messageBwdSenderKernel(const int32_t* __restrict__ ptr, const int32_t* __restrict__ perm,
@@ -356,6 +628,7 @@ __global__ void messageBwdSenderKernel(const int32_t* __restrict__ ptr, const in
   const int k0 = ptr[row], k1 = ptr[row + 1];
   for (int j = lane; j < C; j += 32) {
     float acc = 0.f;
+#pragma unroll 4  // one accumulator, edges in order: same sums; loads issued ahead
     for (int k = k0; k < k1; ++k) {
       const int e = perm[k], r = rcv[e];
       acc += dagg[(size_t)r * C + j] * ic[r] * f2[(size_t)e * C + j];
@@ -368,7 +641,7 @@ void messageBwdSender(cudaStream_t s, const int32_t* sendPtr, const int32_t* sen
                       int N, int C, float* dhs) {
   if (N <= 0) return;
   messageBwdSenderKernel<<<cdiv(N, 8), 256, 0, s>>>(sendPtr, sendPerm, rcv, dagg, invCnt, f2, N, C, dhs);
-  checkLaunch("messageBwdSenderKernel");
+  checkLaunch(s, "messageBwdSenderKernel");
 }
 
 // One block: thread per graph for the predictions, thread 0 for the loss in
@@ -409,7 +682,7 @@ void readoutLoss(cudaStream_t s, const float* r2, const int32_t* nodeStart, cons
                  const float* target, const float* mask, int G, bool meanReadout, float* pred,
                  double* lossOut, float* dr2) {
   readoutLossKernel<<<1, 256, 0, s>>>(r2, nodeStart, nNode, target, mask, G, meanReadout, pred, lossOut, dr2);
-  checkLaunch("readoutLossKernel");
+  checkLaunch(s, "readoutLossKernel");
 }
 
 __global__ void readoutBwdHiddenKernel(const float* dr2, const float* w2, const float* r1, int N, int R, float* dr1) {
@@ -421,7 +694,7 @@ __global__ void readoutBwdHiddenKernel(const float* dr2, const float* w2, const 
 void readoutBwdHidden(cudaStream_t s, const float* dr2, const float* w2, const float* r1, int N, int R, float* dr1) {
   if (N <= 0) return;
   readoutBwdHiddenKernel<<<cdiv((int64_t)N * R, 256), 256, 0, s>>>(dr2, w2, r1, N, R, dr1);
-  checkLaunch("readoutBwdHiddenKernel");
+  checkLaunch(s, "readoutBwdHiddenKernel");
 }
 
 // Embedding backward as a product: gW = onehot(atom)^T dh, gb = colsum(dh),
@@ -436,7 +709,7 @@ void embedBwd(cudaStream_t s, const int32_t* atom, const float* dh, int N, int C
               float* gW, float* gb, float* oneHot, float* scratch) {
   if (N > 0) {
     oneHotKernel<<<cdiv((int64_t)N * classes, 256), 256, 0, s>>>(atom, N, classes, oneHot);
-    checkLaunch("oneHotKernel");
+    checkLaunch(s, "oneHotKernel");
   }
   gemmTN(s, N, classes, C, oneHot, classes, dh, C, gW, gb, false, scratch);
 }
@@ -552,14 +825,14 @@ void pack(cudaStream_t s, const DevStore& st, const int32_t* countDev, const int
           int E, int G, const DevBatch& b) {
   addCost(0, 4.0 * (3.0 * N + 4.0 * E + 4.0 * E + 3.0 * N));
   packScanKernel<<<1, 1024, 0, s>>>(st, countDev, idsDev, N, E, G, b);
-  checkLaunch("packScanKernel");
+  checkLaunch(s, "packScanKernel");
   if (G > 0) {
     packGraphKernel<<<G, 128, 0, s>>>(st, countDev, idsDev, b);
-    checkLaunch("packGraphKernel");
+    checkLaunch(s, "packGraphKernel");
   }
   const int total = std::max(N, E) + 1;
   packPadKernel<<<std::min(cdiv(total, 256), 1024), 256, 0, s>>>(N, E, b);
-  checkLaunch("packPadKernel");
+  checkLaunch(s, "packPadKernel");
 }
 
 }  // namespace cu

@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace gnn {
 namespace cu {
@@ -19,6 +21,30 @@ struct Cost {
 // Launchers add to *c while set (nullptr: no counting).
 void setCostCounter(Cost* c);
 void addCost(double flops, double bytes);
+
+// Per-launch profiler (gnn_native_check --breakdown): while set, every launcher
+// records an event on its stream after its launch, named after the kernel
+// (matrix products: impl, M x N x K, transposes, epilogue). Not for capture.
+struct Profiler {
+  std::vector<cudaEvent_t> ev;
+  std::vector<std::string> names;
+};
+void setProfiler(Profiler* p);
+bool profiling();
+void profMark(cudaStream_t s, const std::string& name);
+// Spins the stream for ms milliseconds (lets the host run ahead while profiling).
+void spin(cudaStream_t s, double ms);
+
+// Matrix-product implementation used by the next launches (process-wide;
+// default from GNN_CUDA_GEMM=ffma|tf32x3, tf32x3 when unset). A captured graph
+// keeps the implementation it was captured with.
+enum GemmImpl { kGemmFfma = 0, kGemmTf32x3 = 1 };
+int gemmImpl();
+void setGemmImpl(int impl);
+const char* gemmImplName(int impl);
+// One-time kernel attributes (tf32x3 dynamic shared memory), called outside
+// stream capture (plan creation, test hooks).
+void prepareKernels();
 
 enum EpiMode { kPlain = 0, kBias = 1, kBiasSsp = 2, kBiasRes = 3, kGatherSsp = 4, kSspGrad = 5 };
 struct Epi {

@@ -6,6 +6,14 @@
 //               packer and a few CPU engine steps (what the GPU run relies on).
 //   --quick     20 training steps in (b)/(c) and 20 timed benchmark steps.
 //   --no-bench  skip the benchmark (d) (e.g. under compute-sanitizer).
+//   --impl=ffma|tf32x3|both  matrix-product implementation(s) to check and
+//               time (default both: every gemm check, the whole-step and
+//               100-step checks and the benchmark run once per implementation).
+//   --breakdown after each benchmark row, one step without the CUDA graph with
+//               an event after every launch: a per-kernel table (us per step).
+//   --only=MPEU:qm9:32,SchNet:qm9:128  benchmark only these model:data:B rows.
+//   --no-kernels / --no-grads / --no-train  skip (a) kernels / whole-step
+//               grads / (b)+(c) training.
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -33,16 +41,19 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 int g_failures = 0;
-void report(const std::string& name, double err, double tol, const std::string& extra = "") {
+std::string g_tag;  // "[impl] " prefix of check names while a gemm impl is under test
+void report(const std::string& name0, double err, double tol, const std::string& extra = "") {
+  const std::string name = g_tag + name0;
   const bool ok = std::isfinite(err) && err <= tol;
   if (!ok) g_failures++;
-  std::printf("%-44s rel_err=%-11.3e tol=%-8.1e %s %s\n", name.c_str(), err, tol, ok ? "PASS" : "FAIL",
+  std::printf("%-53s rel_err=%-11.3e tol=%-8.1e %s %s\n", name.c_str(), err, tol, ok ? "PASS" : "FAIL",
               extra.c_str());
   std::fflush(stdout);
 }
-void reportBool(const std::string& name, bool ok, const std::string& extra = "") {
+void reportBool(const std::string& name0, bool ok, const std::string& extra = "") {
+  const std::string name = g_tag + name0;
   if (!ok) g_failures++;
-  std::printf("%-44s %s %s\n", name.c_str(), ok ? "PASS" : "FAIL", extra.c_str());
+  std::printf("%-53s %s %s\n", name.c_str(), ok ? "PASS" : "FAIL", extra.c_str());
   std::fflush(stdout);
 }
 
@@ -276,8 +287,9 @@ ModelConfig modelCfg(ModelKind k) {
 const char* kindName(ModelKind k) { return k == ModelKind::MPEU ? "MPEU" : "SchNet"; }
 
 // ---- (a) kernels -------------------------------------------------------------------
-void checkKernels() {
-  std::printf("== (a) kernels vs CPU (float64 references, fresh random inputs, NaN-poisoned outputs)\n");
+void checkKernels(bool gemmOnly) {
+  std::printf("== (a) kernels vs CPU (float64 references, fresh random inputs, NaN-poisoned outputs) gemm impl %s\n",
+              cudaGemmImpl().c_str());
   const float nan = std::nanf("");
   struct G { int M, N, K; };
   const G sizes[] = {{1000, 128, 150}, {777, 64, 64}, {513, 64, 128}, {300, 32, 64}, {301, 1, 32}, {65, 150, 17}};
@@ -354,6 +366,7 @@ void checkKernels() {
       const double e2 = bias ? relErr(gb.data(), rb.data(), N) : 0.0;
       report(name, std::max(e1, e2), 1e-5);
     }
+  if (gemmOnly) return;
   // CSR reductions on random CSR structures (with empty rows).
   for (int width : {64, 128, 150}) {
     const int rows = 911;
@@ -468,7 +481,7 @@ AdamArgs adamAt(int step, double lr) {
   return a;
 }
 
-void checkTraining(const Store& st, std::shared_ptr<CudaStore> ds, int steps) {
+void checkTraining(const Store& st, std::shared_ptr<CudaStore> ds, int steps, const std::vector<std::string>& impls) {
   std::printf("== (b) %d training steps GPU vs CPU engine (float32, same init, qm9-like B=32 budget)\n", steps);
   for (ModelKind kind : {ModelKind::MPEU, ModelKind::SchNet}) {
     const ModelConfig cfg = modelCfg(kind);
@@ -478,13 +491,9 @@ void checkTraining(const Store& st, std::shared_ptr<CudaStore> ds, int steps) {
     for (int i = 0; i < steps; ++i) batches.push_back(stream.next());
     auto params = initParams(cfg, 11);
     const double lr = 5e-4;
-    // GPU
-    auto model = cudaCreateModel(cfg, params.data(), (int64_t)params.size());
-    auto plan = cudaCreatePlan(ds, model, shape);
-    std::vector<double> lg(steps), lc(steps);
-    for (int i = 0; i < steps; ++i) lg[i] = cudaTrainStep(*plan, batches[i].data(), (int64_t)batches[i].size(), adamAt(i, lr));
-    // CPU
+    // CPU (once, shared by the GPU implementations)
     auto cp = buildPlan<float>(cfg, shape);
+    std::vector<double> lc(steps);
     std::vector<float> p = params, g(params.size()), m(params.size(), 0.f), v(params.size(), 0.f);
     CpuBatch<float> cb(shape);
     const auto t0 = Clock::now();
@@ -494,34 +503,86 @@ void checkTraining(const Store& st, std::shared_ptr<CudaStore> ds, int steps) {
       adamUpdate<float>(p.data(), g.data(), m.data(), v.data(), (int64_t)p.size(), adamAt(i, lr));
     }
     const double cpuMs = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / steps;
-    double maxRel = 0;
-    int at = 0;
-    for (int i = 0; i < steps; ++i) {
-      const double r = std::fabs(lg[i] - lc[i]) / std::max(1e-30, std::fabs(lc[i]));
-      if (!(r <= maxRel)) { maxRel = r; at = i; }
+    for (const std::string& impl : impls) {
+      cudaSetGemmImpl(impl);
+      g_tag = "[" + impl + "] ";
+      auto model = cudaCreateModel(cfg, params.data(), (int64_t)params.size());
+      auto plan = cudaCreatePlan(ds, model, shape);
+      std::vector<double> lg(steps);
+      for (int i = 0; i < steps; ++i) lg[i] = cudaTrainStep(*plan, batches[i].data(), (int64_t)batches[i].size(), adamAt(i, lr));
+      double maxRel = 0;
+      int at = 0;
+      for (int i = 0; i < steps; ++i) {
+        const double r = std::fabs(lg[i] - lc[i]) / std::max(1e-30, std::fabs(lc[i]));
+        if (!(r <= maxRel)) { maxRel = r; at = i; }
+      }
+      std::vector<float> pg(params.size());
+      cudaDownloadParams(*model, pg.data(), (int64_t)pg.size());
+      char extra[200];
+      std::snprintf(extra, sizeof extra, "(at step %d; loss[0]=%.5f loss[%d] gpu=%.6f cpu=%.6f; final params rel=%.2e; cpu %.1f ms/step)",
+                    at, lc[0], steps - 1, lg[steps - 1], lc[steps - 1], relErr(pg.data(), p.data(), p.size()), cpuMs);
+      report(std::to_string(steps) + "-step losses " + kindName(kind) + " max rel diff", maxRel, 1e-3, extra);
+      // (c) determinism: a second GPU run from the same init, bitwise
+      auto model2 = cudaCreateModel(cfg, params.data(), (int64_t)params.size());
+      auto plan2 = cudaCreatePlan(ds, model2, shape);
+      std::vector<double> lg2(steps);
+      for (int i = 0; i < steps; ++i) lg2[i] = cudaTrainStep(*plan2, batches[i].data(), (int64_t)batches[i].size(), adamAt(i, lr));
+      std::vector<float> pg2(params.size());
+      cudaDownloadParams(*model2, pg2.data(), (int64_t)pg2.size());
+      const bool bitwise = std::memcmp(lg.data(), lg2.data(), 8 * lg.size()) == 0 &&
+                           std::memcmp(pg.data(), pg2.data(), 4 * pg.size()) == 0;
+      reportBool(std::string("(c) two GPU runs bitwise equal ") + kindName(kind), bitwise, "(losses and final params)");
+      g_tag.clear();
     }
-    std::vector<float> pg(params.size());
-    cudaDownloadParams(*model, pg.data(), (int64_t)pg.size());
-    char extra[200];
-    std::snprintf(extra, sizeof extra, "(at step %d; loss[0]=%.5f loss[%d] gpu=%.6f cpu=%.6f; final params rel=%.2e; cpu %.1f ms/step)",
-                  at, lc[0], steps - 1, lg[steps - 1], lc[steps - 1], relErr(pg.data(), p.data(), p.size()), cpuMs);
-    report(std::to_string(steps) + "-step losses " + kindName(kind) + " max rel diff", maxRel, 1e-3, extra);
-    // (c) determinism: a second GPU run from the same init, bitwise
-    auto model2 = cudaCreateModel(cfg, params.data(), (int64_t)params.size());
-    auto plan2 = cudaCreatePlan(ds, model2, shape);
-    std::vector<double> lg2(steps);
-    for (int i = 0; i < steps; ++i) lg2[i] = cudaTrainStep(*plan2, batches[i].data(), (int64_t)batches[i].size(), adamAt(i, lr));
-    std::vector<float> pg2(params.size());
-    cudaDownloadParams(*model2, pg2.data(), (int64_t)pg2.size());
-    const bool bitwise = std::memcmp(lg.data(), lg2.data(), 8 * lg.size()) == 0 &&
-                         std::memcmp(pg.data(), pg2.data(), 4 * pg.size()) == 0;
-    reportBool(std::string("(c) two GPU runs bitwise equal ") + kindName(kind), bitwise, "(losses and final params)");
   }
 }
 
 // ---- (d) benchmark --------------------------------------------------------------------------------
+bool g_breakdown = false;
+
+// One step without the graph, an event after every launch; per kernel name
+// (impl, shape, epilogue): calls and device us per step, largest first.
+void printBreakdown(CudaPlan& plan, Stream& stream, double graphStepMs) {
+  std::vector<CudaLaunchTime> t;
+  for (int rep = 0; rep < 3; ++rep) {  // the last of three (the first ones warm caches and events)
+    auto ids = stream.next();
+    t = cudaProfileStep(plan, ids.data(), (int64_t)ids.size(), adamAt(100 + rep, 1e-4));
+  }
+  struct Agg { std::string name; int calls = 0; double ms = 0; };
+  std::vector<Agg> agg;
+  double total = 0;
+  for (const auto& x : t) {
+    total += x.ms;
+    auto it = std::find_if(agg.begin(), agg.end(), [&](const Agg& a) { return a.name == x.name; });
+    if (it == agg.end()) { agg.push_back(Agg{x.name, 0, 0}); it = agg.end() - 1; }
+    it->calls++;
+    it->ms += x.ms;
+  }
+  std::sort(agg.begin(), agg.end(), [](const Agg& a, const Agg& b) { return a.ms > b.ms; });
+  std::printf("  breakdown (one step without the graph: %zu ops, %.1f us device total; graph replay step %.1f us)\n",
+              t.size(), total * 1e3, graphStepMs * 1e3);
+  std::printf("  %8s %6s %6s %8s  %s\n", "us/step", "share", "calls", "us/call", "kernel [impl] MxNxK");
+  for (const auto& a : agg)
+    std::printf("  %8.1f %5.1f%% %6d %8.2f  %s\n", a.ms * 1e3, 100.0 * a.ms / std::max(1e-12, total), a.calls,
+                a.ms * 1e3 / a.calls, a.name.c_str());
+  // by kernel family (name up to the first '[' or ' ')
+  std::vector<Agg> fam;
+  for (const auto& a : agg) {
+    const std::string f = a.name.substr(0, a.name.find_first_of("[ "));
+    auto it = std::find_if(fam.begin(), fam.end(), [&](const Agg& b) { return b.name == f; });
+    if (it == fam.end()) { fam.push_back(Agg{f, 0, 0}); it = fam.end() - 1; }
+    it->calls += a.calls;
+    it->ms += a.ms;
+  }
+  std::sort(fam.begin(), fam.end(), [](const Agg& a, const Agg& b) { return a.ms > b.ms; });
+  std::printf("  by family:");
+  for (const auto& a : fam) std::printf(" %s %.0fus/%d", a.name.c_str(), a.ms * 1e3, a.calls);
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
 struct BenchRow {
-  std::string model, data;
+  std::string impl, model, data;
   int B;
   PackShape shape;
   double realGraphs, stepMs, batchMs, wallMs, captureMs, gflop, mbytes, floorMs;
@@ -561,7 +622,7 @@ BenchRow bench(const Store& st, std::shared_ptr<CudaStore> ds, ModelKind kind, c
   }
   const CudaPlanStats s = cudaPlanStats(*plan);
   BenchRow r;
-  r.model = kindName(kind); r.data = data; r.B = B; r.shape = shape;
+  r.impl = cudaGemmImpl(); r.model = kindName(kind); r.data = data; r.B = B; r.shape = shape;
   r.realGraphs = real / timed;
   r.stepMs = median(stepMs); r.batchMs = median(batchMs); r.wallMs = median(wallMs);
   r.captureMs = 1e3 * s.captureSeconds;
@@ -569,6 +630,10 @@ BenchRow bench(const Store& st, std::shared_ptr<CudaStore> ds, ModelKind kind, c
   r.mbytes = s.bytesPerStep / 1e6;
   r.floorMs = std::max(s.flopsPerStep / 60e12, s.bytesPerStep / (bwGBs * 1e9)) * 1e3;
   if (s.captures != 1) { std::printf("unexpected capture count %lld\n", (long long)s.captures); g_failures++; }
+  std::printf("bench [%s] %s %s B=%d: step %.3f ms (batch %.3f, wall %.3f)\n", r.impl.c_str(), r.model.c_str(), data, B,
+              r.stepMs, r.batchMs, r.wallMs);
+  std::fflush(stdout);
+  if (g_breakdown) printBreakdown(*plan, stream, r.stepMs);
   return r;
 }
 
@@ -614,11 +679,20 @@ int selftest() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, self = false, noBench = false;
+  bool quick = false, self = false, noBench = false, noKernels = false, noGrads = false, noTrain = false;
+  std::string implArg = "both", only;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--quick")) quick = true;
-    if (!std::strcmp(argv[i], "--selftest")) self = true;
-    if (!std::strcmp(argv[i], "--no-bench")) noBench = true;
+    const std::string a = argv[i];
+    if (a == "--quick") quick = true;
+    else if (a == "--selftest") self = true;
+    else if (a == "--no-bench") noBench = true;
+    else if (a == "--no-kernels") noKernels = true;
+    else if (a == "--no-grads") noGrads = true;
+    else if (a == "--no-train") noTrain = true;
+    else if (a == "--breakdown") g_breakdown = true;
+    else if (a.rfind("--impl=", 0) == 0) implArg = a.substr(7);
+    else if (a.rfind("--only=", 0) == 0) only = a.substr(7);
+    else { std::printf("unknown option %s\n", a.c_str()); return 2; }
   }
   std::printf("gnn_native_check: CUDA compiled: %s, devices: %d\n", cudaCompiled() ? "yes" : "no", cudaDeviceCount());
   if (cudaDeviceCount() == 0) {
@@ -626,18 +700,46 @@ int main(int argc, char** argv) {
     std::printf("SKIP: no CUDA device\n");
     return 0;
   }
+  std::vector<std::string> impls;
+  if (implArg == "both") impls = {"ffma", "tf32x3"};
+  else impls = {implArg};
+  for (const auto& im : impls) {
+    if (im != "ffma" && im != "tf32x3") { std::printf("unknown --impl %s\n", im.c_str()); return 2; }
+  }
+  auto wanted = [&](const char* model, const char* data, int B) {
+    if (only.empty()) return true;
+    const std::string key = std::string(model) + ":" + data + ":" + std::to_string(B);
+    size_t pos = 0;
+    while (pos <= only.size()) {
+      const size_t e = only.find(',', pos);
+      const std::string item = only.substr(pos, e == std::string::npos ? std::string::npos : e - pos);
+      if (item == key) return true;
+      if (e == std::string::npos) break;
+      pos = e + 1;
+    }
+    return false;
+  };
   // Each section runs on its own: an exception is reported and the next runs.
   auto section = [](const char* name, const std::function<void()>& f) {
     try {
       f();
     } catch (const std::exception& e) {
-      std::printf("FATAL in %s: %s\n", name, e.what());
+      std::printf("FATAL in %s%s: %s\n", g_tag.c_str(), name, e.what());
       std::fflush(stdout);
       g_failures++;
     }
   };
-  section("kernels", checkKernels);
-  std::printf("== whole step: device pack, gradients and loss vs the CPU engine (float64)\n");
+  const auto tStart = Clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - tStart).count(); };
+  if (!noKernels) {
+    for (size_t k = 0; k < impls.size(); ++k) {
+      cudaSetGemmImpl(impls[k]);
+      g_tag = "[" + impls[k] + "] ";
+      section("kernels", [&] { checkKernels(k + 1 < impls.size()); });  // the non-gemm kernels once
+      g_tag.clear();
+    }
+    std::printf("(a) done at %.1f s\n", elapsed());
+  }
   Store q = makeQm9(4000, 1);
   Store a = makeAflow(3000, 2);
   std::shared_ptr<CudaStore> dq, da;
@@ -646,9 +748,22 @@ int main(int argc, char** argv) {
     std::printf("\nGPU_CHECK: FAIL (store upload failed)\n");
     return 1;
   }
-  section("pack+grads qm9", [&] { checkPackAndGrads(q, dq, "qm9"); });
-  section("pack+grads aflow", [&] { checkPackAndGrads(a, da, "aflow"); });
-  section("training", [&] { checkTraining(q, dq, quick ? 20 : 100); });
+  if (!noGrads) {
+    std::printf("== whole step: device pack, gradients and loss vs the CPU engine (float64)\n");
+    for (const auto& im : impls) {
+      cudaSetGemmImpl(im);
+      g_tag = "[" + im + "] ";
+      section("pack+grads qm9", [&] { checkPackAndGrads(q, dq, "qm9"); });
+      section("pack+grads aflow", [&] { checkPackAndGrads(a, da, "aflow"); });
+      g_tag.clear();
+    }
+    std::printf("grads done at %.1f s\n", elapsed());
+  }
+  if (!noTrain) {
+    section("training", [&] { checkTraining(q, dq, quick ? 20 : 100, impls); });
+    g_tag.clear();
+    std::printf("(b)(c) done at %.1f s\n", elapsed());
+  }
   std::vector<BenchRow> rows;
   if (!noBench) {
     std::printf("== (d) benchmark\n");
@@ -657,27 +772,34 @@ int main(int argc, char** argv) {
     std::printf("device-to-device copy bandwidth: %.0f GB/s (read+write)\n", bw);
     const int warm = 5, timed = quick ? 20 : 50;
     for (ModelKind k : {ModelKind::MPEU, ModelKind::SchNet})
-      for (int B : {32, 128}) {
-        section("bench qm9", [&] { rows.push_back(bench(q, dq, k, "qm9", B, warm, timed, bw)); });
-        section("bench aflow", [&] { rows.push_back(bench(a, da, k, "aflow", B, warm, timed, bw)); });
-      }
+      for (int B : {32, 128})
+        for (const char* data : {"qm9", "aflow"}) {
+          if (!wanted(kindName(k), data, B)) continue;
+          for (const auto& im : impls) {  // implementations side by side, same stream seed
+            cudaSetGemmImpl(im);
+            section("bench", [&] { rows.push_back(bench(std::string(data) == "qm9" ? q : a, std::string(data) == "qm9" ? dq : da,
+                                                         k, data, B, warm, timed, bw)); });
+          }
+        }
+    std::printf("(d) done at %.1f s\n", elapsed());
   }
   for (const auto& r : rows)
-    std::printf("RESULT model=%s data=%s B=%d nodes=%lld edges=%lld graphs=%lld real_graphs=%.1f step_ms=%.4f "
+    std::printf("RESULT impl=%s model=%s data=%s B=%d nodes=%lld edges=%lld graphs=%lld real_graphs=%.1f step_ms=%.4f "
                 "batch_ms=%.4f wall_ms=%.4f capture_ms=%.1f gflop=%.3f mbytes=%.1f gflops=%.0f floor_ms=%.4f\n",
-                r.model.c_str(), r.data.c_str(), r.B, (long long)r.shape.nodes, (long long)r.shape.edges,
+                r.impl.c_str(), r.model.c_str(), r.data.c_str(), r.B, (long long)r.shape.nodes, (long long)r.shape.edges,
                 (long long)r.shape.graphs, r.realGraphs, r.stepMs, r.batchMs, r.wallMs, r.captureMs, r.gflop,
                 r.mbytes, r.gflop / r.stepMs * 1e3, r.floorMs);
   if (!rows.empty()) {
-    std::printf("\n%-7s %-6s %4s %12s %9s %9s %9s %10s %8s %8s %9s\n", "model", "data", "B", "shape(N/E)", "step_ms",
-                "batch_ms", "wall_ms", "capture_ms", "GFLOP", "TFLOP/s", "floor_ms");
+    std::printf("\n%-7s %-7s %-6s %4s %12s %9s %9s %9s %10s %8s %8s %9s\n", "impl", "model", "data", "B", "shape(N/E)",
+                "step_ms", "batch_ms", "wall_ms", "capture_ms", "GFLOP", "TFLOP/s", "floor_ms");
     for (const auto& r : rows) {
       char shp[32];
       std::snprintf(shp, sizeof shp, "%lld/%lld", (long long)r.shape.nodes, (long long)r.shape.edges);
-      std::printf("%-7s %-6s %4d %12s %9.3f %9.3f %9.3f %10.1f %8.2f %8.2f %9.3f\n", r.model.c_str(), r.data.c_str(),
-                  r.B, shp, r.stepMs, r.batchMs, r.wallMs, r.captureMs, r.gflop, r.gflop / r.stepMs, r.floorMs);
+      std::printf("%-7s %-7s %-6s %4d %12s %9.3f %9.3f %9.3f %10.1f %8.2f %8.2f %9.3f\n", r.impl.c_str(), r.model.c_str(),
+                  r.data.c_str(), r.B, shp, r.stepMs, r.batchMs, r.wallMs, r.captureMs, r.gflop, r.gflop / r.stepMs,
+                  r.floorMs);
     }
   }
-  std::printf("\nGPU_CHECK: %s (%d failures)\n", g_failures ? "FAIL" : "PASS", g_failures);
+  std::printf("\nGPU_CHECK: %s (%d failures, %.1f s)\n", g_failures ? "FAIL" : "PASS", g_failures, elapsed());
   return g_failures ? 1 : 0;
 }
