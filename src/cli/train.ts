@@ -25,6 +25,7 @@ interface TrainCliOptions extends SourceOptionValues {
   lr: number;
   schedule: string;
   clip: number;
+  device: string;
   atomref?: boolean;
   profile?: boolean;
   latent?: number;
@@ -39,7 +40,7 @@ export function formatTrainResult(r: TrainResult): string {
   const rows: [string, string][] = [
     ['model / policy / batch', `${r.model} / ${r.policy} / ${r.batch}`],
     ['steps (this run)', `${r.steps} (${r.steps_run})`],
-    ['threads', String(r.threads)],
+    ['device / threads', `${r.device} / ${r.threads}`],
     ['step ms (median, combined)', f(r.ms_per_step_median)],
     ['batching ms (median / mean)', `${f(r.batching_ms_median, 3)} / ${f(r.batching_ms_mean, 3)}`],
     ['update ms (median / mean)', `${f(r.update_ms_median)} / ${f(r.update_ms_mean)}`],
@@ -91,6 +92,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--checkpoint <dir>', 'write checkpoints (safetensors + JSON) here')
     .option('--checkpoint-every <K>', 'checkpoint interval in steps (0: at the end)', intOption('--checkpoint-every', 0), 0)
     .option('--resume <dir>', 'resume from a checkpoint directory (bitwise identical on CPU)')
+    .option('--device <d>', 'cpu | cuda | auto (CUDA when built with it and a GPU is present)', 'cpu')
     .option('--profile', 'split the update into its kernels (time and share per kernel)')
     .option('--json', 'print one JSON document')
     .action(async (source: string, o: TrainCliOptions) => {
@@ -126,6 +128,7 @@ export function registerTrainCommand(program: Command): void {
           schedule: o.schedule,
           clipNorm: o.clip,
           atomref: o.atomref,
+          device: o.device as 'cpu' | 'cuda' | 'auto',
           evalEvery: o.evalEvery,
           threads: o.threads,
           checkpointDir: o.checkpoint,

@@ -39,6 +39,8 @@ export interface CheckpointState {
   clipNorm: number;
   lossCurve: { step: number; loss: number }[];
   evalCurve: { step: number; val_rmse: number; val_mae: number }[];
+  /** False when the Adam moments were not saved (CUDA runs keep them on the device). */
+  hasOptimizer?: boolean;
 }
 
 function tensorsOf(layout: ParamLayout, flat: Float32Array, prefix = ''): Map<string, Tensor> {
@@ -71,9 +73,14 @@ export function writeCheckpoint(dir: string, s: CheckpointState): void {
     model: s.config.kind,
     step: String(s.step),
   });
-  const opt = tensorsOf(s.layout, s.m, 'adam_m/');
-  for (const [k, t] of tensorsOf(s.layout, s.v, 'adam_v/')) opt.set(k, t);
-  writeSafetensors(path.join(dir, 'optimizer.safetensors'), opt, { step: String(s.step) });
+  const optFile = path.join(dir, 'optimizer.safetensors');
+  if (s.hasOptimizer === false) {
+    fs.rmSync(optFile, { force: true });
+  } else {
+    const opt = tensorsOf(s.layout, s.m, 'adam_m/');
+    for (const [k, t] of tensorsOf(s.layout, s.v, 'adam_v/')) opt.set(k, t);
+    writeSafetensors(optFile, opt, { step: String(s.step) });
+  }
   const sidecar = {
     version: CHECKPOINT_VERSION,
     step: s.step,
@@ -114,7 +121,8 @@ export function readCheckpoint(dir: string): CheckpointState {
   const params = flatOf(layout, readSafetensors(mf).tensors, mf);
   let m: Float32Array = new Float32Array(layout.total);
   let v: Float32Array = new Float32Array(layout.total);
-  if (fs.existsSync(of)) {
+  const hasOptimizer = fs.existsSync(of);
+  if (hasOptimizer) {
     const t = readSafetensors(of).tensors;
     m = flatOf(layout, t, of, 'adam_m/');
     v = flatOf(layout, t, of, 'adam_v/');
@@ -140,5 +148,6 @@ export function readCheckpoint(dir: string): CheckpointState {
     clipNorm: (j.clipNorm as number) ?? 0,
     lossCurve: (j.lossCurve as CheckpointState['lossCurve']) ?? [],
     evalCurve: (j.evalCurve as CheckpointState['evalCurve']) ?? [],
+    hasOptimizer,
   };
 }

@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { native, nativeModel, getThreads, setThreads, type NativeStoreArrays } from '../native';
+import { native, nativeModel, nativeCuda, getThreads, setThreads, type NativeStoreArrays, type CudaPlanHandle } from '../native';
 import { createPolicy, sizesOf, type Policy, type PolicyOptions, type PolicyState } from '../batching';
 import { splitGraphs, storeArraysFor, targetColumn, targetStats, type GraphStore, type Split } from '../data';
 import { resolveModelConfig, type ModelConfig, type ModelKind } from '../model/config';
@@ -62,6 +62,14 @@ export interface TrainOptions {
   /** Resume from a checkpoint directory. */
   resumeDir?: string;
   /**
+   * Compute device: `cpu` (default), `cuda` (the CUDA engine: device-resident
+   * store, packing on the GPU, each plan's step captured as a CUDA graph), or
+   * `auto` (CUDA when this build has it and a GPU is present). On CUDA,
+   * gradient clipping, the kernel profile and resume are not available, and a
+   * checkpoint holds the weights only.
+   */
+  device?: 'cpu' | 'cuda' | 'auto';
+  /**
    * Run each native step on a worker thread (Promise) so the event loop stays
    * free between and during steps (for servers); results are identical.
    */
@@ -104,6 +112,8 @@ export interface TrainResult {
   seed: number;
   target: string;
   steps: number;
+  /** Compute device the run used. */
+  device: 'cpu' | 'cuda';
   /** Steps run in this invocation (less than `steps` after a resume). */
   steps_run: number;
   threads: number;
@@ -192,6 +202,17 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const lr = opts.lr ?? 1e-4;
   const schedule: ScheduleSpec =
     typeof opts.schedule === 'string' ? parseSchedule(opts.schedule, lr, opts.steps) : opts.schedule ?? studySchedule(lr);
+  const device = resolveDevice(opts.device ?? 'cpu');
+  if (device === 'cuda') {
+    const unsupported = (what: string): never => {
+      const e = new Error(`--device cuda: ${what} is not supported on the CUDA engine (use --device cpu)`) as Error & { code: string };
+      e.code = 'ERR_GNN_UNSUPPORTED';
+      throw e;
+    };
+    if (opts.clipNorm) unsupported('gradient clipping');
+    if (opts.resumeDir) unsupported('resume');
+    if (opts.asyncSteps) unsupported('asyncSteps');
+  }
   const sizes = sizesOf(store);
   const policy: Policy = createPolicy(opts.policy, sizes, split.train, opts.batchSize, seed, opts.policyOptions ?? {});
 
@@ -257,8 +278,18 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
       clipNorm: opts.clipNorm ?? 0,
       lossCurve,
       evalCurve,
+      hasOptimizer: device !== 'cuda',
     });
   };
+
+  // CUDA engine state (device-resident store and weights, one plan per shape).
+  const cuda = device === 'cuda' ? nativeCuda() : null;
+  const cudaStore = cuda ? cuda.cudaUploadStore(arrays, 0, 1) : null;
+  const cudaModel = cuda ? cuda.cudaCreateModel(config, params) : null;
+  const cudaPlans = new Map<string, CudaPlanHandle>();
+  let cudaCompiles = 0;
+  let cudaCompileMs = 0;
+  let cudaFlops = 0;
 
   let i = 0;
   for (; i < n; i++) {
@@ -269,6 +300,46 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     }
     const t0 = process.hrtime.bigint();
     const spec = policy.next();
+    if (cuda && cudaStore && cudaModel) {
+      const key = `${spec.shape.nodes}/${spec.shape.edges}/${spec.shape.graphs}`;
+      let plan = cudaPlans.get(key);
+      const tb = process.hrtime.bigint();
+      if (!plan) {
+        plan = cuda.cudaCreatePlan(cudaStore, cudaModel, spec.shape);
+        cudaPlans.set(key, plan);
+      }
+      const t1 = process.hrtime.bigint();
+      const res = cuda.cudaTrainStep(plan, spec.graphIds, {
+        lr: learningRate(schedule, step),
+        bc1: 1 - Math.pow(0.9, step + 1),
+        bc2: 1 - Math.pow(0.999, step + 1),
+      });
+      const t2 = process.hrtime.bigint();
+      // A plan's first step captures its CUDA graph: the compile-equivalent.
+      let compileMs = Number(t1 - tb) / 1e6;
+      if (res.steps === 1) {
+        cudaCompiles++;
+        compileMs += res.captureSeconds * 1000;
+        cudaCompileMs += compileMs;
+      } else compileMs = 0;
+      cudaFlops += res.flopsPerStep;
+      batchingMs[i] = Number(tb - t0) / 1e6;
+      updateMs[i] = Number(t2 - tb) / 1e6;
+      combinedMs[i] = Number(t2 - t0) / 1e6;
+      realGraphs += spec.graphIds.length;
+      recentLoss.push(res.loss);
+      if (recentLoss.length > 100) recentLoss.shift();
+      if (step % lossEvery === 0 || step === opts.steps - 1) lossCurve.push({ step, loss: res.loss });
+      if (opts.onProgress && ((i + 1) % progressEvery === 0 || i === n - 1)) {
+        const el = (Date.now() - tStart) / 1000;
+        opts.onProgress({ step: step + 1, steps: opts.steps, loss: res.loss, stepsPerSec: (i + 1) / Math.max(el, 1e-9), compileCount: cudaCompiles });
+      }
+      if (Date.now() - lastYield > 100) {
+        await new Promise((r) => setImmediate(r));
+        lastYield = Date.now();
+      }
+      continue;
+    }
     const before = cache.stats().buildMs;
     const plan = cache.get(spec.shape);
     const compileMs = cache.stats().buildMs - before;
@@ -313,8 +384,9 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
       lastYield = Date.now();
     }
   }
-  flops = api.flopsCount();
+  flops = cuda ? cudaFlops : api.flopsCount();
   const ran = i;
+  if (cuda && cudaModel) cuda.cudaDownloadParams(cudaModel, params);
   for (const h of profiledPlans) {
     const prof = api.getProfile(h as never);
     for (const [k, s] of Object.entries(prof)) profileSeconds[k] = (profileSeconds[k] ?? 0) + s;
@@ -332,7 +404,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
 
   const b = combinedMs.subarray(0, ran);
   const summary = policy.summary();
-  const cs = cache.stats();
+  const cs = cuda ? { builds: cudaCompiles, buildMs: cudaCompileMs } : cache.stats();
   const totalSec = b.reduce((s, x) => s + x, 0) / 1000;
   const flopsPerStep = ran > 0 ? flops / ran : 0;
   const updMed = median(updateMs.subarray(0, ran));
@@ -352,6 +424,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     steps: startStep + ran,
     steps_run: ran,
     threads: getThreads(),
+    device,
     ms_per_step_median: median(b),
     batching_ms_median: median(batchingMs.subarray(0, ran)),
     update_ms_median: updMed,
@@ -390,6 +463,25 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   };
 }
 
+/** Resolves `auto` and checks that CUDA can run when asked for. */
+export function resolveDevice(d: 'cpu' | 'cuda' | 'auto'): 'cpu' | 'cuda' {
+  if (d !== 'cpu' && d !== 'cuda' && d !== 'auto') throw new RangeError(`device must be cpu, cuda or auto, got '${String(d)}'`);
+  if (d === 'cpu') return 'cpu';
+  const info = native().info();
+  const usable = info.cuda.compiled && info.cuda.devices > 0;
+  if (d === 'auto') return usable ? 'cuda' : 'cpu';
+  if (!usable) {
+    const e = new Error(
+      info.cuda.compiled
+        ? '--device cuda: this build has the CUDA backend but no usable GPU was found (driver or device missing); use --device cpu or auto'
+        : '--device cuda: this build was compiled without CUDA (no nvcc at install time, or GNN_CUDA=OFF); rebuild with GNN_CUDA=ON or use --device cpu',
+    ) as Error & { code: string };
+    e.code = info.cuda.compiled ? 'ERR_GNN_NO_DEVICE' : 'ERR_GNN_NO_CUDA';
+    throw e;
+  }
+  return 'cuda';
+}
+
 function checkResumeCompatible(ck: CheckpointState, config: ModelConfig, opts: TrainOptions, seed: number): void {
   const mismatch = (what: string, a: unknown, b: unknown): never => {
     throw new RangeError(`cannot resume: checkpoint ${what} is ${JSON.stringify(a)} but this run asks for ${JSON.stringify(b)}`);
@@ -400,6 +492,9 @@ function checkResumeCompatible(ck: CheckpointState, config: ModelConfig, opts: T
   if (ck.target !== opts.target) mismatch('target', ck.target, opts.target);
   if (ck.seed !== seed) mismatch('seed', ck.seed, seed);
   if (ck.step > opts.steps) mismatch('step', ck.step, `at most ${opts.steps} steps`);
+  if (ck.hasOptimizer === false) {
+    throw new RangeError('cannot resume: the checkpoint has no optimizer state (it was written by a CUDA run, which keeps Adam moments on the device)');
+  }
 }
 
 /** Reads the JSON result of a run directory written by the CLI (helper for tools). */

@@ -67,6 +67,20 @@ describe('determinism and resume', () => {
   });
 });
 
+describe('device selection', () => {
+  it('auto falls back to the CPU; cuda without a GPU fails with a clear code', async () => {
+    const { native } = await import('../../src/native');
+    const info = native().info();
+    const { result } = await train({ store, target: 'U0', model: { kind: 'schnet', latent: 8 }, policy: 'dynamic', batchSize: 8, steps: 2, device: 'auto', skipEval: true });
+    expect(result.device).toBe(info.cuda.devices > 0 ? 'cuda' : 'cpu');
+    if (info.cuda.devices === 0) {
+      await expect(train({ store, target: 'U0', policy: 'dynamic', batchSize: 8, steps: 2, device: 'cuda' })).rejects.toMatchObject({
+        code: info.cuda.compiled ? 'ERR_GNN_NO_DEVICE' : 'ERR_GNN_NO_CUDA',
+      });
+    }
+  });
+});
+
 describe('checkpoints and inference', () => {
   it('writes named safetensors tensors and predicts new structures like evaluation does', async () => {
     const dir = path.join(tmp, 'model');
