@@ -47,16 +47,7 @@ function memcpySeconds(traffic, reps) {
   return addon.memcpyBench(dst, src, reps);
 }
 
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = require(path.join(__dirname, '..', 'dist', 'data', 'split')).mulberry32;
 
 // ---------------------------------------------------------------- segmentSumCsr
 function benchSegment(log, sizes) {

@@ -13,26 +13,14 @@
  * long tail: ~2% above 40 atoms), knn:12 edges = 12n; i.i.d. samples.
  */
 import { Rng } from '../../src/util/rng';
+import { qm9AtomCountHistogram } from '../../src/data/synthetic/qm9-like';
 import type { GraphSizes } from '../../src/batching/policy';
 
 /** Number of QM9 molecules. */
 export const QM9_COUNT = 133885;
 
-/** QM9-like atom-count probabilities for n = 3..29 (index n-3). */
-export function qm9AtomHistogram(): Float64Array {
-  const mu = 19.35;
-  const sl = 3.8;
-  const sr = 2.0;
-  const w = new Float64Array(27);
-  let sum = 0;
-  for (let n = 3; n <= 29; n++) {
-    const s = n < mu ? sl : sr;
-    w[n - 3] = Math.exp(-((n - mu) ** 2) / (2 * s * s)) + 0.0005;
-    sum += w[n - 3];
-  }
-  for (let i = 0; i < w.length; i++) w[i] /= sum;
-  return w;
-}
+/** QM9-like atom-count probabilities for n = 3..29 (index n-3): the data layer's histogram. */
+export const qm9AtomHistogram = qm9AtomCountHistogram;
 
 /** QM9-like sizes (fully connected); see the module comment. */
 export function qm9LikeSizes(count = QM9_COUNT, seed = 9): GraphSizes {

@@ -2,17 +2,10 @@
 import { native, type NativeStoreArrays, type PackOutput, type PackShape } from '../../src/native';
 import { allocPackOutput, type DType } from '../../src/train/plan';
 
+import { mulberry32 } from '../../src/data/split';
+
 /** A tiny deterministic PRNG for tests (mulberry32). */
-export function testRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const testRng = mulberry32;
 
 /**
  * Random store: `sizes` gives node counts; edges are fully connected when

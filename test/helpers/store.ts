@@ -6,17 +6,10 @@
  */
 import type { FloatArray, NativeStoreArrays, PackOutput, PackShape } from '../../src/native';
 
+import { mulberry32 } from '../../src/data/split';
+
 /** A deterministic PRNG (mulberry32) returning floats in [0, 1). */
-export function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const makeRng = mulberry32;
 
 /** A uniform integer in [lo, hi]. */
 export function randInt(rng: () => number, lo: number, hi: number): number {
