@@ -22,14 +22,17 @@ export const DEFAULT_MODELS: readonly ModelKind[] = ['mpeu', 'schnet'];
 /** The study's batch sizes. */
 export const DEFAULT_BATCHES = [16, 32, 64, 128] as const;
 /**
- * Default steps and repetitions: measured on a 2-core Xeon (AVX-512), the
- * default grid (2 data x 2 models x 6 policies x 4 batch sizes x 2 reps = 192
- * cells) at 12 steps takes about 10 minutes including compilations and
- * evaluation (see docs/study.md). At so few steps the per-step *mean*
- * is dominated by compilation, as in the study's short runs but more so; the
- * medians show the steady state.
+ * Default steps and repetitions, measured on this project's 2-core Xeon
+ * (AVX-512, 2 threads): one repetition of the default grid (96 cells) costs
+ * about 15 s per training step summed over its cells (steady state), plus
+ * about 28 s of evaluation (256 val + 256 test graphs per cell) and
+ * compilation. 2 repetitions x 15 steps therefore take about 9-10 minutes
+ * with loading and the policy simulation (docs/study.md has the measured
+ * wall time). At so few steps the per-step *mean* is dominated by
+ * compilation, as in the study's short runs but more so; medians show the
+ * steady state.
  */
-export const DEFAULT_STEPS = 12;
+export const DEFAULT_STEPS = 15;
 export const DEFAULT_REPS = 2;
 /** Graphs evaluated from each of val and test by default (0 = all). */
 export const DEFAULT_EVAL_GRAPHS = 256;
