@@ -37,5 +37,7 @@ export function studyMarkdown(results: StudyResults, hitRate?: HitRate, wallSeco
       rows: hitRate.rows.map((r) => [r.data, r.model, String(r.batch), r.predicted, r.measured, r.hit ? 'yes' : 'no', `${r.regret.toFixed(3)}x`]),
     }) + '\n';
   }
+  md += `Reproduce: \`gnnbatch study -o DIR\` (grid above; add \`--full\` for the study's 10 x 100k), then \`gnnbatch recommend --grid DIR/results.json -o DIR/hit-rate.json\` `;
+  md += `and \`gnnbatch report DIR/results.json -o report.html --hit-rate DIR/hit-rate.json --markdown docs/study.md\`.\n`;
   return md;
 }
