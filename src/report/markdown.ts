@@ -18,8 +18,14 @@ export function studyMarkdown(results: StudyResults, hitRate?: HitRate, wallSeco
   md += ` of ${g.steps} steps (${results.rows.length} runs; evaluation on ${g.eval_graphs || 'all'} val/test graphs). `;
   md += `Machine: ${env.cpu_model}, ${env.cpu_cores} cores, ${env.native.threads} threads, SIMD ${env.native.simd}; node ${env.node_version}. `;
   md += `Wall time of the runs: ${(total / 60).toFixed(1)} min.\n\n`;
+  const trainMs = results.rows.reduce((s, r) => s + r.combined_ms_mean * r.steps, 0);
+  const compileMs = results.rows.reduce((s, r) => s + r.compile_ms_total, 0);
+  const cvs = a.summaries.filter((x) => x.reps > 1 && x.step_ms_mean > 0).map((x) => x.step_ms_sd / x.step_ms_mean).sort((p, q) => p - q);
+  const cv = cvs.length ? cvs[cvs.length >> 1] : NaN;
   md += `Speedup as the study defines it: per batch size, the slowest policy's mean step time (compilation included) / each policy's. `;
-  md += `With only ${g.steps} steps per run the means are dominated by compilation (plan builds), so policies with many shapes look slow; the medians (steady state) are in brackets in the step-time tables.\n\n`;
+  md += `Compilation (plan builds) is ${((100 * compileMs) / Math.max(trainMs, 1e-9)).toFixed(1)}% of the timed training here; `;
+  md += `the median spread of a policy's mean step time across repetitions is ${Number.isFinite(cv) ? (100 * cv).toFixed(0) : 'n/a'}% (coefficient of variation), `;
+  md += `so differences smaller than that are noise (a shared machine adds more). Medians (steady state) are in brackets in the step-time tables.\n\n`;
   for (const t of speedupTables(a)) md += tableToMarkdown(t) + '\n';
   md += '<details><summary>Mean step time (ms) [median]</summary>\n\n';
   for (const t of stepTimeTables(a)) md += tableToMarkdown(t) + '\n';
@@ -30,7 +36,7 @@ export function studyMarkdown(results: StudyResults, hitRate?: HitRate, wallSeco
   if (hitRate) {
     md += `### Recommendation hit rate\n\n`;
     md += `\`gnnbatch recommend\` (cost model calibrated on 5 padded shapes per cell + policy simulation, no full runs) picked the measured fastest policy in **${hitRate.hits} of ${hitRate.total}** (data, model, B) cells (${(100 * hitRate.rate).toFixed(0)}%); `;
-    md += `its choice was within 5% of the fastest in ${hitRate.within5} of ${hitRate.total}. Calibration took ${hitRate.calibration_seconds.toFixed(0)} s in all.\n\n`;
+    md += `its choice was within 5% of the fastest in ${hitRate.within5} of ${hitRate.total}, and on average ${(hitRate.rows.reduce((x, r) => x + r.regret, 0) / Math.max(1, hitRate.total)).toFixed(3)}x the fastest's measured time. Calibration took ${hitRate.calibration_seconds.toFixed(0)} s in all.\n\n`;
     md += tableToMarkdown({
       title: 'predicted vs measured fastest',
       header: ['data', 'model', 'B', 'predicted', 'measured', 'hit', 'chosen / fastest'],
