@@ -100,7 +100,7 @@ export function registerRecommendCommand(program: Command): void {
         const v = verification;
         process.stdout.write(`\nverification (${v.rows[0]?.steps ?? 0} steps per policy, evaluation skipped)\n`);
         process.stdout.write(formatTable(['policy', 'predicted s', 'measured s', 'measured/predicted'], v.rows.map((r) => [r.policy, r.predicted_s.toFixed(2), r.measured_s.toFixed(2), r.ratio.toFixed(2)])));
-        process.stdout.write(`predicted fastest ${v.predicted_choice}, measured fastest ${v.measured_fastest}: ${v.hit ? 'hit' : `miss (choice ${v.regret.toFixed(3)}x the fastest)`}\n`);
+        process.stdout.write(`predicted fastest for ${v.rows[0]?.steps ?? 0} steps: ${v.predicted_choice}, measured fastest: ${v.measured_fastest}: ${v.hit ? 'hit' : `miss (choice ${v.regret.toFixed(3)}x the fastest)`}\n`);
       }
     });
 }

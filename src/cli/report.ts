@@ -3,9 +3,10 @@
  * study's report as one offline HTML file, and optionally a Markdown section.
  */
 import * as fs from 'fs';
+import * as path from 'path';
 import type { Command } from 'commander';
 import { readResults, type HitRate } from '../experiment';
-import { renderReport, studyMarkdown } from '../report';
+import { renderCharts, renderReport, reportCharts, studyMarkdown } from '../report';
 import { writeFileAtomic } from '../util/atomic';
 import { intOption, numberOption } from './format';
 
@@ -16,6 +17,7 @@ interface ReportCliOptions {
   budgetSteps: number;
   costPerHour?: number;
   wallSeconds?: number;
+  charts?: string;
 }
 
 /** Registers `report` on the program. */
@@ -29,6 +31,7 @@ export function registerReportCommand(program: Command): void {
     .option('--hit-rate <file>', 'hit-rate JSON from `gnnbatch recommend --grid ... --json` to include')
     .option('--budget-steps <N>', 'steps of the planned run the recommendation prices', intOption('--budget-steps', 1), 2000000)
     .option('--cost-per-hour <x>', 'price per hour of the machine', numberOption('--cost-per-hour'))
+    .option('--charts <dir>', 'also write every chart as an SVG file into DIR (linked from the Markdown when both are given)')
     .option('--wall-seconds <s>', 'wall time of the study run to quote in the Markdown', numberOption('--wall-seconds'))
     .action(async (file: string, o: ReportCliOptions) => {
       const results = readResults(file);
@@ -41,8 +44,18 @@ export function registerReportCommand(program: Command): void {
       const html = await renderReport(results, { budgetSteps: o.budgetSteps, costPerHour: o.costPerHour, hitRate });
       writeFileAtomic(o.out, html);
       process.stdout.write(`wrote ${o.out} (${(html.length / 1024).toFixed(0)} KiB, ${results.rows.length} runs)\n`);
+      let images = '';
+      if (o.charts) {
+        const rendered = await renderCharts(reportCharts(results));
+        for (const r of rendered) writeFileAtomic(path.join(o.charts, `${r.chart.id}.svg`), r.svg);
+        process.stdout.write(`wrote ${rendered.length} charts to ${o.charts}\n`);
+        if (o.markdown) {
+          const rel = path.relative(path.dirname(path.resolve(o.markdown)), path.resolve(o.charts)).split(path.sep).join('/');
+          images = `\n### Charts from the report\n\n${rendered.filter((r) => r.chart.section === 'speedup' || r.chart.section === 'time').map((r) => `![${r.chart.title}](${rel}/${r.chart.id}.svg)`).join('\n')}\n`;
+        }
+      }
       if (o.markdown) {
-        writeFileAtomic(o.markdown, studyMarkdown(results, hitRate, o.wallSeconds));
+        writeFileAtomic(o.markdown, studyMarkdown(results, hitRate, o.wallSeconds) + images);
         process.stdout.write(`wrote ${o.markdown}\n`);
       }
     });

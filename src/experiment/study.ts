@@ -26,13 +26,14 @@ export const DEFAULT_BATCHES = [16, 32, 64, 128] as const;
  * (AVX-512, 2 threads): one repetition of the default grid (96 cells) costs
  * about 15 s per training step summed over its cells (steady state), plus
  * about 28 s of evaluation (256 val + 256 test graphs per cell) and
- * compilation. 2 repetitions x 15 steps therefore take about 9-10 minutes
- * with loading and the policy simulation (docs/study.md has the measured
- * wall time). At so few steps the per-step *mean* is dominated by
+ * compilation. 2 repetitions x 15 steps took 10.8 minutes on the shared
+ * machine (other jobs running), so the default is 13 steps, about
+ * 9.5-10 minutes with loading and the policy simulation (docs/study.md has
+ * the measured wall time of the committed run). At so few steps the per-step *mean* is dominated by
  * compilation, as in the study's short runs but more so; medians show the
  * steady state.
  */
-export const DEFAULT_STEPS = 15;
+export const DEFAULT_STEPS = 13;
 export const DEFAULT_REPS = 2;
 /** Graphs evaluated from each of val and test by default (0 = all). */
 export const DEFAULT_EVAL_GRAPHS = 256;
