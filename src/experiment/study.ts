@@ -23,17 +23,17 @@ export const DEFAULT_MODELS: readonly ModelKind[] = ['mpeu', 'schnet'];
 export const DEFAULT_BATCHES = [16, 32, 64, 128] as const;
 /**
  * Default steps and repetitions, measured on this project's 2-core Xeon
- * (AVX-512, 2 threads): one repetition of the default grid (96 cells) costs
- * about 15 s per training step summed over its cells (steady state), plus
- * about 28 s of evaluation (256 val + 256 test graphs per cell) and
- * compilation. 2 repetitions x 15 steps took 10.8 minutes on the shared
- * machine (other jobs running), so the default is 13 steps, about
- * 9.5-10 minutes with loading and the policy simulation (docs/study.md has
- * the measured wall time of the committed run). At so few steps the per-step *mean* is dominated by
- * compilation, as in the study's short runs but more so; medians show the
+ * (AVX-512, 2 threads), a machine shared with other jobs: with both
+ * repetitions, the default grid's 192 cells cost about 23.5 s per training
+ * step summed (steady state, quiet machine) plus about 45 s of evaluation
+ * (256 val + 256 test graphs per cell) and 10 s of loading and policy
+ * simulation. 13 steps took 6.0 min on a quiet machine, 15 steps 10.8 min
+ * under load from other jobs; 20 steps is about 9 minutes when quiet.
+ * docs/study.md quotes the wall time of the committed run. Compilation is a
+ * few percent of the timed training at this length; medians show the
  * steady state.
  */
-export const DEFAULT_STEPS = 13;
+export const DEFAULT_STEPS = 20;
 export const DEFAULT_REPS = 2;
 /** Graphs evaluated from each of val and test by default (0 = all). */
 export const DEFAULT_EVAL_GRAPHS = 256;
