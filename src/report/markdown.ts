@@ -44,6 +44,6 @@ export function studyMarkdown(results: StudyResults, hitRate?: HitRate, wallSeco
     }) + '\n';
   }
   md += `Reproduce: \`gnnbatch study -o DIR\` (grid above; add \`--full\` for the study's 10 x 100k), then \`gnnbatch recommend --grid DIR/results.json -o DIR/hit-rate.json\` `;
-  md += `and \`gnnbatch report DIR/results.json -o report.html --hit-rate DIR/hit-rate.json --markdown docs/study.md\`.\n`;
+  md += `and \`gnnbatch report DIR/results.json -o report.html --hit-rate DIR/hit-rate.json --markdown docs/study.md --charts docs/img\`.\n`;
   return md;
 }
