@@ -20,3 +20,5 @@ export { writeCheckpoint, readCheckpoint, CHECKPOINT_VERSION, type CheckpointSta
 export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, type Tensor } from './train/safetensors';
 export { learningRate, parseSchedule, studySchedule, type ScheduleSpec } from './train/schedule';
 export { median, mean, std, regressionErrors } from './train/metrics';
+export * from './experiment';
+export * from './report';

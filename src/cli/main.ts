@@ -7,6 +7,9 @@ import { Command } from 'commander';
 import { registerDataCommands } from './data';
 import { registerBatchingCommands } from './batching';
 import { registerTrainCommand } from './train';
+import { registerStudyCommand } from './study';
+import { registerReportCommand } from './report';
+import { registerRecommendCommand } from './recommend';
 import { loadSizesFromCli } from './sizes';
 import { nativeInfo } from '../native';
 
@@ -26,6 +29,9 @@ async function main(argv: string[]): Promise<void> {
   registerDataCommands(program);
   registerBatchingCommands(program, loadSizesFromCli);
   registerTrainCommand(program);
+  registerStudyCommand(program);
+  registerReportCommand(program);
+  registerRecommendCommand(program);
   await program.parseAsync(argv);
 }
 

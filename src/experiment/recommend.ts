@@ -1,0 +1,426 @@
+/**
+ * Predict the fastest batching policy for a planned run of N steps without
+ * running every policy in full (the study left this as future work).
+ *
+ * 1. Calibrate a cost model of the real model on this machine: time real
+ *    steps (pack + forward/backward/Adam) at five padded shapes around the
+ *    dynamic budget, varying nodes and edges independently, and fit
+ *    `step_ms = a * padded_edges + b * padded_nodes + c` by least squares;
+ *    time each shape's plan build and fit `compile_ms = k * padded_edges + k0`.
+ * 2. Simulate each policy's batch stream (no training): mean padded nodes and
+ *    edges per step and the distinct shapes (compilations) over the run.
+ *    The per-compilation cost is the plan build plus the first step's excess
+ *    over the steady state (cold buffers).
+ * 3. Predict total = N x step prediction + compile cost of every shape; the
+ *    cheapest policy is the recommendation.
+ */
+import { POLICY_NAMES, createPolicy, sizesOf, type GraphSizes } from '../batching';
+import { loadSource, splitGraphs, storeArraysFor, targetColumn, targetStats, type GraphStore, type Split } from '../data';
+import { native, nativeModel, setThreads, type PackShape } from '../native';
+import { resolveModelConfig, type ModelKind } from '../model/config';
+import { initParams, paramLayout } from '../model/params';
+import { buildPlan, inputsFor } from '../train/plan';
+import { train } from '../train/trainer';
+import { budgetOptionsFor } from './study';
+import type { StudyResults } from './results';
+import { analyseStudy } from './stats';
+
+/** One measured calibration shape. */
+export interface CalibrationPoint {
+  nodes: number;
+  edges: number;
+  graphs: number;
+  /** Median of the timed steps (pack + update), ms. */
+  step_ms: number;
+  /** Plan build time plus the first step's excess over the median, ms. */
+  compile_ms: number;
+}
+
+/** The fitted per-step and per-compilation cost model (ms). */
+export interface CostModel {
+  ms_per_edge: number;
+  ms_per_node: number;
+  ms_per_step: number;
+  compile_ms_per_edge: number;
+  compile_ms_base: number;
+  points: CalibrationPoint[];
+  /** Seconds the calibration took. */
+  seconds: number;
+}
+
+/** Options of {@link calibrateCostModel}. */
+export interface CalibrateOptions {
+  store: GraphStore;
+  target: string;
+  model: ModelKind;
+  batchSize: number;
+  split?: Split;
+  threads?: number;
+  /** Timed steps per shape after one untimed warm-up (default 3). */
+  stepsPerShape?: number;
+  seed?: number;
+}
+
+/** Node and edge scale factors of the calibration shapes relative to the dynamic budget. */
+export const CALIBRATION_SCALES: readonly [number, number][] = [[0.5, 0.5], [1, 1], [2, 1], [1, 2], [2, 2]];
+
+const up64 = (x: number): number => Math.max(64, Math.ceil(x / 64) * 64);
+
+/** Least squares for y ≈ X w (normal equations, Gaussian elimination; columns are few). */
+export function leastSquares(X: readonly number[][], y: readonly number[]): number[] {
+  const k = X[0].length;
+  const A = Array.from({ length: k }, () => new Array<number>(k + 1).fill(0));
+  for (let r = 0; r < X.length; r++) {
+    for (let i = 0; i < k; i++) {
+      for (let j = 0; j < k; j++) A[i][j] += X[r][i] * X[r][j];
+      A[i][k] += X[r][i] * y[r];
+    }
+  }
+  for (let c = 0; c < k; c++) {
+    let p = c;
+    for (let r = c + 1; r < k; r++) if (Math.abs(A[r][c]) > Math.abs(A[p][c])) p = r;
+    [A[c], A[p]] = [A[p], A[c]];
+    if (Math.abs(A[c][c]) < 1e-300) throw new RangeError('least squares: singular system (calibration shapes are not independent)');
+    for (let r = 0; r < k; r++) {
+      if (r === c) continue;
+      const f = A[r][c] / A[c][c];
+      for (let j = c; j <= k; j++) A[r][j] -= f * A[c][j];
+    }
+  }
+  return A.map((row, i) => row[k] / A[i][i]);
+}
+
+/**
+ * Non-negative fit: least squares, then drop any term whose coefficient came
+ * out negative (measurement noise) and refit the others; dropped terms are 0.
+ */
+export function nonNegativeFit(X: readonly number[][], y: readonly number[]): number[] {
+  let active = X[0].map((_, i) => i);
+  for (;;) {
+    const w = leastSquares(X.map((r) => active.map((i) => r[i])), y);
+    const neg = w.findIndex((v) => v < 0);
+    if (neg < 0 || active.length === 1) {
+      const out = new Array<number>(X[0].length).fill(0);
+      active.forEach((i, j) => (out[i] = Math.max(0, w[j])));
+      return out;
+    }
+    active = active.filter((_, j) => j !== neg);
+  }
+}
+
+/** Measures real steps at the calibration shapes and fits the cost model. */
+export function calibrateCostModel(o: CalibrateOptions): CostModel {
+  const t0 = Date.now();
+  if (o.threads !== undefined) setThreads(o.threads);
+  const store = o.store;
+  const split = o.split ?? splitGraphs(store.numGraphs, { seed: 42 });
+  const stats = targetStats(targetColumn(store, o.target), split.train);
+  const arrays = storeArraysFor(store, o.target, stats);
+  let maxZ = 0;
+  for (let i = 0; i < store.atomicNumber.length; i++) if (store.atomicNumber[i] > maxZ) maxZ = store.atomicNumber[i];
+  // Same configuration as train() so the calibration measures the model that will run.
+  const config = resolveModelConfig({ numClasses: Math.max(100, maxZ + 1), kind: o.model });
+  const layout = paramLayout(config);
+  const params = initParams(layout, o.seed ?? 42, 'float32') as Float32Array;
+  const grads = new Float32Array(layout.total);
+  const m = new Float32Array(layout.total);
+  const v = new Float32Array(layout.total);
+  const sizes = sizesOf(store);
+  const dyn = createPolicy('dynamic', sizes, split.train, o.batchSize, o.seed ?? 42, budgetOptionsFor(sizes, split.train, o.batchSize));
+  const budget = dyn.fixedShape as PackShape;
+  const first = dyn.next().graphIds;
+  const steps = o.stepsPerShape ?? 3;
+  const api = nativeModel();
+  const points: CalibrationPoint[] = [];
+  let t = 0;
+  for (const [sn, se] of CALIBRATION_SCALES) {
+    const shape: PackShape = { nodes: up64(budget.nodes * sn), edges: up64(budget.edges * se), graphs: budget.graphs };
+    // Real graphs that fit the shape (prefix of the first dynamic batch).
+    let n = 0;
+    let e = 0;
+    let k = 0;
+    for (; k < first.length; k++) {
+      const g = first[k];
+      const gn = sizes.nodes[g];
+      const ge = sizes.edges[g];
+      if (n + gn > shape.nodes - 1 || e + ge > shape.edges || k + 1 > shape.graphs - 1) break;
+      n += gn;
+      e += ge;
+    }
+    const ids = first.subarray(0, Math.max(1, k));
+    const plan = buildPlan(config, shape, 'float32');
+    const times: number[] = [];
+    let firstMs = 0;
+    for (let s = 0; s <= steps; s++) {
+      const a = process.hrtime.bigint();
+      const inputs = inputsFor(plan, shape);
+      native().packGraphs(arrays, ids, shape, inputs);
+      t++;
+      api.trainStep(plan.handle, inputs, shape, params, grads, m, v, { lr: 1e-4, bc1: 1 - 0.9 ** t, bc2: 1 - 0.999 ** t });
+      const ms = Number(process.hrtime.bigint() - a) / 1e6;
+      if (s > 0) times.push(ms);
+      else firstMs = ms;
+    }
+    times.sort((x, y) => x - y);
+    const median = times[times.length >> 1];
+    // A new shape costs its plan build plus a slower first step (cold buffers,
+    // page faults): both are what a run pays per compilation.
+    points.push({ ...shape, step_ms: median, compile_ms: plan.buildMs + Math.max(0, firstMs - median) });
+  }
+  const [a, b, c] = nonNegativeFit(points.map((p) => [p.edges, p.nodes, 1]), points.map((p) => p.step_ms));
+  const [k, k0] = nonNegativeFit(points.map((p) => [p.edges, 1]), points.map((p) => p.compile_ms));
+  return { ms_per_edge: a, ms_per_node: b, ms_per_step: c, compile_ms_per_edge: k, compile_ms_base: k0, points, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** The predicted cost of one policy over the planned run. */
+export interface PolicyPrediction {
+  policy: string;
+  steps: number;
+  /** Steps actually simulated (the rest extrapolated: means carry over, no new shapes). */
+  simulated_steps: number;
+  mean_padded_nodes: number;
+  mean_padded_edges: number;
+  graphs_per_batch: number;
+  /** Compilations (plans built) over the run. */
+  compiles: number;
+  step_ms: number;
+  compile_ms: number;
+  total_s: number;
+}
+
+/** Simulates each policy and applies the cost model (no training). Sorted fastest first. */
+export function predictPolicyTimes(
+  sizes: GraphSizes,
+  train: Int32Array,
+  batchSize: number,
+  steps: number,
+  cost: CostModel,
+  policies: readonly string[] = POLICY_NAMES,
+  seed = 42,
+  maxSimulatedSteps = 20000,
+): PolicyPrediction[] {
+  const sim = Math.max(1, Math.min(steps, maxSimulatedSteps));
+  const out: PolicyPrediction[] = [];
+  for (const name of policies) {
+    const opts = name === 'dynamic' || name === 'packed' ? budgetOptionsFor(sizes, train, batchSize) : {};
+    const p = createPolicy(name, sizes, train, batchSize, seed, opts);
+    let sumN = 0;
+    let sumE = 0;
+    let graphs = 0;
+    let compileMs = 0;
+    let compiles = 0;
+    const seen = new Set<string>();
+    let cap: PackShape | null = null;
+    for (let s = 0; s < sim; s++) {
+      const spec = p.next();
+      const sh = spec.shape;
+      sumN += sh.nodes;
+      sumE += sh.edges;
+      graphs += spec.graphIds.length;
+      if (name === 'exact') {
+        // PlanCache by capacity: grows by 25% over the larger of old and new when a batch does not fit.
+        if (!cap || sh.nodes > cap.nodes || sh.edges > cap.edges || sh.graphs > cap.graphs) {
+          const g = (x: number, y: number): number => Math.ceil(Math.max(x, y) * 1.25);
+          cap = cap ? { nodes: g(cap.nodes, sh.nodes), edges: g(cap.edges, sh.edges), graphs: g(cap.graphs, sh.graphs) } : { nodes: g(0, sh.nodes), edges: g(0, sh.edges), graphs: g(0, sh.graphs) };
+          compiles++;
+          compileMs += cost.compile_ms_per_edge * cap.edges + cost.compile_ms_base;
+        }
+      } else {
+        const key = `${sh.nodes}/${sh.edges}/${sh.graphs}`;
+        if (!seen.has(key)) {
+          seen.add(key);
+          compiles++;
+          compileMs += cost.compile_ms_per_edge * sh.edges + cost.compile_ms_base;
+        }
+      }
+    }
+    const mn = sumN / sim;
+    const me = sumE / sim;
+    const stepMs = cost.ms_per_edge * me + cost.ms_per_node * mn + cost.ms_per_step;
+    out.push({
+      policy: name,
+      steps,
+      simulated_steps: sim,
+      mean_padded_nodes: mn,
+      mean_padded_edges: me,
+      graphs_per_batch: graphs / sim,
+      compiles,
+      step_ms: stepMs,
+      compile_ms: compileMs,
+      total_s: (steps * stepMs + compileMs) / 1000,
+    });
+  }
+  return out.sort((x, y) => x.total_s - y.total_s);
+}
+
+/** Options of {@link recommend}. */
+export interface RecommendOptions {
+  store: GraphStore;
+  /** Target (default: the store's first property). */
+  target?: string;
+  model: ModelKind;
+  batchSize: number;
+  /** Planned training steps N. */
+  steps: number;
+  policies?: readonly string[];
+  threads?: number;
+  seed?: number;
+  /** Reuse a calibration instead of measuring one. */
+  costModel?: CostModel;
+  stepsPerShape?: number;
+}
+
+/** What {@link recommend} returns. */
+export interface Recommendation {
+  model: ModelKind;
+  batch: number;
+  steps: number;
+  cost_model: CostModel;
+  /** Fastest first. */
+  predictions: PolicyPrediction[];
+  choice: string;
+  reason: string;
+}
+
+/** Predicts every policy's time for the planned run and picks the fastest. */
+export function recommend(o: RecommendOptions): Recommendation {
+  const target = o.target ?? o.store.targetNames[0];
+  if (!target) throw new RangeError('the data has no numeric target property');
+  const split = splitGraphs(o.store.numGraphs, { seed: 42 });
+  const cost = o.costModel ?? calibrateCostModel({ store: o.store, target, model: o.model, batchSize: o.batchSize, split, threads: o.threads, seed: o.seed, stepsPerShape: o.stepsPerShape });
+  const predictions = predictPolicyTimes(sizesOf(o.store), split.train, o.batchSize, o.steps, cost, o.policies ?? POLICY_NAMES, o.seed ?? 42);
+  const best = predictions[0];
+  const next = predictions[1];
+  return { model: o.model, batch: o.batchSize, steps: o.steps, cost_model: cost, predictions, choice: best.policy, reason: explain(best, next) };
+}
+
+function explain(best: PolicyPrediction, next: PolicyPrediction | undefined): string {
+  const s = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toPrecision(3));
+  let r = `${best.policy}: ${s(best.total_s)} s = ${best.steps} steps x ${s(best.step_ms)} ms (${best.mean_padded_edges.toFixed(0)} padded edges, ${best.mean_padded_nodes.toFixed(0)} nodes per step) + ${best.compiles} compilation(s) (${s(best.compile_ms / 1000)} s)`;
+  if (next) {
+    const pct = (100 * (next.total_s - best.total_s)) / best.total_s;
+    const stepDiff = next.step_ms - best.step_ms;
+    const compDiff = next.compile_ms - best.compile_ms;
+    const why = stepDiff * next.steps >= compDiff ? `less padded work per step (${s(next.mean_padded_edges / best.mean_padded_edges)}x the edges for ${next.policy})` : `fewer compilations (${next.compiles} for ${next.policy})`;
+    r += `; next best ${next.policy} is ${pct.toFixed(1)}% slower, mainly from ${why}`;
+  }
+  return r;
+}
+
+/** One policy's predicted vs measured time. */
+export interface VerifyRow {
+  policy: string;
+  steps: number;
+  predicted_s: number;
+  measured_s: number;
+  /** measured / predicted. */
+  ratio: number;
+}
+
+/** Result of {@link verifyRecommendation}. */
+export interface Verification {
+  rows: VerifyRow[];
+  predicted_choice: string;
+  measured_fastest: string;
+  hit: boolean;
+  /** Measured time of the predicted choice / the measured fastest's (1 = hit). */
+  regret: number;
+}
+
+/**
+ * Runs the candidate policies for real (`steps` steps each, evaluation
+ * skipped) and compares with the predictions for that many steps.
+ */
+export async function verifyRecommendation(
+  o: RecommendOptions & { verifySteps: number; onPolicy?: (policy: string) => void },
+  rec: Recommendation,
+): Promise<Verification> {
+  const target = o.target ?? o.store.targetNames[0];
+  const split = splitGraphs(o.store.numGraphs, { seed: 42 });
+  const sizes = sizesOf(o.store);
+  const policies = rec.predictions.map((p) => p.policy);
+  const pred = predictPolicyTimes(sizes, split.train, o.batchSize, o.verifySteps, rec.cost_model, policies, o.seed ?? 42);
+  const rows: VerifyRow[] = [];
+  for (const p of pred) {
+    o.onPolicy?.(p.policy);
+    const { result } = await train({
+      store: o.store,
+      target,
+      model: { kind: o.model },
+      policy: p.policy,
+      policyOptions: p.policy === 'dynamic' || p.policy === 'packed' ? budgetOptionsFor(sizes, split.train, o.batchSize) : {},
+      batchSize: o.batchSize,
+      steps: o.verifySteps,
+      seed: o.seed ?? 42,
+      split,
+      threads: o.threads,
+      skipEval: true,
+    });
+    const measured = (result.combined_ms_mean * result.steps_run) / 1000;
+    rows.push({ policy: p.policy, steps: o.verifySteps, predicted_s: p.total_s, measured_s: measured, ratio: measured / p.total_s });
+  }
+  const fastest = rows.reduce((a, b) => (b.measured_s < a.measured_s ? b : a));
+  const chosen = rows.find((r) => r.policy === pred[0].policy) as VerifyRow;
+  return { rows, predicted_choice: pred[0].policy, measured_fastest: fastest.policy, hit: fastest.policy === pred[0].policy, regret: chosen.measured_s / fastest.measured_s };
+}
+
+/** One (data, model, batch) of a study: predicted vs measured fastest. */
+export interface HitRow {
+  data: string;
+  model: string;
+  batch: number;
+  steps: number;
+  predicted: string;
+  measured: string;
+  hit: boolean;
+  /** Measured mean step time of the predicted choice / the measured fastest's. */
+  regret: number;
+  predictions: PolicyPrediction[];
+}
+
+/** Hit rate of {@link recommend} over a study's grid. */
+export interface HitRate {
+  rows: HitRow[];
+  hits: number;
+  total: number;
+  rate: number;
+  /** Choices within 5% of the measured fastest. */
+  within5: number;
+  calibration_seconds: number;
+}
+
+/**
+ * For every (data, model, batch) of a study: calibrate, predict the fastest
+ * policy for the study's step count, and compare with the measured fastest
+ * (lowest mean step time over repetitions, compilation included, i.e. the
+ * lowest total time).
+ */
+export async function studyHitRate(results: StudyResults, o: { threads?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<HitRate> {
+  const a = analyseStudy(results.rows);
+  const groups = [...new Set(a.summaries.map((s) => `${s.data}\u0000${s.model}\u0000${s.batch}`))];
+  const rows: HitRow[] = [];
+  let calib = 0;
+  const stores = new Map<string, GraphStore>();
+  for (const g of groups) {
+    o.onProgress?.(rows.length, groups.length);
+    const [data, model, batchText] = g.split('\u0000');
+    const batch = Number(batchText);
+    const here = a.summaries.filter((s) => s.data === data && s.model === model && s.batch === batch);
+    let store = stores.get(data);
+    if (!store) {
+      store = (await loadSource(data, {})).store;
+      stores.clear();
+      stores.set(data, store);
+    }
+    const target = results.rows.find((r) => r.data === data)?.target;
+    const rec = recommend({ store, target, model: model as ModelKind, batchSize: batch, steps: here[0].steps, policies: here.map((s) => s.policy), threads: o.threads });
+    calib += rec.cost_model.seconds;
+    const measured = here.reduce((x, y) => (y.step_ms_mean < x.step_ms_mean ? y : x));
+    const chosen = here.find((s) => s.policy === rec.choice) as (typeof here)[number];
+    rows.push({ data, model, batch, steps: here[0].steps, predicted: rec.choice, measured: measured.policy, hit: rec.choice === measured.policy, regret: chosen.step_ms_mean / measured.step_ms_mean, predictions: rec.predictions });
+    await new Promise((r) => setImmediate(r));
+  }
+  o.onProgress?.(rows.length, groups.length);
+  const hits = rows.filter((r) => r.hit).length;
+  return { rows, hits, total: rows.length, rate: rows.length ? hits / rows.length : NaN, within5: rows.filter((r) => r.regret <= 1.05).length, calibration_seconds: calib };
+}

@@ -1,0 +1,102 @@
+/**
+ * The study's tables as plain values (header + rows of strings), rendered as
+ * aligned text for the terminal or as Markdown for documentation. One table
+ * per (data, model): rows are policies, columns are batch sizes.
+ */
+import type { CostRow, PolicySummary, StudyAnalysis, TTestRow } from './stats';
+
+/** A titled table of strings. */
+export interface Table {
+  title: string;
+  header: string[];
+  rows: string[][];
+}
+
+const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+
+function pivot(title: string, summaries: readonly PolicySummary[], cell: (s: PolicySummary) => string): Table[] {
+  const tables: Table[] = [];
+  const pairs = [...new Set(summaries.map((s) => `${s.data}\u0000${s.model}`))];
+  for (const pair of pairs) {
+    const [data, model] = pair.split('\u0000');
+    const here = summaries.filter((s) => s.data === data && s.model === model);
+    const batches = [...new Set(here.map((s) => s.batch))].sort((a, b) => a - b);
+    const policies = [...new Set(here.map((s) => s.policy))];
+    tables.push({
+      title: `${title}: ${data}, ${model}`,
+      header: ['policy', ...batches.map((b) => `B=${b}`)],
+      rows: policies.map((p) => [p, ...batches.map((b) => {
+        const s = here.find((x) => x.policy === p && x.batch === b);
+        return s ? cell(s) : '-';
+      })]),
+    });
+  }
+  return tables;
+}
+
+/** Step time (mean over reps of the per-run mean, ± sd; median in brackets), speedup, compilations, fills. */
+export function studyTables(a: StudyAnalysis): Table[] {
+  const s = a.summaries;
+  return [
+    ...pivot('mean step time ms (± sd over reps) [median]', s, (x) => `${fmt(x.step_ms_mean, 1)}${Number.isFinite(x.step_ms_sd) ? ` ±${fmt(x.step_ms_sd, 1)}` : ''} [${fmt(x.step_ms_median, 1)}]`),
+    ...pivot('speedup (slowest mean / mean) [on medians]', s, (x) => `${fmt(x.speedup)}x [${fmt(x.speedup_median)}x]`),
+    ...pivot('compilations (plans built) / ms total', s, (x) => `${fmt(x.compile_count, 1)} / ${fmt(x.compile_ms_total, 0)}`),
+    ...pivot('fill nodes / edges / graphs (%)', s, (x) => `${fmt(100 * x.node_fill, 0)}/${fmt(100 * x.edge_fill, 0)}/${fmt(100 * x.graph_fill, 0)}`),
+  ];
+}
+
+/** The speedup tables alone (what docs/study.md shows). */
+export function speedupTables(a: StudyAnalysis): Table[] {
+  return pivot('speedup (slowest mean step time / each policy\'s)', a.summaries, (x) => `${fmt(x.speedup)}x`);
+}
+
+/** Mean step time tables alone. */
+export function stepTimeTables(a: StudyAnalysis): Table[] {
+  return pivot('mean step time ms (incl. compilation) [median]', a.summaries, (x) => `${fmt(x.step_ms_mean, 1)} [${fmt(x.step_ms_median, 1)}]`);
+}
+
+/** The t-test table (one row per pair of policies per data, model, batch); `onlySignificant` keeps flagged rows. */
+export function ttestTable(rows: readonly TTestRow[], alpha: number, onlySignificant = false): Table {
+  const pick = onlySignificant ? rows.filter((r) => r.significant) : rows;
+  return {
+    title: `test RMSE t-tests (two-sided; * = p < ${alpha})`,
+    header: ['data', 'model', 'B', 'policy a', 'policy b', 'RMSE a', 'RMSE b', 'Student p', 'Welch p', ''],
+    rows: pick.map((r) => [r.data, r.model, String(r.batch), r.a, r.b, fmt(r.mean_a, 4), fmt(r.mean_b, 4), fmtP(r.student.p), fmtP(r.welch.p), r.significant ? '*' : '']),
+  };
+}
+
+/** Predicted time (and price) of a long run per policy. */
+export function costTables(costs: readonly CostRow[]): Table[] {
+  const tables: Table[] = [];
+  const groups = [...new Set(costs.map((c) => `${c.data}\u0000${c.model}\u0000${c.batch}`))];
+  for (const g of groups) {
+    const [data, model, batch] = g.split('\u0000');
+    const here = costs.filter((c) => c.data === data && c.model === model && String(c.batch) === batch).sort((x, y) => x.hours - y.hours);
+    const priced = here.some((c) => Number.isFinite(c.price));
+    tables.push({
+      title: `predicted cost of ${here[0].steps} steps: ${data}, ${model}, B=${batch}`,
+      header: ['policy', 'hours', 'compilations', ...(priced ? ['price'] : [])],
+      rows: here.map((c) => [c.policy, fmt(c.hours, 2), fmt(c.compiles, 0), ...(priced ? [fmt(c.price, 2)] : [])]),
+    });
+  }
+  return tables;
+}
+
+function fmtP(p: number): string {
+  if (!Number.isFinite(p)) return 'n/a';
+  return p < 1e-4 ? p.toExponential(1) : p.toFixed(4);
+}
+
+/** Aligned plain text (title line, header, rule, rows). */
+export function tableToText(t: Table): string {
+  const w = t.header.map((h, i) => Math.max(h.length, ...t.rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd();
+  return [t.title, line(t.header), w.map((x) => '-'.repeat(x)).join('  '), ...t.rows.map(line)].join('\n') + '\n';
+}
+
+/** GitHub Markdown (a bold title line, then the table). */
+export function tableToMarkdown(t: Table): string {
+  const esc = (s: string): string => s.replace(/\|/g, '\\|');
+  const line = (r: string[]): string => `| ${r.map(esc).join(' | ')} |`;
+  return [`**${t.title}**`, '', line(t.header), `|${t.header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...t.rows.map(line)].join('\n') + '\n';
+}

@@ -1,0 +1,110 @@
+/**
+ * `results.json` -> one self-contained HTML file: every chart pre-rendered to
+ * SVG in Node (no scripts, no network: it opens offline in any browser), the
+ * study's tables, the t-tests and the recommendation.
+ */
+import type { StudyResults } from '../experiment/results';
+import type { HitRate } from '../experiment/recommend';
+import { analyseStudy, cheapestPolicies, predictCosts } from '../experiment/stats';
+import { stepTimeTables, ttestTable, type Table } from '../experiment/tables';
+import { reportCharts, type ChartSpec } from './charts';
+import { renderVegaLiteSvg } from './vega';
+
+/** Options of {@link renderReport}. */
+export interface ReportOptions {
+  /** Steps of the planned run the recommendation prices (default 2,000,000). */
+  budgetSteps?: number;
+  /** Price per hour of the machine (adds a price column). */
+  costPerHour?: number;
+  /** Hit rate of `recommend` over this grid (from `gnnbatch recommend --grid`). */
+  hitRate?: HitRate;
+  /** Report title. */
+  title?: string;
+}
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+function htmlTable(t: Table, highlight?: (row: string[]) => boolean): string {
+  const head = `<tr>${t.header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`;
+  const body = t.rows.map((r) => `<tr${highlight?.(r) ? ' class="hl"' : ''}>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n');
+  return `<h4>${esc(t.title)}</h4>\n<table>${head}\n${body}</table>`;
+}
+
+/** Renders every chart (throws when a spec is invalid). */
+export async function renderCharts(charts: readonly ChartSpec[]): Promise<{ chart: ChartSpec; svg: string }[]> {
+  const out: { chart: ChartSpec; svg: string }[] = [];
+  for (const chart of charts) {
+    try {
+      out.push({ chart, svg: (await renderVegaLiteSvg(chart.spec)).svg });
+    } catch (e) {
+      throw new Error(`chart ${chart.id}: ${(e as Error).message}`);
+    }
+  }
+  return out;
+}
+
+/** The report as one HTML string (async: vega renders asynchronously). */
+export async function renderReport(results: StudyResults, options: ReportOptions = {}): Promise<string> {
+  const a = analyseStudy(results.rows);
+  const rendered = await renderCharts(reportCharts(results, a));
+  const budget = options.budgetSteps ?? 2000000;
+  const shapes = (data: string, policy: string, batch: number): number | undefined =>
+    results.data.find((d) => d.data === data)?.simulation.find((r) => r.policy === policy && r.batch === batch)?.shapes;
+  const costs = predictCosts(a.summaries, budget, options.costPerHour ?? NaN, shapes);
+  const best = cheapestPolicies(costs);
+  const priced = Number.isFinite(options.costPerHour ?? NaN);
+  const recTable: Table = {
+    title: `Recommended policy for a ${budget.toLocaleString('en-US')}-step run (measured steady-state step time x steps + compilations x measured compile time)`,
+    header: ['data', 'model', 'B', 'policy', 'hours', 'compilations', ...(priced ? ['price'] : []), 'vs slowest'],
+    rows: best.map((c) => {
+      const worst = Math.max(...costs.filter((x) => x.data === c.data && x.model === c.model && x.batch === c.batch).map((x) => x.hours));
+      return [c.data, c.model, String(c.batch), c.policy, c.hours.toFixed(2), c.compiles.toFixed(0), ...(priced ? [c.price.toFixed(2)] : []), `${(worst / c.hours).toFixed(2)}x faster`];
+    }),
+  };
+  const sections: [ChartSpec['section'], string][] = [
+    ['data', 'Graph size distributions'],
+    ['time', 'Step time'],
+    ['speedup', 'Speedup'],
+    ['compile', 'Compilations'],
+    ['fill', 'Fill'],
+    ['learning', 'Learning curves'],
+  ];
+  const env = results.environment;
+  const n = results.rows.length;
+  const g = results.grid;
+  let html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(options.title ?? 'gnnbatch study report')}</title>
+<style>
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}h4{margin:1.2em 0 .4em}
+table{border-collapse:collapse;font-size:.85em;margin:.3em 0 1em}td,th{border:1px solid #ddd;padding:.2em .5em;text-align:right}
+td:first-child,th:first-child{text-align:left}tr.hl td{background:#fff3cd}figure{margin:1em 0}figcaption{font-size:.9em;color:#555;margin-bottom:.3em}
+.meta{color:#555;font-size:.9em}
+</style></head><body>
+<h1>${esc(options.title ?? 'gnnbatch: static vs dynamic batching, measured on your data')}</h1>
+<p class="meta">${n} runs: data ${esc(g.data.join(', '))}; models ${esc(g.models.join(', '))}; policies ${esc(g.policies.join(', '))}; batch sizes ${g.batches.join(', ')};
+${g.reps} repetition(s) of ${g.steps} steps (seed ${g.base_seed} + repetition). Machine: ${esc(env.cpu_model)}, ${env.cpu_cores} cores, ${env.total_memory_gib} GiB;
+node ${esc(env.node_version)}; native ${esc(env.native.build)}, SIMD ${esc(env.native.simd)}, OpenMP ${env.native.openmp ? 'on' : 'off'}, ${env.native.threads} threads; gnnbatch ${esc(env.gnnbatch_version)}.
+Speedup as in the study: per batch size, the slowest policy's mean step time divided by each policy's.</p>
+`;
+  html += `<h2>Recommendation</h2>\n${htmlTable(recTable)}\n`;
+  if (options.hitRate) {
+    const h = options.hitRate;
+    html += `<p>Prediction without running every policy (<code>gnnbatch recommend</code>: calibrated cost model + policy simulation): the predicted fastest policy was the measured fastest in <b>${h.hits} of ${h.total}</b> cells (${(100 * h.rate).toFixed(0)}%), and within 5% of the fastest in ${h.within5} of ${h.total}.</p>\n`;
+    html += htmlTable(
+      { title: 'predicted vs measured fastest', header: ['data', 'model', 'B', 'predicted', 'measured', 'hit', 'chosen / fastest'], rows: h.rows.map((r) => [r.data, r.model, String(r.batch), r.predicted, r.measured, r.hit ? 'yes' : 'no', `${r.regret.toFixed(3)}x`]) },
+      (r) => r[5] === 'no',
+    ) + '\n';
+  }
+  for (const [section, title] of sections) {
+    const here = rendered.filter((r) => r.chart.section === section);
+    if (!here.length) continue;
+    html += `<h2>${title}</h2>\n`;
+    if (section === 'time') for (const t of stepTimeTables(a)) html += htmlTable(t) + '\n';
+    for (const r of here) html += `<figure id="${esc(r.chart.id)}"><figcaption>${esc(r.chart.title)}</figcaption>\n${r.svg}</figure>\n`;
+  }
+  html += `<h2>Learning: do the policies learn differently?</h2>\n<p>Two-sample t-tests (two-sided) on test RMSE between every pair of policies, per data set, model and batch size; Student (pooled variance) and Welch; highlighted rows have p &lt; ${a.alpha}.</p>\n`;
+  html += htmlTable(ttestTable(a.ttests, a.alpha), (r) => r[9] === '*') + '\n';
+  html += '</body></html>\n';
+  return html;
+}

@@ -1,0 +1,53 @@
+/** `gnnbatch study`, `report` and `recommend` through commander on tiny data (plain-line mode: not a TTY). */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Command } from 'commander';
+import { registerStudyCommand } from '../../src/cli/study';
+import { registerReportCommand } from '../../src/cli/report';
+import { registerRecommendCommand } from '../../src/cli/recommend';
+
+async function run(args: string[]): Promise<string> {
+  const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  registerStudyCommand(program);
+  registerReportCommand(program);
+  registerRecommendCommand(program);
+  const out: string[] = [];
+  const so = jest.spyOn(process.stdout, 'write').mockImplementation((t: string | Uint8Array) => (out.push(String(t)), true));
+  const se = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } finally {
+    so.mockRestore();
+    se.mockRestore();
+  }
+  return out.join('');
+}
+
+test('study -> tables; report -> HTML + Markdown; recommend --grid -> hit rate', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gnnbatch-cli-'));
+  const text = await run(['study', 'qm9-like:300', '--models', 'schnet', '--policies', 'dynamic,static-2pow', '--batch', '8', '--reps', '2', '--steps', '3', '--eval-graphs', '8', '-o', dir, '--cost-per-hour', '2', '--budget-steps', '1000']);
+  expect(text).toContain('speedup (slowest mean / mean)');
+  expect(text).toContain('test RMSE t-tests');
+  expect(text).toContain('predicted cost of 1000 steps');
+  expect(text).toContain('price');
+  expect(fs.existsSync(path.join(dir, 'results.csv'))).toBe(true);
+  expect(await run(['study', 'qm9-like:300', '--models', 'schnet', '--policies', 'dynamic,static-2pow', '--batch', '8', '--reps', '2', '--steps', '3', '-o', dir])).toContain('0 cell(s) run, 4 resumed');
+
+  const hit = path.join(dir, 'hit.json');
+  const rec = await run(['recommend', '--grid', path.join(dir, 'results.json'), '-o', hit]);
+  expect(rec).toMatch(/hit rate: \d\/1/);
+  const html = path.join(dir, 'report.html');
+  const md = path.join(dir, 'study.md');
+  await run(['report', path.join(dir, 'results.json'), '-o', html, '--markdown', md, '--hit-rate', hit]);
+  expect(fs.readFileSync(html, 'utf8')).toContain('<svg');
+  expect(fs.readFileSync(md, 'utf8')).toContain('Recommendation hit rate');
+});
+
+test('recommend SOURCE prints every policy, the choice and the reason', async () => {
+  const text = await run(['recommend', 'qm9-like:300', '--model', 'schnet', '--batch', '8', '--steps', '500', '--policies', 'dynamic,static-64']);
+  expect(text).toMatch(/choice: (dynamic|static-64)/);
+  expect(text).toContain('reason: ');
+  const json = JSON.parse(await run(['recommend', 'qm9-like:300', '--model', 'schnet', '--batch', '8', '--steps', '50', '--policies', 'dynamic,exact', '--verify', '--verify-steps', '3', '--json'])) as { verification: { rows: unknown[] } };
+  expect(json.verification.rows).toHaveLength(2);
+});

@@ -1,0 +1,50 @@
+/** Every chart of the report renders to SVG in Node (vega headless) without warnings; the HTML is self-contained. */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { runStudy, type StudyResults } from '../../src/experiment';
+import { renderReport, reportCharts, renderVegaLiteSvg, studyMarkdown } from '../../src/report';
+
+let results: StudyResults;
+
+beforeAll(async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gnnbatch-report-'));
+  const out = await runStudy({ outDir: dir, data: ['qm9-like:300', 'aflow-like:300'], models: ['schnet'], policies: ['dynamic', 'static-2pow', 'exact'], batches: [8, 16], reps: 2, steps: 4, evalGraphs: 16, simulateSteps: 50 });
+  results = out.results;
+});
+
+describe('report', () => {
+  test('every chart spec compiles and renders to SVG without warnings', async () => {
+    const charts = reportCharts(results);
+    const sections = new Set(charts.map((c) => c.section));
+    expect([...sections].sort()).toEqual(['compile', 'data', 'fill', 'learning', 'speedup', 'time']);
+    for (const c of charts) {
+      const r = await renderVegaLiteSvg(c.spec);
+      expect(r.warnings).toEqual([]);
+      expect(r.svg.startsWith('<svg')).toBe(true);
+      expect(r.svg.length).toBeGreaterThan(1000);
+    }
+  });
+
+  test('an invalid spec fails', async () => {
+    await expect(renderVegaLiteSvg({ mark: 'no-such-mark', data: { values: [] } })).rejects.toThrow();
+    const r = await renderVegaLiteSvg({ mark: 'bar', data: { values: [{ a: 1 }] }, encoding: { x: { field: 'a', type: 'no-such-type' } } }).catch((e: Error) => ({ warnings: [e.message] }));
+    expect(r.warnings.length).toBeGreaterThan(0);
+  });
+
+  test('the HTML is one offline file with the charts, the t-tests and the recommendation', async () => {
+    const html = await renderReport(results, { costPerHour: 2.5 });
+    expect(html.startsWith('<!doctype html>')).toBe(true);
+    expect((html.match(/<svg/g) ?? []).length).toBe(reportCharts(results).length);
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org|vega\.github\.io)/);
+    expect(html).toContain('Recommendation');
+    expect(html).toContain('Student p');
+    expect(html).toContain('price');
+  });
+
+  test('markdown section with speedup tables', () => {
+    const md = studyMarkdown(results);
+    expect(md).toContain('**speedup');
+    expect(md).toContain('| dynamic |');
+  });
+});
