@@ -252,6 +252,13 @@ function benchPack(log) {
   for (let i = 0; i < 200; i++) jsCall(); // let the JIT optimise it
   const j = timeIt(jsCall, 1.5, 50, 20000);
   const m = memcpySeconds(traffic, 2001);
+  // A fairer floor: memcpy of exactly the store slices the packer reads
+  // (scattered graphs of the store), into the same output arrays.
+  let bk = 0;
+  const sliceSamples = [];
+  for (let r = 0; r < 64; r++) sliceSamples.push(addon.copyGraphSlicesBench(store, batches[bk++ & 63], shape, out, 5));
+  sliceSamples.sort((a, b) => a - b);
+  const slices = sliceSamples[32];
   const data = {
     batch,
     meanNodes: meanN,
@@ -266,6 +273,8 @@ function benchPack(log) {
     gbps: traffic / k.seconds / 1e9,
     memcpyGbps: traffic / m / 1e9,
     ratio: m / k.seconds,
+    sliceMemcpySeconds: slices,
+    sliceRatio: slices / k.seconds,
     jsSeconds: j.seconds,
     jsGraphsPerSecond: batch / j.seconds,
     speedupVsJs: j.seconds / k.seconds,
@@ -273,7 +282,7 @@ function benchPack(log) {
   log(
     `packGraphs batch ${batch} (${(meanN / batch).toFixed(1)} nodes, ${(meanE / batch).toFixed(0)} edges per graph): ` +
       `${(data.graphsPerSecond / 1e6).toFixed(2)} M graphs/s, ${data.gbps.toFixed(2)} GB/s, memcpy ${data.memcpyGbps.toFixed(2)} GB/s, ` +
-      `ratio ${data.ratio.toFixed(2)}, ${data.speedupVsJs.toFixed(1)}x the JS packer (${(data.jsGraphsPerSecond / 1e6).toFixed(3)} M graphs/s)`,
+      `ratio ${data.ratio.toFixed(2)} (vs memcpy of the same store slices: ${data.sliceRatio.toFixed(2)}), ${data.speedupVsJs.toFixed(1)}x the JS packer (${(data.jsGraphsPerSecond / 1e6).toFixed(3)} M graphs/s)`,
   );
   return data;
 }
@@ -329,11 +338,11 @@ async function run({ log, args = [] }) {
     `Store of 4096 graphs, 3..29 atoms; batches average ${fmt(pack.meanNodesPerGraph, 1)} nodes and ${fmt(pack.meanEdgesPerGraph, 0)} edges per graph; ` +
       `one padded shape {nodes: ${pack.shape.nodes}, edges: ${pack.shape.edges}, graphs: ${pack.shape.graphs}}; float32 outputs.`,
     '',
-    '| graphs/s | time per batch (µs) | MB moved | GB/s | memcpy GB/s | ratio | JS packer graphs/s | speed-up vs JS |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|',
-    `| ${fmt(pack.graphsPerSecond / 1e6, 2)} M | ${fmt(pack.seconds * 1e6, 1)} | ${fmt(pack.bytes / 1e6, 2)} | ${fmt(pack.gbps)} | ${fmt(pack.memcpyGbps)} | ${fmt(pack.ratio)} | ${fmt(pack.jsGraphsPerSecond / 1e6, 3)} M | ${fmt(pack.speedupVsJs, 1)}x |`,
+    '| graphs/s | time per batch (µs) | MB moved | GB/s | memcpy GB/s | ratio | slice-memcpy µs | ratio to slice memcpy | JS packer graphs/s | speed-up vs JS |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${fmt(pack.graphsPerSecond / 1e6, 2)} M | ${fmt(pack.seconds * 1e6, 1)} | ${fmt(pack.bytes / 1e6, 2)} | ${fmt(pack.gbps)} | ${fmt(pack.memcpyGbps)} | ${fmt(pack.ratio)} | ${fmt(pack.sliceMemcpySeconds * 1e6, 1)} | ${fmt(pack.sliceRatio)} | ${fmt(pack.jsGraphsPerSecond / 1e6, 3)} M | ${fmt(pack.speedupVsJs, 1)}x |`,
     '',
-    `Targets: ratio >= 0.5 (${pack.ratio >= 0.5 ? 'met' : 'NOT met'}), >= 20x the JS packer (${pack.speedupVsJs >= 20 ? 'met' : 'NOT met'}).`,
+    `Targets: ratio >= 0.5 to the contiguous in-cache memcpy (${pack.ratio >= 0.5 ? 'met' : 'NOT met'}; to a memcpy of the same scattered store slices: ${fmt(pack.sliceRatio)}), >= 20x the JS packer (${pack.speedupVsJs >= 20 ? 'met' : 'NOT met'}).`,
   ].join('\n');
   return { markdown: md, data: { env, segmentSumCsr: segment, packGraphs: pack } };
 }

@@ -1,4 +1,8 @@
 // JS bindings of the pack kernel.
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
 #include "bindings.h"
 #include "core/pack.h"
 #include "store_arg.h"
@@ -54,6 +58,35 @@ Napi::Value PackGraphs(const Napi::CallbackInfo& info) {
   });
 }
 
+// copyGraphSlicesBench(store, ids, shape, out, reps) -> median seconds of the
+// memcpy baseline (same source slices, same outputs) the pack benchmark uses.
+Napi::Value CopyGraphSlicesBench(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto store = storeArg(env, info[0]);
+    auto ids = viewOf<int32_t>(env, info[1], "ids");
+    auto sh = shapeArg(env, info[2]);
+    auto o = objArg(env, info[3], "out");
+    int64_t reps = intArg(env, info[4], "reps", 1, 1000000);
+    gnn::PackStats st = gnn::batchTotals(store, ids.data, (int64_t)ids.size);
+    if (st.realNodes > sh.nodes || st.realEdges > sh.edges) rangeError(env, "shape too small for the batch", "ERR_GNN_SHAPE");
+    gnn::PackOut<float> out{};
+    out.atomicNumber = viewOf<int32_t>(env, prop(env, o, "atomicNumber", "out"), "out.atomicNumber", sh.nodes).data;
+    out.senders = viewOf<int32_t>(env, prop(env, o, "senders", "out"), "out.senders", sh.edges).data;
+    out.receivers = viewOf<int32_t>(env, prop(env, o, "receivers", "out"), "out.receivers", sh.edges).data;
+    out.sendPerm = viewOf<int32_t>(env, prop(env, o, "sendPerm", "out"), "out.sendPerm", sh.edges).data;
+    out.distance = viewOf<float>(env, prop(env, o, "distance", "out"), "out.distance", sh.edges).data;
+    std::vector<double> t((size_t)reps);
+    for (int64_t r = 0; r < reps; ++r) {
+      auto a = std::chrono::steady_clock::now();
+      gnn::copyGraphSlices<float>(store, ids.data, (int64_t)ids.size, out);
+      t[(size_t)r] = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+    }
+    std::sort(t.begin(), t.end());
+    return Napi::Number::New(env, t[t.size() / 2]);
+  });
+}
+
 Napi::Value ValidateStore(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -67,6 +100,7 @@ Napi::Value ValidateStore(const Napi::CallbackInfo& info) {
 
 void registerPack(Napi::Env env, Napi::Object exports) {
   exports.Set("packGraphs", Napi::Function::New(env, PackGraphs, "packGraphs"));
+  exports.Set("copyGraphSlicesBench", Napi::Function::New(env, CopyGraphSlicesBench, "copyGraphSlicesBench"));
   exports.Set("validateStore", Napi::Function::New(env, ValidateStore, "validateStore"));
 }
 

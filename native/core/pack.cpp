@@ -1,6 +1,7 @@
 #include "pack.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 namespace gnn {
@@ -151,11 +152,21 @@ PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
                      " has an edge endpoint out of range or edges not sorted by receiver");
       continue;
     }
-    // Receiver CSR row pointers (receivers verified in range and sorted).
-    int32_t cur = 0;  // next node whose row start is not yet written
-    for (int32_t k = 0; k < ne; ++k)
-      for (const int32_t r = sR[k]; cur <= r;) rp[cur++] = es + k;
-    while (cur < n) rp[cur++] = es + ne;
+    // Receiver CSR row pointers (receivers verified in range and sorted):
+    // scatter each edge's end position to its receiver (the last write per
+    // receiver wins: no read-modify-write chain, no branch per edge), then a
+    // running maximum over nodes gives every row's start.
+    {
+      static thread_local std::vector<int32_t> endBuf;
+      if ((int32_t)endBuf.size() < n) endBuf.resize((size_t)n);
+      int32_t* __restrict endb = endBuf.data();
+      for (int32_t j = 0; j < n; ++j) endb[j] = 0;
+      for (int32_t k = 0; k < ne; ++k) endb[sR[k]] = k + 1;
+      for (int32_t j = 0, run = 0; j < n; ++j) {
+        rp[j] = es + run;
+        run = endb[j] > run ? endb[j] : run;
+      }
+    }
     // Sender permutation and its row pointers.
     for (int32_t k = 0; k < ne; ++k) {
       const int32_t p = sP[k];
@@ -212,6 +223,32 @@ PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
   }
   return st;
 }
+
+template <class T>
+void copyGraphSlices(const StoreView& s, const int32_t* ids, int64_t count, const PackOut<T>& out) {
+  std::vector<int64_t> nodeStart(count + 1), edgeStart(count + 1);
+  nodeStart[0] = edgeStart[0] = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const int32_t g = ids[i];
+    nodeStart[i + 1] = nodeStart[i] + (s.nodeOffset[g + 1] - s.nodeOffset[g]);
+    edgeStart[i + 1] = edgeStart[i] + (s.edgeOffset[g + 1] - s.edgeOffset[g]);
+  }
+#pragma omp parallel for schedule(dynamic, 4) num_threads(numThreads())
+  for (int64_t i = 0; i < count; ++i) {
+    const int32_t g = ids[i];
+    const int32_t n0 = s.nodeOffset[g], n = s.nodeOffset[g + 1] - n0;
+    const int32_t e0 = s.edgeOffset[g], ne = s.edgeOffset[g + 1] - e0;
+    const int64_t ns = nodeStart[i], es = edgeStart[i];
+    std::memcpy(out.atomicNumber + ns, s.atomicNumber + n0, (size_t)n);  // bytes: the store's uint8
+    std::memcpy(out.senders + es, s.senders + e0, sizeof(int32_t) * (size_t)ne);
+    std::memcpy(out.receivers + es, s.receivers + e0, sizeof(int32_t) * (size_t)ne);
+    std::memcpy(out.sendPerm + es, s.senderPerm + e0, sizeof(int32_t) * (size_t)ne);
+    std::memcpy((void*)(out.distance + es), s.distance + e0, sizeof(float) * (size_t)ne);
+  }
+}
+
+template void copyGraphSlices<float>(const StoreView&, const int32_t*, int64_t, const PackOut<float>&);
+template void copyGraphSlices<double>(const StoreView&, const int32_t*, int64_t, const PackOut<double>&);
 
 template PackStats packGraphs<float>(const StoreView&, const int32_t*, int64_t, const PackShape&,
                                      const PackOut<float>&);

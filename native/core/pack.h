@@ -71,4 +71,11 @@ template <class T>
 PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
                      const PackShape& shape, const PackOut<T>& out);
 
+// Benchmark baseline: memcpy of exactly the store slices packGraphs reads
+// (node and edge arrays of each listed graph) into the same output arrays,
+// with the same threading; no shifting, row pointers or checks. Ids must be
+// valid and the outputs large enough (the benchmark packs the same batch).
+template <class T>
+void copyGraphSlices(const StoreView& s, const int32_t* ids, int64_t count, const PackOut<T>& out);
+
 }  // namespace gnn
