@@ -26,6 +26,16 @@ export interface BudgetOptions {
   estimator?: BudgetEstimator;
   /** Number of leading split graphs the estimate looks at (default 1000, the study's). */
   estimationGraphs?: number;
+  /**
+   * Make the budget hold the largest graph of the whole split, not only of the
+   * estimation graphs (default true). The study's estimator looked at the first
+   * 1000 graphs only, so on heavy-tailed data (AFLOW-like crystals of 100+ atoms)
+   * a later graph could exceed the budget and stop training with an error, as
+   * Jraph does; `false` reproduces that exactly (the mean still comes from the
+   * estimation graphs either way, so budgets of data without such a tail are
+   * unchanged).
+   */
+  fitLargest?: boolean;
   /** Quantile of the `quantile` estimator, in (0, 1] (default 0.9). */
   quantile?: number;
 }
@@ -57,7 +67,7 @@ export function estimateBudget(sizes: GraphSizes, split: Int32Array, batchSize: 
   const meanNodes = sumN / k;
   const meanEdges = sumE / k;
   if (estimator === 'study') {
-    const mx = maxSizes(sizes, head);
+    const mx = maxSizes(sizes, opts.fitLargest === false ? head : split);
     return {
       estimator,
       nodes: nextMultipleOf64Above(Math.max(meanNodes * batchSize, mx.nodes)),

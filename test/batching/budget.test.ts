@@ -46,9 +46,12 @@ describe('study budget estimator', () => {
 
   test('formula: 64 * (1 + floor(max(mean * B, max) / 64)) over the first estimation graphs', () => {
     const sizes2 = { nodes: Int32Array.from([10, 20, 30, 1000]), edges: Int32Array.from([1, 2, 3, 4000]) };
-    const b: Budget = estimateBudget(sizes2, Int32Array.from([0, 1, 2, 3]), 4, { estimationGraphs: 3 });
+    const b: Budget = estimateBudget(sizes2, Int32Array.from([0, 1, 2, 3]), 4, { estimationGraphs: 3, fitLargest: false });
     // mean nodes 20 -> 80 -> 128; max 30 < 80. mean edges 2 -> 8 -> 64.
     expect([b.nodes, b.edges, b.graphs]).toEqual([128, 64, 4]);
+    // Default: the max term covers the whole split (graph 3: 1000 nodes, 4000 edges).
+    const fit: Budget = estimateBudget(sizes2, Int32Array.from([0, 1, 2, 3]), 4, { estimationGraphs: 3 });
+    expect([fit.nodes, fit.edges]).toEqual([1024, 4032]);
     const big = estimateBudget(sizes2, Int32Array.from([3, 0]), 2, { estimationGraphs: 2 });
     // mean 505*2 = 1010 > max 1000 -> 1024; edges mean 2000.5*2 = 4001 -> 4032.
     expect([big.nodes, big.edges]).toEqual([1024, 4032]);

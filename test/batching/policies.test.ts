@@ -192,14 +192,16 @@ describe('dynamic', () => {
     );
   });
 
-  test.each(['dynamic', 'packed'])('%s: a graph larger than the budget is a GraphTooLargeError', (name) => {
+  test.each(['dynamic', 'packed'])('%s: with fitLargest off (the study exactly), a graph larger than the budget is a GraphTooLargeError', (name) => {
     const nodes = new Int32Array(50).fill(5);
     const edges = new Int32Array(50).fill(20);
     nodes[40] = 500;
     edges[40] = 500 * 499;
     const split = Int32Array.from({ length: 50 }, (_, i) => i);
-    const make = (): Policy => createPolicy(name, { nodes, edges }, split, 4, 0, { estimationGraphs: 10 });
+    const make = (): Policy => createPolicy(name, { nodes, edges }, split, 4, 0, { estimationGraphs: 10, fitLargest: false });
     expect(make).toThrow(GraphTooLargeError);
+    // By default the budget holds the largest graph of the split.
+    expect(() => createPolicy(name, { nodes, edges }, split, 4, 0, { estimationGraphs: 10 })).not.toThrow();
     expect(make).toThrow(/graph 40 \(500 nodes, 249500 edges\) is larger than the budget/);
     // The quantile estimator bounds by the largest graph of the whole split.
     expect(() => createPolicy(name, { nodes, edges }, split, 4, 0, { estimationGraphs: 10, estimator: 'quantile' })).not.toThrow();
