@@ -7,10 +7,15 @@
  *   most cells hold 1-12 atoms, with a long tail past 60 as in AFLOW;
  * - cells: 40% orthogonal (cubic/tetragonal/orthorhombic), 25% hexagonal
  *   (gamma = 120 deg), 35% monoclinic/triclinic (angles 60-120 deg);
- *   volume 10-24 Å^3 per atom (typical inorganic densities);
+ *   volume per atom that of a close packing at the mean bonding distance
+ *   (2 x mean covalent radius), x1.2-1.7 (about 10-70 Å^3 per atom, as in
+ *   inorganic crystals from light anions to heavy metals);
  * - 1-4 species per cell from common metals, metalloids and anions;
- * - positions: random fractional coordinates kept >= 1.6 Å from every
- *   periodic image when possible.
+ * - positions: random fractional coordinates kept >= 0.9 x the bonding
+ *   distance (sum of covalent radii) from every periodic image when possible
+ *   (else the farthest of the trials), re-drawn when a pair still ends up far
+ *   inside its bonding distance (per-atom energy >= 10 eV), so the target
+ *   stays in a physical range.
  * Target (eV/atom): `enthalpy_formation_atom` = (1/n) x the Morse pair energy
  * ({@link pairEnergy}) over every pair within 5 Å, periodic images included;
  * `Egap` = a smooth function of the mean nearest-neighbour distance.
@@ -19,7 +24,7 @@
 import { cellFromParameters } from '../formats/aflow-json';
 import { mulberry32 } from '../split';
 import type { Structure } from '../types';
-import { pairEnergy, PAIR_CUTOFF } from './potential';
+import { covalentRadius, pairEnergy, PAIR_CUTOFF } from './potential';
 
 /** Default number of aflow-like crystals. */
 export const AFLOW_LIKE_SIZE = 20000;
@@ -75,7 +80,10 @@ export function aflowLikeCrystal(seed: number, index: number): Structure {
   const kinds = 1 + Math.min(3, Math.floor(rand() * 4));
   const species: number[] = [];
   for (let k = 0; k < kinds; k++) species.push(ELEMENTS[Math.floor(rand() * ELEMENTS.length)]);
-  const volume = n * (10 + 14 * rand());
+  let rSum = 0;
+  for (let i = 0; i < n; i++) rSum += covalentRadius(species[i % kinds]);
+  const bond = (2 * rSum) / n;
+  const volume = n * ((bond * bond * bond) / Math.SQRT2) * (1.2 + 0.5 * rand());
   const u = rand();
   let alpha = 90, beta = 90, gamma = 90;
   if (u >= 0.4 && u < 0.65) gamma = 120;
@@ -88,27 +96,63 @@ export function aflowLikeCrystal(seed: number, index: number): Structure {
   const v1 = Math.abs(unit[0] * (unit[4] * unit[8] - unit[5] * unit[7]) - unit[1] * (unit[3] * unit[8] - unit[5] * unit[6]) + unit[2] * (unit[3] * unit[7] - unit[4] * unit[6]));
   const s = Math.cbrt(volume / v1);
   const cell = cellFromParameters(ra * s, rb * s, s, alpha, beta, gamma);
+  // Small, skewed cells can bring an atom's own periodic images too close:
+  // grow the cell until the shortest lattice translation clears 0.85 x the
+  // largest bonding distance of its species.
+  let maxR = 0;
+  for (const z of species) maxR = Math.max(maxR, covalentRadius(z));
+  let minLat = Infinity;
+  for (let i = -1; i <= 1; i++)
+    for (let j = -1; j <= 1; j++)
+      for (let k = -1; k <= 1; k++) {
+        if (i === 0 && j === 0 && k === 0) continue;
+        const x = i * cell[0] + j * cell[3] + k * cell[6];
+        const y = i * cell[1] + j * cell[4] + k * cell[7];
+        const z = i * cell[2] + j * cell[5] + k * cell[8];
+        minLat = Math.min(minLat, Math.sqrt(x * x + y * y + z * z));
+      }
+  const needLat = 0.85 * 2 * maxR;
+  if (minLat < needLat) for (let a = 0; a < 9; a++) cell[a] *= needLat / minLat;
   const numbers = new Uint8Array(n);
   const pos = new Float64Array(n * 3);
   const frac = new Float64Array(n * 3);
-  for (let i = 0; i < n; i++) {
-    numbers[i] = species[i % kinds];
-    for (let attempt = 0; attempt < 40; attempt++) {
-      const f = [rand(), rand(), rand()];
-      let ok = true;
-      for (let j = 0; j < i && ok; j++) {
-        const d = [0, 1, 2].map((a) => { const x = f[a] - frac[j * 3 + a]; return x - Math.round(x); });
-        const x = d[0] * cell[0] + d[1] * cell[3] + d[2] * cell[6];
-        const y = d[0] * cell[1] + d[1] * cell[4] + d[2] * cell[7];
-        const z = d[0] * cell[2] + d[1] * cell[5] + d[2] * cell[8];
-        if (x * x + y * y + z * z < 1.6 * 1.6) ok = false;
+  // Random placement can still leave two atoms far inside their bonding
+  // distance in skewed cells (the fractional-rounding image is not always the
+  // nearest); such a crystal is re-drawn (up to 8 times) so the targets stay
+  // in a physical range (per-atom energy below 10 eV).
+  let energy = { perAtom: 0, meanNn: 0 };
+  for (let draw = 0; draw < 8; draw++) {
+    for (let i = 0; i < n; i++) {
+      numbers[i] = species[i % kinds];
+      const ri = covalentRadius(numbers[i]);
+      let best = [0, 0, 0];
+      let bestScore = -Infinity;
+      for (let attempt = 0; attempt < 60; attempt++) {
+        const f = [rand(), rand(), rand()];
+        // Smallest distance / required distance to the atoms placed so far (minimum image).
+        let score = Infinity;
+        for (let j = 0; j < i; j++) {
+          const d = [0, 1, 2].map((a) => { const x = f[a] - frac[j * 3 + a]; return x - Math.round(x); });
+          const x = d[0] * cell[0] + d[1] * cell[3] + d[2] * cell[6];
+          const y = d[0] * cell[1] + d[1] * cell[4] + d[2] * cell[7];
+          const z = d[0] * cell[2] + d[1] * cell[5] + d[2] * cell[8];
+          const need = 0.9 * (ri + covalentRadius(numbers[j]));
+          const r = Math.sqrt(x * x + y * y + z * z) / need;
+          if (r < score) score = r;
+        }
+        if (score > bestScore) {
+          bestScore = score;
+          best = f;
+        }
+        if (score >= 1) break;
       }
-      frac.set(f, i * 3);
-      if (ok) break;
+      frac.set(best, i * 3);
+      for (let a = 0; a < 3; a++) pos[i * 3 + a] = frac[i * 3] * cell[a] + frac[i * 3 + 1] * cell[3 + a] + frac[i * 3 + 2] * cell[6 + a];
     }
-    for (let a = 0; a < 3; a++) pos[i * 3 + a] = frac[i * 3] * cell[a] + frac[i * 3 + 1] * cell[3 + a] + frac[i * 3 + 2] * cell[6 + a];
+    energy = periodicEnergy(numbers, pos, cell);
+    if (energy.perAtom < 10) break;
   }
-  const { perAtom, meanNn } = periodicEnergy(numbers, pos, cell);
+  const { perAtom, meanNn } = energy;
   return {
     id: `aflow-like-${index + 1}`,
     numbers,
