@@ -23,6 +23,9 @@ function include(spec) {
   // Shift headings one level down inside the README's "Measured" section.
   text = text.replace(/^(#{1,5}) /gm, '$1# ');
   if (file.endsWith('.txt')) text = '```\n' + text + '\n```';
+  // Relative links of an included file are relative to its folder.
+  const dir = path.dirname(file);
+  if (dir !== '.') text = text.replace(/\]\((?!https?:|#|\/)([^)]+)\)/g, (_, link) => `](${path.posix.join(dir, link)})`);
   return text;
 }
 
