@@ -187,6 +187,10 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   }
   const stats = targetStats(residual, split.train);
   const arrays: NativeStoreArrays = storeArraysFor(store, opts.target);
+  // Full structural check once per run (O(edges)): every index in range,
+  // edges sorted by receiver, senderPerm a sender-sorted permutation. Packing
+  // then range-checks every call and relies on the permutation's order.
+  native().validateStore(arrays);
   {
     const inv = stats.std > 0 ? 1 / stats.std : 1;
     for (let g = 0; g < residual.length; g++) arrays.target[g] = (residual[g] - stats.mean) * inv;
