@@ -12,8 +12,9 @@ import {
 } from '../experiment';
 import type { ModelKind } from '../model/config';
 import { intListOption, intOption, numberOption } from './format';
+import { addSourceOptions, sourceOptionsFrom, type SourceOptionValues } from './source-options';
 
-interface StudyCliOptions {
+interface StudyCliOptions extends SourceOptionValues {
   out: string;
   steps?: number;
   reps?: number;
@@ -45,10 +46,14 @@ export function formatStudyTables(results: StudyResults, budgetSteps: number, co
 
 /** Registers `study` on the program. */
 export function registerStudyCommand(program: Command): void {
-  program
+  const cmd = program
     .command('study')
     .description('run the study (data x models x policies x batch sizes x repetitions), save results, print its tables')
-    .argument('[sources...]', 'data sources (default: qm9-like:20000 aflow-like:8000)')
+    .argument('[sources...]', 'data sources (default: qm9-like:20000 aflow-like:8000)');
+  // --format/--graph/--target/--drop-edgeless/--data-seed apply to every source
+  // (default: each source's own graph rule and first numeric target).
+  addSourceOptions(cmd);
+  cmd
     .option('-o, --out <dir>', 'output folder (results.json, results.csv); running again resumes', 'study-results')
     .option('--steps <N>', `training steps per cell (default ${DEFAULT_STEPS}; --full: ${FULL_STEPS})`, intOption('--steps', 1))
     .option('--reps <R>', `repetitions per cell, seed = --seed + rep (default ${DEFAULT_REPS}; --full: ${FULL_REPS})`, intOption('--reps', 1))
@@ -105,6 +110,7 @@ export function registerStudyCommand(program: Command): void {
         const outcome = await runStudy({
           outDir: o.out,
           data: sources,
+          load: sourceOptionsFrom(o),
           models: list(o.models) as ModelKind[] | undefined,
           policies: list(o.policies),
           batches: o.batch,

@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { POLICY_NAMES, compareBatching, estimateBudget, isPolicyName, maxSizes, sizesOf, type GraphSizes, type PolicyOptions } from '../batching';
-import { distribution, loadSource, splitGraphs, type GraphStore, type Split } from '../data';
+import { distribution, loadSource, splitGraphs, type GraphStore, type LoadSourceOptions, type Split } from '../data';
 import type { ModelKind } from '../model/config';
 import { train, type TrainProgress } from '../train/trainer';
 import {
@@ -47,8 +47,10 @@ export interface StudyOptions {
   outDir: string;
   /** Data sources (`loadSource` specs); default {@link DEFAULT_DATA}. */
   data?: readonly string[];
-  /** Target per source (default: the source's first numeric property). */
+  /** Target per source (default: `load.target`, else the source's first numeric property). */
   targets?: Record<string, string>;
+  /** Options applied when loading every source (format, graph rule, target, ...). */
+  load?: LoadSourceOptions;
   models?: readonly ModelKind[];
   policies?: readonly string[];
   batches?: readonly number[];
@@ -207,8 +209,8 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     }
     if (todo.length === 0) continue;
     options.onProgress?.({ kind: 'load', index: base, cells: cells.length, finished, message: `loading ${data}` });
-    const { store } = await loadSource(data, {});
-    const target = options.targets?.[data] ?? store.targetNames[0];
+    const { store } = await loadSource(data, options.load ?? {});
+    const target = options.targets?.[data] ?? options.load?.target ?? store.targetNames[0];
     if (!target) throw new RangeError(`${data}: the data has no numeric target property`);
     const split = splitGraphs(store.numGraphs, { seed: 42 });
     const sizes = sizesOf(store);
