@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { POLICY_NAMES } from '../batching';
 import { train, type TrainResult } from '../train/trainer';
+import { defaultTarget } from '../data';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
 import { intOption, numberOption, formatTable } from './format';
 
@@ -98,7 +99,7 @@ export function registerTrainCommand(program: Command): void {
     .action(async (source: string, o: TrainCliOptions) => {
       const loaded = await loadSourceFromCli(source, o);
       const store = loaded.store;
-      const target = o.target ?? store.targetNames[0];
+      const target = o.target ?? defaultTarget(store);
       if (!target) throw new RangeError(`${source}: the data has no numeric target property`);
       const bar = !o.json && process.stderr.isTTY
         ? new SingleBar({ format: 'train |{bar}| {value}/{total} steps | loss {loss} | {sps} steps/s | plans {plans} | eta {eta_formatted}', stream: process.stderr, hideCursor: true }, Presets.shades_classic)

@@ -161,6 +161,18 @@ export interface TargetStats {
   std: number;
 }
 
+/** Targets preferred as the default, in order: the study's (QM9's U0, AFLOW's formation enthalpy). */
+const PREFERRED_TARGETS = ['U0', 'enthalpy_formation_atom'];
+
+/**
+ * The target a run uses when none is named: the study's target when the store
+ * has it (U0 for QM9, enthalpy_formation_atom for AFLOW), else the first
+ * numeric property; undefined when there is none.
+ */
+export function defaultTarget(store: Pick<GraphStore, 'targetNames'>): string | undefined {
+  return PREFERRED_TARGETS.find((t) => store.targetNames.includes(t)) ?? store.targetNames[0];
+}
+
 /** Column index of a target name, or a RangeError listing the names there are. */
 export function targetIndex(store: GraphStore, targetName: string): number {
   const t = store.targetNames.indexOf(targetName);

@@ -15,7 +15,7 @@
  *    cheapest policy is the recommendation.
  */
 import { POLICY_NAMES, createPolicy, sizesOf, type GraphSizes } from '../batching';
-import { loadSource, splitGraphs, storeArraysFor, targetColumn, targetStats, type GraphStore, type Split } from '../data';
+import { defaultTarget, loadSource, splitGraphs, storeArraysFor, targetColumn, targetStats, type GraphStore, type Split } from '../data';
 import { native, nativeModel, setThreads, type PackShape } from '../native';
 import { resolveModelConfig, type ModelKind } from '../model/config';
 import { initParams, paramLayout } from '../model/params';
@@ -284,7 +284,7 @@ export interface Recommendation {
 
 /** Predicts every policy's time for the planned run and picks the fastest. */
 export function recommend(o: RecommendOptions): Recommendation {
-  const target = o.target ?? o.store.targetNames[0];
+  const target = o.target ?? defaultTarget(o.store);
   if (!target) throw new RangeError('the data has no numeric target property');
   const split = splitGraphs(o.store.numGraphs, { seed: 42 });
   const cost = o.costModel ?? calibrateCostModel({ store: o.store, target, model: o.model, batchSize: o.batchSize, split, threads: o.threads, seed: o.seed, stepsPerShape: o.stepsPerShape });
@@ -335,7 +335,8 @@ export async function verifyRecommendation(
   o: RecommendOptions & { verifySteps: number; onPolicy?: (policy: string) => void },
   rec: Recommendation,
 ): Promise<Verification> {
-  const target = o.target ?? o.store.targetNames[0];
+  const target = o.target ?? defaultTarget(o.store);
+  if (!target) throw new RangeError('the data has no numeric target property');
   const split = splitGraphs(o.store.numGraphs, { seed: 42 });
   const sizes = sizesOf(o.store);
   const policies = rec.predictions.map((p) => p.policy);

@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { POLICY_NAMES, compareBatching, estimateBudget, isPolicyName, maxSizes, sizesOf, type GraphSizes, type PolicyOptions } from '../batching';
-import { distribution, loadSource, splitGraphs, type GraphStore, type LoadSourceOptions, type Split } from '../data';
+import { defaultTarget, distribution, loadSource, splitGraphs, type GraphStore, type LoadSourceOptions, type Split } from '../data';
 import type { ModelKind } from '../model/config';
 import { train, type TrainProgress } from '../train/trainer';
 import {
@@ -210,7 +210,7 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     if (todo.length === 0) continue;
     options.onProgress?.({ kind: 'load', index: base, cells: cells.length, finished, message: `loading ${data}` });
     const { store } = await loadSource(data, options.load ?? {});
-    const target = options.targets?.[data] ?? options.load?.target ?? store.targetNames[0];
+    const target = options.targets?.[data] ?? options.load?.target ?? defaultTarget(store);
     if (!target) throw new RangeError(`${data}: the data has no numeric target property`);
     const split = splitGraphs(store.numGraphs, { seed: 42 });
     const sizes = sizesOf(store);
