@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "bindings.h"
+#include "model_args.h"
 #include "core/cuda_api.h"
 #include "store_arg.h"
 
@@ -36,67 +37,11 @@ H* unwrap(Napi::Env env, const Napi::Value& v, const napi_type_tag& tag, const c
   return v.As<Napi::External<H>>().Data();
 }
 
-double numOr(Napi::Env env, const Napi::Object& o, const char* key, double def, const std::string& obj) {
-  if (!o.Has(key) || o.Get(key).IsUndefined()) return def;
-  auto x = o.Get(key);
-  if (!x.IsNumber()) typeError(env, obj + "." + key + " must be a number");
-  const double d = x.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d)) rangeError(env, obj + "." + key + " must be finite");
-  return d;
-}
-
-// Same fields as the CPU binding's config (model_binding.cpp).
-gnn::ModelConfig cudaConfigArg(Napi::Env env, const Napi::Value& v) {
-  auto o = objArg(env, v, "config");
-  gnn::ModelConfig c;
-  auto kind = prop(env, o, "kind", "config");
-  if (!kind.IsString()) typeError(env, "config.kind must be 'mpeu' or 'schnet'");
-  const std::string k = kind.As<Napi::String>().Utf8Value();
-  if (k == "mpeu") c.kind = gnn::ModelKind::MPEU;
-  else if (k == "schnet") c.kind = gnn::ModelKind::SchNet;
-  else rangeError(env, "config.kind must be 'mpeu' or 'schnet', got '" + k + "'", "ERR_GNN_CONFIG");
-  auto integer = [&](const char* key, int def) {
-    const double d = numOr(env, o, key, def, "config");
-    if (d != std::floor(d)) typeError(env, std::string("config.") + key + " must be an integer");
-    return (int)d;
-  };
-  auto str = [&](const char* key, const char* def) -> std::string {
-    if (!o.Has(key) || o.Get(key).IsUndefined()) return def;
-    auto x = o.Get(key);
-    if (!x.IsString()) typeError(env, std::string("config.") + key + " must be a string");
-    return x.As<Napi::String>().Utf8Value();
-  };
-  c.latent = integer("latent", 64);
-  c.passes = integer("passes", 3);
-  c.basis = integer("basis", 150);
-  c.numClasses = integer("numClasses", 100);
-  c.readoutHidden = integer("readoutHidden", 32);
-  c.rbfSpacing = numOr(env, o, "rbfSpacing", 0.1, "config");
-  c.rbfGamma = numOr(env, o, "rbfGamma", 10.0, "config");
-  const std::string agg = str("aggregation", "mean"), ro = str("readout", "mean");
-  if (agg != "mean" && agg != "sum") rangeError(env, "config.aggregation must be 'mean' or 'sum'", "ERR_GNN_CONFIG");
-  if (ro != "mean" && ro != "sum") rangeError(env, "config.readout must be 'mean' or 'sum'", "ERR_GNN_CONFIG");
-  c.meanAggregation = agg == "mean";
-  c.meanReadout = ro == "mean";
-  gnn::validateConfig(c);
-  return c;
-}
-
+// The CUDA engine's Adam has no clipping (yet): refuse rather than ignore it.
 gnn::AdamArgs cudaAdamArg(Napi::Env env, const Napi::Value& v) {
-  auto o = objArg(env, v, "adam");
-  gnn::AdamArgs a;
-  for (const char* req : {"lr", "bc1", "bc2"})
-    if (!o.Has(req) || o.Get(req).IsUndefined()) typeError(env, std::string("adam.") + req + " is missing");
-  a.lr = numOr(env, o, "lr", a.lr, "adam");
-  a.beta1 = numOr(env, o, "beta1", a.beta1, "adam");
-  a.beta2 = numOr(env, o, "beta2", a.beta2, "adam");
-  a.eps = numOr(env, o, "eps", a.eps, "adam");
-  a.bc1 = numOr(env, o, "bc1", a.bc1, "adam");
-  a.bc2 = numOr(env, o, "bc2", a.bc2, "adam");
-  a.weightDecay = numOr(env, o, "weightDecay", 0, "adam");
-  if (numOr(env, o, "clipNorm", 0, "adam") > 0)
+  gnn::AdamArgs a = adamArg(env, v);
+  if (a.clipNorm > 0)
     throwJs(env, gnn::ErrorKind::Generic, "ERR_GNN_UNSUPPORTED", "adam.clipNorm is not supported on the cuda device yet");
-  if (a.bc1 <= 0 || a.bc2 <= 0) rangeError(env, "adam.bc1 and adam.bc2 must be > 0");
   return a;
 }
 
@@ -126,7 +71,7 @@ void registerCuda(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaCreateModel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
     Napi::Env env = info.Env();
     return guarded(env, [&]() -> Napi::Value {
-      const gnn::ModelConfig c = cudaConfigArg(env, info[0]);
+      const gnn::ModelConfig c = configArg(env, info[0]);
       auto p = viewOf<float>(env, info[1], "params");
       return wrap(env, new ModelH{gnn::cudaCreateModel(c, p.data, (int64_t)p.size)}, kCudaModelTag);
     });

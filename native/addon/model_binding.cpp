@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "bindings.h"
+#include "model_args.h"
 #include "core/adam.h"
 #include "core/dense.h"
 #include "core/models/model.h"
@@ -41,48 +42,6 @@ struct BusyGuard {
   ~BusyGuard() { if (h) h->busy.store(false); }
   void release() { h = nullptr; }
 };
-
-gnn::ModelConfig configArg(Napi::Env env, const Napi::Value& v) {
-  auto o = objArg(env, v, "config");
-  gnn::ModelConfig c;
-  auto kind = prop(env, o, "kind", "config");
-  if (!kind.IsString()) typeError(env, "config.kind must be 'mpeu' or 'schnet'");
-  std::string k = kind.As<Napi::String>().Utf8Value();
-  if (k == "mpeu") c.kind = gnn::ModelKind::MPEU;
-  else if (k == "schnet") c.kind = gnn::ModelKind::SchNet;
-  else rangeError(env, "config.kind must be 'mpeu' or 'schnet', got '" + k + "'", "ERR_GNN_CONFIG");
-  auto num = [&](const char* key, double def) -> double {
-    if (!o.Has(key) || o.Get(key).IsUndefined()) return def;
-    auto x = o.Get(key);
-    if (!x.IsNumber()) typeError(env, std::string("config.") + key + " must be a number");
-    return x.As<Napi::Number>().DoubleValue();
-  };
-  auto integer = [&](const char* key, int def) -> int {
-    double d = num(key, def);
-    if (d != std::floor(d) || !std::isfinite(d)) typeError(env, std::string("config.") + key + " must be an integer");
-    return (int)d;
-  };
-  auto str = [&](const char* key, const char* def) -> std::string {
-    if (!o.Has(key) || o.Get(key).IsUndefined()) return def;
-    auto x = o.Get(key);
-    if (!x.IsString()) typeError(env, std::string("config.") + key + " must be a string");
-    return x.As<Napi::String>().Utf8Value();
-  };
-  c.latent = integer("latent", 64);
-  c.passes = integer("passes", 3);
-  c.basis = integer("basis", 150);
-  c.numClasses = integer("numClasses", 100);
-  c.readoutHidden = integer("readoutHidden", 32);
-  c.rbfSpacing = num("rbfSpacing", 0.1);
-  c.rbfGamma = num("rbfGamma", 10.0);
-  std::string agg = str("aggregation", "mean"), ro = str("readout", "mean");
-  if (agg != "mean" && agg != "sum") rangeError(env, "config.aggregation must be 'mean' or 'sum'", "ERR_GNN_CONFIG");
-  if (ro != "mean" && ro != "sum") rangeError(env, "config.readout must be 'mean' or 'sum'", "ERR_GNN_CONFIG");
-  c.meanAggregation = agg == "mean";
-  c.meanReadout = ro == "mean";
-  gnn::validateConfig(c);
-  return c;
-}
 
 PlanHolder* planArg(Napi::Env env, const Napi::Value& v) {
   bool ok = false;
@@ -126,33 +85,6 @@ void keepInputs(PromiseWorker& w, const Napi::Value& v) {
     w.Keep(o.Get(k));
 }
 
-gnn::AdamArgs adamArg(Napi::Env env, const Napi::Value& v) {
-  auto o = objArg(env, v, "adam");
-  gnn::AdamArgs a;
-  auto num = [&](const char* key, double& dst, bool required) {
-    if (!o.Has(key) || o.Get(key).IsUndefined()) {
-      if (required) typeError(env, std::string("adam.") + key + " is missing");
-      return;
-    }
-    auto x = o.Get(key);
-    if (!x.IsNumber()) typeError(env, std::string("adam.") + key + " must be a number");
-    dst = x.As<Napi::Number>().DoubleValue();
-    if (!std::isfinite(dst)) rangeError(env, std::string("adam.") + key + " must be finite");
-  };
-  num("lr", a.lr, true);
-  num("beta1", a.beta1, false);
-  num("beta2", a.beta2, false);
-  num("eps", a.eps, false);
-  num("bc1", a.bc1, true);
-  num("bc2", a.bc2, true);
-  num("weightDecay", a.weightDecay, false);
-  double clip = 0;
-  num("clipNorm", clip, false);
-  a.gradScale = clip;  // resolved after the gradient norm is known (0 = no clipping)
-  if (a.bc1 <= 0 || a.bc2 <= 0) rangeError(env, "adam.bc1 and adam.bc2 must be > 0");
-  return a;
-}
-
 // One fused training step: forward, backward, optional clipping, Adam.
 template <class T>
 struct StepResult { double loss = 0, gradNorm = 0, seconds = 0; };
@@ -165,12 +97,9 @@ StepResult<T> runStep(gnn::Plan<T>& p, const gnn::BatchInputs<T>& b, T* params, 
   r.loss = gnn::forwardBackward(p, params, grads, b);
   if (!std::isfinite(r.loss))
     throw gnn::Error(gnn::ErrorKind::Generic, "ERR_GNN_NONFINITE", "loss is not finite (" + std::to_string(r.loss) + "): training diverged; parameters were left unchanged");
-  r.gradNorm = std::sqrt(gnn::sumSquares(grads, n));
-  const double clip = a.gradScale;
-  a.gradScale = (clip > 0 && r.gradNorm > clip) ? clip / r.gradNorm : 1.0;
   {
     auto ta = std::chrono::steady_clock::now();
-    gnn::adamUpdate(params, grads, m, v, n, a);
+    r.gradNorm = gnn::adamStep(params, grads, m, v, n, a);
     if (p.profile) p.profSeconds[gnn::kProfAdam] += std::chrono::duration<double>(std::chrono::steady_clock::now() - ta).count();
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -449,16 +378,15 @@ Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     int t = typedArrayType(info[0]);
     auto a = adamArg(env, info[4]);
-    if (a.gradScale == 0) a.gradScale = 1;
     if (t == napi_float64_array) {
       auto p = viewOf<double>(env, info[0], "params");
       int64_t n = (int64_t)p.size;
-      gnn::adamUpdate(p.data, viewOf<double>(env, info[1], "grads", n).data, viewOf<double>(env, info[2], "m", n).data,
+      gnn::adamStep(p.data, viewOf<double>(env, info[1], "grads", n).data, viewOf<double>(env, info[2], "m", n).data,
                       viewOf<double>(env, info[3], "v", n).data, n, a);
     } else {
       auto p = viewOf<float>(env, info[0], "params");
       int64_t n = (int64_t)p.size;
-      gnn::adamUpdate(p.data, viewOf<float>(env, info[1], "grads", n).data, viewOf<float>(env, info[2], "m", n).data,
+      gnn::adamStep(p.data, viewOf<float>(env, info[1], "grads", n).data, viewOf<float>(env, info[2], "m", n).data,
                       viewOf<float>(env, info[3], "v", n).data, n, a);
     }
     return env.Undefined();

@@ -42,6 +42,16 @@ void adamUpdate(T* p, const T* g, T* m, T* v, int64_t n, const AdamArgs& a) {
   }
 }
 
+template <class T>
+double adamStep(T* p, const T* g, T* m, T* v, int64_t n, AdamArgs a) {
+  const double norm = std::sqrt(sumSquares(g, n));
+  if (a.clipNorm > 0 && norm > a.clipNorm) a.gradScale *= a.clipNorm / norm;
+  adamUpdate(p, g, m, v, n, a);
+  return norm;
+}
+
+template double adamStep<float>(float*, const float*, float*, float*, int64_t, AdamArgs);
+template double adamStep<double>(double*, const double*, double*, double*, int64_t, AdamArgs);
 template double sumSquares<float>(const float*, int64_t);
 template double sumSquares<double>(const double*, int64_t);
 template void adamUpdate<float>(float*, const float*, float*, float*, int64_t, const AdamArgs&);

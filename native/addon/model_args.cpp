@@ -1,0 +1,68 @@
+#include "model_args.h"
+
+#include <cmath>
+
+namespace gnnaddon {
+
+double numberOr(Napi::Env env, const Napi::Object& o, const char* key, double def, const std::string& objName) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return def;
+  auto x = o.Get(key);
+  if (!x.IsNumber()) typeError(env, objName + "." + key + " must be a number");
+  const double d = x.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) rangeError(env, objName + "." + key + " must be finite");
+  return d;
+}
+
+gnn::ModelConfig configArg(Napi::Env env, const Napi::Value& v) {
+  auto o = objArg(env, v, "config");
+  gnn::ModelConfig c;
+  auto kind = prop(env, o, "kind", "config");
+  if (!kind.IsString()) typeError(env, "config.kind must be 'mpeu' or 'schnet'");
+  const std::string k = kind.As<Napi::String>().Utf8Value();
+  if (k == "mpeu") c.kind = gnn::ModelKind::MPEU;
+  else if (k == "schnet") c.kind = gnn::ModelKind::SchNet;
+  else rangeError(env, "config.kind must be 'mpeu' or 'schnet', got '" + k + "'", "ERR_GNN_CONFIG");
+  auto integer = [&](const char* key, int def) {
+    const double d = numberOr(env, o, key, def, "config");
+    if (d != std::floor(d)) typeError(env, std::string("config.") + key + " must be an integer");
+    return (int)d;
+  };
+  auto choice = [&](const char* key) {
+    if (!o.Has(key) || o.Get(key).IsUndefined()) return true;  // 'mean'
+    auto x = o.Get(key);
+    const std::string s = x.IsString() ? x.As<Napi::String>().Utf8Value() : "";
+    if (s != "mean" && s != "sum") rangeError(env, std::string("config.") + key + " must be 'mean' or 'sum'", "ERR_GNN_CONFIG");
+    return s == "mean";
+  };
+  c.latent = integer("latent", 64);
+  c.passes = integer("passes", 3);
+  c.basis = integer("basis", 150);
+  c.numClasses = integer("numClasses", 100);
+  c.readoutHidden = integer("readoutHidden", 32);
+  c.rbfSpacing = numberOr(env, o, "rbfSpacing", 0.1, "config");
+  c.rbfGamma = numberOr(env, o, "rbfGamma", 10.0, "config");
+  c.meanAggregation = choice("aggregation");
+  c.meanReadout = choice("readout");
+  gnn::validateConfig(c);
+  return c;
+}
+
+gnn::AdamArgs adamArg(Napi::Env env, const Napi::Value& v) {
+  auto o = objArg(env, v, "adam");
+  for (const char* req : {"lr", "bc1", "bc2"})
+    if (!o.Has(req) || o.Get(req).IsUndefined()) typeError(env, std::string("adam.") + req + " is missing");
+  gnn::AdamArgs a;
+  a.lr = numberOr(env, o, "lr", a.lr, "adam");
+  a.beta1 = numberOr(env, o, "beta1", a.beta1, "adam");
+  a.beta2 = numberOr(env, o, "beta2", a.beta2, "adam");
+  a.eps = numberOr(env, o, "eps", a.eps, "adam");
+  a.bc1 = numberOr(env, o, "bc1", a.bc1, "adam");
+  a.bc2 = numberOr(env, o, "bc2", a.bc2, "adam");
+  a.weightDecay = numberOr(env, o, "weightDecay", 0, "adam");
+  a.clipNorm = numberOr(env, o, "clipNorm", 0, "adam");
+  if (a.bc1 <= 0 || a.bc2 <= 0) rangeError(env, "adam.bc1 and adam.bc2 must be > 0");
+  if (a.clipNorm < 0) rangeError(env, "adam.clipNorm must be >= 0");
+  return a;
+}
+
+}  // namespace gnnaddon
