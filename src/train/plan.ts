@@ -4,7 +4,7 @@
  * natively). Plans are cached by shape in an LRU with a byte limit; building
  * one is counted and timed as a "compilation", where XLA would recompile.
  */
-import { native, nativeModel, type FloatArray, type PackOutput, type PackShape, type PlanHandle } from '../native';
+import { nativeModel, type FloatArray, type PackOutput, type PackShape, type PlanHandle } from '../native';
 import type { ModelConfig } from '../model/config';
 
 /** Element type of a plan's floating-point buffers. */
@@ -171,9 +171,4 @@ export class PlanCache {
   stats(): PlanCacheStats {
     return { ...this.statsValue, size: this.plans.size };
   }
-}
-
-/** Loads the addon eagerly (so the first step is not charged for it). */
-export function warmNative(): void {
-  native();
 }

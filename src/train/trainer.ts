@@ -4,10 +4,8 @@
  * combined; compilations counted and timed separately), with evaluation,
  * checkpoints and bitwise-exact resume.
  */
-import * as fs from 'fs';
-import * as path from 'path';
-import { native, nativeModel, nativeCuda, getThreads, setThreads, type NativeStoreArrays, type CudaPlanHandle } from '../native';
-import { createPolicy, sizesOf, type Policy, type PolicyOptions, type PolicyState } from '../batching';
+import { native, nativeModel, nativeCuda, getThreads, setThreads, type AdamStepArgs, type NativeStoreArrays, type CudaPlanHandle, type PlanHandle } from '../native';
+import { createPolicy, sizesOf, type BatchSpec, type Policy, type PolicyOptions, type PolicyState } from '../batching';
 import { splitGraphs, storeArraysFor, targetColumn, targetStats, type GraphStore, type Split } from '../data';
 import { resolveModelConfig, type ModelConfig, type ModelKind } from '../model/config';
 import { initParams, paramLayout, type ParamLayout } from '../model/params';
@@ -86,6 +84,13 @@ export interface TrainOptions {
   progressEvery?: number;
   /** Stop early when this returns true (checked between steps; a checkpoint is still written). */
   shouldStop?: () => boolean;
+}
+
+/** What one step measured (ms) and its loss. */
+interface StepTiming {
+  loss: number;
+  batchingMs: number;
+  updateMs: number;
 }
 
 /** A progress report. */
@@ -247,9 +252,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const combinedMs = new Float64Array(Math.max(0, n));
   const recentLoss: number[] = [];
   const profileSeconds: Record<string, number> = {};
-  let profiledSteps = 0;
   let realGraphs = 0;
-  let flops = 0;
   let stopped = false;
   let lastYield = Date.now();
   let tStart = Date.now();
@@ -257,7 +260,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const ckEvery = opts.checkpointEvery ?? 0;
   const lossEvery = Math.max(1, Math.floor(opts.steps / 500));
   api.resetFlops();
-  const profiledPlans = new Set<unknown>();
+  const profiledPlans = new Set<PlanHandle>();
 
   const save = (step: number): void => {
     if (!opts.checkpointDir) return;
@@ -295,55 +298,18 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   let cudaCompileMs = 0;
   let cudaFlops = 0;
 
-  let i = 0;
-  for (; i < n; i++) {
-    const step = startStep + i;
-    if (opts.shouldStop?.()) {
-      stopped = true;
-      break;
-    }
-    const t0 = process.hrtime.bigint();
-    const spec = policy.next();
-    if (cuda && cudaStore && cudaModel) {
-      const key = `${spec.shape.nodes}/${spec.shape.edges}/${spec.shape.graphs}`;
-      let plan = cudaPlans.get(key);
-      const tb = process.hrtime.bigint();
-      if (!plan) {
-        plan = cuda.cudaCreatePlan(cudaStore, cudaModel, spec.shape);
-        cudaPlans.set(key, plan);
-      }
-      const t1 = process.hrtime.bigint();
-      const res = cuda.cudaTrainStep(plan, spec.graphIds, {
-        lr: learningRate(schedule, step),
-        bc1: 1 - Math.pow(0.9, step + 1),
-        bc2: 1 - Math.pow(0.999, step + 1),
-      });
-      const t2 = process.hrtime.bigint();
-      // A plan's first step captures its CUDA graph: the compile-equivalent.
-      let compileMs = Number(t1 - tb) / 1e6;
-      if (res.steps === 1) {
-        cudaCompiles++;
-        compileMs += res.captureSeconds * 1000;
-        cudaCompileMs += compileMs;
-      } else compileMs = 0;
-      cudaFlops += res.flopsPerStep;
-      batchingMs[i] = Number(tb - t0) / 1e6;
-      updateMs[i] = Number(t2 - tb) / 1e6;
-      combinedMs[i] = Number(t2 - t0) / 1e6;
-      realGraphs += spec.graphIds.length;
-      recentLoss.push(res.loss);
-      if (recentLoss.length > 100) recentLoss.shift();
-      if (step % lossEvery === 0 || step === opts.steps - 1) lossCurve.push({ step, loss: res.loss });
-      if (opts.onProgress && ((i + 1) % progressEvery === 0 || i === n - 1)) {
-        const el = (Date.now() - tStart) / 1000;
-        opts.onProgress({ step: step + 1, steps: opts.steps, loss: res.loss, stepsPerSec: (i + 1) / Math.max(el, 1e-9), compileCount: cudaCompiles });
-      }
-      if (Date.now() - lastYield > 100) {
-        await new Promise((r) => setImmediate(r));
-        lastYield = Date.now();
-      }
-      continue;
-    }
+  const adamArgs = (step: number): AdamStepArgs => ({
+    lr: learningRate(schedule, step),
+    bc1: 1 - Math.pow(0.9, step + 1),
+    bc2: 1 - Math.pow(0.999, step + 1),
+    clipNorm: opts.clipNorm ?? 0,
+  });
+  const ms = (from: bigint, to: bigint): number => Number(to - from) / 1e6;
+
+  // One step on the CPU engine: pack into the shape's plan, then one native call.
+  // A plan build happens where XLA would compile: charged to the update of
+  // the step that first meets the shape (in the means, not the medians).
+  const cpuStep = async (spec: BatchSpec, step: number, t0: bigint): Promise<StepTiming> => {
     const before = cache.stats().buildMs;
     const plan = cache.get(spec.shape);
     const compileMs = cache.stats().buildMs - before;
@@ -354,47 +320,80 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     const inputs = inputsFor(plan, spec.shape);
     native().packGraphs(arrays, spec.graphIds, spec.shape, inputs);
     const t1 = process.hrtime.bigint();
-    const lrNow = learningRate(schedule, step);
-    const adam = {
-      lr: lrNow,
-      bc1: 1 - Math.pow(0.9, step + 1),
-      bc2: 1 - Math.pow(0.999, step + 1),
-      clipNorm: opts.clipNorm ?? 0,
-    };
+    const adam = adamArgs(step);
     const res = opts.asyncSteps
       ? await api.trainStepAsync(plan.handle, inputs, spec.shape, params, grads, m, v, adam)
       : api.trainStep(plan.handle, inputs, spec.shape, params, grads, m, v, adam);
-    const t2 = process.hrtime.bigint();
-    // Compilation happens where XLA would compile: inside the update of the
-    // step that first meets the shape (it is in the means, not the medians).
-    batchingMs[i] = Number(t1 - t0) / 1e6 - compileMs;
-    updateMs[i] = Number(t2 - t1) / 1e6 + compileMs;
-    combinedMs[i] = Number(t2 - t0) / 1e6;
+    return { loss: res.loss, batchingMs: ms(t0, t1) - compileMs, updateMs: ms(t1, process.hrtime.bigint()) + compileMs };
+  };
+
+  // One step on the CUDA engine: the policy's ids go to the device, which packs
+  // and replays the plan's captured graph; a plan's first step captures it.
+  const cudaStep = (spec: BatchSpec, step: number, t0: bigint): StepTiming => {
+    const c = cuda as NonNullable<typeof cuda>;
+    const key = `${spec.shape.nodes}/${spec.shape.edges}/${spec.shape.graphs}`;
+    const tb = process.hrtime.bigint();
+    let plan = cudaPlans.get(key);
+    if (!plan) {
+      plan = c.cudaCreatePlan(cudaStore as NonNullable<typeof cudaStore>, cudaModel as NonNullable<typeof cudaModel>, spec.shape);
+      cudaPlans.set(key, plan);
+    }
+    const t1 = process.hrtime.bigint();
+    const res = c.cudaTrainStep(plan, spec.graphIds, adamArgs(step));
+    if (res.steps === 1) {
+      cudaCompiles++;
+      cudaCompileMs += ms(tb, t1) + res.captureSeconds * 1000;
+    }
+    cudaFlops += res.flopsPerStep;
+    return { loss: res.loss, batchingMs: ms(t0, tb), updateMs: ms(tb, process.hrtime.bigint()) };
+  };
+
+  // Host parameters are current on the CPU; on CUDA they are fetched when needed.
+  const syncParams = (): void => {
+    if (cuda && cudaModel) cuda.cudaDownloadParams(cudaModel, params);
+  };
+
+  let i = 0;
+  for (; i < n; i++) {
+    const step = startStep + i;
+    if (opts.shouldStop?.()) {
+      stopped = true;
+      break;
+    }
+    const t0 = process.hrtime.bigint();
+    const spec = policy.next();
+    const r = cuda ? cudaStep(spec, step, t0) : await cpuStep(spec, step, t0);
+    batchingMs[i] = r.batchingMs;
+    updateMs[i] = r.updateMs;
+    combinedMs[i] = ms(t0, process.hrtime.bigint());
     realGraphs += spec.graphIds.length;
-    recentLoss.push(res.loss);
+    recentLoss.push(r.loss);
     if (recentLoss.length > 100) recentLoss.shift();
-    if (step % lossEvery === 0 || step === opts.steps - 1) lossCurve.push({ step, loss: res.loss });
+    if (step % lossEvery === 0 || step === opts.steps - 1) lossCurve.push({ step, loss: r.loss });
     if (opts.evalEvery && (step + 1) % opts.evalEvery === 0 && step + 1 < opts.steps && split.val.length > 0) {
+      syncParams();
       const e = evaluate({ store, arrays, ids: split.val, config, params, targetMean: stats.mean, targetStd: stats.std, offsets, batchSize: opts.batchSize });
       evalCurve.push({ step: step + 1, val_rmse: e.rmse, val_mae: e.mae });
     }
-    if (ckEvery > 0 && (step + 1) % ckEvery === 0) save(step + 1);
+    if (ckEvery > 0 && (step + 1) % ckEvery === 0) {
+      syncParams();
+      save(step + 1);
+    }
     if (opts.onProgress && ((i + 1) % progressEvery === 0 || i === n - 1)) {
       const el = (Date.now() - tStart) / 1000;
-      opts.onProgress({ step: step + 1, steps: opts.steps, loss: res.loss, stepsPerSec: (i + 1) / Math.max(el, 1e-9), compileCount: cache.stats().builds });
+      const compileCount = cuda ? cudaCompiles : cache.stats().builds;
+      opts.onProgress({ step: step + 1, steps: opts.steps, loss: r.loss, stepsPerSec: (i + 1) / Math.max(el, 1e-9), compileCount });
     }
     if (Date.now() - lastYield > 100) {
-      await new Promise((r) => setImmediate(r));
+      await new Promise((res) => setImmediate(res));
       lastYield = Date.now();
     }
   }
-  flops = cuda ? cudaFlops : api.flopsCount();
+  const flops = cuda ? cudaFlops : api.flopsCount();
   const ran = i;
-  if (cuda && cudaModel) cuda.cudaDownloadParams(cudaModel, params);
+  syncParams();
   for (const h of profiledPlans) {
-    const prof = api.getProfile(h as never);
-    for (const [k, s] of Object.entries(prof)) profileSeconds[k] = (profileSeconds[k] ?? 0) + s;
-    profiledSteps = ran;
+    for (const [k, sec] of Object.entries(api.getProfile(h))) profileSeconds[k] = (profileSeconds[k] ?? 0) + sec;
   }
   save(startStep + ran);
 
@@ -413,10 +412,10 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const flopsPerStep = ran > 0 ? flops / ran : 0;
   const updMed = median(updateMs.subarray(0, ran));
   let profile: KernelProfileRow[] | undefined;
-  if (opts.profile && profiledSteps > 0) {
+  if (opts.profile && ran > 0) {
     const total = Object.values(profileSeconds).reduce((s, x) => s + x, 0);
     profile = Object.entries(profileSeconds)
-      .map(([kernel, s]) => ({ kernel, ms_per_step: (s * 1000) / profiledSteps, share: total > 0 ? s / total : 0 }))
+      .map(([kernel, s]) => ({ kernel, ms_per_step: (s * 1000) / ran, share: total > 0 ? s / total : 0 }))
       .sort((x, y) => y.ms_per_step - x.ms_per_step);
   }
   const result: TrainResult = {
@@ -499,9 +498,4 @@ function checkResumeCompatible(ck: CheckpointState, config: ModelConfig, opts: T
   if (ck.hasOptimizer === false) {
     throw new RangeError('cannot resume: the checkpoint has no optimizer state (it was written by a CUDA run, which keeps Adam moments on the device)');
   }
-}
-
-/** Reads the JSON result of a run directory written by the CLI (helper for tools). */
-export function readTrainResult(file: string): TrainResult {
-  return JSON.parse(fs.readFileSync(path.resolve(file), 'utf8')) as TrainResult;
 }
