@@ -4,7 +4,7 @@ export { DataFormatError, CacheError, type DataLocation } from './errors';
 export { ELEMENT_SYMBOLS, atomicNumberOf } from './elements';
 export { parseGraphRule, formatGraphRule, type GraphRule } from './graph-rule';
 export {
-  buildStore, buildStoreAsync, storeArraysFor, defaultTarget, targetColumn, targetIndex, structureBatch, collectTargetNames, structuresFromStore,
+  buildStore, buildStoreAsync, storeArraysFor, packerArrays, defaultTarget, targetColumn, targetIndex, structureBatch, collectTargetNames, structuresFromStore,
   type BuildStoreOptions, type BuildStoreResult, type TargetStats,
 } from './store';
 export { splitGraphs, targetStats, mulberry32, type SplitOptions } from './split';

@@ -200,6 +200,11 @@ export function storeArraysFor(store: GraphStore, targetName: string, stats?: Ta
     const inv = stats.std > 0 ? 1 / stats.std : 1;
     for (let g = 0; g < target.length; g++) target[g] = (target[g] - stats.mean) * inv;
   }
+  return packerArrays(store, target);
+}
+
+/** The store's arrays the native packer reads, with a given per-graph `target` column (shared, no copy). */
+export function packerArrays(store: GraphStore, target: Float64Array): NativeStoreArrays {
   return {
     nodeOffset: store.nodeOffset,
     edgeOffset: store.edgeOffset,

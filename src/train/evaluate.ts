@@ -2,10 +2,10 @@
  * Evaluation: predictions for a list of graphs in unpadded (exact) batches,
  * outside the timed region, with RMSE and MAE in the target's own units.
  */
-import { native, nativeModel, type NativeStoreArrays } from '../native';
+import { native, nativeModel, type NativeStoreArrays, type PackOutput, type PackShape } from '../native';
 import type { GraphStore } from '../data';
 import type { ModelConfig } from '../model/config';
-import { PlanCache, inputsFor } from './plan';
+import { PlanCache, inputsFor, type Plan } from './plan';
 import { regressionErrors } from './metrics';
 
 /** Arguments of {@link evaluate} and {@link predictGraphs}. */
@@ -38,7 +38,7 @@ function cacheFor(config: ModelConfig): PlanCache {
 }
 
 /** The exact (unpadded) shape of a list of graphs. */
-function exactShape(store: EvaluateArgs['store'], ids: Int32Array): { nodes: number; edges: number; graphs: number } {
+function exactShape(store: EvaluateArgs['store'], ids: Int32Array): PackShape {
   let nodes = 0;
   let edges = 0;
   for (const g of ids) {
@@ -48,6 +48,27 @@ function exactShape(store: EvaluateArgs['store'], ids: Int32Array): { nodes: num
   return { nodes, edges, graphs: ids.length };
 }
 
+/** A value in standardised units of graph g, back in the target's units. */
+function toUnits(a: EvaluateArgs, g: number, z: number): number {
+  return z * a.targetStd + a.targetMean + (a.offsets ? a.offsets[g] : 0);
+}
+
+/**
+ * The graphs of `a.ids` in exact (unpadded) batches of `a.batchSize`, each
+ * packed into a capacity plan of `cache` when the caller asks for it.
+ */
+function* packedBatches(a: EvaluateArgs, cache: PlanCache): Generator<{ start: number; ids: Int32Array; shape: PackShape; plan: Plan; inputs: PackOutput }> {
+  const B = Math.max(1, a.batchSize);
+  for (let start = 0; start < a.ids.length; start += B) {
+    const ids = a.ids.subarray(start, Math.min(a.ids.length, start + B));
+    const shape = exactShape(a.store, ids);
+    const plan = cache.get(shape);
+    const inputs = inputsFor(plan, shape);
+    native().packGraphs(a.arrays, ids, shape, inputs);
+    yield { start, ids, shape, plan, inputs };
+  }
+}
+
 /**
  * Predictions like {@link predictGraphs}, each native forward pass run on a
  * worker thread so the event loop stays free (for servers). `cache` must not be
@@ -55,17 +76,10 @@ function exactShape(store: EvaluateArgs['store'], ids: Int32Array): { nodes: num
  */
 export async function predictGraphsAsync(a: EvaluateArgs, cache: PlanCache): Promise<Float64Array> {
   const out = new Float64Array(a.ids.length);
-  const api = nativeModel();
-  const B = Math.max(1, a.batchSize);
-  const pred = new Float32Array(B);
-  for (let s = 0; s < a.ids.length; s += B) {
-    const ids = a.ids.subarray(s, Math.min(a.ids.length, s + B));
-    const shape = exactShape(a.store, ids);
-    const plan = cache.get(shape);
-    const inputs = inputsFor(plan, shape);
-    native().packGraphs(a.arrays, ids, shape, inputs);
-    await api.predictAsync(plan.handle, inputs, shape, a.params, pred);
-    for (let k = 0; k < ids.length; k++) out[s + k] = pred[k] * a.targetStd + a.targetMean + (a.offsets ? a.offsets[ids[k]] : 0);
+  const pred = new Float32Array(Math.max(1, a.batchSize));
+  for (const b of packedBatches(a, cache)) {
+    await nativeModel().predictAsync(b.plan.handle, b.inputs, b.shape, a.params, pred);
+    b.ids.forEach((g, k) => (out[b.start + k] = toUnits(a, g, pred[k])));
   }
   return out;
 }
@@ -73,18 +87,10 @@ export async function predictGraphsAsync(a: EvaluateArgs, cache: PlanCache): Pro
 /** Predictions in target units for `ids`, in order. */
 export function predictGraphs(a: EvaluateArgs): Float64Array {
   const out = new Float64Array(a.ids.length);
-  const api = nativeModel();
-  const cache = cacheFor(a.config);
-  const B = Math.max(1, a.batchSize);
-  const pred = new Float32Array(B);
-  for (let s = 0; s < a.ids.length; s += B) {
-    const ids = a.ids.subarray(s, Math.min(a.ids.length, s + B));
-    const shape = exactShape(a.store, ids);
-    const plan = cache.get(shape);
-    const inputs = inputsFor(plan, shape);
-    native().packGraphs(a.arrays, ids, shape, inputs);
-    api.predict(plan.handle, inputs, shape, a.params, pred);
-    for (let k = 0; k < ids.length; k++) out[s + k] = pred[k] * a.targetStd + a.targetMean + (a.offsets ? a.offsets[ids[k]] : 0);
+  const pred = new Float32Array(Math.max(1, a.batchSize));
+  for (const b of packedBatches(a, cacheFor(a.config))) {
+    nativeModel().predict(b.plan.handle, b.inputs, b.shape, a.params, pred);
+    b.ids.forEach((g, k) => (out[b.start + k] = toUnits(a, g, pred[k])));
   }
   return out;
 }
@@ -93,6 +99,6 @@ export function predictGraphs(a: EvaluateArgs): Float64Array {
 export function evaluate(a: EvaluateArgs): { rmse: number; mae: number } {
   const pred = predictGraphs(a);
   const truth = new Float64Array(a.ids.length);
-  for (let k = 0; k < a.ids.length; k++) truth[k] = a.arrays.target[a.ids[k]] * a.targetStd + a.targetMean + (a.offsets ? a.offsets[a.ids[k]] : 0);
+  a.ids.forEach((g, k) => (truth[k] = toUnits(a, g, a.arrays.target[g])));
   return regressionErrors(pred, truth);
 }

@@ -2,8 +2,7 @@
  * Inference for Node services: load a checkpoint directory and predict target
  * values for new structures, batching internally (no Python sidecar).
  */
-import { buildStore, parseGraphRule, type Structure } from '../data';
-import type { NativeStoreArrays } from '../native';
+import { buildStore, packerArrays, parseGraphRule, type Structure } from '../data';
 import type { ModelConfig } from '../model/config';
 import { readCheckpoint } from './checkpoint';
 import { predictGraphs, predictGraphsAsync, type EvaluateArgs } from './evaluate';
@@ -48,16 +47,7 @@ export function loadModel(dir: string): LoadedModel {
       }
     }
     const { store } = buildStore(structures, { graph: rule, targetNames: [] });
-    const arrays: NativeStoreArrays = {
-      nodeOffset: store.nodeOffset,
-      edgeOffset: store.edgeOffset,
-      atomicNumber: store.atomicNumber,
-      senders: store.senders,
-      receivers: store.receivers,
-      distance: store.distance,
-      senderPerm: store.senderPerm,
-      target: new Float64Array(store.numGraphs),
-    };
+    const arrays = packerArrays(store, new Float64Array(store.numGraphs));
     const ids = Int32Array.from({ length: store.numGraphs }, (_, i) => i);
     const offsets = ck.atomRefs ? atomrefOffsets(store, Float64Array.from(ck.atomRefs)) : undefined;
     return { store, arrays, ids, config: ck.config, params: ck.params, targetMean: ck.targetMean, targetStd: ck.targetStd, offsets, batchSize };

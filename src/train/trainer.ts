@@ -6,7 +6,7 @@
  */
 import { native, nativeModel, nativeCuda, getThreads, setThreads, type AdamStepArgs, type NativeStoreArrays, type CudaPlanHandle, type PlanHandle } from '../native';
 import { createPolicy, sizesOf, type BatchSpec, type Policy, type PolicyOptions, type PolicyState } from '../batching';
-import { splitGraphs, storeArraysFor, targetColumn, targetStats, type GraphStore, type Split } from '../data';
+import { packerArrays, splitGraphs, targetColumn, targetStats, type GraphStore, type Split } from '../data';
 import { resolveModelConfig, type ModelConfig, type ModelKind } from '../model/config';
 import { initParams, paramLayout, type ParamLayout } from '../model/params';
 import { PlanCache, inputsFor } from './plan';
@@ -191,7 +191,8 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     residual = column.map((y, g) => y - (offsets as Float64Array)[g]);
   }
   const stats = targetStats(residual, split.train);
-  const arrays: NativeStoreArrays = storeArraysFor(store, opts.target);
+  const inv = stats.std > 0 ? 1 / stats.std : 1;
+  const arrays: NativeStoreArrays = packerArrays(store, residual.map((y) => (y - stats.mean) * inv));
   // Full structural check once per run (O(edges)): every index in range,
   // edges sorted by receiver, senderPerm a sender-sorted permutation. Packing
   // then range-checks every call and relies on the permutation's order.
