@@ -83,34 +83,39 @@ struct ParallelError {
 };
 }  // namespace
 
-template <class T>
-PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
-                     const PackShape& shape, const PackOut<T>& out) {
-  const PackStats st = batchTotals(s, ids, count);
+void checkPackShape(const PackStats& st, const PackShape& shape) {
   const bool exact = shape.nodes == st.realNodes && shape.edges == st.realEdges &&
                      shape.graphs == st.realGraphs;
-  if (!exact) {
-    if (shape.nodes < st.realNodes + 1 || shape.edges < st.realEdges ||
-        shape.graphs < st.realGraphs + 1)
-      throwRange("padded shape {nodes: " + std::to_string(shape.nodes) + ", edges: " +
-                     std::to_string(shape.edges) + ", graphs: " + std::to_string(shape.graphs) +
-                     "} is too small for " + std::to_string(st.realGraphs) + " graphs with " +
-                     std::to_string(st.realNodes) + " nodes and " + std::to_string(st.realEdges) +
-                     " edges (padding needs nodes >= " + std::to_string(st.realNodes + 1) +
-                     ", edges >= " + std::to_string(st.realEdges) +
-                     ", graphs >= " + std::to_string(st.realGraphs + 1) + ")",
-                 "ERR_GNN_SHAPE");
-  }
+  if (!exact && (shape.nodes < st.realNodes + 1 || shape.edges < st.realEdges ||
+                 shape.graphs < st.realGraphs + 1))
+    throwRange("padded shape {nodes: " + std::to_string(shape.nodes) + ", edges: " +
+                   std::to_string(shape.edges) + ", graphs: " + std::to_string(shape.graphs) +
+                   "} is too small for " + std::to_string(st.realGraphs) + " graphs with " +
+                   std::to_string(st.realNodes) + " nodes and " + std::to_string(st.realEdges) +
+                   " edges (padding needs nodes >= " + std::to_string(st.realNodes + 1) +
+                   ", edges >= " + std::to_string(st.realEdges) +
+                   ", graphs >= " + std::to_string(st.realGraphs + 1) + ")",
+               "ERR_GNN_SHAPE");
   if (shape.nodes > INT32_MAX - 1 || shape.edges > INT32_MAX)
     throwRange("padded shape exceeds 2^31-1 nodes or edges", "ERR_GNN_SHAPE");
+}
 
-  std::vector<int64_t> nodeStart(count + 1), edgeStart(count + 1);
+void batchOffsets(const StoreView& s, const int32_t* ids, int64_t count, int64_t* nodeStart, int64_t* edgeStart) {
   nodeStart[0] = edgeStart[0] = 0;
   for (int64_t i = 0; i < count; ++i) {
     const int32_t g = ids[i];
     nodeStart[i + 1] = nodeStart[i] + (s.nodeOffset[g + 1] - s.nodeOffset[g]);
     edgeStart[i + 1] = edgeStart[i] + (s.edgeOffset[g + 1] - s.edgeOffset[g]);
   }
+}
+
+template <class T>
+PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
+                     const PackShape& shape, const PackOut<T>& out) {
+  const PackStats st = batchTotals(s, ids, count);
+  checkPackShape(st, shape);
+  std::vector<int64_t> nodeStart(count + 1), edgeStart(count + 1);
+  batchOffsets(s, ids, count, nodeStart.data(), edgeStart.data());
 
   ParallelError err;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(numThreads())
@@ -227,12 +232,7 @@ PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
 template <class T>
 void copyGraphSlices(const StoreView& s, const int32_t* ids, int64_t count, const PackOut<T>& out) {
   std::vector<int64_t> nodeStart(count + 1), edgeStart(count + 1);
-  nodeStart[0] = edgeStart[0] = 0;
-  for (int64_t i = 0; i < count; ++i) {
-    const int32_t g = ids[i];
-    nodeStart[i + 1] = nodeStart[i] + (s.nodeOffset[g + 1] - s.nodeOffset[g]);
-    edgeStart[i + 1] = edgeStart[i] + (s.edgeOffset[g + 1] - s.edgeOffset[g]);
-  }
+  batchOffsets(s, ids, count, nodeStart.data(), edgeStart.data());
 #pragma omp parallel for schedule(dynamic, 4) num_threads(numThreads())
   for (int64_t i = 0; i < count; ++i) {
     const int32_t g = ids[i];

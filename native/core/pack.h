@@ -67,6 +67,15 @@ void validateStoreFull(const StoreView& s);
 // Real totals of a graph list (throws RangeError on an unknown id).
 PackStats batchTotals(const StoreView& s, const int32_t* ids, int64_t count);
 
+// Throws RangeError (ERR_GNN_SHAPE) unless `shape` can hold the batch: either
+// exactly its totals (an unpadded batch) or room for Jraph's padding graph
+// (nodes >= real + 1, edges >= real, graphs >= real + 1), within int32.
+void checkPackShape(const PackStats& st, const PackShape& shape);
+
+// Exclusive prefix sums of the listed graphs' node and edge counts (count + 1
+// entries each): where each graph starts in a packed batch. Ids must be valid.
+void batchOffsets(const StoreView& s, const int32_t* ids, int64_t count, int64_t* nodeStart, int64_t* edgeStart);
+
 template <class T>
 PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
                      const PackShape& shape, const PackOut<T>& out);

@@ -8,6 +8,8 @@
 
 #include "core/backend.h"
 #include "core/cuda_api.h"
+#include "core/models/weights.h"
+#include "core/pack.h"
 #include "kernels.cuh"
 
 namespace gnn {
@@ -57,40 +59,8 @@ void upload(T* dst, const T* src, size_t n) {
   if (n) GNN_CU(cudaMemcpy(dst, src, n * sizeof(T), cudaMemcpyHostToDevice));
 }
 
-struct PassW {
-  float *w1s, *w1r, *w1e, *b1, *w2, *b2, *wf1, *bf1, *wf2, *bf2, *wl, *bl, *wu1, *bu1, *wu2, *bu2;
-};
-struct ModelW {
-  float *embW, *embB, *r1w, *r1b, *r2w, *r2b;
-  std::vector<PassW> pass;
-};
-// Same order as paramLayout (model.cpp).
-ModelW bindWeights(const ModelConfig& c, const ParamLayout& L, float* base) {
-  ModelW w{};
-  size_t i = 0;
-  auto next = [&]() { return base + L.entries.at(i++).offset; };
-  const int64_t C = c.latent, H = 2 * C;
-  w.embW = next();
-  w.embB = next();
-  w.pass.resize(c.passes);
-  for (int t = 0; t < c.passes; ++t) {
-    PassW& p = w.pass[t];
-    p = PassW{};
-    if (c.kind == ModelKind::MPEU) {
-      p.w1s = next();
-      p.w1r = p.w1s + C * H;
-      p.w1e = p.w1r + C * H;
-      p.b1 = next();
-      p.w2 = next();
-      p.b2 = next();
-    }
-    p.wf1 = next(); p.bf1 = next(); p.wf2 = next(); p.bf2 = next();
-    p.wl = next(); p.bl = next();
-    p.wu1 = next(); p.bu1 = next(); p.wu2 = next(); p.bu2 = next();
-  }
-  w.r1w = next(); w.r1b = next(); w.r2w = next(); w.r2b = next();
-  return w;
-}
+using PassW = gnn::PassW<float>;
+using ModelW = gnn::ModelW<float>;
 
 constexpr size_t kHdrAdam = 16, kHdrIds = 64;  // header: count @0, AdamDev @16, ids @64
 }  // namespace
@@ -310,24 +280,12 @@ void prepareHeader(CudaPlan& p, const int32_t* ids, int64_t count, const AdamArg
   const CudaStore& s = *p.store;
   const PackShape& sh = p.shape;
   if (count < 0 || count > sh.graphs) throwRange("graph count " + std::to_string(count) + " exceeds the plan's graphs " + std::to_string(sh.graphs), "ERR_GNN_SHAPE");
-  int64_t rn = 0, re = 0;
-  for (int64_t i = 0; i < count; ++i) {
-    const int32_t g = ids[i];
-    if (g < 0 || g >= s.numGraphs)
-      throwRange("graph id " + std::to_string(g) + " at position " + std::to_string(i) +
-                     " is out of range (store has " + std::to_string(s.numGraphs) + " graphs)",
-                 "ERR_GNN_GRAPH_ID");
-    rn += s.nodeOffset[g + 1] - s.nodeOffset[g];
-    re += s.edgeOffset[g + 1] - s.edgeOffset[g];
-  }
-  const bool exact = rn == sh.nodes && re == sh.edges && count == sh.graphs;
-  if (!exact && (sh.nodes < rn + 1 || sh.edges < re || sh.graphs < count + 1))
-    throwRange("padded shape {nodes: " + std::to_string(sh.nodes) + ", edges: " + std::to_string(sh.edges) +
-                   ", graphs: " + std::to_string(sh.graphs) + "} is too small for " + std::to_string(count) +
-                   " graphs with " + std::to_string(rn) + " nodes and " + std::to_string(re) +
-                   " edges (padding needs nodes >= " + std::to_string(rn + 1) + ", edges >= " +
-                   std::to_string(re) + ", graphs >= " + std::to_string(count + 1) + ")",
-               "ERR_GNN_SHAPE");
+  // The same id and shape checks as the CPU packer, on the host copies of the offsets.
+  StoreView offsets;
+  offsets.numGraphs = s.numGraphs;
+  offsets.nodeOffset = s.nodeOffset.data();
+  offsets.edgeOffset = s.edgeOffset.data();
+  checkPackShape(batchTotals(offsets, ids, count), sh);
   const int32_t c32 = (int32_t)count;
   std::memcpy(p.hdrHost, &c32, sizeof(c32));
   if (adam) {
@@ -353,7 +311,7 @@ void enqueueForward(CudaPlan& p, bool withGrad) {
   const int C = c.latent, H = 2 * C, K = c.basis, R = c.readoutHidden;
   const bool mpeu = c.kind == ModelKind::MPEU;
   const cu::DevBatch& b = p.b;
-  ModelW W = bindWeights(c, p.model->layout, p.model->params);
+  ModelW W = bindWeights<float>(c, p.model->layout, p.model->params);
   using cu::Epi;
   auto epi = [](int mode, const float* bias, const float* aux = nullptr, int ldaux = 0) {
     Epi e; e.mode = mode; e.bias = bias; e.aux = aux; e.ldaux = ldaux; return e;
@@ -407,8 +365,8 @@ void enqueueBackward(CudaPlan& p) {
   const int C = c.latent, H = 2 * C, K = c.basis, R = c.readoutHidden;
   const bool mpeu = c.kind == ModelKind::MPEU;
   const cu::DevBatch& b = p.b;
-  ModelW W = bindWeights(c, p.model->layout, p.model->params);
-  ModelW D = bindWeights(c, p.model->layout, p.model->grads);
+  ModelW W = bindWeights<float>(c, p.model->layout, p.model->params);
+  ModelW D = bindWeights<float>(c, p.model->layout, p.model->grads);
   float* scr = p.scratch;
   using cu::Epi;
   auto sspGrad = [](const float* act, int ld) { Epi e; e.mode = cu::kSspGrad; e.aux = act; e.ldaux = ld; return e; };
