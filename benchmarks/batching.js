@@ -15,10 +15,7 @@ const STUDY_SHAPES = {
   aflow: { 'static-2pow': '7/6/5/4', 'static-64': '121/174/243/342', dynamic: '1/1/1/1' },
 };
 
-function argValue(args, name, def) {
-  const i = args.indexOf(name);
-  return i >= 0 && i + 1 < args.length ? Number(args[i + 1]) : def;
-}
+const { argValue } = require('./args');
 
 async function run({ args, log }) {
   const steps = argValue(args, '--steps', 100000);

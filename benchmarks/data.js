@@ -10,10 +10,7 @@ const dist = path.join(__dirname, '..', 'dist');
 const data = require(path.join(dist, 'data'));
 const { setThreads, getThreads } = require(path.join(dist, 'native'));
 
-function argValue(args, name, def) {
-  const i = args.indexOf(name);
-  return i >= 0 && i + 1 < args.length ? Number(args[i + 1]) : def;
-}
+const { argValue } = require('./args');
 const sec = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
 
 async function run({ args, log }) {

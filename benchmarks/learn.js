@@ -10,10 +10,7 @@ const { loadSource } = require(path.join(dist, 'data'));
 const { train } = require(path.join(dist, 'train', 'trainer'));
 const { setThreads, getThreads } = require(path.join(dist, 'native'));
 
-function argValue(args, name, def) {
-  const i = args.indexOf(name);
-  return i >= 0 && i + 1 < args.length ? Number(args[i + 1]) : def;
-}
+const { argValue } = require('./args');
 
 async function run({ args, log }) {
   const steps = argValue(args, '--steps', 3000);

@@ -1,6 +1,6 @@
 /** Public API of the experiment layer: the study's grid, its statistics and the policy recommendation. */
 export {
-  runStudy, studyCells, budgetOptionsFor, DEFAULT_DATA, DEFAULT_MODELS, DEFAULT_BATCHES, DEFAULT_STEPS, DEFAULT_REPS,
+  runStudy, studyCells, DEFAULT_DATA, DEFAULT_MODELS, DEFAULT_BATCHES, DEFAULT_STEPS, DEFAULT_REPS,
   DEFAULT_EVAL_GRAPHS, FULL_STEPS, FULL_REPS,
   type StudyOptions, type StudyCell, type StudyProgress, type StudyOutcome,
 } from './study';

@@ -21,7 +21,6 @@ import { resolveModelConfig, type ModelKind } from '../model/config';
 import { initParams, paramLayout } from '../model/params';
 import { buildPlan, inputsFor } from '../train/plan';
 import { train } from '../train/trainer';
-import { budgetOptionsFor } from './study';
 import type { StudyResults } from './results';
 import { analyseStudy } from './stats';
 
@@ -126,7 +125,7 @@ export function calibrateCostModel(o: CalibrateOptions): CostModel {
   const m = new Float32Array(layout.total);
   const v = new Float32Array(layout.total);
   const sizes = sizesOf(store);
-  const dyn = createPolicy('dynamic', sizes, split.train, o.batchSize, o.seed ?? 42, budgetOptionsFor(sizes, split.train, o.batchSize));
+  const dyn = createPolicy('dynamic', sizes, split.train, o.batchSize, o.seed ?? 42);
   const budget = dyn.fixedShape as PackShape;
   const first = dyn.next().graphIds;
   const steps = o.stepsPerShape ?? 3;
@@ -202,8 +201,7 @@ export function predictPolicyTimes(
   const sim = Math.max(1, Math.min(steps, maxSimulatedSteps));
   const out: PolicyPrediction[] = [];
   for (const name of policies) {
-    const opts = name === 'dynamic' || name === 'packed' ? budgetOptionsFor(sizes, train, batchSize) : {};
-    const p = createPolicy(name, sizes, train, batchSize, seed, opts);
+    const p = createPolicy(name, sizes, train, batchSize, seed);
     let sumN = 0;
     let sumE = 0;
     let graphs = 0;
@@ -349,7 +347,6 @@ export async function verifyRecommendation(
       target,
       model: { kind: o.model },
       policy: p.policy,
-      policyOptions: p.policy === 'dynamic' || p.policy === 'packed' ? budgetOptionsFor(sizes, split.train, o.batchSize) : {},
       batchSize: o.batchSize,
       steps: o.verifySteps,
       seed: o.seed ?? 42,

@@ -12,6 +12,7 @@ import { nativeInfo, type NativeInfo } from '../native';
 import type { CompareRow } from '../batching';
 import type { Histogram } from '../data';
 import { writeFileAtomic } from '../util/atomic';
+import type { TrainResult } from '../train/trainer';
 
 /** Format version of `results.json`. */
 export const RESULTS_VERSION = 1;
@@ -28,8 +29,41 @@ export interface Environment {
   native: NativeInfo;
 }
 
+/** The columns a study row takes over from the run's {@link TrainResult}, in CSV order. */
+export const TRAIN_COLUMNS = [
+  'ms_per_step_median',
+  'batching_ms_median',
+  'update_ms_median',
+  'combined_ms_median',
+  'batching_ms_mean',
+  'update_ms_mean',
+  'combined_ms_mean',
+  'compile_count',
+  'compile_ms_total',
+  'graphs_per_s',
+  'node_fill',
+  'edge_fill',
+  'graph_fill',
+  'graphs_per_batch_mean',
+  'padded_edges_vs_exact',
+  'final_train_loss',
+  'val_rmse',
+  'val_mae',
+  'test_rmse',
+  'test_mae',
+  'target_std',
+  'gflops'
+] as const satisfies readonly (keyof TrainResult)[];
+
+/** A run's {@link TRAIN_COLUMNS}. */
+export function trainColumns(r: TrainResult): Pick<TrainResult, (typeof TRAIN_COLUMNS)[number]> {
+  const out: Partial<Pick<TrainResult, (typeof TRAIN_COLUMNS)[number]>> = {};
+  for (const k of TRAIN_COLUMNS) out[k] = r[k];
+  return out as Pick<TrainResult, (typeof TRAIN_COLUMNS)[number]>;
+}
+
 /** One finished cell of the grid. */
-export interface StudyRow {
+export interface StudyRow extends Pick<TrainResult, (typeof TRAIN_COLUMNS)[number]> {
   data: string;
   model: string;
   policy: string;
@@ -42,30 +76,8 @@ export interface StudyRow {
   /** Graphs evaluated from each of the validation and test splits (subsample of the seeded split). */
   eval_graphs_val: number;
   eval_graphs_test: number;
-  /** Graphs the dynamic/packed budget was estimated over (1000 = the study's; more when a graph would not fit). */
+  /** Leading train graphs the dynamic/packed budget's mean was estimated over (the study's 1000; the budget always holds the largest graph). */
   budget_estimation_graphs: number;
-  ms_per_step_median: number;
-  batching_ms_median: number;
-  update_ms_median: number;
-  combined_ms_median: number;
-  batching_ms_mean: number;
-  update_ms_mean: number;
-  combined_ms_mean: number;
-  compile_count: number;
-  compile_ms_total: number;
-  graphs_per_s: number;
-  node_fill: number;
-  edge_fill: number;
-  graph_fill: number;
-  graphs_per_batch_mean: number;
-  padded_edges_vs_exact: number;
-  final_train_loss: number;
-  val_rmse: number;
-  val_mae: number;
-  test_rmse: number;
-  test_mae: number;
-  target_std: number;
-  gflops: number;
   /** Wall time of the whole cell including evaluation (s). */
   cell_seconds: number;
   cpu_model: string;
@@ -123,10 +135,7 @@ export interface StudyResults {
 /** Columns of `results.csv`, in order (every scalar of {@link StudyRow}). */
 export const CSV_COLUMNS: readonly (keyof StudyRow)[] = [
   'data', 'model', 'policy', 'batch', 'rep', 'seed', 'target', 'steps', 'threads', 'eval_graphs_val', 'eval_graphs_test',
-  'budget_estimation_graphs', 'ms_per_step_median', 'batching_ms_median', 'update_ms_median', 'combined_ms_median',
-  'batching_ms_mean', 'update_ms_mean', 'combined_ms_mean', 'compile_count', 'compile_ms_total', 'graphs_per_s',
-  'node_fill', 'edge_fill', 'graph_fill', 'graphs_per_batch_mean', 'padded_edges_vs_exact', 'final_train_loss',
-  'val_rmse', 'val_mae', 'test_rmse', 'test_mae', 'target_std', 'gflops', 'cell_seconds', 'cpu_model', 'cpu_cores',
+  'budget_estimation_graphs', ...TRAIN_COLUMNS, 'cell_seconds', 'cpu_model', 'cpu_cores',
   'node_version', 'native_build', 'native_simd', 'native_openmp', 'finished_at',
 ];
 

@@ -6,13 +6,14 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { POLICY_NAMES, compareBatching, estimateBudget, isPolicyName, maxSizes, sizesOf, type GraphSizes, type PolicyOptions } from '../batching';
+import { POLICY_NAMES, compareBatching, isPolicyName, sizesOf } from '../batching';
 import { defaultTarget, distribution, loadSource, splitGraphs, type GraphStore, type LoadSourceOptions, type Split } from '../data';
 import type { ModelKind } from '../model/config';
 import { train, type TrainProgress } from '../train/trainer';
 import {
   RESULTS_VERSION, cellKey, currentEnvironment, readResults, writeResults,
   type DataSummary, type StudyResults, type StudyRow,
+  trainColumns,
 } from './results';
 
 /** The default data sources: sizes chosen so that generating them takes a second or two. */
@@ -118,18 +119,6 @@ export function studyCells(grid: { data: readonly string[]; models: readonly Mod
   return cells;
 }
 
-/**
- * Budget options for `dynamic`/`packed` at batch size B: the study's
- * estimator over the first 1000 training graphs, unless a training graph
- * would not fit that budget (heavy-tailed data such as aflow-like), in which
- * case the estimate looks at the whole train split (so its max is included).
- */
-export function budgetOptionsFor(sizes: GraphSizes, train: Int32Array, batchSize: number): PolicyOptions {
-  const b = estimateBudget(sizes, train, batchSize);
-  const mx = maxSizes(sizes, train);
-  if (mx.nodes + 1 <= b.nodes && mx.edges <= b.edges) return {};
-  return { estimationGraphs: train.length };
-}
 
 function evalSplit(split: Split, n: number): Split {
   if (n <= 0) return split;
@@ -144,7 +133,7 @@ function dataSummary(data: string, target: string, store: GraphStore, train: Int
   const de = distribution(edges, 30);
   const simulation = [];
   for (const b of batches) {
-    simulation.push(...compareBatching({ sizes, split: train, batchSizes: [b], policies, steps: simSteps, options: budgetOptionsFor(sizes, train, b) }));
+    simulation.push(...compareBatching({ sizes, split: train, batchSizes: [b], policies, steps: simSteps }));
   }
   return {
     data,
@@ -213,7 +202,6 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     const target = options.targets?.[data] ?? options.load?.target ?? defaultTarget(store);
     if (!target) throw new RangeError(`${data}: the data has no numeric target property`);
     const split = splitGraphs(store.numGraphs, { seed: 42 });
-    const sizes = sizesOf(store);
     const evSplit = evalSplit(split, grid.eval_graphs);
     if (!results.data.some((d) => d.data === data)) {
       results.data.push(dataSummary(data, target, store, split.train, grid.batches, grid.policies, simSteps));
@@ -221,14 +209,12 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     for (const c of todo) {
       const index = cells.indexOf(c);
       options.onProgress?.({ kind: 'start', cell: c, index, cells: cells.length, finished });
-      const policyOptions = c.policy === 'dynamic' || c.policy === 'packed' ? budgetOptionsFor(sizes, split.train, c.batch) : {};
       const tc = Date.now();
       const { result: r } = await train({
         store,
         target,
         model: { kind: c.model },
         policy: c.policy,
-        policyOptions,
         batchSize: c.batch,
         steps: grid.steps,
         seed: c.seed,
@@ -255,29 +241,8 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
         threads: r.threads,
         eval_graphs_val: evSplit.val.length,
         eval_graphs_test: evSplit.test.length,
-        budget_estimation_graphs: policyOptions.estimationGraphs ?? Math.min(1000, split.train.length),
-        ms_per_step_median: r.ms_per_step_median,
-        batching_ms_median: r.batching_ms_median,
-        update_ms_median: r.update_ms_median,
-        combined_ms_median: r.combined_ms_median,
-        batching_ms_mean: r.batching_ms_mean,
-        update_ms_mean: r.update_ms_mean,
-        combined_ms_mean: r.combined_ms_mean,
-        compile_count: r.compile_count,
-        compile_ms_total: r.compile_ms_total,
-        graphs_per_s: r.graphs_per_s,
-        node_fill: r.node_fill,
-        edge_fill: r.edge_fill,
-        graph_fill: r.graph_fill,
-        graphs_per_batch_mean: r.graphs_per_batch_mean,
-        padded_edges_vs_exact: r.padded_edges_vs_exact,
-        final_train_loss: r.final_train_loss,
-        val_rmse: r.val_rmse,
-        val_mae: r.val_mae,
-        test_rmse: r.test_rmse,
-        test_mae: r.test_mae,
-        target_std: r.target_std,
-        gflops: r.gflops,
+        budget_estimation_graphs: Math.min(1000, split.train.length),
+        ...trainColumns(r),
         cell_seconds: (Date.now() - tc) / 1000,
         cpu_model: env.cpu_model,
         cpu_cores: env.cpu_cores,

@@ -2,23 +2,10 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Command } from 'commander';
 import { registerTrainCommand } from '../../src/cli/train';
+import { runCli } from '../helpers/cli';
 
-async function run(args: string[]): Promise<string> {
-  const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-  registerTrainCommand(program);
-  const out: string[] = [];
-  const so = jest.spyOn(process.stdout, 'write').mockImplementation((t: string | Uint8Array) => (out.push(String(t)), true));
-  const se = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } finally {
-    so.mockRestore();
-    se.mockRestore();
-  }
-  return out.join('');
-}
+const run = (args: string[]): Promise<string> => runCli(registerTrainCommand, args);
 
 const REQUIRED = ['ms_per_step_median', 'batching_ms_median', 'update_ms_median', 'combined_ms_mean', 'compile_count', 'compile_ms_total', 'graphs_per_s', 'node_fill', 'edge_fill', 'final_train_loss', 'val_rmse', 'test_rmse', 'test_mae', 'threads', 'steps'];
 

@@ -2,27 +2,17 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Command } from 'commander';
 import { registerStudyCommand } from '../../src/cli/study';
 import { registerReportCommand } from '../../src/cli/report';
 import { registerRecommendCommand } from '../../src/cli/recommend';
+import { runCli } from '../helpers/cli';
 
-async function run(args: string[]): Promise<string> {
-  const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-  registerStudyCommand(program);
-  registerReportCommand(program);
-  registerRecommendCommand(program);
-  const out: string[] = [];
-  const so = jest.spyOn(process.stdout, 'write').mockImplementation((t: string | Uint8Array) => (out.push(String(t)), true));
-  const se = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } finally {
-    so.mockRestore();
-    se.mockRestore();
-  }
-  return out.join('');
-}
+const run = (args: string[]): Promise<string> =>
+  runCli((program) => {
+    registerStudyCommand(program);
+    registerReportCommand(program);
+    registerRecommendCommand(program);
+  }, args);
 
 test('study -> tables; report -> HTML + Markdown; recommend --grid -> hit rate', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gnnbatch-cli-'));
