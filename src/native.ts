@@ -5,8 +5,9 @@
  * from cmake-js), `GNNBATCH_ADDON=gyp` (`build/Release` from node-gyp), or a path
  * to a `.node` file.
  */
-import * as path from 'path';
-import * as fs from 'fs';
+import { loadAddon, locateAddon, sourceBuildPath, type AddonLocation } from './native-loader';
+
+export { cpuLevel, cpuFlags, DEFAULT_SPIN_COUNT, type CpuLevel, type AddonLocation, type AddonSource } from './native-loader';
 
 /** Float arrays the kernels accept; the element type selects float32 or float64. */
 export type FloatArray = Float32Array | Float64Array;
@@ -109,6 +110,10 @@ export interface NativeInfo {
   openmp: boolean;
   build: string;
   simd: string;
+  /** Instruction-set level the binary was compiled for ('native' = the building machine's). */
+  isa: 'native' | 'x86-64-v2' | 'x86-64-v3' | 'x86-64-v4' | 'none';
+  /** CPU features the compiler was allowed to use (/proc/cpuinfo names). */
+  features: string[];
 }
 
 /** The raw addon surface (thin 1:1 binding; idiomatic wrappers live above it). */
@@ -130,42 +135,29 @@ export interface NativeAddon extends NeighbourAddon {
 }
 
 let cached: NativeAddon | undefined;
+let cachedLocation: AddonLocation | undefined;
 
-/** The `.node` file {@link native} loads (picked by `GNNBATCH_ADDON`). */
+/** The `.node` file {@link native} loads (see `src/native-loader.ts` for the rule). */
 export function addonPath(): string {
-  const root = path.resolve(__dirname, '..');
-  const pick = process.env.GNNBATCH_ADDON ?? 'cmake';
-  if (pick === 'cmake') return path.join(root, 'native-build', 'Release', 'gnnbatch.node');
-  if (pick === 'gyp') return path.join(root, 'build', 'Release', 'gnnbatch.node');
-  return path.resolve(pick);
+  return cachedLocation?.file ?? locateAddon()?.file ?? sourceBuildPath();
+}
+
+/** Where the loaded addon came from (source build or prebuilt binary, and its CPU level). */
+export function addonLocation(): AddonLocation {
+  native();
+  return cachedLocation as AddonLocation;
 }
 
 /**
  * The native addon, loaded on first use. Throws an Error with code
- * `ERR_GNN_ADDON_MISSING` and instructions when the binary is not built.
+ * `ERR_GNN_ADDON_MISSING`, `ERR_GNN_ADDON_LOAD` or `ERR_GNN_ADDON_CPU` and the
+ * possible solutions when no binary for this machine can be loaded.
  */
 export function native(): NativeAddon {
   if (cached) return cached;
-  const file = addonPath();
-  if (!fs.existsSync(file)) {
-    const err = new Error(
-      `gnnbatch: native addon not found at ${file}. Build it with "npm install" ` +
-        `(cmake-js) or "npm run build:gyp" (node-gyp, then set GNNBATCH_ADDON=gyp).`,
-    ) as Error & { code: string };
-    err.code = 'ERR_GNN_ADDON_MISSING';
-    throw err;
-  }
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    cached = require(file) as NativeAddon;
-  } catch (e) {
-    const err = new Error(
-      `gnnbatch: native addon at ${file} failed to load (${(e as Error).message}). ` +
-        `It may be built for another Node version or platform: rebuild with "npm rebuild gnnbatch".`,
-    ) as Error & { code: string };
-    err.code = 'ERR_GNN_ADDON_LOAD';
-    throw err;
-  }
+  const { addon, location } = loadAddon<NativeAddon>();
+  cached = addon;
+  cachedLocation = location;
   return cached;
 }
 

@@ -30,6 +30,11 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("openmp", false);
 #endif
   o.Set("build", GNN_BUILD_FLAVOR);
+#ifdef GNN_ISA_NAME
+  o.Set("isa", GNN_ISA_NAME);
+#else
+  o.Set("isa", "native");
+#endif
 #if defined(__AVX512F__)
   o.Set("simd", "avx512");
 #elif defined(__AVX2__)
@@ -39,6 +44,52 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 #else
   o.Set("simd", "none");
 #endif
+  // CPU features the compiler was allowed to use (names as /proc/cpuinfo spells
+  // them): the loader refuses a binary whose features the CPU lacks.
+  static const char* const kFeatures[] = {
+#ifdef __SSE4_2__
+      "sse4_2",
+#endif
+#ifdef __POPCNT__
+      "popcnt",
+#endif
+#ifdef __AVX__
+      "avx",
+#endif
+#ifdef __AVX2__
+      "avx2",
+#endif
+#ifdef __FMA__
+      "fma",
+#endif
+#ifdef __BMI2__
+      "bmi2",
+#endif
+#ifdef __AVX512F__
+      "avx512f",
+#endif
+#ifdef __AVX512BW__
+      "avx512bw",
+#endif
+#ifdef __AVX512DQ__
+      "avx512dq",
+#endif
+#ifdef __AVX512VL__
+      "avx512vl",
+#endif
+#ifdef __AVX512VNNI__
+      "avx512_vnni",
+#endif
+#ifdef __AVX512BF16__
+      "avx512_bf16",
+#endif
+#ifdef __AVX512FP16__
+      "avx512_fp16",
+#endif
+      nullptr};
+  auto features = Napi::Array::New(env);
+  for (uint32_t i = 0; kFeatures[i] != nullptr; ++i) features.Set(i, kFeatures[i]);
+  o.Set("features", features);
   return o;
 }
 

@@ -7,7 +7,7 @@
  * calculator's `energy` and the `unique_id`. Numeric key-value pairs (and
  * `energy`, booleans as 1/0) become targets; strings stay in `info`.
  */
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { ELEMENT_SYMBOLS } from '../elements';
 import { DataFormatError } from '../errors';
 import type { Structure } from '../types';
@@ -39,9 +39,33 @@ export const ASE_SYSTEMS_TABLE = `CREATE TABLE systems (
     charges BLOB, key_value_pairs TEXT, data BLOB, natoms INTEGER, fmax REAL, smax REAL, volume REAL,
     mass REAL, charge REAL)`;
 
+let sqlite: typeof BetterSqlite3 | undefined;
+
+/**
+ * better-sqlite3, loaded on first use: it is an optional peer dependency (a
+ * native module of its own), needed only for ASE `.db` files, so services that
+ * never read one do not install or build it.
+ */
+function betterSqlite3(file: string): typeof BetterSqlite3 {
+  if (sqlite) return sqlite;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    sqlite = require('better-sqlite3') as typeof BetterSqlite3;
+  } catch (e) {
+    throw new DataFormatError(
+      { file },
+      `reading ASE .db files needs the optional package better-sqlite3, which could not be loaded (${(e as Error).message.split('\n')[0]}). ` +
+        `Install it next to gnnbatch: npm install better-sqlite3@12`,
+      'ERR_GNN_SQLITE_MISSING',
+    );
+  }
+  return sqlite;
+}
+
 /** Reads every row of an ASE SQLite database in id order (streamed with a statement iterator). */
 export async function* readAseDb(file: string): AsyncGenerator<Structure> {
-  let db: Database.Database;
+  const Database = betterSqlite3(file);
+  let db: BetterSqlite3.Database;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
   } catch (e) {

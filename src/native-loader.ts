@@ -1,0 +1,210 @@
+/**
+ * Finds and loads the native addon: which binary (a source build or one of the
+ * prebuilt binaries shipped in the package), whether this CPU can run it, and
+ * how its OpenMP threads wait when idle. Plain Node, no addon needed, so the
+ * install script can use it before anything is built.
+ *
+ * Where the binary comes from (`GNNBATCH_ADDON`):
+ * - unset: the source build (`native-build/Release/gnnbatch.node`) when there is
+ *   one, else the best prebuilt binary for this CPU (`prebuilds/<platform>-<arch>/`);
+ * - `cmake` / `gyp` / `prebuilt`: that one only;
+ * - a path to a `.node` file.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+/** x86-64 micro-architecture levels of the prebuilt binaries, lowest first. */
+export type CpuLevel = 'x86-64-v2' | 'x86-64-v3' | 'x86-64-v4';
+
+/** Where a loadable addon comes from. */
+export type AddonSource = 'cmake' | 'gyp' | 'prebuilt' | 'path';
+
+/** The binary {@link locateAddon} picked. */
+export interface AddonLocation {
+  file: string;
+  source: AddonSource;
+  /** Level of a prebuilt binary; undefined for source builds. */
+  level?: CpuLevel;
+}
+
+const LEVELS: readonly CpuLevel[] = ['x86-64-v2', 'x86-64-v3', 'x86-64-v4'];
+
+/** CPU flags (as /proc/cpuinfo names them) each level needs on top of the previous. */
+const LEVEL_FLAGS: Record<CpuLevel, readonly string[]> = {
+  'x86-64-v2': ['cx16', 'lahf_lm', 'popcnt', 'pni', 'sse4_1', 'sse4_2', 'ssse3'],
+  'x86-64-v3': ['avx', 'avx2', 'bmi1', 'bmi2', 'f16c', 'fma', 'abm', 'movbe', 'xsave'],
+  'x86-64-v4': ['avx512f', 'avx512bw', 'avx512cd', 'avx512dq', 'avx512vl'],
+};
+
+const packageRoot = path.resolve(__dirname, '..');
+
+let flagsCache: Set<string> | null | undefined;
+
+/**
+ * The CPU's feature flags, read from /proc/cpuinfo (the kernel's view of cpuid,
+ * with features the OS does not enable, such as AVX-512 state, removed).
+ * Null where they cannot be read (non-Linux).
+ */
+export function cpuFlags(): Set<string> | null {
+  if (flagsCache !== undefined) return flagsCache;
+  flagsCache = null;
+  try {
+    const text = fs.readFileSync('/proc/cpuinfo', 'utf8');
+    const m = /^flags\s*:\s*(.*)$/m.exec(text);
+    if (m) flagsCache = new Set(m[1].trim().split(/\s+/));
+  } catch {
+    flagsCache = null;
+  }
+  return flagsCache;
+}
+
+/** The highest x86-64 level this CPU supports ('x86-64-v2' when unknown). */
+export function cpuLevel(): CpuLevel {
+  const flags = cpuFlags();
+  if (!flags || process.arch !== 'x64') return 'x86-64-v2';
+  let best: CpuLevel = 'x86-64-v2';
+  for (const level of LEVELS) {
+    if (LEVEL_FLAGS[level].every((f) => flags.has(f))) best = level;
+    else break;
+  }
+  return best;
+}
+
+/** Prebuilt binaries are glibc builds; musl (Alpine) falls back to a source build. */
+function isGlibc(): boolean {
+  if (process.platform !== 'linux') return true;
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  return Boolean(report?.header?.glibcVersionRuntime);
+}
+
+/** The folder of prebuilt binaries for this platform. */
+export function prebuiltDir(): string {
+  return path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
+}
+
+/**
+ * The best prebuilt binary for this CPU (`GNNBATCH_CPU_LEVEL` caps the level,
+ * e.g. to test the baseline binary on a newer CPU), or null when the package
+ * has none that runs here.
+ */
+export function prebuiltFor(level: CpuLevel = cpuLevel()): AddonLocation | null {
+  if (!isGlibc()) return null;
+  const cap = process.env.GNNBATCH_CPU_LEVEL as CpuLevel | undefined;
+  if (cap !== undefined && !LEVELS.includes(cap)) {
+    throw Object.assign(new RangeError(`GNNBATCH_CPU_LEVEL must be one of ${LEVELS.join(', ')}, got "${cap}"`), { code: 'ERR_GNN_ADDON_ENV' });
+  }
+  const top = cap !== undefined && LEVELS.indexOf(cap) < LEVELS.indexOf(level) ? cap : level;
+  for (let i = LEVELS.indexOf(top); i >= 0; i--) {
+    const file = path.join(prebuiltDir(), `gnnbatch.${LEVELS[i]}.node`);
+    if (fs.existsSync(file)) return { file, source: 'prebuilt', level: LEVELS[i] };
+  }
+  return null;
+}
+
+/** The source build cmake-js writes (by `npm install` in a checkout, or a fallback build). */
+export function sourceBuildPath(): string {
+  return path.join(packageRoot, 'native-build', 'Release', 'gnnbatch.node');
+}
+
+/** Picks the binary to load (see the module comment); null when there is none. */
+export function locateAddon(): AddonLocation | null {
+  const pick = process.env.GNNBATCH_ADDON;
+  if (pick === undefined || pick === '') {
+    if (fs.existsSync(sourceBuildPath())) return { file: sourceBuildPath(), source: 'cmake' };
+    return prebuiltFor();
+  }
+  if (pick === 'cmake') return { file: sourceBuildPath(), source: 'cmake' };
+  if (pick === 'gyp') return { file: path.join(packageRoot, 'build', 'Release', 'gnnbatch.node'), source: 'gyp' };
+  if (pick === 'prebuilt') return prebuiltFor() ?? { file: path.join(prebuiltDir(), 'gnnbatch.x86-64-v2.node'), source: 'prebuilt' };
+  return { file: path.resolve(pick), source: 'path' };
+}
+
+/**
+ * Spin-wait budget of idle OpenMP threads, in libgomp spin iterations (roughly
+ * 10-20 ns each). libgomp's default (300,000, several ms) keeps a whole team
+ * spinning after every call, taking the cores from the host process; passive
+ * waiting (0) makes each parallel region of a training step pay a futex wake.
+ * A bounded spin keeps a step's back-to-back regions hot and lets the threads
+ * sleep within a fraction of a millisecond after a call returns
+ * (benchmarks/host.js measures both sides).
+ */
+export const DEFAULT_SPIN_COUNT = 10000;
+
+/**
+ * Environment libgomp reads once, when it is loaded with the addon. Applied only
+ * for the duration of the load and only where the user set neither
+ * OMP_WAIT_POLICY nor GOMP_SPINCOUNT; the host's environment is restored after,
+ * so child processes see what they saw before. `GNNBATCH_SPIN_COUNT` overrides
+ * the default ({@link DEFAULT_SPIN_COUNT}).
+ */
+function withThreadWaitPolicy<T>(load: () => T): T {
+  const env = process.env;
+  if (env.OMP_WAIT_POLICY !== undefined || env.GOMP_SPINCOUNT !== undefined) return load();
+  const wanted = env.GNNBATCH_SPIN_COUNT ?? String(DEFAULT_SPIN_COUNT);
+  if (!/^\d+$/.test(wanted)) {
+    throw Object.assign(new RangeError(`GNNBATCH_SPIN_COUNT must be a non-negative integer, got "${wanted}"`), { code: 'ERR_GNN_ADDON_ENV' });
+  }
+  env.GOMP_SPINCOUNT = wanted;
+  try {
+    return load();
+  } finally {
+    delete env.GOMP_SPINCOUNT;
+  }
+}
+
+/** CPU features the loaded binary was compiled to use (its `info().features`). */
+function missingFeatures(compiled: readonly string[]): string[] {
+  const flags = cpuFlags();
+  if (!flags) return [];
+  return compiled.filter((f) => !flags.has(f));
+}
+
+function addonError(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** What to do when no binary can be loaded, for this platform. */
+function remedies(): string {
+  return (
+    'Possible solutions:\n' +
+    '  - reinstall: npm install gnnbatch (a prebuilt binary is used on linux-x64 with glibc)\n' +
+    '  - build from source (needs cmake, a C++17 compiler with OpenMP): GNNBATCH_BUILD_FROM_SOURCE=1 npm rebuild gnnbatch\n' +
+    '  - in a checkout: npm install (cmake-js) or npm run build:gyp (then GNNBATCH_ADDON=gyp)'
+  );
+}
+
+/**
+ * Loads the addon once per process: picks the binary, sets the idle-thread wait
+ * policy for the load, and refuses a binary compiled for CPU features this
+ * machine lacks (instead of crashing later with SIGILL).
+ * Errors: ERR_GNN_ADDON_MISSING, ERR_GNN_ADDON_LOAD, ERR_GNN_ADDON_CPU.
+ */
+export function loadAddon<T extends { info(): { features?: readonly string[] } }>(): { addon: T; location: AddonLocation } {
+  const location = locateAddon();
+  if (!location || !fs.existsSync(location.file)) {
+    const where = location ? location.file : `${sourceBuildPath()} or ${prebuiltDir()}/gnnbatch.<level>.node`;
+    throw addonError(`gnnbatch: native addon not found (looked for ${where}).\n${remedies()}`, 'ERR_GNN_ADDON_MISSING');
+  }
+  let addon: T;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    addon = withThreadWaitPolicy(() => require(location.file) as T);
+  } catch (e) {
+    if ((e as { code?: string }).code?.startsWith('ERR_GNN_')) throw e;
+    throw addonError(
+      `gnnbatch: native addon at ${location.file} failed to load (${(e as Error).message}). ` +
+        `It may be built for another Node version, platform or C library.\n${remedies()}`,
+      'ERR_GNN_ADDON_LOAD',
+    );
+  }
+  const missing = missingFeatures(addon.info().features ?? []);
+  if (missing.length > 0) {
+    throw addonError(
+      `gnnbatch: the native addon at ${location.file} was compiled for CPU features this machine lacks (${missing.join(', ')}); ` +
+        `running it would crash with an illegal instruction. Rebuild it here (GNNBATCH_BUILD_FROM_SOURCE=1 npm rebuild gnnbatch), ` +
+        `or build portable binaries with GNN_ISA=x86-64-v2.`,
+      'ERR_GNN_ADDON_CPU',
+    );
+  }
+  return { addon, location };
+}
