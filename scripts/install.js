@@ -82,7 +82,7 @@ function main() {
   }
   const level = loader.cpuLevel();
   const pre = loader.prebuiltFor(level);
-  if (!pre) return sourceBuild(`no prebuilt binary for ${process.platform}-${process.arch}${process.platform === 'linux' ? ' with this C library' : ''}`);
+  if (!pre) return sourceBuild(loader.prebuiltUnusable() ?? `no prebuilt binary for ${process.platform}-${process.arch}`);
   const r = loads(pre.file);
   if (!r.ok) return sourceBuild(`the prebuilt ${path.basename(pre.file)} does not load here: ${r.why}`);
   say(`using the prebuilt ${pre.level} binary (this CPU: ${level}; simd ${r.info.simd})`);

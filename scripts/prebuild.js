@@ -70,6 +70,19 @@ function main() {
     const info = JSON.parse(r.stdout);
     if (info.isa !== b.isa) throw new Error(`prebuild: ${b.file} reports isa ${info.isa}`);
   }
+  // The newest glibc symbol version any shipped file needs: the loader skips
+  // the prebuilt binaries on an older glibc (and the install falls back to a
+  // source build) instead of failing with "version GLIBC_x not found".
+  let glibcRequired = '2.17';
+  const newer = (a, b) => {
+    const [x1, y1] = a.split('.').map(Number);
+    const [x2, y2] = b.split('.').map(Number);
+    return x1 !== x2 ? x1 > x2 : y1 > y2;
+  };
+  for (const f of [...built.map((b) => b.file), 'libgomp.so.1']) {
+    const syms = execFileSync('objdump', ['-T', path.join(platformDir, f)], { encoding: 'utf8' });
+    for (const m of syms.matchAll(/GLIBC_(\d+\.\d+)/g)) if (newer(m[1], glibcRequired)) glibcRequired = m[1];
+  }
   const pkg = require(path.join(root, 'package.json'));
   const manifest = {
     package: `${pkg.name}@${pkg.version}`,
@@ -78,6 +91,7 @@ function main() {
     arch: process.arch,
     libc: 'glibc',
     glibcBuiltWith: process.report.getReport().header.glibcVersionRuntime,
+    glibcRequired,
     compiler: execFileSync('g++', ['--version'], { encoding: 'utf8' }).split('\n')[0],
     builtOn: os.cpus()[0].model,
     binaries: built.map(({ isa, file, bytes }) => ({ isa, file, bytes })),
@@ -85,6 +99,7 @@ function main() {
   };
   fs.writeFileSync(path.join(platformDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   for (const b of built) log(`${b.file}: ${(b.bytes / 1e6).toFixed(1)} MB, ${b.seconds.toFixed(0)} s`);
+  log(`needs glibc >= ${glibcRequired}`);
 }
 
 try {

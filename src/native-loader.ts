@@ -70,11 +70,34 @@ export function cpuLevel(): CpuLevel {
   return best;
 }
 
-/** Prebuilt binaries are glibc builds; musl (Alpine) falls back to a source build. */
-function isGlibc(): boolean {
-  if (process.platform !== 'linux') return true;
+/** The running glibc's version ('2.36'), or null (musl, or not Linux). */
+function glibcVersion(): string | null {
+  if (process.platform !== 'linux') return null;
   const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-  return Boolean(report?.header?.glibcVersionRuntime);
+  return report?.header?.glibcVersionRuntime ?? null;
+}
+
+function versionAtLeast(have: string, need: string): boolean {
+  const [a, b] = have.split('.').map(Number);
+  const [c, d] = need.split('.').map(Number);
+  return a !== c ? a > c : b >= d;
+}
+
+/**
+ * Why the prebuilt binaries cannot be used on this machine (glibc builds that
+ * need the glibc version their manifest names), or null when they can.
+ */
+export function prebuiltUnusable(): string | null {
+  let manifest: { glibcRequired?: string };
+  try {
+    manifest = JSON.parse(fs.readFileSync(path.join(prebuiltDir(), 'manifest.json'), 'utf8')) as { glibcRequired?: string };
+  } catch {
+    return `no prebuilt binaries for ${process.platform}-${process.arch} in this package`;
+  }
+  const glibc = glibcVersion();
+  if (glibc === null) return 'the prebuilt binaries need glibc (this is musl or another C library)';
+  if (manifest.glibcRequired && !versionAtLeast(glibc, manifest.glibcRequired)) return `the prebuilt binaries need glibc >= ${manifest.glibcRequired}, this system has ${glibc}`;
+  return null;
 }
 
 /** The folder of prebuilt binaries for this platform. */
@@ -88,7 +111,7 @@ export function prebuiltDir(): string {
  * has none that runs here.
  */
 export function prebuiltFor(level: CpuLevel = cpuLevel()): AddonLocation | null {
-  if (!isGlibc()) return null;
+  if (prebuiltUnusable() !== null) return null;
   const cap = process.env.GNNBATCH_CPU_LEVEL as CpuLevel | undefined;
   if (cap !== undefined && !LEVELS.includes(cap)) {
     throw Object.assign(new RangeError(`GNNBATCH_CPU_LEVEL must be one of ${LEVELS.join(', ')}, got "${cap}"`), { code: 'ERR_GNN_ADDON_ENV' });
