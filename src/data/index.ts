@@ -13,7 +13,7 @@ export { storeStats, formatStats, distribution, type StoreStats, type Distributi
 export { loadSource, readStructures, type LoadSourceOptions, type LoadedSource } from './source';
 export { detectFormat, isSourceFormat, SOURCE_FORMATS, type SourceFormat } from './formats/detect';
 export { parseQm9Xyz, readQm9, readQm9File, readQm9Directory, readQm9Archive, QM9_PROPERTIES } from './formats/qm9-xyz';
-export { readExtxyz, writeExtxyz, formatExtxyzFrame, parseKeyValues } from './formats/extxyz';
+export { readExtxyz, parseExtxyzText, writeExtxyz, formatExtxyzFrame, parseKeyValues } from './formats/extxyz';
 export { readAseDb, ASE_SYSTEMS_TABLE } from './formats/ase-db';
 export { readAflowJson, parseAflowJson, cellFromParameters } from './formats/aflow-json';
 export { parseGeneratorSpec, generate, qm9Like, aflowLike, qm9LikeMolecule, aflowLikeCrystal, pairEnergy, QM9_SIZE, AFLOW_LIKE_SIZE, type GeneratorSpec } from './synthetic';

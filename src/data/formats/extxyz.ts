@@ -175,34 +175,86 @@ function parseFrame(n: number, comment: string, atomLines: string[], file: strin
 
 /** Streams the frames of an extended XYZ file. */
 export async function* readExtxyz(file: string): AsyncGenerator<Structure> {
-  let lineNo = 0, frame = 0;
-  let state: 'count' | 'comment' | 'atoms' = 'count';
-  let n = 0, comment = '', start = 0;
-  let atoms: string[] = [];
-  for await (const line of readLines(file)) {
-    lineNo++;
-    if (state === 'count') {
-      if (line.trim() === '') continue;
-      n = Number(line.trim());
-      if (!Number.isInteger(n) || n < 0)
-        throw new DataFormatError({ file, line: lineNo, entry: frame, field: 'atom count' }, `expected an atom count, found '${line.trim()}'`);
-      start = lineNo;
-      state = 'comment';
-    } else if (state === 'comment') {
-      comment = line;
-      atoms = [];
-      state = n > 0 ? 'atoms' : 'count';
-      if (n === 0) yield parseFrame(0, comment, atoms, file, start, frame++);
+  yield* extxyzFrames(readLines(file), file);
+}
+
+/**
+ * The frames of extended XYZ text held in memory (a request body, say); `name`
+ * stands in for the file in error locations. Same rules as {@link readExtxyz}.
+ */
+export function parseExtxyzText(text: string, name = '<extxyz text>'): Structure[] {
+  const lines = text.split(/\r?\n/);
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  return [...extxyzFrames(lines, name)];
+}
+
+function extxyzFrames(lines: Iterable<string>, file: string): Generator<Structure>;
+function extxyzFrames(lines: AsyncIterable<string>, file: string): AsyncGenerator<Structure>;
+function extxyzFrames(lines: Iterable<string> | AsyncIterable<string>, file: string): Generator<Structure> | AsyncGenerator<Structure> {
+  return Symbol.asyncIterator in lines ? extxyzFramesAsync(lines as AsyncIterable<string>, file) : extxyzFramesSync(lines as Iterable<string>, file);
+}
+
+async function* extxyzFramesAsync(lines: AsyncIterable<string>, file: string): AsyncGenerator<Structure> {
+  const frames = new ExtxyzFrameReader(file);
+  for await (const line of lines) {
+    const s = frames.push(line);
+    if (s) yield s;
+  }
+  frames.end();
+}
+
+function* extxyzFramesSync(lines: Iterable<string>, file: string): Generator<Structure> {
+  const frames = new ExtxyzFrameReader(file);
+  for (const line of lines) {
+    const s = frames.push(line);
+    if (s) yield s;
+  }
+  frames.end();
+}
+
+/** Line-at-a-time frame splitter shared by the file and the text readers. */
+class ExtxyzFrameReader {
+  private lineNo = 0;
+  private frame = 0;
+  private state: 'count' | 'comment' | 'atoms' = 'count';
+  private n = 0;
+  private comment = '';
+  private start = 0;
+  private atoms: string[] = [];
+  constructor(private readonly file: string) {}
+
+  /** Takes one line; returns a frame when the line completes one. */
+  push(line: string): Structure | null {
+    const file = this.file;
+    this.lineNo++;
+    if (this.state === 'count') {
+      if (line.trim() === '') return null;
+      this.n = Number(line.trim());
+      if (!Number.isInteger(this.n) || this.n < 0)
+        throw new DataFormatError({ file, line: this.lineNo, entry: this.frame, field: 'atom count' }, `expected an atom count, found '${line.trim().slice(0, 40)}'`);
+      this.start = this.lineNo;
+      this.state = 'comment';
+    } else if (this.state === 'comment') {
+      this.comment = line;
+      this.atoms = [];
+      this.state = this.n > 0 ? 'atoms' : 'count';
+      if (this.n === 0) return parseFrame(0, this.comment, this.atoms, file, this.start, this.frame++);
     } else {
-      atoms.push(line);
-      if (atoms.length === n) {
-        yield parseFrame(n, comment, atoms, file, start, frame++);
-        state = 'count';
+      this.atoms.push(line);
+      if (this.atoms.length === this.n) {
+        this.state = 'count';
+        return parseFrame(this.n, this.comment, this.atoms, file, this.start, this.frame++);
       }
     }
+    return null;
   }
-  if (state !== 'count')
-    throw new DataFormatError({ file, line: lineNo + 1, entry: frame, field: 'atoms' }, `truncated: frame ${frame} announces ${n} atoms but the file ends after ${state === 'atoms' ? atoms.length : 0}`);
+
+  /** Checks that the input did not stop inside a frame. */
+  end(): void {
+    const { state, n, atoms, frame, lineNo, file } = this;
+    if (state !== 'count')
+      throw new DataFormatError({ file, line: lineNo + 1, entry: frame, field: 'atoms' }, `truncated: frame ${frame} announces ${n} atoms but the input ends after ${state === 'atoms' ? atoms.length : 0}`);
+  }
 }
 
 function formatValue(v: InfoValue): string {
