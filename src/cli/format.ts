@@ -1,10 +1,11 @@
 /** Shared CLI helpers: option parsers that name the option, and plain tables. */
+import { UsageError } from '../errors';
 
-/** Parser for an integer option >= min; the error names the option. */
+/** Parser for an integer option >= min; the error (a usage error, exit 2) names the option. */
 export function intOption(name: string, min: number): (v: string) => number {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new RangeError(`${name} ${v}: expected an integer >= ${min}`);
+    if (v.trim() === '' || !Number.isInteger(n) || n < min) throw new UsageError(`${name} ${v}: expected an integer >= ${min}`);
     return n;
   };
 }
@@ -13,7 +14,7 @@ export function intOption(name: string, min: number): (v: string) => number {
 export function numberOption(name: string): (v: string) => number {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isFinite(n)) throw new RangeError(`${name} ${v}: expected a number`);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${name} ${v}: expected a number`);
     return n;
   };
 }
