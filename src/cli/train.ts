@@ -3,13 +3,15 @@
  * prints the study's timing figures, learning metrics and (opt-in) the kernel
  * profile. A thin layer over {@link train}.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { POLICY_NAMES } from '../batching';
 import { train, type TrainResult } from '../train/trainer';
 import { defaultTarget } from '../data';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
 import { intOption, numberOption, formatTable } from './format';
+import { prepareCheckpointDir } from '../train/checkpoint';
+import { UsageError } from '../errors';
 
 interface TrainCliOptions extends SourceOptionValues {
   model: string;
@@ -75,8 +77,8 @@ export function registerTrainCommand(program: Command): void {
     .argument('<source>', 'data source: a file, directory, archive, .db, .gnb cache, or qm9-like[:N] / aflow-like[:N]');
   addSourceOptions(cmd);
   cmd
-    .option('--model <kind>', 'mpeu | schnet', 'mpeu')
-    .option('--policy <name>', `batching policy (${POLICY_NAMES.join(', ')})`, 'dynamic')
+    .addOption(new Option('--model <kind>', 'mpeu | schnet').choices(['mpeu', 'schnet']).default('mpeu'))
+    .addOption(new Option('--policy <name>', 'batching policy').choices([...POLICY_NAMES]).default('dynamic'))
     .option('--batch <B>', 'batch size B', intOption('--batch', 2), 32)
     .option('--steps <N>', 'training steps', intOption('--steps', 0), 1000)
     .option('--eval-every <K>', 'validation every K steps (0: only at the end)', intOption('--eval-every', 0), 0)
@@ -88,15 +90,18 @@ export function registerTrainCommand(program: Command): void {
     .option('--atomref', 'fit per-element reference values on the train split and learn the residual (extensive targets such as U0)')
     .option('--latent <C>', 'latent size (default 64)', intOption('--latent', 1))
     .option('--passes <n>', 'message-passing steps (default 3)', intOption('--passes', 1))
-    .option('--aggregation <a>', 'mean | sum')
-    .option('--readout <r>', 'mean | sum')
+    .addOption(new Option('--aggregation <a>', 'mean | sum').choices(['mean', 'sum']))
+    .addOption(new Option('--readout <r>', 'mean | sum').choices(['mean', 'sum']))
     .option('--checkpoint <dir>', 'write checkpoints (safetensors + JSON) here')
     .option('--checkpoint-every <K>', 'checkpoint interval in steps (0: at the end)', intOption('--checkpoint-every', 0), 0)
     .option('--resume <dir>', 'resume from a checkpoint directory (bitwise identical on CPU)')
-    .option('--device <d>', 'cpu | cuda | auto (CUDA when built with it and a GPU is present)', 'cpu')
+    .addOption(new Option('--device <d>', 'cpu | cuda | auto (CUDA when built with it and a GPU is present)').choices(['cpu', 'cuda', 'auto']).default('cpu'))
     .option('--profile', 'split the update into its kernels (time and share per kernel)')
     .option('--json', 'print one JSON document')
     .action(async (source: string, o: TrainCliOptions) => {
+      // Paths first: a checkpoint directory that cannot be written fails now, not after the last step.
+      if (o.checkpoint) prepareCheckpointDir(o.checkpoint);
+      if (o.checkpointEvery > 0 && !o.checkpoint) throw new UsageError('--checkpoint-every needs --checkpoint DIR');
       const loaded = await loadSourceFromCli(source, o);
       const store = loaded.store;
       const target = o.target ?? defaultTarget(store);
@@ -105,11 +110,18 @@ export function registerTrainCommand(program: Command): void {
         ? new SingleBar({ format: 'train |{bar}| {value}/{total} steps | loss {loss} | {sps} steps/s | plans {plans} | eta {eta_formatted}', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
         : null;
       bar?.start(o.steps, 0, { loss: '-', sps: '-', plans: 0 });
+      // Ctrl-C: stop after the current step, write the checkpoint, say where it is, exit 130.
+      // A second Ctrl-C exits at once (the last checkpoint written is still intact).
       let interrupted = false;
       const onSigint = (): void => {
+        if (interrupted) {
+          process.stderr.write(`\ninterrupted again: exiting without a final checkpoint${o.checkpoint ? ` (the last complete one in ${o.checkpoint} is intact)` : ''}\n`);
+          process.exit(130);
+        }
         interrupted = true;
+        process.stderr.write('\ninterrupt: stopping after this step (Ctrl-C again to exit at once)\n');
       };
-      process.once('SIGINT', onSigint);
+      process.on('SIGINT', onSigint);
       try {
         const { result } = await train({
           store,
@@ -142,7 +154,14 @@ export function registerTrainCommand(program: Command): void {
         bar?.stop();
         if (o.json) process.stdout.write(JSON.stringify(result, null, 1) + '\n');
         else process.stdout.write(formatTrainResult(result));
-        if (result.stopped_early) process.stderr.write(`interrupted at step ${result.steps}${o.checkpoint ? `; checkpoint written to ${o.checkpoint}` : ''}\n`);
+        for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+        if (result.stopped_early) {
+          const where = result.checkpoint_step !== null && o.checkpoint
+            ? `the checkpoint of step ${result.checkpoint_step} is in ${o.checkpoint} (continue with --resume ${o.checkpoint})`
+            : 'no checkpoint was written (use --checkpoint DIR to keep progress)';
+          process.stderr.write(`interrupted at step ${result.steps}: ${where}\n`);
+          process.exitCode = 130;
+        }
       } finally {
         bar?.stop();
         process.removeListener('SIGINT', onSigint);

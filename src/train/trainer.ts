@@ -4,6 +4,7 @@
  * combined; compilations counted and timed separately), with evaluation,
  * checkpoints and bitwise-exact resume.
  */
+import * as path from 'path';
 import { native, nativeModel, nativeCuda, getThreads, setThreads, type AdamStepArgs, type NativeStoreArrays, type CudaPlanHandle, type PlanHandle } from '../native';
 import { createPolicy, sizesOf, type BatchSpec, type Policy, type PolicyOptions, type PolicyState } from '../batching';
 import { packerArrays, splitGraphs, targetColumn, targetStats, type GraphStore, type Split } from '../data';
@@ -13,7 +14,8 @@ import { PlanCache, inputsFor } from './plan';
 import { learningRate, parseSchedule, studySchedule, type ScheduleSpec } from './schedule';
 import { mean, median } from './metrics';
 import { evaluate } from './evaluate';
-import { readCheckpoint, writeCheckpoint, type CheckpointState } from './checkpoint';
+import { prepareCheckpointDir, readCheckpoint, writeCheckpoint, type LoadedCheckpoint } from './checkpoint';
+import { ArgumentError, CheckpointError, GnnError, TrainingError, isGnnError } from '../errors';
 import { atomrefOffsets, fitAtomRefs } from './atomref';
 
 /** Options of {@link train}. */
@@ -89,6 +91,8 @@ export interface TrainOptions {
 /** What one step measured (ms) and its loss. */
 interface StepTiming {
   loss: number;
+  /** Global gradient norm before clipping (NaN when the engine does not report it). */
+  gradNorm: number;
   batchingMs: number;
   updateMs: number;
 }
@@ -156,6 +160,13 @@ export interface TrainResult {
   eval_curve: { step: number; val_rmse: number; val_mae: number }[];
   profile?: KernelProfileRow[];
   stopped_early: boolean;
+  /** Step of the last checkpoint written by this run (null when none was written). */
+  checkpoint_step: number | null;
+  /**
+   * Problems that did not stop the run but make a figure unusable, e.g. a
+   * validation RMSE that is NaN because a validation graph has no finite target.
+   */
+  warnings: string[];
 }
 
 /** A trained model in memory (parameters + what is needed to use them). */
@@ -174,13 +185,30 @@ export interface TrainedModel {
 /** Trains a model; resolves with the measurements and the trained parameters. */
 export async function train(opts: TrainOptions): Promise<{ result: TrainResult; model: TrainedModel }> {
   const store = opts.store;
-  if (!Number.isInteger(opts.steps) || opts.steps < 0) throw new RangeError(`steps must be a non-negative integer, got ${opts.steps}`);
-  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 2) throw new RangeError(`batch size must be an integer >= 2, got ${opts.batchSize}`);
+  if (!Number.isInteger(opts.steps) || opts.steps < 0) throw new ArgumentError(`steps must be a non-negative integer, got ${opts.steps}`);
+  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 2) throw new ArgumentError(`batch size must be an integer >= 2, got ${opts.batchSize}`);
+  // Output paths are checked before any work, so a bad path fails at once, not after the last step.
+  if (opts.checkpointDir) prepareCheckpointDir(opts.checkpointDir);
   if (opts.threads !== undefined) setThreads(opts.threads);
   const seed = opts.seed ?? 42;
   const split = opts.split ?? splitGraphs(store.numGraphs, { seed: opts.splitSeed ?? 42 });
-  if (split.train.length === 0) throw new RangeError('the train split is empty');
+  if (split.train.length === 0) throw new ArgumentError('the train split is empty');
   const column = targetColumn(store, opts.target);
+  // Every train graph needs a finite target: one Inf would make the mean and
+  // standard deviation (and so every standardised target) NaN.
+  for (const g of split.train) {
+    const y = column[g];
+    if (Number.isNaN(y)) throw new TrainingError('ERR_GNN_TARGET_MISSING', `graph ${g} (${store.ids[g] ?? g}) of the train split has no value for target '${opts.target}'`);
+    if (!Number.isFinite(y)) throw new TrainingError('ERR_GNN_TARGET_NONFINITE', `graph ${g} (${store.ids[g] ?? g}) of the train split has target '${opts.target}' = ${y}; training needs finite targets`);
+  }
+  const warnings: string[] = [];
+  for (const [name, ids] of [['validation', split.val], ['test', split.test]] as const) {
+    let bad = 0;
+    let first = -1;
+    for (const g of ids) if (!Number.isFinite(column[g])) (bad++, first < 0 && (first = g));
+    if (bad > 0 && !opts.skipEval)
+      warnings.push(`${bad} graph(s) of the ${name} split have no finite value for '${opts.target}' (first: graph ${first}, ${store.ids[first] ?? first}); its RMSE and MAE are NaN`);
+  }
   const rawStats = targetStats(column, split.train);
   let offsets: Float64Array | undefined;
   let atomRefs: Float64Array | undefined;
@@ -202,12 +230,13 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     for (let g = 0; g < residual.length; g++) arrays.target[g] = (residual[g] - stats.mean) * inv;
   }
   for (const g of split.train) {
-    if (Number.isNaN(arrays.target[g])) throw new RangeError(`graph ${g} (${store.ids[g] ?? g}) has no value for target '${opts.target}'`);
+    if (!Number.isFinite(arrays.target[g]))
+      throw new TrainingError('ERR_GNN_TARGET_NONFINITE', `graph ${g} (${store.ids[g] ?? g}): the residual of target '${opts.target}' after atom references is ${arrays.target[g]}`);
   }
   let maxZ = 0;
   for (let i = 0; i < store.atomicNumber.length; i++) if (store.atomicNumber[i] > maxZ) maxZ = store.atomicNumber[i];
   const config = resolveModelConfig({ numClasses: Math.max(100, maxZ + 1), ...opts.model });
-  if (maxZ >= config.numClasses) throw new RangeError(`atomic number ${maxZ} needs numClasses > ${maxZ}, got ${config.numClasses}`);
+  if (maxZ >= config.numClasses) throw new ArgumentError(`atomic number ${maxZ} needs numClasses > ${maxZ}, got ${config.numClasses}`);
   const layout = paramLayout(config);
   const lr = opts.lr ?? 1e-4;
   const schedule: ScheduleSpec =
@@ -215,9 +244,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const device = resolveDevice(opts.device ?? 'cpu');
   if (device === 'cuda') {
     const unsupported = (what: string): never => {
-      const e = new Error(`--device cuda: ${what} is not supported on the CUDA engine (use --device cpu)`) as Error & { code: string };
-      e.code = 'ERR_GNN_UNSUPPORTED';
-      throw e;
+      throw new GnnError('ERR_GNN_UNSUPPORTED', `--device cuda: ${what} is not supported on the CUDA engine (use --device cpu)`);
     };
     if (opts.clipNorm) unsupported('gradient clipping');
     if (opts.resumeDir) unsupported('resume');
@@ -231,16 +258,23 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   let v: Float32Array = new Float32Array(layout.total);
   const grads = new Float32Array(layout.total);
   let startStep = 0;
+  let savedStep: number | null = null;
   const lossCurve: { step: number; loss: number }[] = [];
   const evalCurve: { step: number; val_rmse: number; val_mae: number }[] = [];
   if (opts.resumeDir) {
-    const ck = readCheckpoint(opts.resumeDir);
-    checkResumeCompatible(ck, config, opts, seed);
+    const ck = readCheckpoint(opts.resumeDir, { optimizer: true });
+    checkResumeCompatible(ck, config, opts, seed, { graphRule: store.graphRule, targetMean: stats.mean, targetStd: stats.std });
     params = ck.params;
-    m = ck.m;
-    v = ck.v;
+    m = ck.m as Float32Array;
+    v = ck.v as Float32Array;
     startStep = ck.step;
-    policy.setState(ck.policyState as PolicyState);
+    // Resuming into the directory resumed from: its checkpoint already is this step's.
+    if (opts.checkpointDir && path.resolve(opts.checkpointDir) === path.resolve(opts.resumeDir)) savedStep = startStep;
+    try {
+      policy.setState(ck.policyState as PolicyState);
+    } catch (e) {
+      throw new CheckpointError(opts.resumeDir, `field 'policyState' cannot restore the ${opts.policy} policy: ${(e as Error).message}`, 'ERR_GNN_CHECKPOINT_FIELD', { cause: e });
+    }
     lossCurve.push(...ck.lossCurve);
     evalCurve.push(...ck.evalCurve);
   }
@@ -264,7 +298,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const profiledPlans = new Set<PlanHandle>();
 
   const save = (step: number): void => {
-    if (!opts.checkpointDir) return;
+    if (!opts.checkpointDir || savedStep === step) return;
     writeCheckpoint(opts.checkpointDir, {
       config,
       layout,
@@ -288,7 +322,14 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
       evalCurve,
       hasOptimizer: device !== 'cuda',
     });
+    savedStep = step;
   };
+  // Where a failed step leaves the user (for error messages).
+  const lastCheckpoint = (): string =>
+    !opts.checkpointDir ? 'no checkpoint directory was given'
+    : savedStep !== null ? `the last checkpoint (step ${savedStep}) is in ${opts.checkpointDir}`
+    : opts.resumeDir ? `the last checkpoint is the one resumed from (step ${startStep}, ${opts.resumeDir})`
+    : 'no checkpoint was written yet';
 
   // CUDA engine state (device-resident store and weights, one plan per shape).
   const cuda = device === 'cuda' ? nativeCuda() : null;
@@ -325,7 +366,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     const res = opts.asyncSteps
       ? await api.trainStepAsync(plan.handle, inputs, spec.shape, params, grads, m, v, adam)
       : api.trainStep(plan.handle, inputs, spec.shape, params, grads, m, v, adam);
-    return { loss: res.loss, batchingMs: ms(t0, t1) - compileMs, updateMs: ms(t1, process.hrtime.bigint()) + compileMs };
+    return { loss: res.loss, gradNorm: res.gradNorm, batchingMs: ms(t0, t1) - compileMs, updateMs: ms(t1, process.hrtime.bigint()) + compileMs };
   };
 
   // One step on the CUDA engine: the policy's ids go to the device, which packs
@@ -346,7 +387,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
       cudaCompileMs += ms(tb, t1) + res.captureSeconds * 1000;
     }
     cudaFlops += res.flopsPerStep;
-    return { loss: res.loss, batchingMs: ms(t0, tb), updateMs: ms(tb, process.hrtime.bigint()) };
+    return { loss: res.loss, gradNorm: NaN, batchingMs: ms(t0, tb), updateMs: ms(tb, process.hrtime.bigint()) };
   };
 
   // Host parameters are current on the CPU; on CUDA they are fetched when needed.
@@ -363,7 +404,23 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     }
     const t0 = process.hrtime.bigint();
     const spec = policy.next();
-    const r = cuda ? cudaStep(spec, step, t0) : await cpuStep(spec, step, t0);
+    let r: StepTiming;
+    try {
+      r = cuda ? cudaStep(spec, step, t0) : await cpuStep(spec, step, t0);
+    } catch (e) {
+      if (isGnnError(e) && e.code === 'ERR_GNN_NONFINITE')
+        throw new TrainingError('ERR_GNN_NONFINITE', `step ${step + 1}: ${e.message} (batch of graphs ${describeIds(spec.graphIds)}); ${lastCheckpoint()}`, { cause: e });
+      throw e;
+    }
+    // An infinite gradient with a finite loss would make Adam's second moment
+    // infinite and freeze every weight it touches without any error: stop here.
+    // (NaN = not reported by the engine.)
+    if (r.gradNorm === Infinity || r.gradNorm === -Infinity || (Number.isNaN(r.gradNorm) && !cuda))
+      throw new TrainingError(
+        'ERR_GNN_NONFINITE_GRADIENT',
+        `step ${step + 1}: the gradient norm is ${r.gradNorm} (loss ${r.loss}) on the batch of graphs ${describeIds(spec.graphIds)}; ` +
+          `training stopped because Adam would freeze the weights (try --clip, a lower --lr, or check these graphs' distances and targets); ${lastCheckpoint()}`,
+      );
     batchingMs[i] = r.batchingMs;
     updateMs[i] = r.updateMs;
     combinedMs[i] = ms(t0, process.hrtime.bigint());
@@ -404,6 +461,10 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     if (split.val.length) val = evaluate({ store, arrays, ids: split.val, config, params, targetMean: stats.mean, targetStd: stats.std, offsets, batchSize: opts.batchSize });
     if (split.test.length) test = evaluate({ store, arrays, ids: split.test, config, params, targetMean: stats.mean, targetStd: stats.std, offsets, batchSize: opts.batchSize });
     evalCurve.push({ step: startStep + ran, val_rmse: val.rmse, val_mae: val.mae });
+    for (const [name, ids, e] of [['validation', split.val, val], ['test', split.test, test]] as const) {
+      if (ids.length > 0 && Number.isNaN(e.rmse) && !warnings.some((w) => w.includes(`of the ${name} split`)))
+        warnings.push(`the ${name} RMSE is NaN although every ${name} target is finite: the model's predictions are not finite`);
+    }
   }
 
   const b = combinedMs.subarray(0, ran);
@@ -460,6 +521,8 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     eval_curve: evalCurve,
     profile,
     stopped_early: stopped,
+    checkpoint_step: savedStep,
+    warnings,
   };
   return {
     result,
@@ -469,26 +532,38 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
 
 /** Resolves `auto` and checks that CUDA can run when asked for. */
 export function resolveDevice(d: 'cpu' | 'cuda' | 'auto'): 'cpu' | 'cuda' {
-  if (d !== 'cpu' && d !== 'cuda' && d !== 'auto') throw new RangeError(`device must be cpu, cuda or auto, got '${String(d)}'`);
+  if (d !== 'cpu' && d !== 'cuda' && d !== 'auto') throw new ArgumentError(`device must be cpu, cuda or auto, got '${String(d)}'`);
   if (d === 'cpu') return 'cpu';
   const info = native().info();
   const usable = info.cuda.compiled && info.cuda.devices > 0;
   if (d === 'auto') return usable ? 'cuda' : 'cpu';
   if (!usable) {
-    const e = new Error(
+    throw new GnnError(
+      info.cuda.compiled ? 'ERR_GNN_NO_DEVICE' : 'ERR_GNN_NO_CUDA',
       info.cuda.compiled
         ? '--device cuda: this build has the CUDA backend but no usable GPU was found (driver or device missing); use --device cpu or auto'
         : '--device cuda: this build was compiled without CUDA (no nvcc at install time, or GNN_CUDA=OFF); rebuild with GNN_CUDA=ON or use --device cpu',
-    ) as Error & { code: string };
-    e.code = info.cuda.compiled ? 'ERR_GNN_NO_DEVICE' : 'ERR_GNN_NO_CUDA';
-    throw e;
+    );
   }
   return 'cuda';
 }
 
-function checkResumeCompatible(ck: CheckpointState, config: ModelConfig, opts: TrainOptions, seed: number): void {
+/** The first few ids of a batch, for messages. */
+function describeIds(ids: Int32Array): string {
+  const shown = Array.from(ids.subarray(0, 8)).join(', ');
+  return ids.length > 8 ? `${shown}, ... (${ids.length} graphs)` : shown;
+}
+
+function checkResumeCompatible(
+  ck: LoadedCheckpoint,
+  config: ModelConfig,
+  opts: TrainOptions,
+  seed: number,
+  data: { graphRule: string; targetMean: number; targetStd: number },
+): void {
+  const dir = opts.resumeDir as string;
   const mismatch = (what: string, a: unknown, b: unknown): never => {
-    throw new RangeError(`cannot resume: checkpoint ${what} is ${JSON.stringify(a)} but this run asks for ${JSON.stringify(b)}`);
+    throw new CheckpointError(dir, `cannot resume: checkpoint ${what} is ${JSON.stringify(a)} but this run asks for ${JSON.stringify(b)}`, 'ERR_GNN_CHECKPOINT_MISMATCH');
   };
   if (JSON.stringify(ck.config) !== JSON.stringify(config)) mismatch('model config', ck.config, config);
   if (ck.policy !== opts.policy) mismatch('policy', ck.policy, opts.policy);
@@ -496,7 +571,10 @@ function checkResumeCompatible(ck: CheckpointState, config: ModelConfig, opts: T
   if (ck.target !== opts.target) mismatch('target', ck.target, opts.target);
   if (ck.seed !== seed) mismatch('seed', ck.seed, seed);
   if (ck.step > opts.steps) mismatch('step', ck.step, `at most ${opts.steps} steps`);
-  if (ck.hasOptimizer === false) {
-    throw new RangeError('cannot resume: the checkpoint has no optimizer state (it was written by a CUDA run, which keeps Adam moments on the device)');
+  if (ck.graphRule !== data.graphRule) mismatch('graph rule', ck.graphRule, data.graphRule);
+  if (ck.targetMean !== data.targetMean || ck.targetStd !== data.targetStd)
+    mismatch('target standardisation (other data or split?)', [ck.targetMean, ck.targetStd], [data.targetMean, data.targetStd]);
+  if (!ck.hasOptimizer || !ck.m || !ck.v) {
+    throw new CheckpointError(dir, 'cannot resume: the checkpoint has no optimizer state (it was written by a CUDA run, which keeps Adam moments on the device)', 'ERR_GNN_CHECKPOINT_MISMATCH');
   }
 }

@@ -24,7 +24,7 @@ test('--profile prints the kernel table; --checkpoint then --resume continues to
   const text = await run([...base, '--steps', '4', '--profile', '--checkpoint', dir]);
   expect(text).toContain('kernel profile (update, per step)');
   expect(text).toMatch(/edge_update/);
-  expect(fs.existsSync(path.join(dir, 'model.safetensors'))).toBe(true);
+  expect(fs.existsSync(path.join(dir, 'step-000004', 'model.safetensors'))).toBe(true);
   const resumed = JSON.parse(await run([...base, '--steps', '8', '--resume', dir, '--json']));
   const full = JSON.parse(await run([...base, '--steps', '8', '--json']));
   expect(resumed.steps_run).toBe(4);

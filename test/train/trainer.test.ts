@@ -7,6 +7,7 @@ import { POLICY_NAMES } from '../../src/batching';
 import { train } from '../../src/train/trainer';
 import { readSafetensors } from '../../src/train/safetensors';
 import { loadModel } from '../../src/train/inference';
+import { readCheckpoint } from '../../src/train/checkpoint';
 import { predictGraphs } from '../../src/train/evaluate';
 import { storeArraysFor } from '../../src/data';
 
@@ -85,7 +86,7 @@ describe('checkpoints and inference', () => {
   it('writes named safetensors tensors and predicts new structures like evaluation does', async () => {
     const dir = path.join(tmp, 'model');
     const { model } = await train({ store, target: 'U0', model: { kind: 'schnet', latent: 16 }, policy: 'dynamic', batchSize: 8, steps: 5, seed: 2, checkpointDir: dir });
-    const st = readSafetensors(path.join(dir, 'model.safetensors'));
+    const st = readSafetensors(readCheckpoint(dir).modelFile);
     expect(st.tensors.get('embed/w')?.shape).toEqual([model.config.numClasses, 16]);
     expect(st.tensors.get('readout/b2')?.shape).toEqual([1]);
     expect(st.tensors.size).toBe(model.layout.entries.length);
