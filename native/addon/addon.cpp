@@ -110,9 +110,11 @@ Napi::Value GetThreads(const Napi::CallbackInfo& info) {
 Napi::Value MemcpyBench(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    auto dst = viewOf<uint8_t>(env, info[0], "dst");
-    auto src = viewOf<uint8_t>(env, info[1], "src", (int64_t)dst.size);
-    int64_t reps = intArg(env, info[2], "reps", 1, 1000000);
+    const int64_t reps = intArg(env, info[2], "reps", 1, 1000000);
+    CallArgs args(env, false);
+    auto dst = args.view<uint8_t>(info[0], "dst", Access::Out);
+    auto src = args.view<uint8_t>(info[1], "src", Access::In, (int64_t)dst.size);
+    args.checkAliasing();
     std::vector<double> t((size_t)reps);
     for (int64_t r = 0; r < reps; ++r) {
       auto a = std::chrono::steady_clock::now();

@@ -62,9 +62,12 @@ void registerCuda(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaUploadStore", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
     Napi::Env env = info.Env();
     return guarded(env, [&]() -> Napi::Value {
-      const gnn::StoreView s = storeArg(env, info[0]);
-      const double mean = info.Length() > 1 && !info[1].IsUndefined() ? info[1].ToNumber().DoubleValue() : 0.0;
-      const double scale = info.Length() > 2 && !info[2].IsUndefined() ? info[2].ToNumber().DoubleValue() : 1.0;
+      const StoreValues sv = readStore(env, info[0]);
+      // Numbers are never coerced: a BigInt or a string is a TypeError with a code.
+      const double mean = info.Length() > 1 && !info[1].IsUndefined() ? numberArg(env, info[1], "targetMean") : 0.0;
+      const double scale = info.Length() > 2 && !info[2].IsUndefined() ? numberArg(env, info[2], "targetScale") : 1.0;
+      CallArgs a(env, false);
+      const gnn::StoreView s = storeView(env, a, sv);
       return wrap(env, new StoreH{gnn::cudaUploadStore(s, mean, scale)}, kCudaStoreTag);
     });
   }, "cudaUploadStore"));
@@ -72,7 +75,8 @@ void registerCuda(Napi::Env env, Napi::Object exports) {
     Napi::Env env = info.Env();
     return guarded(env, [&]() -> Napi::Value {
       const gnn::ModelConfig c = configArg(env, info[0]);
-      auto p = viewOf<float>(env, info[1], "params");
+      CallArgs a(env, false);
+      auto p = a.view<float>(info[1], "params", Access::In);
       return wrap(env, new ModelH{gnn::cudaCreateModel(c, p.data, (int64_t)p.size)}, kCudaModelTag);
     });
   }, "cudaCreateModel"));
@@ -81,12 +85,12 @@ void registerCuda(Napi::Env env, Napi::Object exports) {
     return guarded(env, [&]() -> Napi::Value {
       auto* st = unwrap<StoreH>(env, info[0], kCudaStoreTag, "store");
       auto* m = unwrap<ModelH>(env, info[1], kCudaModelTag, "model");
-      auto so = objArg(env, info[2], "shape");
+      const ShapeArg s = shapeArg(env, info[2], "shape", 1, 1, 1 << 20);
       gnn::PackShape sh;
-      sh.nodes = intArg(env, prop(env, so, "nodes", "shape"), "shape.nodes", 1, INT32_MAX - 1);
-      sh.edges = intArg(env, prop(env, so, "edges", "shape"), "shape.edges", 0, INT32_MAX - 1);
-      sh.graphs = intArg(env, prop(env, so, "graphs", "shape"), "shape.graphs", 1, 1 << 20);
-      const bool timing = info.Length() > 3 && info[3].ToBoolean().Value();
+      sh.nodes = s.nodes;
+      sh.edges = s.edges;
+      sh.graphs = s.graphs;
+      const bool timing = info.Length() > 3 && !info[3].IsUndefined() && boolArg(env, info[3], "timing");
       return wrap(env, new PlanH{gnn::cudaCreatePlan(st->p, m->p, sh, timing)}, kCudaPlanTag);
     });
   }, "cudaCreatePlan"));
@@ -94,10 +98,11 @@ void registerCuda(Napi::Env env, Napi::Object exports) {
     Napi::Env env = info.Env();
     return guarded(env, [&]() -> Napi::Value {
       auto* p = unwrap<PlanH>(env, info[0], kCudaPlanTag, "plan");
-      auto ids = viewOf<int32_t>(env, info[1], "ids");
-      const gnn::AdamArgs a = cudaAdamArg(env, info[2]);
+      const gnn::AdamArgs adam = cudaAdamArg(env, info[2]);
+      CallArgs a(env, false);
+      auto ids = a.view<int32_t>(info[1], "ids", Access::In);
       const auto t0 = std::chrono::steady_clock::now();
-      const double loss = gnn::cudaTrainStep(*p->p, ids.data, (int64_t)ids.size, a);
+      const double loss = gnn::cudaTrainStep(*p->p, ids.data, (int64_t)ids.size, adam);
       const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       auto o = statsObj(env, gnn::cudaPlanStats(*p->p));
       o.Set("loss", loss);
@@ -109,10 +114,12 @@ void registerCuda(Napi::Env env, Napi::Object exports) {
     Napi::Env env = info.Env();
     return guarded(env, [&]() -> Napi::Value {
       auto* p = unwrap<PlanH>(env, info[0], kCudaPlanTag, "plan");
-      auto ids = viewOf<int32_t>(env, info[1], "ids");
+      CallArgs a(env, false);
+      auto ids = a.view<int32_t>(info[1], "ids", Access::In);
       float* out = nullptr;
       if (info.Length() > 2 && !info[2].IsUndefined())
-        out = viewAtLeast<float>(env, info[2], "predOut", gnn::cudaPlanShape(*p->p).graphs).data;
+        out = a.view<float>(info[2], "predOut", Access::Out, -1, gnn::cudaPlanShape(*p->p).graphs).data;
+      a.checkAliasing();
       return Napi::Number::New(env, gnn::cudaPredict(*p->p, ids.data, (int64_t)ids.size, out));
     });
   }, "cudaPredict"));
@@ -120,7 +127,8 @@ void registerCuda(Napi::Env env, Napi::Object exports) {
     Napi::Env env = info.Env();
     return guarded(env, [&]() -> Napi::Value {
       auto* m = unwrap<ModelH>(env, info[0], kCudaModelTag, "model");
-      auto out = viewOf<float>(env, info[1], "out", gnn::cudaModelParamCount(*m->p));
+      CallArgs a(env, false);
+      auto out = a.view<float>(info[1], "out", Access::Out, gnn::cudaModelParamCount(*m->p));
       gnn::cudaDownloadParams(*m->p, out.data, (int64_t)out.size);
       return env.Undefined();
     });

@@ -5,12 +5,9 @@
 namespace gnnaddon {
 
 double numberOr(Napi::Env env, const Napi::Object& o, const char* key, double def, const std::string& objName) {
-  if (!o.Has(key) || o.Get(key).IsUndefined()) return def;
-  auto x = o.Get(key);
-  if (!x.IsNumber()) typeError(env, objName + "." + key + " must be a number");
-  const double d = x.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d)) rangeError(env, objName + "." + key + " must be finite");
-  return d;
+  const Napi::Value x = optProp(o, key);  // one [[Get]]
+  if (x.IsUndefined()) return def;
+  return numberArg(env, x, objName + "." + key);
 }
 
 gnn::ModelConfig configArg(Napi::Env env, const Napi::Value& v) {
@@ -25,11 +22,12 @@ gnn::ModelConfig configArg(Napi::Env env, const Napi::Value& v) {
   auto integer = [&](const char* key, int def) {
     const double d = numberOr(env, o, key, def, "config");
     if (d != std::floor(d)) typeError(env, std::string("config.") + key + " must be an integer");
+    if (d < -1e9 || d > 1e9) rangeError(env, std::string("config.") + key + " is out of range", "ERR_GNN_CONFIG");
     return (int)d;
   };
   auto choice = [&](const char* key) {
-    if (!o.Has(key) || o.Get(key).IsUndefined()) return true;  // 'mean'
-    auto x = o.Get(key);
+    const Napi::Value x = optProp(o, key);
+    if (x.IsUndefined()) return true;  // 'mean'
     const std::string s = x.IsString() ? x.As<Napi::String>().Utf8Value() : "";
     if (s != "mean" && s != "sum") rangeError(env, std::string("config.") + key + " must be 'mean' or 'sum'", "ERR_GNN_CONFIG");
     return s == "mean";
@@ -49,15 +47,13 @@ gnn::ModelConfig configArg(Napi::Env env, const Napi::Value& v) {
 
 gnn::AdamArgs adamArg(Napi::Env env, const Napi::Value& v) {
   auto o = objArg(env, v, "adam");
-  for (const char* req : {"lr", "bc1", "bc2"})
-    if (!o.Has(req) || o.Get(req).IsUndefined()) typeError(env, std::string("adam.") + req + " is missing");
   gnn::AdamArgs a;
-  a.lr = numberOr(env, o, "lr", a.lr, "adam");
+  a.lr = numberArg(env, prop(env, o, "lr", "adam"), "adam.lr");
   a.beta1 = numberOr(env, o, "beta1", a.beta1, "adam");
   a.beta2 = numberOr(env, o, "beta2", a.beta2, "adam");
   a.eps = numberOr(env, o, "eps", a.eps, "adam");
-  a.bc1 = numberOr(env, o, "bc1", a.bc1, "adam");
-  a.bc2 = numberOr(env, o, "bc2", a.bc2, "adam");
+  a.bc1 = numberArg(env, prop(env, o, "bc1", "adam"), "adam.bc1");
+  a.bc2 = numberArg(env, prop(env, o, "bc2", "adam"), "adam.bc2");
   a.weightDecay = numberOr(env, o, "weightDecay", 0, "adam");
   a.clipNorm = numberOr(env, o, "clipNorm", 0, "adam");
   if (a.bc1 <= 0 || a.bc2 <= 0) rangeError(env, "adam.bc1 and adam.bc2 must be > 0");

@@ -4,6 +4,7 @@
 // crash). A plan may only be used by one call at a time: a second call while
 // an async step runs gets an Error with code ERR_GNN_BUSY.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -55,45 +56,52 @@ PlanHolder* planArg(Napi::Env env, const Napi::Value& v) {
   return h;
 }
 
+// The batch inputs as read from JS (phase 1 of args.h), then as views.
+const char* kInputKeys[] = {"atomicNumber", "senders", "receivers", "distance", "nNode",
+                            "target",       "mask",    "recvPtr",   "sendPerm", "sendPtr"};
+struct InputValues {
+  std::array<Napi::Value, 10> v;
+  ShapeArg shape;
+};
+
+InputValues readInputs(Napi::Env env, const Napi::Value& inputs, const Napi::Value& shape) {
+  auto o = objArg(env, inputs, "inputs");
+  InputValues r;
+  for (size_t i = 0; i < r.v.size(); ++i) r.v[i] = prop(env, o, kInputKeys[i], "inputs");
+  r.shape = shapeArg(env, shape, "shape");
+  return r;
+}
+
 template <class T>
-gnn::BatchInputs<T> inputsArg(Napi::Env env, const Napi::Value& v, const Napi::Value& shapeV) {
-  auto o = objArg(env, v, "inputs");
-  auto so = objArg(env, shapeV, "shape");
+gnn::BatchInputs<T> inputViews(CallArgs& a, const InputValues& iv) {
   gnn::BatchInputs<T> b;
-  b.shape.nodes = intArg(env, prop(env, so, "nodes", "shape"), "shape.nodes", 0, INT32_MAX - 1);
-  b.shape.edges = intArg(env, prop(env, so, "edges", "shape"), "shape.edges", 0, INT32_MAX);
-  b.shape.graphs = intArg(env, prop(env, so, "graphs", "shape"), "shape.graphs", 0, INT32_MAX);
+  b.shape.nodes = iv.shape.nodes;
+  b.shape.edges = iv.shape.edges;
+  b.shape.graphs = iv.shape.graphs;
   const auto N = b.shape.nodes, E = b.shape.edges, G = b.shape.graphs;
-  const std::string n = "inputs";
-  b.atomicNumber = viewAtLeast<int32_t>(env, prop(env, o, "atomicNumber", n), "inputs.atomicNumber", N).data;
-  b.senders = viewAtLeast<int32_t>(env, prop(env, o, "senders", n), "inputs.senders", E).data;
-  b.receivers = viewAtLeast<int32_t>(env, prop(env, o, "receivers", n), "inputs.receivers", E).data;
-  b.distance = viewAtLeast<T>(env, prop(env, o, "distance", n), "inputs.distance", E).data;
-  b.nNode = viewAtLeast<int32_t>(env, prop(env, o, "nNode", n), "inputs.nNode", G).data;
-  b.target = viewAtLeast<T>(env, prop(env, o, "target", n), "inputs.target", G).data;
-  b.mask = viewAtLeast<T>(env, prop(env, o, "mask", n), "inputs.mask", G).data;
-  b.recvPtr = viewAtLeast<int32_t>(env, prop(env, o, "recvPtr", n), "inputs.recvPtr", N + 1).data;
-  b.sendPerm = viewAtLeast<int32_t>(env, prop(env, o, "sendPerm", n), "inputs.sendPerm", E).data;
-  b.sendPtr = viewAtLeast<int32_t>(env, prop(env, o, "sendPtr", n), "inputs.sendPtr", N + 1).data;
+  const Access R = Access::In;
+  b.atomicNumber = a.view<int32_t>(iv.v[0], "inputs.atomicNumber", R, -1, N).data;
+  b.senders = a.view<int32_t>(iv.v[1], "inputs.senders", R, -1, E).data;
+  b.receivers = a.view<int32_t>(iv.v[2], "inputs.receivers", R, -1, E).data;
+  b.distance = a.view<T>(iv.v[3], "inputs.distance", R, -1, E).data;
+  b.nNode = a.view<int32_t>(iv.v[4], "inputs.nNode", R, -1, G).data;
+  b.target = a.view<T>(iv.v[5], "inputs.target", R, -1, G).data;
+  b.mask = a.view<T>(iv.v[6], "inputs.mask", R, -1, G).data;
+  b.recvPtr = a.view<int32_t>(iv.v[7], "inputs.recvPtr", R, -1, N + 1).data;
+  b.sendPerm = a.view<int32_t>(iv.v[8], "inputs.sendPerm", R, -1, E).data;
+  b.sendPtr = a.view<int32_t>(iv.v[9], "inputs.sendPtr", R, -1, N + 1).data;
   return b;
 }
 
-void keepInputs(PromiseWorker& w, const Napi::Value& v) {
-  auto o = v.As<Napi::Object>();
-  for (const char* k : {"atomicNumber", "senders", "receivers", "distance", "nNode", "target", "mask",
-                        "recvPtr", "sendPerm", "sendPtr"})
-    w.Keep(o.Get(k));
-}
-
 // One fused training step: forward, backward, optional clipping, Adam.
-template <class T>
-struct StepResult { double loss = 0, gradNorm = 0, seconds = 0; };
+struct StepResult { double loss = 0, gradNorm = 0, seconds = 0, flops = 0; };
 
 template <class T>
-StepResult<T> runStep(gnn::Plan<T>& p, const gnn::BatchInputs<T>& b, T* params, T* grads, T* m, T* v,
-                      int64_t n, gnn::AdamArgs a) {
+StepResult runStep(gnn::Plan<T>& p, const gnn::BatchInputs<T>& b, T* params, T* grads, T* m, T* v,
+                   int64_t n, gnn::AdamArgs a) {
   auto t0 = std::chrono::steady_clock::now();
-  StepResult<T> r;
+  const double f0 = gnn::flopsCount();
+  StepResult r;
   r.loss = gnn::forwardBackward(p, params, grads, b);
   if (!std::isfinite(r.loss))
     throw gnn::Error(gnn::ErrorKind::Generic, "ERR_GNN_NONFINITE", "loss is not finite (" + std::to_string(r.loss) + "): training diverged; parameters were left unchanged");
@@ -103,14 +111,16 @@ StepResult<T> runStep(gnn::Plan<T>& p, const gnn::BatchInputs<T>& b, T* params, 
     if (p.profile) p.profSeconds[gnn::kProfAdam] += std::chrono::duration<double>(std::chrono::steady_clock::now() - ta).count();
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.flops = gnn::flopsCount() - f0;
   return r;
 }
 
-Napi::Object stepObj(Napi::Env env, double loss, double gnorm, double secs) {
+Napi::Object stepObj(Napi::Env env, const StepResult& r) {
   auto o = Napi::Object::New(env);
-  o.Set("loss", loss);
-  o.Set("gradNorm", gnorm);
-  o.Set("seconds", secs);
+  o.Set("loss", r.loss);
+  o.Set("gradNorm", r.gradNorm);
+  o.Set("seconds", r.seconds);
+  o.Set("flops", r.flops);
   return o;
 }
 
@@ -122,16 +132,20 @@ struct StepArgs {
   gnn::AdamArgs adam;
 };
 
+// trainStep(plan, inputs, shape, params, grads, adamM, adamV, adam): all JS
+// first (inputs, shape, adam options), then the views.
 template <class T>
-StepArgs<T> stepArgs(Napi::Env env, const Napi::CallbackInfo& info, PlanHolder* h) {
+StepArgs<T> stepArgs(Napi::Env env, const Napi::CallbackInfo& info, PlanHolder* h, CallArgs& a) {
+  const InputValues iv = readInputs(env, info[1], info[2]);
   StepArgs<T> s;
-  s.b = inputsArg<T>(env, info[1], info[2]);
-  s.n = h->layout().total;
-  s.params = viewOf<T>(env, info[3], "params", s.n).data;
-  s.grads = viewOf<T>(env, info[4], "grads", s.n).data;
-  s.m = viewOf<T>(env, info[5], "adamM", s.n).data;
-  s.v = viewOf<T>(env, info[6], "adamV", s.n).data;
   s.adam = adamArg(env, info[7]);
+  s.n = h->layout().total;
+  s.b = inputViews<T>(a, iv);
+  s.params = a.view<T>(info[3], "params", Access::InOut, s.n).data;
+  s.grads = a.view<T>(info[4], "grads", Access::Out, s.n).data;
+  s.m = a.view<T>(info[5], "adamM", Access::InOut, s.n).data;
+  s.v = a.view<T>(info[6], "adamV", Access::InOut, s.n).data;
+  a.checkAliasing();
   return s;
 }
 
@@ -143,23 +157,24 @@ template <> gnn::Plan<double>& planOf<double>(PlanHolder* h) { return *h->pd; }
 template <class T>
 class StepWorker : public PromiseWorker {
  public:
-  StepWorker(Napi::Env env, PlanHolder* h, StepArgs<T> a) : PromiseWorker(env, "gnnbatch:trainStep"), h_(h), a_(a) {}
+  StepWorker(Napi::Env env, PlanHolder* h, std::unique_ptr<CallArgs> args, StepArgs<T> a)
+      : PromiseWorker(env, "trainStepAsync", std::move(args)), h_(h), a_(a) {}
   void Run() override {
     struct Release { PlanHolder* h; ~Release() { h->busy.store(false); } } rel{h_};
     r_ = runStep<T>(planOf<T>(h_), a_.b, a_.params, a_.grads, a_.m, a_.v, a_.n, a_.adam);
   }
-  Napi::Value Result(Napi::Env env) override { return stepObj(env, r_.loss, r_.gradNorm, r_.seconds); }
+  Napi::Value Result(Napi::Env env) override { return stepObj(env, r_); }
  private:
   PlanHolder* h_;
   StepArgs<T> a_;
-  StepResult<T> r_;
+  StepResult r_;
 };
 
 template <class T>
 class PredictWorker : public PromiseWorker {
  public:
-  PredictWorker(Napi::Env env, PlanHolder* h, gnn::BatchInputs<T> b, const T* params, T* out)
-      : PromiseWorker(env, "gnnbatch:predict"), h_(h), b_(b), params_(params), out_(out) {}
+  PredictWorker(Napi::Env env, PlanHolder* h, std::unique_ptr<CallArgs> args, gnn::BatchInputs<T> b, const T* params, T* out)
+      : PromiseWorker(env, "predictAsync", std::move(args)), h_(h), b_(b), params_(params), out_(out) {}
   void Run() override {
     struct Release { PlanHolder* h; ~Release() { h->busy.store(false); } } rel{h_};
     loss_ = gnn::forward(planOf<T>(h_), params_, b_, out_);
@@ -200,16 +215,13 @@ Napi::Value CreatePlan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     auto cfg = configArg(env, info[0]);
-    auto so = objArg(env, info[1], "capacity");
+    const ShapeArg c = shapeArg(env, info[1], "capacity");
     gnn::PackShape cap;
-    cap.nodes = intArg(env, prop(env, so, "nodes", "capacity"), "capacity.nodes", 0, INT32_MAX - 1);
-    cap.edges = intArg(env, prop(env, so, "edges", "capacity"), "capacity.edges", 0, INT32_MAX);
-    cap.graphs = intArg(env, prop(env, so, "graphs", "capacity"), "capacity.graphs", 0, INT32_MAX);
+    cap.nodes = c.nodes;
+    cap.edges = c.edges;
+    cap.graphs = c.graphs;
     std::string dtype = "float32";
-    if (info.Length() > 2 && !info[2].IsUndefined()) {
-      if (!info[2].IsString()) typeError(env, "dtype must be 'float32' or 'float64'");
-      dtype = info[2].As<Napi::String>().Utf8Value();
-    }
+    if (info.Length() > 2 && !info[2].IsUndefined()) dtype = stringArg(env, info[2], "dtype");
     if (dtype != "float32" && dtype != "float64") rangeError(env, "dtype must be 'float32' or 'float64', got '" + dtype + "'");
     auto* h = new PlanHolder();
     try {
@@ -249,15 +261,14 @@ Napi::Value TrainStep(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     if (info.Length() < 8) typeError(env, "trainStep(plan, inputs, shape, params, grads, adamM, adamV, adam) takes 8 arguments");
     auto* h = planArg(env, info[0]);
-    BusyGuard g(h);
+    BusyGuard g(h);  // held while getters run: a re-entrant call on this plan is ERR_GNN_BUSY
+    CallArgs a(env, false);
     if (h->f64) {
-      auto a = stepArgs<double>(env, info, h);
-      auto r = runStep<double>(*h->pd, a.b, a.params, a.grads, a.m, a.v, a.n, a.adam);
-      return stepObj(env, r.loss, r.gradNorm, r.seconds);
+      auto s = stepArgs<double>(env, info, h, a);
+      return stepObj(env, runStep<double>(*h->pd, s.b, s.params, s.grads, s.m, s.v, s.n, s.adam));
     }
-    auto a = stepArgs<float>(env, info, h);
-    auto r = runStep<float>(*h->pf, a.b, a.params, a.grads, a.m, a.v, a.n, a.adam);
-    return stepObj(env, r.loss, r.gradNorm, r.seconds);
+    auto s = stepArgs<float>(env, info, h, a);
+    return stepObj(env, runStep<float>(*h->pf, s.b, s.params, s.grads, s.m, s.v, s.n, s.adam));
   });
 }
 
@@ -267,12 +278,18 @@ Napi::Value TrainStepAsync(const Napi::CallbackInfo& info) {
     if (info.Length() < 8) typeError(env, "trainStepAsync(plan, inputs, shape, params, grads, adamM, adamV, adam) takes 8 arguments");
     auto* h = planArg(env, info[0]);
     BusyGuard g(h);
+    // Private copies (args.h): params, grads, m and v are copied back when the
+    // step finishes, or not at all if one of them was detached meanwhile.
+    auto a = std::make_unique<CallArgs>(env, true);
     PromiseWorker* w;
-    if (h->f64) w = new StepWorker<double>(env, h, stepArgs<double>(env, info, h));
-    else w = new StepWorker<float>(env, h, stepArgs<float>(env, info, h));
+    if (h->f64) {
+      auto s = stepArgs<double>(env, info, h, *a);
+      w = new StepWorker<double>(env, h, std::move(a), s);
+    } else {
+      auto s = stepArgs<float>(env, info, h, *a);
+      w = new StepWorker<float>(env, h, std::move(a), s);
+    }
     w->Keep(info[0]);
-    keepInputs(*w, info[1]);
-    for (int i = 3; i <= 6; ++i) w->Keep(info[i]);
     auto promise = w->Promise();
     g.release();  // the worker releases the plan when it finishes
     w->Queue();
@@ -287,36 +304,49 @@ Napi::Value LossAndGrad(const Napi::CallbackInfo& info) {
     auto* h = planArg(env, info[0]);
     BusyGuard g(h);
     const int64_t n = h->layout().total;
+    const InputValues iv = readInputs(env, info[1], info[2]);
+    CallArgs a(env, false);
     if (h->f64) {
-      auto b = inputsArg<double>(env, info[1], info[2]);
-      auto p = viewOf<double>(env, info[3], "params", n);
-      auto gr = viewOf<double>(env, info[4], "grads", n);
+      auto b = inputViews<double>(a, iv);
+      auto p = a.view<double>(info[3], "params", Access::In, n);
+      auto gr = a.view<double>(info[4], "grads", Access::Out, n);
+      a.checkAliasing();
       return Napi::Number::New(env, gnn::forwardBackward(*h->pd, p.data, gr.data, b));
     }
-    auto b = inputsArg<float>(env, info[1], info[2]);
-    auto p = viewOf<float>(env, info[3], "params", n);
-    auto gr = viewOf<float>(env, info[4], "grads", n);
+    auto b = inputViews<float>(a, iv);
+    auto p = a.view<float>(info[3], "params", Access::In, n);
+    auto gr = a.view<float>(info[4], "grads", Access::Out, n);
+    a.checkAliasing();
     return Napi::Number::New(env, gnn::forwardBackward(*h->pf, p.data, gr.data, b));
   });
 }
 
 // predict(plan, inputs, shape, params, predOut) -> loss; predOut[graphs] in standardised units.
+template <class T>
+Napi::Value predictCall(const Napi::CallbackInfo& info, bool async) {
+  Napi::Env env = info.Env();
+  auto* h = planArg(env, info[0]);
+  BusyGuard g(h);
+  const int64_t n = h->layout().total;
+  const InputValues iv = readInputs(env, info[1], info[2]);
+  auto a = std::make_unique<CallArgs>(env, async);
+  auto b = inputViews<T>(*a, iv);
+  auto p = a->view<T>(info[3], "params", Access::In, n);
+  auto out = a->view<T>(info[4], "predOut", Access::Out, -1, b.shape.graphs);
+  a->checkAliasing();
+  if (!async) return Napi::Number::New(env, gnn::forward(planOf<T>(h), p.data, b, out.data));
+  auto* w = new PredictWorker<T>(env, h, std::move(a), b, p.data, out.data);
+  w->Keep(info[0]);
+  auto promise = w->Promise();
+  g.release();
+  w->Queue();
+  return promise;
+}
+
 Napi::Value Predict(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    auto* h = planArg(env, info[0]);
-    BusyGuard g(h);
-    const int64_t n = h->layout().total;
-    if (h->f64) {
-      auto b = inputsArg<double>(env, info[1], info[2]);
-      auto p = viewOf<double>(env, info[3], "params", n);
-      auto out = viewAtLeast<double>(env, info[4], "predOut", b.shape.graphs);
-      return Napi::Number::New(env, gnn::forward(*h->pd, p.data, b, out.data));
-    }
-    auto b = inputsArg<float>(env, info[1], info[2]);
-    auto p = viewOf<float>(env, info[3], "params", n);
-    auto out = viewAtLeast<float>(env, info[4], "predOut", b.shape.graphs);
-    return Napi::Number::New(env, gnn::forward(*h->pf, p.data, b, out.data));
+    return planArg(env, info[0])->f64 ? predictCall<double>(info, false) : predictCall<float>(info, false);
   });
 }
 
@@ -324,29 +354,7 @@ Napi::Value Predict(const Napi::CallbackInfo& info) {
 Napi::Value PredictAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    auto* h = planArg(env, info[0]);
-    BusyGuard g(h);
-    const int64_t n = h->layout().total;
-    PromiseWorker* w;
-    if (h->f64) {
-      auto b = inputsArg<double>(env, info[1], info[2]);
-      auto p = viewOf<double>(env, info[3], "params", n);
-      auto out = viewAtLeast<double>(env, info[4], "predOut", b.shape.graphs);
-      w = new PredictWorker<double>(env, h, b, p.data, out.data);
-    } else {
-      auto b = inputsArg<float>(env, info[1], info[2]);
-      auto p = viewOf<float>(env, info[3], "params", n);
-      auto out = viewAtLeast<float>(env, info[4], "predOut", b.shape.graphs);
-      w = new PredictWorker<float>(env, h, b, p.data, out.data);
-    }
-    w->Keep(info[0]);
-    keepInputs(*w, info[1]);
-    w->Keep(info[3]);
-    w->Keep(info[4]);
-    auto promise = w->Promise();
-    g.release();
-    w->Queue();
-    return promise;
+    return planArg(env, info[0])->f64 ? predictCall<double>(info, true) : predictCall<float>(info, true);
   });
 }
 
@@ -354,8 +362,8 @@ Napi::Value SetProfile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     auto* h = planArg(env, info[0]);
-    if (!info[1].IsBoolean()) typeError(env, "on must be a boolean");
-    bool on = info[1].As<Napi::Boolean>().Value();
+    const bool on = boolArg(env, info[1], "on");
+    BusyGuard g(h);  // an async step may be writing the profile
     if (h->f64) { h->pd->profile = on; h->pd->profSeconds.fill(0); h->pd->profSteps = 0; }
     else { h->pf->profile = on; h->pf->profSeconds.fill(0); h->pf->profSteps = 0; }
     return env.Undefined();
@@ -373,22 +381,24 @@ Napi::Value GetProfile(const Napi::CallbackInfo& info) {
   });
 }
 
+template <class T>
+void adamCall(Napi::Env env, const Napi::CallbackInfo& info, const gnn::AdamArgs& adam) {
+  CallArgs a(env, false);
+  auto p = a.view<T>(info[0], "params", Access::InOut);
+  const int64_t n = (int64_t)p.size;
+  auto g = a.view<T>(info[1], "grads", Access::In, n);
+  auto m = a.view<T>(info[2], "m", Access::InOut, n);
+  auto v = a.view<T>(info[3], "v", Access::InOut, n);
+  a.checkAliasing();
+  gnn::adamStep(p.data, g.data, m.data, v.data, n, adam);
+}
+
 Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    int t = typedArrayType(info[0]);
-    auto a = adamArg(env, info[4]);
-    if (t == napi_float64_array) {
-      auto p = viewOf<double>(env, info[0], "params");
-      int64_t n = (int64_t)p.size;
-      gnn::adamStep(p.data, viewOf<double>(env, info[1], "grads", n).data, viewOf<double>(env, info[2], "m", n).data,
-                      viewOf<double>(env, info[3], "v", n).data, n, a);
-    } else {
-      auto p = viewOf<float>(env, info[0], "params");
-      int64_t n = (int64_t)p.size;
-      gnn::adamStep(p.data, viewOf<float>(env, info[1], "grads", n).data, viewOf<float>(env, info[2], "m", n).data,
-                      viewOf<float>(env, info[3], "v", n).data, n, a);
-    }
+    const gnn::AdamArgs adam = adamArg(env, info[4]);
+    if (typedArrayType(info[0]) == napi_float64_array) adamCall<double>(env, info, adam);
+    else adamCall<float>(env, info, adam);
     return env.Undefined();
   });
 }
@@ -403,6 +413,9 @@ Napi::Value GemmBench(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     int64_t M = intArg(env, info[0], "M", 1, 1 << 24), N = intArg(env, info[1], "N", 1, 4096),
             K = intArg(env, info[2], "K", 1, 4096), reps = intArg(env, info[3], "reps", 1, 10000);
+    // Three matrices of at most 2^28 floats in all (1 GiB): larger is a typo, not a benchmark.
+    if (M * K + K * N + M * N > (int64_t)1 << 28)
+      rangeError(env, "gemmBench: M*K + K*N + M*N must be at most 2^28 elements", "ERR_GNN_SHAPE");
     std::vector<float> A((size_t)(M * K)), B((size_t)(K * N)), C((size_t)(M * N));
     for (size_t i = 0; i < A.size(); ++i) A[i] = (float)((i * 2654435761u) % 1000) * 1e-3f;
     for (size_t i = 0; i < B.size(); ++i) B[i] = (float)((i * 40503u) % 1000) * 1e-3f;

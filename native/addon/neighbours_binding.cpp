@@ -1,5 +1,6 @@
 // JS binding of graph construction: buildNeighbours(batch, rule).
 #include <climits>
+#include <memory>
 
 #include "bindings.h"
 #include "core/neighbours.h"
@@ -18,53 +19,74 @@ gnn::GraphRule ruleArg(Napi::Env env, const Napi::Value& v) {
     r.kind = gnn::GraphRule::FullyConnected;
   } else if (kind == "cutoff") {
     r.kind = gnn::GraphRule::Cutoff;
-    auto c = prop(env, o, "cutoff", "rule");
-    if (!c.IsNumber()) typeError(env, "rule.cutoff must be a number (Å)");
-    r.cutoff = c.As<Napi::Number>().DoubleValue();
+    r.cutoff = numberArg(env, prop(env, o, "cutoff", "rule"), "rule.cutoff (\u00c5)");
   } else if (kind == "knn") {
     r.kind = gnn::GraphRule::Knn;
     r.k = (int)intArg(env, prop(env, o, "k", "rule"), "rule.k", 1, 100000);
   } else {
     typeError(env, "rule.kind must be 'fc', 'cutoff' or 'knn', got '" + kind + "'");
   }
+  Napi::Value me = optProp(o, "maxEdges");
+  if (!me.IsUndefined()) r.maxEdges = intArg(env, me, "rule.maxEdges", 0, INT32_MAX);
   return r;
 }
 
-gnn::StructureBatchView batchArg(Napi::Env env, const Napi::Value& v) {
-    auto o = objArg(env, v, "batch");
-    const std::string n = "batch";
-    auto off = viewOf<int32_t>(env, prop(env, o, "atomOffset", n), "batch.atomOffset");
-    if (off.size < 1) rangeError(env, "batch.atomOffset must have at least one element");
-    const int64_t S = (int64_t)off.size - 1;
-    auto pos = viewOf<double>(env, prop(env, o, "positions", n), "batch.positions");
-    if (pos.size % 3 != 0) rangeError(env, "batch.positions length must be a multiple of 3", "ERR_GNN_LENGTH");
-    auto cells = viewOf<double>(env, prop(env, o, "cells", n), "batch.cells", S * 9);
-    auto pbc = viewOf<uint8_t>(env, prop(env, o, "pbc", n), "batch.pbc", S * 3);
-    gnn::StructureBatchView in;
-    in.numStructures = S;
-    in.atomOffset = off.data;
-    in.positions = pos.data;
-    in.cells = cells.data;
-    in.pbc = pbc.data;
-    in.numAtoms = (int64_t)pos.size / 3;
-    return in;
+struct BatchValues { Napi::Value atomOffset, positions, cells, pbc; };
+
+BatchValues readBatch(Napi::Env env, const Napi::Value& v) {
+  auto o = objArg(env, v, "batch");
+  const std::string n = "batch";
+  return {prop(env, o, "atomOffset", n), prop(env, o, "positions", n), prop(env, o, "cells", n), prop(env, o, "pbc", n)};
+}
+
+gnn::StructureBatchView batchView(Napi::Env env, CallArgs& a, const BatchValues& bv) {
+  auto off = a.view<int32_t>(bv.atomOffset, "batch.atomOffset", Access::In);
+  if (off.size < 1) rangeError(env, "batch.atomOffset must have at least one element", "ERR_GNN_LENGTH");
+  const int64_t S = (int64_t)off.size - 1;
+  auto pos = a.view<double>(bv.positions, "batch.positions", Access::In);
+  if (pos.size % 3 != 0) rangeError(env, "batch.positions length must be a multiple of 3", "ERR_GNN_LENGTH");
+  auto cells = a.view<double>(bv.cells, "batch.cells", Access::In, S * 9);
+  auto pbc = a.view<uint8_t>(bv.pbc, "batch.pbc", Access::In, S * 3);
+  gnn::StructureBatchView in;
+  in.numStructures = S;
+  in.atomOffset = off.data;
+  in.positions = pos.data;
+  in.cells = cells.data;
+  in.pbc = pbc.data;
+  in.numAtoms = (int64_t)pos.size / 3;
+  return in;
+}
+
+// A JS typed array of n elements; an allocation failure is ERR_GNN_NOMEM.
+template <class A>
+A newTyped(Napi::Env env, size_t n, const char* what) {
+  try {
+    return A::New(env, n);
+  } catch (const Napi::Error&) {
+    throwJs(env, gnn::ErrorKind::Generic, "ERR_GNN_NOMEM",
+            std::string("could not allocate the ") + what + " array of " + std::to_string(n) + " elements");
+  }
 }
 
 Napi::Value BuildNeighbours(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     if (info.Length() < 2) typeError(env, "buildNeighbours(batch, rule) takes 2 arguments");
-    gnn::StructureBatchView in = batchArg(env, info[0]);
-    gnn::GraphRule rule = ruleArg(env, info[1]);
+    const BatchValues bv = readBatch(env, info[0]);
+    const gnn::GraphRule rule = ruleArg(env, info[1]);
+    CallArgs a(env, false);
+    const gnn::StructureBatchView in = batchView(env, a, bv);
     gnn::NeighbourBuilder b(in, rule);
     b.compute();
     const int64_t E = b.numEdges();
-    auto edgeOffset = Napi::Int32Array::New(env, (size_t)in.numStructures + 1);
+    // Allocating JS arrays may run the GC but no user JS; the inputs stay
+    // referenced by this call's arguments.
+    auto edgeOffset = newTyped<Napi::Int32Array>(env, (size_t)in.numStructures + 1, "edgeOffset");
     std::copy(b.edgeOffset().begin(), b.edgeOffset().end(), edgeOffset.Data());
-    auto senders = Napi::Int32Array::New(env, (size_t)E);
-    auto receivers = Napi::Int32Array::New(env, (size_t)E);
-    auto distance = Napi::Float32Array::New(env, (size_t)E);
-    auto perm = Napi::Int32Array::New(env, (size_t)E);
+    auto senders = newTyped<Napi::Int32Array>(env, (size_t)E, "senders");
+    auto receivers = newTyped<Napi::Int32Array>(env, (size_t)E, "receivers");
+    auto distance = newTyped<Napi::Float32Array>(env, (size_t)E, "distance");
+    auto perm = newTyped<Napi::Int32Array>(env, (size_t)E, "senderPerm");
     b.fill(senders.Data(), receivers.Data(), distance.Data(), perm.Data());
     auto r = Napi::Object::New(env);
     r.Set("edgeOffset", edgeOffset);
@@ -88,8 +110,9 @@ Napi::TypedArrayOf<T> adopt(Napi::Env env, std::vector<T>&& v) {
 
 class BuildNeighboursWorker : public PromiseWorker {
  public:
-  BuildNeighboursWorker(Napi::Env env, const gnn::StructureBatchView& in, const gnn::GraphRule& rule)
-      : PromiseWorker(env, "gnnbatch:buildNeighbours"), in_(in), rule_(rule) {}
+  BuildNeighboursWorker(Napi::Env env, std::unique_ptr<CallArgs> args, const gnn::StructureBatchView& in,
+                        const gnn::GraphRule& rule)
+      : PromiseWorker(env, "buildNeighboursAsync", std::move(args)), in_(in), rule_(rule) {}
 
  protected:
   void Run() override {
@@ -114,7 +137,7 @@ class BuildNeighboursWorker : public PromiseWorker {
   }
 
  private:
-  gnn::StructureBatchView in_;
+  gnn::StructureBatchView in_;  // points into the worker's private copies
   gnn::GraphRule rule_;
   std::vector<int32_t> offset_, senders_, receivers_, perm_;
   std::vector<float> distance_;
@@ -124,12 +147,14 @@ Napi::Value BuildNeighboursAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     if (info.Length() < 2) typeError(env, "buildNeighboursAsync(batch, rule) takes 2 arguments");
-    gnn::StructureBatchView in = batchArg(env, info[0]);
-    gnn::GraphRule rule = ruleArg(env, info[1]);
-    gnn::validateStructureBatch(in);
-    auto* w = new BuildNeighboursWorker(env, in, rule);
-    auto o = info[0].As<Napi::Object>();
-    for (const char* k : {"atomOffset", "positions", "cells", "pbc"}) w->Keep(o.Get(k));
+    const BatchValues bv = readBatch(env, info[0]);
+    const gnn::GraphRule rule = ruleArg(env, info[1]);
+    // The worker reads private copies (args.h): the caller may transfer or
+    // detach the batch arrays as soon as this returns.
+    auto a = std::make_unique<CallArgs>(env, true);
+    const gnn::StructureBatchView in = batchView(env, *a, bv);
+    gnn::NeighbourBuilder::check(in, rule);
+    auto* w = new BuildNeighboursWorker(env, std::move(a), in, rule);
     auto promise = w->Promise();
     w->Queue();
     return promise;

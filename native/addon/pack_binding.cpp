@@ -1,5 +1,7 @@
-// JS bindings of the pack kernel.
+// JS bindings of the pack kernel. Arguments are read in the two phases of
+// args.h: every JS property once, then views (no JS) and the kernel.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <vector>
 
@@ -10,46 +12,67 @@
 namespace gnnaddon {
 namespace {
 
-gnn::PackShape shapeArg(Napi::Env env, const Napi::Value& v) {
-  auto o = objArg(env, v, "shape");
-  gnn::PackShape s;
-  s.nodes = intArg(env, prop(env, o, "nodes", "shape"), "shape.nodes", 0, INT32_MAX - 1);
-  s.edges = intArg(env, prop(env, o, "edges", "shape"), "shape.edges", 0, INT32_MAX);
-  s.graphs = intArg(env, prop(env, o, "graphs", "shape"), "shape.graphs", 0, INT32_MAX);
-  return s;
+gnn::PackShape toShape(const ShapeArg& s) {
+  gnn::PackShape p;
+  p.nodes = s.nodes;
+  p.edges = s.edges;
+  p.graphs = s.graphs;
+  return p;
+}
+
+const char* kOutKeys[] = {"atomicNumber", "nodeGraph", "senders", "receivers", "distance", "nNode",
+                          "nEdge",        "target",    "mask",    "recvPtr",   "sendPerm", "sendPtr"};
+using OutValues = std::array<Napi::Value, 12>;
+
+OutValues readOut(Napi::Env env, const Napi::Value& v) {
+  auto o = objArg(env, v, "out");
+  OutValues r;
+  for (size_t i = 0; i < r.size(); ++i) r[i] = prop(env, o, kOutKeys[i], "out");
+  return r;
 }
 
 template <class T>
-gnn::PackStats packTyped(Napi::Env env, const gnn::StoreView& store, const gnn::View<int32_t>& ids,
-                         const gnn::PackShape& sh, const Napi::Object& o) {
+gnn::PackOut<T> outViews(CallArgs& a, const OutValues& v, const gnn::PackShape& sh) {
   gnn::PackOut<T> out;
-  const std::string n = "out";
-  out.atomicNumber = viewOf<int32_t>(env, prop(env, o, "atomicNumber", n), "out.atomicNumber", sh.nodes).data;
-  out.nodeGraph = viewOf<int32_t>(env, prop(env, o, "nodeGraph", n), "out.nodeGraph", sh.nodes).data;
-  out.senders = viewOf<int32_t>(env, prop(env, o, "senders", n), "out.senders", sh.edges).data;
-  out.receivers = viewOf<int32_t>(env, prop(env, o, "receivers", n), "out.receivers", sh.edges).data;
-  out.distance = viewOf<T>(env, prop(env, o, "distance", n), "out.distance", sh.edges).data;
-  out.nNode = viewOf<int32_t>(env, prop(env, o, "nNode", n), "out.nNode", sh.graphs).data;
-  out.nEdge = viewOf<int32_t>(env, prop(env, o, "nEdge", n), "out.nEdge", sh.graphs).data;
-  out.target = viewOf<T>(env, prop(env, o, "target", n), "out.target", sh.graphs).data;
-  out.mask = viewOf<T>(env, prop(env, o, "mask", n), "out.mask", sh.graphs).data;
-  out.recvPtr = viewOf<int32_t>(env, prop(env, o, "recvPtr", n), "out.recvPtr", sh.nodes + 1).data;
-  out.sendPerm = viewOf<int32_t>(env, prop(env, o, "sendPerm", n), "out.sendPerm", sh.edges).data;
-  out.sendPtr = viewOf<int32_t>(env, prop(env, o, "sendPtr", n), "out.sendPtr", sh.nodes + 1).data;
-  return gnn::packGraphs<T>(store, ids.data, (int64_t)ids.size, sh, out);
+  const Access W = Access::Out;
+  out.atomicNumber = a.view<int32_t>(v[0], "out.atomicNumber", W, sh.nodes).data;
+  out.nodeGraph = a.view<int32_t>(v[1], "out.nodeGraph", W, sh.nodes).data;
+  out.senders = a.view<int32_t>(v[2], "out.senders", W, sh.edges).data;
+  out.receivers = a.view<int32_t>(v[3], "out.receivers", W, sh.edges).data;
+  out.distance = a.view<T>(v[4], "out.distance", W, sh.edges).data;
+  out.nNode = a.view<int32_t>(v[5], "out.nNode", W, sh.graphs).data;
+  out.nEdge = a.view<int32_t>(v[6], "out.nEdge", W, sh.graphs).data;
+  out.target = a.view<T>(v[7], "out.target", W, sh.graphs).data;
+  out.mask = a.view<T>(v[8], "out.mask", W, sh.graphs).data;
+  out.recvPtr = a.view<int32_t>(v[9], "out.recvPtr", W, sh.nodes + 1).data;
+  out.sendPerm = a.view<int32_t>(v[10], "out.sendPerm", W, sh.edges).data;
+  out.sendPtr = a.view<int32_t>(v[11], "out.sendPtr", W, sh.nodes + 1).data;
+  return out;
 }
 
 Napi::Value PackGraphs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     if (info.Length() < 4) typeError(env, "packGraphs(store, ids, shape, out) takes 4 arguments");
-    auto store = storeArg(env, info[0]);
-    auto ids = viewOf<int32_t>(env, info[1], "ids");
-    auto sh = shapeArg(env, info[2]);
-    auto o = objArg(env, info[3], "out");
-    int t = typedArrayType(prop(env, o, "distance", "out"));
-    gnn::PackStats st = t == napi_float64_array ? packTyped<double>(env, store, ids, sh, o)
-                                                : packTyped<float>(env, store, ids, sh, o);
+    // Phase 1: JS.
+    const StoreValues sv = readStore(env, info[0]);
+    const gnn::PackShape sh = toShape(shapeArg(env, info[2], "shape"));
+    const OutValues ov = readOut(env, info[3]);
+    // Phase 2: views, no JS.
+    CallArgs a(env, false);
+    const gnn::StoreView store = storeView(env, a, sv);
+    auto ids = a.view<int32_t>(info[1], "ids", Access::In);
+    const bool f64 = typedArrayType(ov[4]) == napi_float64_array;
+    gnn::PackStats st;
+    if (f64) {
+      auto out = outViews<double>(a, ov, sh);
+      a.checkAliasing();
+      st = gnn::packGraphs<double>(store, ids.data, (int64_t)ids.size, sh, out);
+    } else {
+      auto out = outViews<float>(a, ov, sh);
+      a.checkAliasing();
+      st = gnn::packGraphs<float>(store, ids.data, (int64_t)ids.size, sh, out);
+    }
     auto r = Napi::Object::New(env);
     r.Set("realNodes", (double)st.realNodes);
     r.Set("realEdges", (double)st.realEdges);
@@ -63,24 +86,32 @@ Napi::Value PackGraphs(const Napi::CallbackInfo& info) {
 Napi::Value CopyGraphSlicesBench(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    auto store = storeArg(env, info[0]);
-    auto ids = viewOf<int32_t>(env, info[1], "ids");
-    auto sh = shapeArg(env, info[2]);
+    const StoreValues sv = readStore(env, info[0]);
+    const gnn::PackShape sh = toShape(shapeArg(env, info[2], "shape"));
     auto o = objArg(env, info[3], "out");
-    int64_t reps = intArg(env, info[4], "reps", 1, 1000000);
+    Napi::Value vz = prop(env, o, "atomicNumber", "out"), vs = prop(env, o, "senders", "out"),
+                vr = prop(env, o, "receivers", "out"), vp = prop(env, o, "sendPerm", "out"),
+                vd = prop(env, o, "distance", "out");
+    const int64_t reps = intArg(env, info[4], "reps", 1, 1000000);
+    CallArgs a(env, false);
+    const gnn::StoreView store = storeView(env, a, sv);
+    auto ids = a.view<int32_t>(info[1], "ids", Access::In);
     gnn::PackStats st = gnn::batchTotals(store, ids.data, (int64_t)ids.size);
-    if (st.realNodes > sh.nodes || st.realEdges > sh.edges) rangeError(env, "shape too small for the batch", "ERR_GNN_SHAPE");
+    gnn::checkPackShape(st, sh);
+    // The slices are memcpy'd from the store's graphs: each output must hold
+    // the real totals (the atomic numbers are copied as bytes).
     gnn::PackOut<float> out{};
-    out.atomicNumber = viewOf<int32_t>(env, prop(env, o, "atomicNumber", "out"), "out.atomicNumber", sh.nodes).data;
-    out.senders = viewOf<int32_t>(env, prop(env, o, "senders", "out"), "out.senders", sh.edges).data;
-    out.receivers = viewOf<int32_t>(env, prop(env, o, "receivers", "out"), "out.receivers", sh.edges).data;
-    out.sendPerm = viewOf<int32_t>(env, prop(env, o, "sendPerm", "out"), "out.sendPerm", sh.edges).data;
-    out.distance = viewOf<float>(env, prop(env, o, "distance", "out"), "out.distance", sh.edges).data;
+    out.atomicNumber = a.view<int32_t>(vz, "out.atomicNumber", Access::Out, sh.nodes).data;
+    out.senders = a.view<int32_t>(vs, "out.senders", Access::Out, sh.edges).data;
+    out.receivers = a.view<int32_t>(vr, "out.receivers", Access::Out, sh.edges).data;
+    out.sendPerm = a.view<int32_t>(vp, "out.sendPerm", Access::Out, sh.edges).data;
+    out.distance = a.view<float>(vd, "out.distance", Access::Out, sh.edges).data;
+    a.checkAliasing();
     std::vector<double> t((size_t)reps);
     for (int64_t r = 0; r < reps; ++r) {
-      auto a = std::chrono::steady_clock::now();
+      auto t0 = std::chrono::steady_clock::now();
       gnn::copyGraphSlices<float>(store, ids.data, (int64_t)ids.size, out);
-      t[(size_t)r] = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+      t[(size_t)r] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
     std::sort(t.begin(), t.end());
     return Napi::Number::New(env, t[t.size() / 2]);
@@ -90,8 +121,9 @@ Napi::Value CopyGraphSlicesBench(const Napi::CallbackInfo& info) {
 Napi::Value ValidateStore(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    auto store = storeArg(env, info[0]);
-    gnn::validateStoreFull(store);
+    const StoreValues sv = readStore(env, info[0]);
+    CallArgs a(env, false);
+    gnn::validateStoreFull(storeView(env, a, sv));
     return env.Undefined();
   });
 }

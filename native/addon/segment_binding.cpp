@@ -1,4 +1,6 @@
 // JS bindings of the segment kernels. The scalar type follows the source array.
+// All arguments are positional (no getters run); numbers are parsed before the
+// views are taken, and outputs may not overlap any input (ERR_GNN_ALIAS).
 #include "bindings.h"
 #include "core/segment.h"
 
@@ -22,12 +24,14 @@ template <class T>
 Napi::Value csr(const Napi::CallbackInfo& info, bool mean) {
   Napi::Env env = info.Env();
   int64_t width = intArg(env, info[2], "width", 1, 1 << 20);
-  auto src = viewOf<T>(env, info[0], "src");
-  auto ptr = viewOf<int32_t>(env, info[1], "rowPtr");
+  CallArgs a(env, false);
+  auto src = a.view<T>(info[0], "src", Access::In);
+  auto ptr = a.view<int32_t>(info[1], "rowPtr", Access::In);
   if (ptr.size < 1) rangeError(env, "rowPtr must have at least one element");
   int64_t rows = (int64_t)ptr.size - 1;
   int64_t srcRows = rowsOf(env, (int64_t)src.size, width, "src");
-  auto out = viewOf<T>(env, info[3], "out", rows * width);
+  auto out = a.view<T>(info[3], "out", Access::Out, rows * width);
+  a.checkAliasing();
   gnn::checkRowPtr(ptr.data, rows, srcRows, "rowPtr");
   if (mean) gnn::segmentMeanCsr(src.data, ptr.data, rows, width, out.data);
   else gnn::segmentSumCsr(src.data, ptr.data, rows, width, out.data);
@@ -44,14 +48,16 @@ Napi::Value SegmentMeanCsr(const Napi::CallbackInfo& info) {
 template <class T>
 Napi::Value unsortedSum(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto src = viewOf<T>(env, info[0], "src");
-  auto seg = viewOf<int32_t>(env, info[1], "segmentIds");
   int64_t nseg = intArg(env, info[2], "numSegments", 0, INT32_MAX - 1);
   int64_t width = intArg(env, info[3], "width", 1, 1 << 20);
+  CallArgs a(env, false);
+  auto src = a.view<T>(info[0], "src", Access::In);
+  auto seg = a.view<int32_t>(info[1], "segmentIds", Access::In);
   int64_t n = rowsOf(env, (int64_t)src.size, width, "src");
   if ((int64_t)seg.size != n)
     rangeError(env, "segmentIds has length " + std::to_string(seg.size) + ", expected " + std::to_string(n) + " (rows of src)", "ERR_GNN_LENGTH");
-  auto out = viewOf<T>(env, info[4], "out", nseg * width);
+  auto out = a.view<T>(info[4], "out", Access::Out, nseg * width);
+  a.checkAliasing();
   gnn::checkIndices(seg.data, n, nseg, "segmentIds");
   gnn::segmentSum(src.data, seg.data, n, nseg, width, out.data);
   return env.Undefined();
@@ -63,11 +69,13 @@ Napi::Value SegmentSum(const Napi::CallbackInfo& info) {
 template <class T>
 Napi::Value gather(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto src = viewOf<T>(env, info[0], "src");
-  auto idx = viewOf<int32_t>(env, info[1], "indices");
   int64_t width = intArg(env, info[2], "width", 1, 1 << 20);
+  CallArgs a(env, false);
+  auto src = a.view<T>(info[0], "src", Access::In);
+  auto idx = a.view<int32_t>(info[1], "indices", Access::In);
   int64_t srcRows = rowsOf(env, (int64_t)src.size, width, "src");
-  auto out = viewOf<T>(env, info[3], "out", (int64_t)idx.size * width);
+  auto out = a.view<T>(info[3], "out", Access::Out, (int64_t)idx.size * width);
+  a.checkAliasing();
   gnn::checkIndices(idx.data, (int64_t)idx.size, srcRows, "indices");
   gnn::gatherRows(src.data, idx.data, (int64_t)idx.size, width, out.data);
   return env.Undefined();
@@ -79,16 +87,17 @@ Napi::Value GatherRows(const Napi::CallbackInfo& info) {
 template <class T>
 Napi::Value csrBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto gout = viewOf<T>(env, info[0], "gradOut");
-  auto ptr = viewOf<int32_t>(env, info[1], "rowPtr");
   int64_t width = intArg(env, info[2], "width", 1, 1 << 20);
-  if (!info[3].IsBoolean()) typeError(env, "mean must be a boolean");
-  bool mean = info[3].As<Napi::Boolean>().Value();
+  const bool mean = boolArg(env, info[3], "mean");
+  CallArgs a(env, false);
+  auto gout = a.view<T>(info[0], "gradOut", Access::In);
+  auto ptr = a.view<int32_t>(info[1], "rowPtr", Access::In);
   if (ptr.size < 1) rangeError(env, "rowPtr must have at least one element");
   int64_t rows = (int64_t)ptr.size - 1;
   if ((int64_t)gout.size != rows * width)
     rangeError(env, "gradOut has length " + std::to_string(gout.size) + ", expected " + std::to_string(rows * width), "ERR_GNN_LENGTH");
-  auto gsrc = viewOf<T>(env, info[4], "gradSrc");
+  auto gsrc = a.view<T>(info[4], "gradSrc", Access::Out);
+  a.checkAliasing();
   int64_t srcRows = rowsOf(env, (int64_t)gsrc.size, width, "gradSrc");
   gnn::checkRowPtr(ptr.data, rows, srcRows, "rowPtr");
   gnn::segmentCsrBackward(gout.data, ptr.data, rows, width, mean, gsrc.data);
@@ -101,19 +110,18 @@ Napi::Value SegmentCsrBackward(const Napi::CallbackInfo& info) {
 template <class T>
 Napi::Value gatherBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto gout = viewOf<T>(env, info[0], "gradOut");
   int64_t width = intArg(env, info[3], "width", 1, 1 << 20);
+  CallArgs a(env, false);
+  auto gout = a.view<T>(info[0], "gradOut", Access::In);
   int64_t n = rowsOf(env, (int64_t)gout.size, width, "gradOut");
   const int32_t* perm = nullptr;
-  if (!info[1].IsNull() && !info[1].IsUndefined()) {
-    auto p = viewOf<int32_t>(env, info[1], "perm", n);
-    gnn::checkIndices(p.data, n, n, "perm");
-    perm = p.data;
-  }
-  auto ptr = viewOf<int32_t>(env, info[2], "rowPtr");
+  if (!info[1].IsNull() && !info[1].IsUndefined()) perm = a.view<int32_t>(info[1], "perm", Access::In, n).data;
+  auto ptr = a.view<int32_t>(info[2], "rowPtr", Access::In);
   if (ptr.size < 1) rangeError(env, "rowPtr must have at least one element");
   int64_t rows = (int64_t)ptr.size - 1;
-  auto gsrc = viewOf<T>(env, info[4], "gradSrc", rows * width);
+  auto gsrc = a.view<T>(info[4], "gradSrc", Access::Out, rows * width);
+  a.checkAliasing();
+  if (perm) gnn::checkIndices(perm, n, n, "perm");
   gnn::checkRowPtr(ptr.data, rows, n, "rowPtr");
   gnn::gatherRowsBackward(gout.data, perm, ptr.data, rows, width, gsrc.data);
   return env.Undefined();

@@ -1,27 +1,33 @@
 #include "store_arg.h"
 
-#include "worker.h"
-
 namespace gnnaddon {
 
 static const char* kStoreKeys[] = {"nodeOffset", "edgeOffset", "atomicNumber", "senders",
                                    "receivers",  "distance",   "senderPerm",   "target"};
 
-gnn::StoreView storeArg(Napi::Env env, const Napi::Value& v, const std::string& name) {
+StoreValues readStore(Napi::Env env, const Napi::Value& v, const std::string& name) {
   auto o = objArg(env, v, name);
+  StoreValues s;
+  s.name = name;
+  for (size_t i = 0; i < 8; ++i) s.v[i] = prop(env, o, kStoreKeys[i], name);
+  return s;
+}
+
+gnn::StoreView storeView(Napi::Env env, CallArgs& a, const StoreValues& sv) {
+  const std::string& n = sv.name;
   gnn::StoreView s;
-  auto nodeOffset = viewOf<int32_t>(env, prop(env, o, "nodeOffset", name), name + ".nodeOffset");
-  if (nodeOffset.size < 1) rangeError(env, name + ".nodeOffset must have at least one element");
+  auto nodeOffset = a.view<int32_t>(sv.v[0], n + ".nodeOffset", Access::In);
+  if (nodeOffset.size < 1) rangeError(env, n + ".nodeOffset must have at least one element", "ERR_GNN_LENGTH");
   s.numGraphs = (int64_t)nodeOffset.size - 1;
-  auto edgeOffset = viewOf<int32_t>(env, prop(env, o, "edgeOffset", name), name + ".edgeOffset", s.numGraphs + 1);
-  auto z = viewOf<uint8_t>(env, prop(env, o, "atomicNumber", name), name + ".atomicNumber");
+  auto edgeOffset = a.view<int32_t>(sv.v[1], n + ".edgeOffset", Access::In, s.numGraphs + 1);
+  auto z = a.view<uint8_t>(sv.v[2], n + ".atomicNumber", Access::In);
   s.numNodes = (int64_t)z.size;
-  auto senders = viewOf<int32_t>(env, prop(env, o, "senders", name), name + ".senders");
+  auto senders = a.view<int32_t>(sv.v[3], n + ".senders", Access::In);
   s.numEdges = (int64_t)senders.size;
-  auto receivers = viewOf<int32_t>(env, prop(env, o, "receivers", name), name + ".receivers", s.numEdges);
-  auto dist = viewOf<float>(env, prop(env, o, "distance", name), name + ".distance", s.numEdges);
-  auto perm = viewOf<int32_t>(env, prop(env, o, "senderPerm", name), name + ".senderPerm", s.numEdges);
-  auto target = viewOf<double>(env, prop(env, o, "target", name), name + ".target", s.numGraphs);
+  auto receivers = a.view<int32_t>(sv.v[4], n + ".receivers", Access::In, s.numEdges);
+  auto dist = a.view<float>(sv.v[5], n + ".distance", Access::In, s.numEdges);
+  auto perm = a.view<int32_t>(sv.v[6], n + ".senderPerm", Access::In, s.numEdges);
+  auto target = a.view<double>(sv.v[7], n + ".target", Access::In, s.numGraphs);
   s.nodeOffset = nodeOffset.data;
   s.edgeOffset = edgeOffset.data;
   s.atomicNumber = z.data;
@@ -32,11 +38,6 @@ gnn::StoreView storeArg(Napi::Env env, const Napi::Value& v, const std::string& 
   s.target = target.data;
   gnn::validateStoreHeader(s);
   return s;
-}
-
-void keepStore(PromiseWorker& w, const Napi::Value& v) {
-  auto o = v.As<Napi::Object>();
-  for (const char* k : kStoreKeys) w.Keep(o.Get(k));
 }
 
 }  // namespace gnnaddon

@@ -28,7 +28,7 @@ struct Vec {
   static inline void store(T* p, const V& v) { std::memcpy(p, &v, sizeof(V)); }
 };
 
-static std::atomic<double> g_flops{0.0};
+static thread_local double t_flops = 0.0;  // see dense.h: per calling thread
 DenormalGuard::DenormalGuard() {
 #if defined(__SSE__)
   saved_ = _mm_getcsr();
@@ -46,12 +46,10 @@ DenormalGuard::~DenormalGuard() {
 #endif
 }
 
-void resetFlops() { g_flops.store(0.0); }
-double flopsCount() { return g_flops.load(); }
-static inline void addFlops(double f) {
-  double cur = g_flops.load();
-  while (!g_flops.compare_exchange_weak(cur, cur + f)) {}
-}
+void resetFlops() { t_flops = 0.0; }
+double flopsCount() { return t_flops; }
+void addFlopsCount(double f) { t_flops += f; }
+static inline void addFlops(double f) { t_flops += f; }
 
 // C[MR x NV*L] (+)= A[MR x K] B[K x NV*L]; accumulators live in registers.
 template <class T, int MR, int NV>

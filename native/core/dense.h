@@ -60,8 +60,13 @@ class DenormalGuard {
   unsigned saved_ = 0;
 };
 
-// Flops counter: every gemm/gemmTN adds 2*M*N*K to it (per thread-safe atomic).
+// Flops counter of the calling thread: every gemm/gemmTN adds 2*M*N*K to the
+// counter of the thread that called it (the OpenMP team works inside one call),
+// so concurrent callers (Node worker threads, async workers) never see each
+// other's work. Async workers measure their delta and credit it to the JS
+// thread that started them (addFlopsCount) when their promise settles.
 void resetFlops();
 double flopsCount();
+void addFlopsCount(double f);
 
 }  // namespace gnn

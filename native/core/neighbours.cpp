@@ -12,9 +12,12 @@
 namespace gnn {
 namespace {
 
-// Upper bound on image points examined for one structure: a cutoff far larger
-// than a tiny cell would otherwise exhaust memory instead of failing cleanly.
-constexpr int64_t kMaxImagePoints = 50'000'000;
+[[noreturn]] void tooManyEdges(int64_t s, double edges, int64_t limit) {
+  throwRange("structure " + std::to_string(s) + " would have " + (edges >= 9.2e18 ? std::string("more than 2^63") : std::to_string((int64_t)edges)) +
+                 " edges, more than the limit of " + std::to_string(limit) +
+                 " per graph (rule.maxEdges); use a smaller cutoff or k",
+             "ERR_GNN_TOO_MANY_EDGES");
+}
 
 struct Geometry {
   int32_t n = 0;
@@ -86,26 +89,39 @@ struct ImagePoint {
 // Every (receiver i, sender j, image) with distance <= radius, grouped by
 // receiver in increasing order; within a receiver, in a fixed (bin, image)
 // order that depends only on the input.
-void radiusSearch(const Geometry& g, double radius, int64_t s, std::vector<NeighbourEdge>& out) {
+void radiusSearch(const Geometry& g, double radius, int64_t s, int64_t maxEdges, std::vector<NeighbourEdge>& out) {
   out.clear();
   const int32_t n = g.n;
   if (n == 0) return;
-  int range[3] = {0, 0, 0};
-  for (int a = 0; a < 3; a++)
-    if (g.axis[a]) range[a] = (int)std::ceil(radius / g.spacing[a]) + 1;
+  // Image ranges and their count in floating point first: a huge radius must
+  // hit the ERR_GNN_IMAGES bound, not overflow past it.
+  double rangeD[3] = {0, 0, 0}, shiftsD = 1;
+  for (int a = 0; a < 3; a++) {
+    if (g.axis[a]) rangeD[a] = std::ceil(radius / g.spacing[a]) + 1;
+    shiftsD *= 2 * rangeD[a] + 1;
+  }
+  if (!(shiftsD * n <= (double)kMaxImagePoints))
+    throwRange("structure " + std::to_string(s) + ": radius " + std::to_string(radius) +
+                   " Å needs too many periodic images for its cell (more than " + std::to_string(kMaxImagePoints) +
+                   " image points)",
+               "ERR_GNN_IMAGES");
+  const int range[3] = {(int)rangeD[0], (int)rangeD[1], (int)rangeD[2]};
+  const int64_t shifts = (int64_t)shiftsD;
   double lo[3], hi[3];
   for (int a = 0; a < 3; a++) { lo[a] = INFINITY; hi[a] = -INFINITY; }
   for (int32_t i = 0; i < n; i++)
     for (int a = 0; a < 3; a++) {
-      lo[a] = std::min(lo[a], g.wrapped[i * 3 + a]);
-      hi[a] = std::max(hi[a], g.wrapped[i * 3 + a]);
+      lo[a] = std::min(lo[a], g.wrapped[(int64_t)i * 3 + a]);
+      hi[a] = std::max(hi[a], g.wrapped[(int64_t)i * 3 + a]);
     }
+  // A radius beyond the structure's own extent (molecules) finds the same
+  // pairs as the extent itself: bound the box the bins cover by it.
+  if (!g.periodic) {
+    double span = 0;
+    for (int a = 0; a < 3; a++) span = std::max(span, hi[a] - lo[a]);
+    radius = std::min(radius, 2 * span + 1);
+  }
   for (int a = 0; a < 3; a++) { lo[a] -= radius; hi[a] += radius; }
-  int64_t shifts = (int64_t)(2 * range[0] + 1) * (2 * range[1] + 1) * (2 * range[2] + 1);
-  if (shifts * n > kMaxImagePoints)
-    throwRange("structure " + std::to_string(s) + ": radius " + std::to_string(radius) +
-                   " Å needs too many periodic images for its cell (" + std::to_string(shifts * n) + ")",
-               "ERR_GNN_IMAGES");
   std::vector<ImagePoint> pts;
   pts.reserve((size_t)n * std::min<int64_t>(shifts, 27));
   for (int t0 = -range[0]; t0 <= range[0]; t0++)
@@ -116,32 +132,34 @@ void radiusSearch(const Geometry& g, double radius, int64_t s, std::vector<Neigh
           for (int a = 0; a < 3; a++) sh[a] = t0 * g.cell[a] + t1 * g.cell[3 + a] + t2 * g.cell[6 + a];
         bool zero = t0 == 0 && t1 == 0 && t2 == 0;
         for (int32_t j = 0; j < n; j++) {
-          double x = g.wrapped[j * 3] + sh[0], y = g.wrapped[j * 3 + 1] + sh[1], z = g.wrapped[j * 3 + 2] + sh[2];
+          double x = g.wrapped[(int64_t)j * 3] + sh[0], y = g.wrapped[(int64_t)j * 3 + 1] + sh[1], z = g.wrapped[(int64_t)j * 3 + 2] + sh[2];
           if (x < lo[0] || x > hi[0] || y < lo[1] || y > hi[1] || z < lo[2] || z > hi[2]) continue;
           pts.push_back({x, y, z, j, zero});
         }
       }
   // Bins of edge >= radius, so the 27 surrounding bins hold every candidate.
+  // Bins: per axis ext/radius of them (at least 1, at most 1e6), then the
+  // largest axis halved until the total is at most maxBins: a bounded loop
+  // (<= 60 halvings) in place of a search that a huge extent could make endless.
   int nb[3];
   double h[3];
-  const int64_t maxBins = 8 * (int64_t)pts.size() + 64;
-  double scale = 1.0;
-  for (;;) {
-    int64_t total = 1;
-    for (int a = 0; a < 3; a++) {
-      double ext = hi[a] - lo[a];
-      nb[a] = std::max(1, (int)std::min(1e6, std::floor(ext / (radius * scale))));
-      h[a] = ext / nb[a];
-      total *= nb[a];
-    }
-    if (total <= maxBins) break;
-    scale *= 2;
+  const double maxBins = 8.0 * (double)pts.size() + 64;
+  for (int a = 0; a < 3; a++) {
+    const double q = std::floor((hi[a] - lo[a]) / radius);
+    nb[a] = q >= 1e6 ? 1000000 : q >= 1 ? (int)q : 1;
   }
+  while ((double)nb[0] * nb[1] * nb[2] > maxBins) {
+    int m = 0;
+    for (int a = 1; a < 3; a++)
+      if (nb[a] > nb[m]) m = a;
+    nb[m] = (nb[m] + 1) / 2;
+  }
+  for (int a = 0; a < 3; a++) h[a] = (hi[a] - lo[a]) / nb[a];
   auto binOf = [&](double x, double y, double z, int* b) {
     double c[3] = {x, y, z};
     for (int a = 0; a < 3; a++) {
-      int v = h[a] > 0 ? (int)std::floor((c[a] - lo[a]) / h[a]) : 0;
-      b[a] = std::min(nb[a] - 1, std::max(0, v));
+      const double v = h[a] > 0 ? std::floor((c[a] - lo[a]) / h[a]) : 0;  // NaN-safe clamp before the cast
+      b[a] = v >= nb[a] - 1 ? nb[a] - 1 : v >= 0 ? (int)v : 0;
     }
   };
   const int64_t numBins = (int64_t)nb[0] * nb[1] * nb[2];
@@ -160,7 +178,7 @@ void radiusSearch(const Geometry& g, double radius, int64_t s, std::vector<Neigh
   }
   const double r2 = radius * radius;
   for (int32_t i = 0; i < n; i++) {
-    const double xi = g.wrapped[i * 3], yi = g.wrapped[i * 3 + 1], zi = g.wrapped[i * 3 + 2];
+    const double xi = g.wrapped[(int64_t)i * 3], yi = g.wrapped[(int64_t)i * 3 + 1], zi = g.wrapped[(int64_t)i * 3 + 2];
     int b[3];
     binOf(xi, yi, zi, b);
     for (int d0 = std::max(0, b[0] - 1); d0 <= std::min(nb[0] - 1, b[0] + 1); d0++)
@@ -174,6 +192,7 @@ void radiusSearch(const Geometry& g, double radius, int64_t s, std::vector<Neigh
             double dd = dx * dx + dy * dy + dz * dz;
             if (dd <= r2) out.push_back({i, p.atom, std::sqrt(dd)});
           }
+          if ((int64_t)out.size() > maxEdges) tooManyEdges(s, (double)out.size(), maxEdges);
         }
   }
 }
@@ -184,19 +203,20 @@ bool edgeLess(const NeighbourEdge& a, const NeighbourEdge& b) {
   return a.distance < b.distance;
 }
 
-std::vector<NeighbourEdge> cutoffEdges(const Geometry& g, double radius, int64_t s) {
+std::vector<NeighbourEdge> cutoffEdges(const Geometry& g, double radius, int64_t s, int64_t maxEdges) {
   std::vector<NeighbourEdge> e;
-  radiusSearch(g, radius, s, e);
+  radiusSearch(g, radius, s, maxEdges, e);
   std::stable_sort(e.begin(), e.end(), edgeLess);
   return e;
 }
 
-std::vector<NeighbourEdge> knnEdges(const Geometry& g, int k, int64_t s) {
+std::vector<NeighbourEdge> knnEdges(const Geometry& g, int k, int64_t s, int64_t maxEdges) {
   const int32_t n = g.n;
   std::vector<NeighbourEdge> cand, out;
   if (n == 0) return out;
   const int want = g.periodic ? k : std::min<int>(k, n - 1);
   if (want <= 0) return out;
+  if ((double)n * want > (double)maxEdges) tooManyEdges(s, (double)n * want, maxEdges);
   double radius;
   if (g.periodic) {
     double det = 0, inv[9];
@@ -207,7 +227,8 @@ std::vector<NeighbourEdge> knnEdges(const Geometry& g, int k, int64_t s) {
   }
   std::vector<int32_t> count(n);
   for (int iter = 0;; iter++) {
-    radiusSearch(g, radius, s, cand);
+    // The candidates may outnumber the kept edges: allow 64x the ceiling.
+    radiusSearch(g, radius, s, maxEdges > INT64_MAX / 64 ? INT64_MAX : maxEdges * 64, cand);
     std::fill(count.begin(), count.end(), 0);
     for (const auto& c : cand) count[c.receiver]++;
     bool ok = true;
@@ -244,7 +265,7 @@ std::vector<NeighbourEdge> periodicFcEdges(const Geometry& g) {
     for (int32_t sd = 0; sd < n; sd++) {
       if (sd == r) continue;
       double d[3], f[3];
-      for (int a = 0; a < 3; a++) d[a] = g.wrapped[sd * 3 + a] - g.wrapped[r * 3 + a];
+      for (int a = 0; a < 3; a++) d[a] = g.wrapped[(int64_t)sd * 3 + a] - g.wrapped[(int64_t)r * 3 + a];
       for (int a = 0; a < 3; a++) f[a] = d[0] * g.inv[a] + d[1] * g.inv[3 + a] + d[2] * g.inv[6 + a];
       for (int a = 0; a < 3; a++)
         if (g.axis[a]) f[a] -= std::round(f[a]);
@@ -265,17 +286,18 @@ std::vector<NeighbourEdge> periodicFcEdges(const Geometry& g) {
 std::vector<NeighbourEdge> edgesOf(const StructureBatchView& in, int64_t s, const GraphRule& rule) {
   Geometry g = geometryOf(in, s);
   switch (rule.kind) {
-    case GraphRule::Cutoff: return cutoffEdges(g, rule.cutoff, s);
-    case GraphRule::Knn: return knnEdges(g, rule.k, s);
+    case GraphRule::Cutoff: return cutoffEdges(g, rule.cutoff, s, rule.maxEdges);
+    case GraphRule::Knn: return knnEdges(g, rule.k, s, rule.maxEdges);
     default: break;
   }
+  if ((double)g.n * (g.n - 1) > (double)rule.maxEdges) tooManyEdges(s, (double)g.n * (g.n - 1), rule.maxEdges);
   if (g.periodic) return periodicFcEdges(g);
   std::vector<NeighbourEdge> out;
   const double* p = in.positions + (int64_t)in.atomOffset[s] * 3;
   for (int32_t r = 0; r < g.n; r++)
     for (int32_t sd = 0; sd < g.n; sd++) {
       if (sd == r) continue;
-      double dx = p[sd * 3] - p[r * 3], dy = p[sd * 3 + 1] - p[r * 3 + 1], dz = p[sd * 3 + 2] - p[r * 3 + 2];
+      double dx = p[(int64_t)sd * 3] - p[(int64_t)r * 3], dy = p[(int64_t)sd * 3 + 1] - p[(int64_t)r * 3 + 1], dz = p[(int64_t)sd * 3 + 2] - p[(int64_t)r * 3 + 2];
       out.push_back({r, sd, std::sqrt(dx * dx + dy * dy + dz * dz)});
     }
   return out;
@@ -299,24 +321,33 @@ void validateStructureBatch(const StructureBatchView& in) {
   for (int64_t s = 0; s < in.numStructures; s++) {
     for (int32_t i = in.atomOffset[s]; i < in.atomOffset[s + 1]; i++)
       for (int a = 0; a < 3; a++)
-        if (!std::isfinite(in.positions[(int64_t)i * 3 + a]))
-          throwRange("structure " + std::to_string(s) + ", atom " + std::to_string(i - in.atomOffset[s]) +
-                     ": position is not finite", "ERR_GNN_POSITION");
+        if (!(std::fabs(in.positions[(int64_t)i * 3 + a]) <= kMaxCoordinate))
+          throwRange("structure " + std::to_string(s) + ", atom " + std::to_string(i - in.atomOffset[s]) + ": position " +
+                         (std::isfinite(in.positions[(int64_t)i * 3 + a]) ? "exceeds 1e8 \u00c5 in magnitude" : "is not finite"),
+                     "ERR_GNN_POSITION");
     if (!isMolecule(in, s)) {
       double inv[9], det;
       for (int q = 0; q < 9; q++)
-        if (!std::isfinite(in.cells[s * 9 + q])) throwRange("structure " + std::to_string(s) + ": cell is not finite", "ERR_GNN_CELL");
-      if (!invert3(in.cells + s * 9, inv, &det))
+        if (!(std::fabs(in.cells[s * 9 + q]) <= kMaxCoordinate))
+          throwRange("structure " + std::to_string(s) + ": cell " +
+                         (std::isfinite(in.cells[s * 9 + q]) ? "component exceeds 1e8 \u00c5 in magnitude" : "is not finite"),
+                     "ERR_GNN_CELL");
+      if (!invert3(in.cells + s * 9, inv, &det) || !std::isfinite(det))
         throwRange("structure " + std::to_string(s) + " is periodic but its cell is singular", "ERR_GNN_CELL");
     }
   }
 }
 
-NeighbourBuilder::NeighbourBuilder(const StructureBatchView& in, const GraphRule& rule) : in_(in), rule_(rule) {
+void NeighbourBuilder::check(const StructureBatchView& in, const GraphRule& rule) {
   if (rule.kind == GraphRule::Cutoff && !(rule.cutoff > 0 && std::isfinite(rule.cutoff)))
-    throwRange("cutoff radius must be a positive finite number of Å, got " + std::to_string(rule.cutoff));
+    throwRange("cutoff radius must be a positive finite number of Å, got " + std::to_string(rule.cutoff), "ERR_GNN_CUTOFF");
   if (rule.kind == GraphRule::Knn && rule.k < 1) throwRange("knn needs k >= 1, got " + std::to_string(rule.k));
+  if (rule.maxEdges < 0) throwRange("maxEdges must be >= 0");
   validateStructureBatch(in);
+}
+
+NeighbourBuilder::NeighbourBuilder(const StructureBatchView& in, const GraphRule& rule) : in_(in), rule_(rule) {
+  check(in, rule);
 }
 
 void NeighbourBuilder::compute() {
@@ -330,7 +361,8 @@ void NeighbourBuilder::compute() {
   for (int64_t s = 0; s < S; s++) {
     try {
       if (rule_.kind == GraphRule::FullyConnected && isMolecule(in_, s)) {
-        int64_t n = in_.atomOffset[s + 1] - in_.atomOffset[s];
+        const int64_t n = (int64_t)in_.atomOffset[s + 1] - in_.atomOffset[s];
+        if (n * (n - 1) > rule_.maxEdges) tooManyEdges(s, (double)n * (n - 1), rule_.maxEdges);
         direct_[s] = 1;
         count[s] = n * (n - 1);
       } else {
@@ -373,7 +405,7 @@ void NeighbourBuilder::fill(int32_t* senders, int32_t* receivers, float* distanc
       for (int32_t r = 0; r < n; r++)
         for (int32_t sd = 0; sd < n; sd++) {
           if (sd == r) continue;
-          double dx = p[sd * 3] - p[r * 3], dy = p[sd * 3 + 1] - p[r * 3 + 1], dz = p[sd * 3 + 2] - p[r * 3 + 2];
+          double dx = p[(int64_t)sd * 3] - p[(int64_t)r * 3], dy = p[(int64_t)sd * 3 + 1] - p[(int64_t)r * 3 + 1], dz = p[(int64_t)sd * 3 + 2] - p[(int64_t)r * 3 + 2];
           snd[e] = sd;
           rcv[e] = r;
           dst[e] = (float)std::sqrt(dx * dx + dy * dy + dz * dz);

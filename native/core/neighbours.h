@@ -7,6 +7,14 @@
 // a periodic. All inputs are validated (offsets, finite coordinates, an
 // invertible cell where pbc is set); bad input throws gnn::Error.
 //
+// Bounds (so that absurd input is a named error in bounded time, never a hang
+// or an overflow): |coordinate| <= kMaxCoordinate Å (ERR_GNN_POSITION),
+// |cell component| <= kMaxCoordinate Å (ERR_GNN_CELL), at most
+// kMaxImagePoints periodic image points per structure (ERR_GNN_IMAGES, counted
+// in floating point so a huge cutoff cannot overflow past the check), and at
+// most rule.maxEdges edges per structure (ERR_GNN_TOO_MANY_EDGES, checked
+// before the edges are allocated and while they are searched).
+//
 // Contract (outputs, per structure): edges sender -> receiver with graph-local
 // indices, sorted by receiver, then sender, then distance; `distance` includes
 // the periodic image shift, so one sender may appear several times for a
@@ -40,11 +48,20 @@ struct StructureBatchView {
   int64_t numAtoms = 0;
 };
 
+// Largest coordinate or lattice-vector component accepted (Å): 1 cm, far
+// beyond any structure, small enough that squared distances stay exact-ish.
+constexpr double kMaxCoordinate = 1e8;
+// Upper bound on periodic image points examined for one structure.
+constexpr int64_t kMaxImagePoints = 50'000'000;
+// Default ceiling on the edges of one structure (16.7M: 4096 atoms fully connected).
+constexpr int64_t kDefaultMaxEdgesPerGraph = int64_t(1) << 24;
+
 struct GraphRule {
   enum Kind { FullyConnected = 0, Cutoff = 1, Knn = 2 };
   Kind kind = FullyConnected;
   double cutoff = 0;  // Å, Cutoff only
   int k = 0;          // Knn only
+  int64_t maxEdges = kDefaultMaxEdgesPerGraph;  // per structure
 };
 
 // One edge before it is written out.
@@ -58,6 +75,8 @@ struct NeighbourEdge {
 class NeighbourBuilder {
  public:
   NeighbourBuilder(const StructureBatchView& in, const GraphRule& rule);
+  // The checks the constructor runs (rule and batch); throws gnn::Error.
+  static void check(const StructureBatchView& in, const GraphRule& rule);
   // Phase 1 (parallel over structures): finds every graph's edges.
   void compute();
   // [S+1] edge offsets, valid after compute().

@@ -109,11 +109,60 @@ void batchOffsets(const StoreView& s, const int32_t* ids, int64_t count, int64_t
   }
 }
 
+namespace {
+struct Range {
+  const char* name;
+  uintptr_t b, e;
+};
+Range rangeOf(const char* name, const void* p, int64_t elems, size_t elemBytes) {
+  const uintptr_t b = (uintptr_t)p;
+  return {name, b, elems > 0 && p ? b + (uintptr_t)elems * elemBytes : b};
+}
+}  // namespace
+
+template <class T>
+void checkPackAliasing(const StoreView& s, const int32_t* ids, int64_t count, const PackShape& shape,
+                       const PackOut<T>& out) {
+  const int64_t N = shape.nodes, E = shape.edges, G = shape.graphs;
+  const Range outs[] = {
+      rangeOf("out.atomicNumber", out.atomicNumber, N, 4), rangeOf("out.nodeGraph", out.nodeGraph, N, 4),
+      rangeOf("out.senders", out.senders, E, 4),           rangeOf("out.receivers", out.receivers, E, 4),
+      rangeOf("out.distance", out.distance, E, sizeof(T)), rangeOf("out.nNode", out.nNode, G, 4),
+      rangeOf("out.nEdge", out.nEdge, G, 4),               rangeOf("out.target", out.target, G, sizeof(T)),
+      rangeOf("out.mask", out.mask, G, sizeof(T)),         rangeOf("out.recvPtr", out.recvPtr, N + 1, 4),
+      rangeOf("out.sendPerm", out.sendPerm, E, 4),         rangeOf("out.sendPtr", out.sendPtr, N + 1, 4)};
+  const Range ins[] = {
+      rangeOf("store.nodeOffset", s.nodeOffset, s.numGraphs + 1, 4),
+      rangeOf("store.edgeOffset", s.edgeOffset, s.numGraphs + 1, 4),
+      rangeOf("store.atomicNumber", s.atomicNumber, s.numNodes, 1),
+      rangeOf("store.senders", s.senders, s.numEdges, 4),
+      rangeOf("store.receivers", s.receivers, s.numEdges, 4),
+      rangeOf("store.distance", s.distance, s.numEdges, 4),
+      rangeOf("store.senderPerm", s.senderPerm, s.numEdges, 4),
+      rangeOf("store.target", s.target, s.numGraphs, 8),
+      rangeOf("ids", ids, count, 4)};
+  auto overlap = [](const Range& a, const Range& b) { return a.b < a.e && b.b < b.e && a.b < b.e && b.b < a.e; };
+  for (size_t i = 0; i < sizeof(outs) / sizeof(outs[0]); ++i) {
+    for (const Range& r : ins)
+      if (overlap(outs[i], r))
+        throwRange(std::string(outs[i].name) + " overlaps " + r.name + " in memory: packGraphs outputs must not share memory with the store, the ids or each other",
+                   "ERR_GNN_ALIAS");
+    for (size_t j = i + 1; j < sizeof(outs) / sizeof(outs[0]); ++j)
+      if (overlap(outs[i], outs[j]))
+        throwRange(std::string(outs[i].name) + " overlaps " + outs[j].name + " in memory: packGraphs outputs must not share memory with the store, the ids or each other",
+                   "ERR_GNN_ALIAS");
+  }
+}
+
 template <class T>
 PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
                      const PackShape& shape, const PackOut<T>& out) {
   const PackStats st = batchTotals(s, ids, count);
   checkPackShape(st, shape);
+  // The kernel reads the store and the ids after writing outputs (and checks
+  // indices after copying them): an output sharing memory with any input would
+  // change validated indices under it.
+  checkPackAliasing(s, ids, count, shape, out);
   std::vector<int64_t> nodeStart(count + 1), edgeStart(count + 1);
   batchOffsets(s, ids, count, nodeStart.data(), edgeStart.data());
 
@@ -141,14 +190,16 @@ PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
     int32_t* __restrict oP = out.sendPerm + es;
     int32_t* __restrict rp = out.recvPtr + ns;
     int32_t* __restrict sp = out.sendPtr + ns;
-    const unsigned un = (unsigned)n, une = (unsigned)ne;
-    // Edges: shift endpoints and copy distances (branch-free, checked after).
+    const unsigned un = (unsigned)n, une = (unsigned)ne, uns = (unsigned)ns, ues = (unsigned)es;
+    // Edges: shift endpoints and copy distances (branch-free, checked after;
+    // the shift is done in unsigned arithmetic so that an out-of-range index
+    // wraps harmlessly instead of overflowing before the check rejects it).
     int bad = 0;
     for (int32_t k = 0; k < ne; ++k) {
       const int32_t snd = sS[k], r = sR[k];
       bad |= ((unsigned)snd >= un) | ((unsigned)r >= un);
-      oS[k] = snd + ns;
-      oR[k] = r + ns;
+      oS[k] = (int32_t)((unsigned)snd + uns);
+      oR[k] = (int32_t)((unsigned)r + uns);
       oD[k] = (T)sD[k];
     }
     for (int32_t k = 1; k < ne; ++k) bad |= sR[k] < sR[k - 1];
@@ -176,7 +227,7 @@ PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
     for (int32_t k = 0; k < ne; ++k) {
       const int32_t p = sP[k];
       bad |= (unsigned)p >= une;
-      oP[k] = es + p;
+      oP[k] = (int32_t)((unsigned)p + ues);
     }
     // Sender row pointers by counting senders (a sequential pass; no gather
     // through the permutation). That senderPerm is sorted by sender is
@@ -250,6 +301,8 @@ void copyGraphSlices(const StoreView& s, const int32_t* ids, int64_t count, cons
 template void copyGraphSlices<float>(const StoreView&, const int32_t*, int64_t, const PackOut<float>&);
 template void copyGraphSlices<double>(const StoreView&, const int32_t*, int64_t, const PackOut<double>&);
 
+template void checkPackAliasing<float>(const StoreView&, const int32_t*, int64_t, const PackShape&, const PackOut<float>&);
+template void checkPackAliasing<double>(const StoreView&, const int32_t*, int64_t, const PackShape&, const PackOut<double>&);
 template PackStats packGraphs<float>(const StoreView&, const int32_t*, int64_t, const PackShape&,
                                      const PackOut<float>&);
 template PackStats packGraphs<double>(const StoreView&, const int32_t*, int64_t, const PackShape&,

@@ -76,6 +76,14 @@ void checkPackShape(const PackStats& st, const PackShape& shape);
 // entries each): where each graph starts in a packed batch. Ids must be valid.
 void batchOffsets(const StoreView& s, const int32_t* ids, int64_t count, int64_t* nodeStart, int64_t* edgeStart);
 
+// Throws RangeError (ERR_GNN_ALIAS) when the memory of any output array (its
+// extent from `shape`) overlaps any store array, the ids, or another output.
+template <class T>
+void checkPackAliasing(const StoreView& s, const int32_t* ids, int64_t count, const PackShape& shape,
+                       const PackOut<T>& out);
+
+// Packs the graphs `ids` into `out` (see the contract above); refuses aliasing
+// outputs (checkPackAliasing) and a shape that cannot hold them (checkPackShape).
 template <class T>
 PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
                      const PackShape& shape, const PackOut<T>& out);

@@ -13,7 +13,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <algorithm>
 #include <cstring>
+#include <vector>
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
 
 #include "core/dense.h"
 #include "core/segment.h"
@@ -82,10 +87,34 @@ size_t Plan<T>::bytes() const {
   return n + graphStart.size() * sizeof(int64_t);
 }
 
+double maxPlanBytes() {
+  double limit = kMaxPlanBytes;
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) limit = std::min(limit, 0.75 * (double)pages * (double)page);
+#endif
+  return limit;
+}
+
 template <class T>
 std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap) {
   validateConfig(cfg);
   if (cap.nodes < 0 || cap.edges < 0 || cap.graphs < 0) throwRange("plan capacity must be non-negative");
+  {
+    // Refuse a capacity whose buffers could not exist before touching memory
+    // (value-initialising tens of GB would be killed by the OS, not caught).
+    const double C = cfg.latent, H = 2.0 * C, K = cfg.basis, R = cfg.readoutHidden, TT = cfg.passes;
+    const double N = (double)cap.nodes, E = (double)cap.edges;
+    const double elems = E * K + (TT + 1) * N * C + 2 * TT * E * C + 3 * TT * N * C + N * R + 10 * N * C + 2 * E * C +
+                         (cfg.kind == ModelKind::MPEU ? TT * E * C + TT * E * H + 4 * N * H + E * C + E * H : 0);
+    const double bytes = elems * sizeof(T);
+    const double limit = maxPlanBytes();
+    if (bytes > limit)
+      throwRange("plan capacity {nodes: " + std::to_string(cap.nodes) + ", edges: " + std::to_string(cap.edges) +
+                     ", graphs: " + std::to_string(cap.graphs) + "} needs about " + std::to_string((int64_t)(bytes / (1 << 20))) +
+                     " MiB of buffers, more than the " + std::to_string((int64_t)(limit / (1 << 20))) + " MiB limit",
+                 "ERR_GNN_PLAN_TOO_LARGE");
+  }
   auto p = std::make_unique<Plan<T>>();
   p->cfg = cfg;
   p->layout = paramLayout(cfg);
@@ -144,6 +173,31 @@ void validateBatch(const Plan<T>& p, const BatchInputs<T>& b) {
   checkIndices(b.sendPerm, E, E, "sendPerm");
   checkRowPtr(b.recvPtr, N, E, "recvPtr");
   checkRowPtr(b.sendPtr, N, E, "sendPtr");
+  // The kernels reduce over recvPtr rows and scatter through sendPerm/sendPtr,
+  // so these must describe receivers and senders exactly (O(N + E), once per
+  // call): row n of recvPtr holds exactly the edges received by n (so the
+  // receivers are sorted), and sendPerm is a permutation whose row n under
+  // sendPtr lists exactly the edges sent by n.
+  for (int64_t n = 0; n < N; ++n)
+    for (int32_t k = b.recvPtr[n]; k < b.recvPtr[n + 1]; ++k)
+      if (b.receivers[k] != n)
+        throwRange("recvPtr does not describe receivers: edge " + std::to_string(k) + " has receiver " +
+                       std::to_string(b.receivers[k]) + " but lies in row " + std::to_string(n) +
+                       " (receivers must be sorted, recvPtr their row pointers)",
+                   "ERR_GNN_BATCH");
+  {
+    static thread_local std::vector<uint8_t> seen;
+    seen.assign((size_t)E, 0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int32_t k = b.sendPtr[n]; k < b.sendPtr[n + 1]; ++k) {
+        const int32_t e = b.sendPerm[k];  // range-checked above
+        if (seen[(size_t)e] || b.senders[e] != n)
+          throwRange("sendPerm/sendPtr do not describe senders: sendPerm[" + std::to_string(k) + "]=" + std::to_string(e) +
+                         (seen[(size_t)e] ? " repeats an edge" : " is an edge of sender " + std::to_string(b.senders[e]) + ", not " + std::to_string(n)),
+                     "ERR_GNN_BATCH");
+        seen[(size_t)e] = 1;
+      }
+  }
   int64_t total = 0;
   for (int64_t g = 0; g < G; ++g) {
     if (b.nNode[g] < 0) throwRange("nNode[" + std::to_string(g) + "] is negative");

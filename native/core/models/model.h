@@ -85,10 +85,18 @@ struct Plan {
   size_t bytes() const;
 };
 
+// Largest plan buildPlan allocates (its buffers, estimated before allocation):
+// 32 GiB or 3/4 of physical memory, whichever is smaller; beyond it
+// ERR_GNN_PLAN_TOO_LARGE.
+constexpr double kMaxPlanBytes = 32.0 * 1024 * 1024 * 1024;
+double maxPlanBytes();
+
 template <class T>
 std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& capacity);
 
-// Range-checks every index array of a batch against its shape (once per call).
+// Range-checks every index array of a batch against its shape and checks that
+// recvPtr / sendPtr / sendPerm describe receivers / senders exactly (O(N + E),
+// once per call); throws RangeError (ERR_GNN_SHAPE, ERR_GNN_BATCH, ERR_GNN_RANGE).
 template <class T>
 void validateBatch(const Plan<T>& p, const BatchInputs<T>& b);
 
