@@ -92,6 +92,20 @@ export type GnnErrorCode =
   | 'ERR_GNN_PLAN_TOO_LARGE' // one plan needs more bytes than planCacheBytes allows
   | 'ERR_GNN_RESULTS' // a study results file cannot be read
   | 'ERR_GNN_REPORT' // a report or chart cannot be rendered
+  // --- the study's grid, its shards and their merge ---
+  | 'ERR_GNN_STUDY_GRID' // a value of the study's grid is invalid (unknown policy or model, batch size, repetitions, steps, seed)
+  | 'ERR_GNN_STUDY_DUPLICATE' // a list of the grid names a value twice, which would duplicate cells
+  | 'ERR_GNN_SHARD_ENV' // the scheduler's shard variables (SLURM_ARRAY_TASK_*, JOB_COMPLETION_INDEX) are missing or inconsistent
+  | 'ERR_GNN_SHARD_RESUME' // a shard folder holds another shard or another grid
+  | 'ERR_GNN_SHARD_COST_MODEL' // a cost-model file for the shard plan is malformed or lacks a model
+  | 'ERR_GNN_MERGE_INPUT' // a merge input holds no results.json, has no grid fingerprint, or was edited
+  | 'ERR_GNN_MERGE_GRID' // merge inputs come from different grids (the message names the first difference)
+  | 'ERR_GNN_MERGE_PLAN' // merge inputs are shards of different plans (shard counts or cost models)
+  | 'ERR_GNN_MERGE_DUPLICATE' // a shard or a cell appears in two merge inputs
+  | 'ERR_GNN_MERGE_UNKNOWN_CELL' // a row is not a cell of the grid, or not of its shard
+  | 'ERR_GNN_MERGE_DATA' // shards loaded different graphs or targets for one data source
+  | 'ERR_GNN_MERGE_MISSING' // cells of the grid have no row (merge lists them; --allow-partial writes anyway)
+  | 'ERR_GNN_MERGE_OUTPUT' // the merge output folder is one of its inputs
   // --- inference and serving ---
   | 'ERR_GNN_SQLITE_MISSING' // reading an ASE .db file needs the optional package better-sqlite3
   | 'ERR_GNN_STRUCTURE' // an input structure is malformed (the message names its index and field)

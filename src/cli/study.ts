@@ -1,17 +1,23 @@
 /**
- * `gnnbatch study [SOURCE...]`: runs (or resumes) the study's grid, shows
- * progress, and prints the study's tables. A thin layer over {@link runStudy}.
+ * `gnnbatch study [SOURCE...]`: runs (or resumes) the study's grid, or one
+ * shard of it (`--shard I/N`, or a Slurm array / Kubernetes Indexed Job's
+ * environment), shows progress, and prints the study's tables.
+ * `gnnbatch study merge DIR... -o OUT` merges shards into one results file.
+ * A thin layer over {@link runStudy} and {@link mergeStudyDirs}.
  */
-import type { Command } from 'commander';
+import * as fs from 'fs';
+import * as path from 'path';
+import { InvalidArgumentError, type Command } from 'commander';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { POLICY_NAMES } from '../batching';
 import {
   DEFAULT_BATCHES, DEFAULT_EVAL_GRAPHS, DEFAULT_REPS, DEFAULT_STEPS, FULL_REPS, FULL_STEPS,
-  analyseStudy, costTables, predictCosts, runStudy, studyTables, tableToText, ttestTable,
-  type StudyProgress, type StudyResults,
+  StudyError, analyseStudy, costTables, mergeStudyDirs, studyGrid, parseCostModels, predictCosts, resolveShard, runStudy, shardDirName, studyTables, tableToText, ttestTable,
+  type CellCostCoefficients, type MergeOutcome, type StudyProgress, type StudyResults,
 } from '../experiment';
 import type { ModelKind } from '../model/config';
-import { intListOption, intOption, numberOption } from './format';
+import { UsageError } from '../errors';
+import { formatTable, intListOption, intOption, numberOption } from './format';
 import { addSourceOptions, sourceOptionsFrom, type SourceOptionValues } from './source-options';
 
 interface StudyCliOptions extends SourceOptionValues {
@@ -19,8 +25,8 @@ interface StudyCliOptions extends SourceOptionValues {
   steps?: number;
   reps?: number;
   batch?: number[];
-  models?: string;
-  policies?: string;
+  models?: string[];
+  policies?: string[];
   threads?: number;
   seed: number;
   evalGraphs: number;
@@ -29,6 +35,53 @@ interface StudyCliOptions extends SourceOptionValues {
   budgetSteps: number;
   fresh?: boolean;
   quiet?: boolean;
+  shard?: string;
+  shards?: number;
+  costModel?: string;
+}
+
+interface MergeCliOptions {
+  out: string;
+  allowPartial?: boolean;
+  json?: boolean;
+}
+
+/** Parser for a comma-separated list of names from `allowed` (a usage error names the unknown one). */
+function namesOption(what: string, allowed: readonly string[]): (v: string) => string[] {
+  return (v: string) => {
+    const names = v.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const n of names) if (!allowed.includes(n)) throw new InvalidArgumentError(`unknown ${what} '${n}' (expected one of ${allowed.join(', ')})`);
+    return names;
+  };
+}
+
+function readCostModels(file: string): Record<string, CellCostCoefficients> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`--cost-model ${file}: cannot read a JSON document (${(e as Error).message})`);
+  }
+  return parseCostModels(doc, file);
+}
+
+/** What `study merge` prints: the inputs, the balance, hardware warnings, what was written. */
+export function formatMergeOutcome(m: MergeOutcome, outDir: string): string {
+  const shards = m.results.merged_from ?? [];
+  let out = formatTable(
+    ['shard', 'file', 'cells', 'cell s', 'estimated s', 'machine'],
+    shards.map((s) => [
+      s.index === null ? '-' : `${s.index}/${s.count}`,
+      s.file,
+      String(s.rows),
+      s.cell_seconds.toFixed(1),
+      s.estimated_ms === null ? '-' : (s.estimated_ms / 1000).toFixed(1),
+      `${s.environment.cpu_model}, ${s.environment.cpu_cores} cores`,
+    ]),
+  );
+  if (m.balance !== null) out += `balance (max shard / mean): measured ${m.balance.toFixed(3)} (summed cell seconds), estimated ${(m.estimated_balance ?? NaN).toFixed(3)}\n`;
+  out += `wrote ${path.join(outDir, 'results.json')} and results.csv: ${m.results.rows.length} rows, fingerprint ${m.results.fingerprint}\n`;
+  return out;
 }
 
 /** The tables `study` prints (also used on a finished results file). */
@@ -46,8 +99,12 @@ export function formatStudyTables(results: StudyResults, budgetSteps: number, co
 
 /** Registers `study` on the program. */
 export function registerStudyCommand(program: Command): void {
+  // `study merge ... -o OUT` has its own -o: the program and `study` must stop
+  // parsing their options at a subcommand so that merge's options reach it.
+  program.enablePositionalOptions();
   const cmd = program
     .command('study')
+    .enablePositionalOptions()
     .description('run the study (data x models x policies x batch sizes x repetitions), save results, print its tables')
     .argument('[sources...]', 'data sources (default: qm9-like:20000 aflow-like:8000)');
   // --format/--graph/--target/--drop-edgeless/--data-seed apply to every source
@@ -58,8 +115,8 @@ export function registerStudyCommand(program: Command): void {
     .option('--steps <N>', `training steps per cell (default ${DEFAULT_STEPS}; --full: ${FULL_STEPS})`, intOption('--steps', 1))
     .option('--reps <R>', `repetitions per cell, seed = --seed + rep (default ${DEFAULT_REPS}; --full: ${FULL_REPS})`, intOption('--reps', 1))
     .option('--batch <list>', `batch sizes (default ${DEFAULT_BATCHES.join(',')})`, intListOption('--batch', 2))
-    .option('--models <list>', 'models, comma-separated (default mpeu,schnet)')
-    .option('--policies <list>', `policies, comma-separated (default ${POLICY_NAMES.join(',')})`)
+    .option('--models <list>', 'models, comma-separated (default mpeu,schnet)', namesOption('model', ['mpeu', 'schnet']))
+    .option('--policies <list>', `policies, comma-separated (default ${POLICY_NAMES.join(',')})`, namesOption('policy', POLICY_NAMES))
     .option('--threads <T>', 'native threads', intOption('--threads', 1))
     .option('--seed <S>', 'base seed', intOption('--seed', 0), 42)
     .option('--eval-graphs <n>', 'graphs of val and test evaluated per cell (0: all)', intOption('--eval-graphs', 0), DEFAULT_EVAL_GRAPHS)
@@ -68,8 +125,14 @@ export function registerStudyCommand(program: Command): void {
     .option('--budget-steps <N>', 'steps of the planned run the cost table predicts', intOption('--budget-steps', 1), 2000000)
     .option('--fresh', 'ignore saved results in the folder (overwrite instead of resuming)')
     .option('--quiet', 'no progress output')
+    .option('--shard <I/N>', 'run shard I of N (1-based) into OUT/shard-I-of-N; default: from SLURM_ARRAY_TASK_ID (+ _COUNT or _MIN/_MAX) or JOB_COMPLETION_INDEX with --shards')
+    .option('--shards <N>', 'shard count for a Kubernetes Indexed Job (JOB_COMPLETION_INDEX is the index); checked against a Slurm array', intOption('--shards', 1))
+    .option('--cost-model <file>', 'JSON cost coefficients per model for the shard plan (default: built-in reference); give every shard the same file')
     .action(async (sources: string[], o: StudyCliOptions) => {
-      const list = (v: string | undefined): string[] | undefined => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+      const shard = resolveShard({ shard: o.shard, shards: o.shards, env: process.env });
+      if (o.costModel && !shard) throw new UsageError('--cost-model only applies to a sharded run (--shard I/N or a scheduler index)');
+      const costModels = o.costModel ? readCostModels(o.costModel) : undefined;
+      const outDir = shard ? path.join(o.out, shardDirName(shard)) : o.out;
       const tty = !o.quiet && process.stderr.isTTY;
       let interrupted = false;
       const onSigint = (): void => {
@@ -86,7 +149,7 @@ export function registerStudyCommand(program: Command): void {
       const t0 = Date.now();
       const onProgress = (e: StudyProgress): void => {
         const c = e.cell;
-        const name = c ? `${c.data} ${c.model} ${c.policy} B=${c.batch} rep ${c.rep}` : '';
+        const name = c ? `${shard ? `shard ${shard.index}/${shard.count} ` : ''}${c.data} ${c.model} ${c.policy} B=${c.batch} rep ${c.rep}` : '';
         if (multibar) {
           if (!overall) overall = multibar.create(e.cells, e.finished, { label: 'study', unit: 'cells', info: '' });
           if (e.kind === 'start') {
@@ -107,12 +170,12 @@ export function registerStudyCommand(program: Command): void {
         }
       };
       try {
-        const outcome = await runStudy({
-          outDir: o.out,
+        const options = {
+          outDir,
           data: sources,
           load: sourceOptionsFrom(o),
-          models: list(o.models) as ModelKind[] | undefined,
-          policies: list(o.policies),
+          models: o.models as ModelKind[] | undefined,
+          policies: o.policies,
           batches: o.batch,
           reps: o.reps ?? (o.full ? FULL_REPS : undefined),
           steps: o.steps ?? (o.full ? FULL_STEPS : undefined),
@@ -122,17 +185,53 @@ export function registerStudyCommand(program: Command): void {
           resume: !o.fresh,
           onProgress,
           shouldStop: () => interrupted,
-        });
+          shard: shard ?? undefined,
+          costModels,
+        };
+        // The grid's values come from the command line: a bad one is a usage error.
+        try {
+          studyGrid(options);
+        } catch (e) {
+          if (e instanceof StudyError) throw new UsageError(e.message, e.code);
+          throw e;
+        }
+        const outcome = await runStudy(options);
         multibar?.stop();
         const r = outcome.results;
-        process.stdout.write(formatStudyTables(r, o.budgetSteps, o.costPerHour));
+        // A shard's rows are part of the grid: its comparisons wait for the merge.
+        if (r.shard) {
+          const est = r.shard.estimated_ms;
+          process.stdout.write(
+            `shard ${r.shard.index}/${r.shard.count} (from ${r.shard.source}): ${r.shard.cells.length} of the grid's cells, estimated ${(est[r.shard.index - 1] / 1000).toFixed(1)} s ` +
+              `(plan: max/mean ${(Math.max(...est) / (est.reduce((a, b) => a + b, 0) / est.length)).toFixed(3)}); fingerprint ${r.fingerprint}\n` +
+              `merge when every shard is done: gnnbatch study merge ${o.out} -o ${path.join(o.out, 'merged')}\n`,
+          );
+        } else process.stdout.write(formatStudyTables(r, o.budgetSteps, o.costPerHour));
         process.stdout.write(
-          `${outcome.ran} cell(s) run, ${outcome.skipped} resumed from ${o.out}/results.json, ${outcome.seconds.toFixed(0)} s; ${r.environment.cpu_model}, ${r.environment.cpu_cores} cores, node ${r.environment.node_version}\n`,
+          `${outcome.ran} cell(s) run, ${outcome.skipped} resumed from ${outDir}/results.json, ${outcome.seconds.toFixed(0)} s; ${r.environment.cpu_model}, ${r.environment.cpu_cores} cores, node ${r.environment.node_version}\n`,
         );
-        if (outcome.interrupted) process.stderr.write(`interrupted: ${r.rows.length} finished cell(s) saved in ${o.out}; run the same command again to resume\n`);
+        if (outcome.interrupted) process.stderr.write(`interrupted: ${r.rows.length} finished cell(s) saved in ${outDir}; run the same command again to resume\n`);
       } finally {
         multibar?.stop();
         process.removeListener('SIGINT', onSigint);
+      }
+    });
+
+  cmd
+    .command('merge')
+    .description('merge shard results (study --shard) into one results.json/results.csv that report and recommend --grid read')
+    .argument('<dirs...>', 'shard folders, results.json files, or a folder whose subfolders hold them (the study\'s --out)')
+    .requiredOption('-o, --out <dir>', 'output folder (results.json, results.csv)')
+    .option('--allow-partial', 'write the merge even when cells are missing (listed in results.json as missing_cells)')
+    .option('--json', 'print the merge summary as JSON')
+    .action((dirs: string[], o: MergeCliOptions) => {
+      const m = mergeStudyDirs(dirs, o.out, { allowPartial: o.allowPartial });
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ out: o.out, files: m.files, rows: m.results.rows.length, missing: m.missing, balance: m.balance, estimated_balance: m.estimated_balance, mixed_hardware: m.mixed_hardware, fingerprint: m.results.fingerprint }, null, 1) + '\n');
+      } else process.stdout.write(formatMergeOutcome(m, o.out));
+      if (m.missing.length) process.stderr.write(`warning: ${m.missing.length} cell(s) missing (--allow-partial): ${m.missing.slice(0, 5).join(', ')}${m.missing.length > 5 ? ', ...' : ''}\n`);
+      for (const g of m.mixed_hardware) {
+        process.stderr.write(`warning: ${g.data} ${g.model} B=${g.batch} mixes hardware across repetitions (${g.machines.join(' | ')}): its speedups and t-tests compare machines\n`);
       }
     });
 }

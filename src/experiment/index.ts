@@ -1,13 +1,21 @@
 /** Public API of the experiment layer: the study's grid, its statistics and the policy recommendation. */
 export {
-  runStudy, studyCells, DEFAULT_DATA, DEFAULT_MODELS, DEFAULT_BATCHES, DEFAULT_STEPS, DEFAULT_REPS,
+  runStudy, studyCells, studyGrid, gridLoadOptions, DEFAULT_DATA, DEFAULT_MODELS, DEFAULT_BATCHES, DEFAULT_STEPS, DEFAULT_REPS,
   DEFAULT_EVAL_GRAPHS, FULL_STEPS, FULL_REPS,
   type StudyOptions, type StudyCell, type StudyProgress, type StudyOutcome,
 } from './study';
 export {
-  RESULTS_VERSION, CSV_COLUMNS, cellKey, currentEnvironment, resultsToCsv, writeResults, readResults,
-  type Environment, type StudyRow, type DataSummary, type StudyResults,
+  RESULTS_VERSION, CSV_COLUMNS, TIMING_COLUMNS, ENVIRONMENT_COLUMNS, StudyError, cellKey, currentEnvironment, resultsToCsv, writeResults, readResults,
+  gridSpec, gridFingerprint, firstGridDifference, storeDigest,
+  type Environment, type StudyRow, type DataSummary, type StudyResults, type StudyGrid, type GridLoadOptions, type ShardRecord,
+  type CellCostCoefficients, type MergedShard,
 } from './results';
+export {
+  parseShardSpec, shardFromEnvironment, resolveShard, shardDirName, estimateCellCosts, planShards, planDigest, planStudyShards, parseCostModels,
+  REFERENCE_COST_MODELS, EVAL_FORWARD_FRACTION, PLAN_SIMULATE_STEPS,
+  type ShardSpec, type ResolvedShard, type SourceCostInput, type CellCostEstimate, type ShardGroup, type ShardPlan, type PlannedCell, type PlanStudyOptions,
+} from './shard';
+export { mergeStudyResults, mergeStudyDirs, findResultsFiles, mixedHardware, type MergeInput, type MergeOutcome, type MergeOptions, type MixedHardware } from './merge';
 export {
   analyseStudy, studentTTest, welchTTest, twoSidedP, sampleMean, sampleVariance, sampleMedian, predictCosts, cheapestPolicies,
   type TTest, type PolicySummary, type TTestRow, type CostRow, type StudyAnalysis,

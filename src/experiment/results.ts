@@ -5,17 +5,31 @@
  * `results.json` (everything, curves included) and `results.csv` (scalar
  * columns only), so an interrupted study loses at most the cell in flight.
  */
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { GnnError, type GnnErrorCode } from '../errors';
 import { nativeInfo, type NativeInfo } from '../native';
 import type { CompareRow } from '../batching';
-import type { Histogram } from '../data';
+import { targetColumn, type GraphStore, type Histogram } from '../data';
 import { writeFileAtomic } from '../util/atomic';
 import type { TrainResult } from '../train/trainer';
 
 /** Format version of `results.json`. */
 export const RESULTS_VERSION = 1;
+
+/**
+ * An error of the study layer (grid, shards, merge, results files). `code` is
+ * stable for programs (ERR_GNN_STUDY_*, ERR_GNN_SHARD_*, ERR_GNN_MERGE_*,
+ * ERR_GNN_RESULTS); the message names the file, field or cell.
+ */
+export class StudyError extends GnnError {
+  constructor(code: GnnErrorCode, message: string) {
+    super(code, message);
+    this.name = 'StudyError';
+  }
+}
 
 /** Hardware and software a row was measured on (no git, no hostnames). */
 export interface Environment {
@@ -61,6 +75,22 @@ export function trainColumns(r: TrainResult): Pick<TrainResult, (typeof TRAIN_CO
   for (const k of TRAIN_COLUMNS) out[k] = r[k];
   return out as Pick<TrainResult, (typeof TRAIN_COLUMNS)[number]>;
 }
+
+/**
+ * Row columns read from clocks: they differ between two runs of the same cell.
+ * Every other column of {@link CSV_COLUMNS} except {@link ENVIRONMENT_COLUMNS}
+ * (and the loss curve) is a deterministic function of the cell on CPU, so a
+ * sharded study merged must equal the unsharded one there, bit for bit.
+ */
+export const TIMING_COLUMNS = [
+  'ms_per_step_median', 'batching_ms_median', 'update_ms_median', 'combined_ms_median', 'batching_ms_mean', 'update_ms_mean',
+  'combined_ms_mean', 'compile_ms_total', 'graphs_per_s', 'gflops', 'cell_seconds', 'finished_at',
+] as const satisfies readonly (keyof StudyRow)[];
+
+/** Row columns describing the machine a row ran on (each row keeps its own hardware). */
+export const ENVIRONMENT_COLUMNS = [
+  'threads', 'cpu_model', 'cpu_cores', 'node_version', 'native_build', 'native_simd', 'native_openmp',
+] as const satisfies readonly (keyof StudyRow)[];
 
 /** One finished cell of the grid. */
 export interface StudyRow extends Pick<TrainResult, (typeof TRAIN_COLUMNS)[number]> {
@@ -109,6 +139,79 @@ export interface DataSummary {
    */
   simulated_steps: number;
   simulation: CompareRow[];
+  /** The graph rule the store was built with (`fc`, `cutoff:R`, `knn:K`). */
+  graph_rule?: string;
+  /** {@link storeDigest} of the loaded data: shards merged must have loaded the same graphs and targets. */
+  digest?: string;
+}
+
+/** Load options of the grid as recorded in `results.json` (everything that changes the graphs or the target). */
+export interface GridLoadOptions {
+  format?: string;
+  /** Canonical graph rule text (`fc`, `cutoff:R`, `knn:K`). */
+  graph?: string;
+  target?: string;
+  drop_edgeless?: boolean;
+  /** Seed of the built-in generators. */
+  data_seed?: number;
+}
+
+/** The grid as requested: together with the package version it is what {@link gridFingerprint} digests. */
+export interface StudyGrid {
+  data: string[];
+  models: string[];
+  policies: string[];
+  batches: number[];
+  reps: number;
+  steps: number;
+  base_seed: number;
+  eval_graphs: number;
+  /** Load options applied to every source (absent in files from before sharding: read as none). */
+  load?: GridLoadOptions;
+  /** Target per source, when given per source. */
+  targets?: Record<string, string>;
+}
+
+/** A shard's record in its own `results.json` (see `planShards` for the assignment rule). */
+export interface ShardRecord {
+  /** 1-based shard index and the shard count. */
+  index: number;
+  count: number;
+  /** Where the index came from: `--shard`, Slurm's array variables or Kubernetes' completion index. */
+  source: 'option' | 'slurm' | 'kubernetes';
+  /** Digest of the assignment inputs (grid fingerprint, shard count, cost models): equal for every shard of one plan. */
+  plan_digest: string;
+  /** Cell keys ({@link cellKey}) assigned to this shard, in run order. */
+  cells: string[];
+  /** Estimated cost of every shard of the plan (ms, index 0 = shard 1) and the cost models used. */
+  estimated_ms: number[];
+  cost_models: Record<string, CellCostCoefficients>;
+}
+
+/** The five coefficients of a calibrated cost model (`CostModel` of recommend.ts without its points). */
+export interface CellCostCoefficients {
+  ms_per_edge: number;
+  ms_per_node: number;
+  ms_per_step: number;
+  compile_ms_per_edge: number;
+  compile_ms_base: number;
+}
+
+/** One input of a merged file: which shard, from where, on what machine. */
+export interface MergedShard {
+  /** The input `results.json` as given to merge. */
+  file: string;
+  /** Null for an unsharded input. */
+  index: number | null;
+  count: number | null;
+  rows: number;
+  /** Sum of the rows' cell_seconds (the shard's measured training + evaluation time). */
+  cell_seconds: number;
+  /** The plan's estimate for this shard (ms), when it was a shard. */
+  estimated_ms: number | null;
+  created: string;
+  updated: string;
+  environment: Environment;
 }
 
 /** The whole `results.json` document. */
@@ -118,16 +221,15 @@ export interface StudyResults {
   updated: string;
   environment: Environment;
   /** The grid as requested (for the report's captions and for resume). */
-  grid: {
-    data: string[];
-    models: string[];
-    policies: string[];
-    batches: number[];
-    reps: number;
-    steps: number;
-    base_seed: number;
-    eval_graphs: number;
-  };
+  grid: StudyGrid;
+  /** {@link gridFingerprint} of `grid` and the package version (absent in files from before sharding). */
+  fingerprint?: string;
+  /** Present when this file is one shard of the grid. */
+  shard?: ShardRecord;
+  /** Present when this file was merged from shards: one entry per input, in shard order. */
+  merged_from?: MergedShard[];
+  /** Cells of the grid without a row, when merged with `--allow-partial`. */
+  missing_cells?: string[];
   data: DataSummary[];
   rows: StudyRow[];
 }
@@ -160,6 +262,70 @@ export function currentEnvironment(): Environment {
   };
 }
 
+/**
+ * The fields a grid fingerprint covers, in the order a difference is reported:
+ * data sources, graph rule and the other load options, targets, models,
+ * policies, batch sizes, steps, repetitions, seed, evaluation size, version.
+ */
+export function gridSpec(grid: StudyGrid, gnnbatchVersion: string): [string, unknown][] {
+  const load = grid.load ?? {};
+  return [
+    ['data', grid.data],
+    ['load.graph', load.graph ?? null],
+    ['load.format', load.format ?? null],
+    ['load.drop_edgeless', load.drop_edgeless ?? false],
+    ['load.data_seed', load.data_seed ?? null],
+    ['load.target', load.target ?? null],
+    ['targets', grid.targets ? Object.keys(grid.targets).sort().map((k) => [k, grid.targets?.[k]]) : null],
+    ['models', grid.models],
+    ['policies', grid.policies],
+    ['batches', grid.batches],
+    ['steps', grid.steps],
+    ['reps', grid.reps],
+    ['base_seed', grid.base_seed],
+    ['eval_graphs', grid.eval_graphs],
+    ['gnnbatch_version', gnnbatchVersion],
+  ];
+}
+
+/** A 16-hex-digit digest of {@link gridSpec}: two results files of one grid (and version) have the same fingerprint. */
+export function gridFingerprint(grid: StudyGrid, gnnbatchVersion: string): string {
+  return createHash('sha256').update(JSON.stringify(gridSpec(grid, gnnbatchVersion))).digest('hex').slice(0, 16);
+}
+
+/**
+ * The first field where two grids differ (as `[field, a, b]`), or null when
+ * their specifications are equal.
+ */
+export function firstGridDifference(a: StudyGrid, aVersion: string, b: StudyGrid, bVersion: string): [string, unknown, unknown] | null {
+  const sa = gridSpec(a, aVersion);
+  const sb = gridSpec(b, bVersion);
+  for (let i = 0; i < sa.length; i++) {
+    if (JSON.stringify(sa[i][1]) !== JSON.stringify(sb[i][1])) return [sa[i][0], sa[i][1], sb[i][1]];
+  }
+  return null;
+}
+
+/**
+ * A digest of what training reads from a store for `target`: graph sizes,
+ * atomic numbers, edge lists and the target column (not the float32
+ * distances, whose last bits may differ between SIMD builds of the same data).
+ */
+export function storeDigest(store: GraphStore, target: string): string {
+  const h = createHash('sha256');
+  const put = (a: ArrayBufferView): void => {
+    h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  };
+  h.update(`${store.numGraphs}|${store.graphRule}|${target}|`);
+  put(store.nodeOffset);
+  put(store.edgeOffset);
+  put(store.atomicNumber);
+  put(store.senders);
+  put(store.receivers);
+  put(targetColumn(store, target));
+  return h.digest('hex').slice(0, 16);
+}
+
 /** The identity of a cell: rows with the same key are the same measurement. */
 export function cellKey(r: Pick<StudyRow, 'data' | 'model' | 'policy' | 'batch' | 'rep' | 'steps'>): string {
   return `${r.data}|${r.model}|${r.policy}|${r.batch}|${r.rep}|${r.steps}`;
@@ -184,16 +350,20 @@ export function writeResults(dir: string, results: StudyResults): void {
   writeFileAtomic(path.join(dir, 'results.csv'), resultsToCsv(results.rows));
 }
 
-/** Reads a `results.json` (null metrics become NaN). Throws a RangeError naming the file when it is not one. */
+/**
+ * Reads a `results.json` (null metrics become NaN). Throws a {@link StudyError}
+ * (ERR_GNN_RESULTS) naming the file when it is missing, unreadable or not a
+ * results file of this version.
+ */
 export function readResults(file: string): StudyResults {
   let doc: StudyResults;
   try {
     doc = JSON.parse(fs.readFileSync(file, 'utf8')) as StudyResults;
   } catch (e) {
-    throw new RangeError(`${file}: cannot read study results (${(e as Error).message})`);
+    throw new StudyError('ERR_GNN_RESULTS', `${file}: cannot read study results (${(e as Error).message})`);
   }
   if (!doc || typeof doc !== 'object' || !Array.isArray(doc.rows) || doc.version !== RESULTS_VERSION) {
-    throw new RangeError(`${file}: not a gnnbatch results.json (version ${RESULTS_VERSION})`);
+    throw new StudyError('ERR_GNN_RESULTS', `${file}: not a gnnbatch results.json (version ${RESULTS_VERSION})`);
   }
   for (const r of doc.rows) {
     for (const k of Object.keys(r) as (keyof StudyRow)[]) if (r[k] === null) (r as unknown as Record<string, unknown>)[k] = NaN;

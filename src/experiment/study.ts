@@ -7,14 +7,15 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { POLICY_NAMES, compareBatching, isPolicyName, sizesOf } from '../batching';
-import { defaultTarget, distribution, loadSource, splitGraphs, type GraphStore, type LoadSourceOptions, type Split } from '../data';
+import { defaultTarget, distribution, formatGraphRule, loadSource, parseGraphRule, splitGraphs, type GraphStore, type LoadSourceOptions, type Split } from '../data';
 import type { ModelKind } from '../model/config';
 import { train, type TrainProgress } from '../train/trainer';
 import {
-  RESULTS_VERSION, cellKey, currentEnvironment, readResults, writeResults,
-  type DataSummary, type StudyResults, type StudyRow,
+  RESULTS_VERSION, StudyError, cellKey, currentEnvironment, firstGridDifference, gridFingerprint, readResults, storeDigest, writeResults,
+  type CellCostCoefficients, type DataSummary, type GridLoadOptions, type ShardRecord, type StudyGrid, type StudyResults, type StudyRow,
   trainColumns,
 } from './results';
+import { REFERENCE_COST_MODELS, planDigest, planStudyShards, type ResolvedShard, type ShardSpec } from './shard';
 
 /** The default data sources: sizes chosen so that generating them takes a second or two. */
 export const DEFAULT_DATA = ['qm9-like:20000', 'aflow-like:8000'] as const;
@@ -71,6 +72,14 @@ export interface StudyOptions {
   onProgress?: (e: StudyProgress) => void;
   /** Checked between steps; when true the cell in flight is abandoned and the study returns. */
   shouldStop?: () => boolean;
+  /**
+   * Run only this shard's cells (see shard.ts for the assignment rule). The
+   * shard's `outDir` is its own: results.json records the shard, its cells
+   * and the plan; resuming it with another grid or shard is refused.
+   */
+  shard?: ShardSpec & { source?: ResolvedShard['source'] };
+  /** Cost coefficients per model for the shard plan (default {@link REFERENCE_COST_MODELS}); every shard must get the same. */
+  costModels?: Readonly<Record<string, CellCostCoefficients>>;
 }
 
 /** One cell of the grid. */
@@ -108,7 +117,7 @@ export interface StudyOutcome {
   seconds: number;
 }
 
-/** All cells of a grid, in run order (data, model, batch, policy, rep). */
+/** All cells of a grid, in run order (data, model, batch, rep, policy). */
 export function studyCells(grid: { data: readonly string[]; models: readonly ModelKind[]; policies: readonly string[]; batches: readonly number[]; reps: number; seed: number }): StudyCell[] {
   const cells: StudyCell[] = [];
   for (const data of grid.data)
@@ -123,6 +132,57 @@ export function studyCells(grid: { data: readonly string[]; models: readonly Mod
 function evalSplit(split: Split, n: number): Split {
   if (n <= 0) return split;
   return { train: split.train, val: split.val.subarray(0, Math.min(n, split.val.length)), test: split.test.subarray(0, Math.min(n, split.test.length)) };
+}
+
+/** The grid's record of the load options (canonical graph rule text; only what was given). */
+export function gridLoadOptions(load: LoadSourceOptions | undefined): GridLoadOptions {
+  const out: GridLoadOptions = {};
+  if (!load) return out;
+  if (load.format !== undefined) out.format = load.format;
+  if (load.graph !== undefined) out.graph = formatGraphRule(typeof load.graph === 'string' ? parseGraphRule(load.graph) : load.graph);
+  if (load.target !== undefined) out.target = load.target;
+  if (load.dropEdgeless) out.drop_edgeless = true;
+  if (load.seed !== undefined) out.data_seed = load.seed;
+  return out;
+}
+
+function checkDistinct<T>(name: string, values: readonly T[]): void {
+  const seen = new Set<T>();
+  for (const v of values) {
+    if (seen.has(v)) throw new StudyError('ERR_GNN_STUDY_DUPLICATE', `${name} lists ${String(v)} twice (every cell of the grid must be distinct)`);
+    seen.add(v);
+  }
+}
+
+/**
+ * The grid of {@link runStudy}'s options with defaults applied, validated.
+ * Throws a {@link StudyError} (ERR_GNN_STUDY_*) naming the bad value.
+ */
+export function studyGrid(options: Omit<StudyOptions, 'outDir'>): StudyGrid {
+  const grid: StudyGrid = {
+    data: [...(options.data?.length ? options.data : DEFAULT_DATA)],
+    models: [...(options.models?.length ? options.models : DEFAULT_MODELS)],
+    policies: [...(options.policies?.length ? options.policies : POLICY_NAMES)],
+    batches: [...(options.batches?.length ? options.batches : DEFAULT_BATCHES)],
+    reps: options.reps ?? DEFAULT_REPS,
+    steps: options.steps ?? DEFAULT_STEPS,
+    base_seed: options.seed ?? 42,
+    eval_graphs: options.evalGraphs ?? DEFAULT_EVAL_GRAPHS,
+    load: gridLoadOptions(options.load),
+  };
+  if (options.targets && Object.keys(options.targets).length) grid.targets = { ...options.targets };
+  for (const p of grid.policies) if (!isPolicyName(p)) throw new StudyError('ERR_GNN_STUDY_GRID', `unknown policy '${p}' (expected one of ${POLICY_NAMES.join(', ')})`);
+  for (const m of grid.models) if (m !== 'mpeu' && m !== 'schnet') throw new StudyError('ERR_GNN_STUDY_GRID', `unknown model '${m}' (expected mpeu or schnet)`);
+  for (const b of grid.batches) if (!(Number.isInteger(b) && b >= 2)) throw new StudyError('ERR_GNN_STUDY_GRID', `batch size must be an integer >= 2, got ${b}`);
+  if (!(Number.isInteger(grid.reps) && grid.reps >= 1)) throw new StudyError('ERR_GNN_STUDY_GRID', `reps must be an integer >= 1, got ${grid.reps}`);
+  if (!(Number.isInteger(grid.steps) && grid.steps >= 1)) throw new StudyError('ERR_GNN_STUDY_GRID', `steps must be an integer >= 1, got ${grid.steps}`);
+  if (!(Number.isInteger(grid.base_seed) && grid.base_seed >= 0)) throw new StudyError('ERR_GNN_STUDY_GRID', `seed must be an integer >= 0, got ${grid.base_seed}`);
+  if (!(Number.isInteger(grid.eval_graphs) && grid.eval_graphs >= 0)) throw new StudyError('ERR_GNN_STUDY_GRID', `eval graphs must be an integer >= 0, got ${grid.eval_graphs}`);
+  checkDistinct('data', grid.data);
+  checkDistinct('models', grid.models);
+  checkDistinct('policies', grid.policies);
+  checkDistinct('batch sizes', grid.batches);
+  return grid;
 }
 
 function dataSummary(data: string, target: string, store: GraphStore, train: Int32Array, batches: readonly number[], policies: readonly string[], simSteps: number): DataSummary {
@@ -148,67 +208,80 @@ function dataSummary(data: string, target: string, store: GraphStore, train: Int
     edges_max: de.max,
     simulated_steps: simSteps,
     simulation,
+    graph_rule: store.graphRule,
+    digest: storeDigest(store, target),
   };
 }
 
-/** Runs (or resumes) the study's grid; see {@link StudyOptions}. */
+/** Runs (or resumes) the study's grid, or one shard of it; see {@link StudyOptions}. */
 export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
   const t0 = Date.now();
-  const grid = {
-    data: [...(options.data?.length ? options.data : DEFAULT_DATA)],
-    models: [...(options.models?.length ? options.models : DEFAULT_MODELS)],
-    policies: [...(options.policies?.length ? options.policies : POLICY_NAMES)],
-    batches: [...(options.batches?.length ? options.batches : DEFAULT_BATCHES)],
-    reps: options.reps ?? DEFAULT_REPS,
-    steps: options.steps ?? DEFAULT_STEPS,
-    base_seed: options.seed ?? 42,
-    eval_graphs: options.evalGraphs ?? DEFAULT_EVAL_GRAPHS,
-  };
-  for (const p of grid.policies) if (!isPolicyName(p)) throw new RangeError(`unknown policy '${p}' (expected one of ${POLICY_NAMES.join(', ')})`);
-  for (const m of grid.models) if (m !== 'mpeu' && m !== 'schnet') throw new RangeError(`unknown model '${m}' (expected mpeu or schnet)`);
-  for (const b of grid.batches) if (!(Number.isInteger(b) && b >= 2)) throw new RangeError(`batch size must be an integer >= 2, got ${b}`);
-  if (!(Number.isInteger(grid.reps) && grid.reps >= 1)) throw new RangeError(`reps must be an integer >= 1, got ${grid.reps}`);
-  if (!(Number.isInteger(grid.steps) && grid.steps >= 1)) throw new RangeError(`steps must be an integer >= 1, got ${grid.steps}`);
+  const grid = studyGrid(options);
   const simSteps = options.simulateSteps ?? 20000;
+  const environment = currentEnvironment();
+  const fingerprint = gridFingerprint(grid, environment.gnnbatch_version);
 
   fs.mkdirSync(options.outDir, { recursive: true });
   const file = path.join(options.outDir, 'results.json');
   const now = new Date().toISOString();
-  let results: StudyResults = { version: RESULTS_VERSION, created: now, updated: now, environment: currentEnvironment(), grid, data: [], rows: [] };
-  if (options.resume !== false && fs.existsSync(file)) {
-    const old = readResults(file);
-    results = { ...results, created: old.created, data: old.data, rows: old.rows };
+  let results: StudyResults = { version: RESULTS_VERSION, created: now, updated: now, environment, grid, fingerprint, data: [], rows: [] };
+  let old: StudyResults | null = null;
+  if (options.resume !== false && fs.existsSync(file)) old = readResults(file);
+  const cells = studyCells({ ...grid, models: grid.models as ModelKind[], seed: grid.base_seed });
+  let mine = cells;
+  const shard = options.shard;
+  if (shard) {
+    if (old) checkShardResume(file, old, grid, environment.gnnbatch_version, shard);
+    const costModels: Readonly<Record<string, CellCostCoefficients>> = options.costModels ?? REFERENCE_COST_MODELS;
+    options.onProgress?.({ kind: 'load', index: 0, cells: cells.length, finished: 0, message: `planning ${shard.count} shards over ${cells.length} cells` });
+    const { plan } = await planStudyShards({
+      grid, cells: cells.map((c) => ({ ...c, steps: grid.steps })), count: shard.count, load: options.load, targets: options.targets, costModels,
+      onSource: (d) => options.onProgress?.({ kind: 'load', index: 0, cells: cells.length, finished: 0, message: `planning: loading ${d}` }),
+    });
+    mine = cells.filter((c) => plan.shardOf.get(cellKey({ ...c, steps: grid.steps })) === shard.index);
+    const record: ShardRecord = {
+      index: shard.index,
+      count: shard.count,
+      source: shard.source ?? 'option',
+      plan_digest: planDigest(fingerprint, shard.count, costModels),
+      cells: mine.map((c) => cellKey({ ...c, steps: grid.steps })),
+      estimated_ms: plan.loads_ms,
+      cost_models: Object.fromEntries(grid.models.map((m) => [m, costModels[m]])),
+    };
+    results.shard = record;
   }
+  if (old) results = { ...results, created: old.created, data: old.data, rows: old.rows };
   const done = new Set(results.rows.map(cellKey));
-  const cells = studyCells({ ...grid, seed: grid.base_seed });
   let finished = 0;
   let ran = 0;
   let skipped = 0;
   let interrupted = false;
+  // Progress counts this run's cells (a shard's own, or the whole grid).
+  const total = mine.length;
 
   for (const data of grid.data) {
-    const dataCells = cells.filter((c) => c.data === data);
+    const dataCells = mine.filter((c) => c.data === data);
     const todo = dataCells.filter((c) => !done.has(cellKey({ ...c, steps: grid.steps })));
-    const base = cells.indexOf(dataCells[0]);
+    const base = mine.indexOf(dataCells[0]);
     for (const c of dataCells) {
       if (todo.includes(c)) continue;
       skipped++;
       finished++;
-      options.onProgress?.({ kind: 'skip', cell: c, index: cells.indexOf(c), cells: cells.length, finished });
+      options.onProgress?.({ kind: 'skip', cell: c, index: mine.indexOf(c), cells: total, finished });
     }
     if (todo.length === 0) continue;
-    options.onProgress?.({ kind: 'load', index: base, cells: cells.length, finished, message: `loading ${data}` });
+    options.onProgress?.({ kind: 'load', index: base, cells: total, finished, message: `loading ${data}` });
     const { store } = await loadSource(data, options.load ?? {});
     const target = options.targets?.[data] ?? options.load?.target ?? defaultTarget(store);
-    if (!target) throw new RangeError(`${data}: the data has no numeric target property`);
+    if (!target) throw new StudyError('ERR_GNN_DATA_TARGET', `${data}: the data has no numeric target property`);
     const split = splitGraphs(store.numGraphs, { seed: 42 });
     const evSplit = evalSplit(split, grid.eval_graphs);
     if (!results.data.some((d) => d.data === data)) {
       results.data.push(dataSummary(data, target, store, split.train, grid.batches, grid.policies, simSteps));
     }
     for (const c of todo) {
-      const index = cells.indexOf(c);
-      options.onProgress?.({ kind: 'start', cell: c, index, cells: cells.length, finished });
+      const index = mine.indexOf(c);
+      options.onProgress?.({ kind: 'start', cell: c, index, cells: total, finished });
       const tc = Date.now();
       const { result: r } = await train({
         store,
@@ -221,7 +294,7 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
         split: evSplit,
         threads: options.threads,
         progressEvery: 1,
-        onProgress: (p) => options.onProgress?.({ kind: 'step', cell: c, index, cells: cells.length, finished, step: p }),
+        onProgress: (p) => options.onProgress?.({ kind: 'step', cell: c, index, cells: total, finished, step: p }),
         shouldStop: options.shouldStop,
       });
       if (r.stopped_early) {
@@ -259,7 +332,7 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
       done.add(cellKey(row));
       ran++;
       finished++;
-      options.onProgress?.({ kind: 'done', cell: c, index, cells: cells.length, finished, row });
+      options.onProgress?.({ kind: 'done', cell: c, index, cells: total, finished, row });
     }
     if (interrupted) break;
   }
@@ -268,4 +341,19 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     writeResults(options.outDir, results);
   }
   return { results, ran, skipped, interrupted, seconds: (Date.now() - t0) / 1000 };
+}
+
+/**
+ * A shard folder may only be resumed by the same shard of the same grid:
+ * otherwise its rows would mix plans. Throws ERR_GNN_SHARD_RESUME naming the
+ * first difference.
+ */
+function checkShardResume(file: string, old: StudyResults, grid: StudyGrid, version: string, shard: ShardSpec): void {
+  const fix = 'run it with --fresh to start over, or give this shard its own --out folder';
+  if (!old.shard) throw new StudyError('ERR_GNN_SHARD_RESUME', `${file} holds an unsharded study, not shard ${shard.index}/${shard.count}: ${fix}`);
+  if (old.shard.index !== shard.index || old.shard.count !== shard.count) {
+    throw new StudyError('ERR_GNN_SHARD_RESUME', `${file} holds shard ${old.shard.index}/${old.shard.count}, not ${shard.index}/${shard.count}: ${fix}`);
+  }
+  const diff = firstGridDifference(old.grid, old.environment.gnnbatch_version, grid, version);
+  if (diff) throw new StudyError('ERR_GNN_SHARD_RESUME', `${file} holds another grid (${diff[0]}: ${JSON.stringify(diff[1])} there, ${JSON.stringify(diff[2])} now): ${fix}`);
 }
