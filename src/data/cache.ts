@@ -14,6 +14,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { native } from '../native';
 import { CacheError } from './errors';
+import { parseGraphRule } from './graph-rule';
 import type { GraphStore } from './types';
 
 /** The current cache format version; other versions are refused. */
@@ -120,7 +121,7 @@ export function saveStore(store: GraphStore, file: string): void {
     write(head);
     const zeros = new Uint8Array(8);
     views.forEach((v, i) => {
-      if (pos !== entries[i].offset) throw new Error('internal: cache offset mismatch');
+      if (pos !== entries[i].offset) throw new CacheError(file, `internal: offset mismatch writing array '${entries[i].name}'`, 'ERR_GNN_INTERNAL');
       write(bytesOf(v));
       const p = pad8(pos) - pos;
       if (p) write(zeros.subarray(0, p));
@@ -137,6 +138,16 @@ export function saveStore(store: GraphStore, file: string): void {
 
 function elementSize(dtype: string): number {
   return dtype === 'f64' ? 8 : dtype === 'u8' ? 1 : 4;
+}
+
+/** Every value finite (and >= 0 when `nonNegative`), else ERR_GNN_CACHE_CORRUPT naming the first bad index. */
+function checkValues(file: string, name: string, a: Float32Array | Float64Array, nonNegative: boolean): void {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    if (!(x >= 0) && (nonNegative || !Number.isFinite(x)))
+      throw new CacheError(file, `corrupt: ${name}[${i}] = ${x}${nonNegative ? ' (distances must be finite and >= 0)' : ' is not finite'}`, 'ERR_GNN_CACHE_CORRUPT');
+    if (x === Infinity) throw new CacheError(file, `corrupt: ${name}[${i}] is not finite`, 'ERR_GNN_CACHE_CORRUPT');
+  }
 }
 
 /** Options of {@link loadStore}. */
@@ -180,15 +191,28 @@ export function loadStore(file: string, options: LoadStoreOptions = {}): GraphSt
   }
   if (!header || !Number.isInteger(header.numGraphs) || header.numGraphs < 0 || !Array.isArray(header.arrays) || !Array.isArray(header.ids) || !Array.isArray(header.targetNames))
     throw new CacheError(file, 'corrupt header (missing fields)', 'ERR_GNN_CACHE_CORRUPT');
+  if (!header.ids.every((x) => typeof x === 'string') || !header.targetNames.every((x) => typeof x === 'string') || typeof header.source !== 'string')
+    throw new CacheError(file, 'corrupt header (ids, targetNames and source must be strings)', 'ERR_GNN_CACHE_CORRUPT');
+  try {
+    parseGraphRule(header.graphRule);
+  } catch {
+    throw new CacheError(file, `corrupt header (graph rule ${JSON.stringify(header.graphRule)})`, 'ERR_GNN_CACHE_CORRUPT');
+  }
+  // Arrays start after the header, are 8-byte aligned and do not overlap.
+  const dataStart = pad8(16 + hlen);
+  let dataEnd = dataStart;
   // Typed arrays need aligned offsets: copy once if Node handed us an unaligned buffer.
   const base = buf.byteOffset % 8 === 0 ? buf : Buffer.from(buf);
   const arrays = new Map<string, ArrayBufferView & { length: number }>();
   for (const spec of ARRAYS) {
     const e = header.arrays.find((a) => a.name === spec.name);
     if (!e && spec.optional) continue;
-    if (!e || e.dtype !== spec.dtype || !Number.isInteger(e.offset) || !Number.isInteger(e.length) || e.offset % 8 !== 0 || e.length < 0)
-      throw new CacheError(file, `corrupt header (array '${spec.name}')`, 'ERR_GNN_CACHE_CORRUPT');
+    if (!e || e.dtype !== spec.dtype || !Number.isSafeInteger(e.offset) || !Number.isSafeInteger(e.length) || e.offset % 8 !== 0 || e.length < 0)
+      throw new CacheError(file, `corrupt header (array '${spec.name}': dtype, offset or length)`, 'ERR_GNN_CACHE_CORRUPT');
+    if (e.offset < dataEnd)
+      throw new CacheError(file, `corrupt header (array '${spec.name}' starts at byte ${e.offset}, inside the header or a previous array, which end at ${dataEnd})`, 'ERR_GNN_CACHE_CORRUPT');
     const bytes = e.length * elementSize(e.dtype);
+    dataEnd = e.offset + bytes;
     if (e.offset + bytes > base.byteLength)
       throw new CacheError(file, `truncated: array '${spec.name}' needs bytes up to ${e.offset + bytes}, the file has ${base.byteLength}`, 'ERR_GNN_CACHE_TRUNCATED');
     const at = base.byteOffset + e.offset;
@@ -223,6 +247,13 @@ export function loadStore(file: string, options: LoadStoreOptions = {}): GraphSt
   if (store.nodeOffset.length !== G + 1 || store.ids.length !== G || store.targets.length !== G * store.targetNames.length ||
       store.positions.length !== store.atomicNumber.length * 3)
     throw new CacheError(file, 'corrupt: array lengths disagree with the graph count', 'ERR_GNN_CACHE_CORRUPT');
+  if (store.cells && store.cells.length !== G * 9)
+    throw new CacheError(file, `corrupt: array 'cells' has ${store.cells.length} values, ${G} graphs need ${G * 9}`, 'ERR_GNN_CACHE_CORRUPT');
+  if (store.pbc && store.pbc.length !== G * 3)
+    throw new CacheError(file, `corrupt: array 'pbc' has ${store.pbc.length} values, ${G} graphs need ${G * 3}`, 'ERR_GNN_CACHE_CORRUPT');
+  checkValues(file, 'distance', store.distance, true);
+  checkValues(file, 'positions', store.positions, false);
+  if (store.cells) checkValues(file, 'cells', store.cells, false);
   try {
     native().validateStore({ ...store, target: new Float64Array(G) });
   } catch (e) {

@@ -1,6 +1,7 @@
 /** Public API of the data layer. */
 export type { Structure, GraphStore, Split } from './types';
-export { DataFormatError, CacheError, type DataLocation } from './errors';
+export { DataFormatError, DataLimitError, CacheError, type DataLocation } from './errors';
+export { resolveLimits, checkEdgeCeilings, checkBuiltEdges, edgeBound, type DataLimits } from './limits';
 export { ELEMENT_SYMBOLS, atomicNumberOf } from './elements';
 export { parseGraphRule, formatGraphRule, type GraphRule } from './graph-rule';
 export {

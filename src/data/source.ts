@@ -13,9 +13,11 @@ import { formatGraphRule, parseGraphRule, type GraphRule } from './graph-rule';
 import { buildStoreAsync } from './store';
 import { generate, parseGeneratorSpec } from './synthetic';
 import type { GraphStore, Structure } from './types';
+import { ArgumentError } from '../errors';
+import type { DataLimits } from './limits';
 
-/** Options of {@link loadSource} and {@link readStructures}. */
-export interface LoadSourceOptions {
+/** Options of {@link loadSource} and {@link readStructures}; the size ceilings are documented in limits.ts. */
+export interface LoadSourceOptions extends DataLimits {
   /** Force a format instead of detecting it. */
   format?: SourceFormat;
   /** Graph rule (`fc`, `cutoff:R`, `knn:K` or parsed); default `fc` for molecules, `knn:12` when any structure is periodic; a cache keeps its own. */
@@ -43,21 +45,21 @@ export interface LoadedSource {
 }
 
 /** Streams the structures of a file or generator source (not a `.gnb` cache). */
-export async function* readStructures(source: string, options: Pick<LoadSourceOptions, 'format' | 'seed'> = {}): AsyncGenerator<Structure> {
+export async function* readStructures(source: string, options: Pick<LoadSourceOptions, 'format' | 'seed' | 'maxMemberBytes'> = {}): AsyncGenerator<Structure> {
   const format = options.format ?? detectFormat(source);
   switch (format) {
-    case 'qm9-xyz': yield* readQm9(source); return;
+    case 'qm9-xyz': yield* readQm9(source, { maxMemberBytes: options.maxMemberBytes }); return;
     case 'extxyz': yield* readExtxyz(source); return;
     case 'ase-db': yield* readAseDb(source); return;
     case 'aflow-json': yield* readAflowJson(source); return;
     case 'qm9-like':
     case 'aflow-like': {
       const spec = parseGeneratorSpec(source) ?? { name: format, count: Number(/:(\d+)$/.exec(source)?.[1] ?? NaN) };
-      if (spec.name !== format || !Number.isInteger(spec.count)) throw new RangeError(`source '${source}' is not a ${format}[:N] spec`);
+      if (spec.name !== format || !Number.isInteger(spec.count)) throw new ArgumentError(`source '${source}' is not a ${format}[:N] spec`);
       yield* generate(spec, options.seed);
       return;
     }
-    case 'gnb': throw new RangeError(`'${source}' is a .gnb cache of graphs, not of structures; use loadSource`);
+    case 'gnb': throw new ArgumentError(`'${source}' is a .gnb cache of graphs, not of structures; use loadSource`);
   }
 }
 
@@ -72,16 +74,16 @@ export async function loadSource(source: string, options: LoadSourceOptions = {}
   if (format === 'gnb') {
     const store = loadStore(source);
     if (rule && formatGraphRule(rule) !== store.graphRule)
-      throw new RangeError(`${source} was built with graph rule '${store.graphRule}', not '${formatGraphRule(rule)}'; rebuild it with "gnnbatch data build"`);
+      throw new ArgumentError(`${source} was built with graph rule '${store.graphRule}', not '${formatGraphRule(rule)}'; rebuild it with "gnnbatch data build"`);
     if (options.target !== undefined && !store.targetNames.includes(options.target))
       throw new DataFormatError({ file: source, field: options.target }, `missing target; the cache has: ${store.targetNames.join(', ') || '(none)'}`, 'ERR_GNN_DATA_TARGET');
     let edgeless = 0;
     for (let g = 0; g < store.numGraphs; g++) if (store.edgeOffset[g + 1] === store.edgeOffset[g]) edgeless++;
-    if (options.dropEdgeless && edgeless > 0) throw new RangeError(`${source} holds ${edgeless} edgeless graphs; rebuild it with --drop-edgeless`);
+    if (options.dropEdgeless && edgeless > 0) throw new ArgumentError(`${source} holds ${edgeless} edgeless graphs; rebuild it with --drop-edgeless`);
     return { store, format, edgeless, dropped: 0, fromCache: true };
   }
   const structures: Structure[] = [];
-  for await (const s of readStructures(source, { format, seed: options.seed })) {
+  for await (const s of readStructures(source, { format, seed: options.seed, maxMemberBytes: options.maxMemberBytes })) {
     if (options.target !== undefined && !(options.target in s.targets)) {
       const known = Object.keys(s.targets);
       throw new DataFormatError({ file: source, entry: structures.length, field: options.target },
@@ -91,6 +93,8 @@ export async function loadSource(source: string, options: LoadSourceOptions = {}
     if (options.onProgress && structures.length % 1000 === 0) options.onProgress(structures.length);
   }
   const graph = rule ?? (structures.some((s) => s.pbc.some((p) => p)) ? parseGraphRule('knn:12') : parseGraphRule('fc'));
-  const built = await buildStoreAsync(structures, { graph, source, dropEdgeless: options.dropEdgeless });
+  const built = await buildStoreAsync(structures, {
+    graph, source, dropEdgeless: options.dropEdgeless, maxEdgesPerGraph: options.maxEdgesPerGraph, maxTotalEdges: options.maxTotalEdges,
+  });
   return { ...built, format, fromCache: false };
 }

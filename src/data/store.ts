@@ -5,9 +5,11 @@
 import { native, type NativeNeighbours, type NativeStoreArrays, type NativeStructureBatch } from '../native';
 import { formatGraphRule, type GraphRule } from './graph-rule';
 import type { GraphStore, Structure } from './types';
+import { ArgumentError } from '../errors';
+import { checkBuiltEdges, checkEdgeCeilings, type DataLimits } from './limits';
 
-/** Options of {@link buildStore}. */
-export interface BuildStoreOptions {
+/** Options of {@link buildStore} (with the edge ceilings of {@link DataLimits}). */
+export interface BuildStoreOptions extends Pick<DataLimits, 'maxEdgesPerGraph' | 'maxTotalEdges'> {
   /** Graph construction rule. */
   graph: GraphRule;
   /** Free-form source description stored with the graphs. */
@@ -34,7 +36,7 @@ export function structureBatch(structures: readonly Structure[]): NativeStructur
   let n = 0;
   for (let s = 0; s < S; s++) {
     n += structures[s].numbers.length;
-    if (n > 0x7fffffff) throw new RangeError('more than 2^31-1 atoms in one store');
+    if (n > 0x7fffffff) throw new ArgumentError('more than 2^31-1 atoms in one store');
     atomOffset[s + 1] = n;
   }
   const positions = new Float64Array(n * 3);
@@ -43,11 +45,11 @@ export function structureBatch(structures: readonly Structure[]): NativeStructur
   for (let s = 0; s < S; s++) {
     const st = structures[s];
     if (st.positions.length !== st.numbers.length * 3)
-      throw new RangeError(`structure ${s} ('${st.id}'): ${st.positions.length} coordinates for ${st.numbers.length} atoms`);
+      throw new ArgumentError(`structure ${s} ('${st.id}'): ${st.positions.length} coordinates for ${st.numbers.length} atoms`);
     positions.set(st.positions, atomOffset[s] * 3);
     const periodic = st.pbc.some((p) => p);
     if (periodic) {
-      if (!st.cell || st.cell.length !== 9) throw new RangeError(`structure ${s} ('${st.id}') is periodic but has no 3x3 cell`);
+      if (!st.cell || st.cell.length !== 9) throw new ArgumentError(`structure ${s} ('${st.id}') is periodic but has no 3x3 cell`, 'ERR_GNN_CELL');
       cells.set(st.cell, s * 9);
     }
     for (let a = 0; a < 3; a++) pbc[s * 3 + a] = st.pbc[a] ? 1 : 0;
@@ -68,12 +70,14 @@ export function collectTargetNames(structures: readonly Structure[]): string[] {
  * distances, the targets as a [graphs x targets] float64 table (NaN = missing).
  */
 export function buildStore(structures: readonly Structure[], options: BuildStoreOptions): BuildStoreResult {
+  checkEdgeCeilings(structures, options.graph, options, options.source);
   const batch = structureBatch(structures);
   return assembleStore(structures, batch, native().buildNeighbours(batch, options.graph), options);
 }
 
 /** {@link buildStore} with graph construction on a native worker thread (same result). */
 export async function buildStoreAsync(structures: readonly Structure[], options: BuildStoreOptions): Promise<BuildStoreResult> {
+  checkEdgeCeilings(structures, options.graph, options, options.source);
   const batch = structureBatch(structures);
   const nb = await native().buildNeighboursAsync(batch, options.graph);
   return assembleStore(structures, batch, nb, options);
@@ -81,6 +85,7 @@ export async function buildStoreAsync(structures: readonly Structure[], options:
 
 function assembleStore(structures: readonly Structure[], batch: NativeStructureBatch, nb: NativeNeighbours, options: BuildStoreOptions): BuildStoreResult {
   const S = structures.length;
+  checkBuiltEdges(nb.edgeOffset, structures.map((s) => s.id), options, options.source);
   let edgeless = 0;
   for (let s = 0; s < S; s++) if (nb.edgeOffset[s + 1] === nb.edgeOffset[s]) edgeless++;
   let keep: number[] | null = null;
@@ -177,7 +182,7 @@ export function defaultTarget(store: Pick<GraphStore, 'targetNames'>): string | 
 export function targetIndex(store: GraphStore, targetName: string): number {
   const t = store.targetNames.indexOf(targetName);
   if (t < 0)
-    throw new RangeError(`target '${targetName}' is not in the store; it has: ${store.targetNames.join(', ') || '(none)'}`);
+    throw new ArgumentError(`target '${targetName}' is not in the store; it has: ${store.targetNames.join(', ') || '(none)'}`, 'ERR_GNN_DATA_TARGET');
   return t;
 }
 

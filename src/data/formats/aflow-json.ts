@@ -31,22 +31,28 @@ function numberList(v: unknown): number[] | null {
 
 function speciesOfEntry(e: Record<string, unknown>, n: number, err: (field: string, msg: string) => Error): string[] {
   const species = Array.isArray(e.species) ? e.species.map(String) : typeof e.species === 'string' ? e.species.split(/[,\s]+/).filter(Boolean) : null;
+  // Counts are checked against the entry's own positions before anything is
+  // expanded: a 100-byte entry with composition [1e9, 1] must not allocate 1e9 strings.
+  const comp = e.composition === undefined || e.composition === null ? null : numberList(e.composition);
+  if (species && comp && comp.length === species.length) {
+    const k = comp.findIndex((c) => !Number.isSafeInteger(c) || c < 0);
+    if (k >= 0) throw err('composition', `count ${k} is ${comp[k]}, not a non-negative integer`);
+    const total = comp.reduce((a, c) => a + c, 0);
+    if (total !== n) throw err('composition', `composition sums to ${total} atoms but positions_fractional has ${n}`);
+  }
   if (species && species.length === n) return species;
-  const comp = numberList(e.composition);
   if (species && comp && comp.length === species.length) {
     const out: string[] = [];
     species.forEach((s, k) => { for (let i = 0; i < comp[k]; i++) out.push(s); });
-    if (out.length === n) return out;
-    throw err('composition', `composition sums to ${out.length} atoms but positions_fractional has ${n}`);
+    return out;
   }
   if (typeof e.compound === 'string') {
+    const parts = [...e.compound.matchAll(/([A-Z][a-z]?)(\d*)/g)].map((m) => ({ symbol: m[1], count: m[2] === '' ? 1 : Number(m[2]) }));
+    const total = parts.reduce((a, p) => a + p.count, 0);
+    if (!Number.isSafeInteger(total) || total !== n) throw err('compound', `'${e.compound}' has ${total} atoms but positions_fractional has ${n}`);
     const out: string[] = [];
-    for (const m of e.compound.matchAll(/([A-Z][a-z]?)(\d*)/g)) {
-      const count = m[2] === '' ? 1 : Number(m[2]);
-      for (let i = 0; i < count; i++) out.push(m[1]);
-    }
-    if (out.length === n) return out;
-    throw err('compound', `'${e.compound}' has ${out.length} atoms but positions_fractional has ${n}`);
+    for (const p of parts) for (let i = 0; i < p.count; i++) out.push(p.symbol);
+    return out;
   }
   throw err('species', 'missing: need per-atom species, species with composition, or compound');
 }

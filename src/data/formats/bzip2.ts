@@ -5,6 +5,7 @@
  * as a whole.
  */
 import * as fs from 'fs';
+import { DataFormatError } from '../errors';
 
 interface ByteInput {
   readByte(): number;
@@ -47,7 +48,7 @@ export function* bunzip2Blocks(file: string): Generator<Buffer> {
   input.readByte = () => (pos < len || fill() ? chunk[pos++] : -1);
   input.eof = () => !(pos < len || fill());
   input.seek = () => {
-    throw new Error('seek is not supported on a streamed bzip2 input');
+    throw new DataFormatError({ file }, 'seek is not supported on a streamed bzip2 input', 'ERR_GNN_DATA_ARCHIVE');
   };
   let out = Buffer.alloc(1 << 20);
   let outLen = 0;
@@ -73,7 +74,7 @@ export function* bunzip2Blocks(file: string): Generator<Buffer> {
         }
       } else {
         const crc = bz.reader.read(32) >>> 0;
-        if (crc !== bz.streamCRC >>> 0) throw new Error(`bzip2 stream CRC mismatch in ${file}`);
+        if (crc !== bz.streamCRC >>> 0) throw new DataFormatError({ file }, 'bzip2 stream CRC mismatch (corrupt archive)', 'ERR_GNN_DATA_ARCHIVE');
         if (!input.eof()) bz._start_bunzip(input, output);
         else break;
       }

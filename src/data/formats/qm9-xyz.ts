@@ -19,7 +19,8 @@ import * as path from 'path';
 import { Readable } from 'stream';
 import * as tar from 'tar-stream';
 import { atomicNumberOf } from '../elements';
-import { DataFormatError, parseNumber } from '../errors';
+import { DataFormatError, DataLimitError, parseNumber } from '../errors';
+import { resolveLimits, type DataLimits } from '../limits';
 import type { Structure } from '../types';
 import { bunzip2Blocks } from './bzip2';
 
@@ -87,15 +88,30 @@ export function parseQm9Xyz(text: string, file: string): Structure {
   };
 }
 
+/** Options of the QM9 readers. */
+export type Qm9ReadOptions = Pick<DataLimits, 'maxMemberBytes'>;
+
+/** A QM9 molecule file is a few kB: refuse one larger than the ceiling before reading it. */
+function memberTooLarge(file: string, bytes: number, limit: number): DataLimitError {
+  return new DataLimitError({ file }, `${bytes.toLocaleString('en-US')} bytes or more, larger than the ceiling of ${limit.toLocaleString('en-US')} bytes for one QM9 molecule file (raise it with maxMemberBytes or GNNBATCH_MAX_MEMBER_BYTES)`, 'ERR_GNN_DATA_TOO_LARGE');
+}
+
+async function readMolecule(file: string, limit: number): Promise<Structure> {
+  const size = (await fs.promises.stat(file)).size;
+  if (size > limit) throw memberTooLarge(file, size, limit);
+  return parseQm9Xyz(await fs.promises.readFile(file, 'utf8'), file);
+}
+
 /** Reads one QM9 `.xyz` file. */
-export async function* readQm9File(file: string): AsyncGenerator<Structure> {
-  yield parseQm9Xyz(await fs.promises.readFile(file, 'utf8'), file);
+export async function* readQm9File(file: string, options: Qm9ReadOptions = {}): AsyncGenerator<Structure> {
+  yield await readMolecule(file, resolveLimits(options).maxMemberBytes);
 }
 
 /** Reads every `.xyz` file of a directory, in name order. */
-export async function* readQm9Directory(dir: string): AsyncGenerator<Structure> {
+export async function* readQm9Directory(dir: string, options: Qm9ReadOptions = {}): AsyncGenerator<Structure> {
+  const limit = resolveLimits(options).maxMemberBytes;
   const names = (await fs.promises.readdir(dir)).filter((f) => f.endsWith('.xyz')).sort();
-  for (const name of names) yield parseQm9Xyz(await fs.promises.readFile(path.join(dir, name), 'utf8'), path.join(dir, name));
+  for (const name of names) yield await readMolecule(path.join(dir, name), limit);
 }
 
 /**
@@ -103,7 +119,8 @@ export async function* readQm9Directory(dir: string): AsyncGenerator<Structure> 
  * order, streaming: bzip2 blocks are decoded one at a time and fed to the tar
  * parser with backpressure.
  */
-export async function* readQm9Archive(file: string): AsyncGenerator<Structure> {
+export async function* readQm9Archive(file: string, options: Qm9ReadOptions = {}): AsyncGenerator<Structure> {
+  const limit = resolveLimits(options).maxMemberBytes;
   const compressed = /\.(tbz2?|tar\.bz2|bz2)$/i.test(file);
   const source = compressed ? Readable.from(bunzip2Blocks(file)) : fs.createReadStream(file);
   const extract = tar.extract();
@@ -116,9 +133,18 @@ export async function* readQm9Archive(file: string): AsyncGenerator<Structure> {
         entry.resume();
         continue;
       }
+      // The tar header announces the size: refuse before reading; count while
+      // streaming too (a header can lie, and decoding is bounded by the limit).
+      const member = `${file}:${name}`;
+      if ((entry.header.size ?? 0) > limit) throw memberTooLarge(member, entry.header.size ?? 0, limit);
       const chunks: Buffer[] = [];
-      for await (const c of entry) chunks.push(c as Buffer);
-      yield parseQm9Xyz(Buffer.concat(chunks).toString('utf8'), `${file}:${name}`);
+      let bytes = 0;
+      for await (const c of entry) {
+        bytes += (c as Buffer).length;
+        if (bytes > limit) throw memberTooLarge(member, bytes, limit);
+        chunks.push(c as Buffer);
+      }
+      yield parseQm9Xyz(Buffer.concat(chunks).toString('utf8'), member);
     }
   } catch (e) {
     if (e instanceof DataFormatError) throw e;
@@ -129,9 +155,9 @@ export async function* readQm9Archive(file: string): AsyncGenerator<Structure> {
 }
 
 /** Reads QM9 from a file, a directory or an archive, chosen by what `source` is. */
-export function readQm9(source: string): AsyncGenerator<Structure> {
+export function readQm9(source: string, options: Qm9ReadOptions = {}): AsyncGenerator<Structure> {
   const st = fs.statSync(source);
-  if (st.isDirectory()) return readQm9Directory(source);
-  if (/\.(tar|tbz2?|tar\.bz2)$/i.test(source)) return readQm9Archive(source);
-  return readQm9File(source);
+  if (st.isDirectory()) return readQm9Directory(source, options);
+  if (/\.(tar|tbz2?|tar\.bz2)$/i.test(source)) return readQm9Archive(source, options);
+  return readQm9File(source, options);
 }
