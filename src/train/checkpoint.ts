@@ -40,7 +40,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { resolveModelConfig, type ModelConfig } from '../model/config';
+import { defaultModelConfig, resolveModelConfig, type ModelConfig } from '../model/config';
 import { isBias, paramLayout, type ParamLayout } from '../model/params';
 import { parseGraphRule } from '../data/graph-rule';
 import { CheckpointError, isGnnError, type GnnErrorCode } from '../errors';
@@ -375,8 +375,9 @@ function checkConfig(file: string, raw: Json): ModelConfig {
   for (const k of Object.keys(config) as (keyof ModelConfig)[]) {
     if (raw[k] === undefined) throw new CheckpointError(file, `field 'config.${k}' is missing`, 'ERR_GNN_CHECKPOINT_FIELD');
   }
+  const known = Object.keys(defaultModelConfig(config.kind));
   for (const k of Object.keys(raw)) {
-    if (!(k in config)) throw new CheckpointError(file, `field 'config.${k}' is not a model configuration field`, 'ERR_GNN_CHECKPOINT_FIELD');
+    if (!known.includes(k)) throw new CheckpointError(file, `field 'config.${k}' is not a model configuration field`, 'ERR_GNN_CHECKPOINT_FIELD');
   }
   return config;
 }

@@ -6,6 +6,7 @@
  */
 import { nativeModel, type FloatArray, type PackOutput, type PackShape, type PlanHandle } from '../native';
 import type { ModelConfig } from '../model/config';
+import { ArgumentError, GnnError } from '../errors';
 
 /** Element type of a plan's floating-point buffers. */
 export type DType = 'float32' | 'float64';
@@ -51,7 +52,7 @@ export function inputsFor(plan: Plan, shape: PackShape): PackOutput {
   const c = plan.capacity;
   if (shape.nodes === c.nodes && shape.edges === c.edges && shape.graphs === c.graphs) return plan.inputs;
   if (shape.nodes > c.nodes || shape.edges > c.edges || shape.graphs > c.graphs) {
-    throw new RangeError(`shape ${JSON.stringify(shape)} exceeds plan capacity ${JSON.stringify(c)}`);
+    throw new ArgumentError(`shape ${JSON.stringify(shape)} exceeds plan capacity ${JSON.stringify(c)}`, 'ERR_GNN_SHAPE');
   }
   const i = plan.inputs;
   const N = shape.nodes;
@@ -102,6 +103,12 @@ export interface PlanCacheStats {
  * LRU cache of plans keyed by padded shape. With `byCapacity` (the `exact`
  * policy) a single plan is reused for any shape it can hold and rebuilt larger
  * (grow, never shrink) when a batch does not fit; each rebuild counts.
+ *
+ * `maxBytes` bounds the bytes held: the LRU evicts down to it (always keeping
+ * the plan in use). With `hardLimit` it is also a bound on any one plan: a
+ * capacity plan grows with 25% headroom only while that fits, else to the
+ * exact shape, and a plan that alone needs more than `maxBytes` is a
+ * GnnError ERR_GNN_PLAN_TOO_LARGE naming the shape and the bytes.
  */
 export class PlanCache {
   private readonly plans = new Map<string, Plan>();
@@ -112,6 +119,7 @@ export class PlanCache {
     private readonly dtype: DType = 'float32',
     private readonly maxBytes = 4 * 1024 ** 3,
     private readonly byCapacity = false,
+    private readonly hardLimit = false,
   ) {}
 
   /** The plan for a shape, building (and counting) it when missing. */
@@ -144,13 +152,26 @@ export class PlanCache {
       this.statsValue.bytes -= cur.bytes;
       this.plans.delete('cap');
     }
-    const plan = this.build(cap);
+    let plan = this.build(cap, false);
+    if (this.hardLimit && plan.bytes > this.maxBytes) {
+      // The headroom does not fit the limit: hold exactly this batch's shape.
+      this.statsValue.bytes -= plan.bytes;
+      plan = this.build({ nodes: Math.max(shape.nodes, 1), edges: shape.edges, graphs: Math.max(shape.graphs, 1) });
+    }
     this.plans.set('cap', plan);
     return plan;
   }
 
-  private build(shape: PackShape): Plan {
+  private build(shape: PackShape, enforce = true): Plan {
     const plan = buildPlan(this.config, shape, this.dtype);
+    if (enforce && this.hardLimit && plan.bytes > this.maxBytes) {
+      this.statsValue.builds++;
+      throw new GnnError(
+        'ERR_GNN_PLAN_TOO_LARGE',
+        `a plan for ${shape.nodes} nodes, ${shape.edges} edges, ${shape.graphs} graphs needs ${plan.bytes} bytes, more than planCacheBytes = ${this.maxBytes}; ` +
+          'raise planCacheBytes or use smaller batches',
+      );
+    }
     this.statsValue.builds++;
     this.statsValue.buildMs += plan.buildMs;
     this.statsValue.bytes += plan.bytes;

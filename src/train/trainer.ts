@@ -76,7 +76,12 @@ export interface TrainOptions {
   asyncSteps?: boolean;
   /** Collect a per-kernel profile of the update. */
   profile?: boolean;
-  /** Plan cache byte limit (default 4 GiB). */
+  /**
+   * Plan cache byte limit (default 4 GiB, evicting least recently used plans).
+   * When given, it is also a hard limit per plan: a batch whose plan alone
+   * needs more fails with ERR_GNN_PLAN_TOO_LARGE (the exact policy's plan
+   * grows only as far as the limit allows).
+   */
   planCacheBytes?: number;
   /** Skip the final test/validation evaluation (timing-only runs). */
   skipEval?: boolean;
@@ -280,7 +285,8 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   }
 
   const api = nativeModel();
-  const cache = new PlanCache(config, 'float32', opts.planCacheBytes, opts.policy === 'exact');
+  // A planCacheBytes the caller sets is a hard limit (also on the exact policy's single growing plan).
+  const cache = new PlanCache(config, 'float32', opts.planCacheBytes, opts.policy === 'exact', opts.planCacheBytes !== undefined);
   const n = opts.steps - startStep;
   const batchingMs = new Float64Array(Math.max(0, n));
   const updateMs = new Float64Array(Math.max(0, n));
