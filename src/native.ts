@@ -45,7 +45,10 @@ export interface NativeStructureBatch {
 }
 
 /** A graph construction rule as the native layer takes it. */
-export type NativeGraphRule = { kind: 'fc' } | { kind: 'cutoff'; cutoff: number } | { kind: 'knn'; k: number };
+export type NativeGraphRule = ({ kind: 'fc' } | { kind: 'cutoff'; cutoff: number } | { kind: 'knn'; k: number }) & {
+  /** Ceiling on the edges of one structure (default 2^24); more is ERR_GNN_TOO_MANY_EDGES, raised before allocating. */
+  maxEdges?: number;
+};
 
 /** The edges of many graphs: receiver-sorted, graph-local, with the sender permutation. */
 export interface NativeNeighbours {
@@ -200,6 +203,8 @@ export interface StepResult {
   gradNorm: number;
   /** Native wall time of forward + backward + Adam, in seconds. */
   seconds: number;
+  /** Matrix-product flops of this step (counted by this call alone). */
+  flops: number;
 }
 
 /** Opaque native plan handle (type-tagged External). */
@@ -218,7 +223,12 @@ export interface NativeModelApi {
   setProfile(plan: PlanHandle, on: boolean): void;
   getProfile(plan: PlanHandle): Record<string, number>;
   adamUpdate(params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, adam: AdamStepArgs): void;
+  /**
+   * Matrix-product flops counted for the calling thread (each worker_thread has
+   * its own counter; an async call's flops are added when its promise settles).
+   */
   flopsCount(): number;
+  /** Resets the calling thread's flop counter. */
   resetFlops(): void;
   gemmBench(M: number, N: number, K: number, reps: number): number;
 }

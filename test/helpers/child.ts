@@ -5,7 +5,8 @@
  *
  * The snippet is the body of an async function with `addon` (the loaded
  * addon), `gc` (forced garbage collection; the child runs with --expose-gc)
- * and every function of CHILD_PRELUDE in scope. Its return value comes back
+ * and every function of CHILD_PRELUDE in scope (its source is CHILD_PRELUDE_SRC,
+ * for worker threads the snippet starts). Its return value comes back
  * JSON-encoded as `value`; an exception it lets escape comes back as
  * `value.threw = {name, code, message}`.
  */
@@ -38,6 +39,7 @@ export function childProgram(body: string): string {
   return `'use strict';
 const addon = require(process.env.GNN_CHILD_ADDON);
 ${CHILD_PRELUDE}
+const CHILD_PRELUDE_SRC = ${JSON.stringify(CHILD_PRELUDE)};
 const __emit = (v) => process.stdout.write('\\n${MARK}' + JSON.stringify(v === undefined ? null : v) + '\\n');
 (async () => {
 ${body}
