@@ -15,6 +15,7 @@ import { registerTrainCommand } from './train';
 import { registerStudyCommand } from './study';
 import { registerReportCommand } from './report';
 import { registerRecommendCommand } from './recommend';
+import { registerServeCommand } from './serve';
 import { loadSizesFromCli } from './sizes';
 import { nativeInfo } from '../native';
 import { UsageError, isGnnError } from '../errors';
@@ -57,6 +58,7 @@ export function buildProgram(io: CliIo = {}): Command {
   registerStudyCommand(program);
   registerReportCommand(program);
   registerRecommendCommand(program);
+  registerServeCommand(program);
   return program;
 }
 
