@@ -102,15 +102,15 @@ test('SIGTERM drains in-flight requests and exits 0', async () => {
   });
   // Large requests (hundreds of molecules: a forward pass of well over 100 ms), so they
   // are inside the predictor when SIGTERM arrives.
-  const body = JSON.stringify({ structures: asJson(molecules(300, 9)) });
+  const body = JSON.stringify({ structures: asJson(molecules(1500, 9)) });
   const post1 = () => fetch(`${url}/v1/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(async (r) => ({ status: r.status, n: ((await r.json()) as { predictions?: number[] }).predictions?.length }));
   const inflight = [post1(), post1(), post1()];
-  await new Promise((r) => setTimeout(r, 300));
+  await new Promise((r) => setTimeout(r, 150));
   child.kill('SIGTERM');
   const [answers, code] = await Promise.all([Promise.all(inflight), new Promise<number | null>((r) => child.on('exit', (c) => r(c)))]);
   expect(code).toBe(0);
   // Every request accepted before SIGTERM was answered in full.
-  expect(answers).toEqual([{ status: 200, n: 300 }, { status: 200, n: 300 }, { status: 200, n: 300 }]);
+  expect(answers).toEqual([{ status: 200, n: 1500 }, { status: 200, n: 1500 }, { status: 200, n: 1500 }]);
   expect(stderr).toMatch(/SIGTERM, draining [1-9]/);
   expect(stderr).toContain('stopped');
 });
