@@ -32,8 +32,10 @@ export type GnnErrorCode =
   | 'ERR_GNN_NATIVE' // an unexpected failure inside native code
   | 'ERR_GNN_NOMEM' // native code ran out of memory
   | 'ERR_GNN_BUSY' // a plan is in use by another (async) call
-  | 'ERR_GNN_ALIAS' // two native arguments share memory where they must not
-  | 'ERR_GNN_BUFFER' // a buffer is detached, resizable or otherwise unusable for native work
+  | 'ERR_GNN_ALIAS' // two native arguments share memory where they must not (an output overlapping an input)
+  | 'ERR_GNN_RESIZABLE' // a typed array on a resizable ArrayBuffer was passed to native code (refused)
+  | 'ERR_GNN_DETACHED' // a buffer was detached or shrunk while native code used it (nothing was written)
+  | 'ERR_GNN_BATCH' // a packed batch's row pointers or sender permutation do not describe its edges
   | 'ERR_GNN_ADDON_MISSING' // the native addon was not built
   | 'ERR_GNN_ADDON_LOAD' // the native addon exists but could not be loaded
   | 'ERR_GNN_ADDON_CPU' // the native addon was compiled for CPU features this machine lacks (rebuild from source)
@@ -49,7 +51,6 @@ export type GnnErrorCode =
   | 'ERR_GNN_CUTOFF' // a cutoff radius or k is not usable
   | 'ERR_GNN_TOO_MANY_EDGES' // graph construction would exceed 2^31-1 edges
   | 'ERR_GNN_EDGE_LIMIT' // a structure (or the whole source) has more edges than the configured ceiling (maxEdgesPerGraph / maxTotalEdges)
-  | 'ERR_GNN_ATOM_LIMIT' // a structure declares more atoms than the configured ceiling (maxAtomsPerStructure)
   | 'ERR_GNN_GRAPH_TOO_LARGE' // one graph does not fit a fixed batching budget on its own
   | 'ERR_GNN_NONFINITE' // a training step's loss is not finite (parameters left unchanged)
   // --- data sources ---
@@ -80,7 +81,6 @@ export type GnnErrorCode =
   | 'ERR_GNN_CHECKPOINT_WRITE' // writing a checkpoint failed (disk full, permissions); the previous checkpoint is intact
   | 'ERR_GNN_CHECKPOINT_PATH' // the checkpoint path cannot be used as a directory
   | 'ERR_GNN_CHECKPOINT_MISMATCH' // a resumed run asks for another configuration than the checkpoint's
-  | 'ERR_GNN_OUTPUT_PATH' // an output file cannot be written where asked
   // --- safetensors ---
   | 'ERR_GNN_SAFETENSORS_HEADER' // a safetensors header is truncated, not JSON or not an object
   | 'ERR_GNN_SAFETENSORS_TENSOR' // a safetensors entry is not an object with dtype, shape and data_offsets
@@ -109,6 +109,7 @@ export type GnnErrorCode =
   // --- inference and serving ---
   | 'ERR_GNN_SQLITE_MISSING' // reading an ASE .db file needs the optional package better-sqlite3
   | 'ERR_GNN_STRUCTURE' // an input structure is malformed (the message names its index and field)
+  | 'ERR_GNN_REQUEST' // an HTTP request to `gnnbatch serve` is malformed (not JSON, wrong shape, too large)
   | 'ERR_GNN_QUEUE_FULL' // the predictor's queue is full (maxQueue); retry later
   | 'ERR_GNN_ABORTED' // a prediction was aborted through its AbortSignal before it ran
   | 'ERR_GNN_CLOSED'; // the predictor is closed (or closing) and takes no new requests
@@ -203,7 +204,7 @@ export class DataFormatError extends GnnError {
  * names the structure and the option that raises the ceiling.
  */
 export class DataLimitError extends DataFormatError {
-  constructor(location: DataLocation, message: string, code: 'ERR_GNN_EDGE_LIMIT' | 'ERR_GNN_ATOM_LIMIT' | 'ERR_GNN_DATA_TOO_LARGE') {
+  constructor(location: DataLocation, message: string, code: 'ERR_GNN_EDGE_LIMIT' | 'ERR_GNN_DATA_TOO_LARGE') {
     super(location, message, code);
     this.name = 'DataLimitError';
   }

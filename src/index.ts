@@ -5,6 +5,7 @@
  * Layers (imports only go downwards): experiment -> train -> batching/model ->
  * data -> native.
  */
+export * from './errors';
 export * from './native';
 export * from './data';
 export * from './batching';

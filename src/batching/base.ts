@@ -7,6 +7,7 @@ import type { BatchSpec, GraphSizes, Policy, PolicyState } from './policy';
 import { BatchingStats, type BatchingSummary } from './stats';
 import { EpochStream } from './stream';
 import { validateSizesAndSplit } from './sizes';
+import { ArgumentError } from '../errors';
 
 /** Cached clock (global lookups are slow under vm contexts such as jest's). */
 const clock: { now(): number } = performance;
@@ -41,7 +42,7 @@ export abstract class BasePolicy implements Policy {
     minBatch = 2,
   ) {
     if (!Number.isInteger(batchSize) || batchSize < minBatch) {
-      throw new RangeError(`batch size must be an integer >= ${minBatch}, got ${batchSize}`);
+      throw new ArgumentError(`batch size must be an integer >= ${minBatch}, got ${batchSize}`);
     }
     validateSizesAndSplit(sizes, split);
     this.nodes = sizes.nodes;
@@ -58,7 +59,7 @@ export abstract class BasePolicy implements Policy {
   }
 
   protected setCarry(carry: number[]): void {
-    if (carry.length !== 0) throw new RangeError(`${this.name}: unexpected carry state of length ${carry.length}`);
+    if (carry.length !== 0) throw new ArgumentError(`${this.name}: unexpected carry state of length ${carry.length}`);
   }
 
   next(): BatchSpec {
@@ -83,7 +84,7 @@ export abstract class BasePolicy implements Policy {
   }
 
   setState(state: PolicyState): void {
-    if (state.policy !== this.name) throw new RangeError(`state was written by policy '${state.policy}', not '${this.name}'`);
+    if (state.policy !== this.name) throw new ArgumentError(`state was written by policy '${state.policy}', not '${this.name}'`);
     this.stream.setState(state.stream);
     this.setCarry(state.carry);
     this.stats.setState(state.stats);

@@ -16,6 +16,7 @@ import type { GraphSizes } from './policy';
 import { Rng } from '../util/rng';
 import { maxSizes } from './sizes';
 import { nextMultipleOf64Above, roundUpTo64 } from './shapes';
+import { ArgumentError } from '../errors';
 
 /** Which budget estimator a fixed-shape policy uses. */
 export type BudgetEstimator = 'study' | 'quantile';
@@ -55,8 +56,8 @@ export interface Budget extends PackShape {
 export function estimateBudget(sizes: GraphSizes, split: Int32Array, batchSize: number, opts: BudgetOptions = {}): Budget {
   const estimator = opts.estimator ?? 'study';
   const k = Math.min(split.length, opts.estimationGraphs ?? 1000);
-  if (!(k >= 1)) throw new RangeError(`estimationGraphs must be >= 1, got ${opts.estimationGraphs}`);
-  if (!(Number.isInteger(batchSize) && batchSize >= 2)) throw new RangeError(`batch size must be an integer >= 2, got ${batchSize}`);
+  if (!(k >= 1)) throw new ArgumentError(`estimationGraphs must be >= 1, got ${opts.estimationGraphs}`);
+  if (!(Number.isInteger(batchSize) && batchSize >= 2)) throw new ArgumentError(`batch size must be an integer >= 2, got ${batchSize}`);
   const head = split.subarray(0, k);
   let sumN = 0;
   let sumE = 0;
@@ -79,9 +80,9 @@ export function estimateBudget(sizes: GraphSizes, split: Int32Array, batchSize: 
       maxEdges: mx.edges,
     };
   }
-  if (estimator !== 'quantile') throw new RangeError(`unknown budget estimator '${String(estimator)}' (expected study or quantile)`);
+  if (estimator !== 'quantile') throw new ArgumentError(`unknown budget estimator '${String(estimator)}' (expected study or quantile)`);
   const q = opts.quantile ?? 0.9;
-  if (!(q > 0 && q <= 1)) throw new RangeError(`quantile must be in (0, 1], got ${q}`);
+  if (!(q > 0 && q <= 1)) throw new ArgumentError(`quantile must be in (0, 1], got ${q}`);
   const draws = 2000;
   const rng = new Rng(0x5eed);
   const tn = new Float64Array(draws);

@@ -4,6 +4,7 @@
  */
 import type { GraphSizes } from './policy';
 import { createPolicy, POLICY_NAMES, type PolicyOptions } from './registry';
+import { ArgumentError } from '../errors';
 
 /** Input of {@link compareBatching}. */
 export interface CompareBatchingInput {
@@ -62,7 +63,7 @@ export interface CompareRow {
 /** Run every policy at every batch size; rows ordered by batch size, then policy. */
 export function compareBatching(input: CompareBatchingInput): CompareRow[] {
   const steps = input.steps ?? 100000;
-  if (!(Number.isInteger(steps) && steps >= 1)) throw new RangeError(`steps must be an integer >= 1, got ${steps}`);
+  if (!(Number.isInteger(steps) && steps >= 1)) throw new ArgumentError(`steps must be an integer >= 1, got ${steps}`);
   const policies = input.policies ?? POLICY_NAMES;
   const seed = input.seed ?? 42;
   const rows: CompareRow[] = [];

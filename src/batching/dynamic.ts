@@ -4,6 +4,7 @@ import { BasePolicy } from './base';
 import { estimateBudget, type Budget, type BudgetOptions } from './budget';
 import { checkEveryGraphFits } from './errors';
 import type { BatchSpec, GraphSizes } from './policy';
+import { ArgumentError } from '../errors';
 
 /**
  * Greedy fill in stream order against a fixed budget `(n_node, n_edge, n_graph)`:
@@ -59,7 +60,7 @@ export class DynamicPolicy extends BasePolicy {
   }
 
   protected setCarry(carry: number[]): void {
-    if (carry.length !== 1) throw new RangeError(`dynamic: expected carry [pending], got length ${carry.length}`);
+    if (carry.length !== 1) throw new ArgumentError(`dynamic: expected carry [pending], got length ${carry.length}`);
     this.pending = carry[0];
   }
 }

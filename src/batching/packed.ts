@@ -21,6 +21,7 @@ import { BasePolicy } from './base';
 import { estimateBudget, type Budget, type BudgetOptions } from './budget';
 import { checkEveryGraphFits } from './errors';
 import type { BatchSpec, GraphSizes } from './policy';
+import { ArgumentError } from '../errors';
 
 /** Larger than any residual fraction (a local constant: global lookups are slow under vm contexts). */
 const NO_SCORE = 1e300;
@@ -52,14 +53,14 @@ export class PackedPolicy extends BasePolicy {
     super(sizes, split, batchSize, seed, 2);
     this.budget = estimateBudget(sizes, split, batchSize, options);
     const slack = options.graphSlack ?? 1.25;
-    if (!(slack >= 1)) throw new RangeError(`packed: graphSlack must be >= 1, got ${slack}`);
+    if (!(slack >= 1)) throw new ArgumentError(`packed: graphSlack must be >= 1, got ${slack}`);
     const graphs = Math.max(batchSize, Math.ceil((slack * this.budget.nodes) / Math.max(1, this.budget.meanNodes)) + 1);
     this.fixedShape = Object.freeze({ nodes: this.budget.nodes, edges: this.budget.edges, graphs });
     checkEveryGraphFits(this.name, sizes.nodes, sizes.edges, split, this.fixedShape);
     this.windowSize = options.window ?? Math.max(64, 2 * batchSize);
-    if (!(Number.isInteger(this.windowSize) && this.windowSize >= 1)) throw new RangeError(`packed: window must be an integer >= 1, got ${options.window}`);
+    if (!(Number.isInteger(this.windowSize) && this.windowSize >= 1)) throw new ArgumentError(`packed: window must be an integer >= 1, got ${options.window}`);
     const reserve = options.reserveGraphs ?? 3;
-    if (!(reserve >= 0)) throw new RangeError(`packed: reserveGraphs must be >= 0, got ${reserve}`);
+    if (!(reserve >= 0)) throw new ArgumentError(`packed: reserveGraphs must be >= 0, got ${reserve}`);
     this.reserveN = reserve * this.budget.meanNodes;
     this.reserveE = reserve * this.budget.meanEdges;
     this.window = new Int32Array(this.windowSize);
@@ -153,10 +154,10 @@ export class PackedPolicy extends BasePolicy {
   }
 
   protected setCarry(carry: number[]): void {
-    if (carry.length > this.windowSize) throw new RangeError(`packed: carry window of ${carry.length} exceeds window size ${this.windowSize}`);
+    if (carry.length > this.windowSize) throw new ArgumentError(`packed: carry window of ${carry.length} exceeds window size ${this.windowSize}`);
     const g = this.nodes.length;
     for (let j = 0; j < carry.length; j++) {
-      if (!Number.isInteger(carry[j]) || carry[j] < 0 || carry[j] >= g) throw new RangeError(`packed: carry[${j}] = ${carry[j]} is not a graph id`);
+      if (!Number.isInteger(carry[j]) || carry[j] < 0 || carry[j] >= g) throw new ArgumentError(`packed: carry[${j}] = ${carry[j]} is not a graph id`);
       this.window[j] = carry[j];
     }
     this.wlen = carry.length;

@@ -8,6 +8,7 @@ import { PackedPolicy } from './packed';
 import { Static64Policy } from './static-64';
 import { StaticConstantPolicy } from './static-constant';
 import { StaticPow2Policy } from './static-2pow';
+import { ArgumentError } from '../errors';
 
 /** Every registered policy name. */
 export const POLICY_NAMES = ['static-2pow', 'static-64', 'static-constant', 'dynamic', 'packed', 'exact'] as const;
@@ -49,6 +50,6 @@ export function createPolicy(
     case 'exact':
       return new ExactPolicy(sizes, split, batchSize, seed);
     default:
-      throw new RangeError(`unknown batching policy '${name}' (expected one of ${POLICY_NAMES.join(', ')})`);
+      throw new ArgumentError(`unknown batching policy '${name}' (expected one of ${POLICY_NAMES.join(', ')})`);
   }
 }

@@ -1,19 +1,20 @@
 /** Per-graph sizes: derived from a graph store and validated for policies. */
 import type { GraphStore } from '../data/types';
 import type { GraphSizes } from './policy';
+import { ArgumentError } from '../errors';
 
 /** Node and edge count of every graph of a store, from its offset arrays. */
 export function sizesOf(store: Pick<GraphStore, 'nodeOffset' | 'edgeOffset' | 'numGraphs'>): GraphSizes {
   const g = store.numGraphs;
   if (store.nodeOffset.length !== g + 1 || store.edgeOffset.length !== g + 1) {
-    throw new RangeError(`sizesOf: nodeOffset/edgeOffset must have numGraphs+1 = ${g + 1} entries`);
+    throw new ArgumentError(`sizesOf: nodeOffset/edgeOffset must have numGraphs+1 = ${g + 1} entries`);
   }
   const nodes = new Int32Array(g);
   const edges = new Int32Array(g);
   for (let i = 0; i < g; i++) {
     nodes[i] = store.nodeOffset[i + 1] - store.nodeOffset[i];
     edges[i] = store.edgeOffset[i + 1] - store.edgeOffset[i];
-    if (nodes[i] < 0 || edges[i] < 0) throw new RangeError(`sizesOf: offsets decrease at graph ${i}`);
+    if (nodes[i] < 0 || edges[i] < 0) throw new ArgumentError(`sizesOf: offsets decrease at graph ${i}`);
   }
   return { nodes, edges };
 }
@@ -24,13 +25,13 @@ export function sizesOf(store: Pick<GraphStore, 'nodeOffset' | 'edgeOffset' | 'n
  */
 export function validateSizesAndSplit(sizes: GraphSizes, split: Int32Array): void {
   const g = sizes.nodes.length;
-  if (sizes.edges.length !== g) throw new RangeError(`sizes: nodes has ${g} entries but edges has ${sizes.edges.length}`);
-  if (split.length === 0) throw new RangeError('split: is empty');
+  if (sizes.edges.length !== g) throw new ArgumentError(`sizes: nodes has ${g} entries but edges has ${sizes.edges.length}`);
+  if (split.length === 0) throw new ArgumentError('split: is empty');
   for (let i = 0; i < split.length; i++) {
     const id = split[i];
-    if (id < 0 || id >= g) throw new RangeError(`split[${i}] = ${id} is outside [0, ${g})`);
-    if (sizes.nodes[id] < 1) throw new RangeError(`sizes.nodes[${id}] = ${sizes.nodes[id]}: a graph needs at least one node`);
-    if (sizes.edges[id] < 0) throw new RangeError(`sizes.edges[${id}] = ${sizes.edges[id]} is negative`);
+    if (id < 0 || id >= g) throw new ArgumentError(`split[${i}] = ${id} is outside [0, ${g})`);
+    if (sizes.nodes[id] < 1) throw new ArgumentError(`sizes.nodes[${id}] = ${sizes.nodes[id]}: a graph needs at least one node`);
+    if (sizes.edges[id] < 0) throw new ArgumentError(`sizes.edges[${id}] = ${sizes.edges[id]} is negative`);
   }
 }
 

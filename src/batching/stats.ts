@@ -4,6 +4,7 @@
  */
 import type { PackShape } from '../native';
 import { shapeKey } from './shapes';
+import { ArgumentError } from '../errors';
 
 /** Aggregated accounting of a policy run (all ratios are totals over batches). */
 export interface BatchingSummary {
@@ -120,7 +121,7 @@ export class BatchingStats {
   }
 
   setState(s: BatchingStatsState): void {
-    if (s.totals.length !== 13) throw new RangeError('BatchingStats.setState: expected 13 totals');
+    if (s.totals.length !== 13) throw new ArgumentError('BatchingStats.setState: expected 13 totals');
     const t = s.totals;
     [this.batches, this.realGraphs, this.streamGraphs, this.realNodes, this.realEdges, this.paddedNodes, this.paddedEdges, this.paddedGraphs] = t;
     this.minGraphs = t[8] < 0 ? Infinity : t[8];

@@ -4,6 +4,7 @@
  */
 import { Rng } from '../util/rng';
 import type { StreamState } from './policy';
+import { ArgumentError } from '../errors';
 
 /**
  * Epoch stream over a split. Every epoch is a fresh seeded permutation of the
@@ -21,7 +22,7 @@ export class EpochStream {
   epoch = 0;
 
   constructor(split: Int32Array, seed: number) {
-    if (split.length === 0) throw new RangeError('EpochStream: the split is empty');
+    if (split.length === 0) throw new ArgumentError('EpochStream: the split is empty');
     this.split = split;
     this.order = new Int32Array(split.length);
     this.rng = new Rng(seed);
@@ -71,7 +72,7 @@ export class EpochStream {
 
   setState(s: StreamState): void {
     if (!Number.isInteger(s.pos) || s.pos < 0 || s.pos > this.order.length || !Number.isInteger(s.epoch) || s.epoch < 0) {
-      throw new RangeError(`EpochStream.setState: invalid position epoch=${s.epoch} pos=${s.pos} (epoch length ${this.order.length})`);
+      throw new ArgumentError(`EpochStream.setState: invalid position epoch=${s.epoch} pos=${s.pos} (epoch length ${this.order.length})`);
     }
     this.rng.setState(s.epochRng);
     this.shuffleEpoch();

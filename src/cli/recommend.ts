@@ -11,6 +11,7 @@ import type { ModelKind } from '../model/config';
 import { writeFileAtomic } from '../util/atomic';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
 import { formatTable, intOption } from './format';
+import { UsageError } from '../errors';
 
 interface RecommendCliOptions extends SourceOptionValues {
   model: string;
@@ -73,9 +74,9 @@ export function registerRecommendCommand(program: Command): void {
         }
         return;
       }
-      if (!source) throw new RangeError('recommend: give a SOURCE (or --grid results.json)');
+      if (!source) throw new UsageError('recommend: give a SOURCE (or --grid results.json)');
       const { store } = await loadSourceFromCli(source, o);
-      if (o.model !== 'mpeu' && o.model !== 'schnet') throw new RangeError(`--model ${o.model}: expected mpeu or schnet`);
+      if (o.model !== 'mpeu' && o.model !== 'schnet') throw new UsageError(`--model ${o.model}: expected mpeu or schnet`);
       const opts = {
         store,
         target: o.target,

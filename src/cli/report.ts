@@ -9,6 +9,7 @@ import { readResults, type HitRate } from '../experiment';
 import { renderCharts, renderReport, reportCharts, studyMarkdown } from '../report';
 import { writeFileAtomic } from '../util/atomic';
 import { intOption, numberOption } from './format';
+import { ArgumentError } from '../errors';
 
 interface ReportCliOptions {
   out: string;
@@ -39,7 +40,7 @@ export function registerReportCommand(program: Command): void {
       if (o.hitRate) {
         const doc = JSON.parse(fs.readFileSync(o.hitRate, 'utf8')) as { hit_rate?: HitRate } & HitRate;
         hitRate = doc.hit_rate ?? doc;
-        if (!Array.isArray(hitRate.rows)) throw new RangeError(`${o.hitRate}: not a hit-rate JSON (from recommend --grid --json)`);
+        if (!Array.isArray(hitRate.rows)) throw new ArgumentError(`${o.hitRate}: not a hit-rate JSON (from recommend --grid --json)`, 'ERR_GNN_RESULTS');
       }
       const html = await renderReport(results, { budgetSteps: o.budgetSteps, costPerHour: o.costPerHour, hitRate });
       writeFileAtomic(o.out, html);

@@ -6,6 +6,7 @@ import { Option, type Command } from 'commander';
 import { parseGraphRule } from '../data/graph-rule';
 import { SOURCE_FORMATS, isSourceFormat } from '../data/formats/detect';
 import { loadSource, type LoadSourceOptions, type LoadedSource } from '../data/source';
+import { UsageError } from '../errors';
 
 /** Raw values commander collects for the source options. */
 export interface SourceOptionValues {
@@ -30,7 +31,7 @@ export function addSourceOptions(cmd: Command): Command {
 export function sourceOptionsFrom(values: SourceOptionValues): LoadSourceOptions {
   const out: LoadSourceOptions = {};
   if (values.format !== undefined) {
-    if (!isSourceFormat(values.format)) throw new RangeError(`--format ${values.format}: use one of ${SOURCE_FORMATS.join(', ')}`);
+    if (!isSourceFormat(values.format)) throw new UsageError(`--format ${values.format}: use one of ${SOURCE_FORMATS.join(', ')}`);
     out.format = values.format;
   }
   if (values.graph !== undefined) out.graph = parseGraphRule(values.graph);
@@ -38,7 +39,7 @@ export function sourceOptionsFrom(values: SourceOptionValues): LoadSourceOptions
   if (values.dropEdgeless) out.dropEdgeless = true;
   if (values.dataSeed !== undefined) {
     const seed = Number(values.dataSeed);
-    if (!Number.isInteger(seed)) throw new RangeError(`--data-seed ${values.dataSeed}: expected an integer`);
+    if (!Number.isInteger(seed)) throw new UsageError(`--data-seed ${values.dataSeed}: expected an integer`);
     out.seed = seed;
   }
   return out;

@@ -11,7 +11,7 @@ import { defaultTarget } from '../data';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
 import { intOption, numberOption, formatTable } from './format';
 import { prepareCheckpointDir } from '../train/checkpoint';
-import { UsageError } from '../errors';
+import { ArgumentError, UsageError } from '../errors';
 
 interface TrainCliOptions extends SourceOptionValues {
   model: string;
@@ -105,7 +105,7 @@ export function registerTrainCommand(program: Command): void {
       const loaded = await loadSourceFromCli(source, o);
       const store = loaded.store;
       const target = o.target ?? defaultTarget(store);
-      if (!target) throw new RangeError(`${source}: the data has no numeric target property`);
+      if (!target) throw new ArgumentError(`${source}: the data has no numeric target property`, 'ERR_GNN_DATA_TARGET');
       const bar = !o.json && process.stderr.isTTY
         ? new SingleBar({ format: 'train |{bar}| {value}/{total} steps | loss {loss} | {sps} steps/s | plans {plans} | eta {eta_formatted}', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
         : null;

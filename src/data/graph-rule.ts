@@ -1,5 +1,6 @@
 /** Graph construction rules: `fc`, `cutoff:R` (Å) and `knn:K`. */
 import type { NativeGraphRule } from '../native';
+import { ArgumentError } from '../errors';
 
 /** A parsed graph rule. */
 export type GraphRule = NativeGraphRule;
@@ -14,7 +15,7 @@ export function parseGraphRule(spec: string): GraphRule {
     if (m[1] === 'cutoff' && Number.isFinite(v) && v > 0) return { kind: 'cutoff', cutoff: v };
     if (m[1] === 'knn' && Number.isInteger(v) && v >= 1) return { kind: 'knn', k: v };
   }
-  throw new RangeError(`graph rule '${spec}' is not one of fc, cutoff:R (R > 0 Å), knn:K (integer K >= 1)`);
+  throw new ArgumentError(`graph rule '${spec}' is not one of fc, cutoff:R (R > 0 Å), knn:K (integer K >= 1)`);
 }
 
 /** The canonical text form of a rule (inverse of {@link parseGraphRule}). */

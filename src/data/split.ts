@@ -1,6 +1,7 @@
 /** Seeded train/validation/test splits and train-only target standardisation. */
 import type { TargetStats } from './store';
 import type { Split } from './types';
+import { ArgumentError } from '../errors';
 
 /** Options of {@link splitGraphs}. */
 export interface SplitOptions {
@@ -30,7 +31,7 @@ export function mulberry32(seed: number): () => number {
 export function splitGraphs(numGraphs: number, options: SplitOptions = {}): Split {
   const [r0, r1, r2] = options.ratios ?? [0.8, 0.1, 0.1];
   if (![r0, r1, r2].every((r) => Number.isFinite(r) && r >= 0) || r0 + r1 + r2 <= 0)
-    throw new RangeError(`split ratios must be non-negative with a positive sum, got ${[r0, r1, r2].join(', ')}`);
+    throw new ArgumentError(`split ratios must be non-negative with a positive sum, got ${[r0, r1, r2].join(', ')}`);
   const sum = r0 + r1 + r2;
   const rand = mulberry32(options.seed ?? 42);
   const perm = new Int32Array(numGraphs);
@@ -59,7 +60,7 @@ export function targetStats(values: Float64Array, ids: Int32Array): TargetStats 
     mean += d / n;
     m2 += d * (v - mean);
   }
-  if (n === 0) throw new RangeError('no training graph has a value for the target');
+  if (n === 0) throw new ArgumentError('no training graph has a value for the target');
   const std = Math.sqrt(m2 / n);
   return { mean, std: std > 0 ? std : 1 };
 }

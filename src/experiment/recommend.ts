@@ -23,6 +23,7 @@ import { buildPlan, inputsFor } from '../train/plan';
 import { train } from '../train/trainer';
 import type { StudyResults } from './results';
 import { analyseStudy } from './stats';
+import { ArgumentError } from '../errors';
 
 /** One measured calibration shape. */
 export interface CalibrationPoint {
@@ -79,7 +80,7 @@ export function leastSquares(X: readonly number[][], y: readonly number[]): numb
     let p = c;
     for (let r = c + 1; r < k; r++) if (Math.abs(A[r][c]) > Math.abs(A[p][c])) p = r;
     [A[c], A[p]] = [A[p], A[c]];
-    if (Math.abs(A[c][c]) < 1e-300) throw new RangeError('least squares: singular system (calibration shapes are not independent)');
+    if (Math.abs(A[c][c]) < 1e-300) throw new ArgumentError('least squares: singular system (calibration shapes are not independent)');
     for (let r = 0; r < k; r++) {
       if (r === c) continue;
       const f = A[r][c] / A[c][c];
@@ -283,7 +284,7 @@ export interface Recommendation {
 /** Predicts every policy's time for the planned run and picks the fastest. */
 export function recommend(o: RecommendOptions): Recommendation {
   const target = o.target ?? defaultTarget(o.store);
-  if (!target) throw new RangeError('the data has no numeric target property');
+  if (!target) throw new ArgumentError('the data has no numeric target property');
   const split = splitGraphs(o.store.numGraphs, { seed: 42 });
   const cost = o.costModel ?? calibrateCostModel({ store: o.store, target, model: o.model, batchSize: o.batchSize, split, threads: o.threads, seed: o.seed, stepsPerShape: o.stepsPerShape });
   const predictions = predictPolicyTimes(sizesOf(o.store), split.train, o.batchSize, o.steps, cost, o.policies ?? POLICY_NAMES, o.seed ?? 42);
@@ -334,7 +335,7 @@ export async function verifyRecommendation(
   rec: Recommendation,
 ): Promise<Verification> {
   const target = o.target ?? defaultTarget(o.store);
-  if (!target) throw new RangeError('the data has no numeric target property');
+  if (!target) throw new ArgumentError('the data has no numeric target property');
   const split = splitGraphs(o.store.numGraphs, { seed: 42 });
   const sizes = sizesOf(o.store);
   const policies = rec.predictions.map((p) => p.policy);

@@ -2,6 +2,7 @@
  * Model configuration: the study's MPEU and SchNet (PAPER.md) with every
  * number configurable.
  */
+import { ArgumentError } from '../errors';
 
 /** Which message-passing model. */
 export type ModelKind = 'mpeu' | 'schnet';
@@ -52,20 +53,20 @@ export function resolveModelConfig(partial: Partial<ModelConfig> & { kind?: Mode
   const intIn = (name: keyof ModelConfig, lo: number, hi: number): void => {
     const v = c[name] as number;
     if (!Number.isInteger(v) || v < lo || v > hi) {
-      throw new RangeError(`model config: ${name} must be an integer in ${lo}..${hi}, got ${String(v)}`);
+      throw new ArgumentError(`model config: ${name} must be an integer in ${lo}..${hi}, got ${String(v)}`, 'ERR_GNN_CONFIG');
     }
   };
   if (c.kind !== 'mpeu' && c.kind !== 'schnet') {
-    throw new RangeError(`model config: kind must be 'mpeu' or 'schnet', got '${String(c.kind)}'`);
+    throw new ArgumentError(`model config: kind must be 'mpeu' or 'schnet', got '${String(c.kind)}'`, 'ERR_GNN_CONFIG');
   }
   intIn('latent', 1, 1024);
   intIn('passes', 1, 32);
   intIn('basis', 1, 4096);
   intIn('numClasses', 1, 256);
   intIn('readoutHidden', 1, 4096);
-  if (!(c.rbfSpacing > 0) || !(c.rbfGamma > 0)) throw new RangeError('model config: rbfSpacing and rbfGamma must be > 0');
-  if (c.aggregation !== 'mean' && c.aggregation !== 'sum') throw new RangeError("model config: aggregation must be 'mean' or 'sum'");
-  if (c.readout !== 'mean' && c.readout !== 'sum') throw new RangeError("model config: readout must be 'mean' or 'sum'");
+  if (!(c.rbfSpacing > 0) || !(c.rbfGamma > 0)) throw new ArgumentError('model config: rbfSpacing and rbfGamma must be > 0', 'ERR_GNN_CONFIG');
+  if (c.aggregation !== 'mean' && c.aggregation !== 'sum') throw new ArgumentError("model config: aggregation must be 'mean' or 'sum'", 'ERR_GNN_CONFIG');
+  if (c.readout !== 'mean' && c.readout !== 'sum') throw new ArgumentError("model config: readout must be 'mean' or 'sum'", 'ERR_GNN_CONFIG');
   return c;
 }
 

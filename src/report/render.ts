@@ -9,6 +9,7 @@ import { analyseStudy, cheapestPolicies, predictCosts } from '../experiment/stat
 import { stepTimeTables, ttestTable, type Table } from '../experiment/tables';
 import { reportCharts, type ChartSpec } from './charts';
 import { renderVegaLiteSvg } from './vega';
+import { GnnError } from '../errors';
 
 /** Options of {@link renderReport}. */
 export interface ReportOptions {
@@ -37,7 +38,7 @@ export async function renderCharts(charts: readonly ChartSpec[]): Promise<{ char
     try {
       out.push({ chart, svg: (await renderVegaLiteSvg(chart.spec)).svg });
     } catch (e) {
-      throw new Error(`chart ${chart.id}: ${(e as Error).message}`);
+      throw new GnnError('ERR_GNN_REPORT', `chart ${chart.id}: ${(e as Error).message}`);
     }
   }
   return out;

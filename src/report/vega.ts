@@ -6,6 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { GnnError } from '../errors';
 
 /** The small part of vega's API used here. */
 interface VegaModule {
@@ -41,14 +42,14 @@ function bundlePath(pkg: string, file: string): string {
     dir = path.join(__dirname, '..', '..', 'node_modules', pkg, 'build');
   }
   const p = path.join(dir, file);
-  if (!fs.existsSync(p)) throw new Error(`${pkg}: bundle ${p} not found (is ${pkg} installed?)`);
+  if (!fs.existsSync(p)) throw new GnnError('ERR_GNN_REPORT', `${pkg}: bundle ${p} not found (is ${pkg} installed?)`);
   return p;
 }
 
 function evalUmd(file: string, deps: Record<string, unknown>): unknown {
   const mod: { exports: Record<string, unknown> } = { exports: {} };
   const req = (name: string): unknown => {
-    if (!(name in deps)) throw new Error(`${path.basename(file)} requires '${name}', which is not provided`);
+    if (!(name in deps)) throw new GnnError('ERR_GNN_REPORT', `${path.basename(file)} requires '${name}', which is not provided`);
     return deps[name];
   };
   // The bundle takes its CommonJS branch when `exports` and `module` exist.
@@ -90,7 +91,7 @@ export async function renderVegaLiteSvg(spec: VegaLiteSpec): Promise<RenderedCha
       return logger;
     },
     error: (...a: unknown[]) => {
-      throw new Error(text(a));
+      throw new GnnError('ERR_GNN_REPORT', text(a));
     },
     info: () => logger,
     debug: () => logger,

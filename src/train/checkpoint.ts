@@ -202,8 +202,9 @@ function flatOf(layout: ParamLayout, tensors: Map<string, Tensor>, file: string,
  * (ERR_GNN_CHECKPOINT_PATH names the path and the reason).
  */
 export function prepareCheckpointDir(dir: string, probe = true): void {
+  if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory())
+    throw new CheckpointError(dir, 'cannot be used as a checkpoint directory: it exists and is a file (ENOTDIR)', 'ERR_GNN_CHECKPOINT_PATH');
   try {
-    if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw Object.assign(new Error('exists and is not a directory'), { code: 'ENOTDIR' });
     fs.mkdirSync(dir, { recursive: true });
     if (probe) {
       const file = path.join(dir, `.write-probe.${process.pid}.tmp`);

@@ -1,4 +1,5 @@
 /** Small statistics used by the trainer's timing and learning metrics. */
+import { ArgumentError } from '../errors';
 
 /** Median of a numeric array (NaN when empty). */
 export function median(xs: ArrayLike<number>): number {
@@ -27,7 +28,7 @@ export function std(xs: ArrayLike<number>): number {
 
 /** Root mean squared error and mean absolute error of predictions. */
 export function regressionErrors(pred: ArrayLike<number>, truth: ArrayLike<number>): { rmse: number; mae: number } {
-  if (pred.length !== truth.length) throw new RangeError(`prediction count ${pred.length} != target count ${truth.length}`);
+  if (pred.length !== truth.length) throw new ArgumentError(`prediction count ${pred.length} != target count ${truth.length}`);
   let se = 0;
   let ae = 0;
   for (let i = 0; i < pred.length; i++) {

@@ -2,6 +2,7 @@
  * Learning-rate schedules. TypeScript owns the schedule and Adam's bias
  * corrections; the native step receives the resulting numbers.
  */
+import { ArgumentError } from '../errors';
 
 /** A schedule: constant, the study's exponential decay, or cosine. */
 export type ScheduleSpec =
@@ -41,5 +42,5 @@ export function parseSchedule(text: string, lr: number, totalSteps: number): Sch
     return { kind: 'exponential', lr, decayRate: a ? Number(a) : 0.96, decaySteps: b ? Number(b) : 100_000, staircase: true };
   }
   if (kind === 'cosine') return { kind: 'cosine', lr, totalSteps, minLr: a ? Number(a) : 0 };
-  throw new RangeError(`unknown schedule '${text}' (expected constant, exponential[:rate:steps] or cosine[:minLr])`);
+  throw new ArgumentError(`unknown schedule '${text}' (expected constant, exponential[:rate:steps] or cosine[:minLr])`);
 }

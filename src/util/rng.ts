@@ -3,6 +3,7 @@
  * through splitmix32. Deterministic across platforms (only `Math.imul`, shifts
  * and xors), with state save/restore for bitwise-exact checkpoint resume.
  */
+import { ArgumentError } from '../errors';
 
 // Module-level aliases: under vm contexts (jest) every global lookup such as
 // `Math` goes through an interceptor and costs ~20x; hot paths avoid them.
@@ -28,7 +29,7 @@ export class Rng {
    *   (low and high 32-bit words both enter the seed).
    */
   constructor(seed: number) {
-    if (!Number.isFinite(seed)) throw new RangeError(`Rng: seed must be a finite number, got ${seed}`);
+    if (!Number.isFinite(seed)) throw new ArgumentError(`Rng: seed must be a finite number, got ${seed}`);
     const lo = seed >>> 0;
     const hi = Math.floor(Math.abs(seed) / 4294967296) >>> 0;
     const st = { s: lo ^ imul(hi, 0x27d4eb2d) };
@@ -76,7 +77,7 @@ export class Rng {
   /** Uniform integer in [0, n), unbiased (rejection sampling); 1 <= n <= 2^32. */
   below(n: number): number {
     if (!(n >= 1 && (n >>> 0 === n || n === 4294967296))) {
-      throw new RangeError(`Rng.below: n must be an integer in [1, 2^32], got ${n}`);
+      throw new ArgumentError(`Rng.below: n must be an integer in [1, 2^32], got ${n}`);
     }
     const limit = 4294967296 - (4294967296 % n);
     for (;;) {
@@ -103,9 +104,9 @@ export class Rng {
   /** Restore a state from {@link getState}. */
   setState(state: readonly number[]): void {
     if (state.length !== 4 || state.some((x) => !Number.isInteger(x) || x < 0 || x > 0xffffffff)) {
-      throw new RangeError('Rng.setState: expected four unsigned 32-bit integers');
+      throw new ArgumentError('Rng.setState: expected four unsigned 32-bit integers');
     }
-    if ((state[0] | state[1] | state[2] | state[3]) === 0) throw new RangeError('Rng.setState: all-zero state is invalid');
+    if ((state[0] | state[1] | state[2] | state[3]) === 0) throw new ArgumentError('Rng.setState: all-zero state is invalid');
     this.s0 = state[0] | 0;
     this.s1 = state[1] | 0;
     this.s2 = state[2] | 0;

@@ -2,6 +2,7 @@
 import type { Structure } from '../types';
 import { AFLOW_LIKE_SIZE, aflowLike } from './aflow-like';
 import { QM9_SIZE, qm9Like } from './qm9-like';
+import { ArgumentError } from '../../errors';
 
 /** A parsed generator spec. */
 export interface GeneratorSpec {
@@ -15,7 +16,7 @@ export function parseGeneratorSpec(source: string): GeneratorSpec | null {
   if (!m) return null;
   const name = m[1] as GeneratorSpec['name'];
   const count = m[2] !== undefined ? Number(m[2]) : name === 'qm9-like' ? QM9_SIZE : AFLOW_LIKE_SIZE;
-  if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`generator '${source}': N must be a positive integer`);
+  if (!Number.isSafeInteger(count) || count < 1) throw new ArgumentError(`generator '${source}': N must be a positive integer`);
   return { name, count };
 }
 
