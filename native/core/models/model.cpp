@@ -414,7 +414,7 @@ void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b
     transpose(W.r1w, C, R, wt);
     gemm<T>(N, C, R, dr1, R, 1, wt, C, dh, C, false);
   }
-  if (mpeu) std::memset(p.de.data(), 0, sizeof(T) * E * C);
+  if (mpeu && E > 0) std::memset(p.de.data(), 0, sizeof(T) * E * C);  // E == 0: no buffer (memset(nullptr) is UB)
   for (int t = c.passes - 1; t >= 0; --t) {
     const PassW<T>& w = W.pass[t];
     const PassW<T>& dw = D.pass[t];
@@ -434,7 +434,7 @@ void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b
       gemmTN<T>(N, C, C, aggt, C, du, C, dw.wu1, dw.bu1, false, scr);
       transpose(w.wu1, C, C, wt);
       gemm<T>(N, C, C, du, C, 1, wt, C, dagg, C, false);
-      std::memcpy(dhNew, dh, sizeof(T) * N * C);
+      if (N > 0) std::memcpy(dhNew, dh, sizeof(T) * N * C);
     }
     T* dA = p.dA.data();  // d pre-activation of filter layer 2
     T* dB = p.dB.data();  // d pre-activation of filter layer 1
@@ -526,7 +526,7 @@ double forward(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* pred) {
   validateBatch(p, b);
   DenormalGuard ftz;
   const double loss = forwardImpl(p, params, b);
-  if (pred) std::memcpy(pred, p.pred.data(), sizeof(T) * b.shape.graphs);
+  if (pred && b.shape.graphs > 0) std::memcpy(pred, p.pred.data(), sizeof(T) * b.shape.graphs);
   return loss;
 }
 
