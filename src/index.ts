@@ -23,3 +23,4 @@ export { learningRate, parseSchedule, studySchedule, type ScheduleSpec } from '.
 export { median, mean, std, regressionErrors } from './train/metrics';
 export * from './experiment';
 export * from './report';
+export * from './serve';

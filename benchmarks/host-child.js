@@ -1,0 +1,87 @@
+// One measurement of benchmarks/host.js in a fresh process (libgomp reads its
+// wait policy once per process, so each variant needs its own).
+//   node host-child.js step    -> MPEU B=32 dynamic training: median step ms
+//   node host-child.js idle    -> CPU ms burnt in the 200 ms after each sync predict
+//   node host-child.js contend -> predict latency alone / beside a busy worker thread; sync vs async
+'use strict';
+const path = require('path');
+const { Worker } = require('worker_threads');
+const dist = path.join(__dirname, '..', 'dist');
+const g = require(dist);
+
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s[s.length >> 1];
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function step(ck) {
+  const { store } = g.buildStore([...g.qm9Like(3000, 5)], { graph: { kind: 'fc' } });
+  const { result } = await g.train({ store, target: 'U0', model: { kind: 'mpeu' }, policy: 'dynamic', batchSize: 32, steps: 25, seed: 42, skipEval: true });
+  return { step_ms: result.ms_per_step_median, info: g.nativeInfo(), ck };
+}
+
+async function idle(ck) {
+  const m = g.loadModel(ck);
+  const mols = [...g.qm9Like(32, 9)];
+  m.predict(mols);
+  await sleep(200);
+  const cpu = [];
+  for (let i = 0; i < 8; i++) {
+    m.predict(mols);
+    const c0 = process.cpuUsage();
+    await sleep(200);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+  }
+  // 2 s of idleness after one predict (the issue's figure).
+  m.predict(mols);
+  const c0 = process.cpuUsage();
+  await sleep(2000);
+  const c = process.cpuUsage(c0);
+  return { cpu_ms_200ms_after_predict: median(cpu), cpu_ms_2s_idle: (c.user + c.system) / 1000 };
+}
+
+async function contend(ck) {
+  const m = g.loadModel(ck);
+  const mols = [...g.qm9Like(32, 9)];
+  const time = async (f) => {
+    const t = [];
+    for (let i = 0; i < 15; i++) {
+      const t0 = performance.now();
+      await f();
+      t.push(performance.now() - t0);
+      await sleep(5);
+    }
+    return median(t);
+  };
+  m.predict(mols);
+  await m.predictAsync(mols);
+  const syncAlone = await time(() => m.predict(mols));
+  const asyncAlone = await time(() => m.predictAsync(mols));
+  // Another pool in the process: a worker thread running the same model in a loop
+  // (its own OpenMP team, as another native library's pool would have).
+  const w = new Worker(
+    `const g = require(${JSON.stringify(dist)}); const { parentPort } = require('worker_threads');
+     const m = g.loadModel(${JSON.stringify(ck)}); const mols = [...g.qm9Like(32, 3)]; let stop = false;
+     parentPort.on('message', () => { stop = true; });
+     (async () => { parentPort.postMessage('ready'); while (!stop) { m.predict(mols); await new Promise((r) => setTimeout(r, 2)); } parentPort.postMessage('done'); })();`,
+    { eval: true },
+  );
+  await new Promise((r) => w.once('message', r));
+  const syncBusy = await time(() => m.predict(mols));
+  const asyncBusy = await time(() => m.predictAsync(mols));
+  w.postMessage('stop');
+  await new Promise((r) => w.once('message', r));
+  await w.terminate();
+  return { sync_alone_ms: syncAlone, async_alone_ms: asyncAlone, sync_busy_ms: syncBusy, async_busy_ms: asyncBusy };
+}
+
+const modes = { step, idle, contend };
+modes[process.argv[2]](process.argv[3]).then(
+  (r) => process.stdout.write(JSON.stringify(r) + '\n'),
+  (e) => {
+    process.stderr.write(`${e.stack}\n`);
+    process.exit(1);
+  },
+);
