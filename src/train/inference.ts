@@ -2,12 +2,13 @@
  * Inference for Node services: load a checkpoint directory and predict target
  * values for new structures, batching internally (no Python sidecar).
  */
-import { buildStore, packerArrays, parseGraphRule, type Structure } from '../data';
+import { buildStore, buildStoreAsync, packerArrays, parseGraphRule, type GraphStore, type Structure } from '../data';
 import type { ModelConfig } from '../model/config';
 import { readCheckpoint } from './checkpoint';
 import { predictGraphs, predictGraphsAsync, type EvaluateArgs } from './evaluate';
 import { PlanCache } from './plan';
 import { atomrefOffsets } from './atomref';
+import { ArgumentError } from '../errors';
 
 /** A model loaded for inference. */
 export interface LoadedModel {
@@ -37,16 +38,17 @@ export function loadModel(dir: string): LoadedModel {
   const rule = parseGraphRule(ck.graphRule);
   const asyncCache = new PlanCache(ck.config, 'float32', 1 << 30, true);
   let queue: Promise<unknown> = Promise.resolve();
-  const prepare = (structures: readonly Structure[], batchSize: number): EvaluateArgs => {
+  const checkClasses = (structures: readonly Structure[]): void => {
     for (let s = 0; s < structures.length; s++) {
       const z = structures[s].numbers;
       for (let i = 0; i < z.length; i++) {
         if (z[i] >= ck.config.numClasses) {
-          throw new RangeError(`structure ${s} (${structures[s].id}): atomic number ${z[i]} is outside the model's ${ck.config.numClasses} classes`);
+          throw new ArgumentError(`structure ${s} (${structures[s].id}): atomic number ${z[i]} is outside the model's ${ck.config.numClasses} classes`, 'ERR_GNN_STRUCTURE');
         }
       }
     }
-    const { store } = buildStore(structures, { graph: rule, targetNames: [] });
+  };
+  const argsFor = (store: GraphStore, batchSize: number): EvaluateArgs => {
     const arrays = packerArrays(store, new Float64Array(store.numGraphs));
     const ids = Int32Array.from({ length: store.numGraphs }, (_, i) => i);
     const offsets = ck.atomRefs ? atomrefOffsets(store, Float64Array.from(ck.atomRefs)) : undefined;
@@ -59,12 +61,18 @@ export function loadModel(dir: string): LoadedModel {
     step: ck.step,
     predict(structures, options = {}) {
       if (structures.length === 0) return new Float64Array(0);
-      return predictGraphs(prepare(structures, options.batchSize ?? 64));
+      checkClasses(structures);
+      const { store } = buildStore(structures, { graph: rule, targetNames: [] });
+      return predictGraphs(argsFor(store, options.batchSize ?? 64));
     },
     predictAsync(structures, options = {}) {
       const run = queue.then(async () => {
         if (structures.length === 0) return new Float64Array(0);
-        return predictGraphsAsync(prepare(structures, options.batchSize ?? 64), asyncCache);
+        checkClasses(structures);
+        // Graph construction on a native worker too: only the per-batch packing
+        // (a memcpy-like pass over one batch) runs on the event loop.
+        const { store } = await buildStoreAsync(structures, { graph: rule, targetNames: [] });
+        return predictGraphsAsync(argsFor(store, options.batchSize ?? 64), asyncCache);
       });
       queue = run.then(
         () => undefined,
