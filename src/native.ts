@@ -69,8 +69,9 @@ export interface NeighbourAddon {
    */
   buildNeighbours(batch: NativeStructureBatch, rule: NativeGraphRule): NativeNeighbours;
   /**
-   * The same on a worker thread (the event loop stays free); the batch arrays are
-   * kept alive until the promise settles. Argument errors throw synchronously.
+   * The same on a worker thread (the event loop stays free). The worker reads
+   * private copies of the batch arrays, so the caller may reuse, transfer or
+   * detach them at once. Argument errors throw synchronously.
    */
   buildNeighboursAsync(batch: NativeStructureBatch, rule: NativeGraphRule): Promise<NativeNeighbours>;
 }
@@ -216,9 +217,15 @@ export interface NativeModelApi {
   createPlan(config: object, capacity: PackShape, dtype?: 'float32' | 'float64'): PlanHandle;
   planInfo(plan: PlanHandle): { bytes: number; dtype: 'float32' | 'float64'; capacity: PackShape; params: number };
   trainStep(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, adam: AdamStepArgs): StepResult;
+  /**
+   * trainStep on a worker. Inputs are copied at the call; params, grads, m and v
+   * are written back when the step ends, or not at all (rejecting with
+   * ERR_GNN_DETACHED) if one of them was detached or transferred meanwhile.
+   */
   trainStepAsync(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, adam: AdamStepArgs): Promise<StepResult>;
   lossAndGrad(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, grads: FloatArray): number;
   predict(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, predOut: FloatArray): number;
+  /** predict on a worker: inputs and params copied at the call, predOut written when it ends (ERR_GNN_DETACHED if detached meanwhile). */
   predictAsync(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, predOut: FloatArray): Promise<number>;
   setProfile(plan: PlanHandle, on: boolean): void;
   getProfile(plan: PlanHandle): Record<string, number>;
