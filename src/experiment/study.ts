@@ -96,7 +96,7 @@ export interface StudyCell {
 export interface StudyProgress {
   kind: 'load' | 'start' | 'step' | 'done' | 'skip';
   cell?: StudyCell;
-  /** 0-based index of the cell and the number of cells. */
+  /** 0-based index of the cell among this run's cells (a shard's, or the whole grid's) and their number. */
   index: number;
   cells: number;
   /** Cells finished so far (including skipped ones). */

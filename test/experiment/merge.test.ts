@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  CSV_COLUMNS, ENVIRONMENT_COLUMNS, TIMING_COLUMNS, cellKey, gridFingerprint, mergeStudyDirs, mergeStudyResults, mixedHardware, readResults, runStudy,
+  CSV_COLUMNS, ENVIRONMENT_COLUMNS, TIMING_COLUMNS, analyseStudy, cellKey, gridFingerprint, mergeStudyDirs, mergeStudyResults, mixedHardware, readResults, runStudy,
   type MergeInput, type StudyResults, type StudyRow,
 } from '../../src/experiment';
 import { registerStudyCommand } from '../../src/cli/study';
@@ -112,6 +112,15 @@ describe('sharded study merged = unsharded study', () => {
     expect(fs.readFileSync(html, 'utf8')).toContain('<svg');
     const hit = JSON.parse(await cli(['recommend', '--grid', file, '--json'])) as { total: number };
     expect(hit.total).toBe(4); // (data, model, B) cells: 2 x 1 x 2
+    // the study's learning statistics are the unsharded run's
+    expect(analyseStudy(readResults(file).rows).ttests).toEqual(analyseStudy(whole.rows).ttests);
+  });
+
+  test('merging into a folder among the shards: a second merge skips the first one\'s output', async () => {
+    const study = path.join(root, 'study');
+    await cli(['study', 'merge', study, '-o', path.join(study, 'merged')]);
+    expect(await cli(['study', 'merge', study, '-o', path.join(study, 'merged')])).toContain(`${CELLS} rows`);
+    expect(readResults(path.join(study, 'merged', 'results.json')).merged_from).toHaveLength(3);
   });
 
   test('a shard reruns as a resume (nothing to do); another shard or grid in its folder is refused', async () => {

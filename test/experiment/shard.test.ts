@@ -1,7 +1,10 @@
 /** The shard rule: parsing --shard, the schedulers' environments, the LPT plan and its cost estimate. */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import {
-  REFERENCE_COST_MODELS, cellKey, estimateCellCosts, parseCostModels, parseShardSpec, planShards, planStudyShards, resolveShard,
-  shardFromEnvironment, studyCells, studyGrid, type PlannedCell,
+  REFERENCE_COST_MODELS, cellKey, estimateCellCosts, parseCostModels, parseShardSpec, planShards, planStudyShards, readResults, resolveShard,
+  runStudy, shardFromEnvironment, studyCells, studyGrid, type PlannedCell,
 } from '../../src/experiment';
 import { loadSource, splitGraphs } from '../../src/data';
 import { sizesOf } from '../../src/batching';
@@ -149,6 +152,18 @@ describe('cell cost estimate', () => {
     expect([...a.plan.shardOf]).toEqual([...b.plan.shardOf]);
     expect(a.plan.shardOf.size).toBe(12);
     expect(new Set(a.plan.shardOf.values())).toEqual(new Set([1, 2]));
+  });
+
+  test('more shards than groups: the spare shard writes an empty, mergeable result', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gnnbatch-spare-'));
+    const grid = { data: ['qm9-like:120'], models: ['schnet' as const], policies: ['dynamic'], batches: [4], reps: 2, steps: 2, evalGraphs: 4 };
+    const out = await runStudy({ ...grid, outDir: dir, shard: { index: 3, count: 3 } });
+    expect(out.ran).toBe(0);
+    const r = readResults(path.join(dir, 'results.json'));
+    expect(r.shard).toMatchObject({ index: 3, count: 3, source: 'option', cells: [] });
+    expect(r.shard?.estimated_ms[2]).toBe(0);
+    expect(r.rows).toEqual([]);
+    expect(r.fingerprint).toMatch(/^[0-9a-f]{16}$/);
   });
 
   test('parseCostModels reads coefficients per model and names a bad field', () => {
