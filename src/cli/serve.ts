@@ -12,6 +12,8 @@ interface ServeCliOptions {
   port: number;
   maxQueueDelayMs: number;
   maxBatchGraphs?: number;
+  maxBatchNodes?: number;
+  maxBatchEdges?: number;
   maxQueue: number;
   threads?: number;
   bodyLimit: number;
@@ -27,6 +29,8 @@ export function registerServeCommand(program: Command): void {
     .option('--port <n>', 'TCP port (0: any free port)', intOption('--port', 0), 8080)
     .option('--max-queue-delay-ms <ms>', 'how long a partial batch waits for requests still being parsed', numberOption('--max-queue-delay-ms'), 2)
     .option('--max-batch-graphs <n>', 'structures per native batch (default: the checkpoint\'s training batch)', intOption('--max-batch-graphs', 1))
+    .option('--max-batch-nodes <n>', 'atoms per native batch (default: the training budget\'s)', intOption('--max-batch-nodes', 1))
+    .option('--max-batch-edges <n>', 'edges per native batch (default: the training budget\'s)', intOption('--max-batch-edges', 1))
     .option('--max-queue <n>', 'requests waiting before new ones get 503', intOption('--max-queue', 1), 1024)
     .option('--threads <n>', 'native threads', intOption('--threads', 1))
     .option('--body-limit <bytes>', 'largest request body', intOption('--body-limit', 1), 16 * 1024 * 1024)
@@ -36,6 +40,8 @@ export function registerServeCommand(program: Command): void {
         port: o.port,
         maxQueueDelayMs: o.maxQueueDelayMs,
         maxBatchGraphs: o.maxBatchGraphs,
+        maxBatchNodes: o.maxBatchNodes,
+        maxBatchEdges: o.maxBatchEdges,
         maxQueue: o.maxQueue,
         threads: o.threads,
         bodyLimit: o.bodyLimit,

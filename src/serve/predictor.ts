@@ -43,9 +43,9 @@ export interface PredictorOptions {
   maxQueueDelayMs?: number;
   /** Most graphs per batch (default: the budget of the checkpoint's training batches). */
   maxBatchGraphs?: number;
-  /** Most nodes per batch (default: as maxBatchGraphs). */
+  /** Most nodes per batch (default: the training budget's, scaled up when maxBatchGraphs exceeds its graphs). */
   maxBatchNodes?: number;
-  /** Most edges per batch (default: as maxBatchGraphs). */
+  /** Most edges per batch (default: as maxBatchNodes). */
   maxBatchEdges?: number;
   /** Most calls waiting (queued or having their graphs built); beyond it `predict` rejects with ERR_GNN_QUEUE_FULL (default 1024). */
   maxQueue?: number;
@@ -188,8 +188,11 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
   const rule = parseGraphRule(ck.graphRule);
   const trained = trainingBudget(ck.policyState, ck.batchSize);
   const maxGraphs = positiveInt('maxBatchGraphs', options.maxBatchGraphs, trained.graphs);
-  // A smaller graph count scales the node/edge budget down with it.
-  const scale = Math.min(1, maxGraphs / trained.graphs);
+  // Batches run unpadded inside the plan, so a node/edge budget above what the
+  // graph count needs costs memory only, never time: a smaller graph count keeps
+  // the training budget's nodes/edges (a request of that many graphs is never
+  // split), a larger one scales them up.
+  const scale = Math.max(1, maxGraphs / trained.graphs);
   const budget: BatchBudget = {
     graphs: maxGraphs,
     nodes: positiveInt('maxBatchNodes', options.maxBatchNodes, Math.max(1, Math.ceil(trained.nodes * scale))),
