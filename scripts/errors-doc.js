@@ -75,7 +75,31 @@ function defaultCodes(text = fs.readFileSync(ERRORS_TS, 'utf8')) {
   return out;
 }
 
-/** Which class throws a code on a given source line. */
+/**
+ * Which class carries a code found on line `i` of a TypeScript file: the error
+ * constructed on that line or a few lines above (multi-line calls), else the
+ * class the file constructs with a code passed in a variable (helpers such as
+ * `fail(code, message)`), else Error.
+ */
+function tsClassAt(lines, i) {
+  for (let k = i; k >= Math.max(0, i - 3); k--) {
+    if (!/\bsuper\(/.test(lines[k])) continue;
+    for (let c = k; c >= 0; c--) {
+      const m = /class (\w+) extends/.exec(lines[c]);
+      if (m) return m[1];
+    }
+  }
+  for (let k = i; k >= Math.max(0, i - 8); k--) {
+    const m = /new (\w*Error)\(/.exec(lines[k]);
+    if (m) return m[1];
+    if (k < i && /;\s*$/.test(lines[k])) break;
+  }
+  const text = lines.join('\n');
+  const viaVariable = /new (\w*Error)\([^;]*?\bcode\b[^;]*?\)/.exec(text);
+  return viaVariable ? viaVariable[1] : 'Error';
+}
+
+/** Which class throws a code on a given native source line. */
 function classOn(line, file) {
   const ts = /new (\w*Error)\(/.exec(line);
   if (ts) return ts[1];
@@ -101,7 +125,7 @@ function usage() {
       const codes = [...line.matchAll(/['"](ERR_GNN_[A-Z0-9_]+)['"]/g)].map((m) => m[1]);
       // Native throws often put the code on the line after the message.
       const context = [lines[i - 1] ?? '', line].join(' ');
-      for (const code of codes) note(code, classOn(context, file), file);
+      for (const code of codes) note(code, file.endsWith('.ts') ? tsClassAt(lines, i) : classOn(context, file), file);
       for (const [cls, code] of Object.entries(defaults)) {
         if (line.includes(`new ${cls}(`) && codes.length === 0 && !/ERR_GNN_/.test(lines[i + 1] ?? '')) note(code, cls, file);
       }

@@ -81,6 +81,7 @@ export type GnnErrorCode =
   | 'ERR_GNN_CHECKPOINT_WRITE' // writing a checkpoint failed (disk full, permissions); the previous checkpoint is intact
   | 'ERR_GNN_CHECKPOINT_PATH' // the checkpoint path cannot be used as a directory
   | 'ERR_GNN_CHECKPOINT_MISMATCH' // a resumed run asks for another configuration than the checkpoint's
+  | 'ERR_GNN_OUTPUT_PATH' // an output file cannot be written where asked (checked before any work)
   // --- safetensors ---
   | 'ERR_GNN_SAFETENSORS_HEADER' // a safetensors header is truncated, not JSON or not an object
   | 'ERR_GNN_SAFETENSORS_TENSOR' // a safetensors entry is not an object with dtype, shape and data_offsets

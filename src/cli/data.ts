@@ -1,11 +1,31 @@
 /** `gnnbatch data build|stats|export`: the data layer on the command line. */
 import * as fs from 'fs';
+import * as path from 'path';
 import type { Command } from 'commander';
+import { GnnError } from '../errors';
 import { saveStore } from '../data/cache';
 import { writeExtxyz } from '../data/formats/extxyz';
 import { formatStats, storeStats } from '../data/stats';
 import { structuresFromStore } from '../data/store';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
+
+/**
+ * Checks before any reading that `file` can be created (its folder exists, is
+ * a folder and is writable), so a bad -o fails at once, not after the work.
+ */
+export function checkOutputFile(file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  let why: string | null = null;
+  try {
+    if (!fs.statSync(dir).isDirectory()) why = `${dir} is not a directory`;
+    else if (fs.existsSync(file) && fs.statSync(file).isDirectory()) why = 'it is a directory';
+    else fs.accessSync(dir, fs.constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    why = code === 'ENOENT' ? `the folder ${dir} does not exist` : code === 'ENOTDIR' ? 'a part of the path is a file, not a directory' : `cannot write in ${dir} (${code ?? (e as Error).message})`;
+  }
+  if (why) throw new GnnError('ERR_GNN_OUTPUT_PATH', `-o ${file}: cannot be written: ${why}`);
+}
 
 /** Adds the `data` command group to a commander program. */
 export function registerDataCommands(program: Command): Command {
@@ -19,6 +39,7 @@ export function registerDataCommands(program: Command): Command {
       .requiredOption('-o, --output <file>', 'output .gnb file (written atomically)'),
   ).action(async (source: string, opts: SourceOptionValues & { output: string }) => {
     const t0 = Date.now();
+    checkOutputFile(opts.output);
     const loaded = await loadSourceFromCli(source, opts);
     saveStore(loaded.store, opts.output);
     const s = loaded.store;
@@ -49,6 +70,7 @@ export function registerDataCommands(program: Command): Command {
       .argument('<source>', 'file, directory, archive, generator spec or .gnb')
       .requiredOption('-o, --output <file>', 'output .extxyz file'),
   ).action(async (source: string, opts: SourceOptionValues & { output: string }) => {
+    checkOutputFile(opts.output);
     const loaded = await loadSourceFromCli(source, opts);
     const n = await writeExtxyz(opts.output, structuresFromStore(loaded.store));
     process.stdout.write(`wrote ${n} frames to ${opts.output}\n`);

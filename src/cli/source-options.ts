@@ -34,7 +34,13 @@ export function sourceOptionsFrom(values: SourceOptionValues): LoadSourceOptions
     if (!isSourceFormat(values.format)) throw new UsageError(`--format ${values.format}: use one of ${SOURCE_FORMATS.join(', ')}`);
     out.format = values.format;
   }
-  if (values.graph !== undefined) out.graph = parseGraphRule(values.graph);
+  if (values.graph !== undefined) {
+    try {
+      out.graph = parseGraphRule(values.graph);
+    } catch (e) {
+      throw new UsageError(`--graph ${(e as Error).message}`);
+    }
+  }
   if (values.target !== undefined) out.target = values.target;
   if (values.dropEdgeless) out.dropEdgeless = true;
   if (values.dataSeed !== undefined) {

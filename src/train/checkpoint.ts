@@ -314,14 +314,31 @@ export function writeCheckpoint(dir: string, s: CheckpointState, options: WriteC
       { cause: e },
     );
   }
-  // Committed: older step directories, leftovers and legacy (v1) files go.
+  removeStaleFiles(dir, name);
+  faultPoint('cleanup', s.step);
+}
+
+/**
+ * Deletes what the committed manifest of `dir` does not name: older step
+ * directories, temporary files and legacy (v1) data files. Run after each
+ * commit, and by a run that resumes in place (a kill between a commit and its
+ * clean-up leaves the previous step directory behind). `keep` is the step
+ * directory of the committed manifest (read from it when omitted; nothing is
+ * deleted when the manifest is not a version 2 one).
+ */
+export function removeStaleFiles(dir: string, keep?: string): void {
+  if (keep === undefined) {
+    const m = currentManifest(dir) as { version?: number; files?: { model?: { path?: unknown } } } | null;
+    const p = m?.version === CHECKPOINT_VERSION ? m.files?.model?.path : undefined;
+    if (typeof p !== 'string') return;
+    keep = p.split('/')[0];
+  }
   for (const entry of fs.readdirSync(dir)) {
     const legacy = entry === 'model.safetensors' || entry === 'optimizer.safetensors';
-    const oldStep = /^step-\d+(-\d+)?$/.test(entry) && entry !== name;
+    const oldStep = /^step-\d+(-\d+)?$/.test(entry) && entry !== keep;
     const stale = entry.endsWith('.tmp') && (entry.startsWith(`.${MANIFEST_NAME}.`) || entry.startsWith('.write-probe.'));
     if (legacy || oldStep || stale) fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
   }
-  faultPoint('cleanup', s.step);
 }
 
 /** Options of {@link readCheckpoint}. */

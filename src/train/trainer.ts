@@ -14,7 +14,7 @@ import { PlanCache, inputsFor } from './plan';
 import { learningRate, parseSchedule, studySchedule, type ScheduleSpec } from './schedule';
 import { mean, median } from './metrics';
 import { evaluate } from './evaluate';
-import { prepareCheckpointDir, readCheckpoint, writeCheckpoint, type LoadedCheckpoint } from './checkpoint';
+import { prepareCheckpointDir, readCheckpoint, removeStaleFiles, writeCheckpoint, type LoadedCheckpoint } from './checkpoint';
 import { ArgumentError, CheckpointError, GnnError, TrainingError, isGnnError } from '../errors';
 import { atomrefOffsets, fitAtomRefs } from './atomref';
 
@@ -274,7 +274,10 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     v = ck.v as Float32Array;
     startStep = ck.step;
     // Resuming into the directory resumed from: its checkpoint already is this step's.
-    if (opts.checkpointDir && path.resolve(opts.checkpointDir) === path.resolve(opts.resumeDir)) savedStep = startStep;
+    if (opts.checkpointDir && path.resolve(opts.checkpointDir) === path.resolve(opts.resumeDir)) {
+      savedStep = startStep;
+      removeStaleFiles(opts.checkpointDir);
+    }
     try {
       policy.setState(ck.policyState as PolicyState);
     } catch (e) {

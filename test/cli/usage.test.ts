@@ -29,6 +29,7 @@ describe('usage errors: one line, a --help hint, exit 2', () => {
     [['data', 'build', 'qm9-like:10'], /required option '-o, --output <file>' not specified/, 'gnnbatch data build --help'],
     [['data', 'stats', 'qm9-like:10', '--format', 'xyz'], /'xyz'/, 'gnnbatch data stats --help'],
     [['frobnicate'], /unknown command 'frobnicate'/, 'gnnbatch --help'],
+    [['data', 'stats', 'qm9-like:10', '--graph', 'knn:0'], /--graph graph rule 'knn:0' is not one of/, 'gnnbatch data stats --help'],
   ])('%j', async (args, message, hint) => {
     const r = await cli(...args);
     expect(r.status).toBe(EXIT_USAGE);
@@ -58,4 +59,11 @@ describe('output paths are checked before step 1', () => {
     expect(r.out).toBe('');
     expect(Date.now() - t0).toBeLessThan(5000); // 100000 steps were not run first
   });
+});
+
+test('data build -o into a folder that does not exist fails before reading the source', async () => {
+  const r = await cli('data', 'build', 'qm9-like:100000', '-o', '/nonexistent-gnnbatch-dir/x.gnb');
+  expect(r.status).toBe(1);
+  expect(lines(r.err)).toHaveLength(1);
+  expect(r.err).toMatch(/-o \/nonexistent-gnnbatch-dir\/x\.gnb: cannot be written: the folder \/nonexistent-gnnbatch-dir does not exist \(ERR_GNN_OUTPUT_PATH\)/);
 });

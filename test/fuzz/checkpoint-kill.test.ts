@@ -79,7 +79,7 @@ afterAll(() => {
 // Every write point at an early and a late step (long), or a spread of them (short).
 const deterministic: [string, number][] = LONG
   ? FAULT_POINTS.flatMap((p) => [1, 5, STEPS].map((s) => [p, s] as [string, number]))
-  : [['model', 3], ['optimizer', 4], ['manifest-tmp', 5], ['manifest', 6]];
+  : [['model', 3], ['optimizer', 4], ['manifest-tmp', 5], ['manifest', STEPS]];
 
 describe('SIGKILL between the writes of a checkpoint', () => {
   test.each(deterministic)('after %s of step %i', async (point, step) => {
