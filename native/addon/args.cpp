@@ -168,11 +168,15 @@ void initArgs(Napi::Env env) {
   if (!get.IsFunction()) return;
   napi_ref ref;
   if (napi_create_reference(env, get, 1, &ref) != napi_ok) return;
+  bool fresh;
   {
     std::lock_guard<std::mutex> lock(g_envMutex);
+    auto it = resizableGetters().find(env);
+    fresh = it == resizableGetters().end();
+    if (!fresh) napi_delete_reference(env, it->second);  // initialised twice in one environment
     resizableGetters()[env] = ref;
   }
-  napi_add_env_cleanup_hook(env, dropEnv, env);
+  if (fresh) napi_add_env_cleanup_hook(env, dropEnv, env);  // one hook per environment (a second would abort)
 }
 
 static void registerArgs(Napi::Env env, Napi::Object) { initArgs(env); }
