@@ -158,6 +158,15 @@ describe('finding 6: entry points check what they trust', () => {
     expectCoded(v.step, 'RangeError', 'ERR_GNN_BATCH');
   });
 
+  test('a plan capacity whose buffers cannot exist is refused before allocating (graphs = 2^31-1 was an OOM kill)', () => {
+    const v = run(`return [
+        thrown(() => addon.createPlan(SMALL_CONFIG, { nodes: 4, edges: 4, graphs: 2147483647 }, 'float64')),
+        thrown(() => addon.createPlan(SMALL_CONFIG, { nodes: 2147483646, edges: 4, graphs: 2 })),
+        thrown(() => addon.createPlan(SMALL_CONFIG, { nodes: 4, edges: 2147483647, graphs: 2 })),
+      ];`) as Coded[];
+    for (const e of v) expectCoded(e, 'RangeError', 'ERR_GNN_PLAN_TOO_LARGE', /MiB limit/);
+  });
+
   test('BigInt, string and object arguments are TypeErrors with a code, never coerced', () => {
     const v = run(`const store = makeStore([3, 4]);
       const M = makeModel();

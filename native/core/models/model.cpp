@@ -91,7 +91,7 @@ double maxPlanBytes() {
   double limit = kMaxPlanBytes;
 #if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  if (pages > 0 && page > 0) limit = std::min(limit, 0.75 * (double)pages * (double)page);
+  if (pages > 0 && page > 0) limit = std::min(limit, 0.5 * (double)pages * (double)page);
 #endif
   return limit;
 }
@@ -103,11 +103,13 @@ std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap)
   {
     // Refuse a capacity whose buffers could not exist before touching memory
     // (value-initialising tens of GB would be killed by the OS, not caught).
+    // Mirrors the resizes below (every buffer, graph-sized ones included).
     const double C = cfg.latent, H = 2.0 * C, K = cfg.basis, R = cfg.readoutHidden, TT = cfg.passes;
-    const double N = (double)cap.nodes, E = (double)cap.edges;
-    const double elems = E * K + (TT + 1) * N * C + 2 * TT * E * C + 3 * TT * N * C + N * R + 10 * N * C + 2 * E * C +
+    const double N = (double)cap.nodes, E = (double)cap.edges, G = (double)cap.graphs;
+    const double elems = E * K + (TT + 1) * N * C + 2 * TT * E * C + 3 * TT * N * C + 2 * N * R + 2 * N + G +
+                         6 * N * C + 2 * E * C +
                          (cfg.kind == ModelKind::MPEU ? TT * E * C + TT * E * H + 4 * N * H + E * C + E * H : 0);
-    const double bytes = elems * sizeof(T);
+    const double bytes = elems * sizeof(T) + 8 * (G + 1);  // + graphStart (int64)
     const double limit = maxPlanBytes();
     if (bytes > limit)
       throwRange("plan capacity {nodes: " + std::to_string(cap.nodes) + ", edges: " + std::to_string(cap.edges) +

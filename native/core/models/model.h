@@ -86,7 +86,7 @@ struct Plan {
 };
 
 // Largest plan buildPlan allocates (its buffers, estimated before allocation):
-// 32 GiB or 3/4 of physical memory, whichever is smaller; beyond it
+// 32 GiB or half of physical memory, whichever is smaller; beyond it
 // ERR_GNN_PLAN_TOO_LARGE.
 constexpr double kMaxPlanBytes = 32.0 * 1024 * 1024 * 1024;
 double maxPlanBytes();

@@ -484,6 +484,8 @@ void geometryRegressions() {
 
 void planRegressions() {
   expectCode("plan too large", "ERR_GNN_PLAN_TOO_LARGE", [] { gnn::buildPlan<float>(smallConfig(true), {INT32_MAX - 1, INT32_MAX, 10}); });
+  // Found by the long JS fuzz: graph-sized buffers alone (graphs = 2^31-1) were not in the estimate.
+  expectCode("plan too large by graphs", "ERR_GNN_PLAN_TOO_LARGE", [] { gnn::buildPlan<double>(smallConfig(false), {4, 4, INT32_MAX}); });
   expectCode("bad config", "ERR_GNN_CONFIG", [] {
     gnn::ModelConfig c = smallConfig(true);
     c.latent = 0;
