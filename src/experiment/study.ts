@@ -231,8 +231,9 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
   let mine = cells;
   const shard = options.shard;
   if (shard) {
-    if (old) checkShardResume(file, old, grid, environment.gnnbatch_version, shard);
     const costModels: Readonly<Record<string, CellCostCoefficients>> = options.costModels ?? REFERENCE_COST_MODELS;
+    const digest = planDigest(fingerprint, shard.count, costModels);
+    if (old) checkShardResume(file, old, grid, environment.gnnbatch_version, shard, digest);
     options.onProgress?.({ kind: 'load', index: 0, cells: cells.length, finished: 0, message: `planning ${shard.count} shards over ${cells.length} cells` });
     const { plan } = await planStudyShards({
       grid, cells: cells.map((c) => ({ ...c, steps: grid.steps })), count: shard.count, load: options.load, targets: options.targets, costModels,
@@ -243,7 +244,7 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
       index: shard.index,
       count: shard.count,
       source: shard.source ?? 'option',
-      plan_digest: planDigest(fingerprint, shard.count, costModels),
+      plan_digest: digest,
       cells: mine.map((c) => cellKey({ ...c, steps: grid.steps })),
       estimated_ms: plan.loads_ms,
       cost_models: Object.fromEntries(grid.models.map((m) => [m, costModels[m]])),
@@ -344,11 +345,11 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
 }
 
 /**
- * A shard folder may only be resumed by the same shard of the same grid:
- * otherwise its rows would mix plans. Throws ERR_GNN_SHARD_RESUME naming the
+ * A shard folder may only be resumed by the same shard of the same grid and
+ * plan: otherwise its rows would mix plans. Throws ERR_GNN_SHARD_RESUME naming the
  * first difference.
  */
-function checkShardResume(file: string, old: StudyResults, grid: StudyGrid, version: string, shard: ShardSpec): void {
+function checkShardResume(file: string, old: StudyResults, grid: StudyGrid, version: string, shard: ShardSpec, planDigest: string): void {
   const fix = 'run it with --fresh to start over, or give this shard its own --out folder';
   if (!old.shard) throw new StudyError('ERR_GNN_SHARD_RESUME', `${file} holds an unsharded study, not shard ${shard.index}/${shard.count}: ${fix}`);
   if (old.shard.index !== shard.index || old.shard.count !== shard.count) {
@@ -356,4 +357,5 @@ function checkShardResume(file: string, old: StudyResults, grid: StudyGrid, vers
   }
   const diff = firstGridDifference(old.grid, old.environment.gnnbatch_version, grid, version);
   if (diff) throw new StudyError('ERR_GNN_SHARD_RESUME', `${file} holds another grid (${diff[0]}: ${JSON.stringify(diff[1])} there, ${JSON.stringify(diff[2])} now): ${fix}`);
+  if (old.shard.plan_digest !== planDigest) throw new StudyError('ERR_GNN_SHARD_RESUME', `${file} was planned with other cost models (plan ${old.shard.plan_digest}, now ${planDigest}): ${fix}`);
 }

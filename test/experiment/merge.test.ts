@@ -132,6 +132,9 @@ describe('sharded study merged = unsharded study', () => {
       .rejects.toMatchObject({ code: 'ERR_GNN_SHARD_RESUME', message: expect.stringContaining('holds shard 1/3, not 2/3') });
     await expect(runStudy({ outDir: dir, data: ['qm9-like:120', 'aflow-like:60'], models: ['schnet'], policies: ['dynamic', 'static-64'], batches: [4, 8], reps: 2, steps: 4, evalGraphs: 8, load: { seed: 42 }, shard: { index: 1, count: 3 } }))
       .rejects.toMatchObject({ code: 'ERR_GNN_SHARD_RESUME', message: expect.stringContaining('steps: 3 there, 4 now') });
+    const slower = { mpeu: { ms_per_edge: 1, ms_per_node: 1, ms_per_step: 1, compile_ms_per_edge: 1, compile_ms_base: 1 }, schnet: { ms_per_edge: 1, ms_per_node: 1, ms_per_step: 1, compile_ms_per_edge: 1, compile_ms_base: 1 } };
+    await expect(runStudy({ outDir: dir, data: ['qm9-like:120', 'aflow-like:60'], models: ['schnet'], policies: ['dynamic', 'static-64'], batches: [4, 8], reps: 2, steps: 3, evalGraphs: 8, load: { seed: 42 }, shard: { index: 1, count: 3 }, costModels: slower }))
+      .rejects.toMatchObject({ code: 'ERR_GNN_SHARD_RESUME', message: expect.stringContaining('planned with other cost models') });
   });
 });
 
