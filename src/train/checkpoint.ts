@@ -251,6 +251,7 @@ export function writeCheckpoint(dir: string, s: CheckpointState, options: WriteC
   const previous = prev && Number.isInteger(prev.step) ? `the previous checkpoint (step ${prev.step}) is intact` : 'no earlier checkpoint was there';
   const files: Record<string, FileEntry | null> = {};
   let tmp: string | null = null;
+  let committed = false;
   try {
     fs.rmSync(stepDir, { recursive: true, force: true }); // leftover of an interrupted write
     fs.mkdirSync(stepDir);
@@ -296,9 +297,15 @@ export function writeCheckpoint(dir: string, s: CheckpointState, options: WriteC
     faultPoint('manifest-tmp', s.step);
     fs.renameSync(tmp, path.join(dir, MANIFEST_NAME)); // the commit point
     tmp = null;
+    committed = true;
     fsyncDir(dir);
     faultPoint('manifest', s.step);
   } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (committed) {
+      // The manifest already names the new step directory: keep it.
+      throw new CheckpointError(dir, `the checkpoint of step ${s.step} was committed but syncing the directory failed (${err.message}); it may not survive a power loss`, 'ERR_GNN_CHECKPOINT_WRITE', { cause: e });
+    }
     if (tmp) fs.rmSync(tmp, { force: true });
     try {
       fs.rmSync(stepDir, { recursive: true, force: true });
@@ -306,7 +313,6 @@ export function writeCheckpoint(dir: string, s: CheckpointState, options: WriteC
       /* best effort: the manifest does not name it */
     }
     if (isGnnError(e)) throw e;
-    const err = e as NodeJS.ErrnoException;
     throw new CheckpointError(
       dir,
       `writing the checkpoint of step ${s.step} failed (${err.code === 'ENOSPC' ? 'disk full' : err.message}); ${previous}`,
