@@ -197,25 +197,28 @@ export function mergeStudyResults(inputs: readonly MergeInput[], o: MergeOptions
 export function findResultsFiles(paths: readonly string[]): string[] {
   const out: string[] = [];
   for (const p of paths) {
-    if (!fs.existsSync(p)) throw new StudyError('ERR_GNN_MERGE_INPUT', `${p}: no such file or folder`);
-    if (fs.statSync(p).isFile()) {
-      out.push(p);
-      continue;
+    try {
+      out.push(...resultsFilesAt(p));
+    } catch (e) {
+      if (e instanceof StudyError) throw e;
+      throw new StudyError('ERR_GNN_MERGE_INPUT', `${p}: cannot be read (${(e as Error).message})`);
     }
-    const direct = path.join(p, 'results.json');
-    if (fs.existsSync(direct)) {
-      out.push(direct);
-      continue;
-    }
-    const subs = fs.readdirSync(p, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && fs.existsSync(path.join(p, e.name, 'results.json')))
-      .map((e) => path.join(p, e.name, 'results.json'))
-      .filter((f) => !isMergedFile(f))
-      .sort();
-    if (!subs.length) throw new StudyError('ERR_GNN_MERGE_INPUT', `${p}: holds no results.json, nor do its subfolders`);
-    out.push(...subs);
   }
   return out;
+}
+
+function resultsFilesAt(p: string): string[] {
+  if (!fs.existsSync(p)) throw new StudyError('ERR_GNN_MERGE_INPUT', `${p}: no such file or folder`);
+  if (fs.statSync(p).isFile()) return [p];
+  const direct = path.join(p, 'results.json');
+  if (fs.existsSync(direct)) return [direct];
+  const subs = fs.readdirSync(p, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && fs.existsSync(path.join(p, e.name, 'results.json')))
+    .map((e) => path.join(p, e.name, 'results.json'))
+    .filter((f) => !isMergedFile(f))
+    .sort();
+  if (!subs.length) throw new StudyError('ERR_GNN_MERGE_INPUT', `${p}: holds no results.json, nor do its subfolders`);
+  return subs;
 }
 
 function isMergedFile(file: string): boolean {
@@ -229,7 +232,8 @@ function isMergedFile(file: string): boolean {
 /**
  * Reads the inputs ({@link findResultsFiles}), merges them and writes
  * `outDir/results.json` and `outDir/results.csv` (atomically). Refuses
- * (ERR_GNN_MERGE_OUTPUT) an output folder that is one of the inputs.
+ * (ERR_GNN_MERGE_OUTPUT) an output folder that is one of the inputs;
+ * ERR_GNN_OUTPUT_PATH when the folder cannot be written.
  */
 export function mergeStudyDirs(paths: readonly string[], outDir: string, o: MergeOptions = {}): MergeOutcome & { files: string[] } {
   const files = findResultsFiles(paths);
@@ -238,7 +242,6 @@ export function mergeStudyDirs(paths: readonly string[], outDir: string, o: Merg
     if (path.resolve(f) === outFile) throw new StudyError('ERR_GNN_MERGE_OUTPUT', `-o ${outDir}: would overwrite the input ${f}; merge into another folder`);
   }
   const outcome = mergeStudyResults(files.map((file) => ({ file, results: readResults(file) })), o);
-  fs.mkdirSync(outDir, { recursive: true });
   writeResults(outDir, outcome.results);
   return { ...outcome, files };
 }

@@ -343,11 +343,20 @@ export function resultsToCsv(rows: readonly StudyRow[]): string {
   return lines.join('\n') + '\n';
 }
 
-/** Writes `results.json` and `results.csv` into `dir`, each atomically. */
+/**
+ * Writes `results.json` and `results.csv` into `dir` (created if needed),
+ * each atomically. Throws ERR_GNN_OUTPUT_PATH naming `dir` when it cannot
+ * (a file in the way, permissions, a full disk).
+ */
 export function writeResults(dir: string, results: StudyResults): void {
-  // JSON cannot hold NaN: non-finite numbers become null and read back as NaN.
-  writeFileAtomic(path.join(dir, 'results.json'), JSON.stringify(results, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
-  writeFileAtomic(path.join(dir, 'results.csv'), resultsToCsv(results.rows));
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    // JSON cannot hold NaN: non-finite numbers become null and read back as NaN.
+    writeFileAtomic(path.join(dir, 'results.json'), JSON.stringify(results, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
+    writeFileAtomic(path.join(dir, 'results.csv'), resultsToCsv(results.rows));
+  } catch (e) {
+    throw new StudyError('ERR_GNN_OUTPUT_PATH', `${dir}: cannot write the study results (${(e as Error).message})`);
+  }
 }
 
 /**

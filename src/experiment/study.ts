@@ -221,7 +221,11 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
   const environment = currentEnvironment();
   const fingerprint = gridFingerprint(grid, environment.gnnbatch_version);
 
-  fs.mkdirSync(options.outDir, { recursive: true });
+  try {
+    fs.mkdirSync(options.outDir, { recursive: true });
+  } catch (e) {
+    throw new StudyError('ERR_GNN_OUTPUT_PATH', `${options.outDir}: cannot be used as the study's output folder (${(e as Error).message})`);
+  }
   const file = path.join(options.outDir, 'results.json');
   const now = new Date().toISOString();
   let results: StudyResults = { version: RESULTS_VERSION, created: now, updated: now, environment, grid, fingerprint, data: [], rows: [] };

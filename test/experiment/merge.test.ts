@@ -218,6 +218,10 @@ describe('merge refuses what would not be one study', () => {
     await cli(['study', 'merge', path.dirname(shards[0].file), path.dirname(shards[2].file), '-o', out, '--allow-partial']);
     expect(readResults(path.join(out, 'results.json')).missing_cells?.length).toBe(shards[1].results.rows.length);
     await expect(cli(['study', 'merge', path.dirname(shards[0].file), '-o', path.dirname(shards[0].file)])).rejects.toMatchObject({ code: 'ERR_GNN_MERGE_OUTPUT' });
+    const blocker = path.join(root, 'a-file');
+    fs.writeFileSync(blocker, 'x');
+    await expect(cli(['study', 'merge', path.join(root, 'study'), '-o', path.join(blocker, 'merged')])).rejects.toMatchObject({ code: 'ERR_GNN_OUTPUT_PATH', message: expect.stringContaining(`${path.join(blocker, 'merged')}: cannot write the study results`) });
+    await expect(runStudy({ outDir: path.join(blocker, 'study'), data: ['qm9-like:50'] })).rejects.toMatchObject({ code: 'ERR_GNN_OUTPUT_PATH' });
   });
 });
 
