@@ -89,7 +89,7 @@ export type GnnErrorCode =
   | 'ERR_GNN_SAFETENSORS_OFFSETS' // a tensor's data_offsets disagree with its shape or the file size, or leave holes
   | 'ERR_GNN_SAFETENSORS_OVERLAP' // two tensors' data ranges overlap
   // --- training ---
-  | 'ERR_GNN_NONFINITE_GRADIENT' // a step's gradient norm is not finite (training stopped before the weights froze)
+  | 'ERR_GNN_NONFINITE_GRADIENT' // a step's gradient norm is not finite: training stops (that step's update is never saved) instead of freezing the weights silently
   | 'ERR_GNN_PLAN_TOO_LARGE' // one plan needs more bytes than planCacheBytes allows
   | 'ERR_GNN_RESULTS' // a study results file cannot be read
   | 'ERR_GNN_REPORT' // a report or chart cannot be rendered

@@ -428,7 +428,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
       throw new TrainingError(
         'ERR_GNN_NONFINITE_GRADIENT',
         `step ${step + 1}: the gradient norm is ${r.gradNorm} (loss ${r.loss}) on the batch of graphs ${describeIds(spec.graphIds)}; ` +
-          `training stopped because Adam would freeze the weights (try --clip, a lower --lr, or check these graphs' distances and targets); ${lastCheckpoint()}`,
+          `training stopped, since Adam's moments are now infinite and would freeze the weights; this step's update is not saved (try --clip, a lower --lr, or check these graphs' distances and targets); ${lastCheckpoint()}`,
       );
     batchingMs[i] = r.batchingMs;
     updateMs[i] = r.updateMs;
