@@ -3,6 +3,9 @@
  * to --help (never the whole help) and exit 2; a checkpoint path that cannot be
  * a directory fails before any training step (issue 14, findings 8 and 9).
  */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { runCli, EXIT_USAGE } from '../../src/cli/main';
 
 async function cli(...args: string[]): Promise<{ status: number; out: string; err: string }> {
@@ -49,12 +52,14 @@ describe('usage errors: one line, a --help hint, exit 2', () => {
 });
 
 describe('output paths are checked before step 1', () => {
-  test('--checkpoint under a regular file fails at once with a coded one-line error', async () => {
+  test('--checkpoint under a regular file (like /etc/hostname/run1) fails at once with a coded one-line error', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gnnbatch-usage-')), 'hostname');
+    fs.writeFileSync(file, 'a file, not a folder\n');
     const t0 = Date.now();
-    const r = await cli('train', 'qm9-like:50', '--steps', '100000', '--batch', '4', '--latent', '4', '--checkpoint', '/etc/hostname/run1');
+    const r = await cli('train', 'qm9-like:50', '--steps', '100000', '--batch', '4', '--latent', '4', '--checkpoint', `${file}/run1`);
     expect(r.status).toBe(1);
     expect(lines(r.err)).toHaveLength(1);
-    expect(r.err).toMatch(/\/etc\/hostname\/run1: cannot be used as a checkpoint directory: a part of the path is a file/);
+    expect(r.err).toContain(`${file}/run1: cannot be used as a checkpoint directory: a part of the path is a file`);
     expect(r.err).toContain('ERR_GNN_CHECKPOINT_PATH');
     expect(r.out).toBe('');
     expect(Date.now() - t0).toBeLessThan(5000); // 100000 steps were not run first
