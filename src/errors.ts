@@ -61,6 +61,11 @@ export type GnnErrorCode =
   | 'ERR_GNN_DATA_ARCHIVE' // an archive (tar, bzip2) cannot be read
   | 'ERR_GNN_DATA_TARGET' // a structure lacks the requested target property
   | 'ERR_GNN_DATA_TOO_LARGE' // a file or archive member is larger than the reader's ceiling (maxMemberBytes)
+  | 'ERR_GNN_DOWNLOAD_NETWORK' // a data set download failed on the network (refused, DNS, reset, timeout) after its retries; the message names the URL
+  | 'ERR_GNN_DOWNLOAD_HTTP' // a data set server answered with an error status (404, or 429/5xx after the retries) or an unusable body
+  | 'ERR_GNN_DOWNLOAD_VERIFY' // a downloaded file's size, digest or content count differs from the pinned one (the file was deleted)
+  | 'ERR_GNN_DOWNLOAD_WRITE' // a download cannot be written into the cache folder (disk full, permissions)
+  | 'ERR_GNN_DOWNLOAD_ABORTED' // a download was aborted through its AbortSignal
   | 'ERR_GNN_TARGET_NONFINITE' // a target value used for training is infinite or NaN
   | 'ERR_GNN_TARGET_MISSING' // a graph of the train split has no value for the target
   // --- .gnb caches ---

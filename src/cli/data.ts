@@ -1,4 +1,4 @@
-/** `gnnbatch data build|stats|export`: the data layer on the command line. */
+/** `gnnbatch data build|stats|export|get`: the data layer on the command line. */
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Command } from 'commander';
@@ -8,6 +8,7 @@ import { writeExtxyz } from '../data/formats/extxyz';
 import { formatStats, storeStats } from '../data/stats';
 import { structuresFromStore } from '../data/store';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
+import { registerDataGet } from './data-get';
 
 /**
  * Checks before any reading that `file` can be created (its folder exists, is
@@ -75,5 +76,6 @@ export function registerDataCommands(program: Command): Command {
     const n = await writeExtxyz(opts.output, structuresFromStore(loaded.store));
     process.stdout.write(`wrote ${n} frames to ${opts.output}\n`);
   });
+  registerDataGet(data);
   return data;
 }

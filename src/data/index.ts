@@ -18,3 +18,7 @@ export { readExtxyz, parseExtxyzText, writeExtxyz, formatExtxyzFrame, parseKeyVa
 export { readAseDb, ASE_SYSTEMS_TABLE } from './formats/ase-db';
 export { readAflowJson, parseAflowJson, cellFromParameters } from './formats/aflow-json';
 export { parseGeneratorSpec, generate, qm9Like, aflowLike, qm9LikeMolecule, aflowLikeCrystal, pairEnergy, QM9_SIZE, AFLOW_LIKE_SIZE, type GeneratorSpec } from './synthetic';
+export {
+  getDataset, DATASETS, cacheRoot, datasetDir, downloadFile, QM9_FILES, QM9_BASE_URL, AFLUX_URL, AFLOW_FIELDS,
+  type DatasetName, type GetDatasetOptions, type GetDatasetResult, type GetQm9Options, type GetAflowOptions, type Qm9Result, type AflowResult, type FetchedFile, type BuiltStore, type DownloadProgress,
+} from './download';

@@ -1,0 +1,91 @@
+/** `gnnbatch data get qm9|aflow`: the study's data sets on demand (over getDataset). */
+import type { Command } from 'commander';
+import { getDataset, DATASETS, type DownloadProgress } from '../data/download';
+import { UsageError } from '../errors';
+import { intOption } from './format';
+
+interface GetOptions {
+  to?: string;
+  cacheDir?: string;
+  build: boolean;
+  excludeUncharacterized?: boolean;
+  query?: string;
+  limit?: number;
+  pageSize?: number;
+  sha256?: string;
+  md5?: string;
+  json?: boolean;
+}
+
+function mb(n: number): string {
+  return `${(n / 1e6).toFixed(1)} MB`;
+}
+
+/** A progress line (bytes, rate, ETA) on stderr when it is a terminal; null otherwise. */
+function progressLine(): ((p: DownloadProgress) => void) | null {
+  if (!process.stderr.isTTY) return null;
+  let t0 = 0, b0 = 0, last = 0;
+  return (p) => {
+    const now = Date.now();
+    if (t0 === 0) {
+      t0 = now;
+      b0 = p.received;
+    }
+    if (now - last < 200 && p.received !== p.total) return;
+    last = now;
+    const rate = (p.received - b0) / Math.max(1e-3, (now - t0) / 1000);
+    const eta = p.total !== null && rate > 0 ? ` ETA ${Math.ceil((p.total - p.received) / rate)} s` : '';
+    process.stderr.write(`\r${p.url}: ${mb(p.received)}${p.total !== null ? ` / ${mb(p.total)}` : ''} ${mb(rate)}/s${eta}\x1b[K`);
+  };
+}
+
+/** Adds `data get` to the `data` command group. */
+export function registerDataGet(data: Command): Command {
+  return data
+    .command('get')
+    .description('download a data set of the study (qm9, aflow), verify it, cache it and build its .gnb store')
+    .argument('<name>', `data set: ${DATASETS.join(' | ')}`)
+    .option('--to <dir>', 'folder for the files and the store (default <cache dir>/<name>)')
+    .option('--cache-dir <dir>', 'cache root (default $GNNBATCH_CACHE_DIR, else $XDG_CACHE_HOME/gnnbatch or ~/.cache/gnnbatch)')
+    .option('--no-build', 'download only; do not build the .gnb store')
+    .option('--exclude-uncharacterized', 'qm9: leave out the 3,054 molecules that failed the consistency check')
+    .option('--sha256 <hex>', 'qm9: pin the archive to this SHA-256')
+    .option('--md5 <hex>', 'qm9: pin the archive to this MD5')
+    .option('--query <matchbook>', 'aflow: AFLUX filters, e.g. "species(Na,Cl),Egap(0*,*5)"')
+    .option('--limit <n>', 'aflow: keep at most N entries', intOption('--limit', 1))
+    .option('--page-size <n>', 'aflow: entries per AFLUX page (default 1000)', intOption('--page-size', 1))
+    .option('--json', 'print what was fetched and where as one JSON document')
+    .action(async (name: string, o: GetOptions) => {
+      if (!(DATASETS as readonly string[]).includes(name)) throw new UsageError(`data get ${name}: unknown data set; use one of ${DATASETS.join(', ')}`);
+      const qm9Only = (['excludeUncharacterized', 'sha256', 'md5'] as const).filter((k) => o[k] !== undefined);
+      const aflowOnly = (['query', 'limit', 'pageSize'] as const).filter((k) => o[k] !== undefined);
+      const flag = (k: string): string => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+      if (name === 'aflow' && qm9Only.length) throw new UsageError(`${flag(qm9Only[0])} applies to qm9 only`);
+      if (name === 'qm9' && aflowOnly.length) throw new UsageError(`${flag(aflowOnly[0])} applies to aflow only`);
+      for (const k of ['sha256', 'md5'] as const) {
+        const v = o[k];
+        if (v !== undefined && !new RegExp(`^[0-9a-fA-F]{${k === 'sha256' ? 64 : 32}}$`).test(v)) throw new UsageError(`--${k} ${v}: expected ${k === 'sha256' ? 64 : 32} hex digits`);
+      }
+      const onProgress = o.json ? null : progressLine();
+      const common = { dir: o.to, cacheDir: o.cacheDir, build: o.build, onProgress: onProgress ?? undefined };
+      const result = name === 'qm9'
+        ? await getDataset('qm9', { ...common, excludeUncharacterized: o.excludeUncharacterized, sha256: o.sha256?.toLowerCase(), md5: o.md5?.toLowerCase() })
+        : await getDataset('aflow', { ...common, query: o.query, limit: o.limit, pageSize: o.pageSize, onPage: process.stderr.isTTY && !o.json ? (p, n) => process.stderr.write(`\rAFLUX page ${p}: ${n} entries\x1b[K`) : undefined });
+      if (onProgress || (process.stderr.isTTY && !o.json)) process.stderr.write('\r\x1b[K');
+      if (o.json) {
+        process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+        return;
+      }
+      const lines: string[] = [];
+      if (result.dataset === 'qm9') {
+        for (const f of result.files) lines.push(`${f.cached ? 'cached' : 'fetched'} ${f.file} (${f.bytes} bytes, sha256 ${f.sha256}) from ${f.url}`);
+      } else {
+        const fetchedPages = result.pages.filter((p) => !p.cached).length;
+        lines.push(`AFLUX '${result.matchbook}': ${result.entries} entries in ${result.pages.length} page(s) (${fetchedPages} fetched now, ${result.pages.length - fetchedPages} cached) under ${result.pagesDir}`);
+      }
+      const s = result.store;
+      if (s) lines.push(`wrote ${s.file}: ${s.graphs} graphs, ${s.atoms} atoms, ${s.edges} edges (${s.graphRule}), target ${s.target}${s.excluded ? `, ${s.excluded} left out` : ''}`);
+      else lines.push(`not built (--no-build); build it with "gnnbatch data build ${result.dataset === 'qm9' ? result.files[0].file : result.pagesDir + '/page-00001.json'} -o OUT.gnb"`);
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+}
