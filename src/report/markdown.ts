@@ -6,6 +6,7 @@ import type { StudyResults } from '../experiment/results';
 import type { HitRate } from '../experiment/recommend';
 import { analyseStudy } from '../experiment/stats';
 import { speedupTables, stepTimeTables, tableToMarkdown, ttestTable } from '../experiment/tables';
+import { mixedHardware } from '../experiment/merge';
 
 /** Markdown with the run's setup, step-time and speedup tables, significant t-tests and the hit rate. */
 export function studyMarkdown(results: StudyResults, hitRate?: HitRate, wallSeconds?: number): string {
@@ -18,6 +19,11 @@ export function studyMarkdown(results: StudyResults, hitRate?: HitRate, wallSeco
   md += ` of ${g.steps} steps (${results.rows.length} runs; evaluation on ${g.eval_graphs || 'all'} val/test graphs). `;
   md += `Machine: ${env.cpu_model}, ${env.cpu_cores} cores, ${env.native.threads} threads, SIMD ${env.native.simd}; node ${env.node_version}. `;
   md += `Wall time of the runs: ${(total / 60).toFixed(1)} min.\n\n`;
+  const mixed = mixedHardware(results.rows);
+  if (mixed.length > 0) {
+    md += `**Warning: ${mixed.length} comparison(s) mix hardware** (a merged, sharded study), so their step times are not comparable: `;
+    md += mixed.map((m) => `${m.data} / ${m.model} / B=${m.batch} on ${m.machines.join(' and ')}`).join('; ') + '.\n\n';
+  }
   const trainMs = results.rows.reduce((s, r) => s + r.combined_ms_mean * r.steps, 0);
   const compileMs = results.rows.reduce((s, r) => s + r.compile_ms_total, 0);
   const cvs = a.summaries.filter((x) => x.reps > 1 && x.step_ms_mean > 0).map((x) => x.step_ms_sd / x.step_ms_mean).sort((p, q) => p - q);

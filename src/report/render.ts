@@ -7,6 +7,7 @@ import type { StudyResults } from '../experiment/results';
 import type { HitRate } from '../experiment/recommend';
 import { analyseStudy, cheapestPolicies, predictCosts } from '../experiment/stats';
 import { stepTimeTables, ttestTable, type Table } from '../experiment/tables';
+import { mixedHardware } from '../experiment/merge';
 import { reportCharts, type ChartSpec } from './charts';
 import { renderVegaLiteSvg } from './vega';
 import { GnnError } from '../errors';
@@ -80,7 +81,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em a
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}h4{margin:1.2em 0 .4em}
 table{border-collapse:collapse;font-size:.85em;margin:.3em 0 1em}td,th{border:1px solid #ddd;padding:.2em .5em;text-align:right}
 td:first-child,th:first-child{text-align:left}tr.hl td{background:#fff3cd}figure{margin:1em 0}figcaption{font-size:.9em;color:#555;margin-bottom:.3em}
-.meta{color:#555;font-size:.9em}
+.meta{color:#555;font-size:.9em}.warn{background:#fdecea;border:1px solid #f5c2c0;padding:.5em}
 </style></head><body>
 <h1>${esc(options.title ?? 'gnnbatch: static vs dynamic batching, measured on your data')}</h1>
 <p class="meta">${n} runs: data ${esc(g.data.join(', '))}; models ${esc(g.models.join(', '))}; policies ${esc(g.policies.join(', '))}; batch sizes ${g.batches.join(', ')};
@@ -88,6 +89,12 @@ ${g.reps} repetition(s) of ${g.steps} steps (seed ${g.base_seed} + repetition). 
 node ${esc(env.node_version)}; native ${esc(env.native.build)}, SIMD ${esc(env.native.simd)}, OpenMP ${env.native.openmp ? 'on' : 'off'}, ${env.native.threads} threads; gnnbatch ${esc(env.gnnbatch_version)}.
 Speedup as in the study: per batch size, the slowest policy's mean step time divided by each policy's.</p>
 `;
+  const mixed = mixedHardware(results.rows);
+  if (mixed.length > 0) {
+    // A merged (sharded) study whose policies of one cell ran on different machines: their times do not compare.
+    html += `<p class="warn"><b>Warning: ${mixed.length} comparison(s) mix hardware</b>, so their step times are not comparable: `;
+    html += mixed.map((m) => `${esc(m.data)} / ${esc(m.model)} / B=${m.batch} ran on ${m.machines.map(esc).join(' and ')}`).join('; ') + '.</p>\n';
+  }
   html += `<h2>Recommendation</h2>\n${htmlTable(recTable)}\n`;
   if (options.hitRate) {
     const h = options.hitRate;

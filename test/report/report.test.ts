@@ -42,6 +42,17 @@ describe('report', () => {
     expect(html).toContain('price');
   });
 
+  test('a comparison that mixes hardware (a merged sharded study) is flagged in the HTML and the Markdown', async () => {
+    expect(await renderReport(results)).not.toContain('mix hardware');
+    // One repetition of one cell measured on another machine.
+    const rows = results.rows.map((r, i) => (i === 0 ? { ...r, cpu_model: 'Other CPU' } : r));
+    const mixed = { ...results, rows };
+    const html = await renderReport(mixed);
+    expect(html).toContain('1 comparison(s) mix hardware');
+    expect(html).toContain(`${rows[0].data} / ${rows[0].model} / B=${rows[0].batch}`);
+    expect(studyMarkdown(mixed)).toContain('1 comparison(s) mix hardware');
+  });
+
   test('markdown section with speedup tables', () => {
     const md = studyMarkdown(results);
     expect(md).toContain('**speedup');
