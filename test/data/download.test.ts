@@ -174,6 +174,37 @@ describe('downloadFile', () => {
     expect(fs.existsSync(`${dest}.part`)).toBe(false);
   });
 
+  it('continues the part file an earlier run left (Range from its length)', async () => {
+    server = await serve((req, res) => sendBytes(req, res, ARCHIVE));
+    const dest = path.join(tmp, 'qm9.tar.bz2');
+    fs.writeFileSync(`${dest}.part`, ARCHIVE.subarray(0, 100));
+    const r = await downloadFile({ url: `${server.base}/x`, dest, sha256: ARCHIVE_SHA256, ...FAST });
+    expect(r).toMatchObject({ resumed: true, attempts: 1 });
+    expect(server.hits.map((h) => h.range)).toEqual(['bytes=100-']);
+    expect(fs.readFileSync(dest).equals(ARCHIVE)).toBe(true);
+  });
+
+  it('refuses a file whose announced size differs from the pinned size, before reading it', async () => {
+    server = await serve((req, res) => sendBytes(req, res, ARCHIVE));
+    const e = await codeOf(downloadFile({ url: `${server.base}/x`, dest: path.join(tmp, 'f'), size: ARCHIVE.length + 1, ...FAST }));
+    expect(e.code).toBe('ERR_GNN_DOWNLOAD_VERIFY');
+    expect(e.message).toContain(`announces ${ARCHIVE.length} bytes, expected ${ARCHIVE.length + 1}`);
+    expect(fs.readdirSync(tmp)).toEqual([]);
+  });
+
+  it('an AbortSignal stops a transfer in flight (coded error, the part kept for a later resume)', async () => {
+    const ac = new AbortController();
+    server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': ARCHIVE.length });
+      res.write(ARCHIVE.subarray(0, 200), () => setTimeout(() => ac.abort(), 20));
+    });
+    const dest = path.join(tmp, 'f');
+    const e = await codeOf(downloadFile({ url: `${server.base}/x`, dest, signal: ac.signal, ...FAST }));
+    expect(e.code).toBe('ERR_GNN_DOWNLOAD_ABORTED');
+    expect(fs.existsSync(dest)).toBe(false);
+    expect(fs.statSync(`${dest}.part`).size).toBe(200);
+  });
+
   it('restarts from byte 0 when the server ignores the range (200 to a Range request)', async () => {
     const half = Math.floor(ARCHIVE.length / 2);
     server = await serve((_req, res, hit) => {
