@@ -15,7 +15,7 @@
  *    cheapest policy is the recommendation.
  */
 import { POLICY_NAMES, createPolicy, sizesOf, type GraphSizes } from '../batching';
-import { defaultTarget, loadSource, splitGraphs, storeArraysFor, targetColumn, targetStats, type GraphStore, type Split } from '../data';
+import { defaultTarget, loadSource, splitGraphs, storeArraysFor, targetColumn, targetStats, type GraphStore, type SourceFormat, type Split } from '../data';
 import { native, nativeModel, setThreads, type PackShape } from '../native';
 import { resolveModelConfig, type ModelKind } from '../model/config';
 import { initParams, paramLayout } from '../model/params';
@@ -407,7 +407,17 @@ export async function studyHitRate(results: StudyResults, o: { threads?: number;
     const here = a.summaries.filter((s) => s.data === data && s.model === model && s.batch === batch);
     let store = stores.get(data);
     if (!store) {
-      store = (await loadSource(data, {})).store;
+      // The load options the study itself used (graph rule, format, generator seed), as recorded in its grid.
+      const load = results.grid.load ?? {};
+      store = (
+        await loadSource(data, {
+          format: load.format as SourceFormat | undefined,
+          graph: load.graph,
+          target: load.target,
+          dropEdgeless: load.drop_edgeless,
+          seed: load.data_seed,
+        })
+      ).store;
       stores.clear();
       stores.set(data, store);
     }
