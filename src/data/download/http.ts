@@ -24,16 +24,24 @@ import * as https from 'https';
 import * as path from 'path';
 import { GnnError } from '../../errors';
 
-/** The User-Agent of every request: servers can see who is asking (AFLOW and figshare ask for this). */
-export const USER_AGENT = `gnnbatch/${packageVersion()} (+https://github.com/gnnbatch/gnnbatch)`;
+/**
+ * The User-Agent of every request, so servers can see who is asking (AFLOW and
+ * figshare ask for this): `gnnbatch/<version> (+<homepage>)`, the homepage
+ * being package.json's `homepage` or `repository`, else the npm package page.
+ */
+export const USER_AGENT = (() => {
+  const pkg = packageJson();
+  const repo = typeof pkg.repository === 'string' ? pkg.repository : pkg.repository?.url;
+  const home = (typeof pkg.homepage === 'string' && pkg.homepage) || (repo && repo.replace(/^git\+/, '').replace(/\.git$/, '')) || 'https://www.npmjs.com/package/gnnbatch';
+  return `gnnbatch/${typeof pkg.version === 'string' ? pkg.version : '0'} (+${home})`;
+})();
 
-function packageVersion(): string {
+function packageJson(): { version?: unknown; homepage?: unknown; repository?: string | { url?: string } } {
   try {
     // dist/data/download/http.js and src/data/download/http.ts both sit three levels below the package root.
-    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: unknown };
-    return typeof pkg.version === 'string' ? pkg.version : '0';
+    return JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as ReturnType<typeof packageJson>;
   } catch {
-    return '0';
+    return {};
   }
 }
 
