@@ -1,8 +1,8 @@
 import { spawn } from 'child_process';
-import * as path from 'path';
 import { formatExtxyzFrame } from '../../src/data';
 import { startServer, type RunningServer } from '../../src/serve';
 import { loadModel } from '../../src/train/inference';
+import { CLI, ensureDist } from '../cli/dist-cli';
 import { molecules, smallCheckpoint } from './helpers';
 
 let ck: string;
@@ -88,8 +88,9 @@ describe('gnnbatch serve (HTTP)', () => {
 });
 
 test('SIGTERM drains in-flight requests and exits 0', async () => {
-  // The compiled CLI (dist/, built by `npm install` / `npm run build:ts`), as a user runs it.
-  const cli = path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+  // The compiled CLI, as a user runs it (rebuilt when src/ is newer).
+  ensureDist();
+  const cli = CLI;
   const child = spawn(process.execPath, [cli, 'serve', ck, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   const url = await new Promise<string>((resolve, reject) => {
