@@ -208,6 +208,24 @@ export interface StepResult {
   flops: number;
 }
 
+/** Kernel calls of a profiled plan, as columns (see native/core/models/model.h KernelRecord). */
+export interface KernelRecords {
+  count: number;
+  /** Calls not recorded because the record buffer was full. */
+  dropped: number;
+  site: Int32Array;
+  pass: Int32Array;
+  m: Float64Array;
+  n: Float64Array;
+  k: Float64Array;
+  rows: Float64Array;
+  realRows: Float64Array;
+  t0Ns: Float64Array;
+  durNs: Float64Array;
+  flops: Float64Array;
+  bytes: Float64Array;
+}
+
 /** Opaque native plan handle (type-tagged External). */
 export type PlanHandle = { readonly __gnnPlan: unique symbol };
 
@@ -229,6 +247,14 @@ export interface NativeModelApi {
   predictAsync(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, predOut: FloatArray): Promise<number>;
   setProfile(plan: PlanHandle, on: boolean): void;
   getProfile(plan: PlanHandle): Record<string, number>;
+  /**
+   * The kernel calls recorded while profiling since the last take (then
+   * cleared): one entry per call in each column; `site` indexes kernelSites().
+   * Times are steady_clock nanoseconds (on Linux the clock of process.hrtime).
+   */
+  takeProfileRecords(plan: PlanHandle): KernelRecords;
+  /** The kernel call sites of the per-kernel profile, in site order. */
+  kernelSites(): { name: string; rows: 'node' | 'edge' | 'graph' | 'param'; gemm: boolean }[];
   adamUpdate(params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, adam: AdamStepArgs): void;
   /**
    * Matrix-product flops counted for the calling thread (each worker_thread has
@@ -238,6 +264,8 @@ export interface NativeModelApi {
   /** Resets the calling thread's flop counter. */
   resetFlops(): void;
   gemmBench(M: number, N: number, K: number, reps: number): number;
+  /** Median seconds of one parallel float copy of `mib` MiB (2*mib MiB moved) at the native thread count. */
+  streamBench(mib: number, reps: number): number;
 }
 
 /** The native model API (same addon, typed view). */

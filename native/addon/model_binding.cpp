@@ -108,7 +108,17 @@ StepResult runStep(gnn::Plan<T>& p, const gnn::BatchInputs<T>& b, T* params, T* 
   {
     auto ta = std::chrono::steady_clock::now();
     r.gradNorm = gnn::adamStep(params, grads, m, v, n, a);
-    if (p.profile) p.profSeconds[gnn::kProfAdam] += std::chrono::duration<double>(std::chrono::steady_clock::now() - ta).count();
+    if (p.profile) {
+      const auto tb = std::chrono::steady_clock::now();
+      p.profSeconds[gnn::kProfAdam] += std::chrono::duration<double>(tb - ta).count();
+      auto ns = [](std::chrono::steady_clock::time_point t) {
+        return (double)std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+      };
+      // ~12 operations per parameter (moments, bias correction, sqrt, update; the
+      // clipping norm adds 2); reads params, grads, m, v and writes params, m, v.
+      p.addRecord(gnn::kSiteAdam, -1, n, 1, 0, (a.clipNorm > 0 ? 14.0 : 12.0) * (double)n, 7.0 * sizeof(T) * (double)n,
+                  ns(ta), ns(tb));
+    }
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.flops = gnn::flopsCount() - f0;
@@ -364,8 +374,8 @@ Napi::Value SetProfile(const Napi::CallbackInfo& info) {
     auto* h = planArg(env, info[0]);
     const bool on = boolArg(env, info[1], "on");
     BusyGuard g(h);  // an async step may be writing the profile
-    if (h->f64) { h->pd->profile = on; h->pd->profSeconds.fill(0); h->pd->profSteps = 0; }
-    else { h->pf->profile = on; h->pf->profSeconds.fill(0); h->pf->profSteps = 0; }
+    if (h->f64) h->pd->setProfiling(on);
+    else h->pf->setProfiling(on);
     return env.Undefined();
   });
 }
@@ -379,6 +389,65 @@ Napi::Value GetProfile(const Napi::CallbackInfo& info) {
     for (int i = 0; i < gnn::kProfCount; ++i) o.Set(gnn::kProfileNames[i], secs[i]);
     return o;
   });
+}
+
+template <class T>
+Napi::Value takeRecords(Napi::Env env, gnn::Plan<T>& p) {
+  const size_t n = p.profRecords.size();
+  auto i32 = [&](auto get) {
+    auto a = Napi::Int32Array::New(env, n);
+    for (size_t i = 0; i < n; ++i) a[i] = get(p.profRecords[i]);
+    return a;
+  };
+  auto f64 = [&](auto get) {
+    auto a = Napi::Float64Array::New(env, n);
+    for (size_t i = 0; i < n; ++i) a[i] = get(p.profRecords[i]);
+    return a;
+  };
+  using R = gnn::KernelRecord;
+  auto o = Napi::Object::New(env);
+  o.Set("count", (double)n);
+  o.Set("dropped", (double)p.profDropped);
+  o.Set("site", i32([](const R& r) { return r.site; }));
+  o.Set("pass", i32([](const R& r) { return r.pass; }));
+  o.Set("m", f64([](const R& r) { return (double)r.m; }));
+  o.Set("n", f64([](const R& r) { return (double)r.n; }));
+  o.Set("k", f64([](const R& r) { return (double)r.k; }));
+  o.Set("rows", f64([](const R& r) { return (double)r.rows; }));
+  o.Set("realRows", f64([](const R& r) { return (double)r.realRows; }));
+  o.Set("t0Ns", f64([](const R& r) { return r.t0Ns; }));
+  o.Set("durNs", f64([](const R& r) { return r.durNs; }));
+  o.Set("flops", f64([](const R& r) { return r.flops; }));
+  o.Set("bytes", f64([](const R& r) { return r.bytes; }));
+  p.profRecords.clear();  // keeps the reserved capacity
+  p.profDropped = 0;
+  return o;
+}
+
+// takeProfileRecords(plan) -> the kernel calls recorded since the last take
+// (columns of typed arrays; see KernelRecord), then clears them.
+Napi::Value TakeProfileRecords(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto* h = planArg(env, info[0]);
+    BusyGuard g(h);
+    return h->f64 ? takeRecords(env, *h->pd) : takeRecords(env, *h->pf);
+  });
+}
+
+// kernelSites() -> [{name, rows: 'node'|'edge'|'graph'|'param', gemm}] in site order.
+Napi::Value KernelSites(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  static const char* const kRows[] = {"node", "edge", "graph", "param"};
+  auto a = Napi::Array::New(env, gnn::kSiteCount);
+  for (int i = 0; i < gnn::kSiteCount; ++i) {
+    auto o = Napi::Object::New(env);
+    o.Set("name", gnn::kKernelSiteNames[i]);
+    o.Set("rows", kRows[gnn::kKernelSiteRows[i]]);
+    o.Set("gemm", gnn::kKernelSiteGemm[i]);
+    a.Set((uint32_t)i, o);
+  }
+  return a;
 }
 
 template <class T>
@@ -430,6 +499,32 @@ Napi::Value GemmBench(const Napi::CallbackInfo& info) {
   });
 }
 
+// streamBench(mib, reps) -> median seconds of one parallel copy of `mib` MiB
+// of floats into another buffer (2 * mib MiB moved) with the native thread
+// count: the in-run streaming bandwidth the kernel profile compares against.
+Napi::Value StreamBench(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const int64_t mib = intArg(env, info[0], "mib", 1, 4096), reps = intArg(env, info[1], "reps", 1, 10000);
+    const int64_t n = mib * (1 << 20) / (int64_t)sizeof(float);
+    std::vector<float> a((size_t)n), b((size_t)n);
+    const int nt = gnn::numThreads();
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t i = 0; i < n; ++i) { a[(size_t)i] = (float)(i & 1023); b[(size_t)i] = 0.f; }  // first touch per thread
+    std::vector<double> t((size_t)reps);
+    for (int64_t r = 0; r < reps; ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel for schedule(static) num_threads(nt)
+      for (int64_t i = 0; i < n; ++i) b[(size_t)i] = a[(size_t)i];
+      t[(size_t)r] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    volatile float sink = b[(size_t)(n / 2)];
+    (void)sink;
+    std::sort(t.begin(), t.end());
+    return Napi::Number::New(env, t[t.size() / 2]);
+  });
+}
+
 }  // namespace
 
 void registerModel(Napi::Env env, Napi::Object exports) {
@@ -443,10 +538,13 @@ void registerModel(Napi::Env env, Napi::Object exports) {
   exports.Set("predictAsync", Napi::Function::New(env, PredictAsync, "predictAsync"));
   exports.Set("setProfile", Napi::Function::New(env, SetProfile, "setProfile"));
   exports.Set("getProfile", Napi::Function::New(env, GetProfile, "getProfile"));
+  exports.Set("takeProfileRecords", Napi::Function::New(env, TakeProfileRecords, "takeProfileRecords"));
+  exports.Set("kernelSites", Napi::Function::New(env, KernelSites, "kernelSites"));
   exports.Set("adamUpdate", Napi::Function::New(env, AdamUpdate, "adamUpdate"));
   exports.Set("flopsCount", Napi::Function::New(env, FlopsCount, "flopsCount"));
   exports.Set("resetFlops", Napi::Function::New(env, ResetFlops, "resetFlops"));
   exports.Set("gemmBench", Napi::Function::New(env, GemmBench, "gemmBench"));
+  exports.Set("streamBench", Napi::Function::New(env, StreamBench, "streamBench"));
 }
 GNN_REGISTER_BINDING(registerModel);
 

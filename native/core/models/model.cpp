@@ -30,6 +30,78 @@ const char* const kProfileNames[kProfCount] = {
     "rbf", "embed", "edge_update", "message", "aggregate", "node_update", "readout",
     "readout_bwd", "node_update_bwd", "message_bwd", "edge_update_bwd", "embed_bwd", "adam"};
 
+const char* const kKernelSiteNames[kSiteCount] = {
+    "fwd.rbf", "fwd.embed", "fwd.edge.w1s_gemm", "fwd.edge.w1r_gemm", "fwd.edge.w1e_gemm_gather", "fwd.edge.w2_gemm",
+    "fwd.filter.w1_gemm", "fwd.filter.w2_gemm", "fwd.sender.w_gemm", "fwd.aggregate_segment", "fwd.node.w1_gemm",
+    "fwd.node.w2_gemm", "fwd.readout.w1_gemm", "fwd.readout.w2_gemm", "fwd.loss",
+    "bwd.loss", "bwd.readout.w2_dw_gemm", "bwd.readout.dr1", "bwd.readout.w1_dw_gemm", "bwd.readout.dx_gemm",
+    "bwd.node.w2_dw_gemm", "bwd.node.w2_dx_gemm", "bwd.node.w1_dw_gemm", "bwd.node.w1_dx_gemm",
+    "bwd.message.df2_gather", "bwd.message.dhs_scatter", "bwd.sender.w_dw_gemm", "bwd.sender.w_dx_gemm",
+    "bwd.filter.w2_dw_gemm", "bwd.filter.w2_dx_gemm", "bwd.filter.w1_dw_gemm", "bwd.filter.w1_dx_gemm",
+    "bwd.edge.w2_dw_gemm", "bwd.edge.w2_dx_gemm", "bwd.edge.w1e_dw_gemm", "bwd.edge.ps_scatter",
+    "bwd.edge.pr_segment", "bwd.edge.w1s_dw_gemm", "bwd.edge.w1r_dw_gemm", "bwd.edge.w1s_dx_gemm",
+    "bwd.edge.w1r_dx_gemm", "bwd.edge.w1e_dx_gemm", "bwd.embed", "adam"};
+const int kKernelSiteRows[kSiteCount] = {
+    kRowEdge, kRowNode, kRowNode, kRowNode, kRowEdge, kRowEdge, kRowEdge, kRowEdge, kRowNode, kRowEdge, kRowNode,
+    kRowNode, kRowNode, kRowNode, kRowGraph,
+    kRowGraph, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode,
+    kRowEdge, kRowEdge, kRowNode, kRowNode, kRowEdge, kRowEdge, kRowEdge, kRowEdge,
+    kRowEdge, kRowEdge, kRowEdge, kRowEdge, kRowEdge, kRowNode, kRowNode, kRowNode,
+    kRowNode, kRowEdge, kRowNode, kRowParam};
+const bool kKernelSiteGemm[kSiteCount] = {
+    false, false, true, true, true, true, true, true, true, false, true, true, true, true, false,
+    false, true, false, true, true, true, true, true, true,
+    false, false, true, true, true, true, true, true,
+    true, true, true, false, false, true, true, true,
+    true, true, false, false};
+
+template <class T>
+void Plan<T>::setProfiling(bool on) {
+  profile = on;
+  profSeconds.fill(0);
+  profSteps = 0;
+  profDropped = 0;
+  profRecords.clear();
+  if (on) profRecords.reserve(kProfileRecordCapacity);
+  else profRecords.shrink_to_fit();
+}
+
+template <class T>
+void Plan<T>::addRecord(int site, int pass, int64_t m, int64_t n, int64_t k, double flops, double bytes, double t0Ns,
+                        double t1Ns) {
+  if (profRecords.size() >= profRecords.capacity()) { ++profDropped; return; }  // never reallocate in a step
+  KernelRecord r;
+  r.site = site;
+  r.pass = pass;
+  r.m = m;
+  r.n = n;
+  r.k = k;
+  switch (kKernelSiteRows[site]) {
+    case kRowNode: r.rows = profShape.nodes; r.realRows = profReal.nodes; break;
+    case kRowEdge: r.rows = profShape.edges; r.realRows = profReal.edges; break;
+    case kRowGraph: r.rows = profShape.graphs; r.realRows = profReal.graphs; break;
+    default: r.rows = r.realRows = m; break;
+  }
+  r.t0Ns = t0Ns;
+  r.durNs = t1Ns - t0Ns;
+  r.flops = flops;
+  r.bytes = bytes;
+  profRecords.push_back(r);
+}
+
+template <class T>
+PackShape realCounts(const BatchInputs<T>& b) {
+  PackShape r;
+  for (int64_t g = 0; g < b.shape.graphs; ++g) {
+    if (!(b.mask[g] > 0)) break;
+    r.graphs++;
+    r.nodes += b.nNode[g];
+  }
+  r.nodes = std::min(r.nodes, b.shape.nodes);
+  r.edges = b.recvPtr[r.nodes];  // receiver-sorted: real edges end where the padding nodes' rows begin
+  return r;
+}
+
 void validateConfig(const ModelConfig& c) {
   auto chk = [](bool ok, const std::string& m) { if (!ok) throwRange("model config: " + m, "ERR_GNN_CONFIG"); };
   chk(c.latent >= 1 && c.latent <= 1024, "latent must be in 1..1024, got " + std::to_string(c.latent));
@@ -224,6 +296,33 @@ struct ProfScope {
   }
 };
 
+inline double nowNs() { return (double)std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); }
+
+// One kernel call of the per-kernel profile: with profiling off, one branch in
+// the constructor and one in the destructor (the arguments are a few integer
+// products, no allocation).
+template <class T>
+struct KScope {
+  Plan<T>& p;
+  int site, pass;
+  int64_t m, n, k;
+  double flops, bytes, t0 = 0;
+  KScope(Plan<T>& pl, int s, int ps, int64_t m_, int64_t n_, int64_t k_, double f, double by)
+      : p(pl), site(s), pass(ps), m(m_), n(n_), k(k_), flops(f), bytes(by) {
+    if (p.profile) t0 = nowNs();
+  }
+  ~KScope() {
+    if (p.profile) p.addRecord(site, pass, m, n, k, flops, bytes, t0, nowNs());
+  }
+};
+// Matrix-product flops (what dense.cpp's counter adds) and bytes (A, B, C once
+// each, plus `extra` elements read by the epilogue or an accumulated output).
+inline double gf(int64_t M, int64_t N, int64_t K) { return 2.0 * (double)M * (double)N * (double)K; }
+template <class T>
+inline double gb(int64_t M, int64_t N, int64_t K, double extra = 0) {
+  return (double)sizeof(T) * ((double)M * K + (double)K * N + (double)M * N + extra);
+}
+
 template <class T>
 inline void addBias(T* C, int64_t m0, int64_t m1, int64_t n, const T* b) {
   for (int64_t i = m0; i < m1; ++i) {
@@ -257,6 +356,8 @@ double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
   const int32_t* rcv = b.receivers;
   {
     ProfScope<T> ps(p, kProfRbf);
+    KScope<T> ks(p, kSiteRbf, -1, E, K, 0, 4.0 * E * K + N,
+                 sizeof(T) * (E + (double)E * K + N) + 4.0 * (N + 1));
     const T gamma = (T)c.rbfGamma, step = (T)c.rbfSpacing;
     T* rbf = p.rbf.data();
 #pragma omp parallel for schedule(static) num_threads(numThreads())
@@ -278,6 +379,7 @@ double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
   }
   {
     ProfScope<T> ps(p, kProfEmbed);
+    KScope<T> ks(p, kSiteEmbed, -1, N, C, 0, (double)N * C, sizeof(T) * (2.0 * N * C + C) + 4.0 * N);
     T* h0 = p.h.data();
 #pragma omp parallel for schedule(static) num_threads(numThreads())
     for (int64_t n = 0; n < N; ++n) {
@@ -305,9 +407,12 @@ double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
       T* a1t = p.a1.data() + t * E * H;
       T* Ps = p.Ps.data();
       T* Pr = p.Pr.data();
-      gemm<T>(N, H, C, ht, C, 1, w.w1s, H, Ps, H, false);
-      gemm<T>(N, H, C, ht, C, 1, w.w1r, H, Pr, H, false);
+      { KScope<T> ks(p, kSiteEdgePs, t, N, H, C, gf(N, H, C), gb<T>(N, H, C));
+        gemm<T>(N, H, C, ht, C, 1, w.w1s, H, Ps, H, false); }
+      { KScope<T> ks(p, kSiteEdgePr, t, N, H, C, gf(N, H, C), gb<T>(N, H, C));
+        gemm<T>(N, H, C, ht, C, 1, w.w1r, H, Pr, H, false); }
       const T* b1 = w.b1;
+      { KScope<T> ks(p, kSiteEdgeW1e, t, E, H, Ein, gf(E, H, Ein), gb<T>(E, H, Ein, 2.0 * E * H + H) + 8.0 * E);
       gemm<T>(E, H, Ein, ein, Ein, 1, w.w1e, H, a1t, H, false, [=](int64_t m0, int64_t m1) {
         for (int64_t i = m0; i < m1; ++i) {
           T* row = a1t + i * H;
@@ -317,19 +422,25 @@ double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
           for (int64_t j = 0; j < H; ++j) row[j] += ps[j] + pr[j] + b1[j];
         }
         sspInPlace(a1t + m0 * H, (m1 - m0) * H);
-      });
-      gemm<T>(E, C, H, a1t, H, 1, w.w2, C, et1, C, false, biasEpi<T>(et1, C, w.b2, false));
+      }); }
+      { KScope<T> ks(p, kSiteEdgeW2, t, E, C, H, gf(E, C, H), gb<T>(E, C, H, C));
+        gemm<T>(E, C, H, a1t, H, 1, w.w2, C, et1, C, false, biasEpi<T>(et1, C, w.b2, false)); }
       fin = et1;
       Fin = C;
     }
     {
       ProfScope<T> ps(p, kProfMessage);
-      gemm<T>(E, C, Fin, fin, Fin, 1, w.wf1, C, f1t, C, false, biasEpi<T>(f1t, C, w.bf1, true));
-      gemm<T>(E, C, C, f1t, C, 1, w.wf2, C, f2t, C, false, biasEpi<T>(f2t, C, w.bf2, true));
-      gemm<T>(N, C, C, ht, C, 1, w.wl, C, hst, C, false, biasEpi<T>(hst, C, w.bl, false));
+      { KScope<T> ks(p, kSiteFilterW1, t, E, C, Fin, gf(E, C, Fin), gb<T>(E, C, Fin, C));
+        gemm<T>(E, C, Fin, fin, Fin, 1, w.wf1, C, f1t, C, false, biasEpi<T>(f1t, C, w.bf1, true)); }
+      { KScope<T> ks(p, kSiteFilterW2, t, E, C, C, gf(E, C, C), gb<T>(E, C, C, C));
+        gemm<T>(E, C, C, f1t, C, 1, w.wf2, C, f2t, C, false, biasEpi<T>(f2t, C, w.bf2, true)); }
+      { KScope<T> ks(p, kSiteSenderW, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, C));
+        gemm<T>(N, C, C, ht, C, 1, w.wl, C, hst, C, false, biasEpi<T>(hst, C, w.bl, false)); }
     }
     {
       ProfScope<T> ps(p, kProfAggregate);
+      KScope<T> ks(p, kSiteAggregate, t, E, C, 0, 2.0 * E * C + (double)N * C,
+                   sizeof(T) * (2.0 * E * C + (double)N * C + N) + 4.0 * (E + N + 1));
 #pragma omp parallel for schedule(static) num_threads(numThreads())
       for (int64_t r = 0; r < N; ++r) {
         T* o = aggt + r * C;
@@ -347,8 +458,10 @@ double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
     }
     {
       ProfScope<T> ps(p, kProfNodeUpdate);
-      gemm<T>(N, C, C, aggt, C, 1, w.wu1, C, u1t, C, false, biasEpi<T>(u1t, C, w.bu1, true));
+      { KScope<T> ks(p, kSiteNodeU1, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, C));
+        gemm<T>(N, C, C, aggt, C, 1, w.wu1, C, u1t, C, false, biasEpi<T>(u1t, C, w.bu1, true)); }
       const T* bu2 = w.bu2;
+      KScope<T> ks(p, kSiteNodeU2, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, C + (double)N * C));
       gemm<T>(N, C, C, u1t, C, 1, w.wu2, C, hn, C, false, [=](int64_t m0, int64_t m1) {
         for (int64_t i = m0; i < m1; ++i) {
           T* row = hn + i * C;
@@ -361,8 +474,11 @@ double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
   }
   ProfScope<T> ps(p, kProfReadout);
   const T* hT = p.h.data() + (int64_t)c.passes * N * C;
-  gemm<T>(N, R, C, hT, C, 1, W.r1w, R, p.r1.data(), R, false, biasEpi<T>(p.r1.data(), R, W.r1b, true));
-  gemm<T>(N, 1, R, p.r1.data(), R, 1, W.r2w, 1, p.r2.data(), 1, false, biasEpi<T>(p.r2.data(), 1, W.r2b, false));
+  { KScope<T> ks(p, kSiteReadoutR1, -1, N, R, C, gf(N, R, C), gb<T>(N, R, C, R));
+    gemm<T>(N, R, C, hT, C, 1, W.r1w, R, p.r1.data(), R, false, biasEpi<T>(p.r1.data(), R, W.r1b, true)); }
+  { KScope<T> ks(p, kSiteReadoutR2, -1, N, 1, R, gf(N, 1, R), gb<T>(N, 1, R, 1));
+    gemm<T>(N, 1, R, p.r1.data(), R, 1, W.r2w, 1, p.r2.data(), 1, false, biasEpi<T>(p.r2.data(), 1, W.r2b, false)); }
+  KScope<T> ksLoss(p, kSiteLoss, -1, G, 1, 0, (double)N + 4.0 * G, sizeof(T) * ((double)N + 3.0 * G) + 4.0 * G);
   p.graphStart[0] = 0;
   for (int64_t g = 0; g < G; ++g) p.graphStart[g + 1] = p.graphStart[g] + b.nNode[g];
   double loss = 0, nreal = 0;
@@ -394,27 +510,35 @@ void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b
   T* dhNew = p.dhNew.data();
   {
     ProfScope<T> ps(p, kProfReadoutBwd);
-    double nreal = 0;
-    for (int64_t g = 0; g < G; ++g) nreal += (double)b.mask[g];
-    // dr2 reuses r2's storage (r2 is not needed any more).
-    T* dr2 = p.r2.data();
-    for (int64_t g = 0; g < G; ++g) {
-      const T dp = nreal > 0 ? (T)(2.0 * (double)b.mask[g] * ((double)p.pred[g] - (double)b.target[g]) / nreal) : (T)0;
-      const int32_t nn = b.nNode[g];
-      const T v = c.meanReadout ? (nn > 0 ? dp / (T)nn : (T)0) : dp;
-      for (int64_t n = p.graphStart[g]; n < p.graphStart[g + 1]; ++n) dr2[n] = v;
+    T* dr2 = p.r2.data();  // dr2 reuses r2's storage (r2 is not needed any more).
+    {
+      KScope<T> ks(p, kSiteLossBwd, -1, G, 1, 0, 5.0 * G, sizeof(T) * (3.0 * G + N) + 4.0 * G);
+      double nreal = 0;
+      for (int64_t g = 0; g < G; ++g) nreal += (double)b.mask[g];
+      for (int64_t g = 0; g < G; ++g) {
+        const T dp = nreal > 0 ? (T)(2.0 * (double)b.mask[g] * ((double)p.pred[g] - (double)b.target[g]) / nreal) : (T)0;
+        const int32_t nn = b.nNode[g];
+        const T v = c.meanReadout ? (nn > 0 ? dp / (T)nn : (T)0) : dp;
+        for (int64_t n = p.graphStart[g]; n < p.graphStart[g + 1]; ++n) dr2[n] = v;
+      }
     }
-    gemmTN<T>(N, R, 1, p.r1.data(), R, dr2, 1, D.r2w, D.r2b, false, scr);
+    { KScope<T> ks(p, kSiteReadoutR2Dw, -1, N, R, 1, gf(N, R, 1), gb<T>(N, R, 1, 1));
+      gemmTN<T>(N, R, 1, p.r1.data(), R, dr2, 1, D.r2w, D.r2b, false, scr); }
     T* dr1 = p.dr1.data();
     const T* r1 = p.r1.data();
+    {
+      KScope<T> ks(p, kSiteReadoutDr1, -1, N, R, 0, 3.0 * N * R, sizeof(T) * (N + R + 2.0 * N * R));
 #pragma omp parallel for schedule(static) num_threads(numThreads())
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t j = 0; j < R; ++j) dr1[n * R + j] = dr2[n] * W.r2w[j];
-    mulSspGradFromAct(dr1, r1, N * R);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t j = 0; j < R; ++j) dr1[n * R + j] = dr2[n] * W.r2w[j];
+      mulSspGradFromAct(dr1, r1, N * R);
+    }
     const T* hT = p.h.data() + (int64_t)c.passes * N * C;
-    gemmTN<T>(N, C, R, hT, C, dr1, R, D.r1w, D.r1b, false, scr);
-    transpose(W.r1w, C, R, wt);
-    gemm<T>(N, C, R, dr1, R, 1, wt, C, dh, C, false);
+    { KScope<T> ks(p, kSiteReadoutR1Dw, -1, N, R, C, gf(N, R, C), gb<T>(N, R, C, R));
+      gemmTN<T>(N, C, R, hT, C, dr1, R, D.r1w, D.r1b, false, scr); }
+    { KScope<T> ks(p, kSiteReadoutDx, -1, N, C, R, gf(N, C, R), gb<T>(N, C, R, (double)C * R));
+      transpose(W.r1w, C, R, wt);
+      gemm<T>(N, C, R, dr1, R, 1, wt, C, dh, C, false); }
   }
   if (mpeu && E > 0) std::memset(p.de.data(), 0, sizeof(T) * E * C);  // E == 0: no buffer (memset(nullptr) is UB)
   for (int t = c.passes - 1; t >= 0; --t) {
@@ -430,13 +554,17 @@ void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b
     T* dagg = p.dagg.data();
     {
       ProfScope<T> ps(p, kProfNodeUpdateBwd);
-      gemmTN<T>(N, C, C, u1t, C, dh, C, dw.wu2, dw.bu2, false, scr);
-      transpose(w.wu2, C, C, wt);
-      gemm<T>(N, C, C, dh, C, 1, wt, C, du, C, false, sspGradEpi<T>(du, u1t, C));
-      gemmTN<T>(N, C, C, aggt, C, du, C, dw.wu1, dw.bu1, false, scr);
-      transpose(w.wu1, C, C, wt);
-      gemm<T>(N, C, C, du, C, 1, wt, C, dagg, C, false);
-      if (N > 0) std::memcpy(dhNew, dh, sizeof(T) * N * C);
+      { KScope<T> ks(p, kSiteNodeU2Dw, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, C));
+        gemmTN<T>(N, C, C, u1t, C, dh, C, dw.wu2, dw.bu2, false, scr); }
+      { KScope<T> ks(p, kSiteNodeU2Dx, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, 2.0 * C * C + (double)N * C));
+        transpose(w.wu2, C, C, wt);
+        gemm<T>(N, C, C, dh, C, 1, wt, C, du, C, false, sspGradEpi<T>(du, u1t, C)); }
+      { KScope<T> ks(p, kSiteNodeU1Dw, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, C));
+        gemmTN<T>(N, C, C, aggt, C, du, C, dw.wu1, dw.bu1, false, scr); }
+      { KScope<T> ks(p, kSiteNodeU1Dx, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, 2.0 * C * C + 2.0 * N * C));
+        transpose(w.wu1, C, C, wt);
+        gemm<T>(N, C, C, du, C, 1, wt, C, dagg, C, false);
+        if (N > 0) std::memcpy(dhNew, dh, sizeof(T) * N * C); }
     }
     T* dA = p.dA.data();  // d pre-activation of filter layer 2
     T* dB = p.dB.data();  // d pre-activation of filter layer 1
@@ -444,6 +572,9 @@ void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b
     {
       ProfScope<T> ps(p, kProfMessageBwd);
       const T* ic = p.invCnt.data();
+      {
+      KScope<T> ks(p, kSiteMsgDf2, t, E, C, 0, 3.0 * E * C,
+                   sizeof(T) * (4.0 * E * C + (double)N * C + N) + 4.0 * (E + N + 1));
 #pragma omp parallel for schedule(static) num_threads(numThreads())
       for (int64_t r = 0; r < N; ++r) {
         const T* g = dagg + r * C;
@@ -457,6 +588,10 @@ void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b
         const int64_t k0 = b.recvPtr[r], k1 = b.recvPtr[r + 1];
         if (k1 > k0) mulSspGradFromAct(dA + k0 * C, f2t + k0 * C, (k1 - k0) * C);
       }
+      }
+      {
+      KScope<T> ks(p, kSiteMsgDhs, t, E, C, 0, 3.0 * E * C,
+                   sizeof(T) * (2.0 * E * C + E + (double)N * C) + 4.0 * (3.0 * E + N + 1));
 #pragma omp parallel for schedule(static) num_threads(numThreads())
       for (int64_t n = 0; n < N; ++n) {
         T* o = dhs + n * C;
@@ -471,15 +606,21 @@ void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b
           for (int64_t j = 0; j < C; ++j) o[j] += g[j] * s * f[j];
         }
       }
-      gemmTN<T>(N, C, C, ht, C, dhs, C, dw.wl, dw.bl, false, scr);
-      transpose(w.wl, C, C, wt);
-      gemm<T>(N, C, C, dhs, C, 1, wt, C, dhNew, C, true);
-      gemmTN<T>(E, C, C, f1t, C, dA, C, dw.wf2, dw.bf2, false, scr);
-      transpose(w.wf2, C, C, wt);
-      gemm<T>(E, C, C, dA, C, 1, wt, C, dB, C, false, sspGradEpi<T>(dB, f1t, C));
+      }
+      { KScope<T> ks(p, kSiteSenderDw, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, C));
+        gemmTN<T>(N, C, C, ht, C, dhs, C, dw.wl, dw.bl, false, scr); }
+      { KScope<T> ks(p, kSiteSenderDx, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, 2.0 * C * C + (double)N * C));
+        transpose(w.wl, C, C, wt);
+        gemm<T>(N, C, C, dhs, C, 1, wt, C, dhNew, C, true); }
+      { KScope<T> ks(p, kSiteFilterW2Dw, t, E, C, C, gf(E, C, C), gb<T>(E, C, C, C));
+        gemmTN<T>(E, C, C, f1t, C, dA, C, dw.wf2, dw.bf2, false, scr); }
+      { KScope<T> ks(p, kSiteFilterW2Dx, t, E, C, C, gf(E, C, C), gb<T>(E, C, C, 2.0 * C * C + (double)E * C));
+        transpose(w.wf2, C, C, wt);
+        gemm<T>(E, C, C, dA, C, 1, wt, C, dB, C, false, sspGradEpi<T>(dB, f1t, C)); }
       const T* fin = mpeu ? p.e.data() + t * E * C : p.rbf.data();
       const int64_t Fin = mpeu ? C : K;
-      gemmTN<T>(E, Fin, C, fin, Fin, dB, C, dw.wf1, dw.bf1, false, scr);
+      { KScope<T> ks(p, kSiteFilterW1Dw, t, E, C, Fin, gf(E, C, Fin), gb<T>(E, C, Fin, C));
+        gemmTN<T>(E, Fin, C, fin, Fin, dB, C, dw.wf1, dw.bf1, false, scr); }
     }
     if (mpeu) {
       ProfScope<T> ps(p, kProfEdgeUpdateBwd);
@@ -488,23 +629,34 @@ void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b
       const T* a1t = p.a1.data() + t * E * H;
       const int64_t Ein = t == 0 ? K : C;
       const T* ein = t == 0 ? p.rbf.data() : p.e.data() + (t - 1) * E * C;
-      transpose(w.wf1, C, C, wt);
-      gemm<T>(E, C, C, dB, C, 1, wt, C, de, C, true);
-      gemmTN<T>(E, H, C, a1t, H, de, C, dw.w2, dw.b2, false, scr);
-      transpose(w.w2, H, C, wt);
-      gemm<T>(E, H, C, de, C, 1, wt, H, dpre1, H, false, sspGradEpi<T>(dpre1, a1t, H));
-      gemmTN<T>(E, Ein, H, ein, Ein, dpre1, H, dw.w1e, dw.b1, false, scr);
+      { KScope<T> ks(p, kSiteFilterW1Dx, t, E, C, C, gf(E, C, C), gb<T>(E, C, C, 2.0 * C * C + (double)E * C));
+        transpose(w.wf1, C, C, wt);
+        gemm<T>(E, C, C, dB, C, 1, wt, C, de, C, true); }
+      { KScope<T> ks(p, kSiteEdgeW2Dw, t, E, H, C, gf(E, H, C), gb<T>(E, H, C, C));
+        gemmTN<T>(E, H, C, a1t, H, de, C, dw.w2, dw.b2, false, scr); }
+      { KScope<T> ks(p, kSiteEdgeW2Dx, t, E, H, C, gf(E, H, C), gb<T>(E, H, C, 2.0 * H * C + (double)E * H));
+        transpose(w.w2, H, C, wt);
+        gemm<T>(E, H, C, de, C, 1, wt, H, dpre1, H, false, sspGradEpi<T>(dpre1, a1t, H)); }
+      { KScope<T> ks(p, kSiteEdgeW1eDw, t, E, H, Ein, gf(E, H, Ein), gb<T>(E, H, Ein, H));
+        gemmTN<T>(E, Ein, H, ein, Ein, dpre1, H, dw.w1e, dw.b1, false, scr); }
       T* dPs = p.dPs.data();
       T* dPr = p.dPr.data();
-      gatherRowsBackward<T>(dpre1, b.sendPerm, b.sendPtr, N, H, dPs);
-      segmentSumCsr<T>(dpre1, b.recvPtr, N, H, dPr);
-      gemmTN<T>(N, C, H, ht, C, dPs, H, dw.w1s, nullptr, false, scr);
-      gemmTN<T>(N, C, H, ht, C, dPr, H, dw.w1r, nullptr, false, scr);
-      transpose(w.w1s, C, H, wt);
-      gemm<T>(N, C, H, dPs, H, 1, wt, C, dhNew, C, true);
-      transpose(w.w1r, C, H, wt);
-      gemm<T>(N, C, H, dPr, H, 1, wt, C, dhNew, C, true);
+      { KScope<T> ks(p, kSiteEdgeGatherBwd, t, E, H, 0, (double)E * H, sizeof(T) * ((double)E * H + (double)N * H) + 4.0 * (E + N + 1));
+        gatherRowsBackward<T>(dpre1, b.sendPerm, b.sendPtr, N, H, dPs); }
+      { KScope<T> ks(p, kSiteEdgeSegSum, t, E, H, 0, (double)E * H, sizeof(T) * ((double)E * H + (double)N * H) + 4.0 * (N + 1));
+        segmentSumCsr<T>(dpre1, b.recvPtr, N, H, dPr); }
+      { KScope<T> ks(p, kSiteEdgeW1sDw, t, N, H, C, gf(N, H, C), gb<T>(N, H, C));
+        gemmTN<T>(N, C, H, ht, C, dPs, H, dw.w1s, nullptr, false, scr); }
+      { KScope<T> ks(p, kSiteEdgeW1rDw, t, N, H, C, gf(N, H, C), gb<T>(N, H, C));
+        gemmTN<T>(N, C, H, ht, C, dPr, H, dw.w1r, nullptr, false, scr); }
+      { KScope<T> ks(p, kSiteEdgeW1sDx, t, N, C, H, gf(N, C, H), gb<T>(N, C, H, 2.0 * C * H + (double)N * C));
+        transpose(w.w1s, C, H, wt);
+        gemm<T>(N, C, H, dPs, H, 1, wt, C, dhNew, C, true); }
+      { KScope<T> ks(p, kSiteEdgeW1rDx, t, N, C, H, gf(N, C, H), gb<T>(N, C, H, 2.0 * C * H + (double)N * C));
+        transpose(w.w1r, C, H, wt);
+        gemm<T>(N, C, H, dPr, H, 1, wt, C, dhNew, C, true); }
       if (t > 0) {
+        KScope<T> ks(p, kSiteEdgeW1eDx, t, E, Ein, H, gf(E, Ein, H), gb<T>(E, Ein, H, 2.0 * Ein * H));
         transpose(w.w1e, Ein, H, wt);
         gemm<T>(E, Ein, H, dpre1, H, 1, wt, Ein, de, Ein, false);
       }
@@ -512,6 +664,8 @@ void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b
     std::swap(dh, dhNew);
   }
   ProfScope<T> ps(p, kProfEmbedBwd);
+  KScope<T> ks(p, kSiteEmbedBwd, -1, N, C, 0, 2.0 * N * C,
+               sizeof(T) * ((double)N * C + 2.0 * c.numClasses * C + 2.0 * C) + 4.0 * N);
   std::memset(D.embW, 0, sizeof(T) * (size_t)c.numClasses * C);
   std::memset(D.embB, 0, sizeof(T) * C);
   for (int64_t n = 0; n < N; ++n) {
@@ -526,6 +680,7 @@ void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b
 template <class T>
 double forward(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* pred) {
   validateBatch(p, b);
+  if (p.profile) { p.profShape = b.shape; p.profReal = realCounts(b); }
   DenormalGuard ftz;
   const double loss = forwardImpl(p, params, b);
   if (pred && b.shape.graphs > 0) std::memcpy(pred, p.pred.data(), sizeof(T) * b.shape.graphs);
@@ -535,6 +690,7 @@ double forward(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* pred) {
 template <class T>
 double forwardBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b) {
   validateBatch(p, b);
+  if (p.profile) { p.profShape = b.shape; p.profReal = realCounts(b); }
   DenormalGuard ftz;
   const double loss = forwardImpl(p, params, b);
   backwardImpl(p, params, grads, b);
@@ -546,6 +702,7 @@ double forwardBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<
   template struct Plan<T>;                                                                 \
   template std::unique_ptr<Plan<T>> buildPlan<T>(const ModelConfig&, const PackShape&);    \
   template void validateBatch<T>(const Plan<T>&, const BatchInputs<T>&);                   \
+  template PackShape realCounts<T>(const BatchInputs<T>&);                                 \
   template double forward<T>(Plan<T>&, const T*, const BatchInputs<T>&, T*);               \
   template double forwardBackward<T>(Plan<T>&, const T*, T*, const BatchInputs<T>&);
 GNN_INST(float)

@@ -67,6 +67,44 @@ enum ProfileKey {
 };
 extern const char* const kProfileNames[kProfCount];
 
+// Kernel call sites of the per-kernel profile: one per GEMM (with its
+// epilogue), gather/segment reduction, RBF, embedding, loss and Adam. Names are
+// "<phase>.<kernel>" (kKernelSiteNames); passes share a site (the record keeps
+// the pass index and its own shape).
+enum KernelSite {
+  kSiteRbf, kSiteEmbed, kSiteEdgePs, kSiteEdgePr, kSiteEdgeW1e, kSiteEdgeW2, kSiteFilterW1, kSiteFilterW2,
+  kSiteSenderW, kSiteAggregate, kSiteNodeU1, kSiteNodeU2, kSiteReadoutR1, kSiteReadoutR2, kSiteLoss,
+  kSiteLossBwd, kSiteReadoutR2Dw, kSiteReadoutDr1, kSiteReadoutR1Dw, kSiteReadoutDx, kSiteNodeU2Dw, kSiteNodeU2Dx,
+  kSiteNodeU1Dw, kSiteNodeU1Dx, kSiteMsgDf2, kSiteMsgDhs, kSiteSenderDw, kSiteSenderDx, kSiteFilterW2Dw,
+  kSiteFilterW2Dx, kSiteFilterW1Dw, kSiteFilterW1Dx, kSiteEdgeW2Dw, kSiteEdgeW2Dx, kSiteEdgeW1eDw, kSiteEdgeGatherBwd,
+  kSiteEdgeSegSum, kSiteEdgeW1sDw, kSiteEdgeW1rDw, kSiteEdgeW1sDx, kSiteEdgeW1rDx, kSiteEdgeW1eDx, kSiteEmbedBwd,
+  kSiteAdam, kSiteCount
+};
+extern const char* const kKernelSiteNames[kSiteCount];
+// What a kernel's rows are (its padding share is that dimension's padding).
+enum RowKind { kRowNode = 0, kRowEdge = 1, kRowGraph = 2, kRowParam = 3 };
+extern const int kKernelSiteRows[kSiteCount];
+// Whether the site is a matrix product (its flops are the 2*M*N*K that the
+// thread flop counter of dense.h adds; the other sites count their own
+// arithmetic, exp counted as one operation, and are not in that counter).
+extern const bool kKernelSiteGemm[kSiteCount];
+
+// One kernel call of a profiled step. Times are steady_clock nanoseconds (on
+// Linux CLOCK_MONOTONIC, the clock of Node's process.hrtime). Shape is the
+// call's M x N x K (for non-products: rows x width x inner); bytes moved count
+// each operand read once plus the output written once (gathered rows once per
+// gathering row, index arrays at 4 bytes, accumulated outputs read and written).
+struct KernelRecord {
+  int32_t site = 0, pass = -1;
+  int64_t m = 0, n = 0, k = 0;
+  int64_t rows = 0, realRows = 0;  // rows of the call's row kind, of which real (not padding)
+  double t0Ns = 0, durNs = 0, flops = 0, bytes = 0;
+};
+
+// Records are kept in a buffer reserved when profiling is switched on (no
+// allocation per step); calls beyond its capacity are counted as dropped.
+constexpr size_t kProfileRecordCapacity = 1 << 16;
+
 template <class T>
 struct Plan {
   ModelConfig cfg;
@@ -75,6 +113,11 @@ struct Plan {
   bool profile = false;
   std::array<double, kProfCount> profSeconds{};
   int64_t profSteps = 0;
+  std::vector<KernelRecord> profRecords;  // capacity kProfileRecordCapacity while profiling
+  int64_t profDropped = 0;
+  PackShape profShape, profReal;  // shape and real (unpadded) counts of the batch being profiled
+  void setProfiling(bool on);
+  void addRecord(int site, int pass, int64_t m, int64_t n, int64_t k, double flops, double bytes, double t0Ns, double t1Ns);
   // Forward activations.
   std::vector<T> rbf, h, e, a1, f1, f2, hs, agg, u1, r1, r2, pred, invCnt;
   std::vector<T> Ps, Pr;
@@ -90,6 +133,11 @@ struct Plan {
 // ERR_GNN_PLAN_TOO_LARGE.
 constexpr double kMaxPlanBytes = 32.0 * 1024 * 1024 * 1024;
 double maxPlanBytes();
+
+// Real counts of a packed batch (Jraph's padding: real graphs first with mask
+// 1; real nodes and edges precede the padding graph's): O(graphs).
+template <class T>
+PackShape realCounts(const BatchInputs<T>& b);
 
 template <class T>
 std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& capacity);

@@ -1,0 +1,404 @@
+/**
+ * Per-kernel profile of training steps on the CPU engine: every kernel call
+ * site of the native model (each GEMM with its epilogue, each gather/segment
+ * reduction, RBF, embedding, loss, Adam) plus the host phases of a step
+ * (policy decision, plan build, pack), with calls, time, flops and bytes moved
+ * counted from the real shapes of each call, achieved GFLOP/s and GB/s against
+ * this machine's limits measured in the same process at the same thread
+ * count, the roofline bound, and how much of each kernel's rows (and time) is
+ * padding.
+ *
+ * How bytes are counted (native/core/models/model.h, KernelRecord): each
+ * operand is read once and the output written once; rows gathered through an
+ * index are read once per gathering row; index arrays count 4 bytes per entry;
+ * an accumulated output is read and written. Caches are ignored, so this is
+ * the traffic a kernel would move if nothing stayed in cache between
+ * operands: a lower bound on achieved GB/s's meaning, not a hardware counter.
+ *
+ * Flops: matrix-product sites count 2*M*N*K (exactly what the native flop
+ * counter adds; their epilogues' bias/activation arithmetic is not counted);
+ * the other sites count their own arithmetic with exp as one operation.
+ *
+ * Padding: each site's rows are nodes, edges, graphs or parameters of the
+ * batch; its padding share is the padded fraction of those rows, and its
+ * padding time the call's time times that fraction (time taken as linear in
+ * rows). Host phases carry no padding except `pack`, whose padding share is
+ * the batch's padded fraction of edges.
+ */
+import { native, nativeModel, getThreads, setThreads, type KernelRecords, type NativeStoreArrays, type PlanHandle } from '../native';
+import { createPolicy, sizesOf, type PolicyOptions } from '../batching';
+import { packerArrays, splitGraphs, targetColumn, targetStats, type GraphStore } from '../data';
+import { resolveModelConfig, type ModelConfig, type ModelKind } from '../model/config';
+import { initParams, paramLayout } from '../model/params';
+import { PlanCache, inputsFor } from './plan';
+import { median } from './metrics';
+import { ArgumentError } from '../errors';
+import { writeFileAtomic } from '../util/atomic';
+
+/** Options of {@link profileSteps}. */
+export interface ProfileOptions {
+  store: GraphStore;
+  /** Target column (default: the store's first target). */
+  target?: string;
+  model?: Partial<ModelConfig> & { kind?: ModelKind };
+  policy: string;
+  policyOptions?: PolicyOptions;
+  batchSize: number;
+  /** Measured steps (>= 1). */
+  steps: number;
+  /** Steps run before measuring (default 0: plan builds of the first steps are part of the profile). */
+  warmup?: number;
+  seed?: number;
+  threads?: number;
+  /** Keep every event for a Chrome trace (see {@link toChromeTrace}); default false. */
+  collectTrace?: boolean;
+}
+
+/** Measured limits of this machine (same process, same thread count). */
+export interface MachineLimits {
+  threads: number;
+  /** Dense float32 matrix-product peak: gemmBench(9984, 64, 128), as the step benchmark. */
+  gemm_gflops: number;
+  /** Parallel float copy of 64 MiB (bytes read + written per second). */
+  stream_gbps: number;
+  /** Ridge point of the roofline: gemm_gflops / stream_gbps (flop per byte). */
+  ridge_flop_per_byte: number;
+}
+
+/** One row of the profile (a kernel call site or a host phase), over the measured steps. */
+export interface KernelProfileEntry {
+  kernel: string;
+  /** 'native' kernel of the model, or 'host' phase of the step loop. */
+  where: 'native' | 'host';
+  /** What the kernel's rows are (its padding share is that dimension's padding). */
+  rows: 'node' | 'edge' | 'graph' | 'param' | 'none';
+  gemm: boolean;
+  calls: number;
+  total_ms: number;
+  /** Median over measured steps of this kernel's time in the step. */
+  median_ms_per_step: number;
+  ms_per_step: number;
+  /** Share of the measured step time (sum of steps). */
+  share: number;
+  gflop: number;
+  gb: number;
+  gflops: number;
+  gbps: number;
+  /** flops / bytes. */
+  intensity: number;
+  /** gflops / the machine's GEMM peak. */
+  peak_fraction: number;
+  /** gbps / the machine's streaming bandwidth. */
+  bandwidth_fraction: number;
+  bound: 'compute' | 'memory' | 'none';
+  /** Padded fraction of the rows the kernel processed. */
+  padding_share: number;
+  /** Time attributed to padding rows, per step. */
+  padding_ms_per_step: number;
+}
+
+/** One event of the trace (times in microseconds on the process.hrtime clock). */
+export interface ProfileEvent {
+  track: 'step' | 'kernels';
+  name: string;
+  tsUs: number;
+  durUs: number;
+  args: Record<string, number | string>;
+}
+
+/** Everything {@link profileSteps} measured. */
+export interface ProfileResult {
+  model: ModelKind;
+  policy: string;
+  batch: number;
+  steps: number;
+  warmup: number;
+  threads: number;
+  limits: MachineLimits;
+  step_ms_median: number;
+  step_ms_mean: number;
+  /** Kernel and host rows, native kernels in call-site order then host phases. */
+  kernels: KernelProfileEntry[];
+  /** Matrix-product flops per step from the native counter (trainStep's `flops`). */
+  counter_gflop_per_step: number;
+  /** The same summed over the GEMM rows (equal to the counter by construction of the call sites). */
+  gemm_gflop_per_step: number;
+  /** Sum of the padding time of all rows, per step: what the policy's padding cost. */
+  padding_ms_per_step: number;
+  padding_share_of_step: number;
+  node_fill: number;
+  edge_fill: number;
+  graph_fill: number;
+  plan_builds: number;
+  /** Kernel calls the native buffer could not hold (0 normally). */
+  dropped_records: number;
+  events?: ProfileEvent[];
+}
+
+/** Measures the machine's limits at the current thread count. */
+export function measureLimits(): MachineLimits {
+  const api = nativeModel();
+  api.gemmBench(9984, 64, 128, 2);
+  const g = api.gemmBench(9984, 64, 128, 15);
+  api.streamBench(64, 2);
+  const s = api.streamBench(64, 15);
+  const gemm = (2 * 9984 * 64 * 128) / g / 1e9;
+  const stream = (2 * 64 * 2 ** 20) / s / 1e9;
+  return { threads: getThreads(), gemm_gflops: gemm, stream_gbps: stream, ridge_flop_per_byte: gemm / stream };
+}
+
+interface Acc {
+  calls: number;
+  ms: number;
+  flops: number;
+  bytes: number;
+  rows: number;
+  realRows: number;
+  padMs: number;
+  perStep: Float64Array;
+}
+
+const hrUs = (t: bigint): number => Number(t) / 1e3;
+
+/** Runs `steps` profiled training steps (after `warmup`) and returns the per-kernel rows. */
+export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult> {
+  if (!Number.isInteger(opts.steps) || opts.steps < 1) throw new ArgumentError(`profile: steps must be an integer >= 1, got ${opts.steps}`);
+  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 2) throw new ArgumentError(`profile: batch size must be an integer >= 2, got ${opts.batchSize}`);
+  const warmup = opts.warmup ?? 0;
+  if (!Number.isInteger(warmup) || warmup < 0) throw new ArgumentError(`profile: warmup must be a non-negative integer, got ${warmup}`);
+  if (opts.threads !== undefined) setThreads(opts.threads);
+  const store = opts.store;
+  const target = opts.target ?? store.targetNames[0];
+  if (target === undefined) throw new ArgumentError('profile: the store has no target column');
+  const seed = opts.seed ?? 42;
+  const split = splitGraphs(store.numGraphs, { seed: 42 });
+  if (split.train.length === 0) throw new ArgumentError('profile: the train split is empty');
+  const column = targetColumn(store, target);
+  const st = targetStats(column, split.train);
+  const inv = st.std > 0 ? 1 / st.std : 1;
+  // Standardised targets; graphs without a finite value train on 0 (timing is what is measured).
+  const arrays: NativeStoreArrays = packerArrays(store, column.map((y) => (Number.isFinite(y) ? (y - st.mean) * inv : 0)));
+  native().validateStore(arrays);
+  let maxZ = 0;
+  for (let i = 0; i < store.atomicNumber.length; i++) if (store.atomicNumber[i] > maxZ) maxZ = store.atomicNumber[i];
+  const config = resolveModelConfig({ numClasses: Math.max(100, maxZ + 1), ...opts.model });
+  const layout = paramLayout(config);
+  const policy = createPolicy(opts.policy, sizesOf(store), split.train, opts.batchSize, seed, opts.policyOptions ?? {});
+  const params = initParams(layout, seed, 'float32') as Float32Array;
+  const m = new Float32Array(layout.total);
+  const v = new Float32Array(layout.total);
+  const grads = new Float32Array(layout.total);
+  const api = nativeModel();
+  const sites = api.kernelSites();
+  const cache = new PlanCache(config, 'float32', undefined, opts.policy === 'exact');
+  const limits = measureLimits();
+
+  const S = opts.steps;
+  const hostNames = ['policy', 'plan_build', 'pack'] as const;
+  const newAcc = (): Acc => ({ calls: 0, ms: 0, flops: 0, bytes: 0, rows: 0, realRows: 0, padMs: 0, perStep: new Float64Array(S) });
+  const acc = sites.map(newAcc);
+  const host = hostNames.map(newAcc);
+  const stepMs = new Float64Array(S);
+  const events: ProfileEvent[] | undefined = opts.collectTrace ? [] : undefined;
+  const profiled = new Set<PlanHandle>();
+  let counterFlops = 0;
+  let dropped = 0;
+  let realN = 0, realE = 0, realG = 0, padN = 0, padE = 0, padG = 0;
+  const lr = 1e-4;
+  const hostEv = (name: string, a: bigint, b: bigint, args: Record<string, number | string>): void => {
+    events?.push({ track: 'step', name, tsUs: hrUs(a), durUs: hrUs(b) - hrUs(a), args });
+  };
+
+  for (let i = 0; i < warmup + S; i++) {
+    const measured = i >= warmup;
+    const si = i - warmup;
+    const t0 = process.hrtime.bigint();
+    const spec = policy.next();
+    const t1 = process.hrtime.bigint();
+    const builds = cache.stats().builds;
+    const plan = cache.get(spec.shape);
+    const t2 = process.hrtime.bigint();
+    const built = cache.stats().builds !== builds;
+    if (!profiled.has(plan.handle)) {
+      api.setProfile(plan.handle, true);
+      profiled.add(plan.handle);
+    }
+    const inputs = inputsFor(plan, spec.shape);
+    const t3 = process.hrtime.bigint();
+    const ps = native().packGraphs(arrays, spec.graphIds, spec.shape, inputs);
+    const t4 = process.hrtime.bigint();
+    const res = api.trainStep(plan.handle, inputs, spec.shape, params, grads, m, v, {
+      lr,
+      bc1: 1 - Math.pow(0.9, i + 1),
+      bc2: 1 - Math.pow(0.999, i + 1),
+      clipNorm: 0,
+    });
+    const t5 = process.hrtime.bigint();
+    const recs = api.takeProfileRecords(plan.handle);
+    if (!measured) continue;
+    stepMs[si] = Number(t5 - t0) / 1e6;
+    counterFlops += res.flops;
+    dropped += recs.dropped;
+    const sh = spec.shape;
+    realN += ps.realNodes; realE += ps.realEdges; realG += ps.realGraphs;
+    padN += sh.nodes; padE += sh.edges; padG += sh.graphs;
+    const hostMs = [Number(t1 - t0) / 1e6, built ? Number(t2 - t1) / 1e6 : 0, Number(t4 - t3) / 1e6];
+    for (let h = 0; h < host.length; h++) {
+      if (h === 1 && !built) continue;
+      const a = host[h];
+      a.calls++;
+      a.ms += hostMs[h];
+      a.perStep[si] += hostMs[h];
+      if (h === 2) {
+        // Packing writes every padded row: its padding is the batch's padded edges (the bulk of its bytes).
+        a.rows += sh.edges;
+        a.realRows += ps.realEdges;
+        a.padMs += sh.edges > 0 ? (hostMs[h] * (sh.edges - ps.realEdges)) / sh.edges : 0;
+      }
+    }
+    addRecords(recs, acc, si);
+    if (events) {
+      const shapeStr = `${sh.nodes}x${sh.edges}x${sh.graphs}`;
+      hostEv(`step ${si}`, t0, t5, { shape: shapeStr, real: `${ps.realNodes}x${ps.realEdges}x${ps.realGraphs}`, loss: res.loss });
+      hostEv('policy', t0, t1, { graphs: spec.graphIds.length });
+      if (built) hostEv('plan_build', t1, t2, { shape: shapeStr });
+      hostEv('pack', t3, t4, { shape: shapeStr, edge_fill: sh.edges > 0 ? ps.realEdges / sh.edges : 1 });
+      hostEv('update', t4, t5, { shape: shapeStr, gflop: res.flops / 1e9 });
+      // Native timestamps are steady_clock ns, on Linux the clock of hrtime; elsewhere shift them into the update span.
+      let minT = Infinity;
+      for (let r = 0; r < recs.count; r++) minT = Math.min(minT, recs.t0Ns[r]);
+      const off = recs.count > 0 && (minT < Number(t4) || minT > Number(t5)) ? Number(t4) - minT : 0;
+      for (let r = 0; r < recs.count; r++) {
+        const rows = recs.rows[r];
+        events.push({
+          track: 'kernels',
+          name: sites[recs.site[r]].name,
+          tsUs: (recs.t0Ns[r] + off) / 1e3,
+          durUs: Math.max(0, recs.durNs[r]) / 1e3,
+          args: {
+            shape: `${recs.m[r]}x${recs.n[r]}x${recs.k[r]}`,
+            pass: recs.pass[r],
+            flops: recs.flops[r],
+            bytes: recs.bytes[r],
+            fill: rows > 0 ? recs.realRows[r] / rows : 1,
+          },
+        });
+      }
+    }
+  }
+  for (const h of profiled) api.setProfile(h, false);
+
+  const totalStepMs = stepMs.reduce((s, x) => s + x, 0);
+  const row = (kernel: string, where: 'native' | 'host', rows: KernelProfileEntry['rows'], gemm: boolean, a: Acc): KernelProfileEntry => {
+    const sec = a.ms / 1e3;
+    const gflops = sec > 0 ? a.flops / 1e9 / sec : 0;
+    const gbps = sec > 0 ? a.bytes / 1e9 / sec : 0;
+    const intensity = a.bytes > 0 ? a.flops / a.bytes : 0;
+    return {
+      kernel,
+      where,
+      rows,
+      gemm,
+      calls: a.calls,
+      total_ms: a.ms,
+      median_ms_per_step: median(Array.from(a.perStep)),
+      ms_per_step: a.ms / S,
+      share: totalStepMs > 0 ? a.ms / totalStepMs : 0,
+      gflop: a.flops / 1e9,
+      gb: a.bytes / 1e9,
+      gflops,
+      gbps,
+      intensity,
+      peak_fraction: limits.gemm_gflops > 0 ? gflops / limits.gemm_gflops : 0,
+      bandwidth_fraction: limits.stream_gbps > 0 ? gbps / limits.stream_gbps : 0,
+      bound: a.bytes > 0 ? (intensity >= limits.ridge_flop_per_byte ? 'compute' : 'memory') : 'none',
+      padding_share: a.rows > 0 ? (a.rows - a.realRows) / a.rows : 0,
+      padding_ms_per_step: a.padMs / S,
+    };
+  };
+  const kernels: KernelProfileEntry[] = [];
+  sites.forEach((s, k) => {
+    if (acc[k].calls > 0) kernels.push(row(s.name, 'native', s.rows, s.gemm, acc[k]));
+  });
+  // Host phases always appear (a plan_build row with 0 calls says no plan was built in the measured steps).
+  hostNames.forEach((n, h) => kernels.push(row(n, 'host', n === 'pack' ? 'edge' : 'none', false, host[h])));
+  const padMs = kernels.reduce((s, k) => s + k.padding_ms_per_step, 0);
+  const gemmFlops = sites.reduce((s, site, k) => s + (site.gemm ? acc[k].flops : 0), 0);
+  return {
+    model: config.kind,
+    policy: opts.policy,
+    batch: opts.batchSize,
+    steps: S,
+    warmup,
+    threads: limits.threads,
+    limits,
+    step_ms_median: median(Array.from(stepMs)),
+    step_ms_mean: totalStepMs / S,
+    kernels,
+    counter_gflop_per_step: counterFlops / S / 1e9,
+    gemm_gflop_per_step: gemmFlops / S / 1e9,
+    padding_ms_per_step: padMs,
+    padding_share_of_step: totalStepMs > 0 ? padMs / (totalStepMs / S) : 0,
+    node_fill: padN > 0 ? realN / padN : 1,
+    edge_fill: padE > 0 ? realE / padE : 1,
+    graph_fill: padG > 0 ? realG / padG : 1,
+    plan_builds: host[1].calls,
+    dropped_records: dropped,
+    events,
+  };
+}
+
+function addRecords(r: KernelRecords, acc: Acc[], si: number): void {
+  for (let i = 0; i < r.count; i++) {
+    const a = acc[r.site[i]];
+    const ms = r.durNs[i] / 1e6;
+    a.calls++;
+    a.ms += ms;
+    a.perStep[si] += ms;
+    a.flops += r.flops[i];
+    a.bytes += r.bytes[i];
+    a.rows += r.rows[i];
+    a.realRows += r.realRows[i];
+    if (r.rows[i] > 0) a.padMs += (ms * (r.rows[i] - r.realRows[i])) / r.rows[i];
+  }
+}
+
+/** A Chrome trace-event document (Perfetto / chrome://tracing JSON). */
+export interface ChromeTrace {
+  traceEvents: Record<string, unknown>[];
+  displayTimeUnit: 'ms';
+}
+
+/**
+ * The events of a profile as Chrome trace events: complete events (`ph: "X"`,
+ * `ts`/`dur` in microseconds from the first event) on two tracks of one
+ * process, `tid` 1 the step loop and `tid` 2 the kernels, each named by a
+ * metadata event.
+ */
+export function toChromeTrace(result: ProfileResult): ChromeTrace {
+  const ev = result.events ?? [];
+  const t0 = ev.reduce((s, e) => Math.min(s, e.tsUs), Infinity);
+  const base = Number.isFinite(t0) ? t0 : 0;
+  const pid = 1;
+  const meta = [
+    { name: 'process_name', ph: 'M', pid, tid: 0, args: { name: `gnnbatch profile ${result.model} ${result.policy} B=${result.batch}` } },
+    { name: 'thread_name', ph: 'M', pid, tid: 1, args: { name: 'step loop' } },
+    { name: 'thread_name', ph: 'M', pid, tid: 2, args: { name: 'kernels' } },
+    { name: 'thread_sort_index', ph: 'M', pid, tid: 1, args: { sort_index: 1 } },
+    { name: 'thread_sort_index', ph: 'M', pid, tid: 2, args: { sort_index: 2 } },
+  ];
+  // Fractional microseconds (allowed by the format) at ns resolution.
+  const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+  const body = ev.map((e) => {
+    // Start and end rounded (monotone), so a child inside its parent stays inside.
+    const ts = r3(e.tsUs - base);
+    const end = r3(e.tsUs - base + Math.max(0, e.durUs));
+    return { name: e.name, cat: e.track === 'step' ? 'step' : 'kernel', ph: 'X', pid, tid: e.track === 'step' ? 1 : 2, ts, dur: Math.max(0, end - ts), args: e.args };
+  });
+  return { traceEvents: [...meta, ...body], displayTimeUnit: 'ms' };
+}
+
+/** Writes the profile's trace to `file` atomically. */
+export function writeChromeTrace(file: string, result: ProfileResult): void {
+  writeFileAtomic(file, JSON.stringify(toChromeTrace(result)));
+}

@@ -1,0 +1,173 @@
+/** Per-kernel profile (issue 11): flops agree with the native counter, padding attribution, Chrome trace validity. */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { loadSource, type GraphStore } from '../../src/data';
+import { profileSteps, toChromeTrace, writeChromeTrace, type ProfileResult } from '../../src/train/profile';
+import { nativeModel } from '../../src/native';
+import { PlanCache, inputsFor } from '../../src/train/plan';
+import { resolveModelConfig } from '../../src/model/config';
+
+let store: GraphStore;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gnnbatch-profile-'));
+
+beforeAll(async () => {
+  store = (await loadSource('qm9-like:200', { graph: 'fc' })).store;
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/**
+ * Checks a trace against the trace-event format's rules for what we emit:
+ * a `traceEvents` array; every event has a string name, a one-letter phase,
+ * integer pid/tid; complete events (`X`) have finite ts >= 0 and dur >= 0 and
+ * an args object; metadata events (`M`) name a process/thread; within one
+ * (pid, tid) track complete events nest properly (no partial overlaps).
+ * Returns the list of violations (empty = valid).
+ */
+export function traceViolations(doc: unknown): string[] {
+  const bad: string[] = [];
+  if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as { traceEvents?: unknown }).traceEvents)) return ['traceEvents is not an array'];
+  const evs = (doc as { traceEvents: Record<string, unknown>[] }).traceEvents;
+  const tracks = new Map<string, { ts: number; end: number; i: number }[]>();
+  evs.forEach((e, i) => {
+    if (typeof e.name !== 'string' || e.name === '') bad.push(`event ${i}: name must be a non-empty string`);
+    if (typeof e.ph !== 'string' || e.ph.length !== 1) bad.push(`event ${i}: ph must be one letter`);
+    if (!Number.isInteger(e.pid) || !Number.isInteger(e.tid)) bad.push(`event ${i}: pid and tid must be integers`);
+    if (e.ph === 'X') {
+      if (typeof e.ts !== 'number' || !Number.isFinite(e.ts) || e.ts < 0) bad.push(`event ${i}: ts must be a finite number >= 0`);
+      if (typeof e.dur !== 'number' || !Number.isFinite(e.dur) || e.dur < 0) bad.push(`event ${i}: dur must be a finite number >= 0`);
+      if (typeof e.args !== 'object' || e.args === null) bad.push(`event ${i}: args must be an object`);
+      const key = `${e.pid}/${e.tid}`;
+      if (!tracks.has(key)) tracks.set(key, []);
+      tracks.get(key)!.push({ ts: e.ts as number, end: (e.ts as number) + (e.dur as number), i });
+    } else if (e.ph === 'M') {
+      if (!['process_name', 'thread_name', 'thread_sort_index', 'process_sort_index'].includes(e.name as string)) bad.push(`event ${i}: unknown metadata ${String(e.name)}`);
+      if (typeof e.args !== 'object' || e.args === null) bad.push(`event ${i}: metadata needs args`);
+    } else bad.push(`event ${i}: unexpected phase ${String(e.ph)}`);
+  });
+  const eps = 1e-6;
+  for (const [key, list] of tracks) {
+    list.sort((a, b) => a.ts - b.ts || b.end - a.end);
+    const stack: { ts: number; end: number; i: number }[] = [];
+    for (const e of list) {
+      while (stack.length && stack[stack.length - 1].end <= e.ts + eps) stack.pop();
+      const top = stack[stack.length - 1];
+      if (top && e.end > top.end + eps) bad.push(`track ${key}: event ${e.i} [${e.ts}, ${e.end}] overlaps event ${top.i} [${top.ts}, ${top.end}] without nesting`);
+      stack.push(e);
+    }
+  }
+  return bad;
+}
+
+const base = { target: 'U0', model: { kind: 'mpeu' as const, latent: 16 }, batchSize: 8, steps: 4, threads: 2 };
+
+describe('per-kernel profile', () => {
+  let dyn: ProfileResult;
+  beforeAll(async () => {
+    dyn = await profileSteps({ store, ...base, policy: 'dynamic', collectTrace: true });
+  });
+
+  it('the GEMM rows sum to the native flop counter of the steps', () => {
+    expect(dyn.counter_gflop_per_step).toBeGreaterThan(0);
+    expect(Math.abs(dyn.gemm_gflop_per_step - dyn.counter_gflop_per_step)).toBeLessThanOrEqual(1e-9 * dyn.counter_gflop_per_step);
+    const sum = dyn.kernels.filter((k) => k.gemm).reduce((s, k) => s + k.gflop, 0) / dyn.steps;
+    expect(sum / dyn.counter_gflop_per_step).toBeCloseTo(1, 9);
+    expect(dyn.dropped_records).toBe(0);
+  });
+
+  it('rows are deterministic in structure and cover every kernel kind of MPEU', async () => {
+    const again = await profileSteps({ store, ...base, policy: 'dynamic' });
+    expect(again.kernels.map((k) => [k.kernel, k.calls])).toEqual(dyn.kernels.map((k) => [k.kernel, k.calls]));
+    const names = dyn.kernels.map((k) => k.kernel);
+    for (const n of ['fwd.rbf', 'fwd.embed', 'fwd.edge.w1e_gemm_gather', 'fwd.aggregate_segment', 'fwd.loss', 'bwd.edge.pr_segment', 'adam', 'pack', 'policy', 'plan_build'])
+      expect(names).toContain(n);
+    // One call per pass per step for pass kernels, one per step for the others.
+    expect(dyn.kernels.find((k) => k.kernel === 'fwd.filter.w1_gemm')!.calls).toBe(3 * dyn.steps);
+    expect(dyn.kernels.find((k) => k.kernel === 'adam')!.calls).toBe(dyn.steps);
+    expect(dyn.kernels.find((k) => k.kernel === 'bwd.edge.w1e_dx_gemm')!.calls).toBe(2 * dyn.steps); // passes 1..2 only
+    for (const k of dyn.kernels) {
+      expect(k.total_ms).toBeGreaterThanOrEqual(0);
+      expect(['compute', 'memory', 'none']).toContain(k.bound);
+      if (k.where === 'native') {
+        expect(k.gb).toBeGreaterThan(0);
+        expect(k.bound).toBe(k.intensity >= dyn.limits.ridge_flop_per_byte ? 'compute' : 'memory');
+      }
+    }
+    const native = dyn.kernels.filter((k) => k.where === 'native').reduce((s, k) => s + k.share, 0);
+    expect(native).toBeGreaterThan(0.3);
+    expect(native).toBeLessThanOrEqual(1);
+    expect(dyn.limits.gemm_gflops).toBeGreaterThan(0);
+    expect(dyn.limits.stream_gbps).toBeGreaterThan(0);
+  });
+
+  it('SchNet has no edge-update kernels', async () => {
+    const r = await profileSteps({ store, ...base, model: { kind: 'schnet', latent: 16 }, policy: 'dynamic', steps: 2 });
+    expect(r.kernels.some((k) => k.kernel.includes('.edge.'))).toBe(false);
+    expect(r.gemm_gflop_per_step / r.counter_gflop_per_step).toBeCloseTo(1, 9);
+  });
+
+  it('padding share is 0 for the exact policy and > 0 for static-2pow', async () => {
+    const exact = await profileSteps({ store, ...base, policy: 'exact' });
+    for (const k of exact.kernels) {
+      expect(k.padding_share).toBe(0);
+      expect(k.padding_ms_per_step).toBe(0);
+    }
+    expect(exact.padding_ms_per_step).toBe(0);
+    const pow = await profileSteps({ store, ...base, policy: 'static-2pow' });
+    const edgeKernels = pow.kernels.filter((k) => k.rows === 'edge' && k.where === 'native');
+    expect(edgeKernels.length).toBeGreaterThan(0);
+    for (const k of edgeKernels) expect(k.padding_share).toBeCloseTo(1 - pow.edge_fill, 9);
+    expect(pow.padding_ms_per_step).toBeGreaterThan(0);
+    expect(pow.padding_share_of_step).toBeGreaterThan(0);
+    expect(pow.padding_share_of_step).toBeLessThan(1);
+  });
+
+  it('writes a valid Chrome trace with a step-loop track and a kernel track', () => {
+    const file = path.join(tmp, 'sub', 'trace.json');
+    writeChromeTrace(file, dyn);
+    const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+    expect(traceViolations(doc)).toEqual([]);
+    const evs = doc.traceEvents as { ph: string; tid: number; name: string; args: Record<string, unknown> }[];
+    expect(evs.filter((e) => e.ph === 'M' && e.name === 'thread_name').map((e) => e.args.name).sort()).toEqual(['kernels', 'step loop']);
+    const steps = evs.filter((e) => e.ph === 'X' && e.tid === 1);
+    expect(steps.filter((e) => e.name.startsWith('step ')).length).toBe(dyn.steps);
+    for (const n of ['policy', 'pack', 'update', 'plan_build']) expect(steps.some((e) => e.name === n)).toBe(true);
+    const kern = evs.filter((e) => e.ph === 'X' && e.tid === 2);
+    expect(kern.length).toBe(dyn.kernels.filter((k) => k.where === 'native').reduce((s, k) => s + k.calls, 0));
+    for (const e of kern) for (const a of ['shape', 'flops', 'bytes', 'fill']) expect(e.args).toHaveProperty(a);
+    expect(fs.readdirSync(path.dirname(file))).toEqual(['trace.json']); // no temp file left
+  });
+
+  it('the validator catches broken traces', () => {
+    const ok = toChromeTrace(dyn);
+    const broken = JSON.parse(JSON.stringify(ok));
+    const x = broken.traceEvents.filter((e: { ph: string }) => e.ph === 'X');
+    x[0].dur = -1;
+    x[1].ts = 'late';
+    expect(traceViolations(broken).length).toBeGreaterThanOrEqual(2);
+    const overlap = { traceEvents: [
+      { name: 'a', ph: 'X', pid: 1, tid: 1, ts: 0, dur: 10, args: {} },
+      { name: 'b', ph: 'X', pid: 1, tid: 1, ts: 5, dur: 10, args: {} },
+    ] };
+    expect(traceViolations(overlap)).toHaveLength(1);
+    expect(traceViolations({})).toEqual(['traceEvents is not an array']);
+  });
+
+  it('records nothing while profiling is off', () => {
+    const api = nativeModel();
+    const config = resolveModelConfig({ kind: 'mpeu', latent: 8 });
+    const cache = new PlanCache(config);
+    const shape = { nodes: 4, edges: 0, graphs: 2 };
+    const plan = cache.get(shape);
+    expect(api.takeProfileRecords(plan.handle).count).toBe(0);
+    api.setProfile(plan.handle, true);
+    expect(api.takeProfileRecords(plan.handle).count).toBe(0);
+    api.setProfile(plan.handle, false);
+    expect(inputsFor(plan, shape)).toBe(plan.inputs);
+  });
+
+  it('rejects bad options with ArgumentError', async () => {
+    await expect(profileSteps({ store, ...base, policy: 'dynamic', steps: 0 })).rejects.toMatchObject({ code: 'ERR_GNN_ARGUMENT' });
+    await expect(profileSteps({ store, ...base, policy: 'dynamic', warmup: -1 })).rejects.toMatchObject({ code: 'ERR_GNN_ARGUMENT' });
+  });
+});
