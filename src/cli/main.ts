@@ -16,6 +16,7 @@ import { registerStudyCommand } from './study';
 import { registerReportCommand } from './report';
 import { registerRecommendCommand } from './recommend';
 import { registerServeCommand } from './serve';
+import { registerProfileCommand } from './profile';
 import { loadSizesFromCli } from './sizes';
 import { nativeInfo } from '../native';
 import { UsageError, isGnnError } from '../errors';
@@ -59,6 +60,7 @@ export function buildProgram(io: CliIo = {}): Command {
   registerReportCommand(program);
   registerRecommendCommand(program);
   registerServeCommand(program);
+  registerProfileCommand(program);
   return program;
 }
 
