@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import { Option, type Command } from 'commander';
 import { POLICY_NAMES } from '../batching';
 import { defaultTarget } from '../data';
-import { profileSteps, writeChromeTrace, type ProfileResult } from '../train/profile';
+import { measureProfileOverhead, profileSteps, writeChromeTrace, type ProfileOverhead, type ProfileResult } from '../train/profile';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
 import { intOption, formatTable } from './format';
 import { ArgumentError, GnnError, UsageError } from '../errors';
@@ -25,6 +25,7 @@ interface ProfileCliOptions extends SourceOptionValues {
   device: string;
   json?: boolean;
   trace?: string;
+  overhead?: boolean;
 }
 
 /** The per-kernel table and the summary lines of a profile. */
@@ -79,6 +80,7 @@ export function registerProfileCommand(program: Command): void {
     .addOption(new Option('--device <d>', 'cpu (the CUDA engine has its own per-launch profile, not yet behind this command)').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'print one JSON document')
     .option('--trace <file>', 'write a Chrome trace-event JSON (Perfetto, chrome://tracing)')
+    .option('--overhead', 'also measure the cost of profiling: the same batches with profiling off and on, interleaved, 5 rounds')
     .action(async (source: string, o: ProfileCliOptions) => {
       if (o.device === 'cuda') throw new GnnError('ERR_GNN_UNSUPPORTED', '--device cuda: gnnbatch profile runs the CPU engine only for now (use --device cpu)');
       if (o.trace !== undefined) {
@@ -101,10 +103,18 @@ export function registerProfileCommand(program: Command): void {
         collectTrace: o.trace !== undefined,
       });
       if (o.trace !== undefined) writeChromeTrace(o.trace, r);
+      let overhead: ProfileOverhead | null = null;
+      if (o.overhead)
+        overhead = measureProfileOverhead({ store, target, model: { kind: o.model as 'mpeu' | 'schnet', latent: o.latent }, policy: o.policy, batchSize: o.batch, steps: o.steps, seed: o.seed, threads: o.threads });
       const { events: _events, ...doc } = r;
-      if (o.json) process.stdout.write(JSON.stringify({ ...doc, trace: o.trace ?? null }, null, 1) + '\n');
+      if (o.json) process.stdout.write(JSON.stringify({ ...doc, trace: o.trace ?? null, overhead }, null, 1) + '\n');
       else {
         process.stdout.write(formatProfile(r));
+        if (overhead)
+          process.stdout.write(
+            `profiling overhead: native step median ${overhead.update_ms_off_median.toFixed(3)} ms off, ${overhead.update_ms_on_median.toFixed(3)} ms on ` +
+              `(paired median ${(100 * overhead.overhead_fraction).toFixed(2)}%, of medians ${(100 * overhead.overhead_fraction_of_medians).toFixed(2)}%; ${overhead.samples} interleaved samples each)\n`,
+          );
         if (o.trace !== undefined) process.stdout.write(`trace: ${o.trace} (open in https://ui.perfetto.dev or chrome://tracing)\n`);
       }
     });

@@ -25,12 +25,12 @@
  * rows). Host phases carry no padding except `pack`, whose padding share is
  * the batch's padded fraction of edges.
  */
-import { native, nativeModel, getThreads, setThreads, type KernelRecords, type NativeStoreArrays, type PlanHandle } from '../native';
+import { native, nativeModel, getThreads, setThreads, type AdamStepArgs, type KernelRecords, type NativeStoreArrays, type PlanHandle } from '../native';
 import { createPolicy, sizesOf, type PolicyOptions } from '../batching';
 import { packerArrays, splitGraphs, targetColumn, targetStats, type GraphStore } from '../data';
 import { resolveModelConfig, type ModelConfig, type ModelKind } from '../model/config';
 import { initParams, paramLayout } from '../model/params';
-import { PlanCache, inputsFor } from './plan';
+import { PlanCache, allocPackOutput, inputsFor } from './plan';
 import { median } from './metrics';
 import { ArgumentError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
@@ -160,8 +160,7 @@ interface Acc {
 
 const hrUs = (t: bigint): number => Number(t) / 1e3;
 
-/** Runs `steps` profiled training steps (after `warmup`) and returns the per-kernel rows. */
-export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult> {
+function setup(opts: ProfileOptions) {
   if (!Number.isInteger(opts.steps) || opts.steps < 1) throw new ArgumentError(`profile: steps must be an integer >= 1, got ${opts.steps}`);
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 2) throw new ArgumentError(`profile: batch size must be an integer >= 2, got ${opts.batchSize}`);
   const warmup = opts.warmup ?? 0;
@@ -188,9 +187,83 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
   const m = new Float32Array(layout.total);
   const v = new Float32Array(layout.total);
   const grads = new Float32Array(layout.total);
+  const cache = new PlanCache(config, 'float32', undefined, opts.policy === 'exact');
+  return { warmup, arrays, config, policy, params, m, v, grads, cache };
+}
+
+const adamFor = (i: number): AdamStepArgs => ({ lr: 1e-4, bc1: 1 - Math.pow(0.9, i + 1), bc2: 1 - Math.pow(0.999, i + 1), clipNorm: 0 });
+
+/** Result of {@link measureProfileOverhead}. */
+export interface ProfileOverhead {
+  /** Native update calls timed per mode. */
+  samples: number;
+  update_ms_off_median: number;
+  update_ms_on_median: number;
+  /** Median over batches and rounds of (on / off - 1) of the same batch back to back: robust to drift on a shared machine. */
+  overhead_fraction: number;
+  /** on / off - 1 of the two medians. */
+  overhead_fraction_of_medians: number;
+}
+
+/**
+ * Cost of profiling: the same batches (the policy's first `opts.steps`,
+ * packed once each) run through the native step with profiling off and on,
+ * interleaved (off/on, then on/off, per batch and round) in one process, so
+ * machine noise hits both modes alike. Times the native step call only; the
+ * records' hand-over to JS (outside the step) is not included.
+ */
+export function measureProfileOverhead(opts: ProfileOptions & { rounds?: number }): ProfileOverhead {
+  const { arrays, policy, params, m, v, grads, cache } = setup(opts);
+  const api = nativeModel();
+  const rounds = opts.rounds ?? 5;
+  const batches = Array.from({ length: opts.steps }, () => {
+    const spec = policy.next();
+    const plan = cache.get(spec.shape);
+    // Own input buffers per batch (plans are shared between batches of one shape).
+    const inputs = allocPackOutput(spec.shape);
+    native().packGraphs(arrays, spec.graphIds, spec.shape, inputs);
+    return { spec, plan, inputs };
+  });
+  const off: number[] = [];
+  const on: number[] = [];
+  const ratio: number[] = [];
+  let i = 0;
+  const once = (b: (typeof batches)[number], prof: boolean): number => {
+    api.setProfile(b.plan.handle, prof);
+    const t0 = process.hrtime.bigint();
+    api.trainStep(b.plan.handle, b.inputs, b.spec.shape, params, grads, m, v, adamFor(i++));
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (prof) api.takeProfileRecords(b.plan.handle);
+    return ms;
+  };
+  for (const b of batches) once(b, false); // warm caches and pages
+  for (let r = 0; r < rounds; r++) {
+    for (const b of batches) {
+      let a: number, c: number;
+      if (r % 2 === 0) (a = once(b, false), c = once(b, true));
+      else (c = once(b, true), a = once(b, false));
+      off.push(a);
+      on.push(c);
+      if (a > 0) ratio.push(c / a - 1);
+    }
+  }
+  for (const b of batches) api.setProfile(b.plan.handle, false);
+  const mOff = median(off);
+  const mOn = median(on);
+  return {
+    samples: off.length,
+    update_ms_off_median: mOff,
+    update_ms_on_median: mOn,
+    overhead_fraction: ratio.length ? median(ratio) : 0,
+    overhead_fraction_of_medians: mOff > 0 ? mOn / mOff - 1 : 0,
+  };
+}
+
+/** Runs `steps` profiled training steps (after `warmup`) and returns the per-kernel rows. */
+export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult> {
+  const { warmup, arrays, config, policy, params, m, v, grads, cache } = setup(opts);
   const api = nativeModel();
   const sites = api.kernelSites();
-  const cache = new PlanCache(config, 'float32', undefined, opts.policy === 'exact');
   const limits = measureLimits();
 
   const S = opts.steps;
@@ -204,7 +277,6 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
   let counterFlops = 0;
   let dropped = 0;
   let realN = 0, realE = 0, realG = 0, padN = 0, padE = 0, padG = 0;
-  const lr = 1e-4;
   const hostEv = (name: string, a: bigint, b: bigint, args: Record<string, number | string>): void => {
     events?.push({ track: 'step', name, tsUs: hrUs(a), durUs: hrUs(b) - hrUs(a), args });
   };
@@ -227,12 +299,7 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
     const t3 = process.hrtime.bigint();
     const ps = native().packGraphs(arrays, spec.graphIds, spec.shape, inputs);
     const t4 = process.hrtime.bigint();
-    const res = api.trainStep(plan.handle, inputs, spec.shape, params, grads, m, v, {
-      lr,
-      bc1: 1 - Math.pow(0.9, i + 1),
-      bc2: 1 - Math.pow(0.999, i + 1),
-      clipNorm: 0,
-    });
+    const res = api.trainStep(plan.handle, inputs, spec.shape, params, grads, m, v, adamFor(i));
     const t5 = process.hrtime.bigint();
     const recs = api.takeProfileRecords(plan.handle);
     if (!measured) continue;

@@ -3,8 +3,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { loadSource, type GraphStore } from '../../src/data';
-import { profileSteps, toChromeTrace, writeChromeTrace, type ProfileResult } from '../../src/train/profile';
-import { nativeModel } from '../../src/native';
+import { measureProfileOverhead, profileSteps, toChromeTrace, writeChromeTrace, type ProfileResult } from '../../src/train/profile';
+import { native, nativeModel } from '../../src/native';
+import { packerArrays } from '../../src/data';
+import { initParams, paramLayout } from '../../src/model/params';
 import { PlanCache, inputsFor } from '../../src/train/plan';
 import { resolveModelConfig } from '../../src/model/config';
 
@@ -153,17 +155,46 @@ describe('per-kernel profile', () => {
     expect(traceViolations({})).toEqual(['traceEvents is not an array']);
   });
 
-  it('records nothing while profiling is off', () => {
+  it('records every kernel call while profiling is on and nothing while it is off', () => {
     const api = nativeModel();
     const config = resolveModelConfig({ kind: 'mpeu', latent: 8 });
-    const cache = new PlanCache(config);
-    const shape = { nodes: 4, edges: 0, graphs: 2 };
-    const plan = cache.get(shape);
+    const layout = paramLayout(config);
+    const arrays = packerArrays(store, new Float64Array(store.numGraphs));
+    const ids = Int32Array.from([0, 1, 2]);
+    const shape = { nodes: store.nodeOffset[3], edges: store.edgeOffset[3], graphs: 3 }; // exact: no padding
+    const plan = new PlanCache(config).get(shape);
+    const inputs = inputsFor(plan, shape);
+    native().packGraphs(arrays, ids, shape, inputs);
+    const params = initParams(layout, 1, 'float32') as Float32Array;
+    const z = (): Float32Array => new Float32Array(layout.total);
+    const adam = { lr: 1e-4, bc1: 0.1, bc2: 0.001, clipNorm: 0 };
+    const m = z(), v = z(), g = z();
+    api.trainStep(plan.handle, inputs, shape, params, g, m, v, adam);
     expect(api.takeProfileRecords(plan.handle).count).toBe(0);
     api.setProfile(plan.handle, true);
-    expect(api.takeProfileRecords(plan.handle).count).toBe(0);
+    const res = api.trainStep(plan.handle, inputs, shape, params, g, m, v, adam);
+    const rec = api.takeProfileRecords(plan.handle);
+    const sites = api.kernelSites();
+    expect(rec.count).toBeGreaterThan(40);
+    let gemmFlops = 0;
+    for (let i = 0; i < rec.count; i++) {
+      if (sites[rec.site[i]].gemm) gemmFlops += rec.flops[i];
+      expect(rec.realRows[i]).toBe(rec.rows[i]); // exact batch
+      expect(rec.durNs[i]).toBeGreaterThanOrEqual(0);
+    }
+    expect(gemmFlops).toBe(res.flops);
+    expect(api.takeProfileRecords(plan.handle).count).toBe(0); // taken = cleared
     api.setProfile(plan.handle, false);
-    expect(inputsFor(plan, shape)).toBe(plan.inputs);
+    api.trainStep(plan.handle, inputs, shape, params, g, m, v, adam);
+    expect(api.takeProfileRecords(plan.handle).count).toBe(0);
+  });
+
+  it('measures the on/off overhead on the same batches, interleaved', () => {
+    const o = measureProfileOverhead({ store, ...base, policy: 'dynamic', steps: 2, rounds: 2 });
+    expect(o.samples).toBe(4);
+    expect(o.update_ms_off_median).toBeGreaterThan(0);
+    expect(o.update_ms_on_median).toBeGreaterThan(0);
+    expect(Number.isFinite(o.overhead_fraction)).toBe(true);
   });
 
   it('rejects bad options with ArgumentError', async () => {
