@@ -74,7 +74,37 @@ async function contend(ck) {
   w.postMessage('stop');
   await new Promise((r) => w.once('message', r));
   await w.terminate();
-  return { sync_alone_ms: syncAlone, async_alone_ms: asyncAlone, sync_busy_ms: syncBusy, async_busy_ms: asyncBusy };
+  const out = { sync_alone_ms: syncAlone, async_alone_ms: asyncAlone, sync_busy_ms: syncBusy, async_busy_ms: asyncBusy };
+  // onnxruntime-node's own (spinning) intra-op pool in the same process, when it is installed
+  // (not a dependency: point GNNBATCH_BENCH_ORT at a folder whose node_modules has it).
+  let ortPath = null;
+  try {
+    ortPath = require.resolve('onnxruntime-node', { paths: [process.env.GNNBATCH_BENCH_ORT ?? process.cwd()] });
+  } catch {
+    ortPath = null;
+  }
+  if (ortPath) {
+    const o = new Worker(
+      `const ort = require(${JSON.stringify(ortPath)}); const { parentPort } = require('worker_threads');
+       const { mlpModel } = require(${JSON.stringify(path.join(__dirname, 'onnx-mlp.js'))});
+       let stop = false; let runs = 0; parentPort.on('message', () => { stop = true; });
+       (async () => {
+         const s = await ort.InferenceSession.create(mlpModel(512, 4));
+         const x = new ort.Tensor('float32', new Float32Array(256 * 512).fill(0.1), [256, 512]);
+         parentPort.postMessage('ready');
+         while (!stop) { await s.run({ X: x }); runs++; await new Promise((r) => setTimeout(r, 2)); }
+         parentPort.postMessage(runs);
+       })();`,
+      { eval: true },
+    );
+    await new Promise((r) => o.once('message', r));
+    out.sync_ort_ms = await time(() => m.predict(mols));
+    out.async_ort_ms = await time(() => m.predictAsync(mols));
+    o.postMessage('stop');
+    out.ort_runs = await new Promise((r) => o.once('message', r));
+    await o.terminate();
+  }
+  return out;
 }
 
 const modes = { step, idle, contend };

@@ -86,12 +86,17 @@ async function run({ args, log }) {
     '',
     'Predict: 32 qm9-like molecules with the study\'s MPEU, median of 15 calls; "beside a busy pool" = a worker thread of the same process running its own predictions (its own OpenMP team) in a loop.',
     '',
-    '| variant | CPU ms in the 200 ms after a predict | CPU ms over 2 s idle | sync ms | async ms | async / sync | sync ms, busy pool | async ms, busy pool | async / sync, busy |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| variant | CPU ms in the 200 ms after a predict | CPU ms over 2 s idle | sync ms | async ms | async / sync | sync ms, busy pool | async ms, busy pool | async / sync, busy | sync ms, onnxruntime busy | async ms, onnxruntime busy | async / sync, onnxruntime |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...idleRows.map((r, k) => {
       const c = contendRows[k];
-      return `| ${r.variant} | ${r.cpu_ms_200ms_after_predict.toFixed(2)} | ${r.cpu_ms_2s_idle.toFixed(2)} | ${c.sync_alone_ms.toFixed(1)} | ${c.async_alone_ms.toFixed(1)} | ${(c.async_alone_ms / c.sync_alone_ms).toFixed(2)} | ${c.sync_busy_ms.toFixed(1)} | ${c.async_busy_ms.toFixed(1)} | ${(c.async_busy_ms / c.sync_busy_ms).toFixed(2)} |`;
+      const ort = c.sync_ort_ms === undefined ? '| n/a | n/a | n/a' : `| ${c.sync_ort_ms.toFixed(1)} | ${c.async_ort_ms.toFixed(1)} | ${(c.async_ort_ms / c.sync_ort_ms).toFixed(2)}`;
+      return `| ${r.variant} | ${r.cpu_ms_200ms_after_predict.toFixed(2)} | ${r.cpu_ms_2s_idle.toFixed(2)} | ${c.sync_alone_ms.toFixed(1)} | ${c.async_alone_ms.toFixed(1)} | ${(c.async_alone_ms / c.sync_alone_ms).toFixed(2)} | ${c.sync_busy_ms.toFixed(1)} | ${c.async_busy_ms.toFixed(1)} | ${(c.async_busy_ms / c.sync_busy_ms).toFixed(2)} ${ort} |`;
     }),
+    '',
+    contendRows.some((c) => c.sync_ort_ms !== undefined)
+      ? '"onnxruntime busy" = a worker thread of the same process running onnxruntime-node (its default spinning intra-op pool) on a 4-layer 512-wide MLP in a loop (benchmarks/onnx-mlp.js writes the model).'
+      : 'onnxruntime-node was not installed, so its columns are n/a (set GNNBATCH_BENCH_ORT to a folder whose node_modules has it).',
   ];
   return { markdown: lines.join('\n'), data: { cpu, stepRows, idleRows, contendRows } };
 }
