@@ -32,6 +32,44 @@ function htmlTable(t: Table, highlight?: (row: string[]) => boolean): string {
   return `<h4>${esc(t.title)}</h4>\n<table>${head}\n${body}</table>`;
 }
 
+/**
+ * A cell's models learned when both (a) their mean test RMSE is clearly below
+ * the target's standard deviation over the train split (what predicting the
+ * mean scores): at most {@link LEARNED_RMSE_FRACTION} of it, and (b) the
+ * median final train loss (standardised MSE, 1 = predicting the mean) is at
+ * most its square. (b) guards against a small test subsample whose own spread
+ * is below the train split's, where an untrained model passes (a) alone.
+ */
+export const LEARNED_RMSE_FRACTION = 0.8;
+
+/** Per (data, model, batch) cell: mean test RMSE, target std, median final train loss, and whether the runs learned. */
+export function learnedCells(results: StudyResults): { data: string; model: string; batch: number; rmse: number; std: number; trainLoss: number; learned: boolean }[] {
+  const cells = new Map<string, { data: string; model: string; batch: number; rmse: number[]; std: number[]; loss: number[] }>();
+  for (const r of results.rows) {
+    const k = `${r.data}\u0000${r.model}\u0000${r.batch}`;
+    if (!cells.has(k)) cells.set(k, { data: r.data, model: r.model, batch: r.batch, rmse: [], std: [], loss: [] });
+    const c = cells.get(k)!;
+    if (Number.isFinite(r.test_rmse)) c.rmse.push(r.test_rmse);
+    if (Number.isFinite(r.target_std)) c.std.push(r.target_std);
+    if (Number.isFinite(r.final_train_loss)) c.loss.push(r.final_train_loss);
+  }
+  const mean = (xs: number[]): number => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : NaN);
+  const med = (xs: number[]): number => {
+    if (!xs.length) return NaN;
+    const s = [...xs].sort((x, y) => x - y);
+    const h = s.length >> 1;
+    return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+  };
+  const f = LEARNED_RMSE_FRACTION;
+  return [...cells.values()].map((c) => {
+    const rmse = mean(c.rmse);
+    const std = mean(c.std);
+    const trainLoss = med(c.loss);
+    const learned = Number.isFinite(rmse) && Number.isFinite(std) && std > 0 && rmse <= f * std && Number.isFinite(trainLoss) && trainLoss <= f * f;
+    return { data: c.data, model: c.model, batch: c.batch, rmse, std, trainLoss, learned };
+  });
+}
+
 /** Renders every chart (throws when a spec is invalid). */
 export async function renderCharts(charts: readonly ChartSpec[]): Promise<{ chart: ChartSpec; svg: string }[]> {
   const out: { chart: ChartSpec; svg: string }[] = [];
@@ -111,8 +149,21 @@ Speedup as in the study: per batch size, the slowest policy's mean step time div
     if (section === 'time') for (const t of stepTimeTables(a)) html += htmlTable(t) + '\n';
     for (const r of here) html += `<figure id="${esc(r.chart.id)}"><figcaption>${esc(r.chart.title)}</figcaption>\n${r.svg}</figure>\n`;
   }
-  html += `<h2>Learning: do the policies learn differently?</h2>\n<p>Two-sample t-tests (two-sided) on test RMSE between every pair of policies, per data set, model and batch size; Student (pooled variance) and Welch; highlighted rows have p &lt; ${a.alpha}.</p>\n`;
-  html += htmlTable(ttestTable(a.ttests, a.alpha), (r) => r[9] === '*') + '\n';
+  html += `<h2>Learning: do the policies learn differently?</h2>\n`;
+  // Significance tests between models that learned nothing compare noise: show them only where the runs trained.
+  const cells = learnedCells(results);
+  const untrained = cells.filter((c) => !c.learned);
+  const trainedKey = new Set(cells.filter((c) => c.learned).map((c) => `${c.data}\u0000${c.model}\u0000${c.batch}`));
+  const tests = a.ttests.filter((t) => trainedKey.has(`${t.data}\u0000${t.model}\u0000${t.batch}`));
+  if (untrained.length > 0) {
+    html += `<p class="warn"><b>The models did not learn in ${untrained.length} of ${cells.length} cell(s)</b> (mean test RMSE not below ${LEARNED_RMSE_FRACTION} x the target's standard deviation, what predicting the mean scores, or median final train loss not below ${(LEARNED_RMSE_FRACTION ** 2).toFixed(2)} in standardised units), so no significance test is shown for them: `;
+    html += untrained.map((c) => `${esc(c.data)} / ${esc(c.model)} / B=${c.batch}: RMSE ${c.rmse.toFixed(4)} vs std ${c.std.toFixed(4)}, train loss ${c.trainLoss.toFixed(3)}`).join('; ');
+    html += `. Train longer (<code>--steps</code>, <code>--full</code>) to compare how the policies learn.</p>\n`;
+  }
+  if (tests.length > 0) {
+    html += `<p>Two-sample t-tests (two-sided) on test RMSE between every pair of policies, per data set, model and batch size where the models learned; Student (pooled variance) and Welch; highlighted rows have p &lt; ${a.alpha}.</p>\n`;
+    html += htmlTable(ttestTable(tests, a.alpha), (r) => r[9] === '*') + '\n';
+  }
   html += '</body></html>\n';
   return html;
 }

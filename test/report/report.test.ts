@@ -38,8 +38,19 @@ describe('report', () => {
     expect((html.match(/<svg/g) ?? []).length).toBe(reportCharts(results).length);
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org|vega\.github\.io)/);
     expect(html).toContain('Recommendation');
-    expect(html).toContain('Student p');
     expect(html).toContain('price');
+  });
+
+  test('t-tests are shown only for cells whose models learned (test RMSE clearly below the target std)', async () => {
+    // 4 steps learn nothing (even where a 16-graph test subsample's RMSE is below the train std): no significance table, a note instead.
+    const html = await renderReport(results);
+    expect(html).toContain('did not learn');
+    expect(html).not.toContain('Student p');
+    // The same runs as if trained: the t-tests appear, the note does not.
+    const trained = { ...results, rows: results.rows.map((r, i) => ({ ...r, test_rmse: r.target_std * (0.1 + 0.001 * i), final_train_loss: 0.02 })) };
+    const html2 = await renderReport(trained);
+    expect(html2).toContain('Student p');
+    expect(html2).not.toContain('did not learn');
   });
 
   test('a comparison that mixes hardware (a merged sharded study) is flagged in the HTML and the Markdown', async () => {
