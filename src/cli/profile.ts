@@ -6,6 +6,8 @@
  */
 import * as fs from 'fs';
 import { Option, type Command } from 'commander';
+import { writeFileAtomic } from '../util/atomic';
+import { renderProfileReport } from '../report/render';
 import { POLICY_NAMES } from '../batching';
 import { defaultTarget } from '../data';
 import { measureProfileOverhead, profileSteps, writeChromeTrace, type ProfileOverhead, type ProfileResult } from '../train/profile';
@@ -26,6 +28,17 @@ interface ProfileCliOptions extends SourceOptionValues {
   json?: boolean;
   trace?: string;
   overhead?: boolean;
+  html?: string;
+}
+
+/** The policies of a `--policy` list (usage error naming an unknown one). */
+export function parsePolicies(text: string): string[] {
+  const names = text.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (!names.length) throw new UsageError(`--policy '${text}': expected one or more of ${POLICY_NAMES.join(', ')}`);
+  for (const n of names)
+    if (!(POLICY_NAMES as readonly string[]).includes(n)) throw new UsageError(`--policy ${n}: unknown policy (use one of ${POLICY_NAMES.join(', ')})`);
+  if (new Set(names).size !== names.length) throw new UsageError(`--policy ${text}: a policy is listed twice`);
+  return names;
 }
 
 /** The per-kernel table and the summary lines of a profile. */
@@ -70,7 +83,7 @@ export function registerProfileCommand(program: Command): void {
   addSourceOptions(cmd);
   cmd
     .addOption(new Option('--model <kind>', 'mpeu | schnet').choices(['mpeu', 'schnet']).default('mpeu'))
-    .addOption(new Option('--policy <name>', 'batching policy').choices([...POLICY_NAMES]).default('dynamic'))
+    .option('--policy <names>', `batching policy, or several comma-separated (profiled one after the other): ${POLICY_NAMES.join(', ')}`, 'dynamic')
     .option('--batch <B>', 'batch size B', intOption('--batch', 2), 32)
     .option('--steps <N>', 'measured steps', intOption('--steps', 1), 20)
     .option('--warmup <N>', 'steps run before measuring (0: plan builds are part of the profile)', intOption('--warmup', 0), 0)
@@ -80,42 +93,45 @@ export function registerProfileCommand(program: Command): void {
     .addOption(new Option('--device <d>', 'cpu (the CUDA engine has its own per-launch profile, not yet behind this command)').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'print one JSON document')
     .option('--trace <file>', 'write a Chrome trace-event JSON (Perfetto, chrome://tracing)')
+    .option('--html <file>', 'write an HTML report: roofline chart, per-kernel time stacked by run with its padding part, the tables')
     .option('--overhead', 'also measure the cost of profiling: the same batches with profiling off and on, interleaved, 5 rounds')
     .action(async (source: string, o: ProfileCliOptions) => {
       if (o.device === 'cuda') throw new GnnError('ERR_GNN_UNSUPPORTED', '--device cuda: gnnbatch profile runs the CPU engine only for now (use --device cpu)');
-      if (o.trace !== undefined) {
-        if (o.trace === '') throw new UsageError('--trace needs a file name');
-        if (fs.existsSync(o.trace) && fs.statSync(o.trace).isDirectory()) throw new UsageError(`--trace ${o.trace}: is a directory, expected a file name`);
+      const policies = parsePolicies(o.policy);
+      for (const [flag, file] of [['--trace', o.trace], ['--html', o.html]] as const) {
+        if (file === undefined) continue;
+        if (file === '') throw new UsageError(`${flag} needs a file name`);
+        if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`${flag} ${file}: is a directory, expected a file name`);
       }
       const { store } = await loadSourceFromCli(source, o);
       const target = o.target ?? defaultTarget(store);
       if (!target) throw new ArgumentError(`${source}: the data has no numeric target property`, 'ERR_GNN_DATA_TARGET');
-      const r = await profileSteps({
-        store,
-        target,
-        model: { kind: o.model as 'mpeu' | 'schnet', latent: o.latent },
-        policy: o.policy,
-        batchSize: o.batch,
-        steps: o.steps,
-        warmup: o.warmup,
-        seed: o.seed,
-        threads: o.threads,
-        collectTrace: o.trace !== undefined,
+      const model = { kind: o.model as 'mpeu' | 'schnet', latent: o.latent };
+      const runs: { r: ProfileResult; overhead: ProfileOverhead | null }[] = [];
+      for (const policy of policies) {
+        const r = await profileSteps({ store, target, model, policy, batchSize: o.batch, steps: o.steps, warmup: o.warmup, seed: o.seed, threads: o.threads, collectTrace: o.trace !== undefined });
+        const overhead = o.overhead ? measureProfileOverhead({ store, target, model, policy, batchSize: o.batch, steps: o.steps, seed: o.seed, threads: o.threads }) : null;
+        runs.push({ r, overhead });
+      }
+      if (o.trace !== undefined) writeChromeTrace(o.trace, runs.map((x) => x.r));
+      if (o.html !== undefined) writeFileAtomic(o.html, await renderProfileReport(runs.map((x) => x.r)));
+      const docs = runs.map(({ r, overhead }) => {
+        const { events: _events, ...doc } = r;
+        return { ...doc, trace: o.trace ?? null, overhead };
       });
-      if (o.trace !== undefined) writeChromeTrace(o.trace, r);
-      let overhead: ProfileOverhead | null = null;
-      if (o.overhead)
-        overhead = measureProfileOverhead({ store, target, model: { kind: o.model as 'mpeu' | 'schnet', latent: o.latent }, policy: o.policy, batchSize: o.batch, steps: o.steps, seed: o.seed, threads: o.threads });
-      const { events: _events, ...doc } = r;
-      if (o.json) process.stdout.write(JSON.stringify({ ...doc, trace: o.trace ?? null, overhead }, null, 1) + '\n');
+      if (o.json) process.stdout.write(JSON.stringify(docs.length === 1 ? docs[0] : docs, null, 1) + '\n');
       else {
-        process.stdout.write(formatProfile(r));
-        if (overhead)
-          process.stdout.write(
-            `profiling overhead: native step median ${overhead.update_ms_off_median.toFixed(3)} ms off, ${overhead.update_ms_on_median.toFixed(3)} ms on ` +
-              `(paired median ${(100 * overhead.overhead_fraction).toFixed(2)}%, of medians ${(100 * overhead.overhead_fraction_of_medians).toFixed(2)}%; ${overhead.samples} interleaved samples each)\n`,
-          );
+        for (const { r, overhead } of runs) {
+          process.stdout.write(formatProfile(r));
+          if (overhead)
+            process.stdout.write(
+              `profiling overhead: native step median ${overhead.update_ms_off_median.toFixed(3)} ms off, ${overhead.update_ms_on_median.toFixed(3)} ms on ` +
+                `(paired median ${(100 * overhead.overhead_fraction).toFixed(2)}%, of medians ${(100 * overhead.overhead_fraction_of_medians).toFixed(2)}%; ${overhead.samples} interleaved samples each)\n`,
+            );
+          if (runs.length > 1) process.stdout.write('\n');
+        }
         if (o.trace !== undefined) process.stdout.write(`trace: ${o.trace} (open in https://ui.perfetto.dev or chrome://tracing)\n`);
+        if (o.html !== undefined) process.stdout.write(`report: ${o.html}\n`);
       }
     });
 }

@@ -5,11 +5,12 @@
 import type { StudyResults } from '../experiment/results';
 import { analyseStudy, type StudyAnalysis } from '../experiment/stats';
 import type { VegaLiteSpec } from './vega';
+import type { ProfileResult } from '../train/profile';
 
 /** A chart with its place in the report. */
 export interface ChartSpec {
   id: string;
-  section: 'data' | 'time' | 'speedup' | 'compile' | 'fill' | 'learning';
+  section: 'data' | 'time' | 'speedup' | 'compile' | 'fill' | 'learning' | 'profile';
   title: string;
   spec: VegaLiteSpec;
 }
@@ -144,5 +145,108 @@ export function reportCharts(results: StudyResults, analysis: StudyAnalysis = an
       },
     });
   }
+  return charts;
+}
+
+/** Kernels shown by name in the stacked time chart (the rest are summed as "other"). */
+const STACKED_KERNELS = 10;
+
+/**
+ * Charts of per-kernel profiles (one profile per policy, say): a roofline
+ * (achieved GFLOP/s against arithmetic intensity per native kernel, log-log,
+ * under each run's measured GEMM peak and streaming bandwidth) and the step
+ * time stacked by kernel per run, with the time attributed to padding.
+ */
+export function profileCharts(profiles: readonly ProfileResult[]): ChartSpec[] {
+  if (!profiles.length) return [];
+  const label = (p: ProfileResult): string => `${p.policy} B=${p.batch}`;
+  const pts = profiles.flatMap((p) =>
+    p.kernels
+      .filter((k) => k.where === 'native' && k.gflops > 0 && k.intensity > 0)
+      .map((k) => ({ run: label(p), kernel: k.kernel, intensity: k.intensity, gflops: k.gflops, ms_per_step: k.ms_per_step, bound: k.bound, padding: k.padding_share })),
+  );
+  const xs = pts.map((q) => q.intensity);
+  const lo = Math.min(...xs, ...profiles.map((p) => p.limits.ridge_flop_per_byte)) / 2;
+  const hi = Math.max(...xs, ...profiles.map((p) => p.limits.ridge_flop_per_byte)) * 2;
+  const roof: object[] = [];
+  for (const p of profiles) {
+    for (let i = 0; i <= 40; i++) {
+      const x = lo * Math.pow(hi / lo, i / 40);
+      roof.push({ run: label(p), intensity: x, gflops: Math.min(p.limits.gemm_gflops, p.limits.stream_gbps * x) });
+    }
+  }
+  const RUN = { field: 'run', type: 'nominal', title: 'run' };
+  const charts: ChartSpec[] = [
+    {
+      id: 'roofline',
+      section: 'profile',
+      title: `Roofline: achieved GFLOP/s vs arithmetic intensity per kernel (${profiles[0].model}; lines: each run's measured GEMM peak and stream bandwidth at ${profiles[0].threads} threads; size: ms per step)`,
+      spec: {
+        $schema: SCHEMA,
+        width: 520,
+        height: 320,
+        layer: [
+          {
+            data: { values: roof },
+            mark: { type: 'line', strokeDash: [4, 3] },
+            encoding: {
+              x: { field: 'intensity', type: 'quantitative', title: 'arithmetic intensity (flop / byte)', scale: { type: 'log' } },
+              y: { field: 'gflops', type: 'quantitative', title: 'GFLOP/s', scale: { type: 'log' } },
+              color: RUN,
+            },
+          },
+          {
+            data: { values: pts },
+            mark: { type: 'point', filled: true, opacity: 0.75, tooltip: true },
+            encoding: {
+              x: { field: 'intensity', type: 'quantitative', scale: { type: 'log' } },
+              y: { field: 'gflops', type: 'quantitative', scale: { type: 'log' } },
+              color: RUN,
+              size: { field: 'ms_per_step', type: 'quantitative', title: 'ms / step' },
+              shape: { field: 'bound', type: 'nominal', title: 'bound' },
+            },
+          },
+        ],
+      },
+    },
+  ];
+  // Stacked time: the kernels that take the most time over all runs by name, the rest as "other".
+  const total = new Map<string, number>();
+  for (const p of profiles) for (const k of p.kernels) total.set(k.kernel, (total.get(k.kernel) ?? 0) + k.ms_per_step);
+  const top = new Set([...total.entries()].sort((a, b) => b[1] - a[1]).slice(0, STACKED_KERNELS).map(([k]) => k));
+  const bars: object[] = [];
+  for (const p of profiles) {
+    let other = 0, otherPad = 0;
+    for (const k of p.kernels) {
+      if (top.has(k.kernel)) {
+        bars.push({ run: label(p), kernel: k.kernel, part: 'real rows', ms: k.ms_per_step - k.padding_ms_per_step });
+        bars.push({ run: label(p), kernel: k.kernel, part: 'padding rows', ms: k.padding_ms_per_step });
+      } else {
+        other += k.ms_per_step - k.padding_ms_per_step;
+        otherPad += k.padding_ms_per_step;
+      }
+    }
+    bars.push({ run: label(p), kernel: 'other', part: 'real rows', ms: other });
+    bars.push({ run: label(p), kernel: 'other', part: 'padding rows', ms: otherPad });
+  }
+  charts.push({
+    id: 'kernel-time',
+    section: 'profile',
+    title: `Time per step by kernel and run (lighter: the part of each kernel's time spent on padding rows; top ${STACKED_KERNELS} kernels by time, the rest as other)`,
+    spec: {
+      $schema: SCHEMA,
+      width: 520,
+      height: 40 + 28 * profiles.length,
+      data: { values: bars },
+      mark: { type: 'bar', tooltip: true },
+      encoding: {
+        y: { field: 'run', type: 'nominal', title: null },
+        x: { field: 'ms', type: 'quantitative', title: 'ms per step', stack: 'zero' },
+        color: { field: 'kernel', type: 'nominal', title: 'kernel' },
+        opacity: { field: 'part', type: 'ordinal', title: 'rows', scale: { domain: ['real rows', 'padding rows'], range: [1, 0.45] } },
+        order: { field: 'part', type: 'nominal', sort: 'descending' },
+      },
+    },
+  });
   return charts;
 }

@@ -8,7 +8,8 @@ import type { HitRate } from '../experiment/recommend';
 import { analyseStudy, cheapestPolicies, predictCosts } from '../experiment/stats';
 import { stepTimeTables, ttestTable, type Table } from '../experiment/tables';
 import { mixedHardware } from '../experiment/merge';
-import { reportCharts, type ChartSpec } from './charts';
+import { profileCharts, reportCharts, type ChartSpec } from './charts';
+import type { ProfileResult } from '../train/profile';
 import { renderVegaLiteSvg } from './vega';
 import { GnnError } from '../errors';
 
@@ -163,6 +164,45 @@ Speedup as in the study: per batch size, the slowest policy's mean step time div
   if (tests.length > 0) {
     html += `<p>Two-sample t-tests (two-sided) on test RMSE between every pair of policies, per data set, model and batch size where the models learned; Student (pooled variance) and Welch; highlighted rows have p &lt; ${a.alpha}.</p>\n`;
     html += htmlTable(ttestTable(tests, a.alpha), (r) => r[9] === '*') + '\n';
+  }
+  html += '</body></html>\n';
+  return html;
+}
+
+/**
+ * Per-kernel profiles (one per policy, say) as one self-contained HTML file:
+ * the roofline, the stacked per-kernel time with its padding part, and the
+ * per-kernel table of each run.
+ */
+export async function renderProfileReport(profiles: readonly ProfileResult[], title = 'gnnbatch kernel profile'): Promise<string> {
+  const rendered = await renderCharts(profileCharts(profiles));
+  const f = (x: number, d: number): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+  const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+  let html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
+<style>
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}h4{margin:1.2em 0 .4em}
+table{border-collapse:collapse;font-size:.85em;margin:.3em 0 1em}td,th{border:1px solid #ddd;padding:.2em .5em;text-align:right}
+td:first-child,th:first-child{text-align:left}figure{margin:1em 0}figcaption{font-size:.9em;color:#555;margin-bottom:.3em}.meta{color:#555;font-size:.9em}
+</style></head><body>
+<h1>${esc(title)}</h1>
+<p class="meta">Bytes moved count each operand read once and the output written once (gathered rows once per gathering row, indices 4 bytes); GEMM flops are 2MNK (the native flop counter's); padding time is each kernel's time times its padded share of rows.</p>
+`;
+  html += `<h2>Summary</h2>\n` + htmlTable({
+    title: 'runs',
+    header: ['run', 'steps', 'threads', 'step ms (median)', 'padding ms/step', 'padding share', 'edge fill', 'GEMM peak GFLOP/s', 'stream GB/s', 'GFLOP/step'],
+    rows: profiles.map((p) => [`${p.model} / ${p.policy} / B=${p.batch}`, String(p.steps), String(p.threads), f(p.step_ms_median, 2), f(p.padding_ms_per_step, 2), pct(p.padding_share_of_step), f(p.edge_fill, 3), f(p.limits.gemm_gflops, 1), f(p.limits.stream_gbps, 1), f(p.counter_gflop_per_step, 3)]),
+  }) + '\n';
+  html += `<h2>Roofline and time per kernel</h2>\n`;
+  for (const r of rendered) html += `<figure id="${esc(r.chart.id)}"><figcaption>${esc(r.chart.title)}</figcaption>\n${r.svg}</figure>\n`;
+  html += `<h2>Kernels</h2>\n`;
+  for (const p of profiles) {
+    html += htmlTable({
+      title: `${p.model} / ${p.policy} / B=${p.batch}`,
+      header: ['kernel', 'calls', 'ms/step', 'share', 'GFLOP/s', 'GB/s', '% peak', '% bw', 'bound', 'padding', 'padding ms/step'],
+      rows: [...p.kernels].sort((a, b) => b.total_ms - a.total_ms).map((k) => [k.kernel, String(k.calls), f(k.ms_per_step, 3), pct(k.share), f(k.gflops, 1), f(k.gbps, 1), k.where === 'native' ? pct(k.peak_fraction) : '-', k.where === 'native' ? pct(k.bandwidth_fraction) : '-', k.bound === 'none' ? '-' : k.bound, pct(k.padding_share), f(k.padding_ms_per_step, 3)]),
+    }) + '\n';
   }
   html += '</body></html>\n';
   return html;

@@ -437,35 +437,39 @@ export interface ChromeTrace {
 }
 
 /**
- * The events of a profile as Chrome trace events: complete events (`ph: "X"`,
- * `ts`/`dur` in microseconds from the first event) on two tracks of one
- * process, `tid` 1 the step loop and `tid` 2 the kernels, each named by a
- * metadata event.
+ * The events of profiles as Chrome trace events: complete events (`ph: "X"`,
+ * `ts`/`dur` in microseconds from the first event) on two tracks per profile,
+ * `tid` 1 the step loop and `tid` 2 the kernels, one process (`pid` 1, 2, ...)
+ * per profile, each named by metadata events.
  */
-export function toChromeTrace(result: ProfileResult): ChromeTrace {
-  const ev = result.events ?? [];
-  const t0 = ev.reduce((s, e) => Math.min(s, e.tsUs), Infinity);
-  const base = Number.isFinite(t0) ? t0 : 0;
-  const pid = 1;
-  const meta = [
-    { name: 'process_name', ph: 'M', pid, tid: 0, args: { name: `gnnbatch profile ${result.model} ${result.policy} B=${result.batch}` } },
-    { name: 'thread_name', ph: 'M', pid, tid: 1, args: { name: 'step loop' } },
-    { name: 'thread_name', ph: 'M', pid, tid: 2, args: { name: 'kernels' } },
-    { name: 'thread_sort_index', ph: 'M', pid, tid: 1, args: { sort_index: 1 } },
-    { name: 'thread_sort_index', ph: 'M', pid, tid: 2, args: { sort_index: 2 } },
-  ];
-  // Fractional microseconds (allowed by the format) at ns resolution.
-  const r3 = (x: number): number => Math.round(x * 1000) / 1000;
-  const body = ev.map((e) => {
-    // Start and end rounded (monotone), so a child inside its parent stays inside.
-    const ts = r3(e.tsUs - base);
-    const end = r3(e.tsUs - base + Math.max(0, e.durUs));
-    return { name: e.name, cat: e.track === 'step' ? 'step' : 'kernel', ph: 'X', pid, tid: e.track === 'step' ? 1 : 2, ts, dur: Math.max(0, end - ts), args: e.args };
+export function toChromeTrace(results: ProfileResult | readonly ProfileResult[]): ChromeTrace {
+  const list: readonly ProfileResult[] = Array.isArray(results) ? results : [results as ProfileResult];
+  let base = Infinity;
+  for (const r of list) for (const e of r.events ?? []) base = Math.min(base, e.tsUs);
+  if (!Number.isFinite(base)) base = 0;
+  const r3 = (x: number): number => Math.round(x * 1000) / 1000; // fractional microseconds (allowed) at ns resolution
+  const out: Record<string, unknown>[] = [];
+  list.forEach((result, i) => {
+    const pid = i + 1;
+    out.push(
+      { name: 'process_name', ph: 'M', pid, tid: 0, args: { name: `gnnbatch profile ${result.model} ${result.policy} B=${result.batch}` } },
+      { name: 'process_sort_index', ph: 'M', pid, tid: 0, args: { sort_index: pid } },
+      { name: 'thread_name', ph: 'M', pid, tid: 1, args: { name: 'step loop' } },
+      { name: 'thread_name', ph: 'M', pid, tid: 2, args: { name: 'kernels' } },
+      { name: 'thread_sort_index', ph: 'M', pid, tid: 1, args: { sort_index: 1 } },
+      { name: 'thread_sort_index', ph: 'M', pid, tid: 2, args: { sort_index: 2 } },
+    );
+    for (const e of result.events ?? []) {
+      // Start and end rounded (monotone), so a child inside its parent stays inside.
+      const ts = r3(e.tsUs - base);
+      const end = r3(e.tsUs - base + Math.max(0, e.durUs));
+      out.push({ name: e.name, cat: e.track === 'step' ? 'step' : 'kernel', ph: 'X', pid, tid: e.track === 'step' ? 1 : 2, ts, dur: Math.max(0, end - ts), args: e.args });
+    }
   });
-  return { traceEvents: [...meta, ...body], displayTimeUnit: 'ms' };
+  return { traceEvents: out, displayTimeUnit: 'ms' };
 }
 
-/** Writes the profile's trace to `file` atomically. */
-export function writeChromeTrace(file: string, result: ProfileResult): void {
-  writeFileAtomic(file, JSON.stringify(toChromeTrace(result)));
+/** Writes the profiles' trace to `file` atomically. */
+export function writeChromeTrace(file: string, results: ProfileResult | readonly ProfileResult[]): void {
+  writeFileAtomic(file, JSON.stringify(toChromeTrace(results)));
 }

@@ -33,6 +33,21 @@ test('--json prints one document; --trace writes a trace-event file', async () =
   expect(trace.traceEvents.some((e: { ph: string }) => e.ph === 'X')).toBe(true);
 });
 
+test('several policies: one JSON document each, one trace with a process per run, an HTML report with the roofline', async () => {
+  const trace = path.join(tmp, 'two.trace.json');
+  const html = path.join(tmp, 'two.html');
+  const docs = JSON.parse(await run([...base, '--policy', 'dynamic,static-2pow', '--steps', '2', '--json', '--trace', trace, '--html', html]));
+  expect(docs.map((d: { policy: string }) => d.policy)).toEqual(['dynamic', 'static-2pow']);
+  const pids = new Set(JSON.parse(fs.readFileSync(trace, 'utf8')).traceEvents.map((e: { pid: number }) => e.pid));
+  expect([...pids].sort()).toEqual([1, 2]);
+  const page = fs.readFileSync(html, 'utf8');
+  expect(page.startsWith('<!doctype html>')).toBe(true);
+  expect((page.match(/<svg/g) ?? []).length).toBe(2);
+  expect(page).toContain('Roofline');
+  expect(page).toContain('static-2pow / B=8');
+  expect(page).not.toMatch(/<script/);
+});
+
 test('usage errors exit 2 with a message naming the option', async () => {
   const errs: string[] = [];
   const io = { out: () => undefined, err: (t: string) => void errs.push(t) };
@@ -42,6 +57,10 @@ test('usage errors exit 2 with a message naming the option', async () => {
   expect(errs.join('')).toMatch(/nope/);
   expect(await runMain(['node', 'gnnbatch', ...base, '--steps', '1', '--trace', tmp], io)).toBe(2);
   expect(errs.join('')).toMatch(/is a directory/);
+  expect(await runMain(['node', 'gnnbatch', ...base, '--policy', 'dynamic,dynamic'], io)).toBe(2);
+  expect(errs.join('')).toMatch(/listed twice/);
+  expect(await runMain(['node', 'gnnbatch', ...base, '--steps', '1', '--html', tmp], io)).toBe(2);
+  expect(errs.join('')).toMatch(/--html .* is a directory/);
   expect(await runMain(['node', 'gnnbatch', ...base, '--steps', '1', '--device', 'cuda'], io)).toBe(1);
   expect(errs.join('')).toMatch(/ERR_GNN_UNSUPPORTED/);
 });

@@ -8,6 +8,8 @@ import { native, nativeModel } from '../../src/native';
 import { packerArrays } from '../../src/data';
 import { initParams, paramLayout } from '../../src/model/params';
 import { PlanCache, inputsFor } from '../../src/train/plan';
+import { profileCharts } from '../../src/report/charts';
+import { renderVegaLiteSvg } from '../../src/report/vega';
 import { resolveModelConfig } from '../../src/model/config';
 
 let store: GraphStore;
@@ -138,6 +140,18 @@ describe('per-kernel profile', () => {
     expect(kern.length).toBe(dyn.kernels.filter((k) => k.where === 'native').reduce((s, k) => s + k.calls, 0));
     for (const e of kern) for (const a of ['shape', 'flops', 'bytes', 'fill']) expect(e.args).toHaveProperty(a);
     expect(fs.readdirSync(path.dirname(file))).toEqual(['trace.json']); // no temp file left
+  });
+
+  it('the roofline and stacked kernel-time charts render without warnings', async () => {
+    const pow = await profileSteps({ store, ...base, policy: 'static-2pow', steps: 2 });
+    const charts = profileCharts([dyn, pow]);
+    expect(charts.map((c) => c.id)).toEqual(['roofline', 'kernel-time']);
+    for (const c of charts) {
+      const r = await renderVegaLiteSvg(c.spec);
+      expect(r.warnings).toEqual([]);
+      expect(r.svg.startsWith('<svg')).toBe(true);
+    }
+    expect(profileCharts([])).toEqual([]);
   });
 
   it('the validator catches broken traces', () => {
