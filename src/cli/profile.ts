@@ -94,7 +94,7 @@ export function registerProfileCommand(program: Command): void {
     .option('--json', 'print one JSON document')
     .option('--trace <file>', 'write a Chrome trace-event JSON (Perfetto, chrome://tracing)')
     .option('--html <file>', 'write an HTML report: roofline chart, per-kernel time stacked by run with its padding part, the tables')
-    .option('--overhead', 'also measure the cost of profiling: the same batches with profiling off and on, interleaved, 5 rounds')
+    .option('--overhead', 'also measure the cost of profiling: the same batches with profiling off and on, interleaved, 6 rounds')
     .action(async (source: string, o: ProfileCliOptions) => {
       if (o.device === 'cuda') throw new GnnError('ERR_GNN_UNSUPPORTED', '--device cuda: gnnbatch profile runs the CPU engine only for now (use --device cpu)');
       const policies = parsePolicies(o.policy);
