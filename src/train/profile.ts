@@ -358,33 +358,8 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
   for (const h of profiled) api.setProfile(h, false);
 
   const totalStepMs = stepMs.reduce((s, x) => s + x, 0);
-  const row = (kernel: string, where: 'native' | 'host', rows: KernelProfileEntry['rows'], gemm: boolean, a: Acc): KernelProfileEntry => {
-    const sec = a.ms / 1e3;
-    const gflops = sec > 0 ? a.flops / 1e9 / sec : 0;
-    const gbps = sec > 0 ? a.bytes / 1e9 / sec : 0;
-    const intensity = a.bytes > 0 ? a.flops / a.bytes : 0;
-    return {
-      kernel,
-      where,
-      rows,
-      gemm,
-      calls: a.calls,
-      total_ms: a.ms,
-      median_ms_per_step: median(Array.from(a.perStep)),
-      ms_per_step: a.ms / S,
-      share: totalStepMs > 0 ? a.ms / totalStepMs : 0,
-      gflop: a.flops / 1e9,
-      gb: a.bytes / 1e9,
-      gflops,
-      gbps,
-      intensity,
-      peak_fraction: limits.gemm_gflops > 0 ? gflops / limits.gemm_gflops : 0,
-      bandwidth_fraction: limits.stream_gbps > 0 ? gbps / limits.stream_gbps : 0,
-      bound: a.bytes > 0 ? (intensity >= limits.ridge_flop_per_byte ? 'compute' : 'memory') : 'none',
-      padding_share: a.rows > 0 ? (a.rows - a.realRows) / a.rows : 0,
-      padding_ms_per_step: a.padMs / S,
-    };
-  };
+  const row = (kernel: string, where: 'native' | 'host', rows: KernelProfileEntry['rows'], gemm: boolean, a: Acc): KernelProfileEntry =>
+    makeRow(kernel, where, rows, gemm, a, S, totalStepMs, limits);
   const kernels: KernelProfileEntry[] = [];
   sites.forEach((s, k) => {
     if (acc[k].calls > 0) kernels.push(row(s.name, 'native', s.rows, s.gemm, acc[k]));
@@ -415,6 +390,71 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
     dropped_records: dropped,
     events,
   };
+}
+
+function makeRow(kernel: string, where: 'native' | 'host', rows: KernelProfileEntry['rows'], gemm: boolean, a: Acc, S: number, totalStepMs: number, limits: MachineLimits): KernelProfileEntry {
+  const sec = a.ms / 1e3;
+  const gflops = sec > 0 ? a.flops / 1e9 / sec : 0;
+  const gbps = sec > 0 ? a.bytes / 1e9 / sec : 0;
+  const intensity = a.bytes > 0 ? a.flops / a.bytes : 0;
+  return {
+    kernel,
+    where,
+    rows,
+    gemm,
+    calls: a.calls,
+    total_ms: a.ms,
+    median_ms_per_step: median(Array.from(a.perStep.subarray(0, S))),
+    ms_per_step: S > 0 ? a.ms / S : 0,
+    share: totalStepMs > 0 ? a.ms / totalStepMs : 0,
+    gflop: a.flops / 1e9,
+    gb: a.bytes / 1e9,
+    gflops,
+    gbps,
+    intensity,
+    peak_fraction: limits.gemm_gflops > 0 ? gflops / limits.gemm_gflops : 0,
+    bandwidth_fraction: limits.stream_gbps > 0 ? gbps / limits.stream_gbps : 0,
+    bound: a.bytes > 0 ? (intensity >= limits.ridge_flop_per_byte ? 'compute' : 'memory') : 'none',
+    padding_share: a.rows > 0 ? (a.rows - a.realRows) / a.rows : 0,
+    padding_ms_per_step: S > 0 ? a.padMs / S : 0,
+  };
+}
+
+/**
+ * Collects the native kernel records of profiled steps run elsewhere (the
+ * trainer's `profile` option): call {@link add} once per step with the plan's
+ * records (`takeProfileRecords`, which also clears them, so the native buffer
+ * never fills) and the step's time, then {@link rows}.
+ */
+export class KernelProfileCollector {
+  private readonly sites = nativeModel().kernelSites();
+  private readonly acc: Acc[];
+  private steps = 0;
+  private stepMs = 0;
+  /** Calls the native buffer could not hold. */
+  dropped = 0;
+
+  constructor(private readonly maxSteps: number) {
+    this.acc = this.sites.map(() => ({ calls: 0, ms: 0, flops: 0, bytes: 0, rows: 0, realRows: 0, padMs: 0, perStep: new Float64Array(Math.max(0, maxSteps)) }));
+  }
+
+  /** Adds one step's records and its measured time (ms). Steps beyond maxSteps are ignored. */
+  add(records: KernelRecords, stepMs: number): void {
+    if (this.steps >= this.maxSteps) return;
+    addRecords(records, this.acc, this.steps);
+    this.dropped += records.dropped;
+    this.stepMs += stepMs;
+    this.steps++;
+  }
+
+  /** Per-kernel rows of the native kernels over the steps added (limits: e.g. {@link measureLimits}). */
+  rows(limits: MachineLimits): KernelProfileEntry[] {
+    const out: KernelProfileEntry[] = [];
+    this.sites.forEach((s, k) => {
+      if (this.acc[k].calls > 0) out.push(makeRow(s.name, 'native', s.rows, s.gemm, this.acc[k], this.steps, this.stepMs, limits));
+    });
+    return out;
+  }
 }
 
 function addRecords(r: KernelRecords, acc: Acc[], si: number): void {

@@ -17,6 +17,7 @@ import { evaluate } from './evaluate';
 import { prepareCheckpointDir, readCheckpoint, removeStaleFiles, writeCheckpoint, type LoadedCheckpoint } from './checkpoint';
 import { ArgumentError, CheckpointError, GnnError, TrainingError, isGnnError } from '../errors';
 import { atomrefOffsets, fitAtomRefs } from './atomref';
+import { KernelProfileCollector, measureLimits, type KernelProfileEntry, type MachineLimits } from './profile';
 
 /** Options of {@link train}. */
 export interface TrainOptions {
@@ -164,6 +165,8 @@ export interface TrainResult {
   loss_curve: { step: number; loss: number }[];
   eval_curve: { step: number; val_rmse: number; val_mae: number }[];
   profile?: KernelProfileRow[];
+  /** Per kernel call site (CPU engine, `profile`): calls, time, flops, bytes, roofline bound, padding share (see ./profile). */
+  kernel_profile?: { limits: MachineLimits; kernels: KernelProfileEntry[]; dropped_records: number };
   stopped_early: boolean;
   /** Step of the last checkpoint written by this run (null when none was written). */
   checkpoint_step: number | null;
@@ -305,6 +308,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const lossEvery = Math.max(1, Math.floor(opts.steps / 500));
   api.resetFlops();
   const profiledPlans = new Set<PlanHandle>();
+  const kernelCollector = opts.profile && device !== 'cuda' ? new KernelProfileCollector(Math.max(0, n)) : null;
 
   const save = (step: number): void => {
     if (!opts.checkpointDir || savedStep === step) return;
@@ -375,7 +379,9 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     const res = opts.asyncSteps
       ? await api.trainStepAsync(plan.handle, inputs, spec.shape, params, grads, m, v, adam)
       : api.trainStep(plan.handle, inputs, spec.shape, params, grads, m, v, adam);
-    return { loss: res.loss, gradNorm: res.gradNorm, batchingMs: ms(t0, t1) - compileMs, updateMs: ms(t1, process.hrtime.bigint()) + compileMs };
+    const t2 = process.hrtime.bigint();
+    kernelCollector?.add(api.takeProfileRecords(plan.handle), ms(t0, t2)); // taken each step: the native buffer never fills
+    return { loss: res.loss, gradNorm: res.gradNorm, batchingMs: ms(t0, t1) - compileMs, updateMs: ms(t1, t2) + compileMs };
   };
 
   // One step on the CUDA engine: the policy's ids go to the device, which packs
@@ -489,6 +495,10 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
       .map(([kernel, s]) => ({ kernel, ms_per_step: (s * 1000) / ran, share: total > 0 ? s / total : 0 }))
       .sort((x, y) => y.ms_per_step - x.ms_per_step);
   }
+  const kernelProfile = kernelCollector && ran > 0 ? (() => {
+    const limits = measureLimits();
+    return { limits, kernels: kernelCollector.rows(limits), dropped_records: kernelCollector.dropped };
+  })() : undefined;
   const result: TrainResult = {
     model: config.kind,
     policy: opts.policy,
@@ -529,6 +539,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     loss_curve: lossCurve,
     eval_curve: evalCurve,
     profile,
+    kernel_profile: kernelProfile,
     stopped_early: stopped,
     checkpoint_step: savedStep,
     warnings,

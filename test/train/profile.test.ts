@@ -10,6 +10,7 @@ import { initParams, paramLayout } from '../../src/model/params';
 import { PlanCache, inputsFor } from '../../src/train/plan';
 import { profileCharts } from '../../src/report/charts';
 import { renderVegaLiteSvg } from '../../src/report/vega';
+import { train } from '../../src/train/trainer';
 import { resolveModelConfig } from '../../src/model/config';
 
 let store: GraphStore;
@@ -209,6 +210,19 @@ describe('per-kernel profile', () => {
     expect(o.update_ms_off_median).toBeGreaterThan(0);
     expect(o.update_ms_on_median).toBeGreaterThan(0);
     expect(Number.isFinite(o.overhead_fraction)).toBe(true);
+  });
+
+  it('train({ profile: true }) carries per-kernel rows whose GEMM flops equal the run\'s flop count', async () => {
+    const { result } = await train({ store, target: 'U0', model: { kind: 'mpeu', latent: 16 }, policy: 'static-2pow', batchSize: 8, steps: 3, seed: 1, skipEval: true, profile: true });
+    const kp = result.kernel_profile!;
+    expect(kp.dropped_records).toBe(0);
+    const gemm = kp.kernels.filter((k) => k.gemm).reduce((s, k) => s + k.gflop, 0) / result.steps_run;
+    expect(gemm / result.gflop_per_step).toBeCloseTo(1, 9);
+    expect(kp.kernels.find((k) => k.kernel === 'adam')!.calls).toBe(3);
+    expect(kp.kernels.some((k) => k.padding_share > 0)).toBe(true);
+    const { result: plain } = await train({ store, target: 'U0', model: { kind: 'mpeu', latent: 16 }, policy: 'static-2pow', batchSize: 8, steps: 3, seed: 1, skipEval: true });
+    expect(plain.kernel_profile).toBeUndefined();
+    expect(plain.loss_curve).toEqual(result.loss_curve); // profiling changes no arithmetic
   });
 
   it('rejects bad options with ArgumentError', async () => {
