@@ -91,8 +91,8 @@ export function registerProfileCommand(program: Command): void {
     .option('--seed <S>', 'seed of initialisation and batch stream', intOption('--seed', 0), 42)
     .option('--latent <C>', 'latent size (default 64)', intOption('--latent', 1))
     .addOption(new Option('--device <d>', 'cpu (the CUDA engine has its own per-launch profile, not yet behind this command)').choices(['cpu', 'cuda']).default('cpu'))
-    .option('--json', 'print one JSON document')
-    .option('--trace <file>', 'write a Chrome trace-event JSON (Perfetto, chrome://tracing)')
+    .option('--json', 'print one JSON document (an array of them for several policies)')
+    .option('--trace <file>', 'write a Chrome trace-event JSON (Perfetto, chrome://tracing); one process per policy')
     .option('--html <file>', 'write an HTML report: roofline chart, per-kernel time stacked by run with its padding part, the tables')
     .option('--overhead', 'also measure the cost of profiling: the same batches with profiling off and on, interleaved, 6 rounds')
     .action(async (source: string, o: ProfileCliOptions) => {
