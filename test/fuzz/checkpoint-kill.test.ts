@@ -9,6 +9,7 @@
  *
  * Reproduce: GNN_FUZZ=long GNN_FUZZ_SEED=<seed> npx jest test/fuzz/checkpoint-kill.test.ts
  */
+import { mulberry32 } from '../../src/data';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -27,16 +28,7 @@ let kills = 0;
 /** Kills that landed after a checkpoint had been committed (mid-training, not during start-up). */
 let midRun = 0;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 /** One invocation on `dir`: resumes when a checkpoint is there. */
 function invoke(dir: string, opts: Parameters<typeof runDistCli>[1] = {}): Promise<CliRun> {

@@ -4,17 +4,10 @@
  * packed batches, structure batches and a small model with its plan. Kept
  * deliberately small and self-contained; the TS helpers remain the oracle.
  */
+import { mulberry32 } from '../../src/data/split';
+
 export const CHILD_PRELUDE = String.raw`
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = ${mulberry32.toString()};
 // A valid store: graph g has sizes[g] nodes, fully connected, receiver-sorted,
 // senderPerm the stable sort by sender.
 function makeStore(sizes, seed = 1) {

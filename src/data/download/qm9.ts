@@ -46,16 +46,8 @@ export const QM9_FILES = {
   uncharacterized: { id: '3195404', name: 'uncharacterized.txt', molecules: 3054 },
 } as const;
 
-/** A fetched file, as {@link getQm9} and `--json` report it. */
-export interface FetchedFile {
-  url: string;
-  file: string;
-  bytes: number;
-  sha256: string;
-  md5: string;
-  cached: boolean;
-  resumed: boolean;
-}
+/** A fetched file, as {@link getQm9} and `--json` report it: a download's result without the attempt count. */
+export type FetchedFile = Omit<DownloadResult, 'attempts'>;
 
 /** The store a `data get` built. */
 export interface BuiltStore {
