@@ -199,6 +199,11 @@ describe('per-kernel profile', () => {
     }
     expect(gemmFlops).toBe(res.flops);
     expect(api.takeProfileRecords(plan.handle).count).toBe(0); // taken = cleared
+    // Not taken: the reserved buffer (8192 records) fills, and further calls are counted, never stored.
+    for (let i = 0; i * rec.count <= 8192; i++) api.trainStep(plan.handle, inputs, shape, params, g, m, v, adam);
+    const full = api.takeProfileRecords(plan.handle);
+    expect(full.count).toBe(8192);
+    expect(full.dropped).toBeGreaterThan(0);
     api.setProfile(plan.handle, false);
     api.trainStep(plan.handle, inputs, shape, params, g, m, v, adam);
     expect(api.takeProfileRecords(plan.handle).count).toBe(0);

@@ -102,8 +102,10 @@ struct KernelRecord {
 };
 
 // Records are kept in a buffer reserved when profiling is switched on (no
-// allocation per step); calls beyond its capacity are counted as dropped.
-constexpr size_t kProfileRecordCapacity = 1 << 16;
+// allocation per step; 8192 records, 640 KiB, per profiled plan: a step makes
+// about 30 per message pass, so callers take them every step or few); calls
+// beyond its capacity are counted as dropped.
+constexpr size_t kProfileRecordCapacity = 1 << 13;
 
 template <class T>
 struct Plan {
