@@ -5,6 +5,7 @@
  * is deterministic per seed); merge's refusals; report and recommend --grid
  * read the merged file.
  */
+import { codeOf } from '../helpers/codes';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -29,14 +30,6 @@ const cli = (args: string[]): Promise<string> =>
   }, args);
 
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-  } catch (e) {
-    return (e as { code?: string }).code;
-  }
-  return undefined;
-};
 
 let root: string;
 let whole: StudyResults;

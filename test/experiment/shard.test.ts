@@ -1,4 +1,5 @@
 /** The shard rule: parsing --shard, the schedulers' environments, the LPT plan and its cost estimate. */
+import { codeOf } from '../helpers/codes';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -9,14 +10,6 @@ import {
 import { loadSource, splitGraphs } from '../../src/data';
 import { sizesOf } from '../../src/batching';
 
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-  } catch (e) {
-    return (e as { code?: string }).code;
-  }
-  return undefined;
-};
 
 describe('--shard I/N', () => {
   test('parses 1-based shards and rejects the rest as usage errors naming the value', () => {

@@ -5,6 +5,7 @@
  * directories read with their step cross-checked, and a garbage optimizer
  * file that does not block inference.
  */
+import { codeOf } from '../helpers/codes';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -29,14 +30,6 @@ function stateOf(dir: string): CheckpointState {
   return { ...ck, m: ck.m as Float32Array, v: ck.v as Float32Array };
 }
 
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-  } catch (e) {
-    return (e as { code?: string }).code;
-  }
-  return undefined;
-};
 
 test('a checkpoint is one step directory plus a manifest naming its files with sizes and SHA-256; older steps are deleted', async () => {
   const dir = path.join(tmp, 'layout');
