@@ -51,6 +51,8 @@ function cannon(opts) {
 
 async function run({ args, log }) {
   const duration = argValue(args, '--duration', 15);
+  // Native threads of the server (default: the addon's, all cores).
+  const serveThreads = argValue(args, '--serve-threads', 0);
   const g = require(path.join(__dirname, '..', 'dist'));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gnn-serve-bench-'));
   const { store } = g.buildStore([...g.qm9Like(1000, 2)], { graph: { kind: 'fc' } });
@@ -61,6 +63,7 @@ async function run({ args, log }) {
   const rows = [];
   for (const mode of ['batching off', 'batching on']) {
     const extra = mode === 'batching off' ? ['--max-batch-graphs', '4'] : [];
+    if (serveThreads > 0) extra.push('--threads', String(serveThreads));
     const { child, url } = await startServe(ck, extra);
     try {
       for (const connections of [1, 8, 64]) {
@@ -99,7 +102,7 @@ async function run({ args, log }) {
     '## Serving (`npm run bench -- serve`)',
     '',
     `${cpu}, ${os.cpus().length} CPUs; server and load generator share them. \`gnnbatch serve\` with the study's MPEU (${result.steps ?? 2} training steps), ` +
-      `autocannon on loopback, ${duration} s per row, POST /v1/predict of 4 qm9-like molecules. Batching off = \`--max-batch-graphs 4\` (each request is one native batch).`,
+      `${serveThreads > 0 ? `${serveThreads} native thread(s), ` : ''}autocannon on loopback, ${duration} s per row, POST /v1/predict of 4 qm9-like molecules. Batching off = \`--max-batch-graphs 4\` (each request is one native batch).`,
     '',
     '| mode | connections | requests/s | molecules/s | p50 ms | p99 ms | molecules per native batch | event-loop delay p99 ms | errors |',
     '|---|---|---|---|---|---|---|---|---|',

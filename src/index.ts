@@ -21,6 +21,19 @@ export { writeCheckpoint, readCheckpoint, CHECKPOINT_VERSION, type CheckpointSta
 export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, type Tensor } from './train/safetensors';
 export { learningRate, parseSchedule, studySchedule, type ScheduleSpec } from './train/schedule';
 export { median, mean, std, regressionErrors } from './train/metrics';
+export {
+  profileSteps,
+  measureProfileOverhead,
+  measureLimits,
+  toChromeTrace,
+  writeChromeTrace,
+  type ProfileOptions,
+  type ProfileResult,
+  type KernelProfileEntry,
+  type MachineLimits,
+  type ProfileOverhead,
+  type ChromeTrace,
+} from './train/profile';
 export * from './experiment';
 export * from './report';
 export * from './serve';
