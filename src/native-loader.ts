@@ -143,15 +143,16 @@ export function locateAddon(): AddonLocation | null {
 }
 
 /**
- * Spin-wait budget of idle OpenMP threads, in libgomp spin iterations (roughly
- * 10-20 ns each). libgomp's default (300,000, several ms) keeps a whole team
- * spinning after every call, taking the cores from the host process; passive
- * waiting (0) makes each parallel region of a training step pay a futex wake.
- * A bounded spin keeps a step's back-to-back regions hot and lets the threads
- * sleep within a fraction of a millisecond after a call returns
- * (benchmarks/host.js measures both sides).
+ * Spin-wait budget of idle OpenMP threads, in libgomp spin iterations (libgomp
+ * estimates ~100,000 per millisecond). libgomp's own default (300,000, ~3 ms)
+ * keeps a whole team spinning after every call, taking the cores from the host
+ * process (and from any other team of the process); passive waiting (0) makes
+ * every parallel region of a step pay a futex wake-up. About a millisecond keeps
+ * a training step's back-to-back regions hot (measured: the same step time as
+ * 300,000, while 10,000 was ~10% slower) and lets the threads sleep within about
+ * a millisecond after a call returns (benchmarks/host.js measures both sides).
  */
-export const DEFAULT_SPIN_COUNT = 10000;
+export const DEFAULT_SPIN_COUNT = 100000;
 
 /**
  * Environment libgomp reads once, when it is loaded with the addon. Applied only
