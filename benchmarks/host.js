@@ -60,8 +60,20 @@ async function run({ args, log }) {
       log(`round ${r + 1} ${v.name}: ${res.step_ms.toFixed(1)} ms/step`);
     }
   }
-  const base = median(steps['source/libgomp-default']);
-  const stepRows = variants.map((v) => ({ variant: v.name, binary: levels[v.name], step_ms_median: median(steps[v.name]), ratio_to_default: median(steps[v.name]) / base, samples: steps[v.name] }));
+  // Other load on a shared machine only ever adds time, so the best round is the
+  // least disturbed estimate of each variant; the median of the rounds is shown too.
+  const best = (a) => Math.min(...a);
+  const base = best(steps['source/libgomp-default']);
+  const baseMedian = median(steps['source/libgomp-default']);
+  const stepRows = variants.map((v) => ({
+    variant: v.name,
+    binary: levels[v.name],
+    step_ms_best: best(steps[v.name]),
+    step_ms_median: median(steps[v.name]),
+    ratio_to_default: best(steps[v.name]) / base,
+    ratio_to_default_median: median(steps[v.name]) / baseMedian,
+    samples: steps[v.name],
+  }));
 
   const idleRows = [];
   const contendRows = [];
@@ -78,11 +90,11 @@ async function run({ args, log }) {
   const lines = [
     '## Host process: idle threads, spin policy, prebuilt vs source build (`npm run bench -- host`)',
     '',
-    `${cpu}, ${os.cpus().length} CPUs. Each cell is a fresh process; training rows are MPEU B=32, dynamic, qm9-like fc, 25 steps, median over steps, then the median of ${rounds} interleaved rounds.`,
+    `${cpu}, ${os.cpus().length} CPUs. Each cell is a fresh process; training rows are MPEU B=32, dynamic, qm9-like fc, 25 steps (median over steps), in ${rounds} interleaved rounds: the best round (least disturbed by other load) and the median round.`,
     '',
-    '| variant | binary | step ms (median) | vs libgomp default spin |',
-    '|---|---|---|---|',
-    ...stepRows.map((r) => `| ${r.variant} | ${r.binary} | ${r.step_ms_median.toFixed(1)} | ${r.ratio_to_default.toFixed(3)} |`),
+    '| variant | binary | step ms, best round | vs libgomp default | step ms, median round | vs libgomp default | rounds |',
+    '|---|---|---|---|---|---|---|',
+    ...stepRows.map((r) => `| ${r.variant} | ${r.binary} | ${r.step_ms_best.toFixed(1)} | ${r.ratio_to_default.toFixed(3)} | ${r.step_ms_median.toFixed(1)} | ${r.ratio_to_default_median.toFixed(3)} | ${r.samples.map((x) => x.toFixed(0)).join(' ')} |`),
     '',
     'Predict: 32 qm9-like molecules with the study\'s MPEU, median of 15 calls; "beside a busy pool" = a worker thread of the same process running its own predictions (its own OpenMP team) in a loop.',
     '',

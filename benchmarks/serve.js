@@ -61,12 +61,18 @@ async function run({ args, log }) {
   const mols = [...g.qm9Like(4, 77)];
   const body = JSON.stringify({ structures: mols.map((m) => ({ numbers: Array.from(m.numbers), positions: Array.from(m.positions) })) });
   const rows = [];
+  // Both servers run side by side (idle when not measured) and the modes
+  // alternate at each concurrency, so drifting machine load hits both alike.
+  const servers = {};
   for (const mode of ['batching off', 'batching on']) {
     const extra = mode === 'batching off' ? ['--max-batch-graphs', '4'] : [];
     if (serveThreads > 0) extra.push('--threads', String(serveThreads));
-    const { child, url } = await startServe(ck, extra);
-    try {
-      for (const connections of [1, 8, 64]) {
+    servers[mode] = await startServe(ck, extra);
+  }
+  try {
+    for (const connections of [1, 8, 64]) {
+      for (const mode of ['batching off', 'batching on']) {
+        const { url } = servers[mode];
         // A short warm-up at this concurrency, not measured.
         await cannon({ url: `${url}/v1/predict`, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, duration: 1 });
         const before = await scrape(url);
@@ -88,11 +94,14 @@ async function run({ args, log }) {
         rows.push(row);
         log(`${mode}, ${connections} conn: ${row.requests_per_s.toFixed(0)} req/s, ${row.molecules_per_s.toFixed(0)} mol/s, p50 ${row.p50_ms} ms, p99 ${row.p99_ms} ms, ${row.molecules_per_batch.toFixed(1)} mol/batch, loop p99 ${row.event_loop_p99_ms.toFixed(1)} ms, errors ${row.errors}`);
       }
-    } finally {
+    }
+  } finally {
+    for (const { child } of Object.values(servers)) {
       child.kill('SIGTERM');
       await new Promise((r) => child.on('exit', r));
     }
   }
+  rows.sort((x, y) => (x.mode === y.mode ? x.connections - y.connections : x.mode === 'batching off' ? -1 : 1));
   fs.rmSync(dir, { recursive: true, force: true });
   const at = (mode, c) => rows.find((r) => r.mode === mode && r.connections === c);
   const speedup64 = at('batching on', 64).molecules_per_s / at('batching off', 64).molecules_per_s;
