@@ -77,3 +77,25 @@ export function describeChild(r: ChildResult): string {
 export function exitedCleanly(r: ChildResult): boolean {
   return !r.timedOut && r.signal === null && r.status === 0 && r.value !== undefined;
 }
+
+/** An error as a child snippet reports it. */
+export interface CodedValue {
+  name: string;
+  code?: string;
+  message: string;
+}
+
+/** Runs `body` in a child (see {@link runInChild}); a crash or a hang throws, else its value. */
+export function runCleanly(body: string, timeoutMs = 60_000): unknown {
+  const r = runInChild(body, { timeoutMs });
+  if (!exitedCleanly(r)) throw new Error(`child did not exit cleanly: ${describeChild(r)}`);
+  return r.value;
+}
+
+/** Asserts that `v` (a child's returned error) has this class name and code (and message). */
+export function expectCoded(v: unknown, name: string, code: string, message?: RegExp): void {
+  const e = v as CodedValue | null;
+  expect(e).not.toBeNull();
+  expect({ name: e?.name, code: e?.code }).toEqual({ name, code });
+  if (message) expect(e?.message).toMatch(message);
+}

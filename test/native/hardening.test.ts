@@ -4,22 +4,9 @@
  * pointers lie, arguments of the wrong JS type, and the flop counter. Every
  * case runs in a child process (a crash or a hang is a failed test).
  */
-import { describeChild, exitedCleanly, runInChild } from '../helpers/child';
+import { expectCoded, runCleanly, type CodedValue as Coded } from '../helpers/child';
 
-interface Coded { name: string; code?: string; message: string }
-
-function run(body: string, timeoutMs = 60_000): unknown {
-  const r = runInChild(body, { timeoutMs });
-  if (!exitedCleanly(r)) throw new Error(`child did not exit cleanly: ${describeChild(r)}`);
-  return r.value;
-}
-
-function expectCoded(v: unknown, name: string, code: string, message?: RegExp): void {
-  const e = v as Coded | null;
-  expect(e).not.toBeNull();
-  expect({ name: e?.name, code: e?.code }).toEqual({ name, code });
-  if (message) expect(e?.message).toMatch(message);
-}
+const run = (body: string, timeoutMs = 60_000): unknown => runCleanly(body, timeoutMs);
 
 describe('finding 3: packGraphs outputs that alias inputs are refused', () => {
   const setup = `const store = makeStore(Array.from({ length: 50 }, (_, i) => 5 + (i % 4)));

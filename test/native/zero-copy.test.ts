@@ -13,22 +13,9 @@
  * their inputs and copy results back only into buffers that are still
  * attached (else ERR_GNN_DETACHED, nothing written).
  */
-import { describeChild, exitedCleanly, runInChild } from '../helpers/child';
+import { expectCoded, runCleanly, type CodedValue as Coded } from '../helpers/child';
 
-interface Coded { name: string; code?: string; message: string }
-
-function run(body: string): unknown {
-  const r = runInChild(body, { timeoutMs: 90_000 });
-  if (!exitedCleanly(r)) throw new Error(`child did not exit cleanly: ${describeChild(r)}`);
-  return r.value;
-}
-
-function expectCoded(v: unknown, name: string, code: string, message?: RegExp): void {
-  const e = v as Coded | null;
-  expect(e).not.toBeNull();
-  expect({ name: e?.name, code: e?.code }).toEqual({ name, code });
-  if (message) expect(e?.message).toMatch(message);
-}
+const run = (body: string, timeoutMs = 90_000): unknown => runCleanly(body, timeoutMs);
 
 // A store large enough that its arrays live in their own mappings (freed
 // memory is unmapped, so a read through a dangling pointer faults).
