@@ -15,10 +15,10 @@ const median = (a) => {
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function step(ck) {
+async function step() {
   const { store } = g.buildStore([...g.qm9Like(3000, 5)], { graph: { kind: 'fc' } });
   const { result } = await g.train({ store, target: 'U0', model: { kind: 'mpeu' }, policy: 'dynamic', batchSize: 32, steps: 25, seed: 42, skipEval: true });
-  return { step_ms: result.ms_per_step_median, info: g.nativeInfo(), ck };
+  return { step_ms: result.ms_per_step_median, info: g.nativeInfo() };
 }
 
 async function idle(ck) {

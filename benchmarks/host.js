@@ -15,6 +15,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { argValue } = require('./args');
+const { benchCheckpoint } = require('./checkpoint');
 
 const child = path.join(__dirname, 'host-child.js');
 const median = (a) => {
@@ -45,10 +46,7 @@ async function run({ args, log }) {
     log('no prebuilt binaries here (run `npm run build:prebuilt`): prebuilt rows skipped');
   }
   // A checkpoint of the study's MPEU (full size) for the predict rows.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gnn-host-'));
-  const { store } = g.buildStore([...g.qm9Like(1000, 2)], { graph: { kind: 'fc' } });
-  await g.train({ store, target: 'U0', model: { kind: 'mpeu' }, policy: 'dynamic', batchSize: 32, steps: 2, seed: 1, skipEval: true, checkpointDir: path.join(dir, 'ck') });
-  const ck = path.join(dir, 'ck');
+  const { dir, ck } = await benchCheckpoint(g);
 
   const steps = Object.fromEntries(variants.map((v) => [v.name, []]));
   const levels = {};

@@ -14,6 +14,7 @@ const os = require('os');
 const path = require('path');
 const autocannon = require('autocannon');
 const { argValue } = require('./args');
+const { benchCheckpoint } = require('./checkpoint');
 
 const cli = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 
@@ -54,10 +55,7 @@ async function run({ args, log }) {
   // Native threads of the server (default: the addon's, all cores).
   const serveThreads = argValue(args, '--serve-threads', 0);
   const g = require(path.join(__dirname, '..', 'dist'));
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gnn-serve-bench-'));
-  const { store } = g.buildStore([...g.qm9Like(1000, 2)], { graph: { kind: 'fc' } });
-  const { result } = await g.train({ store, target: 'U0', model: { kind: 'mpeu' }, policy: 'dynamic', batchSize: 32, steps: 2, seed: 1, skipEval: true, checkpointDir: path.join(dir, 'ck') });
-  const ck = path.join(dir, 'ck');
+  const { dir, ck, steps: trainedSteps } = await benchCheckpoint(g);
   const mols = [...g.qm9Like(4, 77)];
   const body = JSON.stringify({ structures: mols.map((m) => ({ numbers: Array.from(m.numbers), positions: Array.from(m.positions) })) });
   const rows = [];
@@ -110,7 +108,7 @@ async function run({ args, log }) {
   const lines = [
     '## Serving (`npm run bench -- serve`)',
     '',
-    `${cpu}, ${os.cpus().length} CPUs; server and load generator share them. \`gnnbatch serve\` with the study's MPEU (${result.steps ?? 2} training steps), ` +
+    `${cpu}, ${os.cpus().length} CPUs; server and load generator share them. \`gnnbatch serve\` with the study's MPEU (${trainedSteps} training steps), ` +
       `${serveThreads > 0 ? `${serveThreads} native thread(s), ` : ''}autocannon on loopback, ${duration} s per row, POST /v1/predict of 4 qm9-like molecules. Batching off = \`--max-batch-graphs 4\` (each request is one native batch).`,
     '',
     '| mode | connections | requests/s | molecules/s | p50 ms | p99 ms | molecules per native batch | event-loop delay p99 ms | errors |',

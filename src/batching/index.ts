@@ -34,6 +34,7 @@ export {
   staticConstantShape,
   fitsPadded,
   shapeKey,
+  parseShapeKey,
 } from './shapes';
 export { sizesOf, validateSizesAndSplit, maxSizes } from './sizes';
 export { estimateBudget, type Budget, type BudgetEstimator, type BudgetOptions } from './budget';

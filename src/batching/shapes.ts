@@ -61,3 +61,9 @@ export function fitsPadded(realNodes: number, realEdges: number, realGraphs: num
 export function shapeKey(shape: PackShape): string {
   return `${shape.nodes}x${shape.edges}x${shape.graphs}`;
 }
+
+/** The shape a {@link shapeKey} names, or null when `key` is not one. */
+export function parseShapeKey(key: string): PackShape | null {
+  const m = /^(\d+)x(\d+)x(\d+)$/.exec(key);
+  return m ? { nodes: Number(m[1]), edges: Number(m[2]), graphs: Number(m[3]) } : null;
+}

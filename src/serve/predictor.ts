@@ -19,7 +19,8 @@
  * kernels compute each row of a graph in the same order wherever it sits in
  * the batch, so results equal (bitwise) predicting each call alone.
  */
-import { buildStoreAsync, parseGraphRule, type GraphRule, type GraphStore, type Structure } from '../data';
+import { buildStoreAsync, packerArrays, parseGraphRule, type GraphStore, type Structure } from '../data';
+import { parseShapeKey } from '../batching/shapes';
 import { GnnError } from '../errors';
 import { native, nativeModel, setThreads, type NativeStoreArrays, type PackShape } from '../native';
 import type { ModelConfig } from '../model/config';
@@ -55,7 +56,7 @@ export interface PredictorOptions {
   planCacheBytes?: number;
   /** Run one forward pass at creation so the first call does not pay the plan build (default true). */
   warmup?: boolean;
-  /** Most edges one structure may have under the graph rule, checked before building it (default 2,000,000). */
+  /** Most edges one structure may have under the graph rule (the data layer's maxEdgesPerGraph ceiling, ERR_GNN_EDGE_LIMIT; default 2,000,000). */
   maxEdgesPerStructure?: number;
   /** Called after every native batch (for metrics). */
   onBatch?: (batch: BatchRecord) => void;
@@ -141,13 +142,6 @@ interface Pending {
   onAbort?: () => void;
 }
 
-/** Parses a training shape `NODESxEDGESxGRAPHS` as the policy statistics record it. */
-function parseShapeKey(key: unknown): BatchBudget | null {
-  if (typeof key !== 'string') return null;
-  const m = /^(\d+)x(\d+)x(\d+)$/.exec(key);
-  return m ? { nodes: Number(m[1]), edges: Number(m[2]), graphs: Number(m[3]) } : null;
-}
-
 /**
  * The budget of the checkpoint's training batches: its policy's largest padded
  * shape (the dynamic/packed budget; static-2pow's largest), less the padding graph.
@@ -157,7 +151,7 @@ function trainingBudget(policyState: unknown, batchSize: number): BatchBudget {
   let best: BatchBudget | null = null;
   if (Array.isArray(shapes)) {
     for (const k of shapes) {
-      const s = parseShapeKey(k);
+      const s = typeof k === 'string' ? parseShapeKey(k) : null;
       if (s && (!best || s.edges > best.edges)) best = s;
     }
   }
@@ -170,13 +164,6 @@ function positiveInt(name: string, v: number | undefined, fallback: number): num
   if (v === undefined) return fallback;
   if (!Number.isInteger(v) || v < 1) throw new GnnError('ERR_GNN_ARGUMENT', `${name} must be a positive integer, got ${v}`);
   return v;
-}
-
-/** Edges a structure will have under `rule`, where that is known before building (fc, knn). */
-function edgesBefore(rule: GraphRule, atoms: number): number | null {
-  if (rule.kind === 'fc') return atoms * (atoms - 1);
-  if (rule.kind === 'knn') return atoms * Math.min(rule.k, Math.max(0, atoms - 1));
-  return null;
 }
 
 /**
@@ -216,7 +203,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
   let closing = false;
   let timer: NodeJS.Timeout | null = null;
   let drained: (() => void) | null = null;
-  const stats: PredictorStats = { requests: 0, rejected: 0, aborted: 0, batches: 0, graphs: 0, queueDepth: 0, planBuilds: 0, forwardMs: 0 };
+  const stats: Omit<PredictorStats, 'queueDepth'> = { requests: 0, rejected: 0, aborted: 0, batches: 0, graphs: 0, planBuilds: 0, forwardMs: 0 };
 
   const depth = (): number => queue.length + preparing;
 
@@ -352,7 +339,6 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
       })
       .finally(() => {
         running = false;
-        stats.queueDepth = depth();
         pump();
       });
   };
@@ -366,12 +352,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     const shape = { graphs: 1, nodes: 2, edges: store.edgeOffset[1] };
     const plan = cache.get(shape);
     const inputs = inputsFor(plan, shape);
-    native().packGraphs(
-      { nodeOffset: store.nodeOffset, edgeOffset: store.edgeOffset, atomicNumber: store.atomicNumber, senders: store.senders, receivers: store.receivers, distance: store.distance, senderPerm: store.senderPerm, target: new Float64Array(1) },
-      Int32Array.of(0),
-      shape,
-      inputs,
-    );
+    native().packGraphs(packerArrays(store, new Float64Array(1)), Int32Array.of(0), shape, inputs);
     await api.predictAsync(plan.handle, inputs, shape, params, pred);
   };
   if (options.warmup !== false) await warmup();
@@ -402,31 +383,20 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
         for (let a = 0; a < z.length; a++) {
           if (z[a] >= numClasses) throw new GnnError('ERR_GNN_STRUCTURE', `structures[${i}] (${s.id}): atomic number ${z[a]} is outside the model's ${numClasses} classes`);
         }
-        const e = edgesBefore(rule, z.length);
-        if (e !== null && e > maxEdges) {
-          throw new GnnError('ERR_GNN_STRUCTURE', `structures[${i}] (${s.id}): ${z.length} atoms give ${e} edges under '${ck.graphRule}', more than maxEdgesPerStructure (${maxEdges})`);
-        }
       }
       stats.requests++;
       preparing++;
-      stats.queueDepth = depth();
       let store: GraphStore;
       try {
         // Graph construction on a native worker (the event loop stays free).
-        store = (await buildStoreAsync(structures, { graph: rule, targetNames: [] })).store;
+        // The data layer's edge ceilings apply (from atom counts before building where the rule allows): ERR_GNN_EDGE_LIMIT.
+        store = (await buildStoreAsync(structures, { graph: rule, targetNames: [], maxEdgesPerGraph: maxEdges, source: 'request' })).store;
       } catch (e) {
         preparing--;
         pump();
         throw e;
       }
       preparing--;
-      for (let g = 0; g < store.numGraphs; g++) {
-        const e = store.edgeOffset[g + 1] - store.edgeOffset[g];
-        if (e > maxEdges) {
-          pump();
-          throw new GnnError('ERR_GNN_STRUCTURE', `structures[${g}] (${store.ids[g]}): ${e} edges under '${ck.graphRule}', more than maxEdgesPerStructure (${maxEdges})`);
-        }
-      }
       return new Promise<Float64Array>((resolve, reject) => {
         const p: Pending = {
           store,
@@ -454,13 +424,11 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
               settle(p, new GnnError('ERR_GNN_ABORTED', 'the prediction was aborted before it ran', { cause: signal.reason }));
               const i = queue.indexOf(p);
               if (i >= 0) queue.splice(i, 1);
-              stats.queueDepth = depth();
             }
           };
           signal.addEventListener('abort', p.onAbort, { once: true });
         }
         queue.push(p);
-        stats.queueDepth = depth();
         pump();
       });
     },

@@ -103,6 +103,18 @@ function makeMetrics(): Metrics {
   };
 }
 
+/** Errors that mean the request's structures are unusable (400), not that the server failed. */
+const BAD_INPUT: ReadonlySet<string> = new Set([
+  'ERR_GNN_STRUCTURE',
+  'ERR_GNN_POSITION',
+  'ERR_GNN_CELL',
+  'ERR_GNN_IMAGES',
+  'ERR_GNN_CUTOFF',
+  'ERR_GNN_KNN',
+  'ERR_GNN_TOO_MANY_EDGES',
+  'ERR_GNN_EDGE_LIMIT',
+]);
+
 function errorBody(code: string, message: string): { error: { code: string; message: string } } {
   return { error: { code, message } };
 }
@@ -176,9 +188,7 @@ export async function startServer(checkpointDir: string, options: ServeOptions =
     } catch (e) {
       const code = isGnnError(e) ? e.code : 'ERR_GNN_INTERNAL';
       if (code === 'ERR_GNN_QUEUE_FULL' || code === 'ERR_GNN_CLOSED') return reject(reply, 503, code, (e as Error).message);
-      if (code === 'ERR_GNN_STRUCTURE' || code === 'ERR_GNN_POSITION' || code === 'ERR_GNN_CELL' || code === 'ERR_GNN_IMAGES' || code === 'ERR_GNN_CUTOFF' || code === 'ERR_GNN_KNN' || code === 'ERR_GNN_TOO_MANY_EDGES') {
-        return reject(reply, 400, code, (e as Error).message);
-      }
+      if (BAD_INPUT.has(code)) return reject(reply, 400, code, (e as Error).message);
       if (code === 'ERR_GNN_ABORTED') return reject(reply, 499, code, 'client closed the request');
       metrics.requests.inc({ status: '500' });
       return reply.code(500).send(errorBody(code, (e as Error).message));

@@ -26,7 +26,7 @@
  * the batch's padded fraction of edges.
  */
 import { native, nativeModel, getThreads, setThreads, type AdamStepArgs, type KernelRecords, type NativeStoreArrays, type PlanHandle } from '../native';
-import { createPolicy, sizesOf, type PolicyOptions } from '../batching';
+import { createPolicy, shapeKey, sizesOf, type PolicyOptions } from '../batching';
 import { packerArrays, splitGraphs, targetColumn, targetStats, type GraphStore } from '../data';
 import { resolveModelConfig, type ModelConfig, type ModelKind } from '../model/config';
 import { initParams, paramLayout } from '../model/params';
@@ -327,7 +327,7 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
     }
     addRecords(recs, acc, si);
     if (events) {
-      const shapeStr = `${sh.nodes}x${sh.edges}x${sh.graphs}`;
+      const shapeStr = shapeKey(sh);
       hostEv(`step ${si}`, t0, t5, { shape: shapeStr, real: `${ps.realNodes}x${ps.realEdges}x${ps.realGraphs}`, loss: res.loss });
       hostEv('policy', t0, t1, { graphs: spec.graphIds.length });
       if (built) hostEv('plan_build', t1, t2, { shape: shapeStr });

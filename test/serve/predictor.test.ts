@@ -70,10 +70,22 @@ describe('createPredictor', () => {
     await expect(p.predict([])).resolves.toHaveLength(0);
   });
 
+  test('a structure over the edge ceiling is refused before its graph is built, naming it', async () => {
+    const small = await createPredictor(ck, { maxEdgesPerStructure: 100, warmup: false });
+    const mols = molecules(3, 1).filter((m) => m.numbers.length * (m.numbers.length - 1) > 100);
+    await expect(small.predict(mols)).rejects.toMatchObject({ code: 'ERR_GNN_EDGE_LIMIT', message: expect.stringContaining('structure 0') });
+    await small.close();
+  });
+
   test('an aborted call rejects with ERR_GNN_ABORTED and the others still resolve', async () => {
     const ac = new AbortController();
     ac.abort();
     await expect(p.predict(molecules(2), { signal: ac.signal })).rejects.toMatchObject({ code: 'ERR_GNN_ABORTED' });
+    // Aborted while its graphs are being built: it never enters the queue.
+    const ac1 = new AbortController();
+    const during = p.predict(molecules(2, 5), { signal: ac1.signal });
+    ac1.abort();
+    await expect(during).rejects.toMatchObject({ code: 'ERR_GNN_ABORTED' });
     // Abort while queued behind a busy executor.
     const ac2 = new AbortController();
     const busy = Array.from({ length: 30 }, (_, i) => p.predict(molecules(8, 50 + i)));
