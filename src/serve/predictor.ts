@@ -27,6 +27,7 @@ import type { ModelConfig } from '../model/config';
 import { readCheckpoint } from '../train/checkpoint';
 import { PlanCache, inputsFor } from '../train/plan';
 import { atomrefOffsets } from '../train/atomref';
+import { checkModelClasses } from '../train/inference';
 
 /** A batch budget: the most graphs, nodes and edges one native forward pass takes. */
 export interface BatchBudget {
@@ -376,14 +377,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
       }
       if (!Array.isArray(structures)) throw new GnnError('ERR_GNN_STRUCTURE', 'structures must be an array');
       if (structures.length === 0) return new Float64Array(0);
-      for (let i = 0; i < structures.length; i++) {
-        const s = structures[i];
-        const z = s?.numbers;
-        if (!z || !s.positions || z.length === 0) throw new GnnError('ERR_GNN_STRUCTURE', `structures[${i}]: needs numbers and positions with at least one atom`);
-        for (let a = 0; a < z.length; a++) {
-          if (z[a] >= numClasses) throw new GnnError('ERR_GNN_STRUCTURE', `structures[${i}] (${s.id}): atomic number ${z[a]} is outside the model's ${numClasses} classes`);
-        }
-      }
+      checkModelClasses(structures, numClasses);
       stats.requests++;
       preparing++;
       let store: GraphStore;

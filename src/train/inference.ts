@@ -32,22 +32,30 @@ export interface LoadedModel {
   predictAsync(structures: readonly Structure[], options?: { batchSize?: number }): Promise<Float64Array>;
 }
 
+/**
+ * Throws ERR_GNN_STRUCTURE (an ArgumentError, naming the structure) when a
+ * structure has no atoms, lacks positions, or has an atomic number outside the
+ * model's embedding classes.
+ */
+export function checkModelClasses(structures: readonly Structure[], numClasses: number): void {
+  for (let s = 0; s < structures.length; s++) {
+    const z = structures[s]?.numbers;
+    if (!z || !structures[s].positions || z.length === 0) throw new ArgumentError(`structure ${s}: needs numbers and positions with at least one atom`, 'ERR_GNN_STRUCTURE');
+    for (let i = 0; i < z.length; i++) {
+      if (z[i] >= numClasses) {
+        throw new ArgumentError(`structure ${s} (${structures[s].id}): atomic number ${z[i]} is outside the model's ${numClasses} classes`, 'ERR_GNN_STRUCTURE');
+      }
+    }
+  }
+}
+
 /** Loads a checkpoint directory written by `train` (or `gnnbatch train --checkpoint`). */
 export function loadModel(dir: string): LoadedModel {
   const ck = readCheckpoint(dir);
   const rule = parseGraphRule(ck.graphRule);
   const asyncCache = new PlanCache(ck.config, 'float32', 1 << 30, true);
   let queue: Promise<unknown> = Promise.resolve();
-  const checkClasses = (structures: readonly Structure[]): void => {
-    for (let s = 0; s < structures.length; s++) {
-      const z = structures[s].numbers;
-      for (let i = 0; i < z.length; i++) {
-        if (z[i] >= ck.config.numClasses) {
-          throw new ArgumentError(`structure ${s} (${structures[s].id}): atomic number ${z[i]} is outside the model's ${ck.config.numClasses} classes`, 'ERR_GNN_STRUCTURE');
-        }
-      }
-    }
-  };
+  const checkClasses = (structures: readonly Structure[]): void => checkModelClasses(structures, ck.config.numClasses);
   const argsFor = (store: GraphStore, batchSize: number): EvaluateArgs => {
     const arrays = packerArrays(store, new Float64Array(store.numGraphs));
     const ids = Int32Array.from({ length: store.numGraphs }, (_, i) => i);

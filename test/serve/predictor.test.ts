@@ -66,7 +66,7 @@ describe('createPredictor', () => {
   test('bad structures are rejected with the structure named', async () => {
     const bad = molecules(3, 1);
     bad[2] = { ...bad[2], numbers: Uint8Array.from([200]), positions: new Float64Array(3) };
-    await expect(p.predict(bad)).rejects.toMatchObject({ code: 'ERR_GNN_STRUCTURE', message: expect.stringContaining('structures[2]') });
+    await expect(p.predict(bad)).rejects.toMatchObject({ code: 'ERR_GNN_STRUCTURE', message: expect.stringContaining('structure 2 ') });
     await expect(p.predict([])).resolves.toHaveLength(0);
   });
 
