@@ -6,6 +6,7 @@
 //   source/bounded         : the source build as gnnbatch loads it (bounded spin, DEFAULT_SPIN_COUNT)
 //   source/passive         : OMP_WAIT_POLICY=passive (threads sleep at once)
 //   prebuilt/x86-64-v4|v3  : the prebuilt binaries of the package (bounded spin)
+//   source/spin=N          : with --spin-counts N,M,...: other spin bounds (GNNBATCH_SPIN_COUNT)
 // Training-step rows are interleaved over rounds (ABCD ABCD ...) so machine
 // load drifts hit every variant alike; the ratio column is against
 // source/libgomp-default's median in the same run.
@@ -39,6 +40,14 @@ async function run({ args, log }) {
     { name: 'source/bounded', env: {} },
     { name: 'source/passive', env: { OMP_WAIT_POLICY: 'passive' } },
   ];
+  // Extra spin bounds to compare (`--spin-counts 10000,30000,300000`): how DEFAULT_SPIN_COUNT was chosen.
+  const spinAt = args.indexOf('--spin-counts');
+  if (spinAt >= 0) {
+    for (const n of String(args[spinAt + 1] ?? '').split(',')) {
+      if (!/^\d+$/.test(n)) throw new RangeError(`--spin-counts needs comma-separated integers, got '${args[spinAt + 1] ?? ''}'`);
+      variants.push({ name: `source/spin=${n}`, env: { GNNBATCH_SPIN_COUNT: n } });
+    }
+  }
   if (havePrebuilt) {
     variants.push({ name: 'prebuilt/x86-64-v4', env: { GNNBATCH_ADDON: 'prebuilt' } });
     variants.push({ name: 'prebuilt/x86-64-v3', env: { GNNBATCH_ADDON: 'prebuilt', GNNBATCH_CPU_LEVEL: 'x86-64-v3' } });
