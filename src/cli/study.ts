@@ -16,6 +16,8 @@ import {
   type CellCostCoefficients, type MergeOutcome, type StudyProgress, type StudyResults,
 } from '../experiment';
 import type { ModelKind } from '../model/config';
+import { renderReport } from '../report';
+import { writeFileAtomic } from '../util/atomic';
 import { UsageError } from '../errors';
 import { formatTable, intListOption, intOption, numberOption } from './format';
 import { addSourceOptions, sourceOptionsFrom, type SourceOptionValues } from './source-options';
@@ -38,6 +40,7 @@ interface StudyCliOptions extends SourceOptionValues {
   shard?: string;
   shards?: number;
   costModel?: string;
+  report: boolean;
 }
 
 interface MergeCliOptions {
@@ -97,6 +100,22 @@ export function formatStudyTables(results: StudyResults, budgetSteps: number, co
   return out;
 }
 
+/**
+ * Writes the study's HTML report as `report.html` beside its `results.json`
+ * and returns the file's path. Throws ERR_GNN_OUTPUT_PATH naming the file
+ * when it cannot be written.
+ */
+export async function writeStudyReport(outDir: string, results: StudyResults, budgetSteps: number, costPerHour?: number): Promise<string> {
+  const file = path.join(outDir, 'report.html');
+  const html = await renderReport(results, { budgetSteps, costPerHour });
+  try {
+    writeFileAtomic(file, html);
+  } catch (e) {
+    throw new StudyError('ERR_GNN_OUTPUT_PATH', `${file}: cannot write the study's report (${(e as Error).message})`);
+  }
+  return file;
+}
+
 /** Registers `study` on the program. */
 export function registerStudyCommand(program: Command): void {
   // `study merge ... -o OUT` has its own -o: the program and `study` must stop
@@ -111,7 +130,7 @@ export function registerStudyCommand(program: Command): void {
   // (default: each source's own graph rule and first numeric target).
   addSourceOptions(cmd);
   cmd
-    .option('-o, --out <dir>', 'output folder (results.json, results.csv); running again resumes', 'study-results')
+    .option('-o, --out <dir>', 'output folder (results.json, results.csv, report.html); running again resumes', 'study-results')
     .option('--steps <N>', `training steps per cell (default ${DEFAULT_STEPS}; --full: ${FULL_STEPS})`, intOption('--steps', 1))
     .option('--reps <R>', `repetitions per cell, seed = --seed + rep (default ${DEFAULT_REPS}; --full: ${FULL_REPS})`, intOption('--reps', 1))
     .option('--batch <list>', `batch sizes (default ${DEFAULT_BATCHES.join(',')})`, intListOption('--batch', 2))
@@ -128,6 +147,7 @@ export function registerStudyCommand(program: Command): void {
     .option('--shard <I/N>', 'run shard I of N (1-based) into OUT/shard-I-of-N; default: from SLURM_ARRAY_TASK_ID (+ _COUNT or _MIN/_MAX) or JOB_COMPLETION_INDEX with --shards')
     .option('--shards <N>', 'shard count for a Kubernetes Indexed Job (JOB_COMPLETION_INDEX is the index); checked against a Slurm array', intOption('--shards', 1))
     .option('--cost-model <file>', 'JSON cost coefficients per model for the shard plan (default: built-in reference); give every shard the same file')
+    .option('--no-report', 'do not write OUT/report.html at the end (default: the HTML report is written beside results.json when the grid is complete)')
     .action(async (sources: string[], o: StudyCliOptions) => {
       const shard = resolveShard({ shard: o.shard, shards: o.shards, env: process.env });
       if (o.costModel && !shard) throw new UsageError('--cost-model only applies to a sharded run (--shard I/N or a scheduler index)');
@@ -211,6 +231,11 @@ export function registerStudyCommand(program: Command): void {
           `${outcome.ran} cell(s) run, ${outcome.skipped} resumed from ${outDir}/results.json, ${outcome.seconds.toFixed(0)} s; ${r.environment.cpu_model}, ${r.environment.cpu_cores} cores, node ${r.environment.node_version}\n`,
         );
         if (outcome.interrupted) process.stderr.write(`interrupted: ${r.rows.length} finished cell(s) saved in ${outDir}; run the same command again to resume\n`);
+        // The picture of what was measured, once the grid is complete (a shard's waits for the merge).
+        else if (o.report && !r.shard) {
+          const file = await writeStudyReport(outDir, r, o.budgetSteps, o.costPerHour);
+          process.stdout.write(`report: ${file}\n`);
+        }
       } finally {
         multibar?.stop();
         process.removeListener('SIGINT', onSigint);
