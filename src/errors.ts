@@ -61,6 +61,7 @@ export type GnnErrorCode =
   | 'ERR_GNN_DATA_ARCHIVE' // an archive (tar, bzip2) cannot be read
   | 'ERR_GNN_DATA_TARGET' // a structure lacks the requested target property
   | 'ERR_GNN_DATA_TOO_LARGE' // a file or archive member is larger than the reader's ceiling (maxMemberBytes)
+  | 'ERR_GNN_DATA_DIRECTIONS' // edge direction vectors are needed (PaiNN, out.direction) but the store has none, or they cannot be rebuilt for a .gnb cache
   | 'ERR_GNN_DOWNLOAD_NETWORK' // a data set download failed on the network (refused, DNS, reset, timeout) after its retries; the message names the URL
   | 'ERR_GNN_DOWNLOAD_HTTP' // a data set server answered with an error status (404, or 429/5xx after the retries) or an unusable body
   | 'ERR_GNN_DOWNLOAD_VERIFY' // a downloaded file's size, digest or content count differs from the pinned one (the file was deleted)

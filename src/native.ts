@@ -30,6 +30,12 @@ export interface NativeStoreArrays {
   senderPerm: Int32Array;
   /** [graphs] the (standardised) training target of each graph. */
   target: Float64Array;
+  /**
+   * [3 x edges] optional unit edge vectors (xyz per edge, sender image minus
+   * receiver over the distance; 0 at distance 0). Needed only when the packer
+   * is asked for `out.direction` (PaiNN); any other length is ERR_GNN_LENGTH.
+   */
+  direction?: Float32Array;
 }
 
 /** Many structures in one call to {@link NeighbourAddon.buildNeighbours}. */
@@ -59,6 +65,18 @@ export interface NativeNeighbours {
   /** [edges] Å, periodic image shift included. */
   distance: Float32Array;
   senderPerm: Int32Array;
+  /**
+   * [3 x edges] unit vectors u = (x_sender + image shift - x_receiver) / distance,
+   * xyz per edge (computed in float64, rounded to float32; 0 when the distance
+   * is 0). Only with `{ directions: true }`.
+   */
+  direction?: Float32Array;
+}
+
+/** Options of {@link NeighbourAddon.buildNeighbours}. */
+export interface NativeNeighbourOptions {
+  /** Also return the unit edge vectors `direction` ([3 x edges] float32; default false). */
+  directions?: boolean;
 }
 
 /** Graph construction entry points (native/addon/neighbours_binding.cpp). */
@@ -67,13 +85,13 @@ export interface NeighbourAddon {
    * Builds the edges of every structure (parallel over structures, deterministic).
    * Throws RangeError/TypeError with a `code` on invalid input.
    */
-  buildNeighbours(batch: NativeStructureBatch, rule: NativeGraphRule): NativeNeighbours;
+  buildNeighbours(batch: NativeStructureBatch, rule: NativeGraphRule, options?: NativeNeighbourOptions): NativeNeighbours;
   /**
    * The same on a worker thread (the event loop stays free). The worker reads
    * private copies of the batch arrays, so the caller may reuse, transfer or
    * detach them at once. Argument errors throw synchronously.
    */
-  buildNeighboursAsync(batch: NativeStructureBatch, rule: NativeGraphRule): Promise<NativeNeighbours>;
+  buildNeighboursAsync(batch: NativeStructureBatch, rule: NativeGraphRule, options?: NativeNeighbourOptions): Promise<NativeNeighbours>;
 }
 
 /** A padded batch shape: totals including the padding graph. */
@@ -97,6 +115,12 @@ export interface PackOutput<F extends FloatArray = FloatArray> {
   recvPtr: Int32Array;
   sendPerm: Int32Array;
   sendPtr: Int32Array;
+  /**
+   * [3 x edges] optional: the packed graphs' unit edge vectors (padding edges
+   * exactly 0), written when present; the store must then have `direction`
+   * (else ERR_GNN_DATA_DIRECTIONS).
+   */
+  direction?: F;
 }
 
 /** Totals of the real (non-padding) part of a packed batch. */

@@ -1,4 +1,5 @@
-// JS binding of graph construction: buildNeighbours(batch, rule).
+// JS binding of graph construction: buildNeighbours(batch, rule, options?),
+// options = { directions?: boolean } adds `direction` ([3 x edges] float32).
 #include <climits>
 #include <memory>
 
@@ -29,6 +30,14 @@ gnn::GraphRule ruleArg(Napi::Env env, const Napi::Value& v) {
   Napi::Value me = optProp(o, "maxEdges");
   if (!me.IsUndefined()) r.maxEdges = intArg(env, me, "rule.maxEdges", 0, INT32_MAX);
   return r;
+}
+
+// The third argument, { directions?: boolean } (read in phase 1: may run JS).
+bool wantDirections(Napi::Env env, const Napi::CallbackInfo& info) {
+  if (info.Length() < 3 || info[2].IsUndefined()) return false;
+  auto o = objArg(env, info[2], "options");
+  Napi::Value d = optProp(o, "directions");
+  return !d.IsUndefined() && boolArg(env, d, "options.directions");
 }
 
 struct BatchValues { Napi::Value atomOffset, positions, cells, pbc; };
@@ -71,9 +80,10 @@ A newTyped(Napi::Env env, size_t n, const char* what) {
 Napi::Value BuildNeighbours(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (info.Length() < 2) typeError(env, "buildNeighbours(batch, rule) takes 2 arguments");
+    if (info.Length() < 2) typeError(env, "buildNeighbours(batch, rule, options?) takes 2 or 3 arguments");
     const BatchValues bv = readBatch(env, info[0]);
     const gnn::GraphRule rule = ruleArg(env, info[1]);
+    const bool directions = wantDirections(env, info);
     CallArgs a(env, false);
     const gnn::StructureBatchView in = batchView(env, a, bv);
     gnn::NeighbourBuilder b(in, rule);
@@ -87,8 +97,11 @@ Napi::Value BuildNeighbours(const Napi::CallbackInfo& info) {
     auto receivers = newTyped<Napi::Int32Array>(env, (size_t)E, "receivers");
     auto distance = newTyped<Napi::Float32Array>(env, (size_t)E, "distance");
     auto perm = newTyped<Napi::Int32Array>(env, (size_t)E, "senderPerm");
-    b.fill(senders.Data(), receivers.Data(), distance.Data(), perm.Data());
+    Napi::Float32Array direction;
+    if (directions) direction = newTyped<Napi::Float32Array>(env, (size_t)E * 3, "direction");
+    b.fill(senders.Data(), receivers.Data(), distance.Data(), perm.Data(), directions ? direction.Data() : nullptr);
     auto r = Napi::Object::New(env);
+    if (directions) r.Set("direction", direction);
     r.Set("edgeOffset", edgeOffset);
     r.Set("senders", senders);
     r.Set("receivers", receivers);
@@ -111,8 +124,8 @@ Napi::TypedArrayOf<T> adopt(Napi::Env env, std::vector<T>&& v) {
 class BuildNeighboursWorker : public PromiseWorker {
  public:
   BuildNeighboursWorker(Napi::Env env, std::unique_ptr<CallArgs> args, const gnn::StructureBatchView& in,
-                        const gnn::GraphRule& rule)
-      : PromiseWorker(env, "buildNeighboursAsync", std::move(args)), in_(in), rule_(rule) {}
+                        const gnn::GraphRule& rule, bool directions)
+      : PromiseWorker(env, "buildNeighboursAsync", std::move(args)), in_(in), rule_(rule), directions_(directions) {}
 
  protected:
   void Run() override {
@@ -124,7 +137,8 @@ class BuildNeighboursWorker : public PromiseWorker {
     receivers_.resize(E);
     distance_.resize(E);
     perm_.resize(E);
-    b.fill(senders_.data(), receivers_.data(), distance_.data(), perm_.data());
+    if (directions_) direction_.resize(E * 3);
+    b.fill(senders_.data(), receivers_.data(), distance_.data(), perm_.data(), directions_ ? direction_.data() : nullptr);
   }
   Napi::Value Result(Napi::Env env) override {
     auto r = Napi::Object::New(env);
@@ -133,28 +147,31 @@ class BuildNeighboursWorker : public PromiseWorker {
     r.Set("receivers", adopt(env, std::move(receivers_)));
     r.Set("distance", adopt(env, std::move(distance_)));
     r.Set("senderPerm", adopt(env, std::move(perm_)));
+    if (directions_) r.Set("direction", adopt(env, std::move(direction_)));
     return r;
   }
 
  private:
   gnn::StructureBatchView in_;  // points into the worker's private copies
   gnn::GraphRule rule_;
+  bool directions_;
   std::vector<int32_t> offset_, senders_, receivers_, perm_;
-  std::vector<float> distance_;
+  std::vector<float> distance_, direction_;
 };
 
 Napi::Value BuildNeighboursAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (info.Length() < 2) typeError(env, "buildNeighboursAsync(batch, rule) takes 2 arguments");
+    if (info.Length() < 2) typeError(env, "buildNeighboursAsync(batch, rule, options?) takes 2 or 3 arguments");
     const BatchValues bv = readBatch(env, info[0]);
     const gnn::GraphRule rule = ruleArg(env, info[1]);
+    const bool directions = wantDirections(env, info);
     // The worker reads private copies (args.h): the caller may transfer or
     // detach the batch arrays as soon as this returns.
     auto a = std::make_unique<CallArgs>(env, true);
     const gnn::StructureBatchView in = batchView(env, *a, bv);
     gnn::NeighbourBuilder::check(in, rule);
-    auto* w = new BuildNeighboursWorker(env, std::move(a), in, rule);
+    auto* w = new BuildNeighboursWorker(env, std::move(a), in, rule, directions);
     auto promise = w->Promise();
     w->Queue();
     return promise;

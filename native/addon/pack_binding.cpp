@@ -22,12 +22,15 @@ gnn::PackShape toShape(const ShapeArg& s) {
 
 const char* kOutKeys[] = {"atomicNumber", "nodeGraph", "senders", "receivers", "distance", "nNode",
                           "nEdge",        "target",    "mask",    "recvPtr",   "sendPerm", "sendPtr"};
-using OutValues = std::array<Napi::Value, 12>;
+// The twelve outputs in kOutKeys order, then the optional `direction`
+// ([3 x edges], undefined when absent).
+using OutValues = std::array<Napi::Value, 13>;
 
 OutValues readOut(Napi::Env env, const Napi::Value& v) {
   auto o = objArg(env, v, "out");
   OutValues r;
-  for (size_t i = 0; i < r.size(); ++i) r[i] = prop(env, o, kOutKeys[i], "out");
+  for (size_t i = 0; i < 12; ++i) r[i] = prop(env, o, kOutKeys[i], "out");
+  r[12] = optProp(o, "direction");
   return r;
 }
 
@@ -47,6 +50,7 @@ gnn::PackOut<T> outViews(CallArgs& a, const OutValues& v, const gnn::PackShape& 
   out.recvPtr = a.view<int32_t>(v[9], "out.recvPtr", W, sh.nodes + 1).data;
   out.sendPerm = a.view<int32_t>(v[10], "out.sendPerm", W, sh.edges).data;
   out.sendPtr = a.view<int32_t>(v[11], "out.sendPtr", W, sh.nodes + 1).data;
+  if (!v[12].IsUndefined()) out.direction = a.view<T>(v[12], "out.direction", W, 3 * sh.edges).data;
   return out;
 }
 
@@ -91,7 +95,7 @@ Napi::Value CopyGraphSlicesBench(const Napi::CallbackInfo& info) {
     auto o = objArg(env, info[3], "out");
     Napi::Value vz = prop(env, o, "atomicNumber", "out"), vs = prop(env, o, "senders", "out"),
                 vr = prop(env, o, "receivers", "out"), vp = prop(env, o, "sendPerm", "out"),
-                vd = prop(env, o, "distance", "out");
+                vd = prop(env, o, "distance", "out"), vu = optProp(o, "direction");
     const int64_t reps = intArg(env, info[4], "reps", 1, 1000000);
     CallArgs a(env, false);
     const gnn::StoreView store = storeView(env, a, sv);
@@ -106,6 +110,7 @@ Napi::Value CopyGraphSlicesBench(const Napi::CallbackInfo& info) {
     out.receivers = a.view<int32_t>(vr, "out.receivers", Access::Out, sh.edges).data;
     out.sendPerm = a.view<int32_t>(vp, "out.sendPerm", Access::Out, sh.edges).data;
     out.distance = a.view<float>(vd, "out.distance", Access::Out, sh.edges).data;
+    if (!vu.IsUndefined()) out.direction = a.view<float>(vu, "out.direction", Access::Out, 3 * sh.edges).data;
     a.checkAliasing();
     std::vector<double> t((size_t)reps);
     for (int64_t r = 0; r < reps; ++r) {

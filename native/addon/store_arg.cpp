@@ -1,3 +1,4 @@
+// Reading the store object of a native call (see store_arg.h).
 #include "store_arg.h"
 
 namespace gnnaddon {
@@ -10,6 +11,7 @@ StoreValues readStore(Napi::Env env, const Napi::Value& v, const std::string& na
   StoreValues s;
   s.name = name;
   for (size_t i = 0; i < 8; ++i) s.v[i] = prop(env, o, kStoreKeys[i], name);
+  s.direction = optProp(o, "direction");
   return s;
 }
 
@@ -36,6 +38,9 @@ gnn::StoreView storeView(Napi::Env env, CallArgs& a, const StoreValues& sv) {
   s.distance = dist.data;
   s.senderPerm = perm.data;
   s.target = target.data;
+  // Optional: [3 x edges] unit vectors (ERR_GNN_LENGTH for any other length).
+  if (!sv.direction.IsUndefined())
+    s.direction = a.view<float>(sv.direction, n + ".direction", Access::In, 3 * s.numEdges).data;
   gnn::validateStoreHeader(s);
   return s;
 }

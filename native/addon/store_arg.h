@@ -10,9 +10,11 @@
 
 namespace gnnaddon {
 
-// The eight store arrays as read from JS, in kStoreKeys order.
+// The eight store arrays as read from JS, in kStoreKeys order, and the
+// optional `direction` ([3 x edges] float32; undefined when absent).
 struct StoreValues {
   std::array<Napi::Value, 8> v;
+  Napi::Value direction;
   std::string name;
 };
 StoreValues readStore(Napi::Env env, const Napi::Value& v, const std::string& name = "store");

@@ -190,7 +190,7 @@ void radiusSearch(const Geometry& g, double radius, int64_t s, int64_t maxEdges,
             if (p.atom == i && p.zeroShift) continue;
             double dx = p.x - xi, dy = p.y - yi, dz = p.z - zi;
             double dd = dx * dx + dy * dy + dz * dz;
-            if (dd <= r2) out.push_back({i, p.atom, std::sqrt(dd)});
+            if (dd <= r2) out.push_back({i, p.atom, std::sqrt(dd), {dx, dy, dz}});
           }
           if ((int64_t)out.size() > maxEdges) tooManyEdges(s, (double)out.size(), maxEdges);
         }
@@ -269,16 +269,20 @@ std::vector<NeighbourEdge> periodicFcEdges(const Geometry& g) {
       for (int a = 0; a < 3; a++) f[a] = d[0] * g.inv[a] + d[1] * g.inv[3 + a] + d[2] * g.inv[6 + a];
       for (int a = 0; a < 3; a++)
         if (g.axis[a]) f[a] -= std::round(f[a]);
-      double best = INFINITY;
+      double best = INFINITY, bestVec[3] = {0, 0, 0};
       for (int t0 = -1; t0 <= 1; t0++)
         for (int t1 = -1; t1 <= 1; t1++)
           for (int t2 = -1; t2 <= 1; t2++) {
             if ((!g.axis[0] && t0) || (!g.axis[1] && t1) || (!g.axis[2] && t2)) continue;
             double ff[3] = {f[0] + t0, f[1] + t1, f[2] + t2}, c[3];
             for (int a = 0; a < 3; a++) c[a] = ff[0] * g.cell[a] + ff[1] * g.cell[3 + a] + ff[2] * g.cell[6 + a];
-            best = std::min(best, c[0] * c[0] + c[1] * c[1] + c[2] * c[2]);
+            const double dd = c[0] * c[0] + c[1] * c[1] + c[2] * c[2];
+            if (dd < best) {  // the first image at the minimum, in this fixed order
+              best = dd;
+              for (int a = 0; a < 3; a++) bestVec[a] = c[a];
+            }
           }
-      out.push_back({r, sd, std::sqrt(best)});
+      out.push_back({r, sd, std::sqrt(best), {bestVec[0], bestVec[1], bestVec[2]}});
     }
   return out;
 }
@@ -298,9 +302,21 @@ std::vector<NeighbourEdge> edgesOf(const StructureBatchView& in, int64_t s, cons
     for (int32_t sd = 0; sd < g.n; sd++) {
       if (sd == r) continue;
       double dx = p[(int64_t)sd * 3] - p[(int64_t)r * 3], dy = p[(int64_t)sd * 3 + 1] - p[(int64_t)r * 3 + 1], dz = p[(int64_t)sd * 3 + 2] - p[(int64_t)r * 3 + 2];
-      out.push_back({r, sd, std::sqrt(dx * dx + dy * dy + dz * dz)});
+      out.push_back({r, sd, std::sqrt(dx * dx + dy * dy + dz * dz), {dx, dy, dz}});
     }
   return out;
+}
+
+// The unit vector of a displacement of length `d` (its own norm, computed the
+// same way), in double, rounded to float; zero when d is 0.
+inline void writeUnit(double dx, double dy, double dz, double d, float* u) {
+  if (d > 0) {
+    u[0] = (float)(dx / d);
+    u[1] = (float)(dy / d);
+    u[2] = (float)(dz / d);
+  } else {
+    u[0] = u[1] = u[2] = 0.0f;
+  }
 }
 
 bool isMolecule(const StructureBatchView& in, int64_t s) {
@@ -389,7 +405,8 @@ void NeighbourBuilder::compute() {
   }
 }
 
-void NeighbourBuilder::fill(int32_t* senders, int32_t* receivers, float* distance, int32_t* senderPerm) const {
+void NeighbourBuilder::fill(int32_t* senders, int32_t* receivers, float* distance, int32_t* senderPerm,
+                            float* direction) const {
   const int64_t S = in_.numStructures;
 #pragma omp parallel for schedule(dynamic, 64) num_threads(numThreads())
   for (int64_t s = 0; s < S; s++) {
@@ -398,6 +415,7 @@ void NeighbourBuilder::fill(int32_t* senders, int32_t* receivers, float* distanc
     int32_t* snd = senders + e0;
     int32_t* rcv = receivers + e0;
     float* dst = distance + e0;
+    float* dir = direction ? direction + 3 * e0 : nullptr;
     int64_t m = edgeOffset_[s + 1] - e0;
     if (direct_[s]) {
       const double* p = in_.positions + (int64_t)in_.atomOffset[s] * 3;
@@ -406,9 +424,11 @@ void NeighbourBuilder::fill(int32_t* senders, int32_t* receivers, float* distanc
         for (int32_t sd = 0; sd < n; sd++) {
           if (sd == r) continue;
           double dx = p[(int64_t)sd * 3] - p[(int64_t)r * 3], dy = p[(int64_t)sd * 3 + 1] - p[(int64_t)r * 3 + 1], dz = p[(int64_t)sd * 3 + 2] - p[(int64_t)r * 3 + 2];
+          const double d = std::sqrt(dx * dx + dy * dy + dz * dz);
           snd[e] = sd;
           rcv[e] = r;
-          dst[e] = (float)std::sqrt(dx * dx + dy * dy + dz * dz);
+          dst[e] = (float)d;
+          if (dir) writeUnit(dx, dy, dz, d, dir + 3 * e);
           e++;
         }
     } else {
@@ -418,6 +438,8 @@ void NeighbourBuilder::fill(int32_t* senders, int32_t* receivers, float* distanc
         rcv[e] = v[e].receiver;
         dst[e] = (float)v[e].distance;
       }
+      if (dir)
+        for (int64_t e = 0; e < m; e++) writeUnit(v[e].delta[0], v[e].delta[1], v[e].delta[2], v[e].distance, dir + 3 * e);
     }
     // Stable counting sort of local edge indices by sender.
     std::vector<int32_t> pos(n + 1, 0);

@@ -20,7 +20,11 @@
 // the periodic image shift, so one sender may appear several times for a
 // receiver (its images). The self pair at zero shift is never an edge; an
 // atom's own periodic images are. senderPerm lists each graph's local edge
-// indices ordered by sender (stable, so by receiver within a sender). The
+// indices ordered by sender (stable, so by receiver within a sender). On
+// request, `direction` holds each edge's unit vector u = (x_sender + image
+// shift - x_receiver) / distance (xyz per edge, computed in double and rounded
+// to float; the zero vector if the distance is 0), the displacement being the
+// one whose length is `distance` (for periodic fc, the minimum image's). The
 // result does not depend on the thread count.
 //
 // Rules:
@@ -64,10 +68,12 @@ struct GraphRule {
   int64_t maxEdges = kDefaultMaxEdgesPerGraph;  // per structure
 };
 
-// One edge before it is written out.
+// One edge before it is written out: `delta` is the displacement sender image
+// minus receiver (Å), whose length is `distance`.
 struct NeighbourEdge {
   int32_t receiver, sender;
   double distance;
+  double delta[3];
 };
 
 // Two-phase construction so the caller can allocate the output arrays between
@@ -82,8 +88,11 @@ class NeighbourBuilder {
   // [S+1] edge offsets, valid after compute().
   const std::vector<int32_t>& edgeOffset() const { return edgeOffset_; }
   int64_t numEdges() const { return edgeOffset_.empty() ? 0 : edgeOffset_.back(); }
-  // Phase 2 (parallel): writes [numEdges] arrays.
-  void fill(int32_t* senders, int32_t* receivers, float* distance, int32_t* senderPerm) const;
+  // Phase 2 (parallel): writes [numEdges] arrays, and [3 x numEdges] unit
+  // direction vectors (xyz per edge) when `direction` is not null. The other
+  // outputs do not depend on whether directions are asked for.
+  void fill(int32_t* senders, int32_t* receivers, float* distance, int32_t* senderPerm,
+            float* direction = nullptr) const;
 
  private:
   const StructureBatchView in_;

@@ -130,7 +130,8 @@ void checkPackAliasing(const StoreView& s, const int32_t* ids, int64_t count, co
       rangeOf("out.distance", out.distance, E, sizeof(T)), rangeOf("out.nNode", out.nNode, G, 4),
       rangeOf("out.nEdge", out.nEdge, G, 4),               rangeOf("out.target", out.target, G, sizeof(T)),
       rangeOf("out.mask", out.mask, G, sizeof(T)),         rangeOf("out.recvPtr", out.recvPtr, N + 1, 4),
-      rangeOf("out.sendPerm", out.sendPerm, E, 4),         rangeOf("out.sendPtr", out.sendPtr, N + 1, 4)};
+      rangeOf("out.sendPerm", out.sendPerm, E, 4),         rangeOf("out.sendPtr", out.sendPtr, N + 1, 4),
+      rangeOf("out.direction", out.direction, 3 * E, sizeof(T))};
   const Range ins[] = {
       rangeOf("store.nodeOffset", s.nodeOffset, s.numGraphs + 1, 4),
       rangeOf("store.edgeOffset", s.edgeOffset, s.numGraphs + 1, 4),
@@ -140,6 +141,7 @@ void checkPackAliasing(const StoreView& s, const int32_t* ids, int64_t count, co
       rangeOf("store.distance", s.distance, s.numEdges, 4),
       rangeOf("store.senderPerm", s.senderPerm, s.numEdges, 4),
       rangeOf("store.target", s.target, s.numGraphs, 8),
+      rangeOf("store.direction", s.direction, 3 * s.numEdges, 4),
       rangeOf("ids", ids, count, 4)};
   auto overlap = [](const Range& a, const Range& b) { return a.b < a.e && b.b < b.e && a.b < b.e && b.b < a.e; };
   for (size_t i = 0; i < sizeof(outs) / sizeof(outs[0]); ++i) {
@@ -159,6 +161,10 @@ PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
                      const PackShape& shape, const PackOut<T>& out) {
   const PackStats st = batchTotals(s, ids, count);
   checkPackShape(st, shape);
+  if (out.direction && !s.direction)
+    throwRange("packGraphs: out.direction was given but the store has no edge directions; build the store with "
+               "directions (buildStore option directions: true)",
+               "ERR_GNN_DATA_DIRECTIONS");
   // The kernel reads the store and the ids after writing outputs (and checks
   // indices after copying them): an output sharing memory with any input would
   // change validated indices under it.
@@ -201,6 +207,11 @@ PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
       oS[k] = (int32_t)((unsigned)snd + uns);
       oR[k] = (int32_t)((unsigned)r + uns);
       oD[k] = (T)sD[k];
+    }
+    if (out.direction) {
+      const float* __restrict sU = s.direction + 3 * (int64_t)e0;
+      T* __restrict oU = out.direction + 3 * (int64_t)es;
+      for (int64_t k = 0; k < 3 * (int64_t)ne; ++k) oU[k] = (T)sU[k];
     }
     for (int32_t k = 1; k < ne; ++k) bad |= sR[k] < sR[k - 1];
     if (bad) {
@@ -262,6 +273,7 @@ PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
     out.distance[k] = (T)0;
     out.sendPerm[k] = k;
   }
+  if (out.direction) std::fill(out.direction + 3 * (int64_t)re, out.direction + 3 * (int64_t)E, (T)0);
   for (int32_t j = rn; j < N; ++j) {
     out.atomicNumber[j] = 0;
     out.nodeGraph[j] = (int32_t)count;
@@ -295,6 +307,8 @@ void copyGraphSlices(const StoreView& s, const int32_t* ids, int64_t count, cons
     std::memcpy(out.receivers + es, s.receivers + e0, sizeof(int32_t) * (size_t)ne);
     std::memcpy(out.sendPerm + es, s.senderPerm + e0, sizeof(int32_t) * (size_t)ne);
     std::memcpy((void*)(out.distance + es), s.distance + e0, sizeof(float) * (size_t)ne);
+    if (out.direction && s.direction)
+      std::memcpy((void*)(out.direction + 3 * es), s.direction + 3 * (int64_t)e0, sizeof(float) * 3 * (size_t)ne);
   }
 }
 

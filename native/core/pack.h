@@ -10,8 +10,8 @@
 // 0..k-1 in the given order, their nodes and edges laid out contiguously with
 // edge endpoints shifted by the nodes before them. If the shape is larger than
 // the real totals, graph slot k is the padding graph owning every padding node
-// and edge (padding edges go from and to the first padding node, distance 0),
-// and slots k+1.. are empty graphs. A shape equal to the real totals
+// and edge (padding edges go from and to the first padding node, distance 0,
+// direction the zero vector), and slots k+1.. are empty graphs. A shape equal to the real totals
 // (nodes, edges, graphs) means an exact, unpadded batch.
 #pragma once
 #include "common.h"
@@ -28,6 +28,7 @@ struct StoreView {
   const float* distance = nullptr;      // [numEdges]
   const int32_t* senderPerm = nullptr;  // [numEdges], graph-local edge index
   const double* target = nullptr;       // [numGraphs]
+  const float* direction = nullptr;     // [3*numEdges] or null: unit edge vectors, xyz per edge
   int64_t numNodes = 0;
   int64_t numEdges = 0;
 };
@@ -50,6 +51,7 @@ struct PackOut {
   int32_t* recvPtr;       // [nodes+1] CSR row pointers by receiver
   int32_t* sendPerm;      // [edges] edge indices ordered by sender
   int32_t* sendPtr;       // [nodes+1] row pointers into sendPerm by sender
+  T* direction = nullptr; // [3*edges] or null: unit edge vectors (padding edges 0); needs store.direction
 };
 
 struct PackStats {
@@ -84,12 +86,15 @@ void checkPackAliasing(const StoreView& s, const int32_t* ids, int64_t count, co
 
 // Packs the graphs `ids` into `out` (see the contract above); refuses aliasing
 // outputs (checkPackAliasing) and a shape that cannot hold them (checkPackShape).
+// With out.direction set it also writes the edge directions, and throws
+// ERR_GNN_DATA_DIRECTIONS when the store has none.
 template <class T>
 PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
                      const PackShape& shape, const PackOut<T>& out);
 
 // Benchmark baseline: memcpy of exactly the store slices packGraphs reads
-// (node and edge arrays of each listed graph) into the same output arrays,
+// (node and edge arrays of each listed graph, directions too when both the
+// store and `out` have them) into the same output arrays,
 // with the same threading; no shifting, row pointers or checks. Ids must be
 // valid and the outputs large enough (the benchmark packs the same batch).
 template <class T>

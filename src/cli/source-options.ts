@@ -15,6 +15,8 @@ export interface SourceOptionValues {
   target?: string;
   dropEdgeless?: boolean;
   dataSeed?: string;
+  /** Not a flag: set by a command whose model needs edge directions (PaiNN). */
+  directions?: boolean;
 }
 
 /** Adds the shared source options to a command (returns it for chaining). */
@@ -43,6 +45,7 @@ export function sourceOptionsFrom(values: SourceOptionValues): LoadSourceOptions
   }
   if (values.target !== undefined) out.target = values.target;
   if (values.dropEdgeless) out.dropEdgeless = true;
+  if (values.directions) out.directions = true;
   if (values.dataSeed !== undefined) {
     const seed = Number(values.dataSeed);
     if (!Number.isInteger(seed)) throw new UsageError(`--data-seed ${values.dataSeed}: expected an integer`);

@@ -21,7 +21,7 @@ import type { GraphStore } from './types';
 export const GNB_VERSION = 1;
 const MAGIC = 'GNNBSTOR';
 
-type ArrayName = 'nodeOffset' | 'edgeOffset' | 'atomicNumber' | 'positions' | 'senders' | 'receivers' | 'distance' | 'senderPerm' | 'targets' | 'cells' | 'pbc';
+type ArrayName = 'nodeOffset' | 'edgeOffset' | 'atomicNumber' | 'positions' | 'senders' | 'receivers' | 'distance' | 'senderPerm' | 'targets' | 'cells' | 'pbc' | 'directions';
 const ARRAYS: { name: ArrayName; dtype: 'i32' | 'u8' | 'f32' | 'f64'; optional?: boolean }[] = [
   { name: 'nodeOffset', dtype: 'i32' },
   { name: 'edgeOffset', dtype: 'i32' },
@@ -34,6 +34,9 @@ const ARRAYS: { name: ArrayName; dtype: 'i32' | 'u8' | 'f32' | 'f64'; optional?:
   { name: 'targets', dtype: 'f64' },
   { name: 'cells', dtype: 'f64', optional: true },
   { name: 'pbc', dtype: 'u8', optional: true },
+  // Unit edge vectors (PaiNN), only in stores built with directions. Last, so
+  // that a reader that does not know the entry still finds every other array.
+  { name: 'directions', dtype: 'f32', optional: true },
 ];
 
 interface ArrayEntry {
@@ -150,6 +153,19 @@ function checkValues(file: string, name: string, a: Float32Array | Float64Array,
   }
 }
 
+/**
+ * Every edge direction a unit vector (|u|^2 within 1e-4 of 1) or exactly the
+ * zero vector (an edge of length 0), else ERR_GNN_CACHE_CORRUPT naming the edge.
+ */
+function checkDirections(file: string, u: Float32Array): void {
+  for (let e = 0; 3 * e < u.length; e++) {
+    const x = u[3 * e], y = u[3 * e + 1], z = u[3 * e + 2];
+    const n2 = x * x + y * y + z * z;
+    if (!(Math.abs(n2 - 1) <= 1e-4) && !(x === 0 && y === 0 && z === 0))
+      throw new CacheError(file, `corrupt: directions of edge ${e} = (${x}, ${y}, ${z}) is neither a unit vector nor zero (squared norm ${n2})`, 'ERR_GNN_CACHE_CORRUPT');
+  }
+}
+
 /** Options of {@link loadStore}. */
 export interface LoadStoreOptions {
   /** Verify array checksums (default true; ~0.1 s per 100 MB). */
@@ -243,6 +259,8 @@ export function loadStore(file: string, options: LoadStoreOptions = {}): GraphSt
     graphRule: header.graphRule,
     source: header.source,
   };
+  const directions = arrays.get('directions') as Float32Array | undefined;
+  if (directions) store.directions = directions;
   const G = store.numGraphs;
   if (store.nodeOffset.length !== G + 1 || store.ids.length !== G || store.targets.length !== G * store.targetNames.length ||
       store.positions.length !== store.atomicNumber.length * 3)
@@ -251,7 +269,10 @@ export function loadStore(file: string, options: LoadStoreOptions = {}): GraphSt
     throw new CacheError(file, `corrupt: array 'cells' has ${store.cells.length} values, ${G} graphs need ${G * 9}`, 'ERR_GNN_CACHE_CORRUPT');
   if (store.pbc && store.pbc.length !== G * 3)
     throw new CacheError(file, `corrupt: array 'pbc' has ${store.pbc.length} values, ${G} graphs need ${G * 3}`, 'ERR_GNN_CACHE_CORRUPT');
+  if (directions && directions.length !== 3 * store.senders.length)
+    throw new CacheError(file, `corrupt: array 'directions' has ${directions.length} values, ${store.senders.length} edges need ${3 * store.senders.length}`, 'ERR_GNN_CACHE_CORRUPT');
   checkValues(file, 'distance', store.distance, true);
+  if (directions) checkDirections(file, directions);
   checkValues(file, 'positions', store.positions, false);
   if (store.cells) checkValues(file, 'cells', store.cells, false);
   try {

@@ -5,7 +5,7 @@ export { resolveLimits, checkEdgeCeilings, checkBuiltEdges, edgeBound, type Data
 export { ELEMENT_SYMBOLS, atomicNumberOf } from './elements';
 export { parseGraphRule, formatGraphRule, type GraphRule } from './graph-rule';
 export {
-  buildStore, buildStoreAsync, storeArraysFor, packerArrays, defaultTarget, targetColumn, targetIndex, structureBatch, collectTargetNames, structuresFromStore,
+  buildStore, buildStoreAsync, storeArraysFor, packerArrays, defaultTarget, targetColumn, targetIndex, structureBatch, collectTargetNames, structuresFromStore, withDirections,
   type BuildStoreOptions, type BuildStoreResult, type TargetStats,
 } from './store';
 export { splitGraphs, targetStats, mulberry32, type SplitOptions } from './split';

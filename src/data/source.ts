@@ -10,7 +10,7 @@ import { detectFormat, type SourceFormat } from './formats/detect';
 import { readExtxyz } from './formats/extxyz';
 import { readQm9 } from './formats/qm9-xyz';
 import { formatGraphRule, parseGraphRule, type GraphRule } from './graph-rule';
-import { buildStoreAsync } from './store';
+import { buildStoreAsync, withDirections } from './store';
 import { generate, parseGeneratorSpec } from './synthetic';
 import type { GraphStore, Structure } from './types';
 import { ArgumentError } from '../errors';
@@ -26,6 +26,12 @@ export interface LoadSourceOptions extends DataLimits {
   target?: string;
   /** Drop structures without edges under the rule (default: keep them as edgeless graphs). */
   dropEdgeless?: boolean;
+  /**
+   * Also build the unit edge vectors ({@link GraphStore.directions}; default
+   * false; PaiNN needs them). A `.gnb` cache without them gets them through
+   * {@link withDirections} (recomputed from its positions, checked against its edges).
+   */
+  directions?: boolean;
   /** Seed of the generators (default 42). */
   seed?: number;
   /** Called every 1000 structures read. */
@@ -72,7 +78,7 @@ export async function loadSource(source: string, options: LoadSourceOptions = {}
   const format = options.format ?? detectFormat(source);
   const rule = typeof options.graph === 'string' ? parseGraphRule(options.graph) : options.graph;
   if (format === 'gnb') {
-    const store = loadStore(source);
+    let store = loadStore(source);
     if (rule && formatGraphRule(rule) !== store.graphRule)
       throw new ArgumentError(`${source} was built with graph rule '${store.graphRule}', not '${formatGraphRule(rule)}'; rebuild it with "gnnbatch data build"`);
     if (options.target !== undefined && !store.targetNames.includes(options.target))
@@ -80,6 +86,7 @@ export async function loadSource(source: string, options: LoadSourceOptions = {}
     let edgeless = 0;
     for (let g = 0; g < store.numGraphs; g++) if (store.edgeOffset[g + 1] === store.edgeOffset[g]) edgeless++;
     if (options.dropEdgeless && edgeless > 0) throw new ArgumentError(`${source} holds ${edgeless} edgeless graphs; rebuild it with --drop-edgeless`);
+    if (options.directions) store = await withDirections(store, source);
     return { store, format, edgeless, dropped: 0, fromCache: true };
   }
   const structures: Structure[] = [];
@@ -94,7 +101,7 @@ export async function loadSource(source: string, options: LoadSourceOptions = {}
   }
   const graph = rule ?? (structures.some((s) => s.pbc.some((p) => p)) ? parseGraphRule('knn:12') : parseGraphRule('fc'));
   const built = await buildStoreAsync(structures, {
-    graph, source, dropEdgeless: options.dropEdgeless, maxEdgesPerGraph: options.maxEdgesPerGraph, maxTotalEdges: options.maxTotalEdges,
+    graph, source, dropEdgeless: options.dropEdgeless, directions: options.directions, maxEdgesPerGraph: options.maxEdgesPerGraph, maxTotalEdges: options.maxTotalEdges,
   });
   return { ...built, format, fromCache: false };
 }

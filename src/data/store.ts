@@ -3,9 +3,9 @@
  * construction runs natively, in parallel), and the arrays the packer reads.
  */
 import { native, type NativeNeighbours, type NativeStoreArrays, type NativeStructureBatch } from '../native';
-import { formatGraphRule, type GraphRule } from './graph-rule';
+import { formatGraphRule, parseGraphRule, type GraphRule } from './graph-rule';
 import type { GraphStore, Structure } from './types';
-import { ArgumentError } from '../errors';
+import { ArgumentError, GnnError } from '../errors';
 import { checkBuiltEdges, checkEdgeCeilings, type DataLimits } from './limits';
 
 /** Options of {@link buildStore} (with the edge ceilings of {@link DataLimits}). */
@@ -18,6 +18,8 @@ export interface BuildStoreOptions extends Pick<DataLimits, 'maxEdgesPerGraph' |
   dropEdgeless?: boolean;
   /** Target columns to keep, in this order (default: every name seen, in first-seen order). */
   targetNames?: string[];
+  /** Also store the unit edge vectors {@link GraphStore.directions} (default false; PaiNN needs them). */
+  directions?: boolean;
 }
 
 /** A built store and what happened on the way. */
@@ -72,14 +74,14 @@ export function collectTargetNames(structures: readonly Structure[]): string[] {
 export function buildStore(structures: readonly Structure[], options: BuildStoreOptions): BuildStoreResult {
   checkEdgeCeilings(structures, options.graph, options, options.source);
   const batch = structureBatch(structures);
-  return assembleStore(structures, batch, native().buildNeighbours(batch, options.graph), options);
+  return assembleStore(structures, batch, native().buildNeighbours(batch, options.graph, { directions: options.directions === true }), options);
 }
 
 /** {@link buildStore} with graph construction on a native worker thread (same result). */
 export async function buildStoreAsync(structures: readonly Structure[], options: BuildStoreOptions): Promise<BuildStoreResult> {
   checkEdgeCeilings(structures, options.graph, options, options.source);
   const batch = structureBatch(structures);
-  const nb = await native().buildNeighboursAsync(batch, options.graph);
+  const nb = await native().buildNeighboursAsync(batch, options.graph, { directions: options.directions === true });
   return assembleStore(structures, batch, nb, options);
 }
 
@@ -137,7 +139,7 @@ function assembleStore(structures: readonly Structure[], batch: NativeStructureB
       cells.set(batch.cells.subarray(keep[g] * 9, keep[g] * 9 + 9), g * 9);
       pbc.set(batch.pbc.subarray(keep[g] * 3, keep[g] * 3 + 3), g * 3);
     }
-    // Edges are unchanged because dropped graphs have none.
+    // Edges (and their directions) are unchanged because dropped graphs have none.
   }
   const store: GraphStore = {
     numGraphs: G,
@@ -157,7 +159,54 @@ function assembleStore(structures: readonly Structure[], batch: NativeStructureB
     graphRule: formatGraphRule(options.graph),
     source: options.source ?? '',
   };
+  if (nb.direction) store.directions = nb.direction;
   return { store, edgeless, dropped: keep ? S - G : 0 };
+}
+
+/**
+ * A store with {@link GraphStore.directions} (the same object when it has them):
+ * for a store built without them (a `.gnb` cache), the graphs are rebuilt from
+ * the store's own float32 positions, cells and rule, with directions, on a
+ * native worker, and the rebuilt edges must be the stored ones (same endpoints
+ * in the same order, distances equal to within the float32 rounding of the
+ * positions); only the directions are taken from the rebuild. Where they are
+ * not (an edge at the cutoff or a knn tie that the rounding of the positions
+ * moves), it throws ERR_GNN_DATA_DIRECTIONS: rebuild the store from its source
+ * with directions. `what` names the store in messages.
+ */
+export async function withDirections(store: GraphStore, what = store.source || 'the store'): Promise<GraphStore> {
+  if (store.directions) return store;
+  const G = store.numGraphs;
+  const refuse = (why: string, cause?: unknown): never => {
+    throw new GnnError('ERR_GNN_DATA_DIRECTIONS',
+      `${what} has no edge directions and they cannot be recomputed from its float32 positions (${why}); rebuild it from its source with directions (buildStore option directions: true)`,
+      cause === undefined ? {} : { cause });
+  };
+  let maxEdges = 0, maxAbs = 0;
+  for (let g = 0; g < G; g++) maxEdges = Math.max(maxEdges, store.edgeOffset[g + 1] - store.edgeOffset[g]);
+  for (let i = 0; i < store.positions.length; i++) maxAbs = Math.max(maxAbs, Math.abs(store.positions[i]));
+  const batch: NativeStructureBatch = {
+    atomOffset: store.nodeOffset,
+    positions: Float64Array.from(store.positions),
+    cells: store.cells ?? new Float64Array(G * 9),
+    pbc: store.pbc ?? new Uint8Array(G * 3),
+  };
+  let nb: NativeNeighbours;
+  try {
+    nb = await native().buildNeighboursAsync(batch, { ...parseGraphRule(store.graphRule), maxEdges }, { directions: true });
+  } catch (e) {
+    return refuse(`rebuilding its graphs failed: ${(e as Error).message}`, e);
+  }
+  const E = store.senders.length;
+  if (nb.senders.length !== E) refuse(`the rebuild has ${nb.senders.length} edges, the store ${E}`);
+  for (let g = 0; g <= G; g++)
+    if (nb.edgeOffset[g] !== store.edgeOffset[g]) refuse(`graph ${g - 1} has another edge count in the rebuild`);
+  // Float32 positions move a distance by at most a few ulps of the coordinates.
+  const tol = 1e-6 * (1 + 2 * maxAbs);
+  for (let e = 0; e < E; e++)
+    if (nb.senders[e] !== store.senders[e] || nb.receivers[e] !== store.receivers[e] || !(Math.abs(nb.distance[e] - store.distance[e]) <= tol + 1e-6 * store.distance[e]))
+      refuse(`edge ${e} differs in the rebuild`);
+  return { ...store, directions: nb.direction };
 }
 
 /** Mean and standard deviation used to standardise a target. */
@@ -208,9 +257,12 @@ export function storeArraysFor(store: GraphStore, targetName: string, stats?: Ta
   return packerArrays(store, target);
 }
 
-/** The store's arrays the native packer reads, with a given per-graph `target` column (shared, no copy). */
+/**
+ * The store's arrays the native packer reads, with a given per-graph `target`
+ * column (shared, no copy); `direction` when the store has directions.
+ */
 export function packerArrays(store: GraphStore, target: Float64Array): NativeStoreArrays {
-  return {
+  const arrays: NativeStoreArrays = {
     nodeOffset: store.nodeOffset,
     edgeOffset: store.edgeOffset,
     atomicNumber: store.atomicNumber,
@@ -220,6 +272,8 @@ export function packerArrays(store: GraphStore, target: Float64Array): NativeSto
     senderPerm: store.senderPerm,
     target,
   };
+  if (store.directions) arrays.direction = store.directions;
+  return arrays;
 }
 
 /**

@@ -49,6 +49,15 @@ export interface GraphStore {
   distance: Float32Array;
   /** [edges] graph-local edge index permutation ordering each graph's edges by sender. */
   senderPerm: Int32Array;
+  /**
+   * [edges x 3] optional unit edge vectors, xyz per edge: u = (x_sender +
+   * periodic image shift - x_receiver) / distance, the displacement whose length
+   * is `distance` (for periodic fc, the minimum image's); computed in float64 and
+   * rounded to float32; the zero vector when the distance is 0. Present only when
+   * the store was built with `directions: true` (PaiNN needs them; 12 bytes per
+   * edge, so other models go without).
+   */
+  directions?: Float32Array;
   /** Target names, the columns of `targets`. */
   targetNames: string[];
   /** [numGraphs x targetNames.length] row-major target values in source units (NaN = missing). */

@@ -25,7 +25,7 @@ import { GnnError } from '../errors';
 import { native, nativeModel, setThreads, type NativeStoreArrays, type PackShape } from '../native';
 import type { ModelConfig } from '../model/config';
 import { readCheckpoint } from '../train/checkpoint';
-import { PlanCache, inputsFor } from '../train/plan';
+import { PlanCache, inputsFor, needsDirections } from '../train/plan';
 import { atomrefOffsets } from '../train/atomref';
 import { checkModelClasses } from '../train/inference';
 
@@ -191,7 +191,9 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
   const delay = options.maxQueueDelayMs ?? 2;
   if (!(delay >= 0 && Number.isFinite(delay))) throw new GnnError('ERR_GNN_ARGUMENT', `maxQueueDelayMs must be a finite number >= 0, got ${delay}`);
   if (options.threads !== undefined) setThreads(options.threads);
-  const cache = new PlanCache(ck.config, 'float32', options.planCacheBytes ?? 1 << 30, true);
+  // PaiNN reads edge directions: request stores are built with them and the plans pack them.
+  const directions = needsDirections(ck.config);
+  const cache = new PlanCache(ck.config, 'float32', options.planCacheBytes ?? 1 << 30, true, false, directions);
   const refs = ck.atomRefs ? Float64Array.from(ck.atomRefs) : null;
   const params = ck.params;
   const numClasses = ck.config.numClasses;
@@ -251,6 +253,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     const receivers = new Int32Array(shape.edges);
     const distance = new Float32Array(shape.edges);
     const senderPerm = new Int32Array(shape.edges);
+    const direction = directions ? new Float32Array(3 * shape.edges) : undefined;
     let g = 0, n = 0, e = 0;
     for (const { p, from, to } of parts) {
       const s = p.store;
@@ -261,6 +264,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
       receivers.set(s.receivers.subarray(e0, e1), e);
       distance.set(s.distance.subarray(e0, e1), e);
       senderPerm.set(s.senderPerm.subarray(e0, e1), e);
+      if (direction && s.directions) direction.set(s.directions.subarray(3 * e0, 3 * e1), 3 * e);
       for (let k = from; k < to; k++) {
         nodeOffset[g + 1] = nodeOffset[g] + (s.nodeOffset[k + 1] - s.nodeOffset[k]);
         edgeOffset[g + 1] = edgeOffset[g] + (s.edgeOffset[k + 1] - s.edgeOffset[k]);
@@ -269,7 +273,9 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
       n += n1 - n0;
       e += e1 - e0;
     }
-    return { nodeOffset, edgeOffset, atomicNumber, senders, receivers, distance, senderPerm, target: new Float64Array(shape.graphs) };
+    const arrays: NativeStoreArrays = { nodeOffset, edgeOffset, atomicNumber, senders, receivers, distance, senderPerm, target: new Float64Array(shape.graphs) };
+    if (direction) arrays.direction = direction;
+    return arrays;
   };
 
   const runBatch = async (): Promise<void> => {
@@ -349,7 +355,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     const s: Structure = { id: 'warmup', numbers: Uint8Array.from([1, 1]), positions: Float64Array.from([0, 0, 0, 0.74, 0, 0]), cell: null, pbc: [false, false, false], targets: {} };
     cache.get({ graphs: budget.graphs, nodes: budget.nodes, edges: budget.edges });
     stats.planBuilds = cache.stats().builds;
-    const { store } = await buildStoreAsync([s], { graph: rule, targetNames: [] });
+    const { store } = await buildStoreAsync([s], { graph: rule, targetNames: [], directions });
     const shape = { graphs: 1, nodes: 2, edges: store.edgeOffset[1] };
     const plan = cache.get(shape);
     const inputs = inputsFor(plan, shape);
@@ -384,7 +390,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
       try {
         // Graph construction on a native worker (the event loop stays free).
         // The data layer's edge ceilings apply (from atom counts before building where the rule allows): ERR_GNN_EDGE_LIMIT.
-        store = (await buildStoreAsync(structures, { graph: rule, targetNames: [], maxEdgesPerGraph: maxEdges, source: 'request' })).store;
+        store = (await buildStoreAsync(structures, { graph: rule, targetNames: [], maxEdgesPerGraph: maxEdges, source: 'request', directions })).store;
       } catch (e) {
         preparing--;
         pump();

@@ -11,10 +11,22 @@ import { ArgumentError, GnnError } from '../errors';
 /** Element type of a plan's floating-point buffers. */
 export type DType = 'float32' | 'float64';
 
-/** Allocates the packed-batch buffers of a shape. */
-export function allocPackOutput(shape: PackShape, dtype: DType = 'float32'): PackOutput {
+/**
+ * Whether a model reads the packed edge directions (`inputs.direction`, unit
+ * vectors [3 x edges]): PaiNN does; MPEU and SchNet use distances only.
+ */
+export function needsDirections(config: Pick<ModelConfig, 'kind'>): boolean {
+  return String(config.kind) === 'painn';
+}
+
+/**
+ * Allocates the packed-batch buffers of a shape; with `directions` also
+ * `direction` ([3 x edges], the float type of the other float inputs), which
+ * the packer then fills from the store (it must have directions).
+ */
+export function allocPackOutput(shape: PackShape, dtype: DType = 'float32', directions = false): PackOutput {
   const F = dtype === 'float64' ? Float64Array : Float32Array;
-  return {
+  const out: PackOutput = {
     atomicNumber: new Int32Array(shape.nodes),
     nodeGraph: new Int32Array(shape.nodes),
     senders: new Int32Array(shape.edges),
@@ -28,6 +40,8 @@ export function allocPackOutput(shape: PackShape, dtype: DType = 'float32'): Pac
     sendPerm: new Int32Array(shape.edges),
     sendPtr: new Int32Array(shape.nodes + 1),
   };
+  if (directions) out.direction = new F(3 * shape.edges) as FloatArray;
+  return out;
 }
 
 /** One plan: native handle + its packed input buffers. */
@@ -58,7 +72,7 @@ export function inputsFor(plan: Plan, shape: PackShape): PackOutput {
   const N = shape.nodes;
   const E = shape.edges;
   const G = shape.graphs;
-  return {
+  const view: PackOutput = {
     atomicNumber: i.atomicNumber.subarray(0, N),
     nodeGraph: i.nodeGraph.subarray(0, N),
     senders: i.senders.subarray(0, E),
@@ -72,13 +86,19 @@ export function inputsFor(plan: Plan, shape: PackShape): PackOutput {
     sendPerm: i.sendPerm.subarray(0, E),
     sendPtr: i.sendPtr.subarray(0, N + 1),
   };
+  if (i.direction) view.direction = i.direction.subarray(0, 3 * E);
+  return view;
 }
 
-/** Builds one plan (counted by the cache, not here). */
-export function buildPlan(config: ModelConfig, capacity: PackShape, dtype: DType = 'float32'): Plan {
+/**
+ * Builds one plan (counted by the cache, not here). With `directions` (by
+ * default when the model needs them) its inputs include `direction`, so the
+ * store it packs from must have directions (else ERR_GNN_DATA_DIRECTIONS).
+ */
+export function buildPlan(config: ModelConfig, capacity: PackShape, dtype: DType = 'float32', directions = needsDirections(config)): Plan {
   const t0 = process.hrtime.bigint();
   const handle = nativeModel().createPlan(config, capacity, dtype);
-  const inputs = allocPackOutput(capacity, dtype);
+  const inputs = allocPackOutput(capacity, dtype, directions);
   const inputBytes = Object.values(inputs).reduce((s, a) => s + (a as ArrayBufferView).byteLength, 0);
   const bytes = nativeModel().planInfo(handle).bytes + inputBytes;
   const buildMs = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -120,6 +140,8 @@ export class PlanCache {
     private readonly maxBytes = 4 * 1024 ** 3,
     private readonly byCapacity = false,
     private readonly hardLimit = false,
+    /** Plans' inputs include `direction` (default: when the model needs them, {@link needsDirections}). */
+    private readonly directions = needsDirections(config),
   ) {}
 
   /** The plan for a shape, building (and counting) it when missing. */
@@ -163,7 +185,7 @@ export class PlanCache {
   }
 
   private build(shape: PackShape, enforce = true): Plan {
-    const plan = buildPlan(this.config, shape, this.dtype);
+    const plan = buildPlan(this.config, shape, this.dtype, this.directions);
     if (enforce && this.hardLimit && plan.bytes > this.maxBytes) {
       this.statsValue.builds++;
       throw new GnnError(

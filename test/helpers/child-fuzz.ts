@@ -82,7 +82,15 @@ function packedArgs(r) {
   const G = store.nodeOffset.length - 1;
   const ids = Int32Array.from(Array.from({ length: 1 + Math.floor(r() * G) }, () => Math.floor(r() * G)));
   const shape = shapeFor(store, ids);
-  return [store, ids, shape, makeOut(shape, r() < 0.5 ? Float32Array : Float64Array)];
+  const F = r() < 0.5 ? Float32Array : Float64Array;
+  const out = makeOut(shape, F);
+  // Half the calls carry edge directions (PaiNN): unit x vectors in the store, a [3 x edges] output.
+  if (r() < 0.5) {
+    store.direction = new Float32Array(3 * store.senders.length);
+    for (let e = 0; e < store.senders.length; e++) store.direction[3 * e] = 1;
+    out.direction = new F(3 * shape.edges);
+  }
+  return [store, ids, shape, out];
 }
 function modelArgs(r) {
   const M = makeModel({ sizes: Array.from({ length: 1 + Math.floor(r() * 4) }, () => 1 + Math.floor(r() * 5)), dtype: r() < 0.5 ? 'float32' : 'float64', seed: Math.floor(r() * 1e6) });
@@ -91,7 +99,7 @@ function modelArgs(r) {
 function structArgs(r) {
   const b = makeStructures(1 + Math.floor(r() * 4), 1 + Math.floor(r() * 6), { seed: Math.floor(r() * 1e6), L: 2 + r() * 6, pbc: r() < 0.5 });
   const rule = [{ kind: 'fc' }, { kind: 'cutoff', cutoff: 1 + r() * 4 }, { kind: 'knn', k: 1 + Math.floor(r() * 6) }][Math.floor(r() * 3)];
-  return [b, rule];
+  return r() < 0.5 ? [b, rule] : [b, rule, { directions: r() < 0.7 }];
 }
 function segArgs(r, kind) {
   const F = r() < 0.5 ? Float32Array : Float64Array, w = 1 + Math.floor(r() * 3), rows = Math.floor(r() * 5), srcRows = Math.floor(r() * 6);

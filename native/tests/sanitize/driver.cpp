@@ -99,7 +99,7 @@ const double kExtremeFloats[] = {std::numeric_limits<double>::quiet_NaN(), INFIN
 struct Store {
   std::vector<int32_t> nodeOffset{0}, edgeOffset{0}, senders, receivers, senderPerm;
   std::vector<uint8_t> z;
-  std::vector<float> dist;
+  std::vector<float> dist, dir;  // dir: [3 x edges] or empty (no directions)
   std::vector<double> target;
   gnn::StoreView view() const {
     gnn::StoreView s;
@@ -112,6 +112,7 @@ struct Store {
     s.distance = dist.data();
     s.senderPerm = senderPerm.data();
     s.target = target.data();
+    s.direction = dir.empty() ? nullptr : dir.data();
     s.numNodes = (int64_t)z.size();
     s.numEdges = (int64_t)senders.size();
     return s;
@@ -149,13 +150,16 @@ template <class T>
 struct PackBuf {
   gnn::PackShape shape;
   std::vector<int32_t> z, nodeGraph, senders, receivers, nNode, nEdge, recvPtr, sendPerm, sendPtr;
-  std::vector<T> dist, target, mask;
-  explicit PackBuf(const gnn::PackShape& s)
+  std::vector<T> dist, target, mask, dir;  // dir: [3 x edges] when asked for
+  explicit PackBuf(const gnn::PackShape& s, bool directions = false)
       : shape(s), z(s.nodes), nodeGraph(s.nodes), senders(s.edges), receivers(s.edges), nNode(s.graphs), nEdge(s.graphs),
-        recvPtr(s.nodes + 1), sendPerm(s.edges), sendPtr(s.nodes + 1), dist(s.edges), target(s.graphs), mask(s.graphs) {}
+        recvPtr(s.nodes + 1), sendPerm(s.edges), sendPtr(s.nodes + 1), dist(s.edges), target(s.graphs), mask(s.graphs),
+        dir(directions ? (size_t)(3 * s.edges) : 0, (T)-7) {}
   gnn::PackOut<T> out() {
-    return {z.data(), nodeGraph.data(), senders.data(), receivers.data(), dist.data(), nNode.data(),
-            nEdge.data(), target.data(), mask.data(), recvPtr.data(), sendPerm.data(), sendPtr.data()};
+    gnn::PackOut<T> o{z.data(), nodeGraph.data(), senders.data(), receivers.data(), dist.data(), nNode.data(),
+                      nEdge.data(), target.data(), mask.data(), recvPtr.data(), sendPerm.data(), sendPtr.data()};
+    if (!dir.empty()) o.direction = dir.data();
+    return o;
   }
   gnn::BatchInputs<T> inputs() const {
     gnn::BatchInputs<T> b;
@@ -210,6 +214,46 @@ void packAndModel(Rng& r, int round) {
         check(pb.receivers[e] - pb.receivers[e] == 0 && pb.dist[e] == (T)st.dist[k], "packed distances");
     check(pb.recvPtr[shape.nodes] == shape.edges, "recvPtr end");
   });
+  // Edge directions (PaiNN): copied per graph, padding edges exactly 0, the
+  // other outputs unchanged; refused (coded) when the store has none.
+  {
+    Store sd = st;
+    sd.dir.resize(3 * sd.senders.size());
+    for (size_t k = 0; k < sd.senders.size(); ++k) {
+      const double a = 6.283185307179586 * r.uni(), c = 2 * r.uni() - 1, q = std::sqrt(1 - c * c);
+      sd.dir[3 * k] = (float)(q * std::cos(a));
+      sd.dir[3 * k + 1] = (float)(q * std::sin(a));
+      sd.dir[3 * k + 2] = (float)c;
+    }
+    const gnn::PackShape padded{shape.nodes + 1, shape.edges + 2, shape.graphs + 1};
+    PackBuf<T> pd(padded, true), pn(padded);
+    expectOk("packGraphs with directions " + tag, [&] {
+      gnn::packGraphs<T>(sd.view(), ids.data(), (int64_t)ids.size(), padded, pd.out());
+      gnn::packGraphs<T>(st.view(), ids.data(), (int64_t)ids.size(), padded, pn.out());
+      check(pd.senders == pn.senders && pd.receivers == pn.receivers && pd.dist == pn.dist && pd.sendPtr == pn.sendPtr,
+            "directions change no other output");
+      int64_t e = 0;
+      for (size_t i = 0; i < ids.size(); ++i)
+        for (int32_t k = sd.edgeOffset[ids[i]]; k < sd.edgeOffset[ids[i] + 1]; ++k, ++e)
+          for (int c = 0; c < 3; ++c) check(pd.dir[(size_t)(3 * e + c)] == (T)sd.dir[(size_t)(3 * k + c)], "packed directions");
+      for (int64_t q = 3 * e; q < 3 * padded.edges; ++q) check(pd.dir[(size_t)q] == (T)0, "padding directions are 0");
+    });
+    PackBuf<T> pm(padded, true);
+    expectCode("directions requested, store has none " + tag, "ERR_GNN_DATA_DIRECTIONS",
+               [&] { gnn::packGraphs<T>(st.view(), ids.data(), (int64_t)ids.size(), padded, pm.out()); });
+    if (sizeof(T) == 4 && !sd.dir.empty()) {
+      gnn::PackOut<T> o = pm.out();
+      o.direction = (T*)(void*)sd.dir.data();  // out.direction === store.direction
+      expectCode("alias out.direction=store.direction " + tag, "ERR_GNN_ALIAS",
+                 [&] { gnn::packGraphs<T>(sd.view(), ids.data(), (int64_t)ids.size(), padded, o); });
+    }
+    if (padded.edges > 0) {
+      gnn::PackOut<T> o = pm.out();
+      o.direction = o.distance;  // overlaps out.distance
+      expectCode("alias out.direction=out.distance " + tag, "ERR_GNN_ALIAS",
+                 [&] { gnn::packGraphs<T>(sd.view(), ids.data(), (int64_t)ids.size(), padded, o); });
+    }
+  }
   // The packed batch satisfies the model's batch contract (row pointers describe it).
   for (bool mpeu : {true, false}) {
     const gnn::ModelConfig cfg = smallConfig(mpeu);
@@ -387,6 +431,18 @@ void build(const Structures& b, const gnn::GraphRule& rule, int64_t* edgesOut = 
   std::vector<int32_t> snd((size_t)E), rcv((size_t)E), perm((size_t)E);
   std::vector<float> d((size_t)E);
   nb.fill(snd.data(), rcv.data(), d.data(), perm.data());
+  // With directions: the same edges bitwise, unit vectors (or 0 at distance 0).
+  {
+    std::vector<int32_t> snd2((size_t)E), rcv2((size_t)E), perm2((size_t)E);
+    std::vector<float> d2((size_t)E), u((size_t)(3 * E));
+    nb.fill(snd2.data(), rcv2.data(), d2.data(), perm2.data(), u.data());
+    check(snd2 == snd && rcv2 == rcv && perm2 == perm && std::memcmp(d2.data(), d.data(), sizeof(float) * (size_t)E) == 0,
+          "directions change no other output");
+    for (int64_t e = 0; e < E; ++e) {
+      const double n2 = (double)u[3 * e] * u[3 * e] + (double)u[3 * e + 1] * u[3 * e + 1] + (double)u[3 * e + 2] * u[3 * e + 2];
+      check(d[(size_t)e] == 0 ? n2 == 0 : std::fabs(n2 - 1) < 1e-5, "unit direction");
+    }
+  }
   // Contract: per structure receiver-sorted, in range; perm a sender-sorted permutation.
   const auto& eo = nb.edgeOffset();
   for (size_t s = 0; s + 1 < eo.size(); ++s) {
