@@ -102,6 +102,7 @@ export type GnnErrorCode =
   // --- the study's grid, its shards and their merge ---
   | 'ERR_GNN_STUDY_GRID' // a value of the study's grid is invalid (unknown policy or model, batch size, repetitions, steps, seed)
   | 'ERR_GNN_STUDY_DUPLICATE' // a list of the grid names a value twice, which would duplicate cells
+  | 'ERR_GNN_STUDY_RESUME' // a study folder holds rows measured with another atomref setting (resuming would mix them)
   | 'ERR_GNN_SHARD_ENV' // the scheduler's shard variables (SLURM_ARRAY_TASK_*, JOB_COMPLETION_INDEX) are missing or inconsistent
   | 'ERR_GNN_SHARD_RESUME' // a shard folder holds another shard or another grid
   | 'ERR_GNN_SHARD_COST_MODEL' // a cost-model file for the shard plan is malformed or lacks a model

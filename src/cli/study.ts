@@ -12,11 +12,12 @@ import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { POLICY_NAMES } from '../batching';
 import {
   DEFAULT_BATCHES, DEFAULT_EVAL_GRAPHS, DEFAULT_REPS, DEFAULT_STEPS, FULL_REPS, FULL_STEPS,
-  StudyError, analyseStudy, costTables, mergeStudyDirs, studyGrid, parseCostModels, predictCosts, resolveShard, runStudy, shardDirName, studyTables, tableToText, ttestTable,
+  LEARNED_RMSE_FRACTION, StudyError, analyseStudy, learnedCells, costTables, mergeStudyDirs, studyGrid, parseCostModels, predictCosts, resolveShard, runStudy, shardDirName, studyTables, tableToText, ttestTable,
   type CellCostCoefficients, type MergeOutcome, type StudyProgress, type StudyResults,
 } from '../experiment';
 import type { ModelKind } from '../model/config';
 import { renderReport } from '../report';
+import { atomrefSentence } from '../report/render';
 import { writeFileAtomic } from '../util/atomic';
 import { UsageError } from '../errors';
 import { formatTable, intListOption, intOption, numberOption } from './format';
@@ -41,6 +42,8 @@ interface StudyCliOptions extends SourceOptionValues {
   shards?: number;
   costModel?: string;
   report: boolean;
+  /** true: --atomref, false: --no-atomref, undefined: auto. */
+  atomref?: boolean;
 }
 
 interface MergeCliOptions {
@@ -92,7 +95,15 @@ export function formatStudyTables(results: StudyResults, budgetSteps: number, co
   const a = analyseStudy(results.rows);
   let out = '';
   for (const t of studyTables(a)) out += tableToText(t) + '\n';
-  out += tableToText(ttestTable(a.ttests, a.alpha)) + '\n';
+  out += atomrefSentence(results) + '\n\n';
+  // Significance tests between models that learned nothing compare noise: only cells whose runs learned.
+  const cells = learnedCells(results);
+  const trained = new Set(cells.filter((c) => c.learned).map((c) => `${c.data}\u0000${c.model}\u0000${c.batch}`));
+  const untrained = cells.filter((c) => !c.learned);
+  if (untrained.length)
+    out += `the models did not learn in ${untrained.length} of ${cells.length} (data, model, B) cell(s) (test RMSE above ${LEARNED_RMSE_FRACTION} x the std of what they learn, or train loss above ${(LEARNED_RMSE_FRACTION ** 2).toFixed(2)}): no test-RMSE t-tests for them; train longer (--steps, --full) to compare how the policies learn\n\n`;
+  const tests = a.ttests.filter((t) => trained.has(`${t.data}\u0000${t.model}\u0000${t.batch}`));
+  if (tests.length) out += tableToText(ttestTable(tests, a.alpha)) + '\n';
   const shapes = (data: string, policy: string, batch: number): number | undefined =>
     results.data.find((d) => d.data === data)?.simulation.find((r) => r.policy === policy && r.batch === batch)?.shapes;
   const costs = predictCosts(a.summaries, budgetSteps, costPerHour ?? NaN, shapes);
@@ -147,6 +158,8 @@ export function registerStudyCommand(program: Command): void {
     .option('--shard <I/N>', 'run shard I of N (1-based) into OUT/shard-I-of-N; default: from SLURM_ARRAY_TASK_ID (+ _COUNT or _MIN/_MAX) or JOB_COMPLETION_INDEX with --shards')
     .option('--shards <N>', 'shard count for a Kubernetes Indexed Job (JOB_COMPLETION_INDEX is the index); checked against a Slurm array', intOption('--shards', 1))
     .option('--cost-model <file>', 'JSON cost coefficients per model for the shard plan (default: built-in reference); give every shard the same file')
+    .option('--atomref', 'fit per-element reference values (atomrefs) on every source and learn the residual')
+    .option('--no-atomref', 'no atomrefs on any source (default: fitted where they explain the target, i.e. extensive targets such as U0; recorded in results.json)')
     .option('--no-report', 'do not write OUT/report.html at the end (default: the HTML report is written beside results.json when the grid is complete)')
     .action(async (sources: string[], o: StudyCliOptions) => {
       const shard = resolveShard({ shard: o.shard, shards: o.shards, env: process.env });
@@ -202,6 +215,7 @@ export function registerStudyCommand(program: Command): void {
           seed: o.seed,
           threads: o.threads,
           evalGraphs: o.full ? 0 : o.evalGraphs,
+          atomref: o.atomref === undefined ? ('auto' as const) : o.atomref ? ('on' as const) : ('off' as const),
           resume: !o.fresh,
           onProgress,
           shouldStop: () => interrupted,

@@ -20,6 +20,7 @@ export {
   analyseStudy, studentTTest, welchTTest, twoSidedP, sampleMean, sampleVariance, sampleMedian, predictCosts, cheapestPolicies,
   type TTest, type PolicySummary, type TTestRow, type CostRow, type StudyAnalysis,
 } from './stats';
+export { learnedCells, LEARNED_RMSE_FRACTION, type LearnedCell } from './learned';
 export { studyTables, speedupTables, stepTimeTables, ttestTable, costTables, tableToText, tableToMarkdown, type Table } from './tables';
 export {
   recommend, calibrateCostModel, predictPolicyTimes, verifyRecommendation, studyHitRate, leastSquares, nonNegativeFit, CALIBRATION_SCALES,

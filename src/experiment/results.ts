@@ -15,6 +15,7 @@ import type { CompareRow } from '../batching';
 import { targetColumn, type GraphStore, type Histogram } from '../data';
 import { writeFileAtomic } from '../util/atomic';
 import type { TrainResult } from '../train/trainer';
+import type { AtomrefDecision, AtomrefMode } from '../train/atomref';
 
 /** Format version of `results.json`. */
 export const RESULTS_VERSION = 1;
@@ -66,13 +67,15 @@ export const TRAIN_COLUMNS = [
   'test_rmse',
   'test_mae',
   'target_std',
+  'atomref',
+  'residual_std',
   'gflops'
 ] as const satisfies readonly (keyof TrainResult)[];
 
 /** A run's {@link TRAIN_COLUMNS}. */
 export function trainColumns(r: TrainResult): Pick<TrainResult, (typeof TRAIN_COLUMNS)[number]> {
   const out: Partial<Pick<TrainResult, (typeof TRAIN_COLUMNS)[number]>> = {};
-  for (const k of TRAIN_COLUMNS) out[k] = r[k];
+  for (const k of TRAIN_COLUMNS) (out as Record<string, unknown>)[k] = r[k];
   return out as Pick<TrainResult, (typeof TRAIN_COLUMNS)[number]>;
 }
 
@@ -93,7 +96,11 @@ export const ENVIRONMENT_COLUMNS = [
 ] as const satisfies readonly (keyof StudyRow)[];
 
 /** One finished cell of the grid. */
-export interface StudyRow extends Pick<TrainResult, (typeof TRAIN_COLUMNS)[number]> {
+export interface StudyRow extends Pick<TrainResult, Exclude<(typeof TRAIN_COLUMNS)[number], 'atomref' | 'residual_std'>> {
+  /** The run fitted atomrefs and learned the residual (absent in rows from before atomrefs: false). */
+  atomref?: boolean;
+  /** Spread of what the network learned: the residual's after atomrefs, else the target's (absent in older rows). */
+  residual_std?: number;
   data: string;
   model: string;
   policy: string;
@@ -143,6 +150,8 @@ export interface DataSummary {
   graph_rule?: string;
   /** {@link storeDigest} of the loaded data: shards merged must have loaded the same graphs and targets. */
   digest?: string;
+  /** Whether the runs on this source fitted atomrefs, and the spreads that decided it (absent in files from before atomrefs: none were used). */
+  atomref?: AtomrefDecision;
 }
 
 /** Load options of the grid as recorded in `results.json` (everything that changes the graphs or the target). */
@@ -170,6 +179,8 @@ export interface StudyGrid {
   load?: GridLoadOptions;
   /** Target per source, when given per source. */
   targets?: Record<string, string>;
+  /** Atomref setting of the study (absent in files from before atomrefs: read as `off`). */
+  atomref?: AtomrefMode;
 }
 
 /** A shard's record in its own `results.json` (see `planShards` for the assignment rule). */
@@ -265,7 +276,7 @@ export function currentEnvironment(): Environment {
 /**
  * The fields a grid fingerprint covers, in the order a difference is reported:
  * data sources, graph rule and the other load options, targets, models,
- * policies, batch sizes, steps, repetitions, seed, evaluation size, version.
+ * policies, batch sizes, steps, repetitions, seed, evaluation size, atomref setting, version.
  */
 export function gridSpec(grid: StudyGrid, gnnbatchVersion: string): [string, unknown][] {
   const load = grid.load ?? {};
@@ -284,13 +295,16 @@ export function gridSpec(grid: StudyGrid, gnnbatchVersion: string): [string, unk
     ['reps', grid.reps],
     ['base_seed', grid.base_seed],
     ['eval_graphs', grid.eval_graphs],
+    ['atomref', grid.atomref ?? 'off'],
     ['gnnbatch_version', gnnbatchVersion],
   ];
 }
 
 /** A 16-hex-digit digest of {@link gridSpec}: two results files of one grid (and version) have the same fingerprint. */
 export function gridFingerprint(grid: StudyGrid, gnnbatchVersion: string): string {
-  return createHash('sha256').update(JSON.stringify(gridSpec(grid, gnnbatchVersion))).digest('hex').slice(0, 16);
+  // `atomref: off` is left out, so files from before atomrefs keep their fingerprint.
+  const spec = gridSpec(grid, gnnbatchVersion).filter(([k, v]) => !(k === 'atomref' && v === 'off'));
+  return createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
 }
 
 /**
@@ -332,6 +346,7 @@ export function cellKey(r: Pick<StudyRow, 'data' | 'model' | 'policy' | 'batch' 
 }
 
 function csvCell(v: unknown): string {
+  if (v === undefined || v === null) return ''; // a column a row from an older file lacks
   const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : String(v);
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }

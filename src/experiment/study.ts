@@ -7,9 +7,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { POLICY_NAMES, compareBatching, isPolicyName, sizesOf } from '../batching';
-import { defaultTarget, distribution, formatGraphRule, loadSource, parseGraphRule, splitGraphs, type GraphStore, type LoadSourceOptions, type Split } from '../data';
+import { defaultTarget, distribution, targetColumn, formatGraphRule, loadSource, parseGraphRule, splitGraphs, type GraphStore, type LoadSourceOptions, type Split } from '../data';
 import type { ModelKind } from '../model/config';
 import { train, type TrainProgress } from '../train/trainer';
+import { decideAtomrefs, type AtomrefMode } from '../train/atomref';
 import {
   RESULTS_VERSION, StudyError, cellKey, currentEnvironment, firstGridDifference, gridFingerprint, readResults, storeDigest, writeResults,
   type CellCostCoefficients, type DataSummary, type GridLoadOptions, type ShardRecord, type StudyGrid, type StudyResults, type StudyRow,
@@ -64,6 +65,15 @@ export interface StudyOptions {
   threads?: number;
   /** Graphs evaluated from each of val and test (0 = all; default {@link DEFAULT_EVAL_GRAPHS}). */
   evalGraphs?: number;
+  /**
+   * Per-element reference values (see train/atomref.ts), decided once per
+   * data source on its train split: `auto` (the default) fits them where they
+   * explain the target (extensive targets such as U0: residual spread at most
+   * ATOMREF_AUTO_MAX_RATIO of the target's), `on` everywhere, `off` nowhere.
+   * The decision is recorded per source in `results.json` (`data[].atomref`)
+   * and per row (`atomref`, `residual_std`).
+   */
+  atomref?: AtomrefMode;
   /** Steps the policy simulation runs per (data, policy, B) for the compile estimate of long runs (default 20000; cheap, no training). */
   simulateSteps?: number;
   /** Skip finished cells found in `outDir/results.json` (default true). */
@@ -169,6 +179,7 @@ export function studyGrid(options: Omit<StudyOptions, 'outDir'>): StudyGrid {
     base_seed: options.seed ?? 42,
     eval_graphs: options.evalGraphs ?? DEFAULT_EVAL_GRAPHS,
     load: gridLoadOptions(options.load),
+    atomref: options.atomref ?? 'auto',
   };
   if (options.targets && Object.keys(options.targets).length) grid.targets = { ...options.targets };
   for (const p of grid.policies) if (!isPolicyName(p)) throw new StudyError('ERR_GNN_STUDY_GRID', `unknown policy '${p}' (expected one of ${POLICY_NAMES.join(', ')})`);
@@ -177,6 +188,7 @@ export function studyGrid(options: Omit<StudyOptions, 'outDir'>): StudyGrid {
   if (!(Number.isInteger(grid.reps) && grid.reps >= 1)) throw new StudyError('ERR_GNN_STUDY_GRID', `reps must be an integer >= 1, got ${grid.reps}`);
   if (!(Number.isInteger(grid.steps) && grid.steps >= 1)) throw new StudyError('ERR_GNN_STUDY_GRID', `steps must be an integer >= 1, got ${grid.steps}`);
   if (!(Number.isInteger(grid.base_seed) && grid.base_seed >= 0)) throw new StudyError('ERR_GNN_STUDY_GRID', `seed must be an integer >= 0, got ${grid.base_seed}`);
+  if (!['auto', 'on', 'off'].includes(grid.atomref as string)) throw new StudyError('ERR_GNN_STUDY_GRID', `atomref must be auto, on or off, got '${String(grid.atomref)}'`);
   if (!(Number.isInteger(grid.eval_graphs) && grid.eval_graphs >= 0)) throw new StudyError('ERR_GNN_STUDY_GRID', `eval graphs must be an integer >= 0, got ${grid.eval_graphs}`);
   checkDistinct('data', grid.data);
   checkDistinct('models', grid.models);
@@ -255,7 +267,13 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     };
     results.shard = record;
   }
-  if (old) results = { ...results, created: old.created, data: old.data, rows: old.rows };
+  if (old) {
+    // Atomrefs change what every cell learns: rows measured with another setting cannot be resumed into this grid.
+    const was = old.grid?.atomref ?? 'off';
+    if (was !== grid.atomref)
+      throw new StudyError('ERR_GNN_STUDY_RESUME', `${file} was measured with atomref '${was}', this run asks for '${grid.atomref}': run with --fresh to start over, give it another --out folder, or ${was === 'off' ? 'add --no-atomref' : was === 'on' ? 'add --atomref' : 'drop --atomref/--no-atomref'} to continue it`);
+    results = { ...results, created: old.created, data: old.data, rows: old.rows };
+  }
   const done = new Set(results.rows.map(cellKey));
   let finished = 0;
   let ran = 0;
@@ -281,9 +299,10 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     if (!target) throw new StudyError('ERR_GNN_DATA_TARGET', `${data}: the data has no numeric target property`);
     const split = splitGraphs(store.numGraphs, { seed: 42 });
     const evSplit = evalSplit(split, grid.eval_graphs);
-    if (!results.data.some((d) => d.data === data)) {
-      results.data.push(dataSummary(data, target, store, split.train, grid.batches, grid.policies, simSteps));
-    }
+    const atomref = decideAtomrefs(store, targetColumn(store, target), split.train, grid.atomref ?? 'auto');
+    const summary = results.data.find((d) => d.data === data);
+    if (!summary) results.data.push({ ...dataSummary(data, target, store, split.train, grid.batches, grid.policies, simSteps), atomref });
+    else summary.atomref = atomref;
     for (const c of todo) {
       const index = mine.indexOf(c);
       options.onProgress?.({ kind: 'start', cell: c, index, cells: total, finished });
@@ -297,6 +316,7 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
         steps: grid.steps,
         seed: c.seed,
         split: evSplit,
+        atomref: atomref.used,
         threads: options.threads,
         progressEvery: 1,
         onProgress: (p) => options.onProgress?.({ kind: 'step', cell: c, index, cells: total, finished, step: p }),

@@ -8,6 +8,8 @@ import type { HitRate } from '../experiment/recommend';
 import { analyseStudy, cheapestPolicies, predictCosts } from '../experiment/stats';
 import { stepTimeTables, ttestTable, type Table } from '../experiment/tables';
 import { mixedHardware } from '../experiment/merge';
+import { LEARNED_RMSE_FRACTION, learnedCells } from '../experiment/learned';
+import { ATOMREF_AUTO_MAX_RATIO } from '../train/atomref';
 import { profileCharts, reportCharts, type ChartSpec } from './charts';
 import type { ProfileResult } from '../train/profile';
 import { renderVegaLiteSvg } from './vega';
@@ -34,41 +36,21 @@ function htmlTable(t: Table, highlight?: (row: string[]) => boolean): string {
 }
 
 /**
- * A cell's models learned when both (a) their mean test RMSE is clearly below
- * the target's standard deviation over the train split (what predicting the
- * mean scores): at most {@link LEARNED_RMSE_FRACTION} of it, and (b) the
- * median final train loss (standardised MSE, 1 = predicting the mean) is at
- * most its square. (b) guards against a small test subsample whose own spread
- * is below the train split's, where an untrained model passes (a) alone.
+ * What the runs learned: the atomref setting and, per data source, whether
+ * per-element reference values were fitted and the spreads that decided it.
  */
-export const LEARNED_RMSE_FRACTION = 0.8;
-
-/** Per (data, model, batch) cell: mean test RMSE, target std, median final train loss, and whether the runs learned. */
-export function learnedCells(results: StudyResults): { data: string; model: string; batch: number; rmse: number; std: number; trainLoss: number; learned: boolean }[] {
-  const cells = new Map<string, { data: string; model: string; batch: number; rmse: number[]; std: number[]; loss: number[] }>();
-  for (const r of results.rows) {
-    const k = `${r.data}\u0000${r.model}\u0000${r.batch}`;
-    if (!cells.has(k)) cells.set(k, { data: r.data, model: r.model, batch: r.batch, rmse: [], std: [], loss: [] });
-    const c = cells.get(k)!;
-    if (Number.isFinite(r.test_rmse)) c.rmse.push(r.test_rmse);
-    if (Number.isFinite(r.target_std)) c.std.push(r.target_std);
-    if (Number.isFinite(r.final_train_loss)) c.loss.push(r.final_train_loss);
-  }
-  const mean = (xs: number[]): number => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : NaN);
-  const med = (xs: number[]): number => {
-    if (!xs.length) return NaN;
-    const s = [...xs].sort((x, y) => x - y);
-    const h = s.length >> 1;
-    return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
-  };
-  const f = LEARNED_RMSE_FRACTION;
-  return [...cells.values()].map((c) => {
-    const rmse = mean(c.rmse);
-    const std = mean(c.std);
-    const trainLoss = med(c.loss);
-    const learned = Number.isFinite(rmse) && Number.isFinite(std) && std > 0 && rmse <= f * std && Number.isFinite(trainLoss) && trainLoss <= f * f;
-    return { data: c.data, model: c.model, batch: c.batch, rmse, std, trainLoss, learned };
-  });
+export function atomrefSentence(results: Pick<StudyResults, 'grid' | 'data'>): string {
+  const mode = results.grid.atomref ?? 'off';
+  const f = (x: number): string => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toPrecision(3));
+  const per = results.data.map((d) =>
+    d.atomref
+      ? `${d.data} (${d.target}): ${d.atomref.used ? 'fitted' : 'not fitted'}, residual std ${f(d.atomref.residual_std)} of the target's ${f(d.atomref.target_std)} (${(100 * d.atomref.ratio).toFixed(1)}%)`
+      : `${d.data} (${d.target}): not fitted`,
+  );
+  const rule = mode === 'auto'
+    ? `atomrefs (per-element reference values fitted on the train split; the network learns the residual) where they leave at most ${(100 * ATOMREF_AUTO_MAX_RATIO).toFixed(0)}% of the target's standard deviation (extensive targets such as U0)`
+    : mode === 'on' ? 'atomrefs on every source (--atomref)' : 'no atomrefs (--no-atomref, or a study from before atomrefs)';
+  return `Targets: ${rule}. ${per.join('; ')}.`;
 }
 
 /** Renders every chart (throws when a spec is invalid). */
@@ -127,6 +109,7 @@ td:first-child,th:first-child{text-align:left}tr.hl td{background:#fff3cd}figure
 ${g.reps} repetition(s) of ${g.steps} steps (seed ${g.base_seed} + repetition). Machine: ${esc(env.cpu_model)}, ${env.cpu_cores} cores, ${env.total_memory_gib} GiB;
 node ${esc(env.node_version)}; native ${esc(env.native.build)}, SIMD ${esc(env.native.simd)}, OpenMP ${env.native.openmp ? 'on' : 'off'}, ${env.native.threads} threads; gnnbatch ${esc(env.gnnbatch_version)}.
 Speedup as in the study: per batch size, the slowest policy's mean step time divided by each policy's.</p>
+<p class="meta">${esc(atomrefSentence(results))}</p>
 `;
   const mixed = mixedHardware(results.rows);
   if (mixed.length > 0) {
@@ -157,8 +140,8 @@ Speedup as in the study: per batch size, the slowest policy's mean step time div
   const trainedKey = new Set(cells.filter((c) => c.learned).map((c) => `${c.data}\u0000${c.model}\u0000${c.batch}`));
   const tests = a.ttests.filter((t) => trainedKey.has(`${t.data}\u0000${t.model}\u0000${t.batch}`));
   if (untrained.length > 0) {
-    html += `<p class="warn"><b>The models did not learn in ${untrained.length} of ${cells.length} cell(s)</b> (mean test RMSE not below ${LEARNED_RMSE_FRACTION} x the target's standard deviation, what predicting the mean scores, or median final train loss not below ${(LEARNED_RMSE_FRACTION ** 2).toFixed(2)} in standardised units), so no significance test is shown for them: `;
-    html += untrained.map((c) => `${esc(c.data)} / ${esc(c.model)} / B=${c.batch}: RMSE ${c.rmse.toFixed(4)} vs std ${c.std.toFixed(4)}, train loss ${c.trainLoss.toFixed(3)}`).join('; ');
+    html += `<p class="warn"><b>The models did not learn in ${untrained.length} of ${cells.length} cell(s)</b> (mean test RMSE not below ${LEARNED_RMSE_FRACTION} x the standard deviation of what the network learns, the target's or after atomrefs the residual's, i.e. what predicting the mean scores, or median final train loss not below ${(LEARNED_RMSE_FRACTION ** 2).toFixed(2)} in standardised units), so no significance test is shown for them: `;
+    html += untrained.map((c) => `${esc(c.data)} / ${esc(c.model)} / B=${c.batch}: RMSE ${c.rmse.toFixed(4)} vs ${c.atomref ? 'residual ' : ''}std ${c.std.toFixed(4)}, train loss ${c.trainLoss.toFixed(3)}`).join('; ');
     html += `. Train longer (<code>--steps</code>, <code>--full</code>) to compare how the policies learn.</p>\n`;
   }
   if (tests.length > 0) {
