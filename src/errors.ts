@@ -43,6 +43,7 @@ export type GnnErrorCode =
   | 'ERR_GNN_NO_CUDA' // this build has no CUDA backend
   | 'ERR_GNN_NO_DEVICE' // the CUDA build found no usable GPU
   | 'ERR_GNN_CUDA' // a CUDA call failed
+  | 'ERR_GNN_CUDA_UNSUPPORTED' // the CUDA backend does not run this model kind (PaiNN runs on the CPU only)
   // --- geometry and graph construction ---
   | 'ERR_GNN_POSITION' // an atom position is not finite or too large for neighbour search
   | 'ERR_GNN_CELL' // a periodic cell is singular, not finite or absurd

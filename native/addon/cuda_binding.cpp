@@ -75,6 +75,9 @@ void registerCuda(Napi::Env env, Napi::Object exports) {
     Napi::Env env = info.Env();
     return guarded(env, [&]() -> Napi::Value {
       const gnn::ModelConfig c = configArg(env, info[0]);
+      if (c.kind == gnn::ModelKind::PaiNN)
+        rangeError(env, "the CUDA backend does not run PaiNN yet (its kernels have not been run on a GPU); train PaiNN on the CPU",
+                   "ERR_GNN_CUDA_UNSUPPORTED");
       CallArgs a(env, false);
       auto p = a.view<float>(info[1], "params", Access::In);
       return wrap(env, new ModelH{gnn::cudaCreateModel(c, p.data, (int64_t)p.size)}, kCudaModelTag);

@@ -14,11 +14,13 @@ gnn::ModelConfig configArg(Napi::Env env, const Napi::Value& v) {
   auto o = objArg(env, v, "config");
   gnn::ModelConfig c;
   auto kind = prop(env, o, "kind", "config");
-  if (!kind.IsString()) typeError(env, "config.kind must be 'mpeu' or 'schnet'");
+  if (!kind.IsString()) typeError(env, "config.kind must be 'mpeu', 'schnet' or 'painn'");
   const std::string k = kind.As<Napi::String>().Utf8Value();
   if (k == "mpeu") c.kind = gnn::ModelKind::MPEU;
   else if (k == "schnet") c.kind = gnn::ModelKind::SchNet;
-  else rangeError(env, "config.kind must be 'mpeu' or 'schnet', got '" + k + "'", "ERR_GNN_CONFIG");
+  else if (k == "painn") c.kind = gnn::ModelKind::PaiNN;
+  else rangeError(env, "config.kind must be 'mpeu', 'schnet' or 'painn', got '" + k + "'", "ERR_GNN_CONFIG");
+  const bool painn = c.kind == gnn::ModelKind::PaiNN;
   auto integer = [&](const char* key, int def) {
     const double d = numberOr(env, o, key, def, "config");
     if (d != std::floor(d)) typeError(env, std::string("config.") + key + " must be an integer");
@@ -27,16 +29,22 @@ gnn::ModelConfig configArg(Napi::Env env, const Napi::Value& v) {
   };
   auto choice = [&](const char* key) {
     const Napi::Value x = optProp(o, key);
-    if (x.IsUndefined()) return true;  // 'mean'
+    if (x.IsUndefined()) return !painn;  // 'mean' ('sum' for PaiNN)
     const std::string s = x.IsString() ? x.As<Napi::String>().Utf8Value() : "";
     if (s != "mean" && s != "sum") rangeError(env, std::string("config.") + key + " must be 'mean' or 'sum'", "ERR_GNN_CONFIG");
     return s == "mean";
   };
-  c.latent = integer("latent", 64);
+  c.latent = integer("latent", painn ? 128 : 64);
   c.passes = integer("passes", 3);
-  c.basis = integer("basis", 150);
+  c.basis = integer("basis", painn ? 20 : 150);
   c.numClasses = integer("numClasses", 100);
-  c.readoutHidden = integer("readoutHidden", 32);
+  c.readoutHidden = integer("readoutHidden", painn ? 64 : 32);
+  c.cutoff = numberOr(env, o, "cutoff", 5.0, "config");
+  {
+    const Napi::Value x = optProp(o, "sharedFilters");
+    if (!x.IsUndefined() && !x.IsBoolean()) typeError(env, "config.sharedFilters must be a boolean");
+    c.sharedFilters = x.IsBoolean() && x.As<Napi::Boolean>().Value();
+  }
   c.rbfSpacing = numberOr(env, o, "rbfSpacing", 0.1, "config");
   c.rbfGamma = numberOr(env, o, "rbfGamma", 10.0, "config");
   c.meanAggregation = choice("aggregation");

@@ -12,8 +12,9 @@ namespace gnnaddon {
 // o[key] as a finite number, or `def` when absent/undefined; errors name `objName.key`.
 double numberOr(Napi::Env env, const Napi::Object& o, const char* key, double def, const std::string& objName);
 
-// {kind: 'mpeu'|'schnet', latent, passes, basis, rbfSpacing, rbfGamma, numClasses,
-//  readoutHidden, aggregation: 'mean'|'sum', readout: 'mean'|'sum'} (study defaults).
+// {kind: 'mpeu'|'schnet'|'painn', latent, passes, basis, rbfSpacing, rbfGamma, numClasses,
+//  readoutHidden, aggregation: 'mean'|'sum', readout: 'mean'|'sum', cutoff, sharedFilters}
+// (the study's defaults per kind; PaiNN's from docs/painn.md).
 gnn::ModelConfig configArg(Napi::Env env, const Napi::Value& v);
 
 // {lr, bc1, bc2 (required), beta1, beta2, eps, weightDecay, clipNorm}.

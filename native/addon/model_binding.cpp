@@ -61,6 +61,7 @@ const char* kInputKeys[] = {"atomicNumber", "senders", "receivers", "distance", 
                             "target",       "mask",    "recvPtr",   "sendPerm", "sendPtr"};
 struct InputValues {
   std::array<Napi::Value, 10> v;
+  Napi::Value direction;  // optional [edges x 3] (PaiNN)
   ShapeArg shape;
 };
 
@@ -68,6 +69,7 @@ InputValues readInputs(Napi::Env env, const Napi::Value& inputs, const Napi::Val
   auto o = objArg(env, inputs, "inputs");
   InputValues r;
   for (size_t i = 0; i < r.v.size(); ++i) r.v[i] = prop(env, o, kInputKeys[i], "inputs");
+  r.direction = optProp(o, "direction");
   r.shape = shapeArg(env, shape, "shape");
   return r;
 }
@@ -90,6 +92,8 @@ gnn::BatchInputs<T> inputViews(CallArgs& a, const InputValues& iv) {
   b.recvPtr = a.view<int32_t>(iv.v[7], "inputs.recvPtr", R, -1, N + 1).data;
   b.sendPerm = a.view<int32_t>(iv.v[8], "inputs.sendPerm", R, -1, E).data;
   b.sendPtr = a.view<int32_t>(iv.v[9], "inputs.sendPtr", R, -1, N + 1).data;
+  if (!iv.direction.IsUndefined() && !iv.direction.IsNull())
+    b.direction = a.view<T>(iv.direction, "inputs.direction", R, -1, 3 * E).data;
   return b;
 }
 

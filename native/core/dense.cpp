@@ -288,6 +288,43 @@ void mulSspGradFromAct<double>(double* d, const double* a, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i] *= -std::expm1(-(a[i] + kLn2));
 }
 
+// sigmoid(v) from e = exp(-|v|): 1 / (1 + e) for v >= 0, e / (1 + e) otherwise.
+static inline VF vsigmoid(VF v) {
+  const VF a = v < 0 ? -v : v;
+  const VF e = vexpNonPos(-a);
+  const VF r = 1.0f / (1.0f + e);
+  return v < 0 ? e * r : r;
+}
+static inline double sigmoidD(double v) {
+  const double e = std::exp(-std::fabs(v));
+  return v < 0 ? e / (1.0 + e) : 1.0 / (1.0 + e);
+}
+
+template <>
+void siluForward<float>(const float* pre, float* act, int64_t n) {
+  if (act != pre && n > 0) std::memcpy(act, pre, sizeof(float) * n);
+  mapFloat(act, n, [](VF v, int64_t) { return v * vsigmoid(v); });
+}
+template <>
+void siluForward<double>(const double* pre, double* act, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) act[i] = pre[i] * sigmoidD(pre[i]);
+}
+template <>
+void mulSiluGrad<float>(float* d, const float* pre, int64_t n) {
+  mapFloat(d, n, [=](VF v, int64_t i) {
+    const VF x = loadTail(pre, i, n);
+    const VF sg = vsigmoid(x);
+    return v * (sg * (1.0f + x * (1.0f - sg)));
+  });
+}
+template <>
+void mulSiluGrad<double>(double* d, const double* pre, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double sg = sigmoidD(pre[i]);
+    d[i] *= sg * (1.0 + pre[i] * (1.0 - sg));
+  }
+}
+
 template <>
 void expNonPosInPlace<float>(float* x, int64_t n) {
   mapFloat(x, n, [](VF v, int64_t) { return vexpNonPos(v); });

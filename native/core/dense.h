@@ -45,6 +45,14 @@ void sspInPlace(T* x, int64_t n);
 template <class T>
 void mulSspGradFromAct(T* d, const T* a, int64_t n);
 
+// SiLU (PaiNN's activation): act = pre * sigmoid(pre) over n values (act may
+// equal pre for in place).
+template <class T>
+void siluForward(const T* pre, T* act, int64_t n);
+// d *= silu'(pre) = sigmoid(pre) * (1 + pre * (1 - sigmoid(pre))).
+template <class T>
+void mulSiluGrad(T* d, const T* pre, int64_t n);
+
 // x[i] = exp(x[i]) for x[i] <= 0 (vectorised in float; std::exp in double).
 template <class T>
 void expNonPosInPlace(T* x, int64_t n);

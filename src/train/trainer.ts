@@ -249,7 +249,14 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const lr = opts.lr ?? 1e-4;
   const schedule: ScheduleSpec =
     typeof opts.schedule === 'string' ? parseSchedule(opts.schedule, lr, opts.steps) : opts.schedule ?? studySchedule(lr);
-  const device = resolveDevice(opts.device ?? 'cpu');
+  if (config.kind === 'painn') {
+    if (opts.device === 'cuda')
+      throw new GnnError('ERR_GNN_CUDA_UNSUPPORTED', "the CUDA engine does not run PaiNN yet (its kernels have not been run on a GPU); train PaiNN with device 'cpu'");
+    if (!store.directions)
+      throw new GnnError('ERR_GNN_DATA_DIRECTIONS', 'PaiNN needs the edge direction vectors, but the store was built without them: build it with directions: true (buildStore, loadSource)');
+  }
+  // PaiNN runs on the CPU only: `auto` picks the CPU for it.
+  const device = config.kind === 'painn' && opts.device === 'auto' ? 'cpu' : resolveDevice(opts.device ?? 'cpu');
   if (device === 'cuda') {
     const unsupported = (what: string): never => {
       throw new GnnError('ERR_GNN_UNSUPPORTED', `--device cuda: ${what} is not supported on the CUDA engine (use --device cpu)`);

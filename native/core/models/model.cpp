@@ -23,6 +23,7 @@
 #include "core/dense.h"
 #include "core/segment.h"
 #include "core/models/weights.h"
+#include "core/models/model_internal.h"
 
 namespace gnn {
 
@@ -40,20 +41,35 @@ const char* const kKernelSiteNames[kSiteCount] = {
     "bwd.filter.w2_dw_gemm", "bwd.filter.w2_dx_gemm", "bwd.filter.w1_dw_gemm", "bwd.filter.w1_dx_gemm",
     "bwd.edge.w2_dw_gemm", "bwd.edge.w2_dx_gemm", "bwd.edge.w1e_dw_gemm", "bwd.edge.ps_scatter",
     "bwd.edge.pr_segment", "bwd.edge.w1s_dw_gemm", "bwd.edge.w1r_dw_gemm", "bwd.edge.w1s_dx_gemm",
-    "bwd.edge.w1r_dx_gemm", "bwd.edge.w1e_dx_gemm", "bwd.embed", "adam"};
+    "bwd.edge.w1r_dx_gemm", "bwd.edge.w1e_dx_gemm", "bwd.embed", "adam",
+    "fwd.painn.rbf", "fwd.painn.filter_gemm", "fwd.painn.message.w1_gemm", "fwd.painn.message.w2_gemm",
+    "fwd.painn.message.aggregate", "fwd.painn.update.mix_gemm", "fwd.painn.update.norm", "fwd.painn.update.w1_gemm",
+    "fwd.painn.update.w2_gemm_apply", "bwd.painn.update.apply", "bwd.painn.update.w2_dw_gemm",
+    "bwd.painn.update.w2_dx_gemm", "bwd.painn.update.w1_dw_gemm", "bwd.painn.update.w1_dx_gemm",
+    "bwd.painn.update.norm", "bwd.painn.update.mix_dw_gemm", "bwd.painn.update.mix_dx_gemm",
+    "bwd.painn.message.scatter", "bwd.painn.message.w2_dw_gemm", "bwd.painn.message.w2_dx_gemm",
+    "bwd.painn.message.w1_dw_gemm", "bwd.painn.message.w1_dx_gemm", "bwd.painn.filter_dw_gemm"};
 const int kKernelSiteRows[kSiteCount] = {
     kRowEdge, kRowNode, kRowNode, kRowNode, kRowEdge, kRowEdge, kRowEdge, kRowEdge, kRowNode, kRowEdge, kRowNode,
     kRowNode, kRowNode, kRowNode, kRowGraph,
     kRowGraph, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode,
     kRowEdge, kRowEdge, kRowNode, kRowNode, kRowEdge, kRowEdge, kRowEdge, kRowEdge,
     kRowEdge, kRowEdge, kRowEdge, kRowEdge, kRowEdge, kRowNode, kRowNode, kRowNode,
-    kRowNode, kRowEdge, kRowNode, kRowParam};
+    kRowNode, kRowEdge, kRowNode, kRowParam,
+    kRowEdge, kRowEdge, kRowNode, kRowNode, kRowEdge, kRowNode, kRowNode, kRowNode,
+    kRowNode, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode,
+    kRowNode, kRowNode, kRowNode,
+    kRowEdge, kRowNode, kRowNode, kRowNode, kRowNode, kRowEdge};
 const bool kKernelSiteGemm[kSiteCount] = {
     false, false, true, true, true, true, true, true, true, false, true, true, true, true, false,
     false, true, false, true, true, true, true, true, true,
     false, false, true, true, true, true, true, true,
     true, true, true, false, false, true, true, true,
-    true, true, false, false};
+    true, true, false, false,
+    false, true, true, true, false, true, false, true,
+    true, false, true, true, true, true,
+    false, true, true,
+    false, true, true, true, true, true};
 
 template <class T>
 void Plan<T>::setProfiling(bool on) {
@@ -111,10 +127,12 @@ void validateConfig(const ModelConfig& c) {
   chk(c.readoutHidden >= 1 && c.readoutHidden <= 4096, "readoutHidden must be in 1..4096");
   chk(std::isfinite(c.rbfSpacing) && c.rbfSpacing > 0, "rbfSpacing must be > 0");
   chk(std::isfinite(c.rbfGamma) && c.rbfGamma > 0, "rbfGamma must be > 0");
+  chk(std::isfinite(c.cutoff) && c.cutoff > 0 && c.cutoff <= 1000, "cutoff must be in (0, 1000] \u00c5");
 }
 
 ParamLayout paramLayout(const ModelConfig& c) {
   validateConfig(c);
+  if (c.kind == ModelKind::PaiNN) return detail::painnLayout(c);
   ParamLayout L;
   auto add = [&](const std::string& n, int64_t r, int64_t k) {
     L.entries.push_back({n, L.total, r, k});
@@ -154,7 +172,10 @@ template <class T>
 size_t Plan<T>::bytes() const {
   size_t n = 0;
   for (auto* v : {&rbf, &h, &e, &a1, &f1, &f2, &hs, &agg, &u1, &r1, &r2, &pred, &invCnt, &Ps, &Pr,
-                  &dh, &dhNew, &de, &dpre1, &dA, &dB, &dPs, &dPr, &dhs, &dagg, &du, &dr1, &wt})
+                  &dh, &dhNew, &de, &dpre1, &dA, &dB, &dPs, &dPr, &dhs, &dagg, &du, &dr1, &wt,
+                  &pnRbf, &pnFcut, &pnFilt, &pnS, &pnV, &pnM1pre, &pnM1, &pnQ, &pnMix, &pnNrm, &pnCtx, &pnA1pre,
+                  &pnA1, &pnA, &pnR1pre, &pnDs, &pnDv, &pnDvIn, &pnDa, &pnDa1, &pnDctx, &pnDmix, &pnDq, &pnDm1,
+                  &pnDfilt})
     n += v->size() * sizeof(T);
   return n + graphStart.size() * sizeof(int64_t);
 }
@@ -178,9 +199,11 @@ std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap)
     // Mirrors the resizes below (every buffer, graph-sized ones included).
     const double C = cfg.latent, H = 2.0 * C, K = cfg.basis, R = cfg.readoutHidden, TT = cfg.passes;
     const double N = (double)cap.nodes, E = (double)cap.edges, G = (double)cap.graphs;
-    const double elems = E * K + (TT + 1) * N * C + 2 * TT * E * C + 3 * TT * N * C + 2 * N * R + 2 * N + G +
-                         6 * N * C + 2 * E * C +
-                         (cfg.kind == ModelKind::MPEU ? TT * E * C + TT * E * H + 4 * N * H + E * C + E * H : 0);
+    const double elems =
+        cfg.kind == ModelKind::PaiNN
+            ? detail::painnPlanElems(cfg, cap)
+            : E * K + (TT + 1) * N * C + 2 * TT * E * C + 3 * TT * N * C + 2 * N * R + 2 * N + G + 6 * N * C + 2 * E * C +
+                  (cfg.kind == ModelKind::MPEU ? TT * E * C + TT * E * H + 4 * N * H + E * C + E * H : 0);
     const double bytes = elems * sizeof(T) + 8 * (G + 1);  // + graphStart (int64)
     const double limit = maxPlanBytes();
     if (bytes > limit)
@@ -193,6 +216,10 @@ std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap)
   p->cfg = cfg;
   p->layout = paramLayout(cfg);
   p->cap = cap;
+  if (cfg.kind == ModelKind::PaiNN) {
+    detail::painnAllocate(*p);
+    return p;
+  }
   const size_t N = cap.nodes, E = cap.edges, G = cap.graphs, C = cfg.latent, H = 2 * C,
                K = cfg.basis, R = cfg.readoutHidden, TT = cfg.passes;
   const bool mpeu = cfg.kind == ModelKind::MPEU;
@@ -241,6 +268,10 @@ void validateBatch(const Plan<T>& p, const BatchInputs<T>& b) {
                    std::to_string(p.cap.graphs) + "}",
                "ERR_GNN_SHAPE");
   const int64_t N = s.nodes, E = s.edges, G = s.graphs;
+  if (p.cfg.kind == ModelKind::PaiNN && E > 0 && !b.direction)
+    throwRange("PaiNN needs the edges' direction vectors (inputs.direction, [edges x 3]): build the graph store with "
+               "directions",
+               "ERR_GNN_DATA_DIRECTIONS");
   checkIndices(b.atomicNumber, N, p.cfg.numClasses, "atomicNumber");
   checkIndices(b.senders, E, N, "senders");
   checkIndices(b.receivers, E, N, "receivers");
@@ -283,67 +314,7 @@ void validateBatch(const Plan<T>& p, const BatchInputs<T>& b) {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-template <class T>
-struct ProfScope {
-  Plan<T>& p;
-  int key;
-  Clock::time_point t0;
-  ProfScope(Plan<T>& pl, int k) : p(pl), key(k) { if (p.profile) t0 = Clock::now(); }
-  ~ProfScope() {
-    if (p.profile) p.profSeconds[key] += std::chrono::duration<double>(Clock::now() - t0).count();
-  }
-};
-
-inline double nowNs() { return (double)std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); }
-
-// One kernel call of the per-kernel profile: with profiling off, one branch in
-// the constructor and one in the destructor (the arguments are a few integer
-// products, no allocation).
-template <class T>
-struct KScope {
-  Plan<T>& p;
-  int site, pass;
-  int64_t m, n, k;
-  double flops, bytes, t0 = 0;
-  KScope(Plan<T>& pl, int s, int ps, int64_t m_, int64_t n_, int64_t k_, double f, double by)
-      : p(pl), site(s), pass(ps), m(m_), n(n_), k(k_), flops(f), bytes(by) {
-    if (p.profile) t0 = nowNs();
-  }
-  ~KScope() {
-    if (p.profile) p.addRecord(site, pass, m, n, k, flops, bytes, t0, nowNs());
-  }
-};
-// Matrix-product flops (what dense.cpp's counter adds) and bytes (A, B, C once
-// each, plus `extra` elements read by the epilogue or an accumulated output).
-inline double gf(int64_t M, int64_t N, int64_t K) { return 2.0 * (double)M * (double)N * (double)K; }
-template <class T>
-inline double gb(int64_t M, int64_t N, int64_t K, double extra = 0) {
-  return (double)sizeof(T) * ((double)M * K + (double)K * N + (double)M * N + extra);
-}
-
-template <class T>
-inline void addBias(T* C, int64_t m0, int64_t m1, int64_t n, const T* b) {
-  for (int64_t i = m0; i < m1; ++i) {
-    T* r = C + i * n;
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) r[j] += b[j];
-  }
-}
-
-template <class T>
-RowEpilogue<T> biasEpi(T* C, int64_t n, const T* b, bool act) {
-  return [=](int64_t m0, int64_t m1) {
-    addBias(C, m0, m1, n, b);
-    if (act) sspInPlace(C + m0 * n, (m1 - m0) * n);
-  };
-}
-
-template <class T>
-RowEpilogue<T> sspGradEpi(T* D, const T* act, int64_t n) {
-  return [=](int64_t m0, int64_t m1) { mulSspGradFromAct(D + m0 * n, act + m0 * n, (m1 - m0) * n); };
-}
+using namespace detail;
 
 template <class T>
 double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
@@ -479,19 +450,7 @@ double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
   { KScope<T> ks(p, kSiteReadoutR2, -1, N, 1, R, gf(N, 1, R), gb<T>(N, 1, R, 1));
     gemm<T>(N, 1, R, p.r1.data(), R, 1, W.r2w, 1, p.r2.data(), 1, false, biasEpi<T>(p.r2.data(), 1, W.r2b, false)); }
   KScope<T> ksLoss(p, kSiteLoss, -1, G, 1, 0, (double)N + 4.0 * G, sizeof(T) * ((double)N + 3.0 * G) + 4.0 * G);
-  p.graphStart[0] = 0;
-  for (int64_t g = 0; g < G; ++g) p.graphStart[g + 1] = p.graphStart[g] + b.nNode[g];
-  double loss = 0, nreal = 0;
-  for (int64_t g = 0; g < G; ++g) {
-    T s = 0;
-    for (int64_t n = p.graphStart[g]; n < p.graphStart[g + 1]; ++n) s += p.r2[n];
-    const int32_t nn = b.nNode[g];
-    p.pred[g] = c.meanReadout ? (nn > 0 ? s / (T)nn : (T)0) : s;
-    const double d = (double)p.pred[g] - (double)b.target[g];
-    loss += (double)b.mask[g] * d * d;
-    nreal += (double)b.mask[g];
-  }
-  return nreal > 0 ? loss / nreal : 0.0;
+  return poolLoss(p, b);
 }
 
 template <class T>
@@ -513,14 +472,7 @@ void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b
     T* dr2 = p.r2.data();  // dr2 reuses r2's storage (r2 is not needed any more).
     {
       KScope<T> ks(p, kSiteLossBwd, -1, G, 1, 0, 5.0 * G, sizeof(T) * (3.0 * G + N) + 4.0 * G);
-      double nreal = 0;
-      for (int64_t g = 0; g < G; ++g) nreal += (double)b.mask[g];
-      for (int64_t g = 0; g < G; ++g) {
-        const T dp = nreal > 0 ? (T)(2.0 * (double)b.mask[g] * ((double)p.pred[g] - (double)b.target[g]) / nreal) : (T)0;
-        const int32_t nn = b.nNode[g];
-        const T v = c.meanReadout ? (nn > 0 ? dp / (T)nn : (T)0) : dp;
-        for (int64_t n = p.graphStart[g]; n < p.graphStart[g + 1]; ++n) dr2[n] = v;
-      }
+      poolLossBackward(p, b, dr2);
     }
     { KScope<T> ks(p, kSiteReadoutR2Dw, -1, N, R, 1, gf(N, R, 1), gb<T>(N, R, 1, 1));
       gemmTN<T>(N, R, 1, p.r1.data(), R, dr2, 1, D.r2w, D.r2b, false, scr); }
@@ -682,7 +634,7 @@ double forward(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* pred) {
   validateBatch(p, b);
   if (p.profile) { p.profShape = b.shape; p.profReal = realCounts(b); }
   DenormalGuard ftz;
-  const double loss = forwardImpl(p, params, b);
+  const double loss = p.cfg.kind == ModelKind::PaiNN ? detail::painnForward(p, params, b) : forwardImpl(p, params, b);
   if (pred && b.shape.graphs > 0) std::memcpy(pred, p.pred.data(), sizeof(T) * b.shape.graphs);
   return loss;
 }
@@ -692,8 +644,14 @@ double forwardBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<
   validateBatch(p, b);
   if (p.profile) { p.profShape = b.shape; p.profReal = realCounts(b); }
   DenormalGuard ftz;
-  const double loss = forwardImpl(p, params, b);
-  backwardImpl(p, params, grads, b);
+  double loss;
+  if (p.cfg.kind == ModelKind::PaiNN) {
+    loss = detail::painnForward(p, params, b);
+    detail::painnBackward(p, params, grads, b);
+  } else {
+    loss = forwardImpl(p, params, b);
+    backwardImpl(p, params, grads, b);
+  }
   if (p.profile) p.profSteps++;
   return loss;
 }

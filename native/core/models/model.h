@@ -1,5 +1,7 @@
-// MPEU and SchNet (PAPER.md) as native forward/backward passes over a packed
-// batch, and the plan that owns every buffer of one batch capacity.
+// MPEU, SchNet and PaiNN (PAPER.md, docs/painn.md) as native forward/backward
+// passes over a packed batch, and the plan that owns every buffer of one batch
+// capacity. MPEU and SchNet are in model.cpp, PaiNN in painn.cpp; forward()
+// and forwardBackward() dispatch on the configuration's kind.
 //
 // Parameters live in one flat vector; ParamLayout says where each named weight
 // is. Matrices are stored row-major [in x out] (Haiku's convention), so a
@@ -15,19 +17,21 @@
 
 namespace gnn {
 
-enum class ModelKind { MPEU = 0, SchNet = 1 };
+enum class ModelKind { MPEU = 0, SchNet = 1, PaiNN = 2 };
 
 struct ModelConfig {
   ModelKind kind = ModelKind::MPEU;
   int latent = 64;         // C
   int passes = 3;          // message-passing steps
-  int basis = 150;         // Gaussian radial basis size
+  int basis = 150;         // radial basis size (Gaussian; PaiNN: sinc)
   double rbfSpacing = 0.1; // mu_k = spacing * k (Å)
   double rbfGamma = 10.0;  // exp(-gamma (d - mu_k)^2); the study's 1/0.1
   int numClasses = 100;    // one-hot atomic number classes (z < numClasses)
   int readoutHidden = 32;  // readout MLP [hidden, 1]
   bool meanAggregation = true;
   bool meanReadout = true;
+  double cutoff = 5.0;         // PaiNN: cosine cutoff and sinc basis radius (Å)
+  bool sharedFilters = false;  // PaiNN: one filter for every block
 };
 
 struct ParamEntry {
@@ -57,6 +61,9 @@ struct BatchInputs {
   const int32_t* recvPtr;
   const int32_t* sendPerm;
   const int32_t* sendPtr;
+  // [edges x 3] unit vectors from receiver to sender (PaiNN only; may be null
+  // for the other models).
+  const T* direction = nullptr;
 };
 
 // Named kernel groups of the opt-in profile.
@@ -78,7 +85,13 @@ enum KernelSite {
   kSiteNodeU1Dw, kSiteNodeU1Dx, kSiteMsgDf2, kSiteMsgDhs, kSiteSenderDw, kSiteSenderDx, kSiteFilterW2Dw,
   kSiteFilterW2Dx, kSiteFilterW1Dw, kSiteFilterW1Dx, kSiteEdgeW2Dw, kSiteEdgeW2Dx, kSiteEdgeW1eDw, kSiteEdgeGatherBwd,
   kSiteEdgeSegSum, kSiteEdgeW1sDw, kSiteEdgeW1rDw, kSiteEdgeW1sDx, kSiteEdgeW1rDx, kSiteEdgeW1eDx, kSiteEmbedBwd,
-  kSiteAdam, kSiteCount
+  kSiteAdam,
+  // PaiNN (painn.cpp).
+  kSitePRbf, kSitePFilter, kSitePMsgW1, kSitePMsgW2, kSitePMsgAgg, kSitePMix, kSitePNorm, kSitePUpdW1,
+  kSitePUpdW2, kSitePUpdApplyBwd, kSitePUpdW2Dw, kSitePUpdW2Dx, kSitePUpdW1Dw, kSitePUpdW1Dx, kSitePNormBwd,
+  kSitePMixDw, kSitePMixDx, kSitePMsgBwd, kSitePMsgW2Dw, kSitePMsgW2Dx, kSitePMsgW1Dw, kSitePMsgW1Dx,
+  kSitePFilterDw,
+  kSiteCount
 };
 extern const char* const kKernelSiteNames[kSiteCount];
 // What a kernel's rows are (its padding share is that dimension's padding).
@@ -126,6 +139,11 @@ struct Plan {
   // Backward scratch.
   std::vector<T> dh, dhNew, de, dpre1, dA, dB, dPs, dPr, dhs, dagg, du, dr1, wt;
   std::vector<T> tnScratch;
+  // PaiNN (painn.cpp): radial basis, cutoff, filters, per-state scalar and
+  // vector features, per-block activations, and their backward scratch.
+  std::vector<T> pnRbf, pnFcut, pnFilt, pnS, pnV, pnM1pre, pnM1, pnQ, pnMix, pnNrm, pnCtx, pnA1pre, pnA1, pnA,
+      pnR1pre;
+  std::vector<T> pnDs, pnDv, pnDvIn, pnDa, pnDa1, pnDctx, pnDmix, pnDq, pnDm1, pnDfilt;
   std::vector<int64_t> graphStart;
   size_t bytes() const;
 };

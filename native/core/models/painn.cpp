@@ -1,0 +1,593 @@
+// PaiNN forward and backward (docs/painn.md): scalar features s [N x F] and
+// vector features v [N x 3 x F] (xyz-major per node), T interaction blocks of
+// message + update, a sinc radial basis with a cosine cutoff, SiLU.
+//
+// Evaluation order (algebraically the paper's):
+//  * The filters of every block come from one product [E x K] x [K x 3F*Tf],
+//    scaled per edge by the cutoff in its epilogue.
+//  * The message MLP runs per node (phi(s_j) depends on the sender only); the
+//    per-edge product x = phi(s_j) * W_ij and the sums over incoming edges are
+//    one CSR pass over receivers, so x is never written.
+//  * The update block's channel mixing [V | U] is one product over the 3N
+//    rows of v; its output combination runs in the epilogue of the second MLP
+//    product.
+//  * Backward: the message pass is one pass over senders (sendPerm), which
+//    writes the filter gradient of each edge, the gradient of phi(s_j) and the
+//    vector-feature gradient of the sender without atomics; every reduction
+//    has a fixed order, so results are bitwise identical for any thread count.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/dense.h"
+#include "core/models/model.h"
+#include "core/models/model_internal.h"
+#include "core/segment.h"
+
+namespace gnn {
+namespace detail {
+
+namespace {
+
+template <class T>
+struct PainnBlockW {
+  T *m1, *mb1, *m2, *mb2, *mix, *u1, *ub1, *u2, *ub2;
+};
+template <class T>
+struct PainnW {
+  T *embW, *embB, *fw, *fb, *r1w, *r1b, *r2w, *r2b;
+  std::vector<PainnBlockW<T>> blk;
+};
+
+// Pointers in the order of painnLayout.
+template <class T>
+PainnW<T> bindPainn(const ModelConfig& c, const ParamLayout& L, T* base) {
+  PainnW<T> w{};
+  size_t i = 0;
+  auto next = [&]() { return base + L.entries[i++].offset; };
+  w.embW = next();
+  w.embB = next();
+  w.fw = next();
+  w.fb = next();
+  w.blk.resize(c.passes);
+  for (auto& b : w.blk) {
+    b.m1 = next(); b.mb1 = next(); b.m2 = next(); b.mb2 = next();
+    b.mix = next();
+    b.u1 = next(); b.ub1 = next(); b.u2 = next(); b.ub2 = next();
+  }
+  w.r1w = next(); w.r1b = next(); w.r2w = next(); w.r2b = next();
+  return w;
+}
+
+constexpr double kNormEps = 1e-8;
+constexpr double kPi = 3.14159265358979323846;
+
+// Sizes of one configuration and batch.
+struct Dims {
+  int64_t N, E, G, F, F3, K, R, T, Tf, LF;
+  Dims(const ModelConfig& c, const PackShape& s)
+      : N(s.nodes), E(s.edges), G(s.graphs), F(c.latent), F3(3 * (int64_t)c.latent), K(c.basis),
+        R(c.readoutHidden), T(c.passes), Tf(c.sharedFilters ? 1 : c.passes), LF(3 * (int64_t)c.latent * Tf) {}
+};
+
+template <class T>
+RowEpilogue<T> biasSiluEpi(T* pre, T* act, int64_t n, const T* b) {
+  return [=](int64_t m0, int64_t m1) {
+    addBias(pre, m0, m1, n, b);
+    siluForward(pre + m0 * n, act + m0 * n, (m1 - m0) * n);
+  };
+}
+
+template <class T>
+RowEpilogue<T> siluGradEpi(T* D, const T* pre, int64_t n) {
+  return [=](int64_t m0, int64_t m1) { mulSiluGrad(D + m0 * n, pre + m0 * n, (m1 - m0) * n); };
+}
+
+}  // namespace
+
+ParamLayout painnLayout(const ModelConfig& c) {
+  ParamLayout L;
+  auto add = [&](const std::string& n, int64_t r, int64_t k) {
+    L.entries.push_back({n, L.total, r, k});
+    L.total += r * k;
+  };
+  const int64_t F = c.latent, K = c.basis, R = c.readoutHidden, Tf = c.sharedFilters ? 1 : c.passes;
+  add("embed/w", c.numClasses, F);
+  add("embed/b", 1, F);
+  add("filter/w", K, 3 * F * Tf);
+  add("filter/b", 1, 3 * F * Tf);
+  for (int t = 0; t < c.passes; ++t) {
+    const std::string p = "pass" + std::to_string(t) + "/";
+    add(p + "message/w1", F, F);
+    add(p + "message/b1", 1, F);
+    add(p + "message/w2", F, 3 * F);
+    add(p + "message/b2", 1, 3 * F);
+    add(p + "update/mix", F, 2 * F);
+    add(p + "update/w1", 2 * F, F);
+    add(p + "update/b1", 1, F);
+    add(p + "update/w2", F, 3 * F);
+    add(p + "update/b2", 1, 3 * F);
+  }
+  add("readout/w1", F, R);
+  add("readout/b1", 1, R);
+  add("readout/w2", R, 1);
+  add("readout/b2", 1, 1);
+  return L;
+}
+
+double painnPlanElems(const ModelConfig& c, const PackShape& cap) {
+  const Dims d(c, cap);
+  const double N = (double)d.N, E = (double)d.E, G = (double)d.G, F = (double)d.F, T = (double)d.T;
+  const double fwd = E * d.K + E + E * d.LF + (2 * T + 1) * N * F * 4 + T * N * (F * 2 + 3 * F + 6 * F + F + 2 * F + 2 * F + 3 * F) +
+                     2 * N * d.R + 2 * N + G;
+  const double bwd = N * F + 2 * N * 3 * F + N * 3 * F + N * F + N * 2 * F + N * 6 * F + N * 3 * F + N * F + E * d.LF + N * d.R;
+  return fwd + bwd;
+}
+
+template <class T>
+void painnAllocate(Plan<T>& p) {
+  const Dims d(p.cfg, p.cap);
+  const size_t N = d.N, E = d.E, G = d.G, F = d.F, F3 = d.F3, K = d.K, R = d.R, TT = d.T, LF = d.LF;
+  p.pnRbf.resize(E * K);
+  p.pnFcut.resize(E);
+  p.pnFilt.resize(E * LF);
+  p.pnS.resize((2 * TT + 1) * N * F);
+  p.pnV.resize((2 * TT + 1) * N * F3);
+  p.pnM1pre.resize(TT * N * F);
+  p.pnM1.resize(TT * N * F);
+  p.pnQ.resize(TT * N * F3);
+  p.pnMix.resize(TT * N * 3 * 2 * F);
+  p.pnNrm.resize(TT * N * F);
+  p.pnCtx.resize(TT * N * 2 * F);
+  p.pnA1pre.resize(TT * N * F);
+  p.pnA1.resize(TT * N * F);
+  p.pnA.resize(TT * N * F3);
+  p.pnR1pre.resize(N * R);
+  p.r1.resize(N * R);
+  p.r2.resize(N);
+  p.pred.resize(G);
+  p.invCnt.resize(N);
+  p.graphStart.resize(G + 1);
+  p.pnDs.resize(N * F);
+  p.pnDv.resize(N * F3);
+  p.pnDvIn.resize(N * F3);
+  p.pnDa.resize(N * F3);
+  p.pnDa1.resize(N * F);
+  p.pnDctx.resize(N * 2 * F);
+  p.pnDmix.resize(N * 3 * 2 * F);
+  p.pnDq.resize(N * F3);
+  p.pnDm1.resize(N * F);
+  p.pnDfilt.resize(E * LF);
+  p.dr1.resize(N * R);
+  p.wt.resize(std::max({F * F3, 2 * F * F, F * R}));
+}
+
+template <class T>
+double painnForward(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
+  const ModelConfig& c = p.cfg;
+  const Dims d(c, b.shape);
+  const int64_t N = d.N, E = d.E, F = d.F, F3 = d.F3, K = d.K, R = d.R, LF = d.LF;
+  PainnW<T> W = bindPainn<T>(c, p.layout, const_cast<T*>(params));
+  const int32_t* snd = b.senders;
+  const int32_t* rcv = b.receivers;
+  const T* u = b.direction;
+  T* rbf = p.pnRbf.data();
+  T* fcut = p.pnFcut.data();
+  T* filt = p.pnFilt.data();
+  {
+    ProfScope<T> ps(p, kProfRbf);
+    {
+      KScope<T> ks(p, kSitePRbf, -1, E, K, 0, (double)E * (3.0 * K + 8), sizeof(T) * ((double)E * K + 2.0 * E));
+      const double rc = c.cutoff;
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+      for (int64_t k = 0; k < E; ++k) {
+        const double dk = (double)b.distance[k];
+        T* o = rbf + k * K;
+        if (!(dk > 0)) {
+          std::memset(o, 0, sizeof(T) * K);
+          fcut[k] = 0;
+          continue;
+        }
+        const double x = kPi * dk / rc;
+        fcut[k] = dk < rc ? (T)(0.5 * (std::cos(x) + 1.0)) : (T)0;
+        // sin(n x) by the Chebyshev recurrence sin((n+1)x) = 2 cos(x) sin(nx) - sin((n-1)x).
+        const double c2 = 2.0 * std::cos(x), inv = 1.0 / dk;
+        double s0 = 0, s1 = std::sin(x);
+        for (int64_t n = 0; n < K; ++n) {
+          o[n] = (T)(s1 * inv);
+          const double s2 = c2 * s1 - s0;
+          s0 = s1;
+          s1 = s2;
+        }
+      }
+    }
+    const T* fb = W.fb;
+    KScope<T> ks(p, kSitePFilter, -1, E, LF, K, gf(E, LF, K), gb<T>(E, LF, K, LF + (double)E));
+    gemm<T>(E, LF, K, rbf, K, 1, W.fw, LF, filt, LF, false, [=](int64_t m0, int64_t m1) {
+      for (int64_t i = m0; i < m1; ++i) {
+        T* row = filt + i * LF;
+        const T f = fcut[i];
+#pragma omp simd
+        for (int64_t j = 0; j < LF; ++j) row[j] = (row[j] + fb[j]) * f;
+      }
+    });
+  }
+  T* S = p.pnS.data();
+  T* V = p.pnV.data();
+  {
+    ProfScope<T> ps(p, kProfEmbed);
+    KScope<T> ks(p, kSiteEmbed, -1, N, F, 0, (double)N * F, sizeof(T) * (2.0 * N * F + F) + 4.0 * N);
+    for (int64_t n = 0; n < N; ++n) {
+      const T* wr = W.embW + (int64_t)b.atomicNumber[n] * F;
+      T* o = S + n * F;
+      for (int64_t j = 0; j < F; ++j) o[j] = wr[j] + W.embB[j];
+    }
+    if (N > 0) std::memset(V, 0, sizeof(T) * N * F3);
+    for (int64_t n = 0; n < N; ++n) {
+      const int32_t deg = b.recvPtr[n + 1] - b.recvPtr[n];
+      p.invCnt[n] = c.meanAggregation ? (deg > 0 ? (T)1 / (T)deg : (T)0) : (T)1;
+    }
+  }
+  const T* ic = p.invCnt.data();
+  for (int t = 0; t < c.passes; ++t) {
+    const PainnBlockW<T>& w = W.blk[t];
+    const T* sIn = S + (2 * t) * N * F;
+    T* sMid = S + (2 * t + 1) * N * F;
+    T* sOut = S + (2 * t + 2) * N * F;
+    const T* vIn = V + (2 * t) * N * F3;
+    T* vMid = V + (2 * t + 1) * N * F3;
+    T* vOut = V + (2 * t + 2) * N * F3;
+    T* m1pre = p.pnM1pre.data() + t * N * F;
+    T* m1 = p.pnM1.data() + t * N * F;
+    T* q = p.pnQ.data() + t * N * F3;
+    const int64_t fo = c.sharedFilters ? 0 : t * F3;  // this block's filter columns
+    {
+      ProfScope<T> ps(p, kProfMessage);
+      { KScope<T> ks(p, kSitePMsgW1, t, N, F, F, gf(N, F, F), gb<T>(N, F, F, F + (double)N * F));
+        gemm<T>(N, F, F, sIn, F, 1, w.m1, F, m1pre, F, false, biasSiluEpi<T>(m1pre, m1, F, w.mb1)); }
+      { KScope<T> ks(p, kSitePMsgW2, t, N, F3, F, gf(N, F3, F), gb<T>(N, F3, F, F3));
+        gemm<T>(N, F3, F, m1, F, 1, w.m2, F3, q, F3, false, biasEpi<T>(q, F3, w.mb2, false)); }
+    }
+    {
+      ProfScope<T> ps(p, kProfAggregate);
+      KScope<T> ks(p, kSitePMsgAgg, t, E, F3, 0, (double)E * F * (t > 0 ? 17.0 : 11.0) + 8.0 * N * F,
+                   sizeof(T) * ((double)E * (2.0 * F3 + 3 + (t > 0 ? F3 : 0)) + 4.0 * N * (F + F3)) + 4.0 * (2.0 * E + N + 1));
+      const bool hasV = t > 0;  // v = 0 before the first block
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+      for (int64_t i = 0; i < N; ++i) {
+        T* sm = sMid + i * F;
+        T* vm = vMid + i * F3;
+        std::memset(sm, 0, sizeof(T) * F);
+        std::memset(vm, 0, sizeof(T) * F3);
+        for (int32_t k = b.recvPtr[i]; k < b.recvPtr[i + 1]; ++k) {
+          const int64_t j = snd[k];
+          const T* qj = q + j * F3;
+          const T* wk = filt + (int64_t)k * LF + fo;
+          const T u0 = u[(int64_t)k * 3], u1 = u[(int64_t)k * 3 + 1], u2 = u[(int64_t)k * 3 + 2];
+#pragma omp simd
+          for (int64_t f = 0; f < F; ++f) {
+            sm[f] += qj[f] * wk[f];
+            const T xvs = qj[2 * F + f] * wk[2 * F + f];
+            vm[f] += xvs * u0;
+            vm[F + f] += xvs * u1;
+            vm[2 * F + f] += xvs * u2;
+          }
+          if (hasV) {
+            const T* vj = vIn + j * F3;
+#pragma omp simd
+            for (int64_t f = 0; f < F; ++f) {
+              const T xvv = qj[F + f] * wk[F + f];
+              vm[f] += xvv * vj[f];
+              vm[F + f] += xvv * vj[F + f];
+              vm[2 * F + f] += xvv * vj[2 * F + f];
+            }
+          }
+        }
+        const T s = ic[i];
+        const T* si = sIn + i * F;
+        const T* vi = vIn + i * F3;
+#pragma omp simd
+        for (int64_t f = 0; f < F; ++f) sm[f] = si[f] + s * sm[f];
+#pragma omp simd
+        for (int64_t f = 0; f < F3; ++f) vm[f] = vi[f] + s * vm[f];
+      }
+    }
+    {
+      ProfScope<T> ps(p, kProfNodeUpdate);
+      T* mix = p.pnMix.data() + t * N * 6 * F;
+      T* nrm = p.pnNrm.data() + t * N * F;
+      T* ctx = p.pnCtx.data() + t * N * 2 * F;
+      T* a1pre = p.pnA1pre.data() + t * N * F;
+      T* a1 = p.pnA1.data() + t * N * F;
+      T* a = p.pnA.data() + t * N * F3;
+      { KScope<T> ks(p, kSitePMix, t, 3 * N, 2 * F, F, gf(3 * N, 2 * F, F), gb<T>(3 * N, 2 * F, F));
+        gemm<T>(3 * N, 2 * F, F, vMid, F, 1, w.mix, 2 * F, mix, 2 * F, false); }
+      {
+        KScope<T> ks(p, kSitePNorm, t, N, F, 0, 6.0 * N * F, sizeof(T) * (3.0 * N * F + 2.0 * N * F + 3.0 * N * F));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+        for (int64_t n = 0; n < N; ++n) {
+          const T* m = mix + n * 6 * F;  // rows (n, c): [V | U]
+          T* cx = ctx + n * 2 * F;
+          T* nr = nrm + n * F;
+          const T* sm = sMid + n * F;
+#pragma omp simd
+          for (int64_t f = 0; f < F; ++f) {
+            const T v0 = m[f], v1 = m[2 * F + f], v2 = m[4 * F + f];
+            const T r = std::sqrt(v0 * v0 + v1 * v1 + v2 * v2 + (T)kNormEps);
+            nr[f] = r;
+            cx[f] = sm[f];
+            cx[F + f] = r;
+          }
+        }
+      }
+      { KScope<T> ks(p, kSitePUpdW1, t, N, F, 2 * F, gf(N, F, 2 * F), gb<T>(N, F, 2 * F, F + (double)N * F));
+        gemm<T>(N, F, 2 * F, ctx, 2 * F, 1, w.u1, F, a1pre, F, false, biasSiluEpi<T>(a1pre, a1, F, w.ub1)); }
+      const T* ub2 = w.ub2;
+      KScope<T> ks(p, kSitePUpdW2, t, N, F3, F, gf(N, F3, F),
+                   gb<T>(N, F3, F, F3 + (double)N * (6.0 * F + F + F3) + (double)N * (F + F3)));
+      gemm<T>(N, F3, F, a1, F, 1, w.u2, F3, a, F3, false, [=](int64_t m0, int64_t m1r) {
+        addBias(a, m0, m1r, F3, ub2);
+        for (int64_t n = m0; n < m1r; ++n) {
+          const T* an = a + n * F3;
+          const T* m = mix + n * 6 * F;
+          const T* sm = sMid + n * F;
+          const T* vm = vMid + n * F3;
+          T* so = sOut + n * F;
+          T* vo = vOut + n * F3;
+#pragma omp simd
+          for (int64_t f = 0; f < F; ++f) {
+            const T avv = an[f], asv = an[F + f], ass = an[2 * F + f];
+            const T V0 = m[f], V1 = m[2 * F + f], V2 = m[4 * F + f];
+            const T U0 = m[F + f], U1 = m[3 * F + f], U2 = m[5 * F + f];
+            vo[f] = vm[f] + avv * U0;
+            vo[F + f] = vm[F + f] + avv * U1;
+            vo[2 * F + f] = vm[2 * F + f] + avv * U2;
+            so[f] = sm[f] + asv * (U0 * V0 + U1 * V1 + U2 * V2) + ass;
+          }
+        }
+      });
+    }
+  }
+  ProfScope<T> ps(p, kProfReadout);
+  const T* sT = S + (2 * (int64_t)c.passes) * N * F;
+  T* r1pre = p.pnR1pre.data();
+  { KScope<T> ks(p, kSiteReadoutR1, -1, N, R, F, gf(N, R, F), gb<T>(N, R, F, R + (double)N * R));
+    gemm<T>(N, R, F, sT, F, 1, W.r1w, R, r1pre, R, false, biasSiluEpi<T>(r1pre, p.r1.data(), R, W.r1b)); }
+  { KScope<T> ks(p, kSiteReadoutR2, -1, N, 1, R, gf(N, 1, R), gb<T>(N, 1, R, 1));
+    gemm<T>(N, 1, R, p.r1.data(), R, 1, W.r2w, 1, p.r2.data(), 1, false, biasEpi<T>(p.r2.data(), 1, W.r2b, false)); }
+  KScope<T> ksLoss(p, kSiteLoss, -1, d.G, 1, 0, (double)N + 4.0 * d.G, sizeof(T) * ((double)N + 3.0 * d.G) + 4.0 * d.G);
+  return poolLoss(p, b);
+}
+
+template <class T>
+void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b) {
+  const ModelConfig& c = p.cfg;
+  const Dims d(c, b.shape);
+  const int64_t N = d.N, E = d.E, F = d.F, F3 = d.F3, K = d.K, R = d.R, LF = d.LF;
+  PainnW<T> W = bindPainn<T>(c, p.layout, const_cast<T*>(params));
+  PainnW<T> D = bindPainn<T>(c, p.layout, grads);
+  const int32_t* rcv = b.receivers;
+  const T* u = b.direction;
+  std::vector<T>& scr = p.tnScratch;
+  T* wt = p.wt.data();
+  const T* S = p.pnS.data();
+  const T* V = p.pnV.data();
+  const T* filt = p.pnFilt.data();
+  const T* fcut = p.pnFcut.data();
+  const T* ic = p.invCnt.data();
+  T* ds = p.pnDs.data();
+  T* dv = p.pnDv.data();
+  T* dvIn = p.pnDvIn.data();
+  T* dfilt = p.pnDfilt.data();
+  {
+    ProfScope<T> ps(p, kProfReadoutBwd);
+    T* dr2 = p.r2.data();  // reuses r2's storage
+    {
+      KScope<T> ks(p, kSiteLossBwd, -1, d.G, 1, 0, 5.0 * d.G, sizeof(T) * (3.0 * d.G + N) + 4.0 * d.G);
+      poolLossBackward(p, b, dr2);
+    }
+    { KScope<T> ks(p, kSiteReadoutR2Dw, -1, N, R, 1, gf(N, R, 1), gb<T>(N, R, 1, 1));
+      gemmTN<T>(N, R, 1, p.r1.data(), R, dr2, 1, D.r2w, D.r2b, false, scr); }
+    T* dr1 = p.dr1.data();
+    {
+      KScope<T> ks(p, kSiteReadoutDr1, -1, N, R, 0, 8.0 * N * R, sizeof(T) * (N + R + 2.0 * N * R));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t j = 0; j < R; ++j) dr1[n * R + j] = dr2[n] * W.r2w[j];
+      mulSiluGrad(dr1, p.pnR1pre.data(), N * R);
+    }
+    const T* sT = S + (2 * (int64_t)c.passes) * N * F;
+    { KScope<T> ks(p, kSiteReadoutR1Dw, -1, N, R, F, gf(N, R, F), gb<T>(N, R, F, R));
+      gemmTN<T>(N, F, R, sT, F, dr1, R, D.r1w, D.r1b, false, scr); }
+    { KScope<T> ks(p, kSiteReadoutDx, -1, N, F, R, gf(N, F, R), gb<T>(N, F, R, (double)F * R));
+      transpose(W.r1w, F, R, wt);
+      gemm<T>(N, F, R, dr1, R, 1, wt, F, ds, F, false); }
+    if (N > 0) std::memset(dv, 0, sizeof(T) * N * F3);
+  }
+  for (int t = c.passes - 1; t >= 0; --t) {
+    const PainnBlockW<T>& w = W.blk[t];
+    const PainnBlockW<T>& dw = D.blk[t];
+    const T* sIn = S + (2 * t) * N * F;
+    const T* vIn = V + (2 * t) * N * F3;
+    const T* vMid = V + (2 * t + 1) * N * F3;
+    const T* mix = p.pnMix.data() + t * N * 6 * F;
+    const T* nrm = p.pnNrm.data() + t * N * F;
+    const T* ctx = p.pnCtx.data() + t * N * 2 * F;
+    const T* a1pre = p.pnA1pre.data() + t * N * F;
+    const T* a1 = p.pnA1.data() + t * N * F;
+    const T* a = p.pnA.data() + t * N * F3;
+    T* da = p.pnDa.data();
+    T* da1 = p.pnDa1.data();
+    T* dctx = p.pnDctx.data();
+    T* dmix = p.pnDmix.data();
+    {
+      ProfScope<T> ps(p, kProfNodeUpdateBwd);
+      {
+        KScope<T> ks(p, kSitePUpdApplyBwd, t, N, F, 0, 30.0 * N * F, sizeof(T) * ((double)N * (F + F3 + F3 + 6 * F) + (double)N * (F3 + 6 * F)));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+        for (int64_t n = 0; n < N; ++n) {
+          const T* an = a + n * F3;
+          const T* m = mix + n * 6 * F;
+          const T* g = ds + n * F;
+          const T* gv = dv + n * F3;
+          T* dan = da + n * F3;
+          T* dm = dmix + n * 6 * F;
+#pragma omp simd
+          for (int64_t f = 0; f < F; ++f) {
+            const T avv = an[f], asv = an[F + f];
+            const T V0 = m[f], V1 = m[2 * F + f], V2 = m[4 * F + f];
+            const T U0 = m[F + f], U1 = m[3 * F + f], U2 = m[5 * F + f];
+            const T g0 = gv[f], g1 = gv[F + f], g2 = gv[2 * F + f], gs = g[f];
+            dan[f] = g0 * U0 + g1 * U1 + g2 * U2;
+            dan[F + f] = gs * (U0 * V0 + U1 * V1 + U2 * V2);
+            dan[2 * F + f] = gs;
+            const T ga = gs * asv;
+            dm[f] = ga * U0;
+            dm[2 * F + f] = ga * U1;
+            dm[4 * F + f] = ga * U2;
+            dm[F + f] = g0 * avv + ga * V0;
+            dm[3 * F + f] = g1 * avv + ga * V1;
+            dm[5 * F + f] = g2 * avv + ga * V2;
+          }
+        }
+      }
+      { KScope<T> ks(p, kSitePUpdW2Dw, t, N, F3, F, gf(N, F3, F), gb<T>(N, F3, F, F3));
+        gemmTN<T>(N, F, F3, a1, F, da, F3, dw.u2, dw.ub2, false, scr); }
+      { KScope<T> ks(p, kSitePUpdW2Dx, t, N, F, F3, gf(N, F, F3), gb<T>(N, F, F3, 2.0 * F * F3 + (double)N * F));
+        transpose(w.u2, F, F3, wt);
+        gemm<T>(N, F, F3, da, F3, 1, wt, F, da1, F, false, siluGradEpi<T>(da1, a1pre, F)); }
+      { KScope<T> ks(p, kSitePUpdW1Dw, t, N, F, 2 * F, gf(N, F, 2 * F), gb<T>(N, F, 2 * F, F));
+        gemmTN<T>(N, 2 * F, F, ctx, 2 * F, da1, F, dw.u1, dw.ub1, false, scr); }
+      { KScope<T> ks(p, kSitePUpdW1Dx, t, N, 2 * F, F, gf(N, 2 * F, F), gb<T>(N, 2 * F, F, 4.0 * F * F));
+        transpose(w.u1, 2 * F, F, wt);
+        gemm<T>(N, 2 * F, F, da1, F, 1, wt, 2 * F, dctx, 2 * F, false); }
+      {
+        KScope<T> ks(p, kSitePNormBwd, t, N, F, 0, 9.0 * N * F, sizeof(T) * ((double)N * (2 * F + F + 6 * F) + (double)N * (F + 3 * F)));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+        for (int64_t n = 0; n < N; ++n) {
+          const T* cx = dctx + n * 2 * F;
+          const T* m = mix + n * 6 * F;
+          const T* nr = nrm + n * F;
+          T* g = ds + n * F;
+          T* dm = dmix + n * 6 * F;
+#pragma omp simd
+          for (int64_t f = 0; f < F; ++f) {
+            g[f] += cx[f];
+            const T s = cx[F + f] / nr[f];
+            dm[f] += s * m[f];
+            dm[2 * F + f] += s * m[2 * F + f];
+            dm[4 * F + f] += s * m[4 * F + f];
+          }
+        }
+      }
+      { KScope<T> ks(p, kSitePMixDw, t, 3 * N, 2 * F, F, gf(3 * N, 2 * F, F), gb<T>(3 * N, 2 * F, F));
+        gemmTN<T>(3 * N, F, 2 * F, vMid, F, dmix, 2 * F, dw.mix, nullptr, false, scr); }
+      { KScope<T> ks(p, kSitePMixDx, t, 3 * N, F, 2 * F, gf(3 * N, F, 2 * F), gb<T>(3 * N, F, 2 * F, 4.0 * F * F + 3.0 * N * F));
+        transpose(w.mix, F, 2 * F, wt);
+        gemm<T>(3 * N, F, 2 * F, dmix, 2 * F, 1, wt, F, dv, F, true); }
+    }
+    // ds, dv now hold the gradients of s_mid, v_mid.
+    {
+      ProfScope<T> ps(p, kProfMessageBwd);
+      const T* q = p.pnQ.data() + t * N * F3;
+      const T* m1pre = p.pnM1pre.data() + t * N * F;
+      const T* m1 = p.pnM1.data() + t * N * F;
+      T* dq = p.pnDq.data();
+      T* dm1 = p.pnDm1.data();
+      const int64_t fo = c.sharedFilters ? 0 : t * F3;
+      const bool first = !c.sharedFilters || t == c.passes - 1;  // write, else accumulate the shared filter's gradient
+      const bool hasV = t > 0;
+      {
+        KScope<T> ks(p, kSitePMsgBwd, t, E, F3, 0, (double)E * F * (hasV ? 30.0 : 17.0),
+                     sizeof(T) * ((double)E * (2.0 * LF / d.Tf + 3 + F + F3 + (hasV ? F3 : 0)) + (double)N * (F3 + F3 + F3)) +
+                         4.0 * (3.0 * E + N + 1));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+        for (int64_t j = 0; j < N; ++j) {
+          const T* qj = q + j * F3;
+          const T* vj = vIn + j * F3;
+          T* dqj = dq + j * F3;
+          T* dvj = dvIn + j * F3;
+          std::memset(dqj, 0, sizeof(T) * F3);
+          const T* gvj0 = dv + j * F3;
+#pragma omp simd
+          for (int64_t f = 0; f < F3; ++f) dvj[f] = gvj0[f];  // residual v_mid = v_in + ...
+          for (int32_t kk = b.sendPtr[j]; kk < b.sendPtr[j + 1]; ++kk) {
+            const int64_t k = b.sendPerm[kk];
+            const int64_t i = rcv[k];
+            const T si = ic[i];
+            const T* gs = ds + i * F;
+            const T* gv = dv + i * F3;
+            const T* wk = filt + k * LF + fo;
+            T* dwk = dfilt + k * LF + fo;
+            const T fc = fcut[k];
+            const T u0 = u[k * 3], u1 = u[k * 3 + 1], u2 = u[k * 3 + 2];
+#pragma omp simd
+            for (int64_t f = 0; f < F; ++f) {
+              const T g0 = si * gv[f], g1 = si * gv[F + f], g2 = si * gv[2 * F + f];
+              const T dxs = si * gs[f];
+              const T dxvs = g0 * u0 + g1 * u1 + g2 * u2;
+              const T dxvv = hasV ? g0 * vj[f] + g1 * vj[F + f] + g2 * vj[2 * F + f] : (T)0;
+              dqj[f] += dxs * wk[f];
+              dqj[F + f] += dxvv * wk[F + f];
+              dqj[2 * F + f] += dxvs * wk[2 * F + f];
+              const T gws = dxs * qj[f] * fc, gwv = dxvv * qj[F + f] * fc, gwr = dxvs * qj[2 * F + f] * fc;
+              if (first) {
+                dwk[f] = gws;
+                dwk[F + f] = gwv;
+                dwk[2 * F + f] = gwr;
+              } else {
+                dwk[f] += gws;
+                dwk[F + f] += gwv;
+                dwk[2 * F + f] += gwr;
+              }
+              if (hasV) {
+                const T xvv = qj[F + f] * wk[F + f];
+                dvj[f] += xvv * g0;
+                dvj[F + f] += xvv * g1;
+                dvj[2 * F + f] += xvv * g2;
+              }
+            }
+          }
+        }
+      }
+      { KScope<T> ks(p, kSitePMsgW2Dw, t, N, F3, F, gf(N, F3, F), gb<T>(N, F3, F, F3));
+        gemmTN<T>(N, F, F3, m1, F, dq, F3, dw.m2, dw.mb2, false, scr); }
+      { KScope<T> ks(p, kSitePMsgW2Dx, t, N, F, F3, gf(N, F, F3), gb<T>(N, F, F3, 2.0 * F * F3 + (double)N * F));
+        transpose(w.m2, F, F3, wt);
+        gemm<T>(N, F, F3, dq, F3, 1, wt, F, dm1, F, false, siluGradEpi<T>(dm1, m1pre, F)); }
+      { KScope<T> ks(p, kSitePMsgW1Dw, t, N, F, F, gf(N, F, F), gb<T>(N, F, F, F));
+        gemmTN<T>(N, F, F, sIn, F, dm1, F, dw.m1, dw.mb1, false, scr); }
+      { KScope<T> ks(p, kSitePMsgW1Dx, t, N, F, F, gf(N, F, F), gb<T>(N, F, F, 2.0 * F * F + (double)N * F));
+        transpose(w.m1, F, F, wt);
+        gemm<T>(N, F, F, dm1, F, 1, wt, F, ds, F, true); }
+    }
+    std::swap(dv, dvIn);
+  }
+  {
+    ProfScope<T> ps(p, kProfEdgeUpdateBwd);
+    // dfilt already carries the cutoff factor (d pre-activation of the filter).
+    KScope<T> ks(p, kSitePFilterDw, -1, E, LF, K, gf(E, LF, K), gb<T>(E, LF, K, LF));
+    gemmTN<T>(E, K, LF, p.pnRbf.data(), K, dfilt, LF, D.fw, D.fb, false, scr);
+  }
+  ProfScope<T> ps(p, kProfEmbedBwd);
+  KScope<T> ks(p, kSiteEmbedBwd, -1, N, F, 0, 2.0 * N * F, sizeof(T) * ((double)N * F + 2.0 * c.numClasses * F + 2.0 * F) + 4.0 * N);
+  std::memset(D.embW, 0, sizeof(T) * (size_t)c.numClasses * F);
+  std::memset(D.embB, 0, sizeof(T) * F);
+  for (int64_t n = 0; n < N; ++n) {
+    T* o = D.embW + (int64_t)b.atomicNumber[n] * F;
+    const T* g = ds + n * F;
+    for (int64_t j = 0; j < F; ++j) { o[j] += g[j]; D.embB[j] += g[j]; }
+  }
+}
+
+#define GNN_INST(T)                                                                   \
+  template void painnAllocate<T>(Plan<T>&);                                           \
+  template double painnForward<T>(Plan<T>&, const T*, const BatchInputs<T>&);         \
+  template void painnBackward<T>(Plan<T>&, const T*, T*, const BatchInputs<T>&);
+GNN_INST(float)
+GNN_INST(double)
+#undef GNN_INST
+
+}  // namespace detail
+}  // namespace gnn
