@@ -37,7 +37,7 @@ export function formatRecommendation(r: Recommendation): string {
     ['policy', 'padded nodes/step', 'padded edges/step', 'graphs/batch', 'step ms', 'compilations', 'compile s', `total s (${r.steps} steps)`],
     r.predictions.map((p) => [p.policy, p.mean_padded_nodes.toFixed(0), p.mean_padded_edges.toFixed(0), p.graphs_per_batch.toFixed(1), f(p.step_ms), String(p.compiles), f(p.compile_ms / 1000, 3), f(p.total_s, 2)]),
   );
-  out += `choice: ${r.choice}\nreason: ${r.reason}\n`;
+  out += `choice: ${r.tied.length > 1 ? `tie: ${r.tied.join(', ')} (within the calibration's ${(100 * r.spread).toFixed(1)}% step-time spread; ${r.choice} predicted fastest)` : r.choice}\nreason: ${r.reason}\n`;
   return out;
 }
 

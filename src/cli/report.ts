@@ -56,7 +56,7 @@ export function registerReportCommand(program: Command): void {
         }
       }
       if (o.markdown) {
-        writeFileAtomic(o.markdown, studyMarkdown(results, hitRate, o.wallSeconds) + images);
+        writeFileAtomic(o.markdown, studyMarkdown(results, hitRate, o.wallSeconds, o.budgetSteps) + images);
         process.stdout.write(`wrote ${o.markdown}\n`);
       }
     });

@@ -12,7 +12,7 @@ import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { POLICY_NAMES } from '../batching';
 import {
   DEFAULT_BATCHES, DEFAULT_EVAL_GRAPHS, DEFAULT_REPS, DEFAULT_STEPS, FULL_REPS, FULL_STEPS,
-  LEARNED_RMSE_FRACTION, StudyError, analyseStudy, learnedCells, costTables, mergeStudyDirs, studyGrid, parseCostModels, predictCosts, resolveShard, runStudy, shardDirName, studyTables, tableToText, ttestTable,
+  LEARNED_RMSE_FRACTION, RANKING_STATISTIC, StudyError, analyseStudy, learnedCells, overallRecommendations, overallTable, policyCosts, recommendPolicies, recommendationTable, costTables, mergeStudyDirs, studyGrid, parseCostModels, resolveShard, runStudy, shardDirName, studyTables, tableToText, ttestTable,
   type CellCostCoefficients, type MergeOutcome, type StudyProgress, type StudyResults,
 } from '../experiment';
 import type { ModelKind } from '../model/config';
@@ -106,8 +106,13 @@ export function formatStudyTables(results: StudyResults, budgetSteps: number, co
   if (tests.length) out += tableToText(ttestTable(tests, a.alpha)) + '\n';
   const shapes = (data: string, policy: string, batch: number): number | undefined =>
     results.data.find((d) => d.data === data)?.simulation.find((r) => r.policy === policy && r.batch === batch)?.shapes;
-  const costs = predictCosts(a.summaries, budgetSteps, costPerHour ?? NaN, shapes);
+  // One ranking for the cost tables and the recommendation: medians over repetitions, with their range (see RANKING_STATISTIC).
+  const costs = policyCosts(results.rows, budgetSteps, costPerHour ?? NaN, shapes);
   for (const t of costTables(costs)) out += tableToText(t) + '\n';
+  const recs = recommendPolicies(costs);
+  out += tableToText(overallTable(overallRecommendations(recs))) + '\n';
+  out += tableToText(recommendationTable(recs, budgetSteps));
+  out += `${RANKING_STATISTIC}\n\n`;
   return out;
 }
 

@@ -18,12 +18,13 @@ export {
 export { mergeStudyResults, mergeStudyDirs, findResultsFiles, mixedHardware, type MergeInput, type MergeOutcome, type MergeOptions, type MixedHardware } from './merge';
 export {
   analyseStudy, studentTTest, welchTTest, twoSidedP, sampleMean, sampleVariance, sampleMedian, predictCosts, cheapestPolicies,
-  type TTest, type PolicySummary, type TTestRow, type CostRow, type StudyAnalysis,
+  policyCosts, recommendPolicies, overallRecommendations,
+  type TTest, type PolicySummary, type TTestRow, type CostRow, type StudyAnalysis, type PolicyCost, type CellRecommendation, type OverallRecommendation,
 } from './stats';
 export { learnedCells, LEARNED_RMSE_FRACTION, type LearnedCell } from './learned';
-export { studyTables, speedupTables, stepTimeTables, ttestTable, costTables, tableToText, tableToMarkdown, type Table } from './tables';
+export { studyTables, speedupTables, stepTimeTables, ttestTable, costTables, recommendationTable, overallTable, RANKING_STATISTIC, tableToText, tableToMarkdown, type Table } from './tables';
 export {
-  recommend, calibrateCostModel, predictPolicyTimes, verifyRecommendation, studyHitRate, leastSquares, nonNegativeFit, CALIBRATION_SCALES,
+  recommend, calibrateCostModel, calibrationSpread, predictPolicyTimes, verifyRecommendation, studyHitRate, leastSquares, nonNegativeFit, CALIBRATION_SCALES,
   type CalibrationPoint, type CostModel, type CalibrateOptions, type PolicyPrediction, type RecommendOptions, type Recommendation,
   type VerifyRow, type Verification, type HitRow, type HitRate,
 } from './recommend';

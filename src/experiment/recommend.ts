@@ -32,6 +32,9 @@ export interface CalibrationPoint {
   graphs: number;
   /** Median of the timed steps (pack + update), ms. */
   step_ms: number;
+  /** Fastest and slowest of the timed steps (ms): the spread a tie is judged against. */
+  step_ms_min: number;
+  step_ms_max: number;
   /** Plan build time plus the first step's excess over the median, ms. */
   compile_ms: number;
 }
@@ -165,7 +168,7 @@ export function calibrateCostModel(o: CalibrateOptions): CostModel {
     const median = times[times.length >> 1];
     // A new shape costs its plan build plus a slower first step (cold buffers,
     // page faults): both are what a run pays per compilation.
-    points.push({ ...shape, step_ms: median, compile_ms: plan.buildMs + Math.max(0, firstMs - median) });
+    points.push({ ...shape, step_ms: median, step_ms_min: times[0], step_ms_max: times[times.length - 1], compile_ms: plan.buildMs + Math.max(0, firstMs - median) });
   }
   const [a, b, c] = nonNegativeFit(points.map((p) => [p.edges, p.nodes, 1]), points.map((p) => p.step_ms));
   const [k, k0] = nonNegativeFit(points.map((p) => [p.edges, 1]), points.map((p) => p.compile_ms));
@@ -278,6 +281,18 @@ export interface Recommendation {
   /** Fastest first. */
   predictions: PolicyPrediction[];
   choice: string;
+  /**
+   * The choice and every policy predicted within {@link Recommendation.spread}
+   * of it: more than one is a tie (the predicted difference is inside the
+   * calibration's measured noise), and the reason says so.
+   */
+  tied: string[];
+  /**
+   * Relative spread of the calibration's timed steps: the median over its
+   * shapes of (slowest - fastest) / (2 x median). A predicted difference below
+   * it is not a measured one.
+   */
+  spread: number;
   reason: string;
 }
 
@@ -289,8 +304,26 @@ export function recommend(o: RecommendOptions): Recommendation {
   const cost = o.costModel ?? calibrateCostModel({ store: o.store, target, model: o.model, batchSize: o.batchSize, split, threads: o.threads, seed: o.seed, stepsPerShape: o.stepsPerShape });
   const predictions = predictPolicyTimes(sizesOf(o.store), split.train, o.batchSize, o.steps, cost, o.policies ?? POLICY_NAMES, o.seed ?? 42);
   const best = predictions[0];
-  const next = predictions[1];
-  return { model: o.model, batch: o.batchSize, steps: o.steps, cost_model: cost, predictions, choice: best.policy, reason: explain(best, next) };
+  const spread = calibrationSpread(cost);
+  const tied = predictions.filter((p) => p === best || p.total_s - best.total_s <= spread * best.total_s).map((p) => p.policy);
+  const next = predictions.find((p) => !tied.includes(p.policy)) ?? predictions[1];
+  let reason = explain(best, next);
+  if (tied.length > 1) {
+    const others = predictions.filter((p) => p !== best && tied.includes(p.policy));
+    reason = `tie: ${tied.join(', ')} are predicted within ${(100 * spread).toFixed(1)}% of each other (the calibration's step-time spread), so the data do not separate them (${others.map((p) => `${p.policy} +${((100 * (p.total_s - best.total_s)) / best.total_s).toFixed(1)}%`).join(', ')}); ${reason}`;
+  }
+  return { model: o.model, batch: o.batchSize, steps: o.steps, cost_model: cost, predictions, choice: best.policy, tied, spread, reason };
+}
+
+/** Median over calibration shapes of (slowest - fastest timed step) / (2 x median step); 0 without timed spread. */
+export function calibrationSpread(cost: Pick<CostModel, 'points'>): number {
+  const rel = cost.points
+    .filter((p) => p.step_ms > 0 && Number.isFinite(p.step_ms_min) && Number.isFinite(p.step_ms_max))
+    .map((p) => (p.step_ms_max - p.step_ms_min) / (2 * p.step_ms))
+    .sort((a, b) => a - b);
+  if (!rel.length) return 0;
+  const h = rel.length >> 1;
+  return rel.length % 2 ? rel[h] : (rel[h - 1] + rel[h]) / 2;
 }
 
 function explain(best: PolicyPrediction, next: PolicyPrediction | undefined): string {

@@ -273,3 +273,167 @@ export function cheapestPolicies(costs: readonly CostRow[]): CostRow[] {
   }
   return [...best.values()];
 }
+
+/**
+ * One policy's predicted cost of a long run at one (data, model, batch),
+ * computed per repetition and ranked on a statistic a shared machine does not
+ * distort: each run's *median* step time (steady state: a stall of a few
+ * steps from another job moves a mean, not a median) times the planned steps,
+ * plus the expected compilations times that run's measured time per
+ * compilation; the policy's figure is the median of that over repetitions
+ * (one slow repetition does not move it either). `hours_min`/`hours_max` are
+ * the range over repetitions: the spread a tie is judged against.
+ */
+export interface PolicyCost {
+  data: string;
+  model: string;
+  batch: number;
+  policy: string;
+  steps: number;
+  reps: number;
+  /** Median over repetitions of each run's predicted hours. */
+  hours: number;
+  hours_min: number;
+  hours_max: number;
+  compiles: number;
+  /** hours x the hourly price (NaN without one). */
+  price: number;
+}
+
+/** The recommendation at one (data, model, batch). */
+export interface CellRecommendation {
+  data: string;
+  model: string;
+  batch: number;
+  steps: number;
+  /** Fastest first (by {@link PolicyCost.hours}). */
+  ranked: PolicyCost[];
+  /**
+   * The fastest policy and every other whose range over repetitions overlaps
+   * the fastest's (its fastest repetition is not slower than the fastest
+   * policy's slowest): more than one is a tie, since the measured difference
+   * is inside the repetitions' spread. With one repetition there is no spread
+   * and only equal figures tie.
+   */
+  tied: string[];
+  tie: boolean;
+  /** The fastest policy not tied with the best (null when every policy ties), and how much slower it is (fraction). */
+  next: PolicyCost | null;
+  next_slower: number;
+  /** Slowest policy's hours / the fastest's. */
+  vs_slowest: number;
+}
+
+/** One recommendation per (data, model) across its batch sizes. */
+export interface OverallRecommendation {
+  data: string;
+  model: string;
+  batches: number[];
+  /** The choice first, then the policies tied with it (same number of batch sizes won). */
+  tied: string[];
+  tie: boolean;
+  /** Per policy: batch sizes where it is the fastest or tied with it, and the geometric mean over batch sizes of its hours / the fastest's there. */
+  standing: { policy: string; wins: number; geomean_vs_best: number }[];
+}
+
+/**
+ * Predicted cost of `budgetSteps` steps per policy and repetition, and the
+ * ranking of {@link PolicyCost}. `shapesAt` gives the compilations a long run
+ * meets (e.g. the policy simulation's distinct shapes); the measured count is
+ * the floor.
+ */
+export function policyCosts(
+  rows: readonly StudyRow[],
+  budgetSteps: number,
+  costPerHour = NaN,
+  shapesAt?: (data: string, policy: string, batch: number) => number | undefined,
+): PolicyCost[] {
+  const byCell = new Map<string, StudyRow[]>();
+  for (const r of rows) {
+    const k = `${groupKey(r)}|${r.policy}`;
+    const list = byCell.get(k);
+    if (list) list.push(r);
+    else byCell.set(k, [r]);
+  }
+  const out: PolicyCost[] = [];
+  for (const list of byCell.values()) {
+    const r0 = list[0];
+    const compiles = Math.max(sampleMean(list.map((r) => r.compile_count)), shapesAt?.(r0.data, r0.policy, r0.batch) ?? 0);
+    const perRep = list
+      .map((r) => (budgetSteps * r.combined_ms_median + compiles * (r.compile_count > 0 ? r.compile_ms_total / r.compile_count : 0)) / 3.6e6)
+      .filter((h) => Number.isFinite(h));
+    const hours = sampleMedian(perRep);
+    out.push({
+      data: r0.data, model: r0.model, batch: r0.batch, policy: r0.policy, steps: budgetSteps, reps: perRep.length,
+      hours, hours_min: perRep.length ? Math.min(...perRep) : NaN, hours_max: perRep.length ? Math.max(...perRep) : NaN,
+      compiles, price: hours * costPerHour,
+    });
+  }
+  return out;
+}
+
+/** Per (data, model, batch): the ranking, the fastest policy and those tied with it (see {@link CellRecommendation}). */
+export function recommendPolicies(costs: readonly PolicyCost[]): CellRecommendation[] {
+  const groups = new Map<string, PolicyCost[]>();
+  for (const c of costs) {
+    if (!Number.isFinite(c.hours)) continue;
+    const list = groups.get(groupKey(c));
+    if (list) list.push(c);
+    else groups.set(groupKey(c), [c]);
+  }
+  const out: CellRecommendation[] = [];
+  for (const list of groups.values()) {
+    const ranked = [...list].sort((a, b) => a.hours - b.hours || a.policy.localeCompare(b.policy));
+    const best = ranked[0];
+    const tiedWith = (c: PolicyCost): boolean => c === best || c.hours === best.hours || c.hours_min <= best.hours_max;
+    const tied = ranked.filter(tiedWith).map((c) => c.policy);
+    const next = ranked.find((c) => !tiedWith(c)) ?? null;
+    out.push({
+      data: best.data, model: best.model, batch: best.batch, steps: best.steps, ranked, tied, tie: tied.length > 1,
+      next, next_slower: next ? next.hours / best.hours - 1 : NaN,
+      vs_slowest: ranked[ranked.length - 1].hours / best.hours,
+    });
+  }
+  return out;
+}
+
+/**
+ * One recommendation per (data, model) across batch sizes: the policy that is
+ * the fastest or tied with it at the most batch sizes; among equals, the
+ * lowest geometric mean of hours / the fastest's hours over the batch sizes.
+ * Policies with as many batch sizes won as the choice are listed as tied.
+ */
+export function overallRecommendations(cells: readonly CellRecommendation[]): OverallRecommendation[] {
+  const pairs = new Map<string, CellRecommendation[]>();
+  for (const c of cells) {
+    const k = `${c.data}|${c.model}`;
+    const list = pairs.get(k);
+    if (list) list.push(c);
+    else pairs.set(k, [c]);
+  }
+  const out: OverallRecommendation[] = [];
+  for (const list of pairs.values()) {
+    const policies = [...new Set(list.flatMap((c) => c.ranked.map((r) => r.policy)))];
+    const standing = policies.map((p) => {
+      let wins = 0;
+      let logSum = 0;
+      let n = 0;
+      for (const c of list) {
+        if (c.tied.includes(p)) wins++;
+        const r = c.ranked.find((x) => x.policy === p);
+        if (r) (logSum += Math.log(r.hours / c.ranked[0].hours), n++);
+      }
+      return { policy: p, wins, geomean_vs_best: n ? Math.exp(logSum / n) : NaN, covered: n === list.length };
+    });
+    // A policy missing at some batch size cannot be recommended across them.
+    standing.sort((a, b) => Number(b.covered) - Number(a.covered) || b.wins - a.wins || a.geomean_vs_best - b.geomean_vs_best || a.policy.localeCompare(b.policy));
+    const choice = standing[0];
+    const tied = standing.filter((s) => s.covered === choice.covered && s.wins === choice.wins && s.wins > 0).map((s) => s.policy);
+    out.push({
+      data: list[0].data, model: list[0].model, batches: list.map((c) => c.batch).sort((a, b) => a - b),
+      tied: tied.length ? tied : [choice.policy], tie: tied.length > 1,
+      standing: standing.map(({ policy, wins, geomean_vs_best }) => ({ policy, wins, geomean_vs_best })),
+    });
+  }
+  return out;
+}

@@ -3,7 +3,7 @@
  * aligned text for the terminal or as Markdown for documentation. One table
  * per (data, model): rows are policies, columns are batch sizes.
  */
-import type { CostRow, PolicySummary, StudyAnalysis, TTestRow } from './stats';
+import type { CellRecommendation, CostRow, OverallRecommendation, PolicyCost, PolicySummary, StudyAnalysis, TTestRow } from './stats';
 
 /** A titled table of strings. */
 export interface Table {
@@ -13,6 +13,7 @@ export interface Table {
 }
 
 const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+const hoursRange = (lo: number, hi: number): string => `[${fmt(lo, 2)}-${fmt(hi, 2)}]`;
 
 function pivot(title: string, summaries: readonly PolicySummary[], cell: (s: PolicySummary) => string): Table[] {
   const tables: Table[] = [];
@@ -50,9 +51,59 @@ export function speedupTables(a: StudyAnalysis): Table[] {
   return pivot('speedup (slowest mean step time / each policy\'s)', a.summaries, (x) => `${fmt(x.speedup)}x`);
 }
 
-/** Mean step time tables alone. */
+/** Mean step time tables alone (± the sample sd over repetitions, as the terminal's tables). */
 export function stepTimeTables(a: StudyAnalysis): Table[] {
-  return pivot('mean step time ms (incl. compilation) [median]', a.summaries, (x) => `${fmt(x.step_ms_mean, 1)} [${fmt(x.step_ms_median, 1)}]`);
+  return pivot('mean step time ms (incl. compilation; ± sd over reps) [median]', a.summaries, (x) => `${fmt(x.step_ms_mean, 1)}${Number.isFinite(x.step_ms_sd) ? ` ±${fmt(x.step_ms_sd, 1)}` : ''} [${fmt(x.step_ms_median, 1)}]`);
+}
+
+/** How the recommendation ranks, in words (the report and the terminal print it under the table). */
+export const RANKING_STATISTIC =
+  'Ranked on the median over repetitions of each run\'s predicted time: planned steps x the run\'s median step time (steady state) + expected compilations x its time per compilation. ' +
+  'Medians, because a shared machine\'s stalls move means: a few slow steps do not move a run\'s median, one slow repetition does not move the median over repetitions. ' +
+  '[min-max] is the range over repetitions; a policy whose range overlaps the fastest\'s is a tie (the difference is inside the repetitions\' spread).';
+
+/** The recommendation per (data, model, batch): the fastest policy, or a tie listing every tied policy, with the spread. */
+export function recommendationTable(recs: readonly CellRecommendation[], budgetSteps: number): Table {
+  const priced = recs.some((r) => r.ranked.some((c) => Number.isFinite(c.price)));
+  return {
+    title: `recommended policy for a ${budgetSteps.toLocaleString('en-US')}-step run, per batch size`,
+    header: ['data', 'model', 'B', 'policy', 'hours [min-max]', 'compilations', ...(priced ? ['price'] : []), 'next (slower by)', 'vs slowest'],
+    rows: recs.map((r) => {
+      const best = r.ranked[0];
+      const tied = r.ranked.filter((c) => r.tied.includes(c.policy));
+      return [
+        r.data,
+        r.model,
+        String(r.batch),
+        r.tie ? `tie: ${r.tied.join(', ')}` : best.policy,
+        tied.map((c) => `${r.tie ? `${c.policy} ` : ''}${fmt(c.hours, 2)} ${hoursRange(c.hours_min, c.hours_max)}`).join('; '),
+        tied.map((c) => fmt(c.compiles, 0)).join('; '),
+        ...(priced ? [tied.map((c) => fmt(c.price, 2)).join('; ')] : []),
+        r.next ? `${r.next.policy} (+${fmt(100 * r.next_slower, 1)}%)` : '-',
+        `${fmt(r.vs_slowest, 2)}x faster`,
+      ];
+    }),
+  };
+}
+
+/** One recommendation per (data, model) across batch sizes. */
+export function overallTable(overall: readonly OverallRecommendation[]): Table {
+  return {
+    title: 'overall recommendation per data set and model, across batch sizes (fastest or tied at the most batch sizes; then the lowest geometric mean of time / the fastest\'s)',
+    header: ['data', 'model', 'policy', 'fastest or tied at', 'geomean vs fastest', 'runner-up'],
+    rows: overall.map((o) => {
+      const top = o.standing.filter((s) => o.tied.includes(s.policy));
+      const runner = o.standing.find((s) => !o.tied.includes(s.policy));
+      return [
+        o.data,
+        o.model,
+        o.tie ? `tie: ${o.tied.join(', ')}` : o.tied[0],
+        top.map((s) => `${o.tie ? `${s.policy} ` : ''}${s.wins} of ${o.batches.length} B`).join('; '),
+        top.map((s) => `${fmt(s.geomean_vs_best, 3)}x`).join('; '),
+        runner ? `${runner.policy} (${runner.wins} of ${o.batches.length}, ${fmt(runner.geomean_vs_best, 3)}x)` : '-',
+      ];
+    }),
+  };
 }
 
 /** The t-test table (one row per pair of policies per data, model, batch); `onlySignificant` keeps flagged rows. */
@@ -76,7 +127,12 @@ export function costTables(costs: readonly CostRow[]): Table[] {
     tables.push({
       title: `predicted cost of ${here[0].steps} steps: ${data}, ${model}, B=${batch}`,
       header: ['policy', 'hours', 'compilations', ...(priced ? ['price'] : [])],
-      rows: here.map((c) => [c.policy, fmt(c.hours, 2), fmt(c.compiles, 0), ...(priced ? [fmt(c.price, 2)] : [])]),
+      // Rows of policyCosts carry the range over repetitions.
+      rows: here.map((c) => {
+        const r = c as CostRow & Partial<PolicyCost>;
+        const range = r.hours_min !== undefined && r.hours_max !== undefined ? ` ${hoursRange(r.hours_min, r.hours_max)}` : '';
+        return [c.policy, `${fmt(c.hours, 2)}${range}`, fmt(c.compiles, 0), ...(priced ? [fmt(c.price, 2)] : [])];
+      }),
     });
   }
   return tables;

@@ -4,12 +4,14 @@
  */
 import type { StudyResults } from '../experiment/results';
 import type { HitRate } from '../experiment/recommend';
-import { analyseStudy } from '../experiment/stats';
-import { speedupTables, stepTimeTables, tableToMarkdown, ttestTable } from '../experiment/tables';
+import { analyseStudy, overallRecommendations, policyCosts, recommendPolicies } from '../experiment/stats';
+import { RANKING_STATISTIC, overallTable, recommendationTable, speedupTables, stepTimeTables, tableToMarkdown, ttestTable } from '../experiment/tables';
+import { LEARNED_RMSE_FRACTION, learnedCells } from '../experiment/learned';
+import { atomrefSentence } from './render';
 import { mixedHardware } from '../experiment/merge';
 
-/** Markdown with the run's setup, step-time and speedup tables, significant t-tests and the hit rate. */
-export function studyMarkdown(results: StudyResults, hitRate?: HitRate, wallSeconds?: number): string {
+/** Markdown with the run's setup, step-time and speedup tables, the recommendation (ties called), t-tests where the models learned, and the hit rate. */
+export function studyMarkdown(results: StudyResults, hitRate?: HitRate, wallSeconds?: number, budgetSteps = 2000000): string {
   const a = analyseStudy(results.rows);
   const g = results.grid;
   const env = results.environment;
@@ -19,6 +21,8 @@ export function studyMarkdown(results: StudyResults, hitRate?: HitRate, wallSeco
   md += ` of ${g.steps} steps (${results.rows.length} runs; evaluation on ${g.eval_graphs || 'all'} val/test graphs). `;
   md += `Machine: ${env.cpu_model}, ${env.cpu_cores} cores, ${env.native.threads} threads, SIMD ${env.native.simd}; node ${env.node_version}. `;
   md += `Wall time of the runs: ${(total / 60).toFixed(1)} min.\n\n`;
+  const shapes = (data: string, policy: string, batch: number): number | undefined =>
+    results.data.find((d) => d.data === data)?.simulation.find((r) => r.policy === policy && r.batch === batch)?.shapes;
   const mixed = mixedHardware(results.rows);
   if (mixed.length > 0) {
     md += `**Warning: ${mixed.length} comparison(s) mix hardware** (a merged, sharded study), so their step times are not comparable: `;
@@ -36,9 +40,23 @@ export function studyMarkdown(results: StudyResults, hitRate?: HitRate, wallSeco
   md += '<details><summary>Mean step time (ms) [median]</summary>\n\n';
   for (const t of stepTimeTables(a)) md += tableToMarkdown(t) + '\n';
   md += '</details>\n\n';
-  const sig = a.ttests.filter((t) => t.significant);
-  md += `Test-RMSE t-tests: ${sig.length} of ${a.ttests.length} policy pairs differ at p < ${a.alpha} (Student or Welch).\n\n`;
-  if (sig.length) md += '<details><summary>Significant pairs</summary>\n\n' + tableToMarkdown(ttestTable(a.ttests, a.alpha, true)) + '\n</details>\n\n';
+  const recs = recommendPolicies(policyCosts(results.rows, budgetSteps, NaN, shapes));
+  md += tableToMarkdown(overallTable(overallRecommendations(recs))) + '\n';
+  md += '<details><summary>Per batch size</summary>\n\n' + tableToMarkdown(recommendationTable(recs, budgetSteps)) + '\n</details>\n\n';
+  md += `${RANKING_STATISTIC}\n\n`;
+  md += `${atomrefSentence(results)}\n\n`;
+  // Significance tests between models that learned nothing compare noise: only cells whose runs learned.
+  const cells = learnedCells(results);
+  const trained = new Set(cells.filter((c) => c.learned).map((c) => `${c.data}\u0000${c.model}\u0000${c.batch}`));
+  const untrained = cells.filter((c) => !c.learned);
+  const tests = a.ttests.filter((t) => trained.has(`${t.data}\u0000${t.model}\u0000${t.batch}`));
+  if (untrained.length)
+    md += `**The models did not learn in ${untrained.length} of ${cells.length} (data, model, B) cells** (mean test RMSE above ${LEARNED_RMSE_FRACTION} x the standard deviation of what they learn, or median final train loss above ${(LEARNED_RMSE_FRACTION ** 2).toFixed(2)}), so no test-RMSE t-test is reported for them: ${g.steps} steps measure time, not learning; run \`--steps\` or \`--full\` to compare how the policies learn.\n\n`;
+  if (tests.length) {
+    const sig = tests.filter((t) => t.significant);
+    md += `Test-RMSE t-tests where the models learned: ${sig.length} of ${tests.length} policy pairs differ at p < ${a.alpha} (Student or Welch).\n\n`;
+    if (sig.length) md += '<details><summary>Significant pairs</summary>\n\n' + tableToMarkdown(ttestTable(tests, a.alpha, true)) + '\n</details>\n\n';
+  }
   if (hitRate) {
     md += `### Recommendation hit rate\n\n`;
     md += `\`gnnbatch recommend\` (cost model calibrated on 5 padded shapes per cell + policy simulation, no full runs) picked the measured fastest policy in **${hitRate.hits} of ${hitRate.total}** (data, model, B) cells (${(100 * hitRate.rate).toFixed(0)}%); `;

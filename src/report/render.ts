@@ -5,8 +5,8 @@
  */
 import type { StudyResults } from '../experiment/results';
 import type { HitRate } from '../experiment/recommend';
-import { analyseStudy, cheapestPolicies, predictCosts } from '../experiment/stats';
-import { stepTimeTables, ttestTable, type Table } from '../experiment/tables';
+import { analyseStudy, overallRecommendations, policyCosts, recommendPolicies } from '../experiment/stats';
+import { RANKING_STATISTIC, overallTable, recommendationTable, stepTimeTables, ttestTable, type Table } from '../experiment/tables';
 import { mixedHardware } from '../experiment/merge';
 import { LEARNED_RMSE_FRACTION, learnedCells } from '../experiment/learned';
 import { ATOMREF_AUTO_MAX_RATIO } from '../train/atomref';
@@ -73,17 +73,10 @@ export async function renderReport(results: StudyResults, options: ReportOptions
   const budget = options.budgetSteps ?? 2000000;
   const shapes = (data: string, policy: string, batch: number): number | undefined =>
     results.data.find((d) => d.data === data)?.simulation.find((r) => r.policy === policy && r.batch === batch)?.shapes;
-  const costs = predictCosts(a.summaries, budget, options.costPerHour ?? NaN, shapes);
-  const best = cheapestPolicies(costs);
-  const priced = Number.isFinite(options.costPerHour ?? NaN);
-  const recTable: Table = {
-    title: `Recommended policy for a ${budget.toLocaleString('en-US')}-step run (measured steady-state step time x steps + compilations x measured compile time)`,
-    header: ['data', 'model', 'B', 'policy', 'hours', 'compilations', ...(priced ? ['price'] : []), 'vs slowest'],
-    rows: best.map((c) => {
-      const worst = Math.max(...costs.filter((x) => x.data === c.data && x.model === c.model && x.batch === c.batch).map((x) => x.hours));
-      return [c.data, c.model, String(c.batch), c.policy, c.hours.toFixed(2), c.compiles.toFixed(0), ...(priced ? [c.price.toFixed(2)] : []), `${(worst / c.hours).toFixed(2)}x faster`];
-    }),
-  };
+  // Ranked on medians with the repetitions' range: ties are called where the difference is inside the spread.
+  const recs = recommendPolicies(policyCosts(results.rows, budget, options.costPerHour ?? NaN, shapes));
+  const recTable = recommendationTable(recs, budget);
+  const overall = overallTable(overallRecommendations(recs));
   const sections: [ChartSpec['section'], string][] = [
     ['data', 'Graph size distributions'],
     ['time', 'Step time'],
@@ -117,7 +110,7 @@ Speedup as in the study: per batch size, the slowest policy's mean step time div
     html += `<p class="warn"><b>Warning: ${mixed.length} comparison(s) mix hardware</b>, so their step times are not comparable: `;
     html += mixed.map((m) => `${esc(m.data)} / ${esc(m.model)} / B=${m.batch} ran on ${m.machines.map(esc).join(' and ')}`).join('; ') + '.</p>\n';
   }
-  html += `<h2>Recommendation</h2>\n${htmlTable(recTable)}\n`;
+  html += `<h2>Recommendation</h2>\n${htmlTable(overall, (r) => r[2].startsWith('tie'))}\n${htmlTable(recTable, (r) => r[3].startsWith('tie'))}\n<p class="meta">${esc(RANKING_STATISTIC)}</p>\n`;
   if (options.hitRate) {
     const h = options.hitRate;
     html += `<p>Prediction without running every policy (<code>gnnbatch recommend</code>: calibrated cost model + policy simulation): the predicted fastest policy was the measured fastest in <b>${h.hits} of ${h.total}</b> cells (${(100 * h.rate).toFixed(0)}%), and within 5% of the fastest in ${h.within5} of ${h.total}.</p>\n`;

@@ -39,7 +39,7 @@ test('study -> tables; report -> HTML + Markdown; recommend --grid -> hit rate',
 
 test('recommend SOURCE prints every policy, the choice and the reason', async () => {
   const text = await run(['recommend', 'qm9-like:300', '--model', 'schnet', '--batch', '8', '--steps', '500', '--policies', 'dynamic,static-64']);
-  expect(text).toMatch(/choice: (dynamic|static-64)/);
+  expect(text).toMatch(/choice: (tie: (dynamic, static-64|static-64, dynamic) \(within the calibration's [\d.]+% step-time spread; (dynamic|static-64) predicted fastest\)|dynamic|static-64)\n/);
   expect(text).toContain('reason: ');
   const json = JSON.parse(await run(['recommend', 'qm9-like:300', '--model', 'schnet', '--batch', '8', '--steps', '50', '--policies', 'dynamic,exact', '--verify', '--verify-steps', '3', '--json'])) as { verification: { rows: unknown[] } };
   expect(json.verification.rows).toHaveLength(2);

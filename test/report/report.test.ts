@@ -39,6 +39,10 @@ describe('report', () => {
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org|vega\.github\.io)/);
     expect(html).toContain('Recommendation');
     expect(html).toContain('price');
+    // The ranking statistic is stated; one overall choice per data set and model; step times carry ± their spread, as in the terminal.
+    expect(html).toContain('Ranked on the median over repetitions');
+    expect(html).toContain('overall recommendation per data set and model');
+    expect(html).toMatch(/<td>[\d.]+ ±[\d.]+ \[[\d.]+\]<\/td>/);
   });
 
   test('t-tests are shown only for cells whose models learned (test RMSE clearly below the target std)', async () => {
