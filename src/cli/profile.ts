@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../util/atomic';
 import { renderProfileReport } from '../report/render';
 import { POLICY_NAMES } from '../batching';
 import { defaultTarget } from '../data';
-import { measureProfileOverhead, profileSteps, writeChromeTrace, type ProfileOverhead, type ProfileResult } from '../train/profile';
+import { measureProfileOverhead, profileSteps, writeChromeTrace, type KernelProfileEntry, type MachineLimits, type ProfileOverhead, type ProfileResult } from '../train/profile';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
 import { intOption, formatTable } from './format';
 import { ArgumentError, GnnError, UsageError } from '../errors';
@@ -41,17 +41,21 @@ export function parsePolicies(text: string): string[] {
   return names;
 }
 
-/** The per-kernel table and the summary lines of a profile. */
-export function formatProfile(r: ProfileResult): string {
-  const f = (x: number, d: number): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
-  const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
-  let out =
-    `${r.model} / ${r.policy} / B=${r.batch}: ${r.steps} measured steps (after ${r.warmup} warm-up), ${r.threads} threads\n` +
-    `step ms median ${f(r.step_ms_median, 3)}, mean ${f(r.step_ms_mean, 3)}; fill nodes ${f(r.node_fill, 3)} edges ${f(r.edge_fill, 3)} graphs ${f(r.graph_fill, 3)}; plan builds ${r.plan_builds}\n` +
-    `machine: GEMM peak ${f(r.limits.gemm_gflops, 1)} GFLOP/s, stream ${f(r.limits.stream_gbps, 1)} GB/s, ridge ${f(r.limits.ridge_flop_per_byte, 2)} flop/byte\n` +
-    `padding costs ${f(r.padding_ms_per_step, 3)} ms/step (${pct(r.padding_share_of_step)} of the step); GEMM GFLOP/step ${f(r.gemm_gflop_per_step, 4)} (native counter ${f(r.counter_gflop_per_step, 4)})\n\n`;
-  const rows = [...r.kernels].sort((a, b) => b.total_ms - a.total_ms);
-  out += formatTable(
+const f = (x: number, d: number): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+
+/** The machine's measured limits, in one line. */
+export function formatLimits(l: MachineLimits): string {
+  return `machine: GEMM peak ${f(l.gemm_gflops, 1)} GFLOP/s, stream ${f(l.stream_gbps, 1)} GB/s, ridge ${f(l.ridge_flop_per_byte, 2)} flop/byte\n`;
+}
+
+/**
+ * The per-kernel table (most time first) and the line that says how bytes
+ * and flops are counted: what `gnnbatch profile` and `train --profile` print.
+ */
+export function formatKernelTable(kernels: readonly KernelProfileEntry[]): string {
+  const rows = [...kernels].sort((a, b) => b.total_ms - a.total_ms);
+  let out = formatTable(
     ['kernel', 'calls', 'ms/step', 'med ms', 'share', 'GFLOP', 'GB', 'GFLOP/s', 'GB/s', '%peak', '%bw', 'bound', 'pad', 'pad ms'],
     rows.map((k) => [
       k.kernel,
@@ -72,6 +76,23 @@ export function formatProfile(r: ProfileResult): string {
   );
   out += '\nbytes: each operand read once + output written once (gathered rows once per row, indices 4 B); GFLOP of GEMM rows = 2MNK.\n';
   return out;
+}
+
+/** The per-kernel table and the summary lines of a profile. */
+export function formatProfile(r: ProfileResult): string {
+  const out =
+    `${r.model} / ${r.policy} / B=${r.batch}: ${r.steps} measured steps (after ${r.warmup} warm-up), ${r.threads} threads\n` +
+    `step ms median ${f(r.step_ms_median, 3)}, mean ${f(r.step_ms_mean, 3)}; fill nodes ${f(r.node_fill, 3)} edges ${f(r.edge_fill, 3)} graphs ${f(r.graph_fill, 3)}; plan builds ${r.plan_builds}\n` +
+    formatLimits(r.limits) +
+    `padding costs ${f(r.padding_ms_per_step, 3)} ms/step (${pct(r.padding_share_of_step)} of the step); GEMM GFLOP/step ${f(r.gemm_gflop_per_step, 4)} (native counter ${f(r.counter_gflop_per_step, 4)})\n\n`;
+  return out + formatKernelTable(r.kernels);
+}
+
+/** A usage error unless `file` (the value of `flag`, when given) names a file that can be written (not empty, not a directory). */
+export function checkOutputFile(flag: string, file: string | undefined): void {
+  if (file === undefined) return;
+  if (file === '') throw new UsageError(`${flag} needs a file name`);
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`${flag} ${file}: is a directory, expected a file name`);
 }
 
 /** Registers `profile` on the program. */
@@ -98,11 +119,8 @@ export function registerProfileCommand(program: Command): void {
     .action(async (source: string, o: ProfileCliOptions) => {
       if (o.device === 'cuda') throw new GnnError('ERR_GNN_UNSUPPORTED', '--device cuda: gnnbatch profile runs the CPU engine only for now (use --device cpu)');
       const policies = parsePolicies(o.policy);
-      for (const [flag, file] of [['--trace', o.trace], ['--html', o.html]] as const) {
-        if (file === undefined) continue;
-        if (file === '') throw new UsageError(`${flag} needs a file name`);
-        if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`${flag} ${file}: is a directory, expected a file name`);
-      }
+      checkOutputFile('--trace', o.trace);
+      checkOutputFile('--html', o.html);
       const { store } = await loadSourceFromCli(source, o);
       const target = o.target ?? defaultTarget(store);
       if (!target) throw new ArgumentError(`${source}: the data has no numeric target property`, 'ERR_GNN_DATA_TARGET');

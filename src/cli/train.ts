@@ -11,7 +11,9 @@ import { defaultTarget } from '../data';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
 import { intOption, numberOption, formatTable } from './format';
 import { prepareCheckpointDir } from '../train/checkpoint';
-import { ArgumentError, UsageError } from '../errors';
+import { ArgumentError, GnnError, UsageError } from '../errors';
+import { checkOutputFile, formatKernelTable, formatLimits } from './profile';
+import { writeChromeTrace } from '../train/profile';
 
 interface TrainCliOptions extends SourceOptionValues {
   model: string;
@@ -31,6 +33,7 @@ interface TrainCliOptions extends SourceOptionValues {
   device: string;
   atomref?: boolean;
   profile?: boolean;
+  trace?: string;
   latent?: number;
   passes?: number;
   aggregation?: string;
@@ -59,12 +62,17 @@ export function formatTrainResult(r: TrainResult): string {
     ...(r.atomref ? [['residual std after atomrefs', f(r.residual_std, 4)] as [string, string]] : []),
   ];
   let out = formatTable(['quantity', 'value'], rows);
+  const kp = r.kernel_profile;
+  if (kp) {
+    // The table `gnnbatch profile` prints, over this run's steps (native kernels of the update).
+    out += `\nkernel profile (CPU engine, ${r.steps_run} steps, ${r.threads} threads${kp.dropped_records ? `; ${kp.dropped_records} kernel calls not recorded: buffer full` : ''})\n`;
+    out += formatLimits(kp.limits) + '\n';
+    out += formatKernelTable(kp.kernels);
+  }
   if (r.profile) {
-    out += '\nkernel profile (update, per step)\n';
-    out += formatTable(
-      ['kernel', 'ms/step', 'share'],
-      r.profile.map((p) => [p.kernel, p.ms_per_step.toFixed(3), `${(100 * p.share).toFixed(1)}%`]),
-    );
+    const phases = r.profile.map((p) => `${p.kernel} ${p.ms_per_step.toFixed(2)} (${(100 * p.share).toFixed(0)}%)`).join(', ');
+    if (kp) out += `phases of the update (native timers, ms/step): ${phases}\n`;
+    else out += `\nkernel profile (update phases, ms/step): ${phases}\n`;
   }
   return out;
 }
@@ -96,12 +104,15 @@ export function registerTrainCommand(program: Command): void {
     .option('--checkpoint-every <K>', 'checkpoint interval in steps (0: at the end)', intOption('--checkpoint-every', 0), 0)
     .option('--resume <dir>', 'resume from a checkpoint directory (bitwise identical on CPU)')
     .addOption(new Option('--device <d>', 'cpu | cuda | auto (CUDA when built with it and a GPU is present)').choices(['cpu', 'cuda', 'auto']).default('cpu'))
-    .option('--profile', 'split the update into its kernels (time and share per kernel)')
+    .option('--profile', 'per-kernel profile of the update (calls, time, flops, bytes, GFLOP/s and GB/s against this machine\'s limits, roofline bound, padding share), as `gnnbatch profile` prints it')
+    .option('--trace <file>', 'write a Chrome trace-event JSON of the run (Perfetto, chrome://tracing): step loop (policy, plan builds, pack, update, eval, checkpoint) and kernels; implies --profile; CPU engine')
     .option('--json', 'print one JSON document')
     .action(async (source: string, o: TrainCliOptions) => {
       // Paths first: a checkpoint directory that cannot be written fails now, not after the last step.
       if (o.checkpoint) prepareCheckpointDir(o.checkpoint);
       if (o.checkpointEvery > 0 && !o.checkpoint) throw new UsageError('--checkpoint-every needs --checkpoint DIR');
+      checkOutputFile('--trace', o.trace);
+      if (o.trace !== undefined && o.device !== 'cpu') throw new GnnError('ERR_GNN_UNSUPPORTED', `--trace with --device ${o.device}: the trace records the CPU engine's kernels (use --device cpu)`);
       const loaded = await loadSourceFromCli(source, o);
       const store = loaded.store;
       const target = o.target ?? defaultTarget(store);
@@ -123,7 +134,7 @@ export function registerTrainCommand(program: Command): void {
       };
       process.on('SIGINT', onSigint);
       try {
-        const { result } = await train({
+        const { result, trace } = await train({
           store,
           target,
           model: {
@@ -147,13 +158,18 @@ export function registerTrainCommand(program: Command): void {
           checkpointDir: o.checkpoint,
           checkpointEvery: o.checkpointEvery,
           resumeDir: o.resume,
-          profile: o.profile,
+          profile: o.profile || o.trace !== undefined,
+          trace: o.trace !== undefined,
           onProgress: (p) => bar?.update(p.step, { loss: p.loss.toFixed(4), sps: p.stepsPerSec.toFixed(1), plans: p.compileCount }),
           shouldStop: () => interrupted,
         });
         bar?.stop();
+        if (o.trace !== undefined && trace) writeChromeTrace(o.trace, trace);
         if (o.json) process.stdout.write(JSON.stringify(result, null, 1) + '\n');
-        else process.stdout.write(formatTrainResult(result));
+        else {
+          process.stdout.write(formatTrainResult(result));
+          if (o.trace !== undefined) process.stdout.write(`trace: ${o.trace} (open in https://ui.perfetto.dev or chrome://tracing)\n`);
+        }
         for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
         if (result.stopped_early) {
           const where = result.checkpoint_step !== null && o.checkpoint

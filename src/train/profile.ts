@@ -25,7 +25,7 @@
  * rows). Host phases carry no padding except `pack`, whose padding share is
  * the batch's padded fraction of edges.
  */
-import { native, nativeModel, getThreads, setThreads, type AdamStepArgs, type KernelRecords, type NativeStoreArrays, type PlanHandle } from '../native';
+import { native, nativeModel, getThreads, setThreads, type AdamStepArgs, type KernelRecords, type NativeStoreArrays, type PackShape, type PlanHandle } from '../native';
 import { createPolicy, shapeKey, sizesOf, type PolicyOptions } from '../batching';
 import { packerArrays, splitGraphs, targetColumn, targetStats, type GraphStore } from '../data';
 import { resolveModelConfig, type ModelConfig, type ModelKind } from '../model/config';
@@ -333,26 +333,7 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
       if (built) hostEv('plan_build', t1, t2, { shape: shapeStr });
       hostEv('pack', t3, t4, { shape: shapeStr, edge_fill: sh.edges > 0 ? ps.realEdges / sh.edges : 1 });
       hostEv('update', t4, t5, { shape: shapeStr, gflop: res.flops / 1e9 });
-      // Native timestamps are steady_clock ns, on Linux the clock of hrtime; elsewhere shift them into the update span.
-      let minT = Infinity;
-      for (let r = 0; r < recs.count; r++) minT = Math.min(minT, recs.t0Ns[r]);
-      const off = recs.count > 0 && (minT < Number(t4) || minT > Number(t5)) ? Number(t4) - minT : 0;
-      for (let r = 0; r < recs.count; r++) {
-        const rows = recs.rows[r];
-        events.push({
-          track: 'kernels',
-          name: sites[recs.site[r]].name,
-          tsUs: (recs.t0Ns[r] + off) / 1e3,
-          durUs: Math.max(0, recs.durNs[r]) / 1e3,
-          args: {
-            shape: `${recs.m[r]}x${recs.n[r]}x${recs.k[r]}`,
-            pass: recs.pass[r],
-            flops: recs.flops[r],
-            bytes: recs.bytes[r],
-            fill: rows > 0 ? recs.realRows[r] / rows : 1,
-          },
-        });
-      }
+      pushKernelEvents(events, recs, sites, t4, t5);
     }
   }
   for (const h of profiled) api.setProfile(h, false);
@@ -421,10 +402,34 @@ function makeRow(kernel: string, where: 'native' | 'host', rows: KernelProfileEn
 }
 
 /**
+ * Clock marks (process.hrtime.bigint, ns) of one training step of the
+ * trainer, for the trace's step-loop track: t0 step start (before the
+ * policy's decision), tb policy decided (plan lookup, and build, begins),
+ * tp plan ready (packing begins), t1 packed (the native step begins), t2 the
+ * native step returned.
+ */
+export interface StepMarks {
+  /** 1-based number of the step in the run. */
+  step: number;
+  t0: bigint;
+  tb: bigint;
+  tp: bigint;
+  t1: bigint;
+  t2: bigint;
+  shape: PackShape;
+  graphs: number;
+  /** A plan was built for this step (a compilation). */
+  built: boolean;
+}
+
+/**
  * Collects the native kernel records of profiled steps run elsewhere (the
  * trainer's `profile` option): call {@link add} once per step with the plan's
  * records (`takeProfileRecords`, which also clears them, so the native buffer
- * never fills) and the step's time, then {@link rows}.
+ * never fills) and the step's time, then {@link rows}. With `collectTrace`,
+ * it also keeps the events of a Chrome trace ({@link events}): each step's
+ * phases from its {@link StepMarks}, its kernels, and the spans the caller
+ * adds with {@link span} (evaluation, checkpoints).
  */
 export class KernelProfileCollector {
   private readonly sites = nativeModel().kernelSites();
@@ -433,18 +438,36 @@ export class KernelProfileCollector {
   private stepMs = 0;
   /** Calls the native buffer could not hold. */
   dropped = 0;
+  /** Trace events, oldest first (undefined unless collecting a trace). */
+  readonly events: ProfileEvent[] | undefined;
 
-  constructor(private readonly maxSteps: number) {
+  constructor(private readonly maxSteps: number, collectTrace = false) {
     this.acc = this.sites.map(() => ({ calls: 0, ms: 0, flops: 0, bytes: 0, rows: 0, realRows: 0, padMs: 0, perStep: new Float64Array(Math.max(0, maxSteps)) }));
+    this.events = collectTrace ? [] : undefined;
   }
 
-  /** Adds one step's records and its measured time (ms). Steps beyond maxSteps are ignored. */
-  add(records: KernelRecords, stepMs: number): void {
+  /** Adds one step's records and its measured time (ms); `marks` place it on the trace. Steps beyond maxSteps are ignored. */
+  add(records: KernelRecords, stepMs: number, marks?: StepMarks): void {
     if (this.steps >= this.maxSteps) return;
     addRecords(records, this.acc, this.steps);
     this.dropped += records.dropped;
     this.stepMs += stepMs;
     this.steps++;
+    if (this.events && marks) {
+      const m = marks;
+      const shape = shapeKey(m.shape);
+      this.span(`step ${m.step}`, m.t0, m.t2, { shape, graphs: m.graphs });
+      this.span('policy', m.t0, m.tb, { graphs: m.graphs });
+      if (m.built) this.span('plan_build', m.tb, m.tp, { shape });
+      this.span('pack', m.tp, m.t1, { shape });
+      this.span('update', m.t1, m.t2, { shape });
+      pushKernelEvents(this.events, records, this.sites, m.t1, m.t2);
+    }
+  }
+
+  /** Adds a span of the step loop (e.g. `eval`, `checkpoint`) to the trace; a no-op unless collecting one. */
+  span(name: string, from: bigint, to: bigint, args: Record<string, number | string> = {}): void {
+    this.events?.push({ track: 'step', name, tsUs: hrUs(from), durUs: hrUs(to) - hrUs(from), args });
   }
 
   /** Per-kernel rows of the native kernels over the steps added (limits: e.g. {@link measureLimits}). */
@@ -472,6 +495,37 @@ function addRecords(r: KernelRecords, acc: Acc[], si: number): void {
   }
 }
 
+/**
+ * Appends the kernel records of one native step as trace events on the
+ * kernel track. Native timestamps are steady_clock ns, on Linux the clock of
+ * process.hrtime; elsewhere they are shifted into the step's update span
+ * [`from`, `to`] (hrtime ns).
+ */
+function pushKernelEvents(events: ProfileEvent[], recs: KernelRecords, sites: readonly { name: string }[], from: bigint, to: bigint): void {
+  let minT = Infinity;
+  for (let r = 0; r < recs.count; r++) minT = Math.min(minT, recs.t0Ns[r]);
+  const off = recs.count > 0 && (minT < Number(from) || minT > Number(to)) ? Number(from) - minT : 0;
+  for (let r = 0; r < recs.count; r++) {
+    const rows = recs.rows[r];
+    events.push({
+      track: 'kernels',
+      name: sites[recs.site[r]].name,
+      tsUs: (recs.t0Ns[r] + off) / 1e3,
+      durUs: Math.max(0, recs.durNs[r]) / 1e3,
+      args: {
+        shape: `${recs.m[r]}x${recs.n[r]}x${recs.k[r]}`,
+        pass: recs.pass[r],
+        flops: recs.flops[r],
+        bytes: recs.bytes[r],
+        fill: rows > 0 ? recs.realRows[r] / rows : 1,
+      },
+    });
+  }
+}
+
+/** What a trace is drawn from: a profile, or a training run's collected events (`label` names the process, default `gnnbatch profile`). */
+export type TraceSource = Pick<ProfileResult, 'model' | 'policy' | 'batch' | 'events'> & { label?: string };
+
 /** A Chrome trace-event document (Perfetto / chrome://tracing JSON). */
 export interface ChromeTrace {
   traceEvents: Record<string, unknown>[];
@@ -484,8 +538,8 @@ export interface ChromeTrace {
  * `tid` 1 the step loop and `tid` 2 the kernels, one process (`pid` 1, 2, ...)
  * per profile, each named by metadata events.
  */
-export function toChromeTrace(results: ProfileResult | readonly ProfileResult[]): ChromeTrace {
-  const list: readonly ProfileResult[] = Array.isArray(results) ? results : [results as ProfileResult];
+export function toChromeTrace(results: TraceSource | readonly TraceSource[]): ChromeTrace {
+  const list: readonly TraceSource[] = Array.isArray(results) ? results : [results as TraceSource];
   let base = Infinity;
   for (const r of list) for (const e of r.events ?? []) base = Math.min(base, e.tsUs);
   if (!Number.isFinite(base)) base = 0;
@@ -494,7 +548,7 @@ export function toChromeTrace(results: ProfileResult | readonly ProfileResult[])
   list.forEach((result, i) => {
     const pid = i + 1;
     out.push(
-      { name: 'process_name', ph: 'M', pid, tid: 0, args: { name: `gnnbatch profile ${result.model} ${result.policy} B=${result.batch}` } },
+      { name: 'process_name', ph: 'M', pid, tid: 0, args: { name: `${result.label ?? 'gnnbatch profile'} ${result.model} ${result.policy} B=${result.batch}` } },
       { name: 'process_sort_index', ph: 'M', pid, tid: 0, args: { sort_index: pid } },
       { name: 'thread_name', ph: 'M', pid, tid: 1, args: { name: 'step loop' } },
       { name: 'thread_name', ph: 'M', pid, tid: 2, args: { name: 'kernels' } },
@@ -512,6 +566,6 @@ export function toChromeTrace(results: ProfileResult | readonly ProfileResult[])
 }
 
 /** Writes the profiles' trace to `file` atomically. */
-export function writeChromeTrace(file: string, results: ProfileResult | readonly ProfileResult[]): void {
+export function writeChromeTrace(file: string, results: TraceSource | readonly TraceSource[]): void {
   writeFileAtomic(file, JSON.stringify(toChromeTrace(results)));
 }

@@ -17,7 +17,7 @@ import { evaluate } from './evaluate';
 import { prepareCheckpointDir, readCheckpoint, removeStaleFiles, writeCheckpoint, type LoadedCheckpoint } from './checkpoint';
 import { ArgumentError, CheckpointError, GnnError, TrainingError, isGnnError } from '../errors';
 import { atomrefOffsets, fitAtomRefs } from './atomref';
-import { KernelProfileCollector, measureLimits, type KernelProfileEntry, type MachineLimits } from './profile';
+import { KernelProfileCollector, measureLimits, type KernelProfileEntry, type MachineLimits, type TraceSource } from './profile';
 
 /** Options of {@link train}. */
 export interface TrainOptions {
@@ -77,6 +77,13 @@ export interface TrainOptions {
   asyncSteps?: boolean;
   /** Collect a per-kernel profile of the update. */
   profile?: boolean;
+  /**
+   * With `profile` (CPU engine): also keep the events of a Chrome trace
+   * (returned as `trace`; write it with `writeChromeTrace`): each step's
+   * policy, plan build, pack and update spans and its kernels, plus the
+   * evaluations and checkpoints of the step loop.
+   */
+  trace?: boolean;
   /**
    * Plan cache byte limit (default 4 GiB, evicting least recently used plans).
    * When given, it is also a hard limit per plan: a batch whose plan alone
@@ -191,7 +198,7 @@ export interface TrainedModel {
 }
 
 /** Trains a model; resolves with the measurements and the trained parameters. */
-export async function train(opts: TrainOptions): Promise<{ result: TrainResult; model: TrainedModel }> {
+export async function train(opts: TrainOptions): Promise<{ result: TrainResult; model: TrainedModel; trace?: TraceSource }> {
   const store = opts.store;
   if (!Number.isInteger(opts.steps) || opts.steps < 0) throw new ArgumentError(`steps must be a non-negative integer, got ${opts.steps}`);
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 2) throw new ArgumentError(`batch size must be an integer >= 2, got ${opts.batchSize}`);
@@ -315,10 +322,12 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const lossEvery = Math.max(1, Math.floor(opts.steps / 500));
   api.resetFlops();
   const profiledPlans = new Set<PlanHandle>();
-  const kernelCollector = opts.profile && device !== 'cuda' ? new KernelProfileCollector(Math.max(0, n)) : null;
+  if (opts.trace && (!opts.profile || device === 'cuda')) throw new ArgumentError('trace needs profile: true on the CPU engine (device cpu)');
+  const kernelCollector = opts.profile && device !== 'cuda' ? new KernelProfileCollector(Math.max(0, n), opts.trace === true) : null;
 
   const save = (step: number): void => {
     if (!opts.checkpointDir || savedStep === step) return;
+    const tc = process.hrtime.bigint();
     writeCheckpoint(opts.checkpointDir, {
       config,
       layout,
@@ -342,6 +351,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
       evalCurve,
       hasOptimizer: device !== 'cuda',
     });
+    kernelCollector?.span('checkpoint', tc, process.hrtime.bigint(), { step });
     savedStep = step;
   };
   // Where a failed step leaves the user (for error messages).
@@ -372,9 +382,11 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   // A plan build happens where XLA would compile: charged to the update of
   // the step that first meets the shape (in the means, not the medians).
   const cpuStep = async (spec: BatchSpec, step: number, t0: bigint): Promise<StepTiming> => {
+    const tb = process.hrtime.bigint();
     const before = cache.stats().buildMs;
     const plan = cache.get(spec.shape);
     const compileMs = cache.stats().buildMs - before;
+    const tp = process.hrtime.bigint();
     if (opts.profile && !profiledPlans.has(plan.handle)) {
       api.setProfile(plan.handle, true);
       profiledPlans.add(plan.handle);
@@ -387,7 +399,8 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
       ? await api.trainStepAsync(plan.handle, inputs, spec.shape, params, grads, m, v, adam)
       : api.trainStep(plan.handle, inputs, spec.shape, params, grads, m, v, adam);
     const t2 = process.hrtime.bigint();
-    kernelCollector?.add(api.takeProfileRecords(plan.handle), ms(t0, t2)); // taken each step: the native buffer never fills
+    // Taken each step: the native buffer never fills.
+    kernelCollector?.add(api.takeProfileRecords(plan.handle), ms(t0, t2), { step: step + 1, t0, tb, tp, t1, t2, shape: spec.shape, graphs: spec.graphIds.length, built: compileMs > 0 });
     return { loss: res.loss, gradNorm: res.gradNorm, batchingMs: ms(t0, t1) - compileMs, updateMs: ms(t1, t2) + compileMs };
   };
 
@@ -452,7 +465,9 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     if (step % lossEvery === 0 || step === opts.steps - 1) lossCurve.push({ step, loss: r.loss });
     if (opts.evalEvery && (step + 1) % opts.evalEvery === 0 && step + 1 < opts.steps && split.val.length > 0) {
       syncParams();
+      const te = process.hrtime.bigint();
       const e = evaluate({ store, arrays, ids: split.val, config, params, targetMean: stats.mean, targetStd: stats.std, offsets, batchSize: opts.batchSize });
+      kernelCollector?.span('eval', te, process.hrtime.bigint(), { split: 'val', graphs: split.val.length, step: step + 1 });
       evalCurve.push({ step: step + 1, val_rmse: e.rmse, val_mae: e.mae });
     }
     if (ckEvery > 0 && (step + 1) % ckEvery === 0) {
@@ -480,8 +495,12 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   let val = { rmse: NaN, mae: NaN };
   let test = { rmse: NaN, mae: NaN };
   if (!opts.skipEval) {
+    const te = process.hrtime.bigint();
     if (split.val.length) val = evaluate({ store, arrays, ids: split.val, config, params, targetMean: stats.mean, targetStd: stats.std, offsets, batchSize: opts.batchSize });
+    const tt = process.hrtime.bigint();
     if (split.test.length) test = evaluate({ store, arrays, ids: split.test, config, params, targetMean: stats.mean, targetStd: stats.std, offsets, batchSize: opts.batchSize });
+    kernelCollector?.span('eval', te, tt, { split: 'val', graphs: split.val.length, step: startStep + ran });
+    kernelCollector?.span('eval', tt, process.hrtime.bigint(), { split: 'test', graphs: split.test.length, step: startStep + ran });
     evalCurve.push({ step: startStep + ran, val_rmse: val.rmse, val_mae: val.mae });
     for (const [name, ids, e] of [['validation', split.val, val], ['test', split.test, test]] as const) {
       if (ids.length > 0 && Number.isNaN(e.rmse) && !warnings.some((w) => w.includes(`of the ${name} split`)))
@@ -554,6 +573,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   return {
     result,
     model: { config, layout, params, target: opts.target, targetMean: stats.mean, targetStd: stats.std, atomRefs: atomRefs ?? null, graphRule: store.graphRule },
+    trace: kernelCollector?.events ? { label: 'gnnbatch train', model: config.kind, policy: opts.policy, batch: opts.batchSize, events: kernelCollector.events } : undefined,
   };
 }
 
