@@ -172,7 +172,11 @@ function assembleStore(structures: readonly Structure[], batch: NativeStructureB
  * positions); only the directions are taken from the rebuild. Where they are
  * not (an edge at the cutoff or a knn tie that the rounding of the positions
  * moves), it throws ERR_GNN_DATA_DIRECTIONS: rebuild the store from its source
- * with directions. `what` names the store in messages.
+ * with directions. Molecules get the directions a build from the source gives
+ * (to float32 rounding of the positions); in a crystal, where images of one
+ * sender tie in distance (an atom's own images at +T and -T), an edge may get
+ * the other tied image's direction, which is equally the direction of an image
+ * at exactly its distance. `what` names the store in messages.
  */
 export async function withDirections(store: GraphStore, what = store.source || 'the store'): Promise<GraphStore> {
   if (store.directions) return store;
