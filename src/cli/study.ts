@@ -50,6 +50,7 @@ interface MergeCliOptions {
   out: string;
   allowPartial?: boolean;
   json?: boolean;
+  report: boolean;
 }
 
 /** Parser for a comma-separated list of names from `allowed` (a usage error names the unknown one). */
@@ -150,7 +151,7 @@ export function registerStudyCommand(program: Command): void {
     .option('--steps <N>', `training steps per cell (default ${DEFAULT_STEPS}; --full: ${FULL_STEPS})`, intOption('--steps', 1))
     .option('--reps <R>', `repetitions per cell, seed = --seed + rep (default ${DEFAULT_REPS}; --full: ${FULL_REPS})`, intOption('--reps', 1))
     .option('--batch <list>', `batch sizes (default ${DEFAULT_BATCHES.join(',')})`, intListOption('--batch', 2))
-    .option('--models <list>', 'models, comma-separated (default mpeu,schnet)', namesOption('model', ['mpeu', 'schnet']))
+    .option('--models <list>', 'models, comma-separated: mpeu, schnet, painn (default mpeu,schnet)', namesOption('model', ['mpeu', 'schnet', 'painn']))
     .option('--policies <list>', `policies, comma-separated (default ${POLICY_NAMES.join(',')})`, namesOption('policy', POLICY_NAMES))
     .option('--threads <T>', 'native threads', intOption('--threads', 1))
     .option('--seed <S>', 'base seed', intOption('--seed', 0), 42)
@@ -268,11 +269,17 @@ export function registerStudyCommand(program: Command): void {
     .requiredOption('-o, --out <dir>', 'output folder (results.json, results.csv)')
     .option('--allow-partial', 'write the merge even when cells are missing (listed in results.json as missing_cells)')
     .option('--json', 'print the merge summary as JSON')
-    .action((dirs: string[], o: MergeCliOptions) => {
+    .option('--no-report', 'do not write OUT/report.html (default: written when no cell is missing)')
+    .action(async (dirs: string[], o: MergeCliOptions) => {
       const m = mergeStudyDirs(dirs, o.out, { allowPartial: o.allowPartial });
+      // The merged grid's picture, as an unsharded study ends with (not for a partial merge).
+      const report = o.report && m.missing.length === 0 ? await writeStudyReport(o.out, m.results, 2000000) : null;
       if (o.json) {
-        process.stdout.write(JSON.stringify({ out: o.out, files: m.files, rows: m.results.rows.length, missing: m.missing, balance: m.balance, estimated_balance: m.estimated_balance, mixed_hardware: m.mixed_hardware, fingerprint: m.results.fingerprint }, null, 1) + '\n');
-      } else process.stdout.write(formatMergeOutcome(m, o.out));
+        process.stdout.write(JSON.stringify({ out: o.out, files: m.files, rows: m.results.rows.length, missing: m.missing, balance: m.balance, estimated_balance: m.estimated_balance, mixed_hardware: m.mixed_hardware, fingerprint: m.results.fingerprint, report }, null, 1) + '\n');
+      } else {
+        process.stdout.write(formatMergeOutcome(m, o.out));
+        if (report) process.stdout.write(`report: ${report}\n`);
+      }
       if (m.missing.length) process.stderr.write(`warning: ${m.missing.length} cell(s) missing (--allow-partial): ${m.missing.slice(0, 5).join(', ')}${m.missing.length > 5 ? ', ...' : ''}\n`);
       for (const g of m.mixed_hardware) {
         process.stderr.write(`warning: ${g.data} ${g.model} B=${g.batch} mixes hardware across repetitions (${g.machines.join(' | ')}): its speedups and t-tests compare machines\n`);

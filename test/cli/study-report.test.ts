@@ -44,3 +44,15 @@ test('--no-report writes no report; a report path that cannot be written fails w
   expect(bad.stderr).toContain(path.join(out, 'report.html'));
   expect(fs.existsSync(path.join(out, 'results.json'))).toBe(true);
 }, 600_000);
+
+test('study merge of complete shards writes the merged report too', async () => {
+  const out = path.join(tmp, 'sharded');
+  for (const k of ['1/2', '2/2']) expect((await runDistCli([...grid, '-o', out, '--shard', k], { timeoutMs: 240_000 })).status).toBe(0);
+  // A shard's report waits for the merge.
+  expect(fs.existsSync(path.join(out, 'shard-1-of-2', 'report.html'))).toBe(false);
+  const merged = path.join(out, 'merged');
+  const m = await runDistCli(['study', 'merge', out, '-o', merged, '--json'], { timeoutMs: 240_000 });
+  expect(m.status).toBe(0);
+  expect(JSON.parse(m.stdout).report).toBe(path.join(merged, 'report.html'));
+  expect(fs.readFileSync(path.join(merged, 'report.html'), 'utf8')).toContain('<svg');
+}, 600_000);
