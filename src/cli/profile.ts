@@ -14,6 +14,7 @@ import { measureProfileOverhead, profileSteps, writeChromeTrace, type KernelProf
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
 import { intOption, formatTable } from './format';
 import { ArgumentError, GnnError, UsageError } from '../errors';
+import { MODEL_KINDS, type ModelKind } from '../model/config';
 
 interface ProfileCliOptions extends SourceOptionValues {
   model: string;
@@ -103,14 +104,14 @@ export function registerProfileCommand(program: Command): void {
     .argument('<source>', 'data source: a file, directory, archive, .db, .gnb cache, or qm9-like[:N] / aflow-like[:N]');
   addSourceOptions(cmd);
   cmd
-    .addOption(new Option('--model <kind>', 'mpeu | schnet').choices(['mpeu', 'schnet']).default('mpeu'))
+    .addOption(new Option('--model <kind>', 'mpeu | schnet | painn').choices([...MODEL_KINDS]).default('mpeu'))
     .option('--policy <names>', `batching policy, or several comma-separated (profiled one after the other): ${POLICY_NAMES.join(', ')}`, 'dynamic')
     .option('--batch <B>', 'batch size B', intOption('--batch', 2), 32)
     .option('--steps <N>', 'measured steps', intOption('--steps', 1), 20)
     .option('--warmup <N>', 'steps run before measuring (0: plan builds are part of the profile)', intOption('--warmup', 0), 0)
     .option('--threads <T>', 'native threads', intOption('--threads', 1))
     .option('--seed <S>', 'seed of initialisation and batch stream', intOption('--seed', 0), 42)
-    .option('--latent <C>', 'latent size (default 64)', intOption('--latent', 1))
+    .option('--latent <C>', 'latent size (default 64; PaiNN 128)', intOption('--latent', 1))
     .addOption(new Option('--device <d>', 'cpu (the CUDA engine has its own per-launch profile, not yet behind this command)').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'print one JSON document (an array of them for several policies)')
     .option('--trace <file>', 'write a Chrome trace-event JSON (Perfetto, chrome://tracing); one process per policy')
@@ -121,10 +122,10 @@ export function registerProfileCommand(program: Command): void {
       const policies = parsePolicies(o.policy);
       checkOutputFile('--trace', o.trace);
       checkOutputFile('--html', o.html);
-      const { store } = await loadSourceFromCli(source, o);
+      const { store } = await loadSourceFromCli(source, { ...o, directions: o.model === 'painn' });
       const target = o.target ?? defaultTarget(store);
       if (!target) throw new ArgumentError(`${source}: the data has no numeric target property`, 'ERR_GNN_DATA_TARGET');
-      const model = { kind: o.model as 'mpeu' | 'schnet', latent: o.latent };
+      const model = { kind: o.model as ModelKind, latent: o.latent };
       const runs: { r: ProfileResult; overhead: ProfileOverhead | null }[] = [];
       for (const policy of policies) {
         const r = await profileSteps({ store, target, model, policy, batchSize: o.batch, steps: o.steps, warmup: o.warmup, seed: o.seed, threads: o.threads, collectTrace: o.trace !== undefined });

@@ -6,9 +6,9 @@
  */
 import type { Command } from 'commander';
 import { POLICY_NAMES } from '../batching';
-import { readResults, recommend, studyHitRate, verifyRecommendation, type Recommendation } from '../experiment';
-import type { ModelKind } from '../model/config';
+import { measuredLabel, readResults, recommend, studyHitRate, verifyRecommendation, type Recommendation } from '../experiment';
 import { writeFileAtomic } from '../util/atomic';
+import { MODEL_KINDS, type ModelKind } from '../model/config';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
 import { formatTable, intOption } from './format';
 import { UsageError } from '../errors';
@@ -49,7 +49,7 @@ export function registerRecommendCommand(program: Command): void {
     .argument('[source]', 'data source (as for train); omit with --grid');
   addSourceOptions(cmd);
   cmd
-    .option('--model <kind>', 'mpeu | schnet', 'mpeu')
+    .option('--model <kind>', 'mpeu | schnet | painn', 'mpeu')
     .option('--batch <B>', 'batch size B', intOption('--batch', 2), 32)
     .option('--steps <N>', 'planned training steps', intOption('--steps', 1), 100000)
     .option('--policies <list>', `candidates, comma-separated (default ${POLICY_NAMES.join(',')})`)
@@ -69,14 +69,14 @@ export function registerRecommendCommand(program: Command): void {
         if (o.out) writeFileAtomic(o.out, JSON.stringify(h, null, 1));
         if (o.json) process.stdout.write(JSON.stringify(h, null, 1) + '\n');
         else {
-          process.stdout.write(formatTable(['data', 'model', 'B', 'predicted', 'measured', 'hit', 'chosen/fastest'], h.rows.map((r) => [r.data, r.model, String(r.batch), r.predicted, r.measured, r.hit ? 'yes' : 'no', `${r.regret.toFixed(3)}x`])));
+          process.stdout.write(formatTable(['data', 'model', 'B', 'predicted', 'measured', 'hit', 'chosen/fastest'], h.rows.map((r) => [r.data, r.model, String(r.batch), r.predicted, measuredLabel(r), r.hit ? 'yes' : 'no', `${r.regret.toFixed(3)}x`])));
           process.stdout.write(`hit rate: ${h.hits}/${h.total} (${(100 * h.rate).toFixed(0)}%), within 5% of the fastest: ${h.within5}/${h.total}; calibration ${h.calibration_seconds.toFixed(0)} s\n`);
         }
         return;
       }
       if (!source) throw new UsageError('recommend: give a SOURCE (or --grid results.json)');
-      const { store } = await loadSourceFromCli(source, o);
-      if (o.model !== 'mpeu' && o.model !== 'schnet') throw new UsageError(`--model ${o.model}: expected mpeu or schnet`);
+      if (!(MODEL_KINDS as readonly string[]).includes(o.model)) throw new UsageError(`--model ${o.model}: expected one of ${MODEL_KINDS.join(', ')}`);
+      const { store } = await loadSourceFromCli(source, { ...o, directions: o.model === 'painn' });
       const opts = {
         store,
         target: o.target,

@@ -14,6 +14,7 @@ import { prepareCheckpointDir } from '../train/checkpoint';
 import { ArgumentError, GnnError, UsageError } from '../errors';
 import { checkOutputFile, formatKernelTable, formatLimits } from './profile';
 import { writeChromeTrace } from '../train/profile';
+import { MODEL_KINDS, type ModelKind } from '../model/config';
 
 interface TrainCliOptions extends SourceOptionValues {
   model: string;
@@ -36,6 +37,8 @@ interface TrainCliOptions extends SourceOptionValues {
   trace?: string;
   latent?: number;
   passes?: number;
+  cutoff?: number;
+  sharedFilters?: boolean;
   aggregation?: string;
   readout?: string;
 }
@@ -81,11 +84,11 @@ export function formatTrainResult(r: TrainResult): string {
 export function registerTrainCommand(program: Command): void {
   const cmd = program
     .command('train')
-    .description('train MPEU or SchNet on SOURCE with one batching policy and report the study timings')
+    .description('train MPEU, SchNet or PaiNN on SOURCE with one batching policy and report the study timings')
     .argument('<source>', 'data source: a file, directory, archive, .db, .gnb cache, or qm9-like[:N] / aflow-like[:N]');
   addSourceOptions(cmd);
   cmd
-    .addOption(new Option('--model <kind>', 'mpeu | schnet').choices(['mpeu', 'schnet']).default('mpeu'))
+    .addOption(new Option('--model <kind>', 'mpeu | schnet | painn (docs/painn.md)').choices([...MODEL_KINDS]).default('mpeu'))
     .addOption(new Option('--policy <name>', 'batching policy').choices([...POLICY_NAMES]).default('dynamic'))
     .option('--batch <B>', 'batch size B', intOption('--batch', 2), 32)
     .option('--steps <N>', 'training steps', intOption('--steps', 0), 1000)
@@ -96,8 +99,10 @@ export function registerTrainCommand(program: Command): void {
     .option('--schedule <s>', 'constant | exponential[:rate:steps] (the study: 0.96 per 100k) | cosine[:minLr]', 'exponential')
     .option('--clip <x>', 'global-norm gradient clipping (0: off)', numberOption('--clip'), 0)
     .option('--atomref', 'fit per-element reference values on the train split and learn the residual (extensive targets such as U0)')
-    .option('--latent <C>', 'latent size (default 64)', intOption('--latent', 1))
-    .option('--passes <n>', 'message-passing steps (default 3)', intOption('--passes', 1))
+    .option('--latent <C>', 'latent size (default 64; PaiNN 128)', intOption('--latent', 1))
+    .option('--passes <n>', 'message-passing steps / interaction blocks (default 3)', intOption('--passes', 1))
+    .option('--cutoff <r>', 'PaiNN: cosine-cutoff radius in Å (default 5)', numberOption('--cutoff'))
+    .option('--shared-filters', 'PaiNN: one filter for every interaction block')
     .addOption(new Option('--aggregation <a>', 'mean | sum').choices(['mean', 'sum']))
     .addOption(new Option('--readout <r>', 'mean | sum').choices(['mean', 'sum']))
     .option('--checkpoint <dir>', 'write checkpoints (safetensors + JSON) here')
@@ -113,7 +118,7 @@ export function registerTrainCommand(program: Command): void {
       if (o.checkpointEvery > 0 && !o.checkpoint) throw new UsageError('--checkpoint-every needs --checkpoint DIR');
       checkOutputFile('--trace', o.trace);
       if (o.trace !== undefined && o.device !== 'cpu') throw new GnnError('ERR_GNN_UNSUPPORTED', `--trace with --device ${o.device}: the trace records the CPU engine's kernels (use --device cpu)`);
-      const loaded = await loadSourceFromCli(source, o);
+      const loaded = await loadSourceFromCli(source, { ...o, directions: o.model === 'painn' });
       const store = loaded.store;
       const target = o.target ?? defaultTarget(store);
       if (!target) throw new ArgumentError(`${source}: the data has no numeric target property`, 'ERR_GNN_DATA_TARGET');
@@ -138,9 +143,11 @@ export function registerTrainCommand(program: Command): void {
           store,
           target,
           model: {
-            kind: o.model as 'mpeu' | 'schnet',
+            kind: o.model as ModelKind,
             latent: o.latent,
             passes: o.passes,
+            cutoff: o.cutoff,
+            sharedFilters: o.sharedFilters,
             aggregation: o.aggregation as 'mean' | 'sum' | undefined,
             readout: o.readout as 'mean' | 'sum' | undefined,
           },

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { POLICY_NAMES, compareBatching, isPolicyName, sizesOf } from '../batching';
 import { defaultTarget, distribution, targetColumn, formatGraphRule, loadSource, parseGraphRule, splitGraphs, type GraphStore, type LoadSourceOptions, type Split } from '../data';
-import type { ModelKind } from '../model/config';
+import { MODEL_KINDS, type ModelKind } from '../model/config';
 import { train, type TrainProgress } from '../train/trainer';
 import { decideAtomrefs, type AtomrefMode } from '../train/atomref';
 import {
@@ -183,7 +183,7 @@ export function studyGrid(options: Omit<StudyOptions, 'outDir'>): StudyGrid {
   };
   if (options.targets && Object.keys(options.targets).length) grid.targets = { ...options.targets };
   for (const p of grid.policies) if (!isPolicyName(p)) throw new StudyError('ERR_GNN_STUDY_GRID', `unknown policy '${p}' (expected one of ${POLICY_NAMES.join(', ')})`);
-  for (const m of grid.models) if (m !== 'mpeu' && m !== 'schnet') throw new StudyError('ERR_GNN_STUDY_GRID', `unknown model '${m}' (expected mpeu or schnet)`);
+  for (const m of grid.models) if (!(MODEL_KINDS as readonly string[]).includes(m)) throw new StudyError('ERR_GNN_STUDY_GRID', `unknown model '${m}' (expected one of ${MODEL_KINDS.join(', ')})`);
   for (const b of grid.batches) if (!(Number.isInteger(b) && b >= 2)) throw new StudyError('ERR_GNN_STUDY_GRID', `batch size must be an integer >= 2, got ${b}`);
   if (!(Number.isInteger(grid.reps) && grid.reps >= 1)) throw new StudyError('ERR_GNN_STUDY_GRID', `reps must be an integer >= 1, got ${grid.reps}`);
   if (!(Number.isInteger(grid.steps) && grid.steps >= 1)) throw new StudyError('ERR_GNN_STUDY_GRID', `steps must be an integer >= 1, got ${grid.steps}`);
@@ -294,7 +294,8 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     }
     if (todo.length === 0) continue;
     options.onProgress?.({ kind: 'load', index: base, cells: total, finished, message: `loading ${data}` });
-    const { store } = await loadSource(data, options.load ?? {});
+    // PaiNN reads the edges' direction vectors; the other models do not need them.
+    const { store } = await loadSource(data, { ...options.load, directions: grid.models.includes('painn') || options.load?.directions });
     const target = options.targets?.[data] ?? options.load?.target ?? defaultTarget(store);
     if (!target) throw new StudyError('ERR_GNN_DATA_TARGET', `${data}: the data has no numeric target property`);
     const split = splitGraphs(store.numGraphs, { seed: 42 });

@@ -6,7 +6,7 @@ import { buildStore, buildStoreAsync, packerArrays, parseGraphRule, type GraphSt
 import type { ModelConfig } from '../model/config';
 import { readCheckpoint } from './checkpoint';
 import { predictGraphs, predictGraphsAsync, type EvaluateArgs } from './evaluate';
-import { PlanCache } from './plan';
+import { PlanCache, needsDirections } from './plan';
 import { atomrefOffsets } from './atomref';
 import { ArgumentError } from '../errors';
 
@@ -53,6 +53,8 @@ export function checkModelClasses(structures: readonly Structure[], numClasses: 
 export function loadModel(dir: string): LoadedModel {
   const ck = readCheckpoint(dir);
   const rule = parseGraphRule(ck.graphRule);
+  // PaiNN reads the edges' direction vectors: build the request stores with them.
+  const directions = needsDirections(ck.config);
   const asyncCache = new PlanCache(ck.config, 'float32', 1 << 30, true);
   let queue: Promise<unknown> = Promise.resolve();
   const checkClasses = (structures: readonly Structure[]): void => checkModelClasses(structures, ck.config.numClasses);
@@ -70,7 +72,7 @@ export function loadModel(dir: string): LoadedModel {
     predict(structures, options = {}) {
       if (structures.length === 0) return new Float64Array(0);
       checkClasses(structures);
-      const { store } = buildStore(structures, { graph: rule, targetNames: [] });
+      const { store } = buildStore(structures, { graph: rule, targetNames: [], directions });
       return predictGraphs(argsFor(store, options.batchSize ?? 64));
     },
     predictAsync(structures, options = {}) {
@@ -79,7 +81,7 @@ export function loadModel(dir: string): LoadedModel {
         checkClasses(structures);
         // Graph construction on a native worker too: only the per-batch packing
         // (a memcpy-like pass over one batch) runs on the event loop.
-        const { store } = await buildStoreAsync(structures, { graph: rule, targetNames: [] });
+        const { store } = await buildStoreAsync(structures, { graph: rule, targetNames: [], directions });
         return predictGraphsAsync(argsFor(store, options.batchSize ?? 64), asyncCache);
       });
       queue = run.then(

@@ -84,6 +84,120 @@ RowEpilogue<T> siluGradEpi(T* D, const T* pre, int64_t n) {
   return [=](int64_t m0, int64_t m1) { mulSiluGrad(D + m0 * n, pre + m0 * n, (m1 - m0) * n); };
 }
 
+// Forward message pass of one block, one CSR row (receiver i) per iteration:
+// s_mid_i = s_i + c_i sum_k xs_k, v_mid_i = v_i + c_i sum_k (xvv_k v_j + xvs_k u_k)
+// with x_k = q_j * W_k. Edges beyond the cutoff (W_k = 0 exactly) are skipped.
+template <class T, bool hasV>
+void messagePass(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t LF, int64_t fo, const T* q, const T* filt,
+                 const T* fcut, const T* u, const T* ic, const T* sIn, const T* vIn, T* sMid, T* vMid) {
+  const int64_t F3 = 3 * F;
+  const int32_t* snd = b.senders;
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t i = 0; i < N; ++i) {
+    T* __restrict sm = sMid + i * F;
+    T* __restrict vm = vMid + i * F3;
+    std::memset(sm, 0, sizeof(T) * F);
+    std::memset(vm, 0, sizeof(T) * F3);
+    for (int32_t k = b.recvPtr[i]; k < b.recvPtr[i + 1]; ++k) {
+      if (fcut[k] == (T)0) continue;
+      const int64_t j = snd[k];
+      const T* __restrict qj = q + j * F3;
+      const T* __restrict wk = filt + (int64_t)k * LF + fo;
+      const T* __restrict vj = vIn + j * F3;
+      const T u0 = u[(int64_t)k * 3], u1 = u[(int64_t)k * 3 + 1], u2 = u[(int64_t)k * 3 + 2];
+#pragma omp simd
+      for (int64_t f = 0; f < F; ++f) {
+        sm[f] += qj[f] * wk[f];
+        const T xvs = qj[2 * F + f] * wk[2 * F + f];
+        if (hasV) {
+          const T xvv = qj[F + f] * wk[F + f];
+          vm[f] += xvs * u0 + xvv * vj[f];
+          vm[F + f] += xvs * u1 + xvv * vj[F + f];
+          vm[2 * F + f] += xvs * u2 + xvv * vj[2 * F + f];
+        } else {
+          vm[f] += xvs * u0;
+          vm[F + f] += xvs * u1;
+          vm[2 * F + f] += xvs * u2;
+        }
+      }
+    }
+    const T s = ic[i];
+    const T* si = sIn + i * F;
+    const T* vi = vIn + i * F3;
+#pragma omp simd
+    for (int64_t f = 0; f < F; ++f) sm[f] = si[f] + s * sm[f];
+#pragma omp simd
+    for (int64_t f = 0; f < F3; ++f) vm[f] = vi[f] + s * vm[f];
+  }
+}
+
+// Backward of messagePass, one sender j per iteration over its edges in
+// sendPerm order: dq_j = sum_k dx_k * W_k, the filter gradient of each edge
+// (times the cutoff: the gradient of the filter's pre-activation; written when
+// `first`, else accumulated for shared filters), and dv_j = dv_mid_j +
+// sum_k xvv_k * c_i dv_mid_i. Every output row belongs to one iteration.
+template <class T, bool hasV, bool first>
+void messageBackward(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t LF, int64_t fo, const T* q, const T* filt,
+                     const T* fcut, const T* u, const T* ic, const T* vIn, const T* ds, const T* dv, T* dq, T* dvIn,
+                     T* dfilt) {
+  const int64_t F3 = 3 * F;
+  const int32_t* rcv = b.receivers;
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t j = 0; j < N; ++j) {
+    const T* __restrict qj = q + j * F3;
+    const T* __restrict vj = vIn + j * F3;
+    T* __restrict dqj = dq + j * F3;
+    T* __restrict dvj = dvIn + j * F3;
+    std::memset(dqj, 0, sizeof(T) * F3);
+    const T* gvj0 = dv + j * F3;
+#pragma omp simd
+    for (int64_t f = 0; f < F3; ++f) dvj[f] = gvj0[f];  // residual: v_mid = v + ...
+    for (int32_t kk = b.sendPtr[j]; kk < b.sendPtr[j + 1]; ++kk) {
+      const int64_t k = b.sendPerm[kk];
+      T* __restrict dwk = dfilt + k * LF + fo;
+      const T fc = fcut[k];
+      if (fc == (T)0) {  // beyond the cutoff: no contribution, zero filter gradient
+        if (first) std::memset(dwk, 0, sizeof(T) * F3);
+        continue;
+      }
+      const int64_t i = rcv[k];
+      const T si = ic[i];
+      const T* __restrict gs = ds + i * F;
+      const T* __restrict gv = dv + i * F3;
+      const T* __restrict wk = filt + k * LF + fo;
+      const T u0 = u[k * 3], u1 = u[k * 3 + 1], u2 = u[k * 3 + 2];
+#pragma omp simd
+      for (int64_t f = 0; f < F; ++f) {
+        const T g0 = si * gv[f], g1 = si * gv[F + f], g2 = si * gv[2 * F + f];
+        const T dxs = si * gs[f];
+        const T dxvs = g0 * u0 + g1 * u1 + g2 * u2;
+        dqj[f] += dxs * wk[f];
+        dqj[2 * F + f] += dxvs * wk[2 * F + f];
+        const T gws = dxs * qj[f] * fc, gwr = dxvs * qj[2 * F + f] * fc;
+        T gwv = 0;
+        if (hasV) {
+          const T dxvv = g0 * vj[f] + g1 * vj[F + f] + g2 * vj[2 * F + f];
+          dqj[F + f] += dxvv * wk[F + f];
+          gwv = dxvv * qj[F + f] * fc;
+          const T xvv = qj[F + f] * wk[F + f];
+          dvj[f] += xvv * g0;
+          dvj[F + f] += xvv * g1;
+          dvj[2 * F + f] += xvv * g2;
+        }
+        if (first) {
+          dwk[f] = gws;
+          dwk[F + f] = gwv;
+          dwk[2 * F + f] = gwr;
+        } else {
+          dwk[f] += gws;
+          dwk[F + f] += gwv;
+          dwk[2 * F + f] += gwr;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 ParamLayout painnLayout(const ModelConfig& c) {
@@ -169,8 +283,6 @@ double painnForward(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
   const Dims d(c, b.shape);
   const int64_t N = d.N, E = d.E, F = d.F, F3 = d.F3, K = d.K, R = d.R, LF = d.LF;
   PainnW<T> W = bindPainn<T>(c, p.layout, const_cast<T*>(params));
-  const int32_t* snd = b.senders;
-  const int32_t* rcv = b.receivers;
   const T* u = b.direction;
   T* rbf = p.pnRbf.data();
   T* fcut = p.pnFcut.data();
@@ -253,45 +365,8 @@ double painnForward(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
       ProfScope<T> ps(p, kProfAggregate);
       KScope<T> ks(p, kSitePMsgAgg, t, E, F3, 0, (double)E * F * (t > 0 ? 17.0 : 11.0) + 8.0 * N * F,
                    sizeof(T) * ((double)E * (2.0 * F3 + 3 + (t > 0 ? F3 : 0)) + 4.0 * N * (F + F3)) + 4.0 * (2.0 * E + N + 1));
-      const bool hasV = t > 0;  // v = 0 before the first block
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-      for (int64_t i = 0; i < N; ++i) {
-        T* sm = sMid + i * F;
-        T* vm = vMid + i * F3;
-        std::memset(sm, 0, sizeof(T) * F);
-        std::memset(vm, 0, sizeof(T) * F3);
-        for (int32_t k = b.recvPtr[i]; k < b.recvPtr[i + 1]; ++k) {
-          const int64_t j = snd[k];
-          const T* qj = q + j * F3;
-          const T* wk = filt + (int64_t)k * LF + fo;
-          const T u0 = u[(int64_t)k * 3], u1 = u[(int64_t)k * 3 + 1], u2 = u[(int64_t)k * 3 + 2];
-#pragma omp simd
-          for (int64_t f = 0; f < F; ++f) {
-            sm[f] += qj[f] * wk[f];
-            const T xvs = qj[2 * F + f] * wk[2 * F + f];
-            vm[f] += xvs * u0;
-            vm[F + f] += xvs * u1;
-            vm[2 * F + f] += xvs * u2;
-          }
-          if (hasV) {
-            const T* vj = vIn + j * F3;
-#pragma omp simd
-            for (int64_t f = 0; f < F; ++f) {
-              const T xvv = qj[F + f] * wk[F + f];
-              vm[f] += xvv * vj[f];
-              vm[F + f] += xvv * vj[F + f];
-              vm[2 * F + f] += xvv * vj[2 * F + f];
-            }
-          }
-        }
-        const T s = ic[i];
-        const T* si = sIn + i * F;
-        const T* vi = vIn + i * F3;
-#pragma omp simd
-        for (int64_t f = 0; f < F; ++f) sm[f] = si[f] + s * sm[f];
-#pragma omp simd
-        for (int64_t f = 0; f < F3; ++f) vm[f] = vi[f] + s * vm[f];
-      }
+      if (t > 0) messagePass<T, true>(b, N, F, LF, fo, q, filt, fcut, u, ic, sIn, vIn, sMid, vMid);
+      else messagePass<T, false>(b, N, F, LF, fo, q, filt, fcut, u, ic, sIn, vIn, sMid, vMid);  // v = 0 before the first block
     }
     {
       ProfScope<T> ps(p, kProfNodeUpdate);
@@ -367,7 +442,6 @@ void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& 
   const int64_t N = d.N, E = d.E, F = d.F, F3 = d.F3, K = d.K, R = d.R, LF = d.LF;
   PainnW<T> W = bindPainn<T>(c, p.layout, const_cast<T*>(params));
   PainnW<T> D = bindPainn<T>(c, p.layout, grads);
-  const int32_t* rcv = b.receivers;
   const T* u = b.direction;
   std::vector<T>& scr = p.tnScratch;
   T* wt = p.wt.data();
@@ -502,54 +576,11 @@ void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& 
         KScope<T> ks(p, kSitePMsgBwd, t, E, F3, 0, (double)E * F * (hasV ? 30.0 : 17.0),
                      sizeof(T) * ((double)E * (2.0 * LF / d.Tf + 3 + F + F3 + (hasV ? F3 : 0)) + (double)N * (F3 + F3 + F3)) +
                          4.0 * (3.0 * E + N + 1));
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-        for (int64_t j = 0; j < N; ++j) {
-          const T* qj = q + j * F3;
-          const T* vj = vIn + j * F3;
-          T* dqj = dq + j * F3;
-          T* dvj = dvIn + j * F3;
-          std::memset(dqj, 0, sizeof(T) * F3);
-          const T* gvj0 = dv + j * F3;
-#pragma omp simd
-          for (int64_t f = 0; f < F3; ++f) dvj[f] = gvj0[f];  // residual v_mid = v_in + ...
-          for (int32_t kk = b.sendPtr[j]; kk < b.sendPtr[j + 1]; ++kk) {
-            const int64_t k = b.sendPerm[kk];
-            const int64_t i = rcv[k];
-            const T si = ic[i];
-            const T* gs = ds + i * F;
-            const T* gv = dv + i * F3;
-            const T* wk = filt + k * LF + fo;
-            T* dwk = dfilt + k * LF + fo;
-            const T fc = fcut[k];
-            const T u0 = u[k * 3], u1 = u[k * 3 + 1], u2 = u[k * 3 + 2];
-#pragma omp simd
-            for (int64_t f = 0; f < F; ++f) {
-              const T g0 = si * gv[f], g1 = si * gv[F + f], g2 = si * gv[2 * F + f];
-              const T dxs = si * gs[f];
-              const T dxvs = g0 * u0 + g1 * u1 + g2 * u2;
-              const T dxvv = hasV ? g0 * vj[f] + g1 * vj[F + f] + g2 * vj[2 * F + f] : (T)0;
-              dqj[f] += dxs * wk[f];
-              dqj[F + f] += dxvv * wk[F + f];
-              dqj[2 * F + f] += dxvs * wk[2 * F + f];
-              const T gws = dxs * qj[f] * fc, gwv = dxvv * qj[F + f] * fc, gwr = dxvs * qj[2 * F + f] * fc;
-              if (first) {
-                dwk[f] = gws;
-                dwk[F + f] = gwv;
-                dwk[2 * F + f] = gwr;
-              } else {
-                dwk[f] += gws;
-                dwk[F + f] += gwv;
-                dwk[2 * F + f] += gwr;
-              }
-              if (hasV) {
-                const T xvv = qj[F + f] * wk[F + f];
-                dvj[f] += xvv * g0;
-                dvj[F + f] += xvv * g1;
-                dvj[2 * F + f] += xvv * g2;
-              }
-            }
-          }
-        }
+        const int mode = (hasV ? 2 : 0) + (first ? 1 : 0);
+        if (mode == 3) messageBackward<T, true, true>(b, N, F, LF, fo, q, filt, fcut, u, ic, vIn, ds, dv, dq, dvIn, dfilt);
+        else if (mode == 2) messageBackward<T, true, false>(b, N, F, LF, fo, q, filt, fcut, u, ic, vIn, ds, dv, dq, dvIn, dfilt);
+        else if (mode == 1) messageBackward<T, false, true>(b, N, F, LF, fo, q, filt, fcut, u, ic, vIn, ds, dv, dq, dvIn, dfilt);
+        else messageBackward<T, false, false>(b, N, F, LF, fo, q, filt, fcut, u, ic, vIn, ds, dv, dq, dvIn, dfilt);
       }
       { KScope<T> ks(p, kSitePMsgW2Dw, t, N, F3, F, gf(N, F3, F), gb<T>(N, F3, F, F3));
         gemmTN<T>(N, F, F3, m1, F, dq, F3, dw.m2, dw.mb2, false, scr); }
