@@ -132,6 +132,11 @@ export interface PackStats {
 
 /** What the loaded addon was built with and can use. */
 export interface NativeInfo {
+  /**
+   * Where the addon's general kernels (packing, segments, models, Adam) run:
+   * always the CPU. The separate CUDA engine (`cudaTrainStep` and the other
+   * cuda* entry points) is described by `cuda`.
+   */
   backend: 'cpu';
   cuda: { compiled: boolean; devices: number };
   threads: number;
@@ -158,7 +163,7 @@ export interface NativeAddon extends NeighbourAddon {
   gatherRows(src: FloatArray, indices: Int32Array, width: number, out: FloatArray): void;
   segmentCsrBackward(gradOut: FloatArray, rowPtr: Int32Array, width: number, mean: boolean, gradSrc: FloatArray): void;
   gatherRowsBackward(gradOut: FloatArray, perm: Int32Array | null, rowPtr: Int32Array, width: number, gradSrc: FloatArray): void;
-  // Model and training entry points are declared in ./native-model.ts.
+  // Model and training entry points: NativeModelApi below; CUDA: NativeCudaApi.
   [key: string]: unknown;
 }
 

@@ -18,6 +18,8 @@ namespace {
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto o = Napi::Object::New(env);
+  // Every export except the cuda* entry points computes on the CPU, whatever
+  // this build contains; whether CUDA was compiled and has devices is `cuda`.
   o.Set("backend", "cpu");
   auto cuda = Napi::Object::New(env);
   cuda.Set("compiled", gnn::cudaCompiled());

@@ -51,7 +51,6 @@ struct CudaPlanStats {
 // target is standardised on upload: (target - targetMean) / targetScale.
 std::shared_ptr<CudaStore> cudaUploadStore(const StoreView& s, double targetMean = 0.0,
                                            double targetScale = 1.0);
-int64_t cudaStoreGraphs(const CudaStore& s);
 
 // Model: params (layout.total floats, host) are copied to the device; grads,
 // m and v start at zero.
@@ -59,7 +58,6 @@ std::shared_ptr<CudaModel> cudaCreateModel(const ModelConfig& cfg, const float* 
                                            int64_t count);
 int64_t cudaModelParamCount(const CudaModel& m);
 void cudaDownloadParams(const CudaModel& m, float* out, int64_t count);
-void cudaUploadParams(CudaModel& m, const float* params, int64_t count);
 void cudaDownloadGrads(const CudaModel& m, float* out, int64_t count);
 void cudaResetAdam(CudaModel& m);
 // Fills the device grads with NaN (tests: every gradient must be written by a step).
@@ -91,8 +89,9 @@ double cudaPredict(CudaPlan& p, const int32_t* ids, int64_t count, float* predOu
 void cudaPackForTest(CudaPlan& p, const int32_t* ids, int64_t count, const PackOut<float>& out);
 
 // Matrix-product implementation for kernels launched (and graphs captured)
-// from now on: "ffma" (fp32 FFMA tiles) or "tf32x3" (tensor cores, 3xTF32
-// split, fp32-level error; the default). GNN_CUDA_GEMM sets the initial value.
+// from now on: "ffma" (fp32 FFMA tiles; the default, measured faster on an
+// H100) or "tf32x3" (tensor cores, 3xTF32 split, fp32-level error).
+// GNN_CUDA_GEMM=tf32x3 sets the initial value; anything else means ffma.
 void cudaSetGemmImpl(const std::string& name);
 std::string cudaGemmImpl();
 

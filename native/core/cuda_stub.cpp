@@ -12,11 +12,9 @@ namespace {
 }  // namespace
 
 std::shared_ptr<CudaStore> cudaUploadStore(const StoreView&, double, double) { noCuda(); }
-int64_t cudaStoreGraphs(const CudaStore&) { noCuda(); }
 std::shared_ptr<CudaModel> cudaCreateModel(const ModelConfig&, const float*, int64_t) { noCuda(); }
 int64_t cudaModelParamCount(const CudaModel&) { noCuda(); }
 void cudaDownloadParams(const CudaModel&, float*, int64_t) { noCuda(); }
-void cudaUploadParams(CudaModel&, const float*, int64_t) { noCuda(); }
 void cudaDownloadGrads(const CudaModel&, float*, int64_t) { noCuda(); }
 void cudaResetAdam(CudaModel&) { noCuda(); }
 void cudaPoisonGrads(CudaModel&) { noCuda(); }

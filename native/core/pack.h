@@ -3,8 +3,12 @@
 // Contract (inputs): the store's edges are grouped by graph (edgeOffset), each
 // graph's edges sorted by local receiver; senders/receivers are graph-local node
 // indices; senderPerm lists each graph's local edge indices ordered by sender
-// (stable). Indices are range-checked and sortedness is verified for every graph
-// the call touches, so a corrupt store yields gnn::Error, never a crash.
+// (stable). Every call range-checks every index it dereferences (endpoints,
+// senderPerm entries) and verifies receiver order for every graph it touches,
+// so a corrupt store yields gnn::Error, never a crash. That senderPerm is a
+// sender-sorted permutation is checked once per store (validateStoreFull), not
+// per call: a store that skipped it packs without crashing but may give wrong
+// sender row pointers.
 //
 // Contract (outputs, Jraph's padding convention): real graphs occupy graph slots
 // 0..k-1 in the given order, their nodes and edges laid out contiguously with

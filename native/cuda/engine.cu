@@ -140,7 +140,6 @@ std::shared_ptr<CudaStore> cudaUploadStore(const StoreView& s, double mean, doub
   st->dev = cu::DevStore{s.numGraphs, no, eo, an, sn, rc, di, sp, tg};
   return st;
 }
-int64_t cudaStoreGraphs(const CudaStore& s) { return s.numGraphs; }
 
 std::shared_ptr<CudaModel> cudaCreateModel(const ModelConfig& cfg, const float* params, int64_t count) {
   requireDevice();
@@ -164,11 +163,6 @@ void cudaDownloadParams(const CudaModel& m, float* out, int64_t count) {
   if (count != m.P) throwRange("params output must have " + std::to_string(m.P) + " values");
   GNN_CU(cudaDeviceSynchronize());
   GNN_CU(cudaMemcpy(out, m.params, m.P * sizeof(float), cudaMemcpyDeviceToHost));
-}
-void cudaUploadParams(CudaModel& m, const float* params, int64_t count) {
-  if (count != m.P) throwRange("params must have " + std::to_string(m.P) + " values");
-  GNN_CU(cudaDeviceSynchronize());
-  upload(m.params, params, m.P);
 }
 void cudaDownloadGrads(const CudaModel& m, float* out, int64_t count) {
   if (count != m.P) throwRange("grads output must have " + std::to_string(m.P) + " values");

@@ -68,7 +68,7 @@ __device__ __forceinline__ float sspGradAct(float a) { return 1.f - expf(-(a + 0
 
 // ---- tiled matrix product ------------------------------------------------------
 // Two implementations, chosen per launch by the process-wide gemm impl
-// (GNN_CUDA_GEMM=ffma|tf32x3, default tf32x3; setGemmImpl):
+// (GNN_CUDA_GEMM=ffma|tf32x3, default ffma; setGemmImpl):
 //  * ffma:   64 x 64 output tile per 256-thread block, 4 x 4 per thread, k steps
 //            of 16, two shared-memory stages with a register prefetch.
 //  * tf32x3: 64 x 64 tile per 128-thread block (4 warps of 32 x 32), WMMA

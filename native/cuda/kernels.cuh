@@ -36,7 +36,7 @@ void profMark(cudaStream_t s, const std::string& name);
 void spin(cudaStream_t s, double ms);
 
 // Matrix-product implementation used by the next launches (process-wide;
-// default from GNN_CUDA_GEMM=ffma|tf32x3, tf32x3 when unset). A captured graph
+// ffma unless GNN_CUDA_GEMM=tf32x3 when first asked). A captured graph
 // keeps the implementation it was captured with.
 enum GemmImpl { kGemmFfma = 0, kGemmTf32x3 = 1 };
 int gemmImpl();
