@@ -22,7 +22,7 @@ import { initParams, paramLayout } from '../model/params';
 import { buildPlan, inputsFor } from '../train/plan';
 import { train } from '../train/trainer';
 import type { StudyResults } from './results';
-import { analyseStudy } from './stats';
+import { analyseStudy, policyCosts, recommendPolicies } from './stats';
 import { ArgumentError } from '../errors';
 
 /** One measured calibration shape. */
@@ -403,11 +403,19 @@ export interface HitRow {
   batch: number;
   steps: number;
   predicted: string;
+  /** The measured fastest, and every policy tied with it (see `recommendPolicies`: ranges over repetitions overlap). */
   measured: string;
+  measured_tied: string[];
+  /** The predicted choice is the measured fastest or tied with it. */
   hit: boolean;
-  /** Measured mean step time of the predicted choice / the measured fastest's. */
+  /** Measured time of the predicted choice / the measured fastest's (the ranking's medians). */
   regret: number;
   predictions: PolicyPrediction[];
+}
+
+/** The measured side of a hit-rate row for tables: the fastest, or `tie: a, b`. */
+export function measuredLabel(r: Pick<HitRow, 'measured' | 'measured_tied'>): string {
+  return r.measured_tied && r.measured_tied.length > 1 ? `tie: ${r.measured_tied.join(', ')}` : r.measured;
 }
 
 /** Hit rate of {@link recommend} over a study's grid. */
@@ -423,9 +431,11 @@ export interface HitRate {
 
 /**
  * For every (data, model, batch) of a study: calibrate, predict the fastest
- * policy for the study's step count, and compare with the measured fastest
- * (lowest mean step time over repetitions, compilation included, i.e. the
- * lowest total time).
+ * policy for the study's step count, and compare with the measured ranking of
+ * the same run length (`recommendPolicies` over the study's rows: the median
+ * over repetitions of steps x each run's median step time + its
+ * compilations' time). A hit is a prediction equal to the measured fastest
+ * or to a policy tied with it (inside the repetitions' spread).
  */
 export async function studyHitRate(results: StudyResults, o: { threads?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<HitRate> {
   const a = analyseStudy(results.rows);
@@ -457,9 +467,14 @@ export async function studyHitRate(results: StudyResults, o: { threads?: number;
     const target = results.rows.find((r) => r.data === data)?.target;
     const rec = recommend({ store, target, model: model as ModelKind, batchSize: batch, steps: here[0].steps, policies: here.map((s) => s.policy), threads: o.threads });
     calib += rec.cost_model.seconds;
-    const measured = here.reduce((x, y) => (y.step_ms_mean < x.step_ms_mean ? y : x));
-    const chosen = here.find((s) => s.policy === rec.choice) as (typeof here)[number];
-    rows.push({ data, model, batch, steps: here[0].steps, predicted: rec.choice, measured: measured.policy, hit: rec.choice === measured.policy, regret: chosen.step_ms_mean / measured.step_ms_mean, predictions: rec.predictions });
+    const cellRows = results.rows.filter((r) => r.data === data && r.model === model && r.batch === batch);
+    const [measured] = recommendPolicies(policyCosts(cellRows, here[0].steps));
+    const best = measured.ranked[0];
+    const chosen = measured.ranked.find((c) => c.policy === rec.choice) ?? best;
+    rows.push({
+      data, model, batch, steps: here[0].steps, predicted: rec.choice, measured: best.policy, measured_tied: measured.tied,
+      hit: measured.tied.includes(rec.choice), regret: chosen.hours / best.hours, predictions: rec.predictions,
+    });
     await new Promise((r) => setImmediate(r));
   }
   o.onProgress?.(rows.length, groups.length);

@@ -4,7 +4,7 @@
  * study's tables, the t-tests and the recommendation.
  */
 import type { StudyResults } from '../experiment/results';
-import type { HitRate } from '../experiment/recommend';
+import { measuredLabel, type HitRate } from '../experiment/recommend';
 import { analyseStudy, overallRecommendations, policyCosts, recommendPolicies } from '../experiment/stats';
 import { RANKING_STATISTIC, overallTable, recommendationTable, stepTimeTables, ttestTable, type Table } from '../experiment/tables';
 import { mixedHardware } from '../experiment/merge';
@@ -113,9 +113,9 @@ Speedup as in the study: per batch size, the slowest policy's mean step time div
   html += `<h2>Recommendation</h2>\n${htmlTable(overall, (r) => r[2].startsWith('tie'))}\n${htmlTable(recTable, (r) => r[3].startsWith('tie'))}\n<p class="meta">${esc(RANKING_STATISTIC)}</p>\n`;
   if (options.hitRate) {
     const h = options.hitRate;
-    html += `<p>Prediction without running every policy (<code>gnnbatch recommend</code>: calibrated cost model + policy simulation): the predicted fastest policy was the measured fastest in <b>${h.hits} of ${h.total}</b> cells (${(100 * h.rate).toFixed(0)}%), and within 5% of the fastest in ${h.within5} of ${h.total}.</p>\n`;
+    html += `<p>Prediction without running every policy (<code>gnnbatch recommend</code>: calibrated cost model + policy simulation): the predicted fastest policy was the measured fastest, or tied with it inside the repetitions' spread, in <b>${h.hits} of ${h.total}</b> cells (${(100 * h.rate).toFixed(0)}%), and within 5% of the fastest in ${h.within5} of ${h.total}.</p>\n`;
     html += htmlTable(
-      { title: 'predicted vs measured fastest', header: ['data', 'model', 'B', 'predicted', 'measured', 'hit', 'chosen / fastest'], rows: h.rows.map((r) => [r.data, r.model, String(r.batch), r.predicted, r.measured, r.hit ? 'yes' : 'no', `${r.regret.toFixed(3)}x`]) },
+      { title: 'predicted vs measured fastest', header: ['data', 'model', 'B', 'predicted', 'measured', 'hit', 'chosen / fastest'], rows: h.rows.map((r) => [r.data, r.model, String(r.batch), r.predicted, measuredLabel(r), r.hit ? 'yes' : 'no', `${r.regret.toFixed(3)}x`]) },
       (r) => r[5] === 'no',
     ) + '\n';
   }

@@ -1,6 +1,6 @@
 /** The study's recommendation: ranked on medians, ties called inside the repetitions' spread, one overall choice per data set and model. */
 import {
-  calibrationSpread, overallRecommendations, overallTable, policyCosts, recommend, recommendPolicies, recommendationTable, tableToText, type CostModel, type StudyRow,
+  calibrationSpread, measuredLabel, overallRecommendations, overallTable, policyCosts, recommend, recommendPolicies, recommendationTable, tableToText, type CostModel, type StudyRow,
 } from '../../src/experiment';
 import { loadSource } from '../../src/data';
 import { formatRecommendation } from '../../src/cli/recommend';
@@ -108,4 +108,9 @@ describe('gnnbatch recommend (prediction): ties inside the calibration\'s spread
     expect(sharp.reason).not.toMatch(/^tie/);
     expect(formatRecommendation(sharp)).toContain(`choice: ${sharp.choice}\n`);
   });
+});
+
+test('hit-rate rows name a measured tie as such', () => {
+  expect(measuredLabel({ measured: 'dynamic', measured_tied: ['dynamic'] })).toBe('dynamic');
+  expect(measuredLabel({ measured: 'dynamic', measured_tied: ['dynamic', 'packed'] })).toBe('tie: dynamic, packed');
 });
