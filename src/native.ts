@@ -149,23 +149,45 @@ export interface NativeInfo {
   features: string[];
 }
 
-/** The raw addon surface (thin 1:1 binding; idiomatic wrappers live above it). */
-export interface NativeAddon extends NeighbourAddon {
+/** Build information, threads and the memory baseline (native/addon/addon.cpp). */
+export interface CoreAddon {
   info(): NativeInfo;
   setThreads(n: number): void;
   getThreads(): number;
+  /** Median seconds of one memcpy of src into dst (the benchmarks' bandwidth baseline). */
   memcpyBench(dst: Uint8Array, src: Uint8Array, reps: number): number;
+}
+
+/** Packing and store validation (native/addon/pack_binding.cpp). */
+export interface PackAddon {
   packGraphs(store: NativeStoreArrays, ids: Int32Array, shape: PackShape, out: PackOutput): PackStats;
+  /**
+   * Median seconds of copying exactly the store slices packGraphs reads into
+   * `out` (no shifting, row pointers or checks): the pack benchmark's baseline.
+   */
+  copyGraphSlicesBench(store: NativeStoreArrays, ids: Int32Array, shape: PackShape, out: PackOutput, reps: number): number;
+  /** O(E) full check of a store (ranges, receiver order, sender permutation); throws ERR_GNN_STORE-style RangeErrors. */
   validateStore(store: NativeStoreArrays): void;
+}
+
+/** Segment reductions and gathers (native/addon/segment_binding.cpp). */
+export interface SegmentAddon {
   segmentSumCsr(src: FloatArray, rowPtr: Int32Array, width: number, out: FloatArray): void;
   segmentMeanCsr(src: FloatArray, rowPtr: Int32Array, width: number, out: FloatArray): void;
   segmentSum(src: FloatArray, segmentIds: Int32Array, numSegments: number, width: number, out: FloatArray): void;
   gatherRows(src: FloatArray, indices: Int32Array, width: number, out: FloatArray): void;
   segmentCsrBackward(gradOut: FloatArray, rowPtr: Int32Array, width: number, mean: boolean, gradSrc: FloatArray): void;
   gatherRowsBackward(gradOut: FloatArray, perm: Int32Array | null, rowPtr: Int32Array, width: number, gradSrc: FloatArray): void;
-  // Model and training entry points: NativeModelApi below; CUDA: NativeCudaApi.
-  [key: string]: unknown;
 }
+
+/**
+ * The raw addon surface: exactly the exports of the `.node` file, one member
+ * per export and nothing else (no index signature, so a misspelt call does not
+ * compile; test/types/native-surface.test.ts keeps the type, the list and the
+ * binary in step). It is the union of the per-binding parts,
+ * which are views of the same object. Idiomatic wrappers live above it.
+ */
+export interface NativeAddon extends CoreAddon, NeighbourAddon, PackAddon, SegmentAddon, NativeModelApi, NativeCudaApi {}
 
 let cached: NativeAddon | undefined;
 let cachedLocation: AddonLocation | undefined;
@@ -258,7 +280,7 @@ export interface KernelRecords {
 /** Opaque native plan handle (type-tagged External). */
 export type PlanHandle = { readonly __gnnPlan: unique symbol };
 
-/** Native model/plan/step entry points. */
+/** Native model/plan/step entry points (native/addon/model_binding.cpp). */
 export interface NativeModelApi {
   modelLayout(config: object): { total: number; entries: { name: string; offset: number; rows: number; cols: number }[] };
   createPlan(config: object, capacity: PackShape, dtype?: 'float32' | 'float64'): PlanHandle;
@@ -297,9 +319,9 @@ export interface NativeModelApi {
   streamBench(mib: number, reps: number): number;
 }
 
-/** The native model API (same addon, typed view). */
+/** The native model API (the same addon object, seen through its model part). */
 export function nativeModel(): NativeModelApi {
-  return native() as unknown as NativeModelApi;
+  return native();
 }
 
 /** Opaque handle of a device-resident graph store (type-tagged External). */
@@ -357,7 +379,7 @@ export interface NativeCudaApi {
   cudaPlanInfo(plan: CudaPlanHandle): CudaPlanInfo;
 }
 
-/** The native CUDA API (same addon, typed view). */
+/** The native CUDA API (the same addon object, seen through its CUDA part). */
 export function nativeCuda(): NativeCudaApi {
-  return native() as unknown as NativeCudaApi;
+  return native();
 }

@@ -99,9 +99,7 @@ describe('packGraphs with out.direction', () => {
     const ids = Int32Array.from([0, 1, 2, 3]);
     const shape = padded([0, 1, 2, 3]);
     const out = withDirection(shape, Float32Array);
-    // Not in the typed surface (a benchmark export): called through a narrow cast.
-    const bench = (addon as unknown as { copyGraphSlicesBench(s: NativeStoreArrays, i: Int32Array, sh: PackShape, o: PackOutput, reps: number): number }).copyGraphSlicesBench;
-    expect(bench(arrays, ids, shape, out, 2)).toBeGreaterThanOrEqual(0);
+    expect(addon.copyGraphSlicesBench(arrays, ids, shape, out, 2)).toBeGreaterThanOrEqual(0);
     expect(Array.from((out.direction as Float32Array).subarray(0, 3 * store.edgeOffset[4]))).toEqual(Array.from((store.directions as Float32Array).subarray(0, 3 * store.edgeOffset[4])));
   });
 });
