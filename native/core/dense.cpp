@@ -175,6 +175,32 @@ void gemmTN(int64_t M, int64_t K, int64_t N, const T* X, int64_t ldx, const T* D
 }
 
 template <class T>
+void gemmSerial(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsA, int64_t csA, const T* B, int64_t ldb,
+                T* C, int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K == 0 && !accumulate) {
+    for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, sizeof(T) * N);
+    return;
+  }
+  gemmBlock<T>(0, M, N, K, A, rsA, csA, B, ldb, C, ldc, accumulate);
+}
+
+template <class T>
+void gemmTNSerial(int64_t M, int64_t K, int64_t N, const T* X, int64_t ldx, const T* D, int64_t ldd, T* G,
+                  int64_t ldg, bool accumulate) {
+  if (K <= 0 || N <= 0) return;
+  if (M <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < K; ++i) std::memset(G + i * ldg, 0, sizeof(T) * N);
+    return;
+  }
+  for (int64_t s0 = 0; s0 < M; s0 += 128) {
+    const int64_t s1 = std::min(M, s0 + 128);
+    gemmBlock<T>(0, K, N, s1 - s0, X + s0 * ldx, 1, ldx, D + s0 * ldd, ldd, G, ldg, accumulate || s0 > 0);
+  }
+}
+
+template <class T>
 void transpose(const T* W, int64_t K, int64_t N, T* out) {
   for (int64_t k = 0; k < K; ++k)
     for (int64_t n = 0; n < N; ++n) out[n * K + k] = W[k * N + n];
@@ -339,7 +365,10 @@ void expNonPosInPlace<double>(double* x, int64_t n) {
                         T*, int64_t, bool, const RowEpilogue<T>&);                               \
   template void gemmTN<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, int64_t, T*, T*, \
                           bool, std::vector<T>&);                                                \
-  template void transpose<T>(const T*, int64_t, int64_t, T*);
+  template void transpose<T>(const T*, int64_t, int64_t, T*);                                     \
+  template void gemmSerial<T>(int64_t, int64_t, int64_t, const T*, int64_t, int64_t, const T*, int64_t, T*, \
+                              int64_t, bool);                                                     \
+  template void gemmTNSerial<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, int64_t, T*, int64_t, bool);
 GNN_INST(float)
 GNN_INST(double)
 #undef GNN_INST

@@ -33,6 +33,19 @@ template <class T>
 void gemmTN(int64_t M, int64_t K, int64_t N, const T* X, int64_t ldx, const T* D, int64_t ldd,
             T* G, T* gbias, bool accumulate, std::vector<T>& scratch);
 
+// Serial forms for callers that are already inside a parallel region (one
+// row block of the same micro-kernels, no OpenMP, no flop counting: the caller
+// counts). gemmSerial: C[M x N] (+)= A[M x K] B[K x N] with A(i,k) =
+// A[i*rsA + k*csA]. gemmTNSerial: G[K x N] (+)= X[M x K]^T D[M x N], G with
+// leading dimension ldg. Each output element is reduced in a fixed order, so
+// results do not depend on how rows are grouped into calls.
+template <class T>
+void gemmSerial(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsA, int64_t csA, const T* B, int64_t ldb,
+                T* C, int64_t ldc, bool accumulate);
+template <class T>
+void gemmTNSerial(int64_t M, int64_t K, int64_t N, const T* X, int64_t ldx, const T* D, int64_t ldd, T* G,
+                  int64_t ldg, bool accumulate);
+
 // Out[N x K] = W[K x N]^T (small weight transposes for backward products).
 template <class T>
 void transpose(const T* W, int64_t K, int64_t N, T* out);

@@ -42,13 +42,13 @@ const char* const kKernelSiteNames[kSiteCount] = {
     "bwd.edge.w2_dw_gemm", "bwd.edge.w2_dx_gemm", "bwd.edge.w1e_dw_gemm", "bwd.edge.ps_scatter",
     "bwd.edge.pr_segment", "bwd.edge.w1s_dw_gemm", "bwd.edge.w1r_dw_gemm", "bwd.edge.w1s_dx_gemm",
     "bwd.edge.w1r_dx_gemm", "bwd.edge.w1e_dx_gemm", "bwd.embed", "adam",
-    "fwd.painn.rbf", "fwd.painn.filter_gemm", "fwd.painn.message.w1_gemm", "fwd.painn.message.w2_gemm",
+    "fwd.painn.rbf", "fwd.painn.message.w1_gemm", "fwd.painn.message.w2_gemm",
     "fwd.painn.message.aggregate", "fwd.painn.update.mix_gemm", "fwd.painn.update.norm", "fwd.painn.update.w1_gemm",
     "fwd.painn.update.w2_gemm_apply", "bwd.painn.update.apply", "bwd.painn.update.w2_dw_gemm",
     "bwd.painn.update.w2_dx_gemm", "bwd.painn.update.w1_dw_gemm", "bwd.painn.update.w1_dx_gemm",
     "bwd.painn.update.norm", "bwd.painn.update.mix_dw_gemm", "bwd.painn.update.mix_dx_gemm",
     "bwd.painn.message.scatter", "bwd.painn.message.w2_dw_gemm", "bwd.painn.message.w2_dx_gemm",
-    "bwd.painn.message.w1_dw_gemm", "bwd.painn.message.w1_dx_gemm", "bwd.painn.filter_dw_gemm"};
+    "bwd.painn.message.w1_dw_gemm", "bwd.painn.message.w1_dx_gemm", "bwd.painn.filter_dw_reduce"};
 const int kKernelSiteRows[kSiteCount] = {
     kRowEdge, kRowNode, kRowNode, kRowNode, kRowEdge, kRowEdge, kRowEdge, kRowEdge, kRowNode, kRowEdge, kRowNode,
     kRowNode, kRowNode, kRowNode, kRowGraph,
@@ -56,20 +56,20 @@ const int kKernelSiteRows[kSiteCount] = {
     kRowEdge, kRowEdge, kRowNode, kRowNode, kRowEdge, kRowEdge, kRowEdge, kRowEdge,
     kRowEdge, kRowEdge, kRowEdge, kRowEdge, kRowEdge, kRowNode, kRowNode, kRowNode,
     kRowNode, kRowEdge, kRowNode, kRowParam,
-    kRowEdge, kRowEdge, kRowNode, kRowNode, kRowEdge, kRowNode, kRowNode, kRowNode,
+    kRowEdge, kRowNode, kRowNode, kRowEdge, kRowNode, kRowNode, kRowNode,
     kRowNode, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode,
     kRowNode, kRowNode, kRowNode,
-    kRowEdge, kRowNode, kRowNode, kRowNode, kRowNode, kRowEdge};
+    kRowEdge, kRowNode, kRowNode, kRowNode, kRowNode, kRowParam};
 const bool kKernelSiteGemm[kSiteCount] = {
     false, false, true, true, true, true, true, true, true, false, true, true, true, true, false,
     false, true, false, true, true, true, true, true, true,
     false, false, true, true, true, true, true, true,
     true, true, true, false, false, true, true, true,
     true, true, false, false,
-    false, true, true, true, false, true, false, true,
+    false, true, true, true, true, false, true,
     true, false, true, true, true, true,
     false, true, true,
-    false, true, true, true, true, true};
+    true, true, true, true, true, false};
 
 template <class T>
 void Plan<T>::setProfiling(bool on) {
@@ -173,9 +173,9 @@ size_t Plan<T>::bytes() const {
   size_t n = 0;
   for (auto* v : {&rbf, &h, &e, &a1, &f1, &f2, &hs, &agg, &u1, &r1, &r2, &pred, &invCnt, &Ps, &Pr,
                   &dh, &dhNew, &de, &dpre1, &dA, &dB, &dPs, &dPr, &dhs, &dagg, &du, &dr1, &wt,
-                  &pnRbf, &pnFcut, &pnFilt, &pnS, &pnV, &pnM1pre, &pnM1, &pnQ, &pnMix, &pnNrm, &pnCtx, &pnA1pre,
+                  &pnRbf, &pnFcut, &pnS, &pnV, &pnM1pre, &pnM1, &pnQ, &pnMix, &pnNrm, &pnCtx, &pnA1pre,
                   &pnA1, &pnA, &pnR1pre, &pnDs, &pnDv, &pnDvIn, &pnDa, &pnDa1, &pnDctx, &pnDmix, &pnDq, &pnDm1,
-                  &pnDfilt})
+                  &pnFiltAcc})
     n += v->size() * sizeof(T);
   return n + graphStart.size() * sizeof(int64_t);
 }

@@ -87,7 +87,7 @@ enum KernelSite {
   kSiteEdgeSegSum, kSiteEdgeW1sDw, kSiteEdgeW1rDw, kSiteEdgeW1sDx, kSiteEdgeW1rDx, kSiteEdgeW1eDx, kSiteEmbedBwd,
   kSiteAdam,
   // PaiNN (painn.cpp).
-  kSitePRbf, kSitePFilter, kSitePMsgW1, kSitePMsgW2, kSitePMsgAgg, kSitePMix, kSitePNorm, kSitePUpdW1,
+  kSitePRbf, kSitePMsgW1, kSitePMsgW2, kSitePMsgAgg, kSitePMix, kSitePNorm, kSitePUpdW1,
   kSitePUpdW2, kSitePUpdApplyBwd, kSitePUpdW2Dw, kSitePUpdW2Dx, kSitePUpdW1Dw, kSitePUpdW1Dx, kSitePNormBwd,
   kSitePMixDw, kSitePMixDx, kSitePMsgBwd, kSitePMsgW2Dw, kSitePMsgW2Dx, kSitePMsgW1Dw, kSitePMsgW1Dx,
   kSitePFilterDw,
@@ -139,11 +139,13 @@ struct Plan {
   // Backward scratch.
   std::vector<T> dh, dhNew, de, dpre1, dA, dB, dPs, dPr, dhs, dagg, du, dr1, wt;
   std::vector<T> tnScratch;
-  // PaiNN (painn.cpp): radial basis, cutoff, filters, per-state scalar and
-  // vector features, per-block activations, and their backward scratch.
-  std::vector<T> pnRbf, pnFcut, pnFilt, pnS, pnV, pnM1pre, pnM1, pnQ, pnMix, pnNrm, pnCtx, pnA1pre, pnA1, pnA,
+  // PaiNN (painn.cpp): radial basis, cutoff, per-state scalar and vector
+  // features, per-block activations, their backward scratch, and the filter
+  // gradient's per-chunk partial sums (the filters themselves are recomputed
+  // per edge, never stored).
+  std::vector<T> pnRbf, pnFcut, pnS, pnV, pnM1pre, pnM1, pnQ, pnMix, pnNrm, pnCtx, pnA1pre, pnA1, pnA,
       pnR1pre;
-  std::vector<T> pnDs, pnDv, pnDvIn, pnDa, pnDa1, pnDctx, pnDmix, pnDq, pnDm1, pnDfilt;
+  std::vector<T> pnDs, pnDv, pnDvIn, pnDa, pnDa1, pnDctx, pnDmix, pnDq, pnDm1, pnFiltAcc;
   std::vector<int64_t> graphStart;
   size_t bytes() const;
 };

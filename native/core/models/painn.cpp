@@ -3,8 +3,11 @@
 // message + update, a sinc radial basis with a cosine cutoff, SiLU.
 //
 // Evaluation order (algebraically the paper's):
-//  * The filters of every block come from one product [E x K] x [K x 3F*Tf],
-//    scaled per edge by the cutoff in its epilogue.
+//  * An edge's filter W_ij = (rbf_ij . filter/w + filter/b) * fc(d_ij) (3F
+//    values per block) is recomputed from its K basis values where it is used
+//    (K = 20 multiply-adds per value, the weights stay in L1), so the [E x 3F]
+//    filters of a block never go to memory; edges beyond the cutoff (fc = 0)
+//    are skipped outright.
 //  * The message MLP runs per node (phi(s_j) depends on the sender only); the
 //    per-edge product x = phi(s_j) * W_ij and the sums over incoming edges are
 //    one CSR pass over receivers, so x is never written.
@@ -12,9 +15,11 @@
 //    rows of v; its output combination runs in the epilogue of the second MLP
 //    product.
 //  * Backward: the message pass is one pass over senders (sendPerm), which
-//    writes the filter gradient of each edge, the gradient of phi(s_j) and the
-//    vector-feature gradient of the sender without atomics; every reduction
-//    has a fixed order, so results are bitwise identical for any thread count.
+//    writes the gradient of phi(s_j) and the vector-feature gradient of each
+//    sender without atomics, and adds each edge's filter gradient rbf x dW
+//    into the partial sum of its chunk of kSenderChunk senders; the chunks are
+//    reduced in index order. Every reduction has a fixed order, so results are
+//    bitwise identical for any thread count.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -84,118 +89,200 @@ RowEpilogue<T> siluGradEpi(T* D, const T* pre, int64_t n) {
   return [=](int64_t m0, int64_t m1) { mulSiluGrad(D + m0 * n, pre + m0 * n, (m1 - m0) * n); };
 }
 
-// Forward message pass of one block, one CSR row (receiver i) per iteration:
+// Senders per partial sum of the filter gradient (a fixed partition, so the
+// summation order does not depend on the thread count), receivers per
+// forward work unit, and edges per in-cache filter block.
+constexpr int64_t kSenderChunk = 32;
+constexpr int64_t kRecvChunk = 8;
+constexpr int64_t kEdgeBlock = 128;
+
+// Per-thread scratch of the edge passes: one block's edge ids, gathered basis
+// rows, filters and filter gradients (grown once, reused every call).
+template <class T>
+struct EdgeScratch {
+  std::vector<int32_t> ids;
+  std::vector<T> rbf, w, g;
+  void ensure(int64_t K, int64_t F3) {
+    if ((int64_t)ids.size() < kEdgeBlock) ids.resize(kEdgeBlock);
+    if ((int64_t)rbf.size() < kEdgeBlock * K) rbf.resize(kEdgeBlock * K);
+    if ((int64_t)w.size() < kEdgeBlock * F3) w.resize(kEdgeBlock * F3);
+    if ((int64_t)g.size() < kEdgeBlock * F3) g.resize(kEdgeBlock * F3);
+  }
+};
+template <class T>
+EdgeScratch<T>& edgeScratch() {
+  static thread_local EdgeScratch<T> s;
+  return s;
+}
+
+// Gathers the next block of edges inside the cutoff from order[pos..end)
+// (order == nullptr: the edges pos..end themselves) and computes their filters
+// W = (rbf . Wf + bf) * fc in the scratch (one serial product, L2-resident).
+// Returns the block's edge count and advances pos.
+template <class T>
+int64_t filterBlock(const int32_t* order, int64_t& pos, int64_t end, const T* rbf, const T* fcut, int64_t K,
+                    const T* Wf, int64_t LF, const T* bf, int64_t F3, EdgeScratch<T>& sc) {
+  int64_t m = 0;
+  for (; pos < end && m < kEdgeBlock; ++pos) {
+    const int32_t e = order ? order[pos] : (int32_t)pos;
+    if (fcut[e] == (T)0) continue;  // beyond the cutoff: contributes exactly zero
+    sc.ids[m] = e;
+    std::memcpy(sc.rbf.data() + m * K, rbf + (int64_t)e * K, sizeof(T) * K);
+    ++m;
+  }
+  if (m == 0) return 0;
+  gemmSerial<T>(m, F3, K, sc.rbf.data(), K, 1, Wf, LF, sc.w.data(), F3, false);
+  for (int64_t r = 0; r < m; ++r) {
+    T* __restrict row = sc.w.data() + r * F3;
+    const T fc = fcut[sc.ids[r]];
+#pragma omp simd
+    for (int64_t c = 0; c < F3; ++c) row[c] = (row[c] + bf[c]) * fc;
+  }
+  return m;
+}
+
+// Forward message pass of one block over chunks of receivers:
 // s_mid_i = s_i + c_i sum_k xs_k, v_mid_i = v_i + c_i sum_k (xvv_k v_j + xvs_k u_k)
-// with x_k = q_j * W_k. Edges beyond the cutoff (W_k = 0 exactly) are skipped.
+// with x_k = q_j * W_k; each receiver's edges are added in edge order.
 template <class T, bool hasV>
-void messagePass(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t LF, int64_t fo, const T* q, const T* filt,
-                 const T* fcut, const T* u, const T* ic, const T* sIn, const T* vIn, T* sMid, T* vMid) {
+void messagePass(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t K, int64_t LF, const T* Wf, const T* bf,
+                 const T* rbf, const T* q, const T* fcut, const T* u, const T* ic, const T* sIn, const T* vIn, T* sMid,
+                 T* vMid) {
   const int64_t F3 = 3 * F;
   const int32_t* snd = b.senders;
+  const int32_t* rcv = b.receivers;
+  const int64_t chunks = (N + kRecvChunk - 1) / kRecvChunk;
 #pragma omp parallel for schedule(static) num_threads(numThreads())
-  for (int64_t i = 0; i < N; ++i) {
-    T* __restrict sm = sMid + i * F;
-    T* __restrict vm = vMid + i * F3;
-    std::memset(sm, 0, sizeof(T) * F);
-    std::memset(vm, 0, sizeof(T) * F3);
-    for (int32_t k = b.recvPtr[i]; k < b.recvPtr[i + 1]; ++k) {
-      if (fcut[k] == (T)0) continue;
-      const int64_t j = snd[k];
-      const T* __restrict qj = q + j * F3;
-      const T* __restrict wk = filt + (int64_t)k * LF + fo;
-      const T* __restrict vj = vIn + j * F3;
-      const T u0 = u[(int64_t)k * 3], u1 = u[(int64_t)k * 3 + 1], u2 = u[(int64_t)k * 3 + 2];
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    EdgeScratch<T>& sc = edgeScratch<T>();
+    sc.ensure(K, F3);
+    const int64_t i0 = ch * kRecvChunk, i1 = std::min(N, i0 + kRecvChunk);
+    std::memset(sMid + i0 * F, 0, sizeof(T) * (i1 - i0) * F);
+    std::memset(vMid + i0 * F3, 0, sizeof(T) * (i1 - i0) * F3);
+    int64_t pos = b.recvPtr[i0];
+    const int64_t end = b.recvPtr[i1];
+    while (pos < end) {
+      const int64_t m = filterBlock<T>(nullptr, pos, end, rbf, fcut, K, Wf, LF, bf, F3, sc);
+      for (int64_t r = 0; r < m; ++r) {
+        const int64_t k = sc.ids[r];
+        const int64_t i = rcv[k], j = snd[k];
+        const T* __restrict wk = sc.w.data() + r * F3;
+        const T* __restrict qj = q + j * F3;
+        const T* __restrict vj = vIn + j * F3;
+        T* __restrict sm = sMid + i * F;
+        T* __restrict vm = vMid + i * F3;
+        const T u0 = u[k * 3], u1 = u[k * 3 + 1], u2 = u[k * 3 + 2];
 #pragma omp simd
-      for (int64_t f = 0; f < F; ++f) {
-        sm[f] += qj[f] * wk[f];
-        const T xvs = qj[2 * F + f] * wk[2 * F + f];
-        if (hasV) {
-          const T xvv = qj[F + f] * wk[F + f];
-          vm[f] += xvs * u0 + xvv * vj[f];
-          vm[F + f] += xvs * u1 + xvv * vj[F + f];
-          vm[2 * F + f] += xvs * u2 + xvv * vj[2 * F + f];
-        } else {
-          vm[f] += xvs * u0;
-          vm[F + f] += xvs * u1;
-          vm[2 * F + f] += xvs * u2;
+        for (int64_t f = 0; f < F; ++f) {
+          sm[f] += qj[f] * wk[f];
+          const T xvs = qj[2 * F + f] * wk[2 * F + f];
+          if (hasV) {
+            const T xvv = qj[F + f] * wk[F + f];
+            vm[f] += xvs * u0 + xvv * vj[f];
+            vm[F + f] += xvs * u1 + xvv * vj[F + f];
+            vm[2 * F + f] += xvs * u2 + xvv * vj[2 * F + f];
+          } else {
+            vm[f] += xvs * u0;
+            vm[F + f] += xvs * u1;
+            vm[2 * F + f] += xvs * u2;
+          }
         }
       }
     }
-    const T s = ic[i];
-    const T* si = sIn + i * F;
-    const T* vi = vIn + i * F3;
+    for (int64_t i = i0; i < i1; ++i) {
+      const T s = ic[i];
+      T* sm = sMid + i * F;
+      T* vm = vMid + i * F3;
+      const T* si = sIn + i * F;
+      const T* vi = vIn + i * F3;
 #pragma omp simd
-    for (int64_t f = 0; f < F; ++f) sm[f] = si[f] + s * sm[f];
+      for (int64_t f = 0; f < F; ++f) sm[f] = si[f] + s * sm[f];
 #pragma omp simd
-    for (int64_t f = 0; f < F3; ++f) vm[f] = vi[f] + s * vm[f];
+      for (int64_t f = 0; f < F3; ++f) vm[f] = vi[f] + s * vm[f];
+    }
   }
 }
 
-// Backward of messagePass, one sender j per iteration over its edges in
-// sendPerm order: dq_j = sum_k dx_k * W_k, the filter gradient of each edge
-// (times the cutoff: the gradient of the filter's pre-activation; written when
-// `first`, else accumulated for shared filters), and dv_j = dv_mid_j +
-// sum_k xvv_k * c_i dv_mid_i. Every output row belongs to one iteration.
-template <class T, bool hasV, bool first>
-void messageBackward(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t LF, int64_t fo, const T* q, const T* filt,
-                     const T* fcut, const T* u, const T* ic, const T* vIn, const T* ds, const T* dv, T* dq, T* dvIn,
-                     T* dfilt) {
+// Backward of messagePass over chunks of kSenderChunk senders, the chunk's
+// edges in sendPerm order: dq_j = sum_k dx_k * W_k; dv_j = dv_mid_j + sum_k
+// xvv_k * c_i dv_mid_i; and the gradient of each edge's filter pre-activation
+// g = dx * q_j * fc, added per block as rbf^T g (and colsum g) into the chunk's
+// partial sums acc [(K + 1) x LF] (columns fo.. of this block). Every output
+// row belongs to one chunk.
+template <class T, bool hasV>
+void messageBackward(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t K, int64_t LF, const T* Wf, const T* bf,
+                     const T* rbf, const T* q, const T* fcut, const T* u, const T* ic, const T* vIn, const T* ds,
+                     const T* dv, T* dq, T* dvIn, T* acc, int64_t fo) {
   const int64_t F3 = 3 * F;
+  const int32_t* snd = b.senders;
   const int32_t* rcv = b.receivers;
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-  for (int64_t j = 0; j < N; ++j) {
-    const T* __restrict qj = q + j * F3;
-    const T* __restrict vj = vIn + j * F3;
-    T* __restrict dqj = dq + j * F3;
-    T* __restrict dvj = dvIn + j * F3;
-    std::memset(dqj, 0, sizeof(T) * F3);
-    const T* gvj0 = dv + j * F3;
+  const int64_t chunks = (N + kSenderChunk - 1) / kSenderChunk;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(numThreads())
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    EdgeScratch<T>& sc = edgeScratch<T>();
+    sc.ensure(K, F3);
+    T* __restrict A = acc + ch * (K + 1) * LF + fo;
+    const int64_t j0 = ch * kSenderChunk, j1 = std::min(N, j0 + kSenderChunk);
+    std::memset(dq + j0 * F3, 0, sizeof(T) * (j1 - j0) * F3);
+    std::memcpy(dvIn + j0 * F3, dv + j0 * F3, sizeof(T) * (j1 - j0) * F3);  // residual: v_mid = v + ...
+    int64_t pos = b.sendPtr[j0];
+    const int64_t end = b.sendPtr[j1];
+    while (pos < end) {
+      const int64_t m = filterBlock<T>(b.sendPerm, pos, end, rbf, fcut, K, Wf, LF, bf, F3, sc);
+      for (int64_t r = 0; r < m; ++r) {
+        const int64_t k = sc.ids[r];
+        const int64_t i = rcv[k], j = snd[k];
+        const T* __restrict wk = sc.w.data() + r * F3;
+        T* __restrict gk = sc.g.data() + r * F3;
+        const T* __restrict qj = q + j * F3;
+        const T* __restrict vj = vIn + j * F3;
+        T* __restrict dqj = dq + j * F3;
+        T* __restrict dvj = dvIn + j * F3;
+        const T si = ic[i];
+        const T* __restrict gs = ds + i * F;
+        const T* __restrict gv = dv + i * F3;
+        const T fc = fcut[k];
+        const T u0 = u[k * 3], u1 = u[k * 3 + 1], u2 = u[k * 3 + 2];
 #pragma omp simd
-    for (int64_t f = 0; f < F3; ++f) dvj[f] = gvj0[f];  // residual: v_mid = v + ...
-    for (int32_t kk = b.sendPtr[j]; kk < b.sendPtr[j + 1]; ++kk) {
-      const int64_t k = b.sendPerm[kk];
-      T* __restrict dwk = dfilt + k * LF + fo;
-      const T fc = fcut[k];
-      if (fc == (T)0) {  // beyond the cutoff: no contribution, zero filter gradient
-        if (first) std::memset(dwk, 0, sizeof(T) * F3);
-        continue;
+        for (int64_t f = 0; f < F; ++f) {
+          const T g0 = si * gv[f], g1 = si * gv[F + f], g2 = si * gv[2 * F + f];
+          const T dxs = si * gs[f];
+          const T dxvs = g0 * u0 + g1 * u1 + g2 * u2;
+          dqj[f] += dxs * wk[f];
+          dqj[2 * F + f] += dxvs * wk[2 * F + f];
+          gk[f] = dxs * qj[f] * fc;
+          gk[2 * F + f] = dxvs * qj[2 * F + f] * fc;
+          if (hasV) {
+            const T dxvv = g0 * vj[f] + g1 * vj[F + f] + g2 * vj[2 * F + f];
+            dqj[F + f] += dxvv * wk[F + f];
+            gk[F + f] = dxvv * qj[F + f] * fc;
+            const T xvv = qj[F + f] * wk[F + f];
+            dvj[f] += xvv * g0;
+            dvj[F + f] += xvv * g1;
+            dvj[2 * F + f] += xvv * g2;
+          } else {
+            gk[F + f] = 0;
+          }
+        }
       }
-      const int64_t i = rcv[k];
-      const T si = ic[i];
-      const T* __restrict gs = ds + i * F;
-      const T* __restrict gv = dv + i * F3;
-      const T* __restrict wk = filt + k * LF + fo;
-      const T u0 = u[k * 3], u1 = u[k * 3 + 1], u2 = u[k * 3 + 2];
+      if (m == 0) continue;
+      gemmTNSerial<T>(m, K, F3, sc.rbf.data(), K, sc.g.data(), F3, A, LF, true);
+      T* __restrict brow = A + K * LF;
+      for (int64_t r = 0; r < m; ++r) {
+        const T* __restrict gk = sc.g.data() + r * F3;
 #pragma omp simd
-      for (int64_t f = 0; f < F; ++f) {
-        const T g0 = si * gv[f], g1 = si * gv[F + f], g2 = si * gv[2 * F + f];
-        const T dxs = si * gs[f];
-        const T dxvs = g0 * u0 + g1 * u1 + g2 * u2;
-        dqj[f] += dxs * wk[f];
-        dqj[2 * F + f] += dxvs * wk[2 * F + f];
-        const T gws = dxs * qj[f] * fc, gwr = dxvs * qj[2 * F + f] * fc;
-        T gwv = 0;
-        if (hasV) {
-          const T dxvv = g0 * vj[f] + g1 * vj[F + f] + g2 * vj[2 * F + f];
-          dqj[F + f] += dxvv * wk[F + f];
-          gwv = dxvv * qj[F + f] * fc;
-          const T xvv = qj[F + f] * wk[F + f];
-          dvj[f] += xvv * g0;
-          dvj[F + f] += xvv * g1;
-          dvj[2 * F + f] += xvv * g2;
-        }
-        if (first) {
-          dwk[f] = gws;
-          dwk[F + f] = gwv;
-          dwk[2 * F + f] = gwr;
-        } else {
-          dwk[f] += gws;
-          dwk[F + f] += gwv;
-          dwk[2 * F + f] += gwr;
-        }
+        for (int64_t c = 0; c < F3; ++c) brow[c] += gk[c];
       }
     }
   }
+}
+
+// Edges inside the cutoff (the ones the message passes compute).
+template <class T>
+int64_t realEdgesInCutoff(const T* fcut, int64_t E) {
+  int64_t n = 0;
+  for (int64_t k = 0; k < E; ++k) n += fcut[k] != (T)0;
+  return n;
 }
 
 }  // namespace
@@ -231,11 +318,15 @@ ParamLayout painnLayout(const ModelConfig& c) {
 }
 
 double painnPlanElems(const ModelConfig& c, const PackShape& cap) {
+  // Mirrors painnAllocate buffer by buffer.
   const Dims d(c, cap);
-  const double N = (double)d.N, E = (double)d.E, G = (double)d.G, F = (double)d.F, T = (double)d.T;
-  const double fwd = E * d.K + E + E * d.LF + (2 * T + 1) * N * F * 4 + T * N * (F * 2 + 3 * F + 6 * F + F + 2 * F + 2 * F + 3 * F) +
-                     2 * N * d.R + 2 * N + G;
-  const double bwd = N * F + 2 * N * 3 * F + N * 3 * F + N * F + N * 2 * F + N * 6 * F + N * 3 * F + N * F + E * d.LF + N * d.R;
+  const double N = (double)d.N, E = (double)d.E, G = (double)d.G, F = (double)d.F, T = (double)d.T, K = (double)d.K,
+               R = (double)d.R, F3 = 3 * F;
+  const double chunks = std::ceil(N / (double)kSenderChunk);
+  const double fwd = E * K + E + (2 * T + 1) * N * (F + F3) + T * N * (F + F + F3 + 6 * F + F + 2 * F + F + F + F3) +
+                     2 * N * R + N + G + N;
+  const double bwd = N * (F + F3 + F3 + F3 + F + 2 * F + 6 * F + F3 + F) + chunks * (K + 1) * (double)d.LF + N * R +
+                     std::max({F * F3, 2 * F * F, F * R});
   return fwd + bwd;
 }
 
@@ -245,7 +336,6 @@ void painnAllocate(Plan<T>& p) {
   const size_t N = d.N, E = d.E, G = d.G, F = d.F, F3 = d.F3, K = d.K, R = d.R, TT = d.T, LF = d.LF;
   p.pnRbf.resize(E * K);
   p.pnFcut.resize(E);
-  p.pnFilt.resize(E * LF);
   p.pnS.resize((2 * TT + 1) * N * F);
   p.pnV.resize((2 * TT + 1) * N * F3);
   p.pnM1pre.resize(TT * N * F);
@@ -272,7 +362,7 @@ void painnAllocate(Plan<T>& p) {
   p.pnDmix.resize(N * 3 * 2 * F);
   p.pnDq.resize(N * F3);
   p.pnDm1.resize(N * F);
-  p.pnDfilt.resize(E * LF);
+  p.pnFiltAcc.resize((N + kSenderChunk - 1) / kSenderChunk * (K + 1) * LF);
   p.dr1.resize(N * R);
   p.wt.resize(std::max({F * F3, 2 * F * F, F * R}));
 }
@@ -286,7 +376,6 @@ double painnForward(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
   const T* u = b.direction;
   T* rbf = p.pnRbf.data();
   T* fcut = p.pnFcut.data();
-  T* filt = p.pnFilt.data();
   {
     ProfScope<T> ps(p, kProfRbf);
     {
@@ -314,16 +403,6 @@ double painnForward(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
         }
       }
     }
-    const T* fb = W.fb;
-    KScope<T> ks(p, kSitePFilter, -1, E, LF, K, gf(E, LF, K), gb<T>(E, LF, K, LF + (double)E));
-    gemm<T>(E, LF, K, rbf, K, 1, W.fw, LF, filt, LF, false, [=](int64_t m0, int64_t m1) {
-      for (int64_t i = m0; i < m1; ++i) {
-        T* row = filt + i * LF;
-        const T f = fcut[i];
-#pragma omp simd
-        for (int64_t j = 0; j < LF; ++j) row[j] = (row[j] + fb[j]) * f;
-      }
-    });
   }
   T* S = p.pnS.data();
   T* V = p.pnV.data();
@@ -363,10 +442,18 @@ double painnForward(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
     }
     {
       ProfScope<T> ps(p, kProfAggregate);
-      KScope<T> ks(p, kSitePMsgAgg, t, E, F3, 0, (double)E * F * (t > 0 ? 17.0 : 11.0) + 8.0 * N * F,
-                   sizeof(T) * ((double)E * (2.0 * F3 + 3 + (t > 0 ? F3 : 0)) + 4.0 * N * (F + F3)) + 4.0 * (2.0 * E + N + 1));
-      if (t > 0) messagePass<T, true>(b, N, F, LF, fo, q, filt, fcut, u, ic, sIn, vIn, sMid, vMid);
-      else messagePass<T, false>(b, N, F, LF, fo, q, filt, fcut, u, ic, sIn, vIn, sMid, vMid);  // v = 0 before the first block
+      // Per edge inside the cutoff: its filter (2K + 2 flops per value), the
+      // products and sums; bytes: the gathered rows, rbf, direction, the weights once.
+      // Flops: the filters' matrix product (what the native counter adds);
+      // bytes: the gathered rows, rbf, direction, the weights once.
+      const double Ein = (double)realEdgesInCutoff(fcut, E), pf = gf((int64_t)Ein, F3, K);
+      addFlopsCount(pf);
+      KScope<T> ks(p, kSitePMsgAgg, t, (int64_t)Ein, F3, K, pf,
+                   sizeof(T) * (Ein * (F3 + K + 4 + (t > 0 ? F3 : 0)) + (double)(K + 1) * F3 + 4.0 * N * (F + F3)) + 4.0 * (2.0 * E + N + 1));
+      const T* Wf = W.fw + fo;
+      const T* bf = W.fb + fo;
+      if (t > 0) messagePass<T, true>(b, N, F, K, LF, Wf, bf, rbf, q, fcut, u, ic, sIn, vIn, sMid, vMid);
+      else messagePass<T, false>(b, N, F, K, LF, Wf, bf, rbf, q, fcut, u, ic, sIn, vIn, sMid, vMid);  // v = 0 before the first block
     }
     {
       ProfScope<T> ps(p, kProfNodeUpdate);
@@ -447,13 +534,15 @@ void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& 
   T* wt = p.wt.data();
   const T* S = p.pnS.data();
   const T* V = p.pnV.data();
-  const T* filt = p.pnFilt.data();
   const T* fcut = p.pnFcut.data();
   const T* ic = p.invCnt.data();
   T* ds = p.pnDs.data();
   T* dv = p.pnDv.data();
   T* dvIn = p.pnDvIn.data();
-  T* dfilt = p.pnDfilt.data();
+  T* acc = p.pnFiltAcc.data();
+  const int64_t chunks = (N + kSenderChunk - 1) / kSenderChunk;
+  if (chunks > 0) std::memset(acc, 0, sizeof(T) * chunks * (K + 1) * LF);
+  const T* rbf = p.pnRbf.data();
   {
     ProfScope<T> ps(p, kProfReadoutBwd);
     T* dr2 = p.r2.data();  // reuses r2's storage
@@ -570,17 +659,20 @@ void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& 
       T* dq = p.pnDq.data();
       T* dm1 = p.pnDm1.data();
       const int64_t fo = c.sharedFilters ? 0 : t * F3;
-      const bool first = !c.sharedFilters || t == c.passes - 1;  // write, else accumulate the shared filter's gradient
       const bool hasV = t > 0;
       {
-        KScope<T> ks(p, kSitePMsgBwd, t, E, F3, 0, (double)E * F * (hasV ? 30.0 : 17.0),
-                     sizeof(T) * ((double)E * (2.0 * LF / d.Tf + 3 + F + F3 + (hasV ? F3 : 0)) + (double)N * (F3 + F3 + F3)) +
+        // Flops: the filters' recomputation and their gradient product (the
+        // native counter's two matrix products).
+        const double Ein = (double)realEdgesInCutoff(fcut, E), pf = 2 * gf((int64_t)Ein, F3, K);
+        addFlopsCount(pf);
+        KScope<T> ks(p, kSitePMsgBwd, t, (int64_t)Ein, F3, K, pf,
+                     sizeof(T) * (Ein * (K + 4 + F + F3 + (hasV ? F3 : 0)) + (double)chunks * (K + 1) * F3 * 2 +
+                                  (double)N * (F3 + F3 + F3)) +
                          4.0 * (3.0 * E + N + 1));
-        const int mode = (hasV ? 2 : 0) + (first ? 1 : 0);
-        if (mode == 3) messageBackward<T, true, true>(b, N, F, LF, fo, q, filt, fcut, u, ic, vIn, ds, dv, dq, dvIn, dfilt);
-        else if (mode == 2) messageBackward<T, true, false>(b, N, F, LF, fo, q, filt, fcut, u, ic, vIn, ds, dv, dq, dvIn, dfilt);
-        else if (mode == 1) messageBackward<T, false, true>(b, N, F, LF, fo, q, filt, fcut, u, ic, vIn, ds, dv, dq, dvIn, dfilt);
-        else messageBackward<T, false, false>(b, N, F, LF, fo, q, filt, fcut, u, ic, vIn, ds, dv, dq, dvIn, dfilt);
+        const T* Wf = W.fw + fo;
+        const T* bf = W.fb + fo;
+        if (hasV) messageBackward<T, true>(b, N, F, K, LF, Wf, bf, rbf, q, fcut, u, ic, vIn, ds, dv, dq, dvIn, acc, fo);
+        else messageBackward<T, false>(b, N, F, K, LF, Wf, bf, rbf, q, fcut, u, ic, vIn, ds, dv, dq, dvIn, acc, fo);
       }
       { KScope<T> ks(p, kSitePMsgW2Dw, t, N, F3, F, gf(N, F3, F), gb<T>(N, F3, F, F3));
         gemmTN<T>(N, F, F3, m1, F, dq, F3, dw.m2, dw.mb2, false, scr); }
@@ -597,9 +689,20 @@ void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& 
   }
   {
     ProfScope<T> ps(p, kProfEdgeUpdateBwd);
-    // dfilt already carries the cutoff factor (d pre-activation of the filter).
-    KScope<T> ks(p, kSitePFilterDw, -1, E, LF, K, gf(E, LF, K), gb<T>(E, LF, K, LF));
-    gemmTN<T>(E, K, LF, p.pnRbf.data(), K, dfilt, LF, D.fw, D.fb, false, scr);
+    // Chunk partial sums in index order: rows 0..K-1 the weight, row K the bias.
+    KScope<T> ks(p, kSitePFilterDw, -1, chunks, (K + 1) * LF, 0, (double)chunks * (K + 1) * LF,
+                 sizeof(T) * ((double)chunks + 1) * (K + 1) * LF);
+    const int64_t cols = (K + 1) * LF;
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+    for (int64_t c0 = 0; c0 < cols; c0 += 256) {
+      const int64_t c1 = std::min(cols, c0 + 256);
+      for (int64_t c = c0; c < c1; ++c) {
+        T sum = 0;
+        for (int64_t ch = 0; ch < chunks; ++ch) sum += acc[ch * cols + c];
+        if (c < K * LF) D.fw[c] = sum;
+        else D.fb[c - K * LF] = sum;
+      }
+    }
   }
   ProfScope<T> ps(p, kProfEmbedBwd);
   KScope<T> ks(p, kSiteEmbedBwd, -1, N, F, 0, 2.0 * N * F, sizeof(T) * ((double)N * F + 2.0 * c.numClasses * F + 2.0 * F) + 4.0 * N);
