@@ -159,6 +159,11 @@ export function shardDirName(s: ShardSpec): string {
 export const REFERENCE_COST_MODELS: Readonly<Record<ModelKind, CellCostCoefficients>> = {
   mpeu: { ms_per_edge: 5.2e-3, ms_per_node: 3.8e-3, ms_per_step: 0, compile_ms_per_edge: 2.8e-3, compile_ms_base: 0 },
   schnet: { ms_per_edge: 1.8e-3, ms_per_node: 1.16e-2, ms_per_step: 0, compile_ms_per_edge: 7.5e-4, compile_ms_base: 0 },
+  // PaiNN has no committed study yet: from its step-benchmark rows (B=16 and
+  // 128, same machine), the step split into edge and node parts by the kernel
+  // profile's edge share (0.38), Adam as the per-step constant; compile time
+  // per padded edge from the same runs' plan builds.
+  painn: { ms_per_edge: 1.4e-3, ms_per_node: 3.8e-2, ms_per_step: 3.2, compile_ms_per_edge: 2.0e-3, compile_ms_base: 0 },
 };
 
 /**
