@@ -339,8 +339,8 @@ export interface OverallRecommendation {
 /**
  * Predicted cost of `budgetSteps` steps per policy and repetition, and the
  * ranking of {@link PolicyCost}. `shapesAt` gives the compilations a long run
- * meets (e.g. the policy simulation's distinct shapes); the measured count is
- * the floor.
+ * meets (e.g. the policy simulation's distinct shapes; not used for `exact`,
+ * whose plan is reused by capacity); the measured count is the floor.
  */
 export function policyCosts(
   rows: readonly StudyRow[],
@@ -358,7 +358,10 @@ export function policyCosts(
   const out: PolicyCost[] = [];
   for (const list of byCell.values()) {
     const r0 = list[0];
-    const compiles = Math.max(sampleMean(list.map((r) => r.compile_count)), shapesAt?.(r0.data, r0.policy, r0.batch) ?? 0);
+    // `exact` reuses one plan by capacity (grown by 25% when a batch does not fit): its distinct
+    // shapes are not compilations, so its measured plan builds stand.
+    const simulated = r0.policy === 'exact' ? 0 : (shapesAt?.(r0.data, r0.policy, r0.batch) ?? 0);
+    const compiles = Math.max(sampleMean(list.map((r) => r.compile_count)), simulated);
     const perRep = list
       .map((r) => (budgetSteps * r.combined_ms_median + compiles * (r.compile_count > 0 ? r.compile_ms_total / r.compile_count : 0)) / 3.6e6)
       .filter((h) => Number.isFinite(h));

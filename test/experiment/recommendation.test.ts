@@ -114,3 +114,9 @@ test('hit-rate rows name a measured tie as such', () => {
   expect(measuredLabel({ measured: 'dynamic', measured_tied: ['dynamic'] })).toBe('dynamic');
   expect(measuredLabel({ measured: 'dynamic', measured_tied: ['dynamic', 'packed'] })).toBe('tie: dynamic, packed');
 });
+
+test('exact reuses its plan by capacity: the simulation\'s distinct shapes are not its compilations', () => {
+  const costs = policyCosts([row('exact', 8, 0, 10), row('dynamic', 8, 0, 10)], 1000, NaN, () => 5000);
+  expect(costs.find((c) => c.policy === 'exact')!.compiles).toBe(2); // measured
+  expect(costs.find((c) => c.policy === 'dynamic')!.compiles).toBe(5000);
+});
