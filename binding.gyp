@@ -14,9 +14,6 @@
         "<!(node -p \"require('node-addon-api').include_dir\")"
       ],
       "defines": [
-        "NAPI_VERSION=9",
-        "NAPI_CPP_EXCEPTIONS",
-        "NODE_ADDON_API_DISABLE_DEPRECATED",
         "GNN_BUILD_FLAVOR=\"node-gyp\""
       ],
       "cflags!": ["-fno-exceptions", "-O2", "-O0"],

@@ -1,12 +1,11 @@
 // Module entry: build information, thread control, and benchmark baselines.
-#include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <vector>
 
 #include "bindings.h"
 #include "core/backend.h"
 #include "core/common.h"
+#include "timing.h"
 
 #ifndef GNN_BUILD_FLAVOR
 #define GNN_BUILD_FLAVOR "unknown"
@@ -117,15 +116,7 @@ Napi::Value MemcpyBench(const Napi::CallbackInfo& info) {
     auto dst = args.view<uint8_t>(info[0], "dst", Access::Out);
     auto src = args.view<uint8_t>(info[1], "src", Access::In, (int64_t)dst.size);
     args.checkAliasing();
-    std::vector<double> t((size_t)reps);
-    for (int64_t r = 0; r < reps; ++r) {
-      auto a = std::chrono::steady_clock::now();
-      std::memcpy(dst.data, src.data, dst.size);
-      auto b = std::chrono::steady_clock::now();
-      t[(size_t)r] = std::chrono::duration<double>(b - a).count();
-    }
-    std::sort(t.begin(), t.end());
-    return Napi::Number::New(env, t[t.size() / 2]);
+    return Napi::Number::New(env, medianSeconds(reps, [&] { std::memcpy(dst.data, src.data, dst.size); }));
   });
 }
 

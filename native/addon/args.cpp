@@ -102,13 +102,12 @@ std::string stringArg(Napi::Env env, const Napi::Value& v, const std::string& na
   return v.As<Napi::String>().Utf8Value();
 }
 
-ShapeArg shapeArg(Napi::Env env, const Napi::Value& v, const std::string& name, int64_t loNodes, int64_t loGraphs,
-                  int64_t hiGraphs) {
+gnn::PackShape shapeArg(Napi::Env env, const Napi::Value& v, const std::string& name, ShapeLimits lim) {
   auto o = objArg(env, v, name);
-  ShapeArg s;
-  s.nodes = intArg(env, prop(env, o, "nodes", name), name + ".nodes", loNodes, INT32_MAX - 1);
+  gnn::PackShape s;
+  s.nodes = intArg(env, prop(env, o, "nodes", name), name + ".nodes", lim.minNodes, INT32_MAX - 1);
   s.edges = intArg(env, prop(env, o, "edges", name), name + ".edges", 0, INT32_MAX);
-  s.graphs = intArg(env, prop(env, o, "graphs", name), name + ".graphs", loGraphs, hiGraphs);
+  s.graphs = intArg(env, prop(env, o, "graphs", name), name + ".graphs", lim.minGraphs, lim.maxGraphs);
   return s;
 }
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/common.h"
+#include "core/pack.h"
 #include "napi_include.h"
 
 namespace gnnaddon {
@@ -62,10 +63,17 @@ int64_t intArg(Napi::Env env, const Napi::Value& v, const std::string& name, int
 double numberArg(Napi::Env env, const Napi::Value& v, const std::string& name);
 bool boolArg(Napi::Env env, const Napi::Value& v, const std::string& name);
 std::string stringArg(Napi::Env env, const Napi::Value& v, const std::string& name);
-// {nodes, edges, graphs} with each in [0, hiX]; properties read once each.
-struct ShapeArg { int64_t nodes, edges, graphs; };
-ShapeArg shapeArg(Napi::Env env, const Napi::Value& v, const std::string& name, int64_t loNodes = 0,
-                  int64_t loGraphs = 0, int64_t hiGraphs = INT32_MAX);
+// Bounds of a shape argument beyond int32 (nodes <= INT32_MAX - 1 so that
+// nodes + 1 row pointers fit). The packer and CPU plans take any shape, an
+// empty one included; a CUDA plan needs a node and a graph slot and at most
+// 2^20 slots (cudaCreatePlan's own limit, checked here first with the
+// argument's name).
+struct ShapeLimits { int64_t minNodes = 0, minGraphs = 0, maxGraphs = INT32_MAX; };
+inline constexpr ShapeLimits kAnyShape{};
+inline constexpr ShapeLimits kCudaPlanShape{1, 1, 1 << 20};
+// The one parser of {nodes, edges, graphs}: each property read once, each an
+// integer within `lim` (TypeError/RangeError naming `name.nodes` etc.).
+gnn::PackShape shapeArg(Napi::Env env, const Napi::Value& v, const std::string& name, ShapeLimits lim = kAnyShape);
 
 // ---- phase 2: views (run no user JS) ---------------------------------------------
 

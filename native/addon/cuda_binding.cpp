@@ -88,11 +88,7 @@ void registerCuda(Napi::Env env, Napi::Object exports) {
     return guarded(env, [&]() -> Napi::Value {
       auto* st = unwrap<StoreH>(env, info[0], kCudaStoreTag, "store");
       auto* m = unwrap<ModelH>(env, info[1], kCudaModelTag, "model");
-      const ShapeArg s = shapeArg(env, info[2], "shape", 1, 1, 1 << 20);
-      gnn::PackShape sh;
-      sh.nodes = s.nodes;
-      sh.edges = s.edges;
-      sh.graphs = s.graphs;
+      const gnn::PackShape sh = shapeArg(env, info[2], "shape", kCudaPlanShape);
       const bool timing = info.Length() > 3 && !info[3].IsUndefined() && boolArg(env, info[3], "timing");
       return wrap(env, new PlanH{gnn::cudaCreatePlan(st->p, m->p, sh, timing)}, kCudaPlanTag);
     });

@@ -9,12 +9,15 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <type_traits>
 
 #include "bindings.h"
 #include "model_args.h"
 #include "core/adam.h"
 #include "core/dense.h"
 #include "core/models/model.h"
+#include "scalar.h"
+#include "timing.h"
 #include "worker.h"
 
 namespace gnnaddon {
@@ -27,11 +30,22 @@ struct PlanHolder {
   std::unique_ptr<gnn::Plan<float>> pf;
   std::unique_ptr<gnn::Plan<double>> pd;
   std::atomic<bool> busy{false};
-  const gnn::ModelConfig& cfg() const { return f64 ? pd->cfg : pf->cfg; }
-  const gnn::ParamLayout& layout() const { return f64 ? pd->layout : pf->layout; }
-  gnn::PackShape cap() const { return f64 ? pd->cap : pf->cap; }
-  size_t bytes() const { return f64 ? pd->bytes() : pf->bytes(); }
+  // The plan slot of scalar type T (pf or pd); only the one of f64's type is set.
+  template <class T> std::unique_ptr<gnn::Plan<T>>& slot() {
+    if constexpr (std::is_same_v<T, double>) return pd;
+    else return pf;
+  }
+  template <class T> gnn::Plan<T>& plan() { return *slot<T>(); }
+  // Calls fn(plan) with the plan of this holder's scalar type (withScalar).
+  template <class F> decltype(auto) visit(F&& fn) {
+    return withScalar(f64, [&](auto zero) -> decltype(auto) { return fn(plan<decltype(zero)>()); });
+  }
+  const gnn::ParamLayout& layout() { return visit([](auto& p) -> const gnn::ParamLayout& { return p.layout; }); }
 };
+// The scalar type of a plan reference (inside PlanHolder::visit lambdas).
+template <class P> struct PlanScalar;
+template <class T> struct PlanScalar<gnn::Plan<T>> { using type = T; };
+template <class P> using ScalarOf = typename PlanScalar<std::remove_cv_t<std::remove_reference_t<P>>>::type;
 
 struct BusyGuard {
   PlanHolder* h;
@@ -61,7 +75,7 @@ const char* kInputKeys[] = {"atomicNumber", "senders", "receivers", "distance", 
 struct InputValues {
   std::array<Napi::Value, 10> v;
   Napi::Value direction;  // optional [edges x 3] (PaiNN)
-  ShapeArg shape;
+  gnn::PackShape shape;
 };
 
 InputValues readInputs(Napi::Env env, const Napi::Value& inputs, const Napi::Value& shape) {
@@ -76,9 +90,7 @@ InputValues readInputs(Napi::Env env, const Napi::Value& inputs, const Napi::Val
 template <class T>
 gnn::BatchInputs<T> inputViews(CallArgs& a, const InputValues& iv) {
   gnn::BatchInputs<T> b;
-  b.shape.nodes = iv.shape.nodes;
-  b.shape.edges = iv.shape.edges;
-  b.shape.graphs = iv.shape.graphs;
+  b.shape = iv.shape;
   const auto N = b.shape.nodes, E = b.shape.edges, G = b.shape.graphs;
   const Access R = Access::In;
   b.atomicNumber = a.view<int32_t>(iv.v[0], "inputs.atomicNumber", R, -1, N).data;
@@ -163,18 +175,13 @@ StepArgs<T> stepArgs(Napi::Env env, const Napi::CallbackInfo& info, PlanHolder* 
 }
 
 template <class T>
-gnn::Plan<T>& planOf(PlanHolder* h);
-template <> gnn::Plan<float>& planOf<float>(PlanHolder* h) { return *h->pf; }
-template <> gnn::Plan<double>& planOf<double>(PlanHolder* h) { return *h->pd; }
-
-template <class T>
 class StepWorker : public PromiseWorker {
  public:
   StepWorker(Napi::Env env, PlanHolder* h, std::unique_ptr<CallArgs> args, StepArgs<T> a)
       : PromiseWorker(env, "trainStepAsync", std::move(args)), h_(h), a_(a) {}
   void Run() override {
     struct Release { PlanHolder* h; ~Release() { h->busy.store(false); } } rel{h_};
-    r_ = runStep<T>(planOf<T>(h_), a_.b, a_.params, a_.grads, a_.m, a_.v, a_.n, a_.adam);
+    r_ = runStep<T>(h_->plan<T>(), a_.b, a_.params, a_.grads, a_.m, a_.v, a_.n, a_.adam);
   }
   Napi::Value Result(Napi::Env env) override { return stepObj(env, r_); }
  private:
@@ -190,7 +197,7 @@ class PredictWorker : public PromiseWorker {
       : PromiseWorker(env, "predictAsync", std::move(args)), h_(h), b_(b), params_(params), out_(out) {}
   void Run() override {
     struct Release { PlanHolder* h; ~Release() { h->busy.store(false); } } rel{h_};
-    loss_ = gnn::forward(planOf<T>(h_), params_, b_, out_);
+    loss_ = gnn::forward(h_->plan<T>(), params_, b_, out_);
   }
   Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, loss_); }
  private:
@@ -228,19 +235,14 @@ Napi::Value CreatePlan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     auto cfg = configArg(env, info[0]);
-    const ShapeArg c = shapeArg(env, info[1], "capacity");
-    gnn::PackShape cap;
-    cap.nodes = c.nodes;
-    cap.edges = c.edges;
-    cap.graphs = c.graphs;
+    const gnn::PackShape cap = shapeArg(env, info[1], "capacity");
     std::string dtype = "float32";
     if (info.Length() > 2 && !info[2].IsUndefined()) dtype = stringArg(env, info[2], "dtype");
     if (dtype != "float32" && dtype != "float64") rangeError(env, "dtype must be 'float32' or 'float64', got '" + dtype + "'");
     auto* h = new PlanHolder();
     try {
       h->f64 = dtype == "float64";
-      if (h->f64) h->pd = gnn::buildPlan<double>(cfg, cap);
-      else h->pf = gnn::buildPlan<float>(cfg, cap);
+      withScalar(h->f64, [&](auto zero) { h->slot<decltype(zero)>() = gnn::buildPlan<decltype(zero)>(cfg, cap); });
     } catch (...) {
       delete h;
       throw;
@@ -256,9 +258,9 @@ Napi::Value PlanInfo(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     auto* h = planArg(env, info[0]);
     auto o = Napi::Object::New(env);
-    o.Set("bytes", (double)h->bytes());
+    o.Set("bytes", (double)h->visit([](auto& p) { return p.bytes(); }));
     o.Set("dtype", h->f64 ? "float64" : "float32");
-    auto cap = h->cap();
+    const gnn::PackShape cap = h->visit([](auto& p) { return p.cap; });
     auto c = Napi::Object::New(env);
     c.Set("nodes", (double)cap.nodes);
     c.Set("edges", (double)cap.edges);
@@ -276,12 +278,11 @@ Napi::Value TrainStep(const Napi::CallbackInfo& info) {
     auto* h = planArg(env, info[0]);
     BusyGuard g(h);  // held while getters run: a re-entrant call on this plan is ERR_GNN_BUSY
     CallArgs a(env, false);
-    if (h->f64) {
-      auto s = stepArgs<double>(env, info, h, a);
-      return stepObj(env, runStep<double>(*h->pd, s.b, s.params, s.grads, s.m, s.v, s.n, s.adam));
-    }
-    auto s = stepArgs<float>(env, info, h, a);
-    return stepObj(env, runStep<float>(*h->pf, s.b, s.params, s.grads, s.m, s.v, s.n, s.adam));
+    return h->visit([&](auto& plan) {
+      using T = ScalarOf<decltype(plan)>;
+      auto s = stepArgs<T>(env, info, h, a);
+      return stepObj(env, runStep<T>(plan, s.b, s.params, s.grads, s.m, s.v, s.n, s.adam));
+    });
   });
 }
 
@@ -294,14 +295,11 @@ Napi::Value TrainStepAsync(const Napi::CallbackInfo& info) {
     // Private copies (args.h): params, grads, m and v are copied back when the
     // step finishes, or not at all if one of them was detached meanwhile.
     auto a = std::make_unique<CallArgs>(env, true);
-    PromiseWorker* w;
-    if (h->f64) {
-      auto s = stepArgs<double>(env, info, h, *a);
-      w = new StepWorker<double>(env, h, std::move(a), s);
-    } else {
-      auto s = stepArgs<float>(env, info, h, *a);
-      w = new StepWorker<float>(env, h, std::move(a), s);
-    }
+    PromiseWorker* w = h->visit([&](auto& plan) -> PromiseWorker* {
+      using T = ScalarOf<decltype(plan)>;
+      auto s = stepArgs<T>(env, info, h, *a);
+      return new StepWorker<T>(env, h, std::move(a), s);
+    });
     w->Keep(info[0]);
     auto promise = w->Promise();
     g.release();  // the worker releases the plan when it finishes
@@ -319,18 +317,14 @@ Napi::Value LossAndGrad(const Napi::CallbackInfo& info) {
     const int64_t n = h->layout().total;
     const InputValues iv = readInputs(env, info[1], info[2]);
     CallArgs a(env, false);
-    if (h->f64) {
-      auto b = inputViews<double>(a, iv);
-      auto p = a.view<double>(info[3], "params", Access::In, n);
-      auto gr = a.view<double>(info[4], "grads", Access::Out, n);
+    return h->visit([&](auto& plan) {
+      using T = ScalarOf<decltype(plan)>;
+      auto b = inputViews<T>(a, iv);
+      auto p = a.view<T>(info[3], "params", Access::In, n);
+      auto gr = a.view<T>(info[4], "grads", Access::Out, n);
       a.checkAliasing();
-      return Napi::Number::New(env, gnn::forwardBackward(*h->pd, p.data, gr.data, b));
-    }
-    auto b = inputViews<float>(a, iv);
-    auto p = a.view<float>(info[3], "params", Access::In, n);
-    auto gr = a.view<float>(info[4], "grads", Access::Out, n);
-    a.checkAliasing();
-    return Napi::Number::New(env, gnn::forwardBackward(*h->pf, p.data, gr.data, b));
+      return Napi::Number::New(env, gnn::forwardBackward(plan, p.data, gr.data, b));
+    });
   });
 }
 
@@ -347,7 +341,7 @@ Napi::Value predictCall(const Napi::CallbackInfo& info, bool async) {
   auto p = a->view<T>(info[3], "params", Access::In, n);
   auto out = a->view<T>(info[4], "predOut", Access::Out, -1, b.shape.graphs);
   a->checkAliasing();
-  if (!async) return Napi::Number::New(env, gnn::forward(planOf<T>(h), p.data, b, out.data));
+  if (!async) return Napi::Number::New(env, gnn::forward(h->plan<T>(), p.data, b, out.data));
   auto* w = new PredictWorker<T>(env, h, std::move(a), b, p.data, out.data);
   w->Keep(info[0]);
   auto promise = w->Promise();
@@ -359,7 +353,7 @@ Napi::Value predictCall(const Napi::CallbackInfo& info, bool async) {
 Napi::Value Predict(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    return planArg(env, info[0])->f64 ? predictCall<double>(info, false) : predictCall<float>(info, false);
+    return withScalar(planArg(env, info[0])->f64, [&](auto zero) { return predictCall<decltype(zero)>(info, false); });
   });
 }
 
@@ -367,7 +361,7 @@ Napi::Value Predict(const Napi::CallbackInfo& info) {
 Napi::Value PredictAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    return planArg(env, info[0])->f64 ? predictCall<double>(info, true) : predictCall<float>(info, true);
+    return withScalar(planArg(env, info[0])->f64, [&](auto zero) { return predictCall<decltype(zero)>(info, true); });
   });
 }
 
@@ -377,8 +371,7 @@ Napi::Value SetProfile(const Napi::CallbackInfo& info) {
     auto* h = planArg(env, info[0]);
     const bool on = boolArg(env, info[1], "on");
     BusyGuard g(h);  // an async step may be writing the profile
-    if (h->f64) h->pd->setProfiling(on);
-    else h->pf->setProfiling(on);
+    h->visit([&](auto& p) { p.setProfiling(on); });
     return env.Undefined();
   });
 }
@@ -387,7 +380,7 @@ Napi::Value GetProfile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     auto* h = planArg(env, info[0]);
-    const auto& secs = h->f64 ? h->pd->profSeconds : h->pf->profSeconds;
+    const auto secs = h->visit([](auto& p) { return p.profSeconds; });
     auto o = Napi::Object::New(env);
     for (int i = 0; i < gnn::kProfCount; ++i) o.Set(gnn::kProfileNames[i], secs[i]);
     return o;
@@ -434,7 +427,7 @@ Napi::Value TakeProfileRecords(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     auto* h = planArg(env, info[0]);
     BusyGuard g(h);
-    return h->f64 ? takeRecords(env, *h->pd) : takeRecords(env, *h->pf);
+    return h->visit([&](auto& p) { return takeRecords(env, p); });
   });
 }
 
@@ -469,8 +462,7 @@ Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const gnn::AdamArgs adam = adamArg(env, info[4]);
-    if (typedArrayType(info[0]) == napi_float64_array) adamCall<double>(env, info, adam);
-    else adamCall<float>(env, info, adam);
+    withScalar(typedArrayType(info[0]) == napi_float64_array, [&](auto zero) { adamCall<decltype(zero)>(env, info, adam); });
     return env.Undefined();
   });
 }
@@ -491,14 +483,7 @@ Napi::Value GemmBench(const Napi::CallbackInfo& info) {
     std::vector<float> A((size_t)(M * K)), B((size_t)(K * N)), C((size_t)(M * N));
     for (size_t i = 0; i < A.size(); ++i) A[i] = (float)((i * 2654435761u) % 1000) * 1e-3f;
     for (size_t i = 0; i < B.size(); ++i) B[i] = (float)((i * 40503u) % 1000) * 1e-3f;
-    std::vector<double> t((size_t)reps);
-    for (int64_t r = 0; r < reps; ++r) {
-      auto a = std::chrono::steady_clock::now();
-      gnn::gemm<float>(M, N, K, A.data(), K, 1, B.data(), N, C.data(), N, false);
-      t[(size_t)r] = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
-    }
-    std::sort(t.begin(), t.end());
-    return Napi::Number::New(env, t[t.size() / 2]);
+    return Napi::Number::New(env, medianSeconds(reps, [&] { gnn::gemm<float>(M, N, K, A.data(), K, 1, B.data(), N, C.data(), N, false); }));
   });
 }
 
@@ -514,17 +499,13 @@ Napi::Value StreamBench(const Napi::CallbackInfo& info) {
     const int nt = gnn::numThreads();
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t i = 0; i < n; ++i) { a[(size_t)i] = (float)(i & 1023); b[(size_t)i] = 0.f; }  // first touch per thread
-    std::vector<double> t((size_t)reps);
-    for (int64_t r = 0; r < reps; ++r) {
-      auto t0 = std::chrono::steady_clock::now();
+    const double s = medianSeconds(reps, [&] {
 #pragma omp parallel for schedule(static) num_threads(nt)
       for (int64_t i = 0; i < n; ++i) b[(size_t)i] = a[(size_t)i];
-      t[(size_t)r] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    }
+    });
     volatile float sink = b[(size_t)(n / 2)];
     (void)sink;
-    std::sort(t.begin(), t.end());
-    return Napi::Number::New(env, t[t.size() / 2]);
+    return Napi::Number::New(env, s);
   });
 }
 

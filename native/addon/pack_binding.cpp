@@ -1,24 +1,16 @@
 // JS bindings of the pack kernel. Arguments are read in the two phases of
 // args.h: every JS property once, then views (no JS) and the kernel.
-#include <algorithm>
 #include <array>
-#include <chrono>
 #include <vector>
 
 #include "bindings.h"
 #include "core/pack.h"
+#include "scalar.h"
 #include "store_arg.h"
+#include "timing.h"
 
 namespace gnnaddon {
 namespace {
-
-gnn::PackShape toShape(const ShapeArg& s) {
-  gnn::PackShape p;
-  p.nodes = s.nodes;
-  p.edges = s.edges;
-  p.graphs = s.graphs;
-  return p;
-}
 
 const char* kOutKeys[] = {"atomicNumber", "nodeGraph", "senders", "receivers", "distance", "nNode",
                           "nEdge",        "target",    "mask",    "recvPtr",   "sendPerm", "sendPtr"};
@@ -60,23 +52,19 @@ Napi::Value PackGraphs(const Napi::CallbackInfo& info) {
     if (info.Length() < 4) typeError(env, "packGraphs(store, ids, shape, out) takes 4 arguments");
     // Phase 1: JS.
     const StoreValues sv = readStore(env, info[0]);
-    const gnn::PackShape sh = toShape(shapeArg(env, info[2], "shape"));
+    const gnn::PackShape sh = shapeArg(env, info[2], "shape");
     const OutValues ov = readOut(env, info[3]);
     // Phase 2: views, no JS.
     CallArgs a(env, false);
     const gnn::StoreView store = storeView(env, a, sv);
     auto ids = a.view<int32_t>(info[1], "ids", Access::In);
-    const bool f64 = typedArrayType(ov[4]) == napi_float64_array;
-    gnn::PackStats st;
-    if (f64) {
-      auto out = outViews<double>(a, ov, sh);
+    // The float outputs' type follows out.distance (a mismatch elsewhere is a TypeError from the views).
+    const gnn::PackStats st = withScalar(typedArrayType(ov[4]) == napi_float64_array, [&](auto zero) {
+      using T = decltype(zero);
+      auto out = outViews<T>(a, ov, sh);
       a.checkAliasing();
-      st = gnn::packGraphs<double>(store, ids.data, (int64_t)ids.size, sh, out);
-    } else {
-      auto out = outViews<float>(a, ov, sh);
-      a.checkAliasing();
-      st = gnn::packGraphs<float>(store, ids.data, (int64_t)ids.size, sh, out);
-    }
+      return gnn::packGraphs<T>(store, ids.data, (int64_t)ids.size, sh, out);
+    });
     auto r = Napi::Object::New(env);
     r.Set("realNodes", (double)st.realNodes);
     r.Set("realEdges", (double)st.realEdges);
@@ -91,7 +79,7 @@ Napi::Value CopyGraphSlicesBench(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const StoreValues sv = readStore(env, info[0]);
-    const gnn::PackShape sh = toShape(shapeArg(env, info[2], "shape"));
+    const gnn::PackShape sh = shapeArg(env, info[2], "shape");
     auto o = objArg(env, info[3], "out");
     Napi::Value vz = prop(env, o, "atomicNumber", "out"), vs = prop(env, o, "senders", "out"),
                 vr = prop(env, o, "receivers", "out"), vp = prop(env, o, "sendPerm", "out"),
@@ -112,14 +100,7 @@ Napi::Value CopyGraphSlicesBench(const Napi::CallbackInfo& info) {
     out.distance = a.view<float>(vd, "out.distance", Access::Out, sh.edges).data;
     if (!vu.IsUndefined()) out.direction = a.view<float>(vu, "out.direction", Access::Out, 3 * sh.edges).data;
     a.checkAliasing();
-    std::vector<double> t((size_t)reps);
-    for (int64_t r = 0; r < reps; ++r) {
-      auto t0 = std::chrono::steady_clock::now();
-      gnn::copyGraphSlices<float>(store, ids.data, (int64_t)ids.size, out);
-      t[(size_t)r] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    }
-    std::sort(t.begin(), t.end());
-    return Napi::Number::New(env, t[t.size() / 2]);
+    return Napi::Number::New(env, medianSeconds(reps, [&] { gnn::copyGraphSlices<float>(store, ids.data, (int64_t)ids.size, out); }));
   });
 }
 

@@ -3,6 +3,7 @@
 // views are taken, and outputs may not overlap any input (ERR_GNN_ALIAS).
 #include "bindings.h"
 #include "core/segment.h"
+#include "scalar.h"
 
 namespace gnnaddon {
 namespace {
@@ -39,10 +40,10 @@ Napi::Value csr(const Napi::CallbackInfo& info, bool mean) {
 }
 
 Napi::Value SegmentSumCsr(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() { return isF64(info.Env(), info[0], "src") ? csr<double>(info, false) : csr<float>(info, false); });
+  return guarded(info.Env(), [&]() { return withScalar(isF64(info.Env(), info[0], "src"), [&](auto zero) { return csr<decltype(zero)>(info, false); }); });
 }
 Napi::Value SegmentMeanCsr(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() { return isF64(info.Env(), info[0], "src") ? csr<double>(info, true) : csr<float>(info, true); });
+  return guarded(info.Env(), [&]() { return withScalar(isF64(info.Env(), info[0], "src"), [&](auto zero) { return csr<decltype(zero)>(info, true); }); });
 }
 
 template <class T>
@@ -63,7 +64,7 @@ Napi::Value unsortedSum(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 Napi::Value SegmentSum(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() { return isF64(info.Env(), info[0], "src") ? unsortedSum<double>(info) : unsortedSum<float>(info); });
+  return guarded(info.Env(), [&]() { return withScalar(isF64(info.Env(), info[0], "src"), [&](auto zero) { return unsortedSum<decltype(zero)>(info); }); });
 }
 
 template <class T>
@@ -81,7 +82,7 @@ Napi::Value gather(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 Napi::Value GatherRows(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() { return isF64(info.Env(), info[0], "src") ? gather<double>(info) : gather<float>(info); });
+  return guarded(info.Env(), [&]() { return withScalar(isF64(info.Env(), info[0], "src"), [&](auto zero) { return gather<decltype(zero)>(info); }); });
 }
 
 template <class T>
@@ -104,7 +105,7 @@ Napi::Value csrBackward(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 Napi::Value SegmentCsrBackward(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() { return isF64(info.Env(), info[0], "gradOut") ? csrBackward<double>(info) : csrBackward<float>(info); });
+  return guarded(info.Env(), [&]() { return withScalar(isF64(info.Env(), info[0], "gradOut"), [&](auto zero) { return csrBackward<decltype(zero)>(info); }); });
 }
 
 template <class T>
@@ -127,7 +128,7 @@ Napi::Value gatherBackward(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 Napi::Value GatherRowsBackward(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() { return isF64(info.Env(), info[0], "gradOut") ? gatherBackward<double>(info) : gatherBackward<float>(info); });
+  return guarded(info.Env(), [&]() { return withScalar(isF64(info.Env(), info[0], "gradOut"), [&](auto zero) { return gatherBackward<decltype(zero)>(info); }); });
 }
 
 }  // namespace
