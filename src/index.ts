@@ -2,38 +2,70 @@
  * gnnbatch: fast GNN training on molecular and materials graphs, and the
  * batching study (static vs dynamic vs packed vs exact) on your own data.
  *
+ * The top level is the idiomatic API, in eight groups (see docs/api.md):
+ * sources, stores, policies, train, models and predictors, study, report,
+ * errors (plus the native build's info and thread count). Everything else
+ * lives under two subpaths:
+ * - `gnnbatch/native`: the raw 1:1 binding of the addon (`native()`,
+ *   `NativeAddon`, plans, kernels, the CUDA engine);
+ * - `gnnbatch/internals`: the building blocks (plan cache, packers, policy
+ *   classes, formats, statistics, tables, shards, checkpoints, profiles,
+ *   file helpers), with no stability promise.
+ *
  * Layers (imports only go downwards): experiment -> train -> batching/model ->
  * data -> native.
  */
-export * from './errors';
-export * from './native';
-export * from './data';
-export * from './batching';
-export { resolveModelConfig, defaultModelConfig, type ModelConfig, type ModelKind } from './model/config';
-export { paramLayout, initParams, isBias, type ParamLayout, type ParamEntry } from './model/params';
-export { Rng } from './util/rng';
-export { writeFileAtomic } from './util/atomic';
-export { train, type TrainOptions, type TrainResult, type TrainProgress, type TrainedModel, type KernelProfileRow } from './train/trainer';
-export { PlanCache, buildPlan, allocPackOutput, type Plan, type PlanCacheStats, type DType } from './train/plan';
-export { evaluate, predictGraphs, type EvaluateArgs } from './train/evaluate';
+
+// ---- sources: structures from files, data sets and generators -----------------------
+export { loadSource, readStructures, type LoadSourceOptions, type LoadedSource } from './data/source';
+export { getDataset, DATASETS, type DatasetName, type GetDatasetOptions, type GetDatasetResult } from './data/download';
+export { qm9Like, aflowLike } from './data/synthetic';
+export { SOURCE_FORMATS, type SourceFormat } from './data/formats/detect';
+export type { Structure } from './data/types';
+
+// ---- stores: the columnar graph store, its cache file and splits ------------------
+export { buildStore, buildStoreAsync, withDirections, type BuildStoreOptions, type BuildStoreResult } from './data/store';
+export { saveStore, loadStore, type LoadStoreOptions } from './data/cache';
+export { splitGraphs, type SplitOptions } from './data/split';
+export { storeStats, type StoreStats } from './data/stats';
+export { parseGraphRule, type GraphRule } from './data/graph-rule';
+export type { GraphStore, Split } from './data/types';
+
+// ---- policies: which graphs go into the next batch, and its padded shape ------------
+export { createPolicy, isPolicyName, POLICY_NAMES, type PolicyName, type PolicyOptions } from './batching/registry';
+export { compareBatching, type CompareBatchingInput, type CompareRow } from './batching/compare';
+export type { BatchSpec, GraphSizes, Policy } from './batching/policy';
+export { sizesOf } from './batching/sizes';
+
+// ---- train ----------------------------------------------------------------------------
+export { train, type TrainOptions, type TrainResult, type TrainProgress, type TrainedModel } from './train/trainer';
+export { parseSchedule, type ScheduleSpec } from './train/schedule';
+export { profileSteps, writeChromeTrace, type ProfileOptions, type ProfileResult } from './train/profile';
+
+// ---- models and predictors ----------------------------------------------------------
+export { resolveModelConfig, MODEL_KINDS, type ModelConfig, type ModelKind } from './model/config';
 export { loadModel, type LoadedModel } from './train/inference';
-export { writeCheckpoint, readCheckpoint, CHECKPOINT_VERSION, type CheckpointState } from './train/checkpoint';
-export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, type Tensor } from './train/safetensors';
-export { learningRate, parseSchedule, studySchedule, type ScheduleSpec } from './train/schedule';
-export { median, mean, std, regressionErrors } from './train/metrics';
+export { createPredictor, type Predictor, type PredictorOptions, type PredictorStats, type PredictCallOptions } from './serve/predictor';
+export { structuresFromJson, structuresFromExtxyz, type StructureJson } from './serve/structures';
+export { startServer, type ServeOptions, type RunningServer } from './serve/server';
+
+// ---- study: the batching grid, its analysis, shards and the recommendation --------------
+export { runStudy, type StudyOptions, type StudyProgress, type StudyOutcome } from './experiment/study';
+export { readResults, writeResults, type StudyResults, type StudyRow } from './experiment/results';
+export { analyseStudy, type StudyAnalysis } from './experiment/stats';
+export { mergeStudyDirs, mergeStudyResults, type MergeOutcome } from './experiment/merge';
+export { recommend, type RecommendOptions, type Recommendation } from './experiment/recommend';
+
+// ---- report ---------------------------------------------------------------------------
+export { renderReport, renderProfileReport, studyMarkdown, type ReportOptions } from './report';
+
+// ---- errors -----------------------------------------------------------------------------
 export {
-  profileSteps,
-  measureProfileOverhead,
-  measureLimits,
-  toChromeTrace,
-  writeChromeTrace,
-  type ProfileOptions,
-  type ProfileResult,
-  type KernelProfileEntry,
-  type MachineLimits,
-  type ProfileOverhead,
-  type ChromeTrace,
-} from './train/profile';
-export * from './experiment';
-export * from './report';
-export * from './serve';
+  GnnError, isGnnError, ArgumentError, UsageError, DataFormatError, DataLimitError, CacheError, CheckpointError, TrainingError,
+  type GnnErrorCode, type GnnErrorOptions, type DataLocation,
+} from './errors';
+export { GraphTooLargeError } from './batching/errors';
+export { StudyError } from './experiment/results';
+
+// ---- the native build: what was loaded, and its threads ---------------------------------
+export { nativeInfo, addonLocation, setThreads, getThreads, type NativeInfo, type AddonLocation } from './native';

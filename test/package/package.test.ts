@@ -98,7 +98,9 @@ test('require(): train a checkpoint, predict, serve-style predictor, all on the 
       const b = await p.predict(mols);
       await p.close();
       let ase = 'no error';
-      try { for await (const s of g.readAseDb('x.db')) void s; } catch (e) { ase = e.code; }
+      // A format reader below the top level: the internals subpath resolves in the installed package.
+      const { readAseDb } = require('gnnbatch/internals');
+      try { for await (const s of readAseDb('x.db')) void s; } catch (e) { ase = e.code; }
       console.log(JSON.stringify({ where, info: g.nativeInfo(), a: Array.from(a), b: Array.from(b), ase }));
     })().catch((e) => { console.error(e); process.exit(1); });`;
   fs.writeFileSync(path.join(project, 'consumer.js'), script);
@@ -120,13 +122,19 @@ test('the baseline (x86-64-v2) binary loads and predicts on this CPU too', () =>
 });
 
 test('import from ESM: named exports', () => {
-  fs.writeFileSync(path.join(project, 'consumer.mjs'), `import { loadModel, createPredictor, startServer, GnnError, nativeInfo } from 'gnnbatch';\nconsole.log([typeof loadModel, typeof createPredictor, typeof startServer, typeof GnnError, nativeInfo().backend].join(' '));\n`);
+  fs.writeFileSync(path.join(project, 'consumer.mjs'), `import { loadModel, createPredictor, startServer, GnnError, nativeInfo } from 'gnnbatch';\nimport { native } from 'gnnbatch/native';\nimport { PlanCache } from 'gnnbatch/internals';\nconsole.log([typeof loadModel, typeof createPredictor, typeof startServer, typeof GnnError, nativeInfo().backend, typeof native().packGraphs, typeof PlanCache].join(' '));\n`);
   const out = execFileSync(path.join(bin, 'node'), ['consumer.mjs'], { cwd: project, env: consumerEnv(), encoding: 'utf8' });
-  expect(out.trim()).toBe('function function function function cpu');
+  expect(out.trim()).toBe('function function function function cpu function function');
 });
 
 test('strict TypeScript consumers compile, CommonJS and ESM (node16 resolution)', () => {
   const src = (kind: string) => `import { createPredictor, loadModel, nativeInfo, type Predictor, type GnnErrorCode, type NativeInfo } from 'gnnbatch';
+import { native, type NativeAddon } from 'gnnbatch/native';
+import { PlanCache } from 'gnnbatch/internals';
+export const raw: NativeAddon = native();
+export const cacheClass: typeof PlanCache = PlanCache;
+// @ts-expect-error: the raw binding has no index signature (a misspelt call does not compile)
+export const typoCall = (): number => native().getThread();
 export async function use${kind}(dir: string): Promise<number> {
   const p: Predictor = await createPredictor(dir, { maxBatchGraphs: 8, maxQueueDelayMs: 1 });
   const r: Float64Array = await p.predict([], { signal: new AbortController().signal });
