@@ -24,6 +24,7 @@
 #include "core/segment.h"
 #include "core/models/weights.h"
 #include "core/models/model_internal.h"
+#include "core/models/program.h"
 
 namespace gnn {
 
@@ -172,7 +173,7 @@ template <class T>
 size_t Plan<T>::bytes() const {
   size_t n = 0;
   for (auto* v : {&rbf, &h, &e, &a1, &f1, &f2, &hs, &agg, &u1, &r1, &r2, &pred, &invCnt, &Ps, &Pr,
-                  &dh, &dhNew, &de, &dpre1, &dA, &dB, &dPs, &dPr, &dhs, &dagg, &du, &dr1, &wt,
+                  &dh, &dhNew, &de, &dpre1, &dA, &dB, &dPs, &dPr, &dhs, &dagg, &du, &dr1, &dr2, &wt,
                   &pnRbf, &pnFcut, &pnS, &pnV, &pnM1pre, &pnM1, &pnQ, &pnMix, &pnNrm, &pnCtx, &pnA1pre,
                   &pnA1, &pnA, &pnR1pre, &pnDs, &pnDv, &pnDvIn, &pnDa, &pnDa1, &pnDctx, &pnDmix, &pnDq, &pnDm1,
                   &pnFiltAcc})
@@ -197,14 +198,9 @@ std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap)
     // Refuse a capacity whose buffers could not exist before touching memory
     // (value-initialising tens of GB would be killed by the OS, not caught).
     // Mirrors the resizes below (every buffer, graph-sized ones included).
-    const double C = cfg.latent, H = 2.0 * C, K = cfg.basis, R = cfg.readoutHidden, TT = cfg.passes;
-    const double N = (double)cap.nodes, E = (double)cap.edges, G = (double)cap.graphs;
     const double elems =
-        cfg.kind == ModelKind::PaiNN
-            ? detail::painnPlanElems(cfg, cap)
-            : E * K + (TT + 1) * N * C + 2 * TT * E * C + 3 * TT * N * C + 2 * N * R + 2 * N + G + 6 * N * C + 2 * E * C +
-                  (cfg.kind == ModelKind::MPEU ? TT * E * C + TT * E * H + 4 * N * H + E * C + E * H : 0);
-    const double bytes = elems * sizeof(T) + 8 * (G + 1);  // + graphStart (int64)
+        cfg.kind == ModelKind::PaiNN ? detail::painnPlanElems(cfg, cap) : program::activationElems(cfg, cap);
+    const double bytes = elems * sizeof(T) + 8 * ((double)cap.graphs + 1);  // + graphStart (int64)
     const double limit = maxPlanBytes();
     if (bytes > limit)
       throwRange("plan capacity {nodes: " + std::to_string(cap.nodes) + ", edges: " + std::to_string(cap.edges) +
@@ -220,41 +216,49 @@ std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap)
     detail::painnAllocate(*p);
     return p;
   }
-  const size_t N = cap.nodes, E = cap.edges, G = cap.graphs, C = cfg.latent, H = 2 * C,
-               K = cfg.basis, R = cfg.readoutHidden, TT = cfg.passes;
-  const bool mpeu = cfg.kind == ModelKind::MPEU;
-  p->rbf.resize(E * K);
-  p->h.resize((TT + 1) * N * C);
-  p->f1.resize(TT * E * C);
-  p->f2.resize(TT * E * C);
-  p->hs.resize(TT * N * C);
-  p->agg.resize(TT * N * C);
-  p->u1.resize(TT * N * C);
-  p->r1.resize(N * R);
-  p->r2.resize(N);
-  p->pred.resize(G);
-  p->invCnt.resize(N);
+  // The model program's activation layout (program.h), one buffer each.
+  for (int k = 0; k < program::kBufCount; ++k)
+    p->bufVec((program::Buf)k).resize((size_t)program::bufElems(cfg, cap, (program::Buf)k));
+  const size_t G = cap.graphs, C = cfg.latent, H = 2 * C, K = cfg.basis, R = cfg.readoutHidden;
   p->graphStart.resize(G + 1);
-  p->dh.resize(N * C);
-  p->dhNew.resize(N * C);
-  p->dA.resize(E * C);
-  p->dB.resize(E * C);
-  p->dhs.resize(N * C);
-  p->dagg.resize(N * C);
-  p->du.resize(N * C);
-  p->dr1.resize(N * R);
   p->wt.resize(std::max({K * H, K * C, H * C, C * R, C * C}));
-  if (mpeu) {
-    p->e.resize(TT * E * C);
-    p->a1.resize(TT * E * H);
-    p->Ps.resize(N * H);
-    p->Pr.resize(N * H);
-    p->de.resize(E * C);
-    p->dpre1.resize(E * H);
-    p->dPs.resize(N * H);
-    p->dPr.resize(N * H);
-  }
   return p;
+}
+
+template <class T>
+std::vector<T>& Plan<T>::bufVec(program::Buf b) {
+  switch (b) {
+    case program::kBufRbf: return rbf;
+    case program::kBufH: return h;
+    case program::kBufE: return e;
+    case program::kBufA1: return a1;
+    case program::kBufF1: return f1;
+    case program::kBufF2: return f2;
+    case program::kBufHs: return hs;
+    case program::kBufAgg: return agg;
+    case program::kBufU1: return u1;
+    case program::kBufR1: return r1;
+    case program::kBufR2: return r2;
+    case program::kBufPred: return pred;
+    case program::kBufInvCnt: return invCnt;
+    case program::kBufPs: return Ps;
+    case program::kBufPr: return Pr;
+    case program::kBufDh: return dh;
+    case program::kBufDhNew: return dhNew;
+    case program::kBufDe: return de;
+    case program::kBufDpre1: return dpre1;
+    case program::kBufDA: return dA;
+    case program::kBufDB: return dB;
+    case program::kBufDPs: return dPs;
+    case program::kBufDPr: return dPr;
+    case program::kBufDhs: return dhs;
+    case program::kBufDagg: return dagg;
+    case program::kBufDu: return du;
+    case program::kBufDr1: return dr1;
+    case program::kBufDr2: return dr2;
+    default: break;
+  }
+  throwRange("unknown activation buffer", "ERR_GNN_NATIVE");
 }
 
 template <class T>
@@ -316,25 +320,95 @@ namespace {
 
 using namespace detail;
 
+// The CPU executor of the model program (program.h): the kernels of dense.h
+// and segment.h, each call recorded by the per-kernel profile when it is on.
+// Bytes moved per product: A, W and C once, plus the epilogue's reads (bias,
+// residual or activation, gathered rows and their indices), an accumulated
+// output read, and the weight transpose (read + write) of W^T products.
 template <class T>
-double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
-  const ModelConfig& c = p.cfg;
-  const int64_t N = b.shape.nodes, E = b.shape.edges, G = b.shape.graphs;
-  const int64_t C = c.latent, H = 2 * C, K = c.basis, R = c.readoutHidden;
-  const bool mpeu = c.kind == ModelKind::MPEU;
-  ModelW<T> W = bindWeights<T>(c, p.layout, const_cast<T*>(params));
-  const int32_t* snd = b.senders;
-  const int32_t* rcv = b.receivers;
-  {
-    ProfScope<T> ps(p, kProfRbf);
-    KScope<T> ks(p, kSiteRbf, -1, E, K, 0, 4.0 * E * K + N,
-                 sizeof(T) * (E + (double)E * K + N) + 4.0 * (N + 1));
-    const T gamma = (T)c.rbfGamma, step = (T)c.rbfSpacing;
-    T* rbf = p.rbf.data();
+struct CpuExec {
+  Plan<T>& p;
+  const BatchInputs<T>& b;
+  double loss = 0;
+
+  T* buf(program::Buf k) { return p.bufVec(k).data(); }
+  ProfScope<T> phase(int key) { return ProfScope<T>(p, key); }
+
+  void gemm(int site, int pass, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* W, int64_t ldw,
+            bool transW, T* C, int64_t ldc, bool acc, const program::Epi<T>& e) {
+    double extra = (transW ? 2.0 * (double)N * K : 0) + (acc ? (double)M * N : 0), idx = 0;
+    switch (e.mode) {
+      case program::kBias: case program::kBiasSsp: extra += N; break;
+      case program::kBiasRes: extra += N + (double)M * N; break;
+      case program::kGatherSsp: extra += 2.0 * M * N + N; idx = 8.0 * M; break;
+      case program::kSspGrad: extra += (double)M * N; break;
+      default: break;
+    }
+    KScope<T> ks(p, site, pass, M, N, K, gf(M, N, K), gb<T>(M, N, K, extra) + idx);
+    const T* B = W;
+    int64_t ldb = ldw;
+    if (transW) {  // W stored [N x K]: W^T into the plan's transpose scratch
+      transpose(W, N, K, p.wt.data());
+      B = p.wt.data();
+      ldb = N;
+    }
+    gnn::gemm<T>(M, N, K, A, lda, 1, B, ldb, C, ldc, acc, epilogue(e, C, N, ldc));
+  }
+
+  RowEpilogue<T> epilogue(const program::Epi<T>& e, T* C, int64_t N, int64_t ldc) {
+    (void)ldc;  // the programs' outputs are dense (ldc == N)
+    switch (e.mode) {
+      case program::kBias: return biasEpi<T>(C, N, e.bias, false);
+      case program::kBiasSsp: return biasEpi<T>(C, N, e.bias, true);
+      case program::kBiasRes: {
+        const T* bias = e.bias;
+        const T* prev = e.aux;
+        const int64_t ld = e.ldaux;
+        return [=](int64_t m0, int64_t m1) {
+          for (int64_t i = m0; i < m1; ++i) {
+            T* row = C + i * N;
+            const T* pr = prev + i * ld;
+#pragma omp simd
+            for (int64_t j = 0; j < N; ++j) row[j] += bias[j] + pr[j];
+          }
+        };
+      }
+      case program::kGatherSsp: {
+        const T* bias = e.bias;
+        const T* Ps = e.Ps;
+        const T* Pr = e.Pr;
+        const int64_t ldp = e.ldp;
+        const int32_t* snd = b.senders;
+        const int32_t* rcv = b.receivers;
+        return [=](int64_t m0, int64_t m1) {
+          for (int64_t i = m0; i < m1; ++i) {
+            T* row = C + i * N;
+            const T* ps = Ps + (int64_t)snd[i] * ldp;
+            const T* pr = Pr + (int64_t)rcv[i] * ldp;
+#pragma omp simd
+            for (int64_t j = 0; j < N; ++j) row[j] += ps[j] + pr[j] + bias[j];
+          }
+          sspInPlace(C + m0 * N, (m1 - m0) * N);
+        };
+      }
+      case program::kSspGrad: return sspGradEpi<T>(C, e.aux, N);
+      default: return nullptr;
+    }
+  }
+
+  void gemmTN(int site, int pass, int64_t M, int64_t K, int64_t N, const T* X, int64_t ldx, const T* D, int64_t ldd,
+              T* G, T* gbias, bool acc) {
+    KScope<T> ks(p, site, pass, M, N, K, gf(M, N, K), gb<T>(M, N, K, gbias ? N : 0));
+    gnn::gemmTN<T>(M, K, N, X, ldx, D, ldd, G, gbias, acc, p.tnScratch);
+  }
+
+  void rbf(int site, int64_t E, int64_t K, T gamma, T step, T* out) {
+    const int64_t N = b.shape.nodes;
+    KScope<T> ks(p, site, -1, E, K, 0, 4.0 * E * K + N, sizeof(T) * (E + (double)E * K + N) + 4.0 * (N + 1));
 #pragma omp parallel for schedule(static) num_threads(numThreads())
     for (int64_t k = 0; k < E; ++k) {
       const T d = b.distance[k];
-      T* row = rbf + k * K;
+      T* row = out + k * K;
 #pragma omp simd
       for (int64_t j = 0; j < K; ++j) {
         const T x = d - step * (T)j;
@@ -342,289 +416,158 @@ double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
       }
       expNonPosInPlace(row, K);
     }
+  }
+
+  void invCount(int64_t N, bool mean, T* out) {
 #pragma omp parallel for schedule(static) num_threads(numThreads())
     for (int64_t n = 0; n < N; ++n) {
       const int32_t cnt = b.recvPtr[n + 1] - b.recvPtr[n];
-      p.invCnt[n] = c.meanAggregation ? (cnt > 0 ? (T)1 / (T)cnt : (T)0) : (T)1;
+      out[n] = mean ? (cnt > 0 ? (T)1 / (T)cnt : (T)0) : (T)1;
     }
   }
-  {
-    ProfScope<T> ps(p, kProfEmbed);
-    KScope<T> ks(p, kSiteEmbed, -1, N, C, 0, (double)N * C, sizeof(T) * (2.0 * N * C + C) + 4.0 * N);
-    T* h0 = p.h.data();
+
+  void embed(int site, int64_t N, int64_t C, const T* W, const T* bias, T* h) {
+    KScope<T> ks(p, site, -1, N, C, 0, (double)N * C, sizeof(T) * (2.0 * N * C + C) + 4.0 * N);
 #pragma omp parallel for schedule(static) num_threads(numThreads())
     for (int64_t n = 0; n < N; ++n) {
-      const T* w = W.embW + (int64_t)b.atomicNumber[n] * C;
-      T* o = h0 + n * C;
-      for (int64_t j = 0; j < C; ++j) o[j] = w[j] + W.embB[j];
+      const T* w = W + (int64_t)b.atomicNumber[n] * C;
+      T* o = h + n * C;
+      for (int64_t j = 0; j < C; ++j) o[j] = w[j] + bias[j];
     }
   }
-  for (int t = 0; t < c.passes; ++t) {
-    const PassW<T>& w = W.pass[t];
-    T* ht = p.h.data() + t * N * C;
-    T* hn = p.h.data() + (t + 1) * N * C;
-    T* f1t = p.f1.data() + t * E * C;
-    T* f2t = p.f2.data() + t * E * C;
-    T* hst = p.hs.data() + t * N * C;
-    T* aggt = p.agg.data() + t * N * C;
-    T* u1t = p.u1.data() + t * N * C;
-    const T* fin = p.rbf.data();
-    int64_t Fin = K;
-    if (mpeu) {
-      ProfScope<T> ps(p, kProfEdgeUpdate);
-      const int64_t Ein = t == 0 ? K : C;
-      const T* ein = t == 0 ? p.rbf.data() : p.e.data() + (t - 1) * E * C;
-      T* et1 = p.e.data() + t * E * C;
-      T* a1t = p.a1.data() + t * E * H;
-      T* Ps = p.Ps.data();
-      T* Pr = p.Pr.data();
-      { KScope<T> ks(p, kSiteEdgePs, t, N, H, C, gf(N, H, C), gb<T>(N, H, C));
-        gemm<T>(N, H, C, ht, C, 1, w.w1s, H, Ps, H, false); }
-      { KScope<T> ks(p, kSiteEdgePr, t, N, H, C, gf(N, H, C), gb<T>(N, H, C));
-        gemm<T>(N, H, C, ht, C, 1, w.w1r, H, Pr, H, false); }
-      const T* b1 = w.b1;
-      { KScope<T> ks(p, kSiteEdgeW1e, t, E, H, Ein, gf(E, H, Ein), gb<T>(E, H, Ein, 2.0 * E * H + H) + 8.0 * E);
-      gemm<T>(E, H, Ein, ein, Ein, 1, w.w1e, H, a1t, H, false, [=](int64_t m0, int64_t m1) {
-        for (int64_t i = m0; i < m1; ++i) {
-          T* row = a1t + i * H;
-          const T* ps = Ps + (int64_t)snd[i] * H;
-          const T* pr = Pr + (int64_t)rcv[i] * H;
-#pragma omp simd
-          for (int64_t j = 0; j < H; ++j) row[j] += ps[j] + pr[j] + b1[j];
-        }
-        sspInPlace(a1t + m0 * H, (m1 - m0) * H);
-      }); }
-      { KScope<T> ks(p, kSiteEdgeW2, t, E, C, H, gf(E, C, H), gb<T>(E, C, H, C));
-        gemm<T>(E, C, H, a1t, H, 1, w.w2, C, et1, C, false, biasEpi<T>(et1, C, w.b2, false)); }
-      fin = et1;
-      Fin = C;
-    }
-    {
-      ProfScope<T> ps(p, kProfMessage);
-      { KScope<T> ks(p, kSiteFilterW1, t, E, C, Fin, gf(E, C, Fin), gb<T>(E, C, Fin, C));
-        gemm<T>(E, C, Fin, fin, Fin, 1, w.wf1, C, f1t, C, false, biasEpi<T>(f1t, C, w.bf1, true)); }
-      { KScope<T> ks(p, kSiteFilterW2, t, E, C, C, gf(E, C, C), gb<T>(E, C, C, C));
-        gemm<T>(E, C, C, f1t, C, 1, w.wf2, C, f2t, C, false, biasEpi<T>(f2t, C, w.bf2, true)); }
-      { KScope<T> ks(p, kSiteSenderW, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, C));
-        gemm<T>(N, C, C, ht, C, 1, w.wl, C, hst, C, false, biasEpi<T>(hst, C, w.bl, false)); }
-    }
-    {
-      ProfScope<T> ps(p, kProfAggregate);
-      KScope<T> ks(p, kSiteAggregate, t, E, C, 0, 2.0 * E * C + (double)N * C,
-                   sizeof(T) * (2.0 * E * C + (double)N * C + N) + 4.0 * (E + N + 1));
+
+  void aggregate(int site, int pass, int64_t N, int64_t C, const T* f2, const T* hs, const T* ic, T* agg) {
+    const int64_t E = b.shape.edges;
+    const int32_t* snd = b.senders;
+    KScope<T> ks(p, site, pass, E, C, 0, 2.0 * E * C + (double)N * C,
+                 sizeof(T) * (2.0 * E * C + (double)N * C + N) + 4.0 * (E + N + 1));
 #pragma omp parallel for schedule(static) num_threads(numThreads())
-      for (int64_t r = 0; r < N; ++r) {
-        T* o = aggt + r * C;
-        std::memset(o, 0, sizeof(T) * C);
-        for (int32_t k = b.recvPtr[r]; k < b.recvPtr[r + 1]; ++k) {
-          const T* f = f2t + (int64_t)k * C;
-          const T* hsr = hst + (int64_t)snd[k] * C;
+    for (int64_t r = 0; r < N; ++r) {
+      T* o = agg + r * C;
+      std::memset(o, 0, sizeof(T) * C);
+      for (int32_t k = b.recvPtr[r]; k < b.recvPtr[r + 1]; ++k) {
+        const T* f = f2 + (int64_t)k * C;
+        const T* hsr = hs + (int64_t)snd[k] * C;
 #pragma omp simd
-          for (int64_t j = 0; j < C; ++j) o[j] += f[j] * hsr[j];
-        }
-        const T ic = p.invCnt[r];
+        for (int64_t j = 0; j < C; ++j) o[j] += f[j] * hsr[j];
+      }
+      const T s = ic[r];
 #pragma omp simd
-        for (int64_t j = 0; j < C; ++j) o[j] *= ic;
+      for (int64_t j = 0; j < C; ++j) o[j] *= s;
+    }
+  }
+
+  void messageBwdEdge(int site, int pass, int64_t E, int64_t C, const T* dagg, const T* ic, const T* hs, const T* f2,
+                      T* dA) {
+    const int64_t N = b.shape.nodes;
+    const int32_t* snd = b.senders;
+    KScope<T> ks(p, site, pass, E, C, 0, 3.0 * E * C, sizeof(T) * (4.0 * E * C + (double)N * C + N) + 4.0 * (E + N + 1));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+    for (int64_t r = 0; r < N; ++r) {
+      const T* g = dagg + r * C;
+      const T s = ic[r];
+      for (int32_t k = b.recvPtr[r]; k < b.recvPtr[r + 1]; ++k) {
+        T* o = dA + (int64_t)k * C;
+        const T* hsr = hs + (int64_t)snd[k] * C;
+#pragma omp simd
+        for (int64_t j = 0; j < C; ++j) o[j] = g[j] * s * hsr[j];
+      }
+      const int64_t k0 = b.recvPtr[r], k1 = b.recvPtr[r + 1];
+      if (k1 > k0) mulSspGradFromAct(dA + k0 * C, f2 + k0 * C, (k1 - k0) * C);
+    }
+  }
+
+  void messageBwdSender(int site, int pass, int64_t N, int64_t C, const T* dagg, const T* ic, const T* f2, T* dhs) {
+    const int64_t E = b.shape.edges;
+    const int32_t* rcv = b.receivers;
+    KScope<T> ks(p, site, pass, E, C, 0, 3.0 * E * C, sizeof(T) * (2.0 * E * C + E + (double)N * C) + 4.0 * (3.0 * E + N + 1));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+    for (int64_t n = 0; n < N; ++n) {
+      T* o = dhs + n * C;
+      std::memset(o, 0, sizeof(T) * C);
+      for (int32_t k = b.sendPtr[n]; k < b.sendPtr[n + 1]; ++k) {
+        const int32_t e = b.sendPerm[k];
+        const int32_t r = rcv[e];
+        const T* g = dagg + (int64_t)r * C;
+        const T s = ic[r];
+        const T* f = f2 + (int64_t)e * C;
+#pragma omp simd
+        for (int64_t j = 0; j < C; ++j) o[j] += g[j] * s * f[j];
       }
     }
-    {
-      ProfScope<T> ps(p, kProfNodeUpdate);
-      { KScope<T> ks(p, kSiteNodeU1, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, C));
-        gemm<T>(N, C, C, aggt, C, 1, w.wu1, C, u1t, C, false, biasEpi<T>(u1t, C, w.bu1, true)); }
-      const T* bu2 = w.bu2;
-      KScope<T> ks(p, kSiteNodeU2, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, C + (double)N * C));
-      gemm<T>(N, C, C, u1t, C, 1, w.wu2, C, hn, C, false, [=](int64_t m0, int64_t m1) {
-        for (int64_t i = m0; i < m1; ++i) {
-          T* row = hn + i * C;
-          const T* prev = ht + i * C;
-#pragma omp simd
-          for (int64_t j = 0; j < C; ++j) row[j] += bu2[j] + prev[j];
-        }
-      });
+  }
+
+  void csrSenders(int site, int pass, int64_t rows, int64_t width, const T* src, T* out) {
+    const int64_t E = b.shape.edges;
+    KScope<T> ks(p, site, pass, E, width, 0, (double)E * width,
+                 sizeof(T) * ((double)E * width + (double)rows * width) + 4.0 * (E + rows + 1));
+    gatherRowsBackward<T>(src, b.sendPerm, b.sendPtr, rows, width, out);
+  }
+
+  void csrReceivers(int site, int pass, int64_t rows, int64_t width, const T* src, T* out) {
+    const int64_t E = b.shape.edges;
+    KScope<T> ks(p, site, pass, E, width, 0, (double)E * width,
+                 sizeof(T) * ((double)E * width + (double)rows * width) + 4.0 * (rows + 1));
+    segmentSumCsr<T>(src, b.recvPtr, rows, width, out);
+  }
+
+  void readoutLoss(int site, const T* r2, T* pred) {
+    (void)r2;
+    (void)pred;  // poolLoss reads p.r2 and writes p.pred (the same buffers)
+    const int64_t N = b.shape.nodes, G = b.shape.graphs;
+    KScope<T> ks(p, site, -1, G, 1, 0, (double)N + 4.0 * G, sizeof(T) * ((double)N + 3.0 * G) + 4.0 * G);
+    loss = poolLoss(p, b);
+  }
+
+  void readoutLossBackward(int site, T* dr2) {
+    const int64_t N = b.shape.nodes, G = b.shape.graphs;
+    KScope<T> ks(p, site, -1, G, 1, 0, 5.0 * G, sizeof(T) * (3.0 * G + N) + 4.0 * G);
+    poolLossBackward(p, b, dr2);
+  }
+
+  void readoutBwdHidden(int site, int64_t N, int64_t R, const T* dr2, const T* w2, const T* r1, T* dr1) {
+    KScope<T> ks(p, site, -1, N, R, 0, 3.0 * N * R, sizeof(T) * (N + R + 2.0 * N * R));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t j = 0; j < R; ++j) dr1[n * R + j] = dr2[n] * w2[j];
+    mulSspGradFromAct(dr1, r1, N * R);
+  }
+
+  void copy(T* dst, const T* src, int64_t n) {
+    if (n > 0) std::memcpy(dst, src, sizeof(T) * n);
+  }
+  void zero(T* dst, int64_t n) {
+    if (n > 0) std::memset(dst, 0, sizeof(T) * n);
+  }
+
+  void embedBwd(int site, int64_t N, int64_t C, int64_t classes, const T* dh, T* gW, T* gb) {
+    KScope<T> ks(p, site, -1, N, C, 0, 2.0 * N * C, sizeof(T) * ((double)N * C + 2.0 * classes * C + 2.0 * C) + 4.0 * N);
+    std::memset(gW, 0, sizeof(T) * (size_t)classes * C);
+    std::memset(gb, 0, sizeof(T) * C);
+    for (int64_t n = 0; n < N; ++n) {
+      T* o = gW + (int64_t)b.atomicNumber[n] * C;
+      const T* g = dh + n * C;
+      for (int64_t j = 0; j < C; ++j) { o[j] += g[j]; gb[j] += g[j]; }
     }
   }
-  ProfScope<T> ps(p, kProfReadout);
-  const T* hT = p.h.data() + (int64_t)c.passes * N * C;
-  { KScope<T> ks(p, kSiteReadoutR1, -1, N, R, C, gf(N, R, C), gb<T>(N, R, C, R));
-    gemm<T>(N, R, C, hT, C, 1, W.r1w, R, p.r1.data(), R, false, biasEpi<T>(p.r1.data(), R, W.r1b, true)); }
-  { KScope<T> ks(p, kSiteReadoutR2, -1, N, 1, R, gf(N, 1, R), gb<T>(N, 1, R, 1));
-    gemm<T>(N, 1, R, p.r1.data(), R, 1, W.r2w, 1, p.r2.data(), 1, false, biasEpi<T>(p.r2.data(), 1, W.r2b, false)); }
-  KScope<T> ksLoss(p, kSiteLoss, -1, G, 1, 0, (double)N + 4.0 * G, sizeof(T) * ((double)N + 3.0 * G) + 4.0 * G);
-  return poolLoss(p, b);
+};
+
+template <class T>
+program::Shape shapeOf(const BatchInputs<T>& b) {
+  return program::Shape{b.shape.nodes, b.shape.edges, b.shape.graphs};
+}
+
+template <class T>
+double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
+  CpuExec<T> x{p, b};
+  program::forward<T>(x, p.cfg, p.layout, params, shapeOf(b));
+  return x.loss;
 }
 
 template <class T>
 void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b) {
-  const ModelConfig& c = p.cfg;
-  const int64_t N = b.shape.nodes, E = b.shape.edges, G = b.shape.graphs;
-  const int64_t C = c.latent, H = 2 * C, K = c.basis, R = c.readoutHidden;
-  const bool mpeu = c.kind == ModelKind::MPEU;
-  ModelW<T> W = bindWeights<T>(c, p.layout, const_cast<T*>(params));
-  ModelW<T> D = bindWeights<T>(c, p.layout, grads);
-  const int32_t* snd = b.senders;
-  const int32_t* rcv = b.receivers;
-  std::vector<T>& scr = p.tnScratch;
-  T* wt = p.wt.data();
-  T* dh = p.dh.data();
-  T* dhNew = p.dhNew.data();
-  {
-    ProfScope<T> ps(p, kProfReadoutBwd);
-    T* dr2 = p.r2.data();  // dr2 reuses r2's storage (r2 is not needed any more).
-    {
-      KScope<T> ks(p, kSiteLossBwd, -1, G, 1, 0, 5.0 * G, sizeof(T) * (3.0 * G + N) + 4.0 * G);
-      poolLossBackward(p, b, dr2);
-    }
-    { KScope<T> ks(p, kSiteReadoutR2Dw, -1, N, R, 1, gf(N, R, 1), gb<T>(N, R, 1, 1));
-      gemmTN<T>(N, R, 1, p.r1.data(), R, dr2, 1, D.r2w, D.r2b, false, scr); }
-    T* dr1 = p.dr1.data();
-    const T* r1 = p.r1.data();
-    {
-      KScope<T> ks(p, kSiteReadoutDr1, -1, N, R, 0, 3.0 * N * R, sizeof(T) * (N + R + 2.0 * N * R));
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t j = 0; j < R; ++j) dr1[n * R + j] = dr2[n] * W.r2w[j];
-      mulSspGradFromAct(dr1, r1, N * R);
-    }
-    const T* hT = p.h.data() + (int64_t)c.passes * N * C;
-    { KScope<T> ks(p, kSiteReadoutR1Dw, -1, N, R, C, gf(N, R, C), gb<T>(N, R, C, R));
-      gemmTN<T>(N, C, R, hT, C, dr1, R, D.r1w, D.r1b, false, scr); }
-    { KScope<T> ks(p, kSiteReadoutDx, -1, N, C, R, gf(N, C, R), gb<T>(N, C, R, (double)C * R));
-      transpose(W.r1w, C, R, wt);
-      gemm<T>(N, C, R, dr1, R, 1, wt, C, dh, C, false); }
-  }
-  if (mpeu && E > 0) std::memset(p.de.data(), 0, sizeof(T) * E * C);  // E == 0: no buffer (memset(nullptr) is UB)
-  for (int t = c.passes - 1; t >= 0; --t) {
-    const PassW<T>& w = W.pass[t];
-    const PassW<T>& dw = D.pass[t];
-    const T* ht = p.h.data() + t * N * C;
-    const T* f1t = p.f1.data() + t * E * C;
-    const T* f2t = p.f2.data() + t * E * C;
-    const T* hst = p.hs.data() + t * N * C;
-    const T* aggt = p.agg.data() + t * N * C;
-    const T* u1t = p.u1.data() + t * N * C;
-    T* du = p.du.data();
-    T* dagg = p.dagg.data();
-    {
-      ProfScope<T> ps(p, kProfNodeUpdateBwd);
-      { KScope<T> ks(p, kSiteNodeU2Dw, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, C));
-        gemmTN<T>(N, C, C, u1t, C, dh, C, dw.wu2, dw.bu2, false, scr); }
-      { KScope<T> ks(p, kSiteNodeU2Dx, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, 2.0 * C * C + (double)N * C));
-        transpose(w.wu2, C, C, wt);
-        gemm<T>(N, C, C, dh, C, 1, wt, C, du, C, false, sspGradEpi<T>(du, u1t, C)); }
-      { KScope<T> ks(p, kSiteNodeU1Dw, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, C));
-        gemmTN<T>(N, C, C, aggt, C, du, C, dw.wu1, dw.bu1, false, scr); }
-      { KScope<T> ks(p, kSiteNodeU1Dx, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, 2.0 * C * C + 2.0 * N * C));
-        transpose(w.wu1, C, C, wt);
-        gemm<T>(N, C, C, du, C, 1, wt, C, dagg, C, false);
-        if (N > 0) std::memcpy(dhNew, dh, sizeof(T) * N * C); }
-    }
-    T* dA = p.dA.data();  // d pre-activation of filter layer 2
-    T* dB = p.dB.data();  // d pre-activation of filter layer 1
-    T* dhs = p.dhs.data();
-    {
-      ProfScope<T> ps(p, kProfMessageBwd);
-      const T* ic = p.invCnt.data();
-      {
-      KScope<T> ks(p, kSiteMsgDf2, t, E, C, 0, 3.0 * E * C,
-                   sizeof(T) * (4.0 * E * C + (double)N * C + N) + 4.0 * (E + N + 1));
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-      for (int64_t r = 0; r < N; ++r) {
-        const T* g = dagg + r * C;
-        const T s = ic[r];
-        for (int32_t k = b.recvPtr[r]; k < b.recvPtr[r + 1]; ++k) {
-          T* o = dA + (int64_t)k * C;
-          const T* hsr = hst + (int64_t)snd[k] * C;
-#pragma omp simd
-          for (int64_t j = 0; j < C; ++j) o[j] = g[j] * s * hsr[j];
-        }
-        const int64_t k0 = b.recvPtr[r], k1 = b.recvPtr[r + 1];
-        if (k1 > k0) mulSspGradFromAct(dA + k0 * C, f2t + k0 * C, (k1 - k0) * C);
-      }
-      }
-      {
-      KScope<T> ks(p, kSiteMsgDhs, t, E, C, 0, 3.0 * E * C,
-                   sizeof(T) * (2.0 * E * C + E + (double)N * C) + 4.0 * (3.0 * E + N + 1));
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-      for (int64_t n = 0; n < N; ++n) {
-        T* o = dhs + n * C;
-        std::memset(o, 0, sizeof(T) * C);
-        for (int32_t k = b.sendPtr[n]; k < b.sendPtr[n + 1]; ++k) {
-          const int32_t e = b.sendPerm[k];
-          const int32_t r = rcv[e];
-          const T* g = dagg + (int64_t)r * C;
-          const T s = ic[r];
-          const T* f = f2t + (int64_t)e * C;
-#pragma omp simd
-          for (int64_t j = 0; j < C; ++j) o[j] += g[j] * s * f[j];
-        }
-      }
-      }
-      { KScope<T> ks(p, kSiteSenderDw, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, C));
-        gemmTN<T>(N, C, C, ht, C, dhs, C, dw.wl, dw.bl, false, scr); }
-      { KScope<T> ks(p, kSiteSenderDx, t, N, C, C, gf(N, C, C), gb<T>(N, C, C, 2.0 * C * C + (double)N * C));
-        transpose(w.wl, C, C, wt);
-        gemm<T>(N, C, C, dhs, C, 1, wt, C, dhNew, C, true); }
-      { KScope<T> ks(p, kSiteFilterW2Dw, t, E, C, C, gf(E, C, C), gb<T>(E, C, C, C));
-        gemmTN<T>(E, C, C, f1t, C, dA, C, dw.wf2, dw.bf2, false, scr); }
-      { KScope<T> ks(p, kSiteFilterW2Dx, t, E, C, C, gf(E, C, C), gb<T>(E, C, C, 2.0 * C * C + (double)E * C));
-        transpose(w.wf2, C, C, wt);
-        gemm<T>(E, C, C, dA, C, 1, wt, C, dB, C, false, sspGradEpi<T>(dB, f1t, C)); }
-      const T* fin = mpeu ? p.e.data() + t * E * C : p.rbf.data();
-      const int64_t Fin = mpeu ? C : K;
-      { KScope<T> ks(p, kSiteFilterW1Dw, t, E, C, Fin, gf(E, C, Fin), gb<T>(E, C, Fin, C));
-        gemmTN<T>(E, Fin, C, fin, Fin, dB, C, dw.wf1, dw.bf1, false, scr); }
-    }
-    if (mpeu) {
-      ProfScope<T> ps(p, kProfEdgeUpdateBwd);
-      T* de = p.de.data();
-      T* dpre1 = p.dpre1.data();
-      const T* a1t = p.a1.data() + t * E * H;
-      const int64_t Ein = t == 0 ? K : C;
-      const T* ein = t == 0 ? p.rbf.data() : p.e.data() + (t - 1) * E * C;
-      { KScope<T> ks(p, kSiteFilterW1Dx, t, E, C, C, gf(E, C, C), gb<T>(E, C, C, 2.0 * C * C + (double)E * C));
-        transpose(w.wf1, C, C, wt);
-        gemm<T>(E, C, C, dB, C, 1, wt, C, de, C, true); }
-      { KScope<T> ks(p, kSiteEdgeW2Dw, t, E, H, C, gf(E, H, C), gb<T>(E, H, C, C));
-        gemmTN<T>(E, H, C, a1t, H, de, C, dw.w2, dw.b2, false, scr); }
-      { KScope<T> ks(p, kSiteEdgeW2Dx, t, E, H, C, gf(E, H, C), gb<T>(E, H, C, 2.0 * H * C + (double)E * H));
-        transpose(w.w2, H, C, wt);
-        gemm<T>(E, H, C, de, C, 1, wt, H, dpre1, H, false, sspGradEpi<T>(dpre1, a1t, H)); }
-      { KScope<T> ks(p, kSiteEdgeW1eDw, t, E, H, Ein, gf(E, H, Ein), gb<T>(E, H, Ein, H));
-        gemmTN<T>(E, Ein, H, ein, Ein, dpre1, H, dw.w1e, dw.b1, false, scr); }
-      T* dPs = p.dPs.data();
-      T* dPr = p.dPr.data();
-      { KScope<T> ks(p, kSiteEdgeGatherBwd, t, E, H, 0, (double)E * H, sizeof(T) * ((double)E * H + (double)N * H) + 4.0 * (E + N + 1));
-        gatherRowsBackward<T>(dpre1, b.sendPerm, b.sendPtr, N, H, dPs); }
-      { KScope<T> ks(p, kSiteEdgeSegSum, t, E, H, 0, (double)E * H, sizeof(T) * ((double)E * H + (double)N * H) + 4.0 * (N + 1));
-        segmentSumCsr<T>(dpre1, b.recvPtr, N, H, dPr); }
-      { KScope<T> ks(p, kSiteEdgeW1sDw, t, N, H, C, gf(N, H, C), gb<T>(N, H, C));
-        gemmTN<T>(N, C, H, ht, C, dPs, H, dw.w1s, nullptr, false, scr); }
-      { KScope<T> ks(p, kSiteEdgeW1rDw, t, N, H, C, gf(N, H, C), gb<T>(N, H, C));
-        gemmTN<T>(N, C, H, ht, C, dPr, H, dw.w1r, nullptr, false, scr); }
-      { KScope<T> ks(p, kSiteEdgeW1sDx, t, N, C, H, gf(N, C, H), gb<T>(N, C, H, 2.0 * C * H + (double)N * C));
-        transpose(w.w1s, C, H, wt);
-        gemm<T>(N, C, H, dPs, H, 1, wt, C, dhNew, C, true); }
-      { KScope<T> ks(p, kSiteEdgeW1rDx, t, N, C, H, gf(N, C, H), gb<T>(N, C, H, 2.0 * C * H + (double)N * C));
-        transpose(w.w1r, C, H, wt);
-        gemm<T>(N, C, H, dPr, H, 1, wt, C, dhNew, C, true); }
-      if (t > 0) {
-        KScope<T> ks(p, kSiteEdgeW1eDx, t, E, Ein, H, gf(E, Ein, H), gb<T>(E, Ein, H, 2.0 * Ein * H));
-        transpose(w.w1e, Ein, H, wt);
-        gemm<T>(E, Ein, H, dpre1, H, 1, wt, Ein, de, Ein, false);
-      }
-    }
-    std::swap(dh, dhNew);
-  }
-  ProfScope<T> ps(p, kProfEmbedBwd);
-  KScope<T> ks(p, kSiteEmbedBwd, -1, N, C, 0, 2.0 * N * C,
-               sizeof(T) * ((double)N * C + 2.0 * c.numClasses * C + 2.0 * C) + 4.0 * N);
-  std::memset(D.embW, 0, sizeof(T) * (size_t)c.numClasses * C);
-  std::memset(D.embB, 0, sizeof(T) * C);
-  for (int64_t n = 0; n < N; ++n) {
-    T* o = D.embW + (int64_t)b.atomicNumber[n] * C;
-    const T* g = dh + n * C;
-    for (int64_t j = 0; j < C; ++j) { o[j] += g[j]; D.embB[j] += g[j]; }
-  }
+  CpuExec<T> x{p, b};
+  program::backward<T>(x, p.cfg, p.layout, params, grads, shapeOf(b));
 }
 
 }  // namespace

@@ -120,6 +120,10 @@ struct KernelRecord {
 // beyond its capacity are counted as dropped.
 constexpr size_t kProfileRecordCapacity = 1 << 13;
 
+namespace program {
+enum Buf : int;
+}
+
 template <class T>
 struct Plan {
   ModelConfig cfg;
@@ -137,7 +141,9 @@ struct Plan {
   std::vector<T> rbf, h, e, a1, f1, f2, hs, agg, u1, r1, r2, pred, invCnt;
   std::vector<T> Ps, Pr;
   // Backward scratch.
-  std::vector<T> dh, dhNew, de, dpre1, dA, dB, dPs, dPr, dhs, dagg, du, dr1, wt;
+  std::vector<T> dh, dhNew, de, dpre1, dA, dB, dPs, dPr, dhs, dagg, du, dr1, dr2, wt;
+  // The buffer of the model program's activation layout (program.h).
+  std::vector<T>& bufVec(program::Buf b);
   std::vector<T> tnScratch;
   // PaiNN (painn.cpp): radial basis, cutoff, per-state scalar and vector
   // features, per-block activations, their backward scratch, and the filter

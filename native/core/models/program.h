@@ -1,0 +1,269 @@
+// The MPEU / SchNet model program (PAPER.md): forward and backward written
+// once, as a sequence of ops over one activation layout, and run by both
+// executors -- the CPU plan (model.cpp, CpuExec) and the CUDA plan
+// (native/cuda/engine.cu, CudaExec) -- which supply the kernels behind one
+// interface (the pytorch_scatter pattern: one definition, per-device kernels).
+//
+// An executor X<T> provides:
+//   T* buf(Buf b)                                   the activation buffer b
+//   auto phase(int profKey)                         RAII scope of a profile phase
+//   gemm(site, pass, M, N, K, A, lda, W, ldw, transW, C, ldc, accumulate, epi)
+//       C[M x N] (+)= A[M x K] op(W), op(W) = W [K x N] (ldw) or, transW,
+//       W^T for W stored [N x K] (ldw); then the epilogue (Epi below)
+//   gemmTN(site, pass, M, K, N, X, ldx, D, ldd, G, gbias, accumulate)
+//       G[K x N] (+)= X^T D, gbias (+)= colsum(D) when non-null
+//   rbf(site, E, K, gamma, spacing, out)            Gaussian basis of the distances
+//   invCount(N, mean, out)                          1 / in-degree (or 1)
+//   embed(site, N, C, W, b, h)                      h[n] = W[z_n] + b
+//   aggregate(site, pass, N, C, f2, hs, invCnt, agg)
+//       agg[r] = invCnt[r] sum_{k->r} f2[k] * hs[snd[k]]
+//   messageBwdEdge(site, pass, E, C, dagg, invCnt, hs, f2, dA)
+//       dA[k] = dagg[r] invCnt[r] hs[snd[k]] * ssp'(f2[k]), r = rcv[k]
+//   messageBwdSender(site, pass, N, C, dagg, invCnt, f2, dhs)
+//       dhs[n] = sum_{k: snd[k]=n} dagg[r] invCnt[r] f2[k] (sender order)
+//   csrSenders(site, pass, rows, width, src, out)   out[n] = sum_{k: snd[k]=n} src[k]
+//   csrReceivers(site, pass, rows, width, src, out) out[n] = sum_{k: rcv[k]=n} src[k]
+//   readoutLoss(site, r2, pred)                     pooling + masked MSE (the executor's
+//                                                   loss; the CUDA one also writes dr2)
+//   readoutLossBackward(site, dr2)                  d loss / d r2 per node
+//   readoutBwdHidden(site, N, R, dr2, w2, r1, dr1)  dr1 = dr2 w2 * ssp'(r1)
+//   copy(dst, src, n), zero(p, n)
+//   embedBwd(site, N, C, classes, dh, gW, gb)       onehot(z)^T dh and colsum(dh)
+// All reductions have a fixed order in both executors (deterministic).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "core/models/model.h"
+#include "core/models/weights.h"
+
+namespace gnn {
+namespace program {
+
+// Matrix-product epilogues: a closed set, so every executor can implement
+// them inside its product kernel.
+enum EpiMode { kPlain = 0, kBias = 1, kBiasSsp = 2, kBiasRes = 3, kGatherSsp = 4, kSspGrad = 5 };
+template <class T>
+struct Epi {
+  int mode = kPlain;
+  const T* bias = nullptr;  // [N]
+  const T* aux = nullptr;   // residual added (kBiasRes) or activation whose ssp' multiplies (kSspGrad), [M x ldaux]
+  int64_t ldaux = 0;
+  const T* Ps = nullptr;    // kGatherSsp: C += Ps[snd[i]] + Pr[rcv[i]] + bias, then ssp
+  const T* Pr = nullptr;
+  int64_t ldp = 0;
+  const int32_t* snd = nullptr;
+  const int32_t* rcv = nullptr;
+};
+template <class T>
+Epi<T> epi(int mode, const T* bias = nullptr, const T* aux = nullptr, int64_t ldaux = 0) {
+  Epi<T> e;
+  e.mode = mode;
+  e.bias = bias;
+  e.aux = aux;
+  e.ldaux = ldaux;
+  return e;
+}
+
+// The activation and scratch buffers of one plan: the one list both plans
+// allocate from and the plan-size estimate sums.
+enum Buf : int {
+  kBufRbf, kBufH, kBufE, kBufA1, kBufF1, kBufF2, kBufHs, kBufAgg, kBufU1, kBufR1, kBufR2, kBufPred, kBufInvCnt,
+  kBufPs, kBufPr, kBufDh, kBufDhNew, kBufDe, kBufDpre1, kBufDA, kBufDB, kBufDPs, kBufDPr, kBufDhs, kBufDagg,
+  kBufDu, kBufDr1, kBufDr2, kBufCount
+};
+
+// Elements of buffer b for a capacity (0: not used by this model).
+inline double bufElems(const ModelConfig& c, const PackShape& cap, Buf b) {
+  const double N = (double)cap.nodes, E = (double)cap.edges, G = (double)cap.graphs, C = c.latent, H = 2.0 * C,
+               K = c.basis, R = c.readoutHidden, T = c.passes;
+  const bool mpeu = c.kind == ModelKind::MPEU;
+  switch (b) {
+    case kBufRbf: return E * K;
+    case kBufH: return (T + 1) * N * C;
+    case kBufE: return mpeu ? T * E * C : 0;
+    case kBufA1: return mpeu ? T * E * H : 0;
+    case kBufF1: case kBufF2: return T * E * C;
+    case kBufHs: case kBufAgg: case kBufU1: return T * N * C;
+    case kBufR1: case kBufDr1: return N * R;
+    case kBufR2: case kBufInvCnt: case kBufDr2: return N;
+    case kBufPred: return G;
+    case kBufPs: case kBufPr: case kBufDPs: case kBufDPr: return mpeu ? N * H : 0;
+    case kBufDh: case kBufDhNew: case kBufDhs: case kBufDagg: case kBufDu: return N * C;
+    case kBufDe: return mpeu ? E * C : 0;
+    case kBufDpre1: return mpeu ? E * H : 0;
+    case kBufDA: case kBufDB: return E * C;
+    default: return 0;
+  }
+}
+inline double activationElems(const ModelConfig& c, const PackShape& cap) {
+  double n = 0;
+  for (int b = 0; b < kBufCount; ++b) n += bufElems(c, cap, (Buf)b);
+  return n;
+}
+
+// The batch as the program sees it (shape and the index arrays the ops read
+// are the executor's own).
+struct Shape {
+  int64_t N, E, G;
+};
+
+template <class T, class X>
+void forward(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, const Shape& s) {
+  const int64_t N = s.N, E = s.E, C = c.latent, H = 2 * C, K = c.basis, R = c.readoutHidden;
+  const bool mpeu = c.kind == ModelKind::MPEU;
+  ModelW<T> W = bindWeights<T>(c, L, const_cast<T*>(params));
+  T* rbf = x.buf(kBufRbf);
+  T* h = x.buf(kBufH);
+  T* invCnt = x.buf(kBufInvCnt);
+  {
+    auto ph = x.phase(kProfRbf);
+    x.rbf(kSiteRbf, E, K, (T)c.rbfGamma, (T)c.rbfSpacing, rbf);
+    x.invCount(N, c.meanAggregation, invCnt);
+  }
+  {
+    auto ph = x.phase(kProfEmbed);
+    x.embed(kSiteEmbed, N, C, W.embW, W.embB, h);
+  }
+  for (int t = 0; t < c.passes; ++t) {
+    const PassW<T>& w = W.pass[t];
+    T* ht = h + t * N * C;
+    T* hn = h + (t + 1) * N * C;
+    T* f1t = x.buf(kBufF1) + t * E * C;
+    T* f2t = x.buf(kBufF2) + t * E * C;
+    T* hst = x.buf(kBufHs) + t * N * C;
+    T* aggt = x.buf(kBufAgg) + t * N * C;
+    T* u1t = x.buf(kBufU1) + t * N * C;
+    const T* fin = rbf;
+    int64_t Fin = K;
+    if (mpeu) {
+      auto ph = x.phase(kProfEdgeUpdate);
+      const int64_t Ein = t == 0 ? K : C;
+      const T* ein = t == 0 ? rbf : x.buf(kBufE) + (t - 1) * E * C;
+      T* et1 = x.buf(kBufE) + t * E * C;
+      T* a1t = x.buf(kBufA1) + t * E * H;
+      T* Ps = x.buf(kBufPs);
+      T* Pr = x.buf(kBufPr);
+      x.gemm(kSiteEdgePs, t, N, H, C, ht, C, w.w1s, H, false, Ps, H, false, Epi<T>());
+      x.gemm(kSiteEdgePr, t, N, H, C, ht, C, w.w1r, H, false, Pr, H, false, Epi<T>());
+      Epi<T> g = epi<T>(kGatherSsp, w.b1);
+      g.Ps = Ps;
+      g.Pr = Pr;
+      g.ldp = H;
+      x.gemm(kSiteEdgeW1e, t, E, H, Ein, ein, Ein, w.w1e, H, false, a1t, H, false, g);
+      x.gemm(kSiteEdgeW2, t, E, C, H, a1t, H, w.w2, C, false, et1, C, false, epi<T>(kBias, w.b2));
+      fin = et1;
+      Fin = C;
+    }
+    {
+      auto ph = x.phase(kProfMessage);
+      x.gemm(kSiteFilterW1, t, E, C, Fin, fin, Fin, w.wf1, C, false, f1t, C, false, epi<T>(kBiasSsp, w.bf1));
+      x.gemm(kSiteFilterW2, t, E, C, C, f1t, C, w.wf2, C, false, f2t, C, false, epi<T>(kBiasSsp, w.bf2));
+      x.gemm(kSiteSenderW, t, N, C, C, ht, C, w.wl, C, false, hst, C, false, epi<T>(kBias, w.bl));
+    }
+    {
+      auto ph = x.phase(kProfAggregate);
+      x.aggregate(kSiteAggregate, t, N, C, f2t, hst, invCnt, aggt);
+    }
+    {
+      auto ph = x.phase(kProfNodeUpdate);
+      x.gemm(kSiteNodeU1, t, N, C, C, aggt, C, w.wu1, C, false, u1t, C, false, epi<T>(kBiasSsp, w.bu1));
+      x.gemm(kSiteNodeU2, t, N, C, C, u1t, C, w.wu2, C, false, hn, C, false, epi<T>(kBiasRes, w.bu2, ht, C));
+    }
+  }
+  auto ph = x.phase(kProfReadout);
+  const T* hT = h + (int64_t)c.passes * N * C;
+  T* r1 = x.buf(kBufR1);
+  T* r2 = x.buf(kBufR2);
+  x.gemm(kSiteReadoutR1, -1, N, R, C, hT, C, W.r1w, R, false, r1, R, false, epi<T>(kBiasSsp, W.r1b));
+  x.gemm(kSiteReadoutR2, -1, N, 1, R, r1, R, W.r2w, 1, false, r2, 1, false, epi<T>(kBias, W.r2b));
+  x.readoutLoss(kSiteLoss, r2, x.buf(kBufPred));
+}
+
+template <class T, class X>
+void backward(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, T* grads, const Shape& s) {
+  const int64_t N = s.N, E = s.E, C = c.latent, H = 2 * C, K = c.basis, R = c.readoutHidden;
+  const bool mpeu = c.kind == ModelKind::MPEU;
+  ModelW<T> W = bindWeights<T>(c, L, const_cast<T*>(params));
+  ModelW<T> D = bindWeights<T>(c, L, grads);
+  T* h = x.buf(kBufH);
+  T* rbf = x.buf(kBufRbf);
+  T* invCnt = x.buf(kBufInvCnt);
+  T* dh = x.buf(kBufDh);
+  T* dhNew = x.buf(kBufDhNew);
+  {
+    auto ph = x.phase(kProfReadoutBwd);
+    T* dr2 = x.buf(kBufDr2);
+    T* dr1 = x.buf(kBufDr1);
+    T* r1 = x.buf(kBufR1);
+    x.readoutLossBackward(kSiteLossBwd, dr2);
+    x.gemmTN(kSiteReadoutR2Dw, -1, N, R, 1, r1, R, dr2, 1, D.r2w, D.r2b, false);
+    x.readoutBwdHidden(kSiteReadoutDr1, N, R, dr2, W.r2w, r1, dr1);
+    const T* hT = h + (int64_t)c.passes * N * C;
+    x.gemmTN(kSiteReadoutR1Dw, -1, N, C, R, hT, C, dr1, R, D.r1w, D.r1b, false);
+    x.gemm(kSiteReadoutDx, -1, N, C, R, dr1, R, W.r1w, R, true, dh, C, false, Epi<T>());
+  }
+  if (mpeu && E > 0) x.zero(x.buf(kBufDe), E * C);
+  for (int t = c.passes - 1; t >= 0; --t) {
+    const PassW<T>& w = W.pass[t];
+    const PassW<T>& dw = D.pass[t];
+    const T* ht = h + t * N * C;
+    const T* f1t = x.buf(kBufF1) + t * E * C;
+    const T* f2t = x.buf(kBufF2) + t * E * C;
+    const T* hst = x.buf(kBufHs) + t * N * C;
+    const T* aggt = x.buf(kBufAgg) + t * N * C;
+    const T* u1t = x.buf(kBufU1) + t * N * C;
+    T* du = x.buf(kBufDu);
+    T* dagg = x.buf(kBufDagg);
+    {
+      auto ph = x.phase(kProfNodeUpdateBwd);
+      x.gemmTN(kSiteNodeU2Dw, t, N, C, C, u1t, C, dh, C, dw.wu2, dw.bu2, false);
+      x.gemm(kSiteNodeU2Dx, t, N, C, C, dh, C, w.wu2, C, true, du, C, false, epi<T>(kSspGrad, (const T*)nullptr, u1t, C));
+      x.gemmTN(kSiteNodeU1Dw, t, N, C, C, aggt, C, du, C, dw.wu1, dw.bu1, false);
+      x.gemm(kSiteNodeU1Dx, t, N, C, C, du, C, w.wu1, C, true, dagg, C, false, Epi<T>());
+      x.copy(dhNew, dh, N * C);
+    }
+    T* dA = x.buf(kBufDA);  // d pre-activation of filter layer 2
+    T* dB = x.buf(kBufDB);  // d pre-activation of filter layer 1
+    T* dhs = x.buf(kBufDhs);
+    {
+      auto ph = x.phase(kProfMessageBwd);
+      x.messageBwdEdge(kSiteMsgDf2, t, E, C, dagg, invCnt, hst, f2t, dA);
+      x.messageBwdSender(kSiteMsgDhs, t, N, C, dagg, invCnt, f2t, dhs);
+      x.gemmTN(kSiteSenderDw, t, N, C, C, ht, C, dhs, C, dw.wl, dw.bl, false);
+      x.gemm(kSiteSenderDx, t, N, C, C, dhs, C, w.wl, C, true, dhNew, C, true, Epi<T>());
+      x.gemmTN(kSiteFilterW2Dw, t, E, C, C, f1t, C, dA, C, dw.wf2, dw.bf2, false);
+      x.gemm(kSiteFilterW2Dx, t, E, C, C, dA, C, w.wf2, C, true, dB, C, false, epi<T>(kSspGrad, (const T*)nullptr, f1t, C));
+      const T* fin = mpeu ? x.buf(kBufE) + t * E * C : rbf;
+      const int64_t Fin = mpeu ? C : K;
+      x.gemmTN(kSiteFilterW1Dw, t, E, Fin, C, fin, Fin, dB, C, dw.wf1, dw.bf1, false);
+    }
+    if (mpeu) {
+      auto ph = x.phase(kProfEdgeUpdateBwd);
+      T* de = x.buf(kBufDe);
+      T* dpre1 = x.buf(kBufDpre1);
+      const T* a1t = x.buf(kBufA1) + t * E * H;
+      const int64_t Ein = t == 0 ? K : C;
+      const T* ein = t == 0 ? rbf : x.buf(kBufE) + (t - 1) * E * C;
+      T* dPs = x.buf(kBufDPs);
+      T* dPr = x.buf(kBufDPr);
+      x.gemm(kSiteFilterW1Dx, t, E, C, C, dB, C, w.wf1, C, true, de, C, true, Epi<T>());
+      x.gemmTN(kSiteEdgeW2Dw, t, E, H, C, a1t, H, de, C, dw.w2, dw.b2, false);
+      x.gemm(kSiteEdgeW2Dx, t, E, H, C, de, C, w.w2, C, true, dpre1, H, false, epi<T>(kSspGrad, (const T*)nullptr, a1t, H));
+      x.gemmTN(kSiteEdgeW1eDw, t, E, Ein, H, ein, Ein, dpre1, H, dw.w1e, dw.b1, false);
+      x.csrSenders(kSiteEdgeGatherBwd, t, N, H, dpre1, dPs);
+      x.csrReceivers(kSiteEdgeSegSum, t, N, H, dpre1, dPr);
+      x.gemmTN(kSiteEdgeW1sDw, t, N, C, H, ht, C, dPs, H, dw.w1s, (T*)nullptr, false);
+      x.gemmTN(kSiteEdgeW1rDw, t, N, C, H, ht, C, dPr, H, dw.w1r, (T*)nullptr, false);
+      x.gemm(kSiteEdgeW1sDx, t, N, C, H, dPs, H, w.w1s, H, true, dhNew, C, true, Epi<T>());
+      x.gemm(kSiteEdgeW1rDx, t, N, C, H, dPr, H, w.w1r, H, true, dhNew, C, true, Epi<T>());
+      if (t > 0) x.gemm(kSiteEdgeW1eDx, t, E, Ein, H, dpre1, H, w.w1e, H, true, de, Ein, false, Epi<T>());
+    }
+    std::swap(dh, dhNew);
+  }
+  auto ph = x.phase(kProfEmbedBwd);
+  x.embedBwd(kSiteEmbedBwd, N, C, c.numClasses, dh, D.embW, D.embB);
+}
+
+}  // namespace program
+}  // namespace gnn
