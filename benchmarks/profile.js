@@ -9,7 +9,7 @@
 const path = require('path');
 const dist = path.join(__dirname, '..', 'dist');
 const { loadSource } = require(path.join(dist, 'data'));
-const { profileSteps } = require(path.join(dist, 'train', 'profile'));
+const { profileSteps, measureProfileOverhead } = require(path.join(dist, 'train', 'profile'));
 const { setThreads, getThreads, nativeInfo } = require(path.join(dist, 'native'));
 const { argValue } = require('./args');
 
@@ -42,7 +42,10 @@ async function run({ args, log }) {
     }
     const d = runs.dynamic;
     const s = runs['static-2pow'];
-    data.push({ batch, dynamic: d, static_2pow: s });
+    // What profiling costs: the same batches through the native step with profiling off and on, interleaved.
+    const overhead = measureProfileOverhead({ store, target: 'U0', model: { kind: 'mpeu' }, policy: 'dynamic', batchSize: batch, steps: 10, seed: 42, rounds: 6 });
+    log(`B=${batch} profiling overhead: paired median ${f(100 * overhead.overhead_fraction, 2)}% (${overhead.samples} pairs)`);
+    data.push({ batch, dynamic: d, static_2pow: s, overhead });
     const names = [...new Set([...s.kernels, ...d.kernels].map((k) => k.kernel))];
     const row = (r, n) => r.kernels.find((k) => k.kernel === n);
     const rows = names
@@ -64,6 +67,10 @@ async function run({ args, log }) {
         `Machine limits (in-run): GEMM ${f(d.limits.gemm_gflops, 1)} GFLOP/s, stream ${f(d.limits.stream_gbps, 1)} GB/s. ` +
         'The padding column is the time static-2pow spends on padded rows; where the two steps take about as long, dynamic\'s step carries that much more real work (its fill).',
       '',
+      `Cost of profiling (dynamic, the native step of the same 10 batches with profiling off and on, interleaved over 6 rounds, ${overhead.samples} pairs): ` +
+        `paired median ${signed(100 * overhead.overhead_fraction, 2)}%, medians ${f(overhead.update_ms_off_median, 1)} ms off and ${f(overhead.update_ms_on_median, 1)} ms on ` +
+        `(\`gnnbatch profile ... --overhead\`; the records' hand-over to JS after the step is not included).`,
+      '',
       '| kernel | dynamic ms/step | static-2pow ms/step | difference | static-2pow padding ms (share) | static-2pow GFLOP/s (% peak) | bound |',
       '|---|---:|---:|---:|---:|---:|---|',
       ...top.map(({ n, a, b }) => {
@@ -76,7 +83,7 @@ async function run({ args, log }) {
       '',
     );
   }
-  return { markdown: md.join('\n'), data: data.map(({ batch, dynamic, static_2pow }) => ({ batch, dynamic: { ...dynamic, events: undefined }, static_2pow: { ...static_2pow, events: undefined } })) };
+  return { markdown: md.join('\n'), data: data.map(({ batch, dynamic, static_2pow, overhead }) => ({ batch, overhead, dynamic: { ...dynamic, events: undefined }, static_2pow: { ...static_2pow, events: undefined } })) };
 }
 
 module.exports = { run };
