@@ -24,7 +24,9 @@ export {
 export { learnedCells, LEARNED_RMSE_FRACTION, type LearnedCell } from './learned';
 export { studyTables, speedupTables, stepTimeTables, ttestTable, costTables, recommendationTable, overallTable, RANKING_STATISTIC, tableToText, tableToMarkdown, type Table } from './tables';
 export {
-  recommend, calibrateCostModel, calibrationSpread, measuredLabel, predictPolicyTimes, verifyRecommendation, studyHitRate, leastSquares, nonNegativeFit, CALIBRATION_SCALES,
-  type CalibrationPoint, type CostModel, type CalibrateOptions, type PolicyPrediction, type RecommendOptions, type Recommendation,
+  recommend, calibrateCostModel, calibrationSpread, measuredLabel, verifyRecommendation, studyHitRate, CALIBRATION_SCALES,
+  type CalibrationPoint, type CostModel, type CalibrateOptions, type RecommendOptions, type Recommendation,
   type VerifyRow, type Verification, type HitRow, type HitRate,
 } from './recommend';
+export { predictPolicyTimes, type PolicyPrediction, type StepCostCoefficients } from './policy-simulation';
+export { leastSquares, nonNegativeFit } from './least-squares';

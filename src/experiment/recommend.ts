@@ -13,16 +13,21 @@
  *    over the steady state (cold buffers).
  * 3. Predict total = N x step prediction + compile cost of every shape; the
  *    cheapest policy is the recommendation.
+ *
+ * The fits are in least-squares.ts, the simulation in policy-simulation.ts;
+ * this file calibrates, recommends, and verifies against real runs.
  */
-import { POLICY_NAMES, createPolicy, sizesOf, type GraphSizes } from '../batching';
+import { POLICY_NAMES, createPolicy, sizesOf } from '../batching';
 import { defaultTarget, loadSource, splitGraphs, storeArraysFor, targetColumn, targetStats, type GraphStore, type SourceFormat, type Split } from '../data';
 import { native, nativeModel, setThreads, type PackShape } from '../native';
-import { resolveModelConfig, type ModelKind } from '../model/config';
+import { modelConfigForStore, type ModelKind } from '../model/config';
 import { initParams, paramLayout } from '../model/params';
 import { buildPlan, inputsFor } from '../train/plan';
 import { train } from '../train/trainer';
 import type { StudyResults } from './results';
 import { analyseStudy, policyCosts, recommendPolicies } from './stats';
+import { nonNegativeFit } from './least-squares';
+import { predictPolicyTimes, type PolicyPrediction, type StepCostCoefficients } from './policy-simulation';
 import { ArgumentError } from '../errors';
 
 /** One measured calibration shape. */
@@ -40,12 +45,7 @@ export interface CalibrationPoint {
 }
 
 /** The fitted per-step and per-compilation cost model (ms). */
-export interface CostModel {
-  ms_per_edge: number;
-  ms_per_node: number;
-  ms_per_step: number;
-  compile_ms_per_edge: number;
-  compile_ms_base: number;
+export interface CostModel extends StepCostCoefficients {
   points: CalibrationPoint[];
   /** Seconds the calibration took. */
   seconds: number;
@@ -69,48 +69,6 @@ export const CALIBRATION_SCALES: readonly [number, number][] = [[0.5, 0.5], [1, 
 
 const up64 = (x: number): number => Math.max(64, Math.ceil(x / 64) * 64);
 
-/** Least squares for y ≈ X w (normal equations, Gaussian elimination; columns are few). */
-export function leastSquares(X: readonly number[][], y: readonly number[]): number[] {
-  const k = X[0].length;
-  const A = Array.from({ length: k }, () => new Array<number>(k + 1).fill(0));
-  for (let r = 0; r < X.length; r++) {
-    for (let i = 0; i < k; i++) {
-      for (let j = 0; j < k; j++) A[i][j] += X[r][i] * X[r][j];
-      A[i][k] += X[r][i] * y[r];
-    }
-  }
-  for (let c = 0; c < k; c++) {
-    let p = c;
-    for (let r = c + 1; r < k; r++) if (Math.abs(A[r][c]) > Math.abs(A[p][c])) p = r;
-    [A[c], A[p]] = [A[p], A[c]];
-    if (Math.abs(A[c][c]) < 1e-300) throw new ArgumentError('least squares: singular system (calibration shapes are not independent)');
-    for (let r = 0; r < k; r++) {
-      if (r === c) continue;
-      const f = A[r][c] / A[c][c];
-      for (let j = c; j <= k; j++) A[r][j] -= f * A[c][j];
-    }
-  }
-  return A.map((row, i) => row[k] / A[i][i]);
-}
-
-/**
- * Non-negative fit: least squares, then drop any term whose coefficient came
- * out negative (measurement noise) and refit the others; dropped terms are 0.
- */
-export function nonNegativeFit(X: readonly number[][], y: readonly number[]): number[] {
-  let active = X[0].map((_, i) => i);
-  for (;;) {
-    const w = leastSquares(X.map((r) => active.map((i) => r[i])), y);
-    const neg = w.findIndex((v) => v < 0);
-    if (neg < 0 || active.length === 1) {
-      const out = new Array<number>(X[0].length).fill(0);
-      active.forEach((i, j) => (out[i] = Math.max(0, w[j])));
-      return out;
-    }
-    active = active.filter((_, j) => j !== neg);
-  }
-}
-
 /** Measures real steps at the calibration shapes and fits the cost model. */
 export function calibrateCostModel(o: CalibrateOptions): CostModel {
   const t0 = Date.now();
@@ -119,10 +77,8 @@ export function calibrateCostModel(o: CalibrateOptions): CostModel {
   const split = o.split ?? splitGraphs(store.numGraphs, { seed: 42 });
   const stats = targetStats(targetColumn(store, o.target), split.train);
   const arrays = storeArraysFor(store, o.target, stats);
-  let maxZ = 0;
-  for (let i = 0; i < store.atomicNumber.length; i++) if (store.atomicNumber[i] > maxZ) maxZ = store.atomicNumber[i];
-  // Same configuration as train() so the calibration measures the model that will run.
-  const config = resolveModelConfig({ numClasses: Math.max(100, maxZ + 1), kind: o.model });
+  // The configuration train() derives, so the calibration measures the model that will run.
+  const config = modelConfigForStore(store, { kind: o.model });
   const layout = paramLayout(config);
   const params = initParams(layout, o.seed ?? 42, 'float32') as Float32Array;
   const grads = new Float32Array(layout.total);
@@ -173,86 +129,6 @@ export function calibrateCostModel(o: CalibrateOptions): CostModel {
   const [a, b, c] = nonNegativeFit(points.map((p) => [p.edges, p.nodes, 1]), points.map((p) => p.step_ms));
   const [k, k0] = nonNegativeFit(points.map((p) => [p.edges, 1]), points.map((p) => p.compile_ms));
   return { ms_per_edge: a, ms_per_node: b, ms_per_step: c, compile_ms_per_edge: k, compile_ms_base: k0, points, seconds: (Date.now() - t0) / 1000 };
-}
-
-/** The predicted cost of one policy over the planned run. */
-export interface PolicyPrediction {
-  policy: string;
-  steps: number;
-  /** Steps actually simulated (the rest extrapolated: means carry over, no new shapes). */
-  simulated_steps: number;
-  mean_padded_nodes: number;
-  mean_padded_edges: number;
-  graphs_per_batch: number;
-  /** Compilations (plans built) over the run. */
-  compiles: number;
-  step_ms: number;
-  compile_ms: number;
-  total_s: number;
-}
-
-/** Simulates each policy and applies the cost model (no training). Sorted fastest first. */
-export function predictPolicyTimes(
-  sizes: GraphSizes,
-  train: Int32Array,
-  batchSize: number,
-  steps: number,
-  cost: CostModel,
-  policies: readonly string[] = POLICY_NAMES,
-  seed = 42,
-  maxSimulatedSteps = 20000,
-): PolicyPrediction[] {
-  const sim = Math.max(1, Math.min(steps, maxSimulatedSteps));
-  const out: PolicyPrediction[] = [];
-  for (const name of policies) {
-    const p = createPolicy(name, sizes, train, batchSize, seed);
-    let sumN = 0;
-    let sumE = 0;
-    let graphs = 0;
-    let compileMs = 0;
-    let compiles = 0;
-    const seen = new Set<string>();
-    let cap: PackShape | null = null;
-    for (let s = 0; s < sim; s++) {
-      const spec = p.next();
-      const sh = spec.shape;
-      sumN += sh.nodes;
-      sumE += sh.edges;
-      graphs += spec.graphIds.length;
-      if (name === 'exact') {
-        // PlanCache by capacity: grows by 25% over the larger of old and new when a batch does not fit.
-        if (!cap || sh.nodes > cap.nodes || sh.edges > cap.edges || sh.graphs > cap.graphs) {
-          const g = (x: number, y: number): number => Math.ceil(Math.max(x, y) * 1.25);
-          cap = cap ? { nodes: g(cap.nodes, sh.nodes), edges: g(cap.edges, sh.edges), graphs: g(cap.graphs, sh.graphs) } : { nodes: g(0, sh.nodes), edges: g(0, sh.edges), graphs: g(0, sh.graphs) };
-          compiles++;
-          compileMs += cost.compile_ms_per_edge * cap.edges + cost.compile_ms_base;
-        }
-      } else {
-        const key = `${sh.nodes}/${sh.edges}/${sh.graphs}`;
-        if (!seen.has(key)) {
-          seen.add(key);
-          compiles++;
-          compileMs += cost.compile_ms_per_edge * sh.edges + cost.compile_ms_base;
-        }
-      }
-    }
-    const mn = sumN / sim;
-    const me = sumE / sim;
-    const stepMs = cost.ms_per_edge * me + cost.ms_per_node * mn + cost.ms_per_step;
-    out.push({
-      policy: name,
-      steps,
-      simulated_steps: sim,
-      mean_padded_nodes: mn,
-      mean_padded_edges: me,
-      graphs_per_batch: graphs / sim,
-      compiles,
-      step_ms: stepMs,
-      compile_ms: compileMs,
-      total_s: (steps * stepMs + compileMs) / 1000,
-    });
-  }
-  return out.sort((x, y) => x.total_s - y.total_s);
 }
 
 /** Options of {@link recommend}. */

@@ -29,7 +29,7 @@ import { sizesOf } from '../batching';
 import { defaultTarget, loadSource, splitGraphs, type LoadSourceOptions } from '../data';
 import { ArgumentError, UsageError } from '../errors';
 import type { ModelKind } from '../model/config';
-import { predictPolicyTimes } from './recommend';
+import { predictPolicyTimes } from './policy-simulation';
 import { StudyError, cellKey, type CellCostCoefficients, type StudyGrid } from './results';
 
 /** A shard: 1-based `index` of `count`. */

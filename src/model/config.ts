@@ -97,6 +97,21 @@ export function resolveModelConfig(partial: Partial<ModelConfig> & { kind?: Mode
   return c;
 }
 
+/**
+ * The model configuration a run over `store` uses (train, recommend's
+ * calibration): `model`'s kind and overrides on the study's defaults, with
+ * `numClasses` at least 100 and above the store's largest atomic number unless
+ * `model` sets it. Throws ArgumentError when a given numClasses cannot embed
+ * every atom of the store, and ERR_GNN_CONFIG for an invalid field.
+ */
+export function modelConfigForStore(store: { readonly atomicNumber: Uint8Array }, model: Partial<ModelConfig> & { kind?: ModelKind } = {}): ModelConfig {
+  let maxZ = 0;
+  for (let i = 0; i < store.atomicNumber.length; i++) if (store.atomicNumber[i] > maxZ) maxZ = store.atomicNumber[i];
+  const config = resolveModelConfig({ numClasses: Math.max(100, maxZ + 1), ...model });
+  if (maxZ >= config.numClasses) throw new ArgumentError(`atomic number ${maxZ} needs numClasses > ${maxZ}, got ${config.numClasses}`);
+  return config;
+}
+
 function stripUndefined<T extends object>(o: T): Partial<T> {
   const out: Partial<T> = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;

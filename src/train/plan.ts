@@ -105,6 +105,51 @@ export function buildPlan(config: ModelConfig, capacity: PackShape, dtype: DType
   return { capacity: { ...capacity }, handle, inputs, bytes, buildMs };
 }
 
+/**
+ * Whether a policy's plans are reused by capacity (one plan that grows) rather
+ * than cached by exact padded shape: true for the unpadded `exact` policy,
+ * whose every batch has its own shape.
+ */
+export function plansByCapacity(policy: string): boolean {
+  return policy === 'exact';
+}
+
+/**
+ * The growth rule of a by-capacity plan: null when `current` holds `shape`,
+ * else the capacity to rebuild at, 25% headroom over the larger of the old
+ * capacity and the request in each dimension (grow, never shrink).
+ */
+export function grownCapacity(current: PackShape | null, shape: PackShape): PackShape | null {
+  if (current && current.nodes >= shape.nodes && current.edges >= shape.edges && current.graphs >= shape.graphs) return null;
+  const grow = (a: number, b: number): number => Math.ceil(Math.max(a, b) * 1.25);
+  const c = current ?? { nodes: 0, edges: 0, graphs: 0 };
+  return { nodes: grow(c.nodes, shape.nodes), edges: grow(c.edges, shape.edges), graphs: grow(c.graphs, shape.graphs) };
+}
+
+/**
+ * The plans a {@link PlanCache} without a byte limit would build for a stream
+ * of shapes, without building any (the recommendation's simulation): one per
+ * distinct shape, or with `byCapacity` one per growth of the single plan.
+ */
+export class PlanBuildCounter {
+  private readonly seen = new Set<string>();
+  private capacity: PackShape | null = null;
+  constructor(private readonly byCapacity: boolean) {}
+
+  /** The shape of the plan this batch would build, or null when a held plan serves it. */
+  add(shape: PackShape): PackShape | null {
+    if (this.byCapacity) {
+      const cap = grownCapacity(this.capacity, shape);
+      if (cap) this.capacity = cap;
+      return cap;
+    }
+    const key = `${shape.nodes}/${shape.edges}/${shape.graphs}`;
+    if (this.seen.has(key)) return null;
+    this.seen.add(key);
+    return shape;
+  }
+}
+
 /** Statistics of a plan cache ("compilations"). */
 export interface PlanCacheStats {
   /** Plans built (the compile count). */
@@ -162,14 +207,8 @@ export class PlanCache {
 
   private getByCapacity(shape: PackShape): Plan {
     const cur = this.plans.get('cap');
-    if (cur && cur.capacity.nodes >= shape.nodes && cur.capacity.edges >= shape.edges && cur.capacity.graphs >= shape.graphs) {
-      return cur;
-    }
-    // Grow by 25% headroom over the larger of the old capacity and the request.
-    const grow = (a: number, b: number): number => Math.ceil(Math.max(a, b) * 1.25);
-    const cap = cur
-      ? { nodes: grow(cur.capacity.nodes, shape.nodes), edges: grow(cur.capacity.edges, shape.edges), graphs: grow(cur.capacity.graphs, shape.graphs) }
-      : { nodes: grow(0, shape.nodes), edges: grow(0, shape.edges), graphs: grow(0, shape.graphs) };
+    const cap = grownCapacity(cur?.capacity ?? null, shape);
+    if (!cap) return cur as Plan; // null only when the current plan holds the shape
     if (cur) {
       this.statsValue.bytes -= cur.bytes;
       this.plans.delete('cap');

@@ -8,9 +8,9 @@ import * as path from 'path';
 import { native, nativeModel, nativeCuda, getThreads, setThreads, type AdamStepArgs, type NativeStoreArrays, type CudaPlanHandle, type PlanHandle } from '../native';
 import { createPolicy, sizesOf, type BatchSpec, type Policy, type PolicyOptions, type PolicyState } from '../batching';
 import { packerArrays, splitGraphs, targetColumn, targetStats, type GraphStore, type Split } from '../data';
-import { resolveModelConfig, type ModelConfig, type ModelKind } from '../model/config';
+import { modelConfigForStore, type ModelConfig, type ModelKind } from '../model/config';
 import { initParams, paramLayout, type ParamLayout } from '../model/params';
-import { PlanCache, inputsFor } from './plan';
+import { PlanCache, inputsFor, plansByCapacity } from './plan';
 import { learningRate, parseSchedule, studySchedule, type ScheduleSpec } from './schedule';
 import { mean, median } from './metrics';
 import { evaluate } from './evaluate';
@@ -248,10 +248,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     if (!Number.isFinite(arrays.target[g]))
       throw new TrainingError('ERR_GNN_TARGET_NONFINITE', `graph ${g} (${store.ids[g] ?? g}): the residual of target '${opts.target}' after atom references is ${arrays.target[g]}`);
   }
-  let maxZ = 0;
-  for (let i = 0; i < store.atomicNumber.length; i++) if (store.atomicNumber[i] > maxZ) maxZ = store.atomicNumber[i];
-  const config = resolveModelConfig({ numClasses: Math.max(100, maxZ + 1), ...opts.model });
-  if (maxZ >= config.numClasses) throw new ArgumentError(`atomic number ${maxZ} needs numClasses > ${maxZ}, got ${config.numClasses}`);
+  const config = modelConfigForStore(store, opts.model);
   const layout = paramLayout(config);
   const lr = opts.lr ?? 1e-4;
   const schedule: ScheduleSpec =
@@ -306,7 +303,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
 
   const api = nativeModel();
   // A planCacheBytes the caller sets is a hard limit (also on the exact policy's single growing plan).
-  const cache = new PlanCache(config, 'float32', opts.planCacheBytes, opts.policy === 'exact', opts.planCacheBytes !== undefined);
+  const cache = new PlanCache(config, 'float32', opts.planCacheBytes, plansByCapacity(opts.policy), opts.planCacheBytes !== undefined);
   const n = opts.steps - startStep;
   const batchingMs = new Float64Array(Math.max(0, n));
   const updateMs = new Float64Array(Math.max(0, n));
