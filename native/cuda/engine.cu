@@ -8,6 +8,7 @@
 
 #include "core/backend.h"
 #include "core/cuda_api.h"
+#include "core/models/program.h"
 #include "core/models/weights.h"
 #include "core/pack.h"
 #include "kernels.cuh"
@@ -93,8 +94,9 @@ struct CudaPlan {
   size_t hdrBytes = 0;
   double* lossDev = nullptr;
   double* lossHost = nullptr;
-  float *rbf, *h, *e, *a1, *f1, *f2, *hs, *agg, *u1, *r1, *r2, *pred, *invCnt, *Ps, *Pr;
-  float *dh, *dhNew, *de, *dpre1, *dA, *dB, *dPs, *dPr, *dhs, *dagg, *du, *dr1, *dr2, *scratch, *oneHot;
+  float* act[program::kBufCount] = {};  // the model program's activation layout (program.h)
+  float *scratch = nullptr, *oneHot = nullptr;
+  float* pred() const { return act[program::kBufPred]; }
   cudaGraphExec_t packExec = nullptr, stepExec = nullptr;
   cudaEvent_t ev[3] = {nullptr, nullptr, nullptr};
   CudaPlanStats stats;
@@ -142,6 +144,9 @@ std::shared_ptr<CudaStore> cudaUploadStore(const StoreView& s, double mean, doub
 }
 
 std::shared_ptr<CudaModel> cudaCreateModel(const ModelConfig& cfg, const float* params, int64_t count) {
+  if (cfg.kind == ModelKind::PaiNN)
+    throw Error(ErrorKind::Range, "ERR_GNN_CUDA_UNSUPPORTED",
+                "the CUDA engine does not run PaiNN yet (its kernels have not been run on a GPU); train PaiNN on the CPU");
   requireDevice();
   auto m = std::make_shared<CudaModel>();
   m->cfg = cfg;
@@ -196,8 +201,7 @@ std::shared_ptr<CudaPlan> cudaCreatePlan(std::shared_ptr<CudaStore> store, std::
   p->timing = timing;
   const ModelConfig& c = model->cfg;
   const size_t N = shape.nodes, E = shape.edges, G = shape.graphs, C = c.latent, H = 2 * C,
-               K = c.basis, R = c.readoutHidden, TT = c.passes;
-  const bool mpeu = c.kind == ModelKind::MPEU;
+               K = c.basis, R = c.readoutHidden;
   GNN_CU(cudaStreamCreateWithFlags(&p->stream, cudaStreamNonBlocking));
   for (auto& x : p->ev) GNN_CU(cudaEventCreate(&x));
   DevMem& M = p->mem;
@@ -221,36 +225,9 @@ std::shared_ptr<CudaPlan> cudaCreatePlan(std::shared_ptr<CudaStore> store, std::
   std::memset(p->hdrHost, 0, p->hdrBytes);
   p->lossDev = M.alloc<double>(1);
   GNN_CU(cudaMallocHost((void**)&p->lossHost, sizeof(double)));
-  p->rbf = M.alloc<float>(E * K);
-  p->h = M.alloc<float>((TT + 1) * N * C);
-  p->f1 = M.alloc<float>(TT * E * C);
-  p->f2 = M.alloc<float>(TT * E * C);
-  p->hs = M.alloc<float>(TT * N * C);
-  p->agg = M.alloc<float>(TT * N * C);
-  p->u1 = M.alloc<float>(TT * N * C);
-  p->r1 = M.alloc<float>(N * R);
-  p->r2 = M.alloc<float>(N);
-  p->pred = M.alloc<float>(G);
-  p->invCnt = M.alloc<float>(N);
-  p->dh = M.alloc<float>(N * C);
-  p->dhNew = M.alloc<float>(N * C);
-  p->dA = M.alloc<float>(E * C);
-  p->dB = M.alloc<float>(E * C);
-  p->dhs = M.alloc<float>(N * C);
-  p->dagg = M.alloc<float>(N * C);
-  p->du = M.alloc<float>(N * C);
-  p->dr1 = M.alloc<float>(N * R);
-  p->dr2 = M.alloc<float>(N);
-  p->e = p->a1 = p->Ps = p->Pr = p->de = p->dpre1 = p->dPs = p->dPr = nullptr;
-  if (mpeu) {
-    p->e = M.alloc<float>(TT * E * C);
-    p->a1 = M.alloc<float>(TT * E * H);
-    p->Ps = M.alloc<float>(N * H);
-    p->Pr = M.alloc<float>(N * H);
-    p->de = M.alloc<float>(E * C);
-    p->dpre1 = M.alloc<float>(E * H);
-    p->dPs = M.alloc<float>(N * H);
-    p->dPr = M.alloc<float>(N * H);
+  for (int k = 0; k < program::kBufCount; ++k) {
+    const double n = program::bufElems(c, shape, (program::Buf)k);
+    p->act[k] = n > 0 ? M.alloc<float>((size_t)n) : nullptr;
   }
   const size_t Q = c.numClasses;
   p->oneHot = M.alloc<float>(N * Q);
@@ -298,126 +275,107 @@ void enqueuePack(CudaPlan& p) {
            (int)p.shape.graphs, p.b);
 }
 
-void enqueueForward(CudaPlan& p, bool withGrad) {
-  const ModelConfig& c = p.model->cfg;
-  cudaStream_t s = p.stream;
-  const int N = (int)p.shape.nodes, E = (int)p.shape.edges, G = (int)p.shape.graphs;
-  const int C = c.latent, H = 2 * C, K = c.basis, R = c.readoutHidden;
-  const bool mpeu = c.kind == ModelKind::MPEU;
-  const cu::DevBatch& b = p.b;
-  ModelW W = bindWeights<float>(c, p.model->layout, p.model->params);
-  using cu::Epi;
-  auto epi = [](int mode, const float* bias, const float* aux = nullptr, int ldaux = 0) {
-    Epi e; e.mode = mode; e.bias = bias; e.aux = aux; e.ldaux = ldaux; return e;
-  };
-  cu::rbf(s, b.dist, E, K, (float)c.rbfGamma, (float)c.rbfSpacing, p.rbf);
-  cu::invCount(s, b.recvPtr, N, c.meanAggregation, p.invCnt);
-  cu::embed(s, b.atom, N, C, W.embW, W.embB, p.h);
-  for (int t = 0; t < c.passes; ++t) {
-    const PassW& w = W.pass[t];
-    float* ht = p.h + (size_t)t * N * C;
-    float* hn = p.h + (size_t)(t + 1) * N * C;
-    float* f1t = p.f1 + (size_t)t * E * C;
-    float* f2t = p.f2 + (size_t)t * E * C;
-    float* hst = p.hs + (size_t)t * N * C;
-    float* aggt = p.agg + (size_t)t * N * C;
-    float* u1t = p.u1 + (size_t)t * N * C;
-    const float* fin = p.rbf;
-    int Fin = K;
-    if (mpeu) {
-      const int Ein = t == 0 ? K : C;
-      const float* ein = t == 0 ? p.rbf : p.e + (size_t)(t - 1) * E * C;
-      float* et1 = p.e + (size_t)t * E * C;
-      float* a1t = p.a1 + (size_t)t * E * H;
-      cu::gemm(s, N, H, C, ht, C, false, w.w1s, H, false, p.Ps, H, false);
-      cu::gemm(s, N, H, C, ht, C, false, w.w1r, H, false, p.Pr, H, false);
-      Epi g = epi(cu::kGatherSsp, w.b1);
-      g.Ps = p.Ps; g.Pr = p.Pr; g.ldp = H; g.snd = b.snd; g.rcv = b.rcv;
-      cu::gemm(s, E, H, Ein, ein, Ein, false, w.w1e, H, false, a1t, H, false, g);
-      cu::gemm(s, E, C, H, a1t, H, false, w.w2, C, false, et1, C, false, epi(cu::kBias, w.b2));
-      fin = et1;
-      Fin = C;
+// The CUDA executor of the model program (program.h): each op one launcher
+// of kernels.cuh on the plan's stream (captured into the step's CUDA graph).
+struct CudaExec {
+  CudaPlan& p;
+  bool withGrad;
+  cudaStream_t s;
+  const cu::DevBatch& b;
+  CudaExec(CudaPlan& pl, bool grad) : p(pl), withGrad(grad), s(pl.stream), b(pl.b) {}
+
+  struct NoPhase {};
+  NoPhase phase(int) { return {}; }
+  float* buf(program::Buf k) { return p.act[k]; }
+
+  static cu::Epi epi(const program::Epi<float>& e, const cu::DevBatch& b) {
+    cu::Epi o;
+    o.mode = e.mode;  // the same closed set of epilogues (program::EpiMode == cu::EpiMode)
+    o.bias = e.bias;
+    o.aux = e.aux;
+    o.ldaux = (int)e.ldaux;
+    o.Ps = e.Ps;
+    o.Pr = e.Pr;
+    o.ldp = (int)e.ldp;
+    if (e.mode == program::kGatherSsp) {
+      o.snd = b.snd;
+      o.rcv = b.rcv;
     }
-    cu::gemm(s, E, C, Fin, fin, Fin, false, w.wf1, C, false, f1t, C, false, epi(cu::kBiasSsp, w.bf1));
-    cu::gemm(s, E, C, C, f1t, C, false, w.wf2, C, false, f2t, C, false, epi(cu::kBiasSsp, w.bf2));
-    cu::gemm(s, N, C, C, ht, C, false, w.wl, C, false, hst, C, false, epi(cu::kBias, w.bl));
-    cu::aggregate(s, b.recvPtr, b.snd, f2t, hst, p.invCnt, N, C, aggt);
-    cu::gemm(s, N, C, C, aggt, C, false, w.wu1, C, false, u1t, C, false, epi(cu::kBiasSsp, w.bu1));
-    cu::gemm(s, N, C, C, u1t, C, false, w.wu2, C, false, hn, C, false, epi(cu::kBiasRes, w.bu2, ht, C));
+    return o;
   }
-  const float* hT = p.h + (size_t)c.passes * N * C;
-  cu::gemm(s, N, R, C, hT, C, false, W.r1w, R, false, p.r1, R, false, epi(cu::kBiasSsp, W.r1b));
-  cu::gemm(s, N, 1, R, p.r1, R, false, W.r2w, 1, false, p.r2, 1, false, epi(cu::kBias, W.r2b));
-  cu::readoutLoss(s, p.r2, b.nodeStart, b.nNode, b.target, b.mask, G, c.meanReadout, p.pred, p.lossDev,
-                  withGrad ? p.dr2 : nullptr);
+  void gemm(int, int, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, int64_t ldw,
+            bool transW, float* C, int64_t ldc, bool acc, const program::Epi<float>& e) {
+    cu::gemm(s, (int)M, (int)N, (int)K, A, (int)lda, false, W, (int)ldw, transW, C, (int)ldc, acc, epi(e, b));
+  }
+  void gemmTN(int, int, int64_t M, int64_t K, int64_t N, const float* X, int64_t ldx, const float* D, int64_t ldd,
+              float* G, float* gbias, bool acc) {
+    cu::gemmTN(s, (int)M, (int)K, (int)N, X, (int)ldx, D, (int)ldd, G, gbias, acc, p.scratch);
+  }
+  void rbf(int, int64_t E, int64_t K, float gamma, float step, float* out) {
+    cu::rbf(s, b.dist, (int)E, (int)K, gamma, step, out);
+  }
+  void invCount(int64_t N, bool mean, float* out) { cu::invCount(s, b.recvPtr, (int)N, mean, out); }
+  void embed(int, int64_t N, int64_t C, const float* W, const float* bias, float* h) {
+    cu::embed(s, b.atom, (int)N, (int)C, W, bias, h);
+  }
+  void aggregate(int, int, int64_t N, int64_t C, const float* f2, const float* hs, const float* ic, float* agg) {
+    cu::aggregate(s, b.recvPtr, b.snd, f2, hs, ic, (int)N, (int)C, agg);
+  }
+  void messageBwdEdge(int, int, int64_t E, int64_t C, const float* dagg, const float* ic, const float* hs,
+                      const float* f2, float* dA) {
+    cu::messageBwdEdge(s, b.snd, b.rcv, dagg, ic, hs, f2, (int)E, (int)C, dA);
+  }
+  void messageBwdSender(int, int, int64_t N, int64_t C, const float* dagg, const float* ic, const float* f2,
+                        float* dhs) {
+    cu::messageBwdSender(s, b.sendPtr, b.sendPerm, b.rcv, dagg, ic, f2, (int)N, (int)C, dhs);
+  }
+  void csrSenders(int, int, int64_t rows, int64_t width, const float* src, float* out) {
+    cu::csrRowSum(s, src, b.sendPerm, b.sendPtr, (int)rows, (int)width, out);
+  }
+  void csrReceivers(int, int, int64_t rows, int64_t width, const float* src, float* out) {
+    cu::csrRowSum(s, src, nullptr, b.recvPtr, (int)rows, (int)width, out);
+  }
+  // The loss kernel also writes d loss / d r2 when the step has a backward.
+  void readoutLoss(int, const float* r2, float* pred) {
+    const ModelConfig& c = p.model->cfg;
+    cu::readoutLoss(s, r2, b.nodeStart, b.nNode, b.target, b.mask, (int)p.shape.graphs, c.meanReadout, pred,
+                    p.lossDev, withGrad ? p.act[program::kBufDr2] : nullptr);
+  }
+  void readoutLossBackward(int, float*) {}  // written by readoutLoss
+  void readoutBwdHidden(int, int64_t N, int64_t R, const float* dr2, const float* w2, const float* r1, float* dr1) {
+    cu::readoutBwdHidden(s, dr2, w2, r1, (int)N, (int)R, dr1);
+  }
+  void copy(float* dst, const float* src, int64_t n) {
+    if (n <= 0) return;
+    GNN_CU(cudaMemcpyAsync(dst, src, sizeof(float) * (size_t)n, cudaMemcpyDeviceToDevice, s));
+    cu::profMark(s, "memcpyAsync");
+  }
+  void zero(float* dst, int64_t n) {
+    if (n <= 0) return;
+    GNN_CU(cudaMemsetAsync(dst, 0, sizeof(float) * (size_t)n, s));
+    cu::profMark(s, "memsetAsync");
+  }
+  void embedBwd(int, int64_t N, int64_t C, int64_t classes, const float* dh, float* gW, float* gb) {
+    cu::embedBwd(s, b.atom, dh, (int)N, (int)C, (int)classes, gW, gb, p.oneHot, p.scratch);
+  }
+};
+static_assert((int)program::kGatherSsp == (int)cu::kGatherSsp && (int)program::kSspGrad == (int)cu::kSspGrad &&
+                  (int)program::kBiasRes == (int)cu::kBiasRes && (int)program::kBiasSsp == (int)cu::kBiasSsp &&
+                  (int)program::kBias == (int)cu::kBias && (int)program::kPlain == (int)cu::kPlain,
+              "the program's epilogues and the CUDA kernels' must be the same set");
+
+program::Shape planShape(const CudaPlan& p) {
+  return program::Shape{p.shape.nodes, p.shape.edges, p.shape.graphs};
+}
+
+void enqueueForward(CudaPlan& p, bool withGrad) {
+  CudaExec x(p, withGrad);
+  program::forward<float>(x, p.model->cfg, p.model->layout, p.model->params, planShape(p));
 }
 
 void enqueueBackward(CudaPlan& p) {
-  const ModelConfig& c = p.model->cfg;
-  cudaStream_t s = p.stream;
-  const int N = (int)p.shape.nodes, E = (int)p.shape.edges;
-  const int C = c.latent, H = 2 * C, K = c.basis, R = c.readoutHidden;
-  const bool mpeu = c.kind == ModelKind::MPEU;
-  const cu::DevBatch& b = p.b;
-  ModelW W = bindWeights<float>(c, p.model->layout, p.model->params);
-  ModelW D = bindWeights<float>(c, p.model->layout, p.model->grads);
-  float* scr = p.scratch;
-  using cu::Epi;
-  auto sspGrad = [](const float* act, int ld) { Epi e; e.mode = cu::kSspGrad; e.aux = act; e.ldaux = ld; return e; };
-  float* dh = p.dh;
-  float* dhNew = p.dhNew;
-  cu::gemmTN(s, N, R, 1, p.r1, R, p.dr2, 1, D.r2w, D.r2b, false, scr);
-  cu::readoutBwdHidden(s, p.dr2, W.r2w, p.r1, N, R, p.dr1);
-  const float* hT = p.h + (size_t)c.passes * N * C;
-  cu::gemmTN(s, N, C, R, hT, C, p.dr1, R, D.r1w, D.r1b, false, scr);
-  cu::gemm(s, N, C, R, p.dr1, R, false, W.r1w, R, true, dh, C, false);
-  if (mpeu && E > 0) {
-    GNN_CU(cudaMemsetAsync(p.de, 0, sizeof(float) * (size_t)E * C, s));
-    cu::profMark(s, "memsetAsync de");
-  }
-  for (int t = c.passes - 1; t >= 0; --t) {
-    const PassW& w = W.pass[t];
-    const PassW& dw = D.pass[t];
-    const float* ht = p.h + (size_t)t * N * C;
-    const float* f1t = p.f1 + (size_t)t * E * C;
-    const float* f2t = p.f2 + (size_t)t * E * C;
-    const float* hst = p.hs + (size_t)t * N * C;
-    const float* aggt = p.agg + (size_t)t * N * C;
-    const float* u1t = p.u1 + (size_t)t * N * C;
-    cu::gemmTN(s, N, C, C, u1t, C, dh, C, dw.wu2, dw.bu2, false, scr);
-    cu::gemm(s, N, C, C, dh, C, false, w.wu2, C, true, p.du, C, false, sspGrad(u1t, C));
-    cu::gemmTN(s, N, C, C, aggt, C, p.du, C, dw.wu1, dw.bu1, false, scr);
-    cu::gemm(s, N, C, C, p.du, C, false, w.wu1, C, true, p.dagg, C, false);
-    GNN_CU(cudaMemcpyAsync(dhNew, dh, sizeof(float) * (size_t)N * C, cudaMemcpyDeviceToDevice, s));
-    cu::profMark(s, "memcpyAsync dh");
-    cu::messageBwdEdge(s, b.snd, b.rcv, p.dagg, p.invCnt, hst, f2t, E, C, p.dA);
-    cu::messageBwdSender(s, b.sendPtr, b.sendPerm, b.rcv, p.dagg, p.invCnt, f2t, N, C, p.dhs);
-    cu::gemmTN(s, N, C, C, ht, C, p.dhs, C, dw.wl, dw.bl, false, scr);
-    cu::gemm(s, N, C, C, p.dhs, C, false, w.wl, C, true, dhNew, C, true);
-    cu::gemmTN(s, E, C, C, f1t, C, p.dA, C, dw.wf2, dw.bf2, false, scr);
-    cu::gemm(s, E, C, C, p.dA, C, false, w.wf2, C, true, p.dB, C, false, sspGrad(f1t, C));
-    const float* fin = mpeu ? p.e + (size_t)t * E * C : p.rbf;
-    const int Fin = mpeu ? C : K;
-    cu::gemmTN(s, E, Fin, C, fin, Fin, p.dB, C, dw.wf1, dw.bf1, false, scr);
-    if (mpeu) {
-      const float* a1t = p.a1 + (size_t)t * E * H;
-      const int Ein = t == 0 ? K : C;
-      const float* ein = t == 0 ? p.rbf : p.e + (size_t)(t - 1) * E * C;
-      cu::gemm(s, E, C, C, p.dB, C, false, w.wf1, C, true, p.de, C, true);
-      cu::gemmTN(s, E, H, C, a1t, H, p.de, C, dw.w2, dw.b2, false, scr);
-      cu::gemm(s, E, H, C, p.de, C, false, w.w2, C, true, p.dpre1, H, false, sspGrad(a1t, H));
-      cu::gemmTN(s, E, Ein, H, ein, Ein, p.dpre1, H, dw.w1e, dw.b1, false, scr);
-      cu::csrRowSum(s, p.dpre1, b.sendPerm, b.sendPtr, N, H, p.dPs);
-      cu::csrRowSum(s, p.dpre1, nullptr, b.recvPtr, N, H, p.dPr);
-      cu::gemmTN(s, N, C, H, ht, C, p.dPs, H, dw.w1s, nullptr, false, scr);
-      cu::gemmTN(s, N, C, H, ht, C, p.dPr, H, dw.w1r, nullptr, false, scr);
-      cu::gemm(s, N, C, H, p.dPs, H, false, w.w1s, H, true, dhNew, C, true);
-      cu::gemm(s, N, C, H, p.dPr, H, false, w.w1r, H, true, dhNew, C, true);
-      if (t > 0) cu::gemm(s, E, Ein, H, p.dpre1, H, false, w.w1e, H, true, p.de, Ein, false);
-    }
-    std::swap(dh, dhNew);
-  }
-  cu::embedBwd(s, b.atom, dh, N, C, c.numClasses, D.embW, D.embB, p.oneHot, scr);
+  CudaExec x(p, true);
+  program::backward<float>(x, p.model->cfg, p.model->layout, p.model->params, p.model->grads, planShape(p));
 }
 
 void enqueueStep(CudaPlan& p) {
@@ -543,7 +501,7 @@ double cudaPredict(CudaPlan& p, const int32_t* ids, int64_t count, float* predOu
   double loss = 0;
   GNN_CU(cudaMemcpyAsync(&loss, p.lossDev, sizeof(double), cudaMemcpyDeviceToHost, p.stream));
   if (predOut)
-    GNN_CU(cudaMemcpyAsync(predOut, p.pred, sizeof(float) * p.shape.graphs, cudaMemcpyDeviceToHost, p.stream));
+    GNN_CU(cudaMemcpyAsync(predOut, p.pred(), sizeof(float) * p.shape.graphs, cudaMemcpyDeviceToHost, p.stream));
   GNN_CU(cudaStreamSynchronize(p.stream));
   return loss;
 }
