@@ -5,9 +5,9 @@
  * checkpoints and bitwise-exact resume.
  */
 import * as path from 'path';
-import { native, nativeModel, nativeCuda, getThreads, setThreads, type AdamStepArgs, type NativeStoreArrays, type CudaPlanHandle, type PlanHandle } from '../native';
+import { native, nativeModel, nativeCuda, getThreads, setThreads, type AdamStepArgs, type CudaPlanHandle, type PlanHandle } from '../native';
 import { createPolicy, sizesOf, type BatchSpec, type Policy, type PolicyOptions, type PolicyState } from '../batching';
-import { packerArrays, splitGraphs, targetColumn, targetStats, type GraphStore, type Split } from '../data';
+import { splitGraphs, type GraphStore, type Split } from '../data';
 import { modelConfigForStore, type ModelConfig, type ModelKind } from '../model/config';
 import { initParams, paramLayout, type ParamLayout } from '../model/params';
 import { PlanCache, inputsFor, plansByCapacity } from './plan';
@@ -16,7 +16,7 @@ import { mean, median } from './metrics';
 import { evaluate } from './evaluate';
 import { prepareCheckpointDir, readCheckpoint, removeStaleFiles, writeCheckpoint, type LoadedCheckpoint } from './checkpoint';
 import { ArgumentError, CheckpointError, GnnError, TrainingError, isGnnError } from '../errors';
-import { atomrefOffsets, fitAtomRefs } from './atomref';
+import { prepareTargets } from './targets';
 import { KernelProfileCollector, measureLimits, type KernelProfileEntry, type MachineLimits, type TraceSource } from './profile';
 
 /** Options of {@link train}. */
@@ -208,46 +208,11 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const seed = opts.seed ?? 42;
   const split = opts.split ?? splitGraphs(store.numGraphs, { seed: opts.splitSeed ?? 42 });
   if (split.train.length === 0) throw new ArgumentError('the train split is empty');
-  const column = targetColumn(store, opts.target);
-  // Every train graph needs a finite target: one Inf would make the mean and
-  // standard deviation (and so every standardised target) NaN.
-  for (const g of split.train) {
-    const y = column[g];
-    if (Number.isNaN(y)) throw new TrainingError('ERR_GNN_TARGET_MISSING', `graph ${g} (${store.ids[g] ?? g}) of the train split has no value for target '${opts.target}'`);
-    if (!Number.isFinite(y)) throw new TrainingError('ERR_GNN_TARGET_NONFINITE', `graph ${g} (${store.ids[g] ?? g}) of the train split has target '${opts.target}' = ${y}; training needs finite targets`);
-  }
-  const warnings: string[] = [];
-  for (const [name, ids] of [['validation', split.val], ['test', split.test]] as const) {
-    let bad = 0;
-    let first = -1;
-    for (const g of ids) if (!Number.isFinite(column[g])) (bad++, first < 0 && (first = g));
-    if (bad > 0 && !opts.skipEval)
-      warnings.push(`${bad} graph(s) of the ${name} split have no finite value for '${opts.target}' (first: graph ${first}, ${store.ids[first] ?? first}); its RMSE and MAE are NaN`);
-  }
-  const rawStats = targetStats(column, split.train);
-  let offsets: Float64Array | undefined;
-  let atomRefs: Float64Array | undefined;
-  let residual = column;
-  if (opts.atomref) {
-    atomRefs = fitAtomRefs(store, column, split.train);
-    offsets = atomrefOffsets(store, atomRefs);
-    residual = column.map((y, g) => y - (offsets as Float64Array)[g]);
-  }
-  const stats = targetStats(residual, split.train);
-  const inv = stats.std > 0 ? 1 / stats.std : 1;
-  const arrays: NativeStoreArrays = packerArrays(store, residual.map((y) => (y - stats.mean) * inv));
+  const { rawStats, stats, offsets, atomRefs, arrays, warnings } = prepareTargets(store, opts.target, split, opts);
   // Full structural check once per run (O(edges)): every index in range,
   // edges sorted by receiver, senderPerm a sender-sorted permutation. Packing
   // then range-checks every call and relies on the permutation's order.
   native().validateStore(arrays);
-  {
-    const inv = stats.std > 0 ? 1 / stats.std : 1;
-    for (let g = 0; g < residual.length; g++) arrays.target[g] = (residual[g] - stats.mean) * inv;
-  }
-  for (const g of split.train) {
-    if (!Number.isFinite(arrays.target[g]))
-      throw new TrainingError('ERR_GNN_TARGET_NONFINITE', `graph ${g} (${store.ids[g] ?? g}): the residual of target '${opts.target}' after atom references is ${arrays.target[g]}`);
-  }
   const config = modelConfigForStore(store, opts.model);
   const layout = paramLayout(config);
   const lr = opts.lr ?? 1e-4;
