@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Prints the C++ sources node-gyp compiles (binding.gyp has no glob): every
 // .cpp of the CPU core (native/core, native/core/models) and of the addon,
-// so new files are picked up exactly as CMakeLists.txt's file(GLOB) does.
+// so new files are picked up exactly as CMakeLists.txt's file(GLOB) does,
+// plus the CUDA interface's stub (node-gyp builds are CPU only).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -16,4 +17,5 @@ for (const dir of dirs) {
     if (f.endsWith('.cpp')) sources.push(`${dir}/${f}`);
   }
 }
+sources.push('native/cuda/stub.cpp');
 process.stdout.write(sources.join('\n') + '\n');

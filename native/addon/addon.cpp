@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "bindings.h"
-#include "core/backend.h"
+#include "cuda/backend.h"
 #include "core/common.h"
 #include "timing.h"
 

@@ -1,4 +1,4 @@
-// JS bindings of the CUDA engine (core/cuda_api.h): device store, device model,
+// JS bindings of the CUDA engine (cuda/cuda_api.h): device store, device model,
 // plans (CUDA-graph captured steps). Handles are type-tagged Externals (a wrong
 // handle is a TypeError). Without a CUDA build the calls throw ERR_GNN_NO_CUDA;
 // without a device, ERR_GNN_NO_DEVICE. Synchronous: a step is ~1 ms of GPU work.
@@ -8,7 +8,7 @@
 
 #include "bindings.h"
 #include "model_args.h"
-#include "core/cuda_api.h"
+#include "cuda/cuda_api.h"
 #include "store_arg.h"
 
 namespace gnnaddon {

@@ -1,7 +1,7 @@
 // CUDA device discovery. Linked with the static CUDA runtime so that the addon
 // loads on machines without a driver; a missing driver reports zero devices.
 #include <cuda_runtime.h>
-#include "../core/backend.h"
+#include "backend.h"
 
 namespace gnn {
 bool cudaCompiled() { return true; }

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "core/backend.h"
-#include "core/cuda_api.h"
+#include "cuda/backend.h"
+#include "cuda/cuda_api.h"
 #include "core/models/program.h"
 #include "core/models/weights.h"
 #include "core/pack.h"

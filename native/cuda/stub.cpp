@@ -1,9 +1,14 @@
-// CUDA engine stubs for builds without the CUDA sources (GNN_HAS_CUDA undefined):
-// every entry point throws ERR_GNN_NO_CUDA (see cuda_api.h).
-#ifndef GNN_HAS_CUDA
-#include "core/cuda_api.h"
+// The CUDA interface (cuda_api.h, backend.h) for builds without the CUDA
+// sources: compiled instead of the .cu files (CMakeLists.txt: gnncudastub;
+// node-gyp builds are CPU only). No device; every engine entry point throws
+// ERR_GNN_NO_CUDA.
+#include "cuda/backend.h"
+#include "cuda/cuda_api.h"
 
 namespace gnn {
+bool cudaCompiled() { return false; }
+int cudaDeviceCount() { return 0; }
+
 namespace {
 [[noreturn]] void noCuda() {
   throw Error(ErrorKind::Generic, "ERR_GNN_NO_CUDA",
@@ -41,4 +46,3 @@ void ssp(const float*, int, float*) { noCuda(); }
 void adam(float*, const float*, float*, float*, int64_t, const AdamArgs&) { noCuda(); }
 }  // namespace cudatest
 }  // namespace gnn
-#endif

@@ -28,8 +28,8 @@
 #include <vector>
 
 #include "core/adam.h"
-#include "core/backend.h"
-#include "core/cuda_api.h"
+#include "cuda/backend.h"
+#include "cuda/cuda_api.h"
 #include "core/dense.h"
 #include "core/models/model.h"
 #include "core/pack.h"
