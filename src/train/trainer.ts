@@ -5,18 +5,19 @@
  * checkpoints and bitwise-exact resume.
  */
 import * as path from 'path';
-import { native, nativeModel, nativeCuda, getThreads, setThreads, type AdamStepArgs, type CudaPlanHandle, type PlanHandle } from '../native';
-import { createPolicy, sizesOf, type BatchSpec, type Policy, type PolicyOptions, type PolicyState } from '../batching';
+import { native, getThreads, setThreads, type AdamStepArgs } from '../native';
+import { createPolicy, sizesOf, type Policy, type PolicyOptions, type PolicyState } from '../batching';
 import { splitGraphs, type GraphStore, type Split } from '../data';
 import { modelConfigForStore, type ModelConfig, type ModelKind } from '../model/config';
 import { initParams, paramLayout, type ParamLayout } from '../model/params';
-import { PlanCache, inputsFor, plansByCapacity } from './plan';
+import { PlanCache, plansByCapacity } from './plan';
 import { learningRate, parseSchedule, studySchedule, type ScheduleSpec } from './schedule';
 import { mean, median } from './metrics';
 import { evaluate } from './evaluate';
 import { prepareCheckpointDir, readCheckpoint, removeStaleFiles, writeCheckpoint, type LoadedCheckpoint } from './checkpoint';
 import { ArgumentError, CheckpointError, GnnError, TrainingError, isGnnError } from '../errors';
 import { prepareTargets } from './targets';
+import { CpuEngine, CudaEngine, type Engine, type StepTiming } from './engine';
 import { KernelProfileCollector, measureLimits, type KernelProfileEntry, type MachineLimits, type TraceSource } from './profile';
 
 /** Options of {@link train}. */
@@ -99,15 +100,6 @@ export interface TrainOptions {
   progressEvery?: number;
   /** Stop early when this returns true (checked between steps; a checkpoint is still written). */
   shouldStop?: () => boolean;
-}
-
-/** What one step measured (ms) and its loss. */
-interface StepTiming {
-  loss: number;
-  /** Global gradient norm before clipping (NaN when the engine does not report it). */
-  gradNorm: number;
-  batchingMs: number;
-  updateMs: number;
 }
 
 /** A progress report. */
@@ -266,7 +258,6 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     evalCurve.push(...ck.evalCurve);
   }
 
-  const api = nativeModel();
   // A planCacheBytes the caller sets is a hard limit (also on the exact policy's single growing plan).
   const cache = new PlanCache(config, 'float32', opts.planCacheBytes, plansByCapacity(opts.policy), opts.planCacheBytes !== undefined);
   const n = opts.steps - startStep;
@@ -274,7 +265,6 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const updateMs = new Float64Array(Math.max(0, n));
   const combinedMs = new Float64Array(Math.max(0, n));
   const recentLoss: number[] = [];
-  const profileSeconds: Record<string, number> = {};
   let realGraphs = 0;
   let stopped = false;
   let lastYield = Date.now();
@@ -282,8 +272,6 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const progressEvery = opts.progressEvery ?? 10;
   const ckEvery = opts.checkpointEvery ?? 0;
   const lossEvery = Math.max(1, Math.floor(opts.steps / 500));
-  api.resetFlops();
-  const profiledPlans = new Set<PlanHandle>();
   if (opts.trace && (!opts.profile || device === 'cuda')) throw new ArgumentError('trace needs profile: true on the CPU engine (device cpu)');
   const kernelCollector = opts.profile && device !== 'cuda' ? new KernelProfileCollector(Math.max(0, n), opts.trace === true) : null;
 
@@ -323,14 +311,11 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     : opts.resumeDir ? `the last checkpoint is the one resumed from (step ${startStep}, ${opts.resumeDir})`
     : 'no checkpoint was written yet';
 
-  // CUDA engine state (device-resident store and weights, one plan per shape).
-  const cuda = device === 'cuda' ? nativeCuda() : null;
-  const cudaStore = cuda ? cuda.cudaUploadStore(arrays, 0, 1) : null;
-  const cudaModel = cuda ? cuda.cudaCreateModel(config, params) : null;
-  const cudaPlans = new Map<string, CudaPlanHandle>();
-  let cudaCompiles = 0;
-  let cudaCompileMs = 0;
-  let cudaFlops = 0;
+  // The engine (CPU or CUDA, one interface): the weights live in `params`
+  // (the CPU engine updates them in place; the CUDA engine on syncParams()).
+  const engine: Engine = device === 'cuda'
+    ? new CudaEngine(arrays, config, params)
+    : new CpuEngine(arrays, cache, { params, grads, m, v }, { asyncSteps: opts.asyncSteps, profile: opts.profile, kernelCollector });
 
   const adamArgs = (step: number): AdamStepArgs => ({
     lr: learningRate(schedule, step),
@@ -339,58 +324,6 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     clipNorm: opts.clipNorm ?? 0,
   });
   const ms = (from: bigint, to: bigint): number => Number(to - from) / 1e6;
-
-  // One step on the CPU engine: pack into the shape's plan, then one native call.
-  // A plan build happens where XLA would compile: charged to the update of
-  // the step that first meets the shape (in the means, not the medians).
-  const cpuStep = async (spec: BatchSpec, step: number, t0: bigint): Promise<StepTiming> => {
-    const tb = process.hrtime.bigint();
-    const before = cache.stats().buildMs;
-    const plan = cache.get(spec.shape);
-    const compileMs = cache.stats().buildMs - before;
-    const tp = process.hrtime.bigint();
-    if (opts.profile && !profiledPlans.has(plan.handle)) {
-      api.setProfile(plan.handle, true);
-      profiledPlans.add(plan.handle);
-    }
-    const inputs = inputsFor(plan, spec.shape);
-    native().packGraphs(arrays, spec.graphIds, spec.shape, inputs);
-    const t1 = process.hrtime.bigint();
-    const adam = adamArgs(step);
-    const res = opts.asyncSteps
-      ? await api.trainStepAsync(plan.handle, inputs, spec.shape, params, grads, m, v, adam)
-      : api.trainStep(plan.handle, inputs, spec.shape, params, grads, m, v, adam);
-    const t2 = process.hrtime.bigint();
-    // Taken each step: the native buffer never fills.
-    kernelCollector?.add(api.takeProfileRecords(plan.handle), ms(t0, t2), { step: step + 1, t0, tb, tp, t1, t2, shape: spec.shape, graphs: spec.graphIds.length, built: compileMs > 0 });
-    return { loss: res.loss, gradNorm: res.gradNorm, batchingMs: ms(t0, t1) - compileMs, updateMs: ms(t1, t2) + compileMs };
-  };
-
-  // One step on the CUDA engine: the policy's ids go to the device, which packs
-  // and replays the plan's captured graph; a plan's first step captures it.
-  const cudaStep = (spec: BatchSpec, step: number, t0: bigint): StepTiming => {
-    const c = cuda as NonNullable<typeof cuda>;
-    const key = `${spec.shape.nodes}/${spec.shape.edges}/${spec.shape.graphs}`;
-    const tb = process.hrtime.bigint();
-    let plan = cudaPlans.get(key);
-    if (!plan) {
-      plan = c.cudaCreatePlan(cudaStore as NonNullable<typeof cudaStore>, cudaModel as NonNullable<typeof cudaModel>, spec.shape);
-      cudaPlans.set(key, plan);
-    }
-    const t1 = process.hrtime.bigint();
-    const res = c.cudaTrainStep(plan, spec.graphIds, adamArgs(step));
-    if (res.steps === 1) {
-      cudaCompiles++;
-      cudaCompileMs += ms(tb, t1) + res.captureSeconds * 1000;
-    }
-    cudaFlops += res.flopsPerStep;
-    return { loss: res.loss, gradNorm: NaN, batchingMs: ms(t0, tb), updateMs: ms(tb, process.hrtime.bigint()) };
-  };
-
-  // Host parameters are current on the CPU; on CUDA they are fetched when needed.
-  const syncParams = (): void => {
-    if (cuda && cudaModel) cuda.cudaDownloadParams(cudaModel, params);
-  };
 
   let i = 0;
   for (; i < n; i++) {
@@ -403,7 +336,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     const spec = policy.next();
     let r: StepTiming;
     try {
-      r = cuda ? cudaStep(spec, step, t0) : await cpuStep(spec, step, t0);
+      r = await engine.step(spec, step, adamArgs(step), t0);
     } catch (e) {
       if (isGnnError(e) && e.code === 'ERR_GNN_NONFINITE')
         throw new TrainingError('ERR_GNN_NONFINITE', `step ${step + 1}: ${e.message} (batch of graphs ${describeIds(spec.graphIds)}); ${lastCheckpoint()}`, { cause: e });
@@ -412,7 +345,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     // An infinite gradient with a finite loss would make Adam's second moment
     // infinite and freeze every weight it touches without any error: stop here.
     // (NaN = not reported by the engine.)
-    if (r.gradNorm === Infinity || r.gradNorm === -Infinity || (Number.isNaN(r.gradNorm) && !cuda))
+    if (r.gradNorm === Infinity || r.gradNorm === -Infinity || (Number.isNaN(r.gradNorm) && engine.reportsGradNorm))
       throw new TrainingError(
         'ERR_GNN_NONFINITE_GRADIENT',
         `step ${step + 1}: the gradient norm is ${r.gradNorm} (loss ${r.loss}) on the batch of graphs ${describeIds(spec.graphIds)}; ` +
@@ -426,19 +359,19 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     if (recentLoss.length > 100) recentLoss.shift();
     if (step % lossEvery === 0 || step === opts.steps - 1) lossCurve.push({ step, loss: r.loss });
     if (opts.evalEvery && (step + 1) % opts.evalEvery === 0 && step + 1 < opts.steps && split.val.length > 0) {
-      syncParams();
+      engine.syncParams();
       const te = process.hrtime.bigint();
       const e = evaluate({ store, arrays, ids: split.val, config, params, targetMean: stats.mean, targetStd: stats.std, offsets, batchSize: opts.batchSize });
       kernelCollector?.span('eval', te, process.hrtime.bigint(), { split: 'val', graphs: split.val.length, step: step + 1 });
       evalCurve.push({ step: step + 1, val_rmse: e.rmse, val_mae: e.mae });
     }
     if (ckEvery > 0 && (step + 1) % ckEvery === 0) {
-      syncParams();
+      engine.syncParams();
       save(step + 1);
     }
     if (opts.onProgress && ((i + 1) % progressEvery === 0 || i === n - 1)) {
       const el = (Date.now() - tStart) / 1000;
-      const compileCount = cuda ? cudaCompiles : cache.stats().builds;
+      const compileCount = engine.compileStats().builds;
       opts.onProgress({ step: step + 1, steps: opts.steps, loss: r.loss, stepsPerSec: (i + 1) / Math.max(el, 1e-9), compileCount });
     }
     if (Date.now() - lastYield > 100) {
@@ -446,12 +379,10 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
       lastYield = Date.now();
     }
   }
-  const flops = cuda ? cudaFlops : api.flopsCount();
+  const flops = engine.flops();
   const ran = i;
-  syncParams();
-  for (const h of profiledPlans) {
-    for (const [k, sec] of Object.entries(api.getProfile(h))) profileSeconds[k] = (profileSeconds[k] ?? 0) + sec;
-  }
+  engine.syncParams();
+  const profileSeconds = engine.profileSeconds();
   save(startStep + ran);
 
   let val = { rmse: NaN, mae: NaN };
@@ -472,7 +403,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
 
   const b = combinedMs.subarray(0, ran);
   const summary = policy.summary();
-  const cs = cuda ? { builds: cudaCompiles, buildMs: cudaCompileMs } : cache.stats();
+  const cs = engine.compileStats();
   const totalSec = b.reduce((s, x) => s + x, 0) / 1000;
   const flopsPerStep = ran > 0 ? flops / ran : 0;
   const updMed = median(updateMs.subarray(0, ran));
