@@ -5,20 +5,21 @@
  * checkpoints and bitwise-exact resume.
  */
 import * as path from 'path';
-import { native, getThreads, setThreads, type AdamStepArgs } from '../native';
+import { native, setThreads, type AdamStepArgs } from '../native';
 import { createPolicy, sizesOf, type Policy, type PolicyOptions, type PolicyState } from '../batching';
 import { splitGraphs, type GraphStore, type Split } from '../data';
 import { modelConfigForStore, type ModelConfig, type ModelKind } from '../model/config';
 import { initParams, paramLayout, type ParamLayout } from '../model/params';
 import { PlanCache, plansByCapacity } from './plan';
 import { learningRate, parseSchedule, studySchedule, type ScheduleSpec } from './schedule';
-import { mean, median } from './metrics';
+import { StepRecorder } from './recorder';
+import { buildTrainResult, type TrainResult } from './result';
 import { evaluate } from './evaluate';
 import { prepareCheckpointDir, readCheckpoint, removeStaleFiles, writeCheckpoint, type LoadedCheckpoint } from './checkpoint';
 import { ArgumentError, CheckpointError, GnnError, TrainingError, isGnnError } from '../errors';
 import { prepareTargets } from './targets';
 import { CpuEngine, CudaEngine, type Engine, type StepTiming } from './engine';
-import { KernelProfileCollector, measureLimits, type KernelProfileEntry, type MachineLimits, type TraceSource } from './profile';
+import { KernelProfileCollector, type TraceSource } from './profile';
 
 /** Options of {@link train}. */
 export interface TrainOptions {
@@ -111,70 +112,7 @@ export interface TrainProgress {
   compileCount: number;
 }
 
-/** Per-kernel share of the update time (opt-in profile). */
-export interface KernelProfileRow {
-  kernel: string;
-  ms_per_step: number;
-  share: number;
-}
-
-/** Everything a run measured (the `--json` document of `gnnbatch train`). */
-export interface TrainResult {
-  model: ModelKind;
-  policy: string;
-  batch: number;
-  seed: number;
-  target: string;
-  steps: number;
-  /** Compute device the run used. */
-  device: 'cpu' | 'cuda';
-  /** Steps run in this invocation (less than `steps` after a resume). */
-  steps_run: number;
-  threads: number;
-  ms_per_step_median: number;
-  batching_ms_median: number;
-  update_ms_median: number;
-  combined_ms_median: number;
-  batching_ms_mean: number;
-  update_ms_mean: number;
-  combined_ms_mean: number;
-  compile_count: number;
-  compile_ms_total: number;
-  graphs_per_s: number;
-  node_fill: number;
-  edge_fill: number;
-  graph_fill: number;
-  graphs_per_batch_mean: number;
-  padded_edges_vs_exact: number;
-  final_train_loss: number;
-  val_rmse: number;
-  val_mae: number;
-  test_rmse: number;
-  test_mae: number;
-  /** Mean and standard deviation of the raw target over the train split. */
-  target_mean: number;
-  target_std: number;
-  /** Whether per-element reference values were fitted and subtracted. */
-  atomref: boolean;
-  /** Standard deviation of what the network learns (the residual after atomrefs, else the target). */
-  residual_std: number;
-  params: number;
-  gflop_per_step: number;
-  gflops: number;
-  loss_curve: { step: number; loss: number }[];
-  eval_curve: { step: number; val_rmse: number; val_mae: number }[];
-  profile?: KernelProfileRow[];
-  /** Per kernel call site (CPU engine, `profile`): calls, time, flops, bytes, roofline bound, padding share (see ./profile). */
-  kernel_profile?: { limits: MachineLimits; kernels: KernelProfileEntry[]; dropped_records: number };
-  stopped_early: boolean;
-  /** Step of the last checkpoint written by this run (null when none was written). */
-  checkpoint_step: number | null;
-  /**
-   * Problems that did not stop the run but make a figure unusable, e.g. a
-   * validation RMSE that is NaN because a validation graph has no finite target.
-   */
-  warnings: string[];
-}
+export type { TrainResult, KernelProfileRow } from './result';
 
 /** A trained model in memory (parameters + what is needed to use them). */
 export interface TrainedModel {
@@ -261,17 +199,12 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   // A planCacheBytes the caller sets is a hard limit (also on the exact policy's single growing plan).
   const cache = new PlanCache(config, 'float32', opts.planCacheBytes, plansByCapacity(opts.policy), opts.planCacheBytes !== undefined);
   const n = opts.steps - startStep;
-  const batchingMs = new Float64Array(Math.max(0, n));
-  const updateMs = new Float64Array(Math.max(0, n));
-  const combinedMs = new Float64Array(Math.max(0, n));
-  const recentLoss: number[] = [];
-  let realGraphs = 0;
+  const recorder = new StepRecorder(n, opts.steps, lossCurve);
   let stopped = false;
   let lastYield = Date.now();
   let tStart = Date.now();
   const progressEvery = opts.progressEvery ?? 10;
   const ckEvery = opts.checkpointEvery ?? 0;
-  const lossEvery = Math.max(1, Math.floor(opts.steps / 500));
   if (opts.trace && (!opts.profile || device === 'cuda')) throw new ArgumentError('trace needs profile: true on the CPU engine (device cpu)');
   const kernelCollector = opts.profile && device !== 'cuda' ? new KernelProfileCollector(Math.max(0, n), opts.trace === true) : null;
 
@@ -351,13 +284,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
         `step ${step + 1}: the gradient norm is ${r.gradNorm} (loss ${r.loss}) on the batch of graphs ${describeIds(spec.graphIds)}; ` +
           `training stopped, since Adam's moments are now infinite and would freeze the weights; this step's update is not saved (try --clip, a lower --lr, or check these graphs' distances and targets); ${lastCheckpoint()}`,
       );
-    batchingMs[i] = r.batchingMs;
-    updateMs[i] = r.updateMs;
-    combinedMs[i] = ms(t0, process.hrtime.bigint());
-    realGraphs += spec.graphIds.length;
-    recentLoss.push(r.loss);
-    if (recentLoss.length > 100) recentLoss.shift();
-    if (step % lossEvery === 0 || step === opts.steps - 1) lossCurve.push({ step, loss: r.loss });
+    recorder.record(step, spec.graphIds.length, r, ms(t0, process.hrtime.bigint()));
     if (opts.evalEvery && (step + 1) % opts.evalEvery === 0 && step + 1 < opts.steps && split.val.length > 0) {
       engine.syncParams();
       const te = process.hrtime.bigint();
@@ -401,68 +328,12 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     }
   }
 
-  const b = combinedMs.subarray(0, ran);
-  const summary = policy.summary();
-  const cs = engine.compileStats();
-  const totalSec = b.reduce((s, x) => s + x, 0) / 1000;
-  const flopsPerStep = ran > 0 ? flops / ran : 0;
-  const updMed = median(updateMs.subarray(0, ran));
-  let profile: KernelProfileRow[] | undefined;
-  if (opts.profile && ran > 0) {
-    const total = Object.values(profileSeconds).reduce((s, x) => s + x, 0);
-    profile = Object.entries(profileSeconds)
-      .map(([kernel, s]) => ({ kernel, ms_per_step: (s * 1000) / ran, share: total > 0 ? s / total : 0 }))
-      .sort((x, y) => y.ms_per_step - x.ms_per_step);
-  }
-  const kernelProfile = kernelCollector && ran > 0 ? (() => {
-    const limits = measureLimits();
-    return { limits, kernels: kernelCollector.rows(limits), dropped_records: kernelCollector.dropped };
-  })() : undefined;
-  const result: TrainResult = {
-    model: config.kind,
-    policy: opts.policy,
-    batch: opts.batchSize,
-    seed,
-    target: opts.target,
-    steps: startStep + ran,
-    steps_run: ran,
-    threads: getThreads(),
-    device,
-    ms_per_step_median: median(b),
-    batching_ms_median: median(batchingMs.subarray(0, ran)),
-    update_ms_median: updMed,
-    combined_ms_median: median(b),
-    batching_ms_mean: mean(batchingMs.subarray(0, ran)),
-    update_ms_mean: mean(updateMs.subarray(0, ran)),
-    combined_ms_mean: mean(b),
-    compile_count: cs.builds,
-    compile_ms_total: cs.buildMs,
-    graphs_per_s: totalSec > 0 ? realGraphs / totalSec : 0,
-    node_fill: summary.nodeFill,
-    edge_fill: summary.edgeFill,
-    graph_fill: summary.graphFill,
-    graphs_per_batch_mean: summary.graphsPerBatchMean,
-    padded_edges_vs_exact: summary.paddedEdgesVsExact,
-    final_train_loss: mean(recentLoss),
-    val_rmse: val.rmse,
-    val_mae: val.mae,
-    test_rmse: test.rmse,
-    test_mae: test.mae,
-    target_mean: rawStats.mean,
-    target_std: rawStats.std,
-    atomref: !!opts.atomref,
-    residual_std: stats.std,
-    params: layout.total,
-    gflop_per_step: flopsPerStep / 1e9,
-    gflops: updMed > 0 ? flopsPerStep / 1e9 / (updMed / 1000) : 0,
-    loss_curve: lossCurve,
-    eval_curve: evalCurve,
-    profile,
-    kernel_profile: kernelProfile,
-    stopped_early: stopped,
-    checkpoint_step: savedStep,
-    warnings,
-  };
+  const result = buildTrainResult({
+    config, paramCount: layout.total, policy: opts.policy, batch: opts.batchSize, seed, target: opts.target, device,
+    startStep, ran, timings: recorder.timings(), compile: engine.compileStats(), flops, batching: policy.summary(),
+    val, test, rawStats, stats, atomref: !!opts.atomref, lossCurve, evalCurve,
+    profileSeconds: opts.profile ? profileSeconds : null, kernelCollector, stopped, savedStep, warnings,
+  });
   return {
     result,
     model: { config, layout, params, target: opts.target, targetMean: stats.mean, targetStd: stats.std, atomRefs: atomRefs ?? null, graphRule: store.graphRule },
