@@ -48,5 +48,5 @@ export { StaticConstantPolicy } from './static-constant';
 export { DynamicPolicy } from './dynamic';
 export { PackedPolicy, type PackedOptions } from './packed';
 export { ExactPolicy } from './exact';
-export { POLICY_NAMES, createPolicy, isPolicyName, type PolicyName, type PolicyOptions } from './registry';
+export { POLICY_NAMES, createPolicy, isPolicyName, policyName, type PolicyName, type PolicyOptions } from './registry';
 export { compareBatching, formatCompareTable, type CompareBatchingInput, type CompareRow } from './compare';

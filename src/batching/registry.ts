@@ -25,6 +25,16 @@ export function isPolicyName(name: string): name is PolicyName {
 }
 
 /**
+ * `name` as a {@link PolicyName}, for names read from files, flags or other
+ * strings; throws ArgumentError (ERR_GNN_ARGUMENT) listing the registered
+ * names when it is not one.
+ */
+export function policyName(name: string): PolicyName {
+  if (!isPolicyName(name)) throw new ArgumentError(`unknown batching policy '${name}' (expected one of ${POLICY_NAMES.join(', ')})`);
+  return name;
+}
+
+/**
  * Create a policy by name over `split` (graph ids into `sizes`) with batch size
  * `batchSize` and `seed` (the stream's shuffle seed; the study used 42).
  */

@@ -5,7 +5,7 @@
  */
 import { Option, type Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
-import { POLICY_NAMES } from '../batching';
+import { POLICY_NAMES, type PolicyName } from '../batching';
 import { train, type TrainResult } from '../train/trainer';
 import { defaultTarget } from '../data';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
@@ -14,11 +14,12 @@ import { prepareCheckpointDir } from '../train/checkpoint';
 import { ArgumentError, GnnError, UsageError } from '../errors';
 import { checkOutputFile, formatKernelTable, formatLimits } from './profile';
 import { writeChromeTrace } from '../train/profile';
+import { scheduleText } from '../train/schedule';
 import { MODEL_KINDS, type ModelKind } from '../model/config';
 
 interface TrainCliOptions extends SourceOptionValues {
   model: string;
-  policy: string;
+  policy: PolicyName; // commander's choices(POLICY_NAMES) checked it
   batch: number;
   steps: number;
   evalEvery: number;
@@ -156,7 +157,7 @@ export function registerTrainCommand(program: Command): void {
           steps: o.steps,
           seed: o.seed,
           lr: o.lr,
-          schedule: o.schedule,
+          schedule: scheduleText(o.schedule),
           clipNorm: o.clip,
           atomref: o.atomref,
           device: o.device as 'cpu' | 'cuda' | 'auto',

@@ -17,7 +17,7 @@
  * The fits are in least-squares.ts, the simulation in policy-simulation.ts;
  * this file calibrates, recommends, and verifies against real runs.
  */
-import { POLICY_NAMES, createPolicy, sizesOf } from '../batching';
+import { POLICY_NAMES, createPolicy, policyName, sizesOf } from '../batching';
 import { defaultTarget, loadSource, splitGraphs, storeArraysFor, targetColumn, targetStats, type GraphStore, type SourceFormat, type Split } from '../data';
 import { native, nativeModel, setThreads, type PackShape } from '../native';
 import { modelConfigForStore, type ModelKind } from '../model/config';
@@ -256,7 +256,7 @@ export async function verifyRecommendation(
       store: o.store,
       target,
       model: { kind: o.model },
-      policy: p.policy,
+      policy: policyName(p.policy),
       batchSize: o.batchSize,
       steps: o.verifySteps,
       seed: o.seed ?? 42,

@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { POLICY_NAMES, compareBatching, isPolicyName, sizesOf } from '../batching';
+import { POLICY_NAMES, compareBatching, isPolicyName, policyName, sizesOf } from '../batching';
 import { defaultTarget, distribution, targetColumn, formatGraphRule, loadSource, parseGraphRule, splitGraphs, type GraphStore, type LoadSourceOptions, type Split } from '../data';
 import { MODEL_KINDS, type ModelKind } from '../model/config';
 import { train, type TrainProgress } from '../train/trainer';
@@ -312,7 +312,7 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
         store,
         target,
         model: { kind: c.model },
-        policy: c.policy,
+        policy: policyName(c.policy),
         batchSize: c.batch,
         steps: grid.steps,
         seed: c.seed,

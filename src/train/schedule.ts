@@ -10,6 +10,22 @@ export type ScheduleSpec =
   | { kind: 'exponential'; lr: number; decayRate: number; decaySteps: number; staircase?: boolean }
   | { kind: 'cosine'; lr: number; totalSteps: number; minLr?: number; warmupSteps?: number };
 
+/**
+ * A schedule as text (the CLI's `--schedule`): `constant`, `exponential[:rate:steps]`
+ * (`study` = the study's exponential decay), or `cosine[:minLr]`; the peak
+ * learning rate and the run length come from the run.
+ */
+export type ScheduleText = ScheduleKindText | `${ScheduleKindText}:${string}`;
+type ScheduleKindText = 'constant' | 'study' | 'exponential' | 'cosine';
+
+const isScheduleText = (text: string): text is ScheduleText => ['constant', 'study', 'exponential', 'cosine'].includes(text.split(':')[0]);
+
+/** `text` as a {@link ScheduleText} (what parseSchedule reads); throws ArgumentError (ERR_GNN_ARGUMENT) naming the forms when it is none. */
+export function scheduleText(text: string): ScheduleText {
+  if (isScheduleText(text)) return text;
+  throw new ArgumentError(`unknown schedule '${text}' (expected constant, exponential[:rate:steps] or cosine[:minLr])`);
+}
+
 /** The study's schedule: 1e-4, x0.96 every 100k steps (staircase). */
 export function studySchedule(lr = 1e-4): ScheduleSpec {
   return { kind: 'exponential', lr, decayRate: 0.96, decaySteps: 100_000, staircase: true };

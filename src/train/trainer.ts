@@ -6,12 +6,12 @@
  */
 import * as path from 'path';
 import { native, setThreads, type AdamStepArgs } from '../native';
-import { createPolicy, sizesOf, type Policy, type PolicyOptions, type PolicyState } from '../batching';
+import { createPolicy, sizesOf, type Policy, type PolicyName, type PolicyOptions, type PolicyState } from '../batching';
 import { splitGraphs, type GraphStore, type Split } from '../data';
 import { modelConfigForStore, type ModelConfig, type ModelKind } from '../model/config';
 import { initParams, paramLayout, type ParamLayout } from '../model/params';
 import { PlanCache, plansByCapacity } from './plan';
-import { learningRate, parseSchedule, studySchedule, type ScheduleSpec } from './schedule';
+import { learningRate, parseSchedule, studySchedule, type ScheduleSpec, type ScheduleText } from './schedule';
 import { StepRecorder } from './recorder';
 import { buildTrainResult, type TrainResult } from './result';
 import { evaluate } from './evaluate';
@@ -29,8 +29,8 @@ export interface TrainOptions {
   target: string;
   /** Model kind and any overrides of the study's configuration. */
   model?: Partial<ModelConfig> & { kind?: ModelKind };
-  /** Batching policy name (`static-2pow`, `static-64`, `static-constant`, `dynamic`, `packed`, `exact`). */
-  policy: string;
+  /** Batching policy (`static-2pow`, `static-64`, `static-constant`, `dynamic`, `packed`, `exact`). */
+  policy: PolicyName;
   /** Policy options (budget estimator, studyCompat, ...). */
   policyOptions?: PolicyOptions;
   /** Batch size B. */
@@ -46,7 +46,7 @@ export interface TrainOptions {
   /** Peak learning rate (default 1e-4). */
   lr?: number;
   /** Schedule: spec or text (`constant`, `exponential[:rate:steps]`, `cosine[:minLr]`); default the study's. */
-  schedule?: ScheduleSpec | string;
+  schedule?: ScheduleSpec | ScheduleText;
   /**
    * Fit per-element reference values on the train split and train on the
    * residual (standard for extensive targets like U0); predictions add them back.
@@ -101,6 +101,12 @@ export interface TrainOptions {
   progressEvery?: number;
   /** Stop early when this returns true (checked between steps; a checkpoint is still written). */
   shouldStop?: () => boolean;
+  /**
+   * Stop early once aborted, exactly like `shouldStop`: checked between steps,
+   * the run resolves (not rejects) with `stopped_early: true` and writes its
+   * checkpoint, so an aborted run can be resumed.
+   */
+  signal?: AbortSignal;
 }
 
 /** A progress report. */
@@ -158,7 +164,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const device = config.kind === 'painn' && opts.device === 'auto' ? 'cpu' : resolveDevice(opts.device ?? 'cpu');
   if (device === 'cuda') {
     const unsupported = (what: string): never => {
-      throw new GnnError('ERR_GNN_UNSUPPORTED', `--device cuda: ${what} is not supported on the CUDA engine (use --device cpu)`);
+      throw new GnnError('ERR_GNN_UNSUPPORTED', `device 'cuda': ${what} is not supported on the CUDA engine (use device 'cpu')`);
     };
     if (opts.clipNorm) unsupported('gradient clipping');
     if (opts.resumeDir) unsupported('resume');
@@ -261,7 +267,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   let i = 0;
   for (; i < n; i++) {
     const step = startStep + i;
-    if (opts.shouldStop?.()) {
+    if (opts.signal?.aborted || opts.shouldStop?.()) {
       stopped = true;
       break;
     }
@@ -282,7 +288,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
       throw new TrainingError(
         'ERR_GNN_NONFINITE_GRADIENT',
         `step ${step + 1}: the gradient norm is ${r.gradNorm} (loss ${r.loss}) on the batch of graphs ${describeIds(spec.graphIds)}; ` +
-          `training stopped, since Adam's moments are now infinite and would freeze the weights; this step's update is not saved (try --clip, a lower --lr, or check these graphs' distances and targets); ${lastCheckpoint()}`,
+          `training stopped, since Adam's moments are now infinite and would freeze the weights; this step's update is not saved (try clipNorm, a lower lr, or check these graphs' distances and targets); ${lastCheckpoint()}`,
       );
     recorder.record(step, spec.graphIds.length, r, ms(t0, process.hrtime.bigint()));
     if (opts.evalEvery && (step + 1) % opts.evalEvery === 0 && step + 1 < opts.steps && split.val.length > 0) {
@@ -352,8 +358,8 @@ export function resolveDevice(d: 'cpu' | 'cuda' | 'auto'): 'cpu' | 'cuda' {
     throw new GnnError(
       info.cuda.compiled ? 'ERR_GNN_NO_DEVICE' : 'ERR_GNN_NO_CUDA',
       info.cuda.compiled
-        ? '--device cuda: this build has the CUDA backend but no usable GPU was found (driver or device missing); use --device cpu or auto'
-        : '--device cuda: this build was compiled without CUDA (no nvcc at install time, or GNN_CUDA=OFF); rebuild with GNN_CUDA=ON or use --device cpu',
+        ? "device 'cuda': this build has the CUDA backend but no usable GPU was found (driver or device missing); use device 'cpu' or 'auto'"
+        : "device 'cuda': this build was compiled without CUDA (no nvcc at install time, or GNN_CUDA=OFF); rebuild with GNN_CUDA=ON or use device 'cpu'",
     );
   }
   return 'cuda';

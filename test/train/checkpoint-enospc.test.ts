@@ -14,7 +14,7 @@ import { loadSource, type GraphStore } from '../../src/data';
 import { train } from '../../src/train/trainer';
 import { readCheckpoint } from '../../src/train/checkpoint';
 
-const base = { target: 'U0', model: { kind: 'mpeu' as const, latent: 16 }, policy: 'dynamic', batchSize: 4, seed: 6, skipEval: true };
+const base = { target: 'U0', model: { kind: 'mpeu' as const, latent: 16 }, policy: 'dynamic' as const, batchSize: 4, seed: 6, skipEval: true };
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gnnbatch-enospc-'));
 const mnt = path.join(tmp, 'small');
 let store: GraphStore;

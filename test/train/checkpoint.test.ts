@@ -17,7 +17,7 @@ import { GnnError } from '../../src/errors';
 
 let store: GraphStore;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gnnbatch-ck-'));
-const base = { target: 'U0', model: { kind: 'mpeu' as const, latent: 8 }, policy: 'dynamic', batchSize: 8, seed: 4, lr: 1e-3 };
+const base = { target: 'U0', model: { kind: 'mpeu' as const, latent: 8 }, policy: 'dynamic' as const, batchSize: 8, seed: 4, lr: 1e-3 };
 
 beforeAll(async () => {
   store = (await loadSource('qm9-like:120', { graph: 'fc' })).store;

@@ -10,7 +10,7 @@ import { train } from '../../src/train/trainer';
 import { PlanCache, buildPlan } from '../../src/train/plan';
 import { resolveModelConfig } from '../../src/model/config';
 
-const base = { target: 'U0', model: { kind: 'mpeu' as const, latent: 8 }, policy: 'dynamic', batchSize: 8, seed: 2, skipEval: true };
+const base = { target: 'U0', model: { kind: 'mpeu' as const, latent: 8 }, policy: 'dynamic' as const, batchSize: 8, seed: 2, skipEval: true };
 const molecules = (): Structure[] => [...qm9Like(60, 9)];
 const storeOf = (s: Structure[]): GraphStore => buildStore(s, { graph: parseGraphRule('fc') }).store;
 

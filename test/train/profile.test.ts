@@ -196,7 +196,7 @@ describe('per-kernel profile', () => {
 
 describe('train({ profile, trace })', () => {
   it('keeps a trace whose kernel events are the profiled calls, beside the step loop; trace without profile is refused', async () => {
-    const opts = { store, target: 'U0', model: { kind: 'mpeu' as const, latent: 8 }, policy: 'static-2pow', batchSize: 8, steps: 3, seed: 1, skipEval: true };
+    const opts = { store, target: 'U0', model: { kind: 'mpeu' as const, latent: 8 }, policy: 'static-2pow' as const, batchSize: 8, steps: 3, seed: 1, skipEval: true };
     const { result, trace } = await train({ ...opts, profile: true, trace: true });
     expect(trace?.label).toBe('gnnbatch train');
     const doc = toChromeTrace(trace!);

@@ -35,7 +35,7 @@ describe('every policy trains both models', () => {
 });
 
 describe('determinism and resume', () => {
-  const base = { target: 'U0', model: { kind: 'mpeu' as const, latent: 16 }, policy: 'static-64', batchSize: 8, seed: 3, lr: 1e-3 };
+  const base = { target: 'U0', model: { kind: 'mpeu' as const, latent: 16 }, policy: 'static-64' as const, batchSize: 8, seed: 3, lr: 1e-3 };
 
   it('same seed gives bitwise identical loss curves', async () => {
     const a = await train({ store, ...base, steps: 12 });

@@ -8,7 +8,7 @@ import { expectTypeOf } from 'expect-type';
 import { native, type NativeAddon, type NativeCudaApi, type NativeInfo, type NativeModelApi } from '../../src/native';
 import { MODEL_KINDS, type ModelKind } from '../../src/model/config';
 import { POLICY_NAMES, type PolicyName } from '../../src/batching';
-import type { ScheduleSpec } from '../../src/train/schedule';
+import type { ScheduleSpec, ScheduleText } from '../../src/train/schedule';
 import type { TrainOptions } from '../../src/train/trainer';
 
 /** Every export of the `.node` file (native/addon/*.cpp), sorted. */
@@ -60,8 +60,18 @@ describe('string unions of the public options', () => {
     expectTypeOf<NonNullable<TrainOptions['device']>>().toEqualTypeOf<'cpu' | 'cuda' | 'auto'>();
     expectTypeOf<ScheduleSpec['kind']>().toEqualTypeOf<'constant' | 'exponential' | 'cosine'>();
     expectTypeOf<NonNullable<NonNullable<TrainOptions['model']>['kind']>>().toEqualTypeOf<ModelKind>();
+    expectTypeOf<TrainOptions['policy']>().toEqualTypeOf<PolicyName>();
+    expectTypeOf<NonNullable<TrainOptions['schedule']>>().toEqualTypeOf<ScheduleSpec | ScheduleText>();
+    expectTypeOf<NonNullable<TrainOptions['signal']>>().toEqualTypeOf<AbortSignal>();
+    expectTypeOf<'cosine:1e-6'>().toMatchTypeOf<ScheduleText>();
     // @ts-expect-error -- not a device
     const bad: TrainOptions['device'] = 'gpu';
     expect(bad).toBe('gpu');
+    // @ts-expect-error -- a misspelt policy does not compile
+    const typo: TrainOptions['policy'] = 'dynamc';
+    expect(typo).toBe('dynamc');
+    // @ts-expect-error -- not a schedule
+    const sched: TrainOptions['schedule'] = 'linear';
+    expect(sched).toBe('linear');
   });
 });
