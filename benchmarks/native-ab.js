@@ -1,0 +1,79 @@
+// Native A/B of the training step (issue 10's "within 3% of today's, same
+// run"): `npm run bench -- native-ab --old PATH [--rounds N] [--threads T]`.
+// Loads two builds of the addon into ONE process (PATH: another build's
+// gnnbatch.node, e.g. of an earlier commit: `git worktree add /tmp/old REV` and
+// `npx cmake-js compile -O /tmp/old-build` there) and runs their trainStep
+// alternately on the same packed batches (qm9-like fully connected, dynamic
+// policy), MPEU and SchNet at B = 32 and 128. A shared machine's load drifts
+// over seconds, so each pair of calls is compared: the figure is the median of
+// the per-pair ratios new / old.
+'use strict';
+const path = require('path');
+const dist = path.join(__dirname, '..', 'dist');
+const { loadSource, storeArraysFor } = require(path.join(dist, 'data'));
+const { createPolicy, sizesOf } = require(path.join(dist, 'batching'));
+const { allocPackOutput } = require(path.join(dist, 'train', 'plan'));
+const { native } = require(path.join(dist, 'native'));
+
+const { argValue } = require('./args');
+
+const median = (x) => {
+  const y = [...x].sort((a, b) => a - b);
+  return y.length % 2 ? y[y.length >> 1] : (y[y.length / 2 - 1] + y[y.length / 2]) / 2;
+};
+
+async function run({ args, log }) {
+  const i = args.indexOf('--old');
+  if (i < 0 || !args[i + 1]) throw new RangeError('native-ab needs --old PATH (another build of gnnbatch.node)');
+  const oldPath = path.resolve(args[i + 1]);
+  const rounds = argValue(args, '--rounds', 30);
+  const threads = argValue(args, '--threads', 2);
+  const oldA = require(oldPath);
+  const newA = native();
+  for (const a of [oldA, newA]) a.setThreads(threads);
+  const { store } = await loadSource('qm9-like:4000', { graph: 'fc' });
+  const arrays = storeArraysFor(store, 'U0', { mean: 0, std: 1000 });
+  const ids = Int32Array.from({ length: store.numGraphs }, (_, g) => g);
+  const rows = [];
+  for (const [model, B] of [['mpeu', 32], ['schnet', 32], ['mpeu', 128], ['schnet', 128]]) {
+    const policy = createPolicy('dynamic', sizesOf(store), ids, B, 42);
+    const shape = policy.fixedShape;
+    const batches = [];
+    for (let b = 0; b < 8; b++) {
+      const inputs = allocPackOutput(shape, 'float32');
+      newA.packGraphs(arrays, policy.next().graphIds, shape, inputs);
+      batches.push(inputs);
+    }
+    const config = { kind: model };
+    const L = newA.modelLayout(config);
+    const state = [oldA, newA].map((a) => {
+      const p = new Float32Array(L.total);
+      for (let k = 0; k < L.total; k++) p[k] = Math.sin(k) * 0.05;
+      return { a, plan: a.createPlan(config, shape, 'float32'), p, g: new Float32Array(L.total), m: new Float32Array(L.total), v: new Float32Array(L.total) };
+    });
+    const times = [[], []];
+    for (let r = -2; r < rounds; r++) {
+      for (const w of r % 2 ? [1, 0] : [0, 1]) {
+        const s = state[w];
+        const t0 = process.hrtime.bigint();
+        s.a.trainStep(s.plan, batches[(r + 8) % 8], shape, s.p, s.g, s.m, s.v, { lr: 1e-4, bc1: 1, bc2: 1 });
+        if (r >= 0) times[w].push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+    }
+    const row = { model, batch: B, old_ms: median(times[0]), new_ms: median(times[1]), ratio: median(times[1].map((t, k) => t / times[0][k])), rounds };
+    rows.push(row);
+    log(`${model} B=${B}: old ${row.old_ms.toFixed(1)} ms, new ${row.new_ms.toFixed(1)} ms, paired median new/old ${row.ratio.toFixed(3)}`);
+  }
+  const md = [
+    '## Native A/B of the training step (`npm run bench -- native-ab --old PATH`)',
+    '',
+    `Two builds of the addon in one process, trainStep alternated on the same packed batches (qm9-like:4000 fully connected, dynamic policy), ${rounds} pairs per row after 2 warm-up pairs, ${threads} threads. Old: \`${path.basename(path.dirname(path.dirname(oldPath)))}\`. Ratio: median over pairs of new / old (robust to the shared machine's drifting load; the medians of each side are shown too).`,
+    '',
+    '| model | B | old ms (median) | new ms (median) | new / old (paired median) |',
+    '|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.model} | ${r.batch} | ${r.old_ms.toFixed(1)} | ${r.new_ms.toFixed(1)} | ${r.ratio.toFixed(3)} |`),
+  ];
+  return { markdown: md.join('\n'), data: rows };
+}
+
+module.exports = { run };
