@@ -19,10 +19,11 @@
  */
 import { POLICY_NAMES, createPolicy, policyName, sizesOf } from '../batching';
 import { defaultTarget, loadSource, splitGraphs, storeArraysFor, targetColumn, targetStats, type GraphStore, type SourceFormat, type Split } from '../data';
-import { native, nativeModel, setThreads, type PackShape } from '../native';
+import { setThreads, type PackShape } from '../native';
 import { modelConfigForStore, type ModelKind } from '../model/config';
 import { initParams, paramLayout } from '../model/params';
-import { buildPlan, inputsFor } from '../train/plan';
+import { PlanCache } from '../train/plan';
+import { CpuEngine } from '../train/engine';
 import { train } from '../train/trainer';
 import type { StudyResults } from './results';
 import { analyseStudy, policyCosts, recommendPolicies } from './stats';
@@ -89,7 +90,9 @@ export function calibrateCostModel(o: CalibrateOptions): CostModel {
   const budget = dyn.fixedShape as PackShape;
   const first = dyn.next().graphIds;
   const steps = o.stepsPerShape ?? 3;
-  const api = nativeModel();
+  // train()'s CPU engine and plan cache: the calibration times the very step a run makes.
+  const cache = new PlanCache(config, 'float32');
+  const engine = new CpuEngine(arrays, cache, { params, grads, m, v });
   const points: CalibrationPoint[] = [];
   let t = 0;
   for (const [sn, se] of CALIBRATION_SCALES) {
@@ -106,25 +109,25 @@ export function calibrateCostModel(o: CalibrateOptions): CostModel {
       n += gn;
       e += ge;
     }
-    const ids = first.subarray(0, Math.max(1, k));
-    const plan = buildPlan(config, shape, 'float32');
+    const spec = { graphIds: first.subarray(0, Math.max(1, k)), shape };
     const times: number[] = [];
     let firstMs = 0;
+    let buildMs = 0;
     for (let s = 0; s <= steps; s++) {
-      const a = process.hrtime.bigint();
-      const inputs = inputsFor(plan, shape);
-      native().packGraphs(arrays, ids, shape, inputs);
+      const before = cache.stats().buildMs;
+      const r = engine.stepSync(spec, t, { lr: 1e-4, bc1: 1 - 0.9 ** (t + 1), bc2: 1 - 0.999 ** (t + 1) }, process.hrtime.bigint());
       t++;
-      api.trainStep(plan.handle, inputs, shape, params, grads, m, v, { lr: 1e-4, bc1: 1 - 0.9 ** t, bc2: 1 - 0.999 ** t });
-      const ms = Number(process.hrtime.bigint() - a) / 1e6;
+      // Pack + step without the plan build (the first step of a shape builds its plan).
+      const build = cache.stats().buildMs - before;
+      const ms = r.batchingMs + r.updateMs - build;
       if (s > 0) times.push(ms);
-      else firstMs = ms;
+      else (firstMs = ms), (buildMs = build);
     }
     times.sort((x, y) => x - y);
     const median = times[times.length >> 1];
     // A new shape costs its plan build plus a slower first step (cold buffers,
     // page faults): both are what a run pays per compilation.
-    points.push({ ...shape, step_ms: median, step_ms_min: times[0], step_ms_max: times[times.length - 1], compile_ms: plan.buildMs + Math.max(0, firstMs - median) });
+    points.push({ ...shape, step_ms: median, step_ms_min: times[0], step_ms_max: times[times.length - 1], compile_ms: buildMs + Math.max(0, firstMs - median) });
   }
   const [a, b, c] = nonNegativeFit(points.map((p) => [p.edges, p.nodes, 1]), points.map((p) => p.step_ms));
   const [k, k0] = nonNegativeFit(points.map((p) => [p.edges, 1]), points.map((p) => p.compile_ms));

@@ -6,10 +6,10 @@
  * keeps the store and the weights on the device and replays a captured graph
  * per padded shape.
  */
-import { native, nativeCuda, nativeModel, type AdamStepArgs, type CudaModelHandle, type CudaPlanHandle, type CudaStoreHandle, type NativeCudaApi, type NativeStoreArrays, type PlanHandle } from '../native';
+import { native, nativeCuda, nativeModel, type AdamStepArgs, type CudaModelHandle, type CudaPlanHandle, type CudaStoreHandle, type NativeCudaApi, type NativeStoreArrays, type PackOutput, type PlanHandle, type StepResult } from '../native';
 import type { BatchSpec } from '../batching';
 import type { ModelConfig } from '../model/config';
-import { inputsFor, type PlanCache } from './plan';
+import { inputsFor, type Plan, type PlanCache } from './plan';
 import type { KernelProfileCollector } from './profile';
 
 /** What one step measured (ms) and its loss. */
@@ -68,8 +68,23 @@ export class CpuEngine implements Engine {
     this.api.resetFlops();
   }
 
-  async step(spec: BatchSpec, step: number, adam: AdamStepArgs, t0: bigint): Promise<StepTiming> {
+  /** With `asyncSteps` the native step runs on a worker (a Promise); otherwise see {@link stepSync}. */
+  step(spec: BatchSpec, step: number, adam: AdamStepArgs, t0: bigint): Promise<StepTiming> | StepTiming {
+    if (!this.o.asyncSteps) return this.stepSync(spec, step, adam, t0);
+    const p = this.pack(spec, t0);
     const { params, grads, m, v } = this.state;
+    return this.api.trainStepAsync(p.plan.handle, p.inputs, spec.shape, params, grads, m, v, adam).then((res) => this.finish(spec, step, p, res));
+  }
+
+  /** One step on the calling thread. */
+  stepSync(spec: BatchSpec, step: number, adam: AdamStepArgs, t0: bigint): StepTiming {
+    const p = this.pack(spec, t0);
+    const { params, grads, m, v } = this.state;
+    return this.finish(spec, step, p, this.api.trainStep(p.plan.handle, p.inputs, spec.shape, params, grads, m, v, adam));
+  }
+
+  // The shape's plan (built and counted when new) with the batch packed into it.
+  private pack(spec: BatchSpec, t0: bigint): { plan: Plan; inputs: PackOutput; compileMs: number; t0: bigint; tb: bigint; tp: bigint; t1: bigint } {
     const tb = process.hrtime.bigint();
     const before = this.cache.stats().buildMs;
     const plan = this.cache.get(spec.shape);
@@ -81,13 +96,14 @@ export class CpuEngine implements Engine {
     }
     const inputs = inputsFor(plan, spec.shape);
     native().packGraphs(this.arrays, spec.graphIds, spec.shape, inputs);
-    const t1 = process.hrtime.bigint();
-    const res = this.o.asyncSteps
-      ? await this.api.trainStepAsync(plan.handle, inputs, spec.shape, params, grads, m, v, adam)
-      : this.api.trainStep(plan.handle, inputs, spec.shape, params, grads, m, v, adam);
+    return { plan, inputs, compileMs, t0, tb, tp, t1: process.hrtime.bigint() };
+  }
+
+  private finish(spec: BatchSpec, step: number, p: ReturnType<CpuEngine['pack']>, res: StepResult): StepTiming {
     const t2 = process.hrtime.bigint();
+    const { t0, tb, tp, t1, compileMs } = p;
     // Taken each step: the native buffer never fills.
-    this.o.kernelCollector?.add(this.api.takeProfileRecords(plan.handle), ms(t0, t2), { step: step + 1, t0, tb, tp, t1, t2, shape: spec.shape, graphs: spec.graphIds.length, built: compileMs > 0 });
+    this.o.kernelCollector?.add(this.api.takeProfileRecords(p.plan.handle), ms(t0, t2), { step: step + 1, t0, tb, tp, t1, t2, shape: spec.shape, graphs: spec.graphIds.length, built: compileMs > 0 });
     // A plan build is charged to the update of the step that first meets the shape (in the means, not the medians).
     return { loss: res.loss, gradNorm: res.gradNorm, batchingMs: ms(t0, t1) - compileMs, updateMs: ms(t1, t2) + compileMs };
   }
