@@ -10,6 +10,7 @@ import { native, nativeCuda, nativeModel, type AdamStepArgs, type CudaModelHandl
 import type { BatchSpec } from '../batching';
 import type { ModelConfig } from '../model/config';
 import { inputsFor, type Plan, type PlanCache } from './plan';
+import { ArgumentError, GnnError } from '../errors';
 import type { KernelProfileCollector } from './profile';
 
 /** What one step measured (ms) and its loss. */
@@ -178,4 +179,48 @@ export class CudaEngine implements Engine {
   profileSeconds(): Record<string, number> {
     return {};
   }
+}
+
+/**
+ * The device a run uses: `cpu` (the default), `cuda`, or `auto` (CUDA when
+ * this build has it and a GPU is present; PaiNN always the CPU). Throws
+ * GnnError ERR_GNN_CUDA_UNSUPPORTED for PaiNN on 'cuda', ERR_GNN_UNSUPPORTED
+ * for an option the CUDA engine lacks (clipNorm, resume, asyncSteps), and
+ * ERR_GNN_NO_CUDA / ERR_GNN_NO_DEVICE when 'cuda' cannot run here.
+ */
+export function chooseDevice(config: Pick<ModelConfig, 'kind'>, o: { device?: 'cpu' | 'cuda' | 'auto'; clipNorm?: number; resumeDir?: string; asyncSteps?: boolean }): 'cpu' | 'cuda' {
+  if (config.kind === 'painn') {
+    if (o.device === 'cuda')
+      throw new GnnError('ERR_GNN_CUDA_UNSUPPORTED', "the CUDA engine does not run PaiNN yet (its kernels have not been run on a GPU); train PaiNN with device 'cpu'");
+    // PaiNN runs on the CPU only: `auto` picks the CPU for it.
+    if (o.device === 'auto') return 'cpu';
+  }
+  const device = resolveDevice(o.device ?? 'cpu');
+  if (device === 'cuda') {
+    const unsupported = (what: string): never => {
+      throw new GnnError('ERR_GNN_UNSUPPORTED', `device 'cuda': ${what} is not supported on the CUDA engine (use device 'cpu')`);
+    };
+    if (o.clipNorm) unsupported('gradient clipping');
+    if (o.resumeDir) unsupported('resume');
+    if (o.asyncSteps) unsupported('asyncSteps');
+  }
+  return device;
+}
+
+/** Resolves `auto` and checks that CUDA can run when asked for. */
+export function resolveDevice(d: 'cpu' | 'cuda' | 'auto'): 'cpu' | 'cuda' {
+  if (d !== 'cpu' && d !== 'cuda' && d !== 'auto') throw new ArgumentError(`device must be cpu, cuda or auto, got '${String(d)}'`);
+  if (d === 'cpu') return 'cpu';
+  const info = native().info();
+  const usable = info.cuda.compiled && info.cuda.devices > 0;
+  if (d === 'auto') return usable ? 'cuda' : 'cpu';
+  if (!usable) {
+    throw new GnnError(
+      info.cuda.compiled ? 'ERR_GNN_NO_DEVICE' : 'ERR_GNN_NO_CUDA',
+      info.cuda.compiled
+        ? "device 'cuda': this build has the CUDA backend but no usable GPU was found (driver or device missing); use device 'cpu' or 'auto'"
+        : "device 'cuda': this build was compiled without CUDA (no nvcc at install time, or GNN_CUDA=OFF); rebuild with GNN_CUDA=ON or use device 'cpu'",
+    );
+  }
+  return 'cuda';
 }

@@ -18,7 +18,7 @@ import { evaluate } from './evaluate';
 import { prepareCheckpointDir, readCheckpoint, removeStaleFiles, writeCheckpoint, type LoadedCheckpoint } from './checkpoint';
 import { ArgumentError, CheckpointError, GnnError, TrainingError, isGnnError } from '../errors';
 import { prepareTargets } from './targets';
-import { CpuEngine, CudaEngine, type Engine, type StepTiming } from './engine';
+import { CpuEngine, CudaEngine, chooseDevice, type Engine, type StepTiming } from './engine';
 import { KernelProfileCollector, type TraceSource } from './profile';
 
 /** Options of {@link train}. */
@@ -154,22 +154,9 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const lr = opts.lr ?? 1e-4;
   const schedule: ScheduleSpec =
     typeof opts.schedule === 'string' ? parseSchedule(opts.schedule, lr, opts.steps) : opts.schedule ?? studySchedule(lr);
-  if (config.kind === 'painn') {
-    if (opts.device === 'cuda')
-      throw new GnnError('ERR_GNN_CUDA_UNSUPPORTED', "the CUDA engine does not run PaiNN yet (its kernels have not been run on a GPU); train PaiNN with device 'cpu'");
-    if (!store.directions)
-      throw new GnnError('ERR_GNN_DATA_DIRECTIONS', 'PaiNN needs the edge direction vectors, but the store was built without them: build it with directions: true (buildStore, loadSource)');
-  }
-  // PaiNN runs on the CPU only: `auto` picks the CPU for it.
-  const device = config.kind === 'painn' && opts.device === 'auto' ? 'cpu' : resolveDevice(opts.device ?? 'cpu');
-  if (device === 'cuda') {
-    const unsupported = (what: string): never => {
-      throw new GnnError('ERR_GNN_UNSUPPORTED', `device 'cuda': ${what} is not supported on the CUDA engine (use device 'cpu')`);
-    };
-    if (opts.clipNorm) unsupported('gradient clipping');
-    if (opts.resumeDir) unsupported('resume');
-    if (opts.asyncSteps) unsupported('asyncSteps');
-  }
+  const device = chooseDevice(config, opts);
+  if (config.kind === 'painn' && !store.directions)
+    throw new GnnError('ERR_GNN_DATA_DIRECTIONS', 'PaiNN needs the edge direction vectors, but the store was built without them: build it with directions: true (buildStore, loadSource)');
   const sizes = sizesOf(store);
   const policy: Policy = createPolicy(opts.policy, sizes, split.train, opts.batchSize, seed, opts.policyOptions ?? {});
 
@@ -345,24 +332,6 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     model: { config, layout, params, target: opts.target, targetMean: stats.mean, targetStd: stats.std, atomRefs: atomRefs ?? null, graphRule: store.graphRule },
     trace: kernelCollector?.events ? { label: 'gnnbatch train', model: config.kind, policy: opts.policy, batch: opts.batchSize, events: kernelCollector.events } : undefined,
   };
-}
-
-/** Resolves `auto` and checks that CUDA can run when asked for. */
-export function resolveDevice(d: 'cpu' | 'cuda' | 'auto'): 'cpu' | 'cuda' {
-  if (d !== 'cpu' && d !== 'cuda' && d !== 'auto') throw new ArgumentError(`device must be cpu, cuda or auto, got '${String(d)}'`);
-  if (d === 'cpu') return 'cpu';
-  const info = native().info();
-  const usable = info.cuda.compiled && info.cuda.devices > 0;
-  if (d === 'auto') return usable ? 'cuda' : 'cpu';
-  if (!usable) {
-    throw new GnnError(
-      info.cuda.compiled ? 'ERR_GNN_NO_DEVICE' : 'ERR_GNN_NO_CUDA',
-      info.cuda.compiled
-        ? "device 'cuda': this build has the CUDA backend but no usable GPU was found (driver or device missing); use device 'cpu' or 'auto'"
-        : "device 'cuda': this build was compiled without CUDA (no nvcc at install time, or GNN_CUDA=OFF); rebuild with GNN_CUDA=ON or use device 'cpu'",
-    );
-  }
-  return 'cuda';
 }
 
 /** The first few ids of a batch, for messages. */
