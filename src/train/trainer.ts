@@ -250,6 +250,8 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     clipNorm: opts.clipNorm ?? 0,
   });
   const ms = (from: bigint, to: bigint): number => Number(to - from) / 1e6;
+  // RMSE and MAE in the target's units (host params must be current: engine.syncParams()).
+  const evaluateOn = (ids: Int32Array) => evaluate({ store, arrays, ids, config, params, targetMean: stats.mean, targetStd: stats.std, offsets, batchSize: opts.batchSize });
 
   let i = 0;
   for (; i < n; i++) {
@@ -281,7 +283,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     if (opts.evalEvery && (step + 1) % opts.evalEvery === 0 && step + 1 < opts.steps && split.val.length > 0) {
       engine.syncParams();
       const te = process.hrtime.bigint();
-      const e = evaluate({ store, arrays, ids: split.val, config, params, targetMean: stats.mean, targetStd: stats.std, offsets, batchSize: opts.batchSize });
+      const e = evaluateOn(split.val);
       kernelCollector?.span('eval', te, process.hrtime.bigint(), { split: 'val', graphs: split.val.length, step: step + 1 });
       evalCurve.push({ step: step + 1, val_rmse: e.rmse, val_mae: e.mae });
     }
@@ -309,9 +311,9 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   let test = { rmse: NaN, mae: NaN };
   if (!opts.skipEval) {
     const te = process.hrtime.bigint();
-    if (split.val.length) val = evaluate({ store, arrays, ids: split.val, config, params, targetMean: stats.mean, targetStd: stats.std, offsets, batchSize: opts.batchSize });
+    if (split.val.length) val = evaluateOn(split.val);
     const tt = process.hrtime.bigint();
-    if (split.test.length) test = evaluate({ store, arrays, ids: split.test, config, params, targetMean: stats.mean, targetStd: stats.std, offsets, batchSize: opts.batchSize });
+    if (split.test.length) test = evaluateOn(split.test);
     kernelCollector?.span('eval', te, tt, { split: 'val', graphs: split.val.length, step: startStep + ran });
     kernelCollector?.span('eval', tt, process.hrtime.bigint(), { split: 'test', graphs: split.test.length, step: startStep + ran });
     evalCurve.push({ step: startStep + ran, val_rmse: val.rmse, val_mae: val.mae });
