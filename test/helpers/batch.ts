@@ -50,8 +50,8 @@ export function randomStore(sizes: number[], seed: number, fc = false, maxZ = 9)
   };
 }
 
-/** Packs graph ids into a fresh buffer set of `shape` (padded) or their exact totals. */
-export function packBatch(store: NativeStoreArrays, ids: number[], shape: PackShape | 'exact', dtype: DType = 'float64'): { inputs: PackOutput; shape: PackShape } {
+/** Packs graph ids into a fresh buffer set of `shape` (padded) or their exact totals (with the edge directions when `directions`: the store must have them). */
+export function packBatch(store: NativeStoreArrays, ids: number[], shape: PackShape | 'exact', dtype: DType = 'float64', directions = false): { inputs: PackOutput; shape: PackShape } {
   let sh: PackShape;
   if (shape === 'exact') {
     let nodes = 0;
@@ -62,7 +62,7 @@ export function packBatch(store: NativeStoreArrays, ids: number[], shape: PackSh
     }
     sh = { nodes, edges, graphs: ids.length };
   } else sh = shape;
-  const inputs = allocPackOutput(sh, dtype);
+  const inputs = allocPackOutput(sh, dtype, directions);
   native().packGraphs(store, Int32Array.from(ids), sh, inputs);
   return { inputs, shape: sh };
 }

@@ -9,28 +9,9 @@ import type { ModelConfig } from '../../src/model/config';
 import type { ParamLayout } from '../../src/model/params';
 import type { NativeStoreArrays, PackOutput, PackShape } from '../../src/native';
 import { testRng } from '../helpers/batch';
+import { linear, weight, type Mat } from './reference';
 
-type Mat = number[][];
 const silu = (x: number): number => x / (1 + Math.exp(-x));
-
-function weight(layout: ParamLayout, p: ArrayLike<number>, name: string): Mat {
-  const e = layout.entries.find((x) => x.name === name);
-  if (!e) throw new Error(`no weight ${name}`);
-  const m: Mat = [];
-  for (let r = 0; r < e.rows; r++) {
-    const row: number[] = [];
-    for (let c = 0; c < e.cols; c++) row.push(p[e.offset + r * e.cols + c]);
-    m.push(row);
-  }
-  return m;
-}
-
-function linear(x: number[], w: Mat, b: Mat | null): number[] {
-  const out = new Array<number>(w[0].length).fill(0);
-  for (let i = 0; i < x.length; i++) for (let j = 0; j < out.length; j++) out[j] += x[i] * w[i][j];
-  if (b) for (let j = 0; j < out.length; j++) out[j] += b[0][j];
-  return out;
-}
 
 /** Per-graph predictions (standardised units) of the reference PaiNN. */
 export function painnReferencePredict(config: ModelConfig, layout: ParamLayout, p: ArrayLike<number>, b: PackOutput, shape: PackShape): number[] {

@@ -9,9 +9,9 @@ import type { PackOutput, PackShape } from '../../src/native';
 
 const ssp = (x: number): number => Math.log1p(Math.exp(-Math.abs(x))) + Math.max(x, 0) - Math.LN2;
 
-type Mat = number[][];
+export type Mat = number[][];
 
-function weight(layout: ParamLayout, p: ArrayLike<number>, name: string): Mat {
+export function weight(layout: ParamLayout, p: ArrayLike<number>, name: string): Mat {
   const e = layout.entries.find((x) => x.name === name);
   if (!e) throw new Error(`no weight ${name}`);
   const m: Mat = [];
@@ -23,7 +23,7 @@ function weight(layout: ParamLayout, p: ArrayLike<number>, name: string): Mat {
   return m;
 }
 
-function linear(x: number[], w: Mat, b: Mat | null): number[] {
+export function linear(x: number[], w: Mat, b: Mat | null): number[] {
   const out = new Array(w[0].length).fill(0);
   for (let i = 0; i < x.length; i++) for (let j = 0; j < out.length; j++) out[j] += x[i] * w[i][j];
   if (b) for (let j = 0; j < out.length; j++) out[j] += b[0][j];
