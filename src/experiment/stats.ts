@@ -151,12 +151,8 @@ export interface StudyAnalysis {
 
 const groupKey = (r: { data: string; model: string; batch: number }): string => `${r.data}|${r.model}|${r.batch}`;
 
-/**
- * Aggregates rows per (data, model, batch, policy), computes speedups per
- * (data, model, batch) and t-tests between every pair of policies there.
- * Order follows first appearance in `rows`.
- */
-export function analyseStudy(rows: readonly StudyRow[], alpha = 0.05): StudyAnalysis {
+/** Rows grouped per (data, model, batch, policy), in order of first appearance. */
+function rowsByPolicyCell(rows: readonly StudyRow[]): Map<string, StudyRow[]> {
   const byCell = new Map<string, StudyRow[]>();
   for (const r of rows) {
     const k = `${groupKey(r)}|${r.policy}`;
@@ -164,6 +160,16 @@ export function analyseStudy(rows: readonly StudyRow[], alpha = 0.05): StudyAnal
     if (list) list.push(r);
     else byCell.set(k, [r]);
   }
+  return byCell;
+}
+
+/**
+ * Aggregates rows per (data, model, batch, policy), computes speedups per
+ * (data, model, batch) and t-tests between every pair of policies there.
+ * Order follows first appearance in `rows`.
+ */
+export function analyseStudy(rows: readonly StudyRow[], alpha = 0.05): StudyAnalysis {
+  const byCell = rowsByPolicyCell(rows);
   const summaries: PolicySummary[] = [];
   for (const list of byCell.values()) {
     const r0 = list[0];
@@ -348,13 +354,7 @@ export function policyCosts(
   costPerHour = NaN,
   shapesAt?: (data: string, policy: string, batch: number) => number | undefined,
 ): PolicyCost[] {
-  const byCell = new Map<string, StudyRow[]>();
-  for (const r of rows) {
-    const k = `${groupKey(r)}|${r.policy}`;
-    const list = byCell.get(k);
-    if (list) list.push(r);
-    else byCell.set(k, [r]);
-  }
+  const byCell = rowsByPolicyCell(rows);
   const out: PolicyCost[] = [];
   for (const list of byCell.values()) {
     const r0 = list[0];
