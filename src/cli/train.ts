@@ -11,11 +11,21 @@ import { defaultTarget } from '../data';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
 import { intOption, numberOption, formatTable } from './format';
 import { prepareCheckpointDir } from '../train/checkpoint';
-import { ArgumentError, GnnError, UsageError } from '../errors';
+import { ArgumentError, GnnError, UsageError, isGnnError } from '../errors';
 import { checkOutputFile, formatKernelTable, formatLimits } from './profile';
 import { writeChromeTrace } from '../train/profile';
 import { scheduleText } from '../train/schedule';
 import { MODEL_KINDS, type ModelKind } from '../model/config';
+
+/**
+ * train() names its options (device 'cuda', clipNorm, lr); the command's user
+ * typed flags, so its errors say those instead.
+ */
+export function inFlagTerms(message: string): string {
+  return message
+    .replace(/\bdevice '(cpu|cuda|auto)'/g, '--device $1')
+    .replace(/\btry clipNorm, a lower lr\b/g, 'try --clip, a lower --lr');
+}
 
 interface TrainCliOptions extends SourceOptionValues {
   model: string;
@@ -186,6 +196,9 @@ export function registerTrainCommand(program: Command): void {
           process.stderr.write(`interrupted at step ${result.steps}: ${where}\n`);
           process.exitCode = 130;
         }
+      } catch (e) {
+        if (isGnnError(e)) e.message = inFlagTerms(e.message);
+        throw e;
       } finally {
         bar?.stop();
         process.removeListener('SIGINT', onSigint);
