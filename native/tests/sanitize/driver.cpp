@@ -177,6 +177,7 @@ struct PackBuf {
     b.recvPtr = recvPtr.data();
     b.sendPerm = sendPerm.data();
     b.sendPtr = sendPtr.data();
+    if (hasDir) b.direction = dir.data();
     return b;
   }
 };
@@ -184,6 +185,20 @@ struct PackBuf {
 gnn::PackShape paddedShape(const Store& st, const std::vector<int32_t>& ids) {
   gnn::PackStats t = gnn::batchTotals(st.view(), ids.data(), (int64_t)ids.size());
   return {t.realNodes + 1, t.realEdges, t.realGraphs + 1};
+}
+
+// The store with random unit edge directions.
+Store withRandomDirections(const Store& st, Rng& r) {
+  Store sd = st;
+  sd.hasDir = true;
+  sd.dir.resize(3 * sd.senders.size());
+  for (size_t k = 0; k < sd.senders.size(); ++k) {
+    const double a = 6.283185307179586 * r.uni(), c = 2 * r.uni() - 1, q = std::sqrt(1 - c * c);
+    sd.dir[3 * k] = (float)(q * std::cos(a));
+    sd.dir[3 * k + 1] = (float)(q * std::sin(a));
+    sd.dir[3 * k + 2] = (float)c;
+  }
+  return sd;
 }
 
 gnn::ModelConfig smallConfig(bool mpeu) {
@@ -220,15 +235,7 @@ void packAndModel(Rng& r, int round) {
   // Edge directions (PaiNN): copied per graph, padding edges exactly 0, the
   // other outputs unchanged; refused (coded) when the store has none.
   {
-    Store sd = st;
-    sd.hasDir = true;
-    sd.dir.resize(3 * sd.senders.size());
-    for (size_t k = 0; k < sd.senders.size(); ++k) {
-      const double a = 6.283185307179586 * r.uni(), c = 2 * r.uni() - 1, q = std::sqrt(1 - c * c);
-      sd.dir[3 * k] = (float)(q * std::cos(a));
-      sd.dir[3 * k + 1] = (float)(q * std::sin(a));
-      sd.dir[3 * k + 2] = (float)c;
-    }
+    Store sd = withRandomDirections(st, r);
     const gnn::PackShape padded{shape.nodes + 1, shape.edges + 2, shape.graphs + 1};
     PackBuf<T> pd(padded, true), pn(padded);
     expectOk("packGraphs with directions " + tag, [&] {
@@ -292,6 +299,45 @@ void packAndModel(Rng& r, int round) {
       mp.sendPerm[1] = mp.sendPerm[0];
       expectCode("repeated sendPerm " + tag, "ERR_GNN_BATCH", [&] { gnn::forward<T>(*plan, params.data(), mp.inputs(), nullptr); });
     }
+  }
+  // PaiNN on the same batch with directions: forward/backward/Adam, then
+  // mutated index entries and directions (a located error or a result, never a
+  // bad access); a batch without directions is refused with a code.
+  {
+    Store sd = withRandomDirections(st, r);
+    PackBuf<T> pd(shape, true);
+    gnn::packGraphs<T>(sd.view(), ids.data(), (int64_t)ids.size(), shape, pd.out());
+    gnn::ModelConfig cfg = smallConfig(true);
+    cfg.kind = gnn::ModelKind::PaiNN;
+    cfg.basis = 5;
+    cfg.cutoff = 2.0 + 3.0 * r.uni();
+    cfg.sharedFilters = r.uni() < 0.5;
+    cfg.meanAggregation = r.uni() < 0.5;
+    auto plan = gnn::buildPlan<T>(cfg, shape);
+    const gnn::ParamLayout L = gnn::paramLayout(cfg);
+    std::vector<T> params((size_t)L.total), grads((size_t)L.total), m((size_t)L.total), v((size_t)L.total), pred((size_t)shape.graphs);
+    for (auto& p : params) p = (T)((r.uni() - 0.5) * 0.3);
+    expectOk("painn forward/backward/adam " + tag, [&] {
+      const double l1 = gnn::forward(*plan, params.data(), pd.inputs(), pred.data());
+      const double l2 = gnn::forwardBackward(*plan, params.data(), grads.data(), pd.inputs());
+      check(std::isfinite(l1) && l1 == l2, "painn forward and forwardBackward agree");
+      for (T g : grads) check(std::isfinite((double)g), "painn finite gradient");
+      gnn::AdamArgs a;
+      a.lr = 1e-3; a.bc1 = 0.1; a.bc2 = 0.001;
+      gnn::adamStep(params.data(), grads.data(), m.data(), v.data(), L.total, a);
+    });
+    for (int k = 0; k < 6; ++k) {
+      PackBuf<T> mb = pd;
+      std::vector<int32_t>* arrays[] = {&mb.z, &mb.senders, &mb.receivers, &mb.nNode, &mb.recvPtr, &mb.sendPerm, &mb.sendPtr};
+      auto* a = arrays[r.range(0, 6)];
+      if (!a->empty())
+        (*a)[(size_t)r.range(0, (int64_t)a->size() - 1)] = r.uni() < 0.5 ? kExtremeInts[r.range(0, 9)] : (int32_t)r.range(-3, shape.edges + 3);
+      if (!mb.dir.empty()) mb.dir[(size_t)r.range(0, (int64_t)mb.dir.size() - 1)] = r.uni() < 0.5 ? (T)NAN : (T)1e30;
+      expectSafe("painn mutated batch " + tag, [&] { gnn::forwardBackward(*plan, params.data(), grads.data(), mb.inputs()); });
+    }
+    if (shape.edges > 0)
+      expectCode("painn without directions " + tag, "ERR_GNN_DATA_DIRECTIONS",
+                 [&] { gnn::forward<T>(*plan, params.data(), pb.inputs(), nullptr); });
   }
   // Mutations of the store, then pack: a located store error or success, never a bad write.
   for (int k = 0; k < 8; ++k) {
