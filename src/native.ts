@@ -277,13 +277,34 @@ export interface KernelRecords {
   bytes: Float64Array;
 }
 
+/**
+ * A model configuration as the native layer reads it (native/addon/model_args.cpp):
+ * `kind` is required, every other field falls back to the study's default and
+ * is range-checked natively (ERR_GNN_CONFIG). `ModelConfig` (src/model/config.ts)
+ * is one; `resolveModelConfig` fills and checks it in TypeScript first.
+ */
+export interface NativeModelConfig {
+  kind: 'mpeu' | 'schnet' | 'painn';
+  latent?: number;
+  passes?: number;
+  basis?: number;
+  rbfSpacing?: number;
+  rbfGamma?: number;
+  cutoff?: number;
+  sharedFilters?: boolean;
+  numClasses?: number;
+  readoutHidden?: number;
+  aggregation?: 'mean' | 'sum';
+  readout?: 'mean' | 'sum';
+}
+
 /** Opaque native plan handle (type-tagged External). */
 export type PlanHandle = { readonly __gnnPlan: unique symbol };
 
 /** Native model/plan/step entry points (native/addon/model_binding.cpp). */
 export interface NativeModelApi {
-  modelLayout(config: object): { total: number; entries: { name: string; offset: number; rows: number; cols: number }[] };
-  createPlan(config: object, capacity: PackShape, dtype?: 'float32' | 'float64'): PlanHandle;
+  modelLayout(config: NativeModelConfig): { total: number; entries: { name: string; offset: number; rows: number; cols: number }[] };
+  createPlan(config: NativeModelConfig, capacity: PackShape, dtype?: 'float32' | 'float64'): PlanHandle;
   planInfo(plan: PlanHandle): { bytes: number; dtype: 'float32' | 'float64'; capacity: PackShape; params: number };
   trainStep(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, adam: AdamStepArgs): StepResult;
   /**
@@ -367,7 +388,7 @@ export interface NativeCudaApi {
   /** Validates the store fully and uploads it once; targets become (t - mean) / scale. */
   cudaUploadStore(store: NativeStoreArrays, targetMean?: number, targetScale?: number): CudaStoreHandle;
   /** Copies float32 params (layout of `modelLayout(config)`) to the device; Adam state starts at zero. */
-  cudaCreateModel(config: object, params: Float32Array): CudaModelHandle;
+  cudaCreateModel(config: NativeModelConfig, params: Float32Array): CudaModelHandle;
   /** Allocates every device buffer of one padded shape; `timing` records CUDA events per step. */
   cudaCreatePlan(store: CudaStoreHandle, model: CudaModelHandle, shape: PackShape, timing?: boolean): CudaPlanHandle;
   /** Packs `ids` on the device into the plan's shape, runs forward + backward + Adam (captured on first use). */

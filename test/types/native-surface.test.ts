@@ -5,8 +5,8 @@
  * addon exports and the loaded binary in step.
  */
 import { expectTypeOf } from 'expect-type';
-import { native, type NativeAddon, type NativeCudaApi, type NativeInfo, type NativeModelApi } from '../../src/native';
-import { MODEL_KINDS, type ModelKind } from '../../src/model/config';
+import { native, type NativeAddon, type NativeCudaApi, type NativeInfo, type NativeModelApi, type NativeModelConfig } from '../../src/native';
+import { MODEL_KINDS, type ModelConfig, type ModelKind } from '../../src/model/config';
 import { POLICY_NAMES, type PolicyName } from '../../src/batching';
 import type { ScheduleSpec, ScheduleText } from '../../src/train/schedule';
 import type { TrainOptions } from '../../src/train/trainer';
@@ -45,6 +45,13 @@ describe('the native surface', () => {
     expectTypeOf<NativeAddon>().toMatchTypeOf<NativeCudaApi>();
     expectTypeOf(addon.getThreads()).toEqualTypeOf<number>();
     expectTypeOf<NativeInfo['backend']>().toEqualTypeOf<'cpu'>();
+    // Model configs are typed at the boundary (not `object`): ModelConfig is one, a wrong kind is not.
+    expectTypeOf<ModelConfig>().toMatchTypeOf<NativeModelConfig>();
+    expectTypeOf<NativeModelConfig['kind']>().toEqualTypeOf<ModelKind>();
+    expectTypeOf<Parameters<NativeAddon['createPlan']>[0]>().toEqualTypeOf<NativeModelConfig>();
+    // @ts-expect-error -- not a model kind
+    const wrongKind: NativeModelConfig = { kind: 'gcn' };
+    expect(wrongKind.kind).toBe('gcn');
   });
 });
 
