@@ -1,6 +1,6 @@
 // Training-step benchmark (issue 5): `npm run bench -- step [--threads N] [--steps N] [--json]`.
-// MPEU and SchNet on qm9-like fully connected graphs with the dynamic policy at
-// B = 32 and 128: median step (batching + update), the share of batching, the
+// MPEU and SchNet (B = 32, 128) and PaiNN (B = 16, 32, 128) on qm9-like fully
+// connected graphs with the dynamic policy: median step (batching + update), the share of batching, the
 // flops the kernels perform, and GFLOP/s against an in-run dense matrix-product
 // peak measured by the same process with the same thread count.
 'use strict';
@@ -17,15 +17,17 @@ async function run({ args, log }) {
   const steps = argValue(args, '--steps', 60);
   setThreads(threads);
   const source = 'qm9-like:20000';
-  const { store } = await loadSource(source, { graph: 'fc' });
+  // Directions for PaiNN (the other models ignore them).
+  const { store } = await loadSource(source, { graph: 'fc', directions: true });
   const api = nativeModel();
   // Dense peak: the same SIMD GEMM on a tall-skinny product like the model's.
   api.gemmBench(9984, 64, 128, 3);
   const peakSec = api.gemmBench(9984, 64, 128, 30);
   const peak = (2 * 9984 * 64 * 128) / peakSec / 1e9;
   const rows = [];
-  for (const model of ['mpeu', 'schnet']) {
-    for (const B of [32, 128]) {
+  const grid = [['mpeu', [32, 128]], ['schnet', [32, 128]], ['painn', [16, 32, 128]]];
+  for (const [model, sizes] of grid) {
+    for (const B of sizes) {
       const { result: r } = await train({ store, target: 'U0', model: { kind: model }, policy: 'dynamic', batchSize: B, steps, seed: 42, skipEval: true, profile: false });
       const row = {
         model,
