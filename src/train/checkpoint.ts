@@ -388,6 +388,13 @@ function fieldReader(file: string, j: Json) {
   };
 }
 
+/**
+ * Configuration fields added with PaiNN: a checkpoint of another model written
+ * before them lacks them, and they do not change that model (the defaults
+ * stand); a PaiNN checkpoint must have them.
+ */
+const PAINN_FIELDS: readonly (keyof ModelConfig)[] = ['cutoff', 'sharedFilters'];
+
 /** Validates a model config from a checkpoint: every field present and in range, nothing extra. */
 function checkConfig(file: string, raw: Json): ModelConfig {
   let config: ModelConfig;
@@ -397,7 +404,8 @@ function checkConfig(file: string, raw: Json): ModelConfig {
     throw new CheckpointError(file, `field 'config': ${(e as Error).message}`, 'ERR_GNN_CHECKPOINT_FIELD', { cause: e });
   }
   for (const k of Object.keys(config) as (keyof ModelConfig)[]) {
-    if (raw[k] === undefined) throw new CheckpointError(file, `field 'config.${k}' is missing`, 'ERR_GNN_CHECKPOINT_FIELD');
+    if (raw[k] === undefined && !(config.kind !== 'painn' && PAINN_FIELDS.includes(k)))
+      throw new CheckpointError(file, `field 'config.${k}' is missing`, 'ERR_GNN_CHECKPOINT_FIELD');
   }
   const known = Object.keys(defaultModelConfig(config.kind));
   for (const k of Object.keys(raw)) {

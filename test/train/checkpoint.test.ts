@@ -157,3 +157,22 @@ describe('legacy (version 1) directories', () => {
     await expect(train({ store, ...base, steps: 5, resumeDir: d })).rejects.toMatchObject({ code: 'ERR_GNN_CHECKPOINT_INCOMPLETE' });
   });
 });
+
+test('a checkpoint written before PaiNN (no config.cutoff / sharedFilters) still loads for MPEU; a PaiNN one without them is refused', async () => {
+  const dir = path.join(tmp, 'pre-painn');
+  await train({ store, ...base, steps: 2, checkpointDir: dir });
+  const s = stateOf(dir);
+  const old = { ...s.config } as Partial<typeof s.config>;
+  delete old.cutoff;
+  delete old.sharedFilters;
+  const oldDir = path.join(tmp, 'pre-painn-config');
+  writeCheckpoint(oldDir, { ...s, config: old as typeof s.config });
+  const ck = readCheckpoint(oldDir);
+  expect(ck.config).toEqual(s.config);
+  expect(loadModel(oldDir).config.kind).toBe('mpeu');
+  const painnDir = path.join(tmp, 'painn-no-cutoff');
+  const painn = { ...s.config, kind: 'painn' } as Partial<typeof s.config>;
+  delete painn.cutoff;
+  writeCheckpoint(painnDir, { ...s, config: painn as typeof s.config });
+  expect(() => readCheckpoint(painnDir)).toThrow(expect.objectContaining({ code: 'ERR_GNN_CHECKPOINT_FIELD', message: expect.stringContaining("config.cutoff' is missing") }));
+});
