@@ -326,7 +326,7 @@ export interface NativeModelApi {
    */
   takeProfileRecords(plan: PlanHandle): KernelRecords;
   /** The kernel call sites of the per-kernel profile, in site order. */
-  kernelSites(): { name: string; rows: 'node' | 'edge' | 'graph' | 'param'; gemm: boolean }[];
+  kernelSites(): { name: string; rows: 'node' | 'edge' | 'graph' | 'param' | 'none'; gemm: boolean }[];
   adamUpdate(params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, adam: AdamStepArgs): void;
   /**
    * Matrix-product flops counted for the calling thread (each worker_thread has

@@ -431,10 +431,11 @@ Napi::Value TakeProfileRecords(const Napi::CallbackInfo& info) {
   });
 }
 
-// kernelSites() -> [{name, rows: 'node'|'edge'|'graph'|'param', gemm}] in site order.
+// kernelSites() -> [{name, rows: 'node'|'edge'|'graph'|'param'|'none', gemm}] in site order
+// ('none': the call's rows are all computed work, no padding among them).
 Napi::Value KernelSites(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  static const char* const kRows[] = {"node", "edge", "graph", "param"};
+  static const char* const kRows[] = {"node", "edge", "graph", "param", "none"};
   auto a = Napi::Array::New(env, gnn::kSiteCount);
   for (int i = 0; i < gnn::kSiteCount; ++i) {
     auto o = Napi::Object::New(env);

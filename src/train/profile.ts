@@ -20,7 +20,8 @@
  * the other sites count their own arithmetic with exp as one operation.
  *
  * Padding: each site's rows are nodes, edges, graphs or parameters of the
- * batch; its padding share is the padded fraction of those rows, and its
+ * batch, or (`none`) only rows the call computes, none of them padding (PaiNN's
+ * edge passes skip padding edges); its padding share is the padded fraction of those rows, and its
  * padding time the call's time times that fraction (time taken as linear in
  * rows). Host phases carry no padding except `pack`, whose padding share is
  * the batch's padded fraction of edges.

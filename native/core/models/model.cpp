@@ -57,10 +57,10 @@ const int kKernelSiteRows[kSiteCount] = {
     kRowEdge, kRowEdge, kRowNode, kRowNode, kRowEdge, kRowEdge, kRowEdge, kRowEdge,
     kRowEdge, kRowEdge, kRowEdge, kRowEdge, kRowEdge, kRowNode, kRowNode, kRowNode,
     kRowNode, kRowEdge, kRowNode, kRowParam,
-    kRowEdge, kRowNode, kRowNode, kRowEdge, kRowNode, kRowNode, kRowNode,
+    kRowEdge, kRowNode, kRowNode, kRowComputed, kRowNode, kRowNode, kRowNode,
     kRowNode, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode,
     kRowNode, kRowNode, kRowNode,
-    kRowEdge, kRowNode, kRowNode, kRowNode, kRowNode, kRowParam};
+    kRowComputed, kRowNode, kRowNode, kRowNode, kRowNode, kRowParam};
 const bool kKernelSiteGemm[kSiteCount] = {
     false, false, true, true, true, true, true, true, true, false, true, true, true, true, false,
     false, true, false, true, true, true, true, true, true,

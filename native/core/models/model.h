@@ -95,7 +95,10 @@ enum KernelSite {
 };
 extern const char* const kKernelSiteNames[kSiteCount];
 // What a kernel's rows are (its padding share is that dimension's padding).
-enum RowKind { kRowNode = 0, kRowEdge = 1, kRowGraph = 2, kRowParam = 3 };
+// kRowComputed: the rows are the ones the call computes, none of them padding
+// (PaiNN's edge passes compute only edges inside the cutoff; padding edges,
+// d = 0, are skipped), so no padding share.
+enum RowKind { kRowNode = 0, kRowEdge = 1, kRowGraph = 2, kRowParam = 3, kRowComputed = 4 };
 extern const int kKernelSiteRows[kSiteCount];
 // Whether the site is a matrix product (its flops are the 2*M*N*K that the
 // thread flop counter of dense.h adds; the other sites count their own
