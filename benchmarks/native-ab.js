@@ -4,7 +4,8 @@
 // gnnbatch.node, e.g. of an earlier commit: `git worktree add /tmp/old REV` and
 // `npx cmake-js compile -O /tmp/old-build` there) and runs their trainStep
 // alternately on the same packed batches (qm9-like fully connected, dynamic
-// policy), MPEU and SchNet at B = 32 and 128. A shared machine's load drifts
+// policy), MPEU and SchNet at B = 32 and 128 (`--models painn` for PaiNN at
+// B = 16 and 128, when both builds have it). A shared machine's load drifts
 // over seconds, so each pair of calls is compared: the figure is the median of
 // the per-pair ratios new / old.
 'use strict';
@@ -31,16 +32,21 @@ async function run({ args, log }) {
   const oldA = require(oldPath);
   const newA = native();
   for (const a of [oldA, newA]) a.setThreads(threads);
-  const { store } = await loadSource('qm9-like:4000', { graph: 'fc' });
+  const m = args.indexOf('--models');
+  const models = m >= 0 && args[m + 1] ? args[m + 1].split(',') : ['mpeu', 'schnet'];
+  const grid = [];
+  for (const B of [32, 128]) for (const model of models) grid.push([model, model === 'painn' && B === 32 ? 16 : B]);
+  const directions = models.includes('painn');
+  const { store } = await loadSource('qm9-like:4000', { graph: 'fc', directions });
   const arrays = storeArraysFor(store, 'U0', { mean: 0, std: 1000 });
   const ids = Int32Array.from({ length: store.numGraphs }, (_, g) => g);
   const rows = [];
-  for (const [model, B] of [['mpeu', 32], ['schnet', 32], ['mpeu', 128], ['schnet', 128]]) {
+  for (const [model, B] of grid) {
     const policy = createPolicy('dynamic', sizesOf(store), ids, B, 42);
     const shape = policy.fixedShape;
     const batches = [];
     for (let b = 0; b < 8; b++) {
-      const inputs = allocPackOutput(shape, 'float32');
+      const inputs = allocPackOutput(shape, 'float32', model === 'painn');
       newA.packGraphs(arrays, policy.next().graphIds, shape, inputs);
       batches.push(inputs);
     }
@@ -67,7 +73,7 @@ async function run({ args, log }) {
   const md = [
     '## Native A/B of the training step (`npm run bench -- native-ab --old PATH`)',
     '',
-    `Two builds of the addon in one process, trainStep alternated on the same packed batches (qm9-like:4000 fully connected, dynamic policy), ${rounds} pairs per row after 2 warm-up pairs, ${threads} threads. Old: \`${path.basename(path.dirname(path.dirname(oldPath)))}\`. Ratio: median over pairs of new / old (robust to the shared machine's drifting load; the medians of each side are shown too).`,
+    `Two builds of the addon in one process, trainStep alternated on the same packed batches (qm9-like:4000 fully connected, dynamic policy; models ${models.join(', ')}), ${rounds} pairs per row after 2 warm-up pairs, ${threads} threads. Old: \`${path.basename(path.dirname(path.dirname(oldPath)))}\`. Ratio: median over pairs of new / old (robust to the shared machine's drifting load; the medians of each side are shown too).`,
     '',
     '| model | B | old ms (median) | new ms (median) | new / old (paired median) |',
     '|---|---|---|---|---|',

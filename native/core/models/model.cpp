@@ -46,8 +46,8 @@ const char* const kKernelSiteNames[kSiteCount] = {
     "fwd.painn.rbf", "fwd.painn.message.w1_gemm", "fwd.painn.message.w2_gemm",
     "fwd.painn.message.aggregate", "fwd.painn.update.mix_gemm", "fwd.painn.update.norm", "fwd.painn.update.w1_gemm",
     "fwd.painn.update.w2_gemm_apply", "bwd.painn.update.apply", "bwd.painn.update.w2_dw_gemm",
-    "bwd.painn.update.w2_dx_gemm", "bwd.painn.update.w1_dw_gemm", "bwd.painn.update.w1_dx_gemm",
-    "bwd.painn.update.norm", "bwd.painn.update.mix_dw_gemm", "bwd.painn.update.mix_dx_gemm",
+    "bwd.painn.update.w2_dx_gemm", "bwd.painn.update.w1_dw_gemm", "bwd.painn.update.w1_dx_gemm_norm",
+    "bwd.painn.update.mix_dw_gemm", "bwd.painn.update.mix_dx_gemm",
     "bwd.painn.message.scatter", "bwd.painn.message.w2_dw_gemm", "bwd.painn.message.w2_dx_gemm",
     "bwd.painn.message.w1_dw_gemm", "bwd.painn.message.w1_dx_gemm", "bwd.painn.filter_dw_reduce"};
 const int kKernelSiteRows[kSiteCount] = {
@@ -59,7 +59,7 @@ const int kKernelSiteRows[kSiteCount] = {
     kRowNode, kRowEdge, kRowNode, kRowParam,
     kRowEdge, kRowNode, kRowNode, kRowComputed, kRowNode, kRowNode, kRowNode,
     kRowNode, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode,
-    kRowNode, kRowNode, kRowNode,
+    kRowNode, kRowNode,
     kRowComputed, kRowNode, kRowNode, kRowNode, kRowNode, kRowParam};
 const bool kKernelSiteGemm[kSiteCount] = {
     false, false, true, true, true, true, true, true, true, false, true, true, true, true, false,
@@ -69,7 +69,7 @@ const bool kKernelSiteGemm[kSiteCount] = {
     true, true, false, false,
     false, true, true, true, true, false, true,
     true, false, true, true, true, true,
-    false, true, true,
+    true, true,
     true, true, true, true, true, false};
 
 template <class T>

@@ -88,7 +88,7 @@ enum KernelSite {
   kSiteAdam,
   // PaiNN (painn.cpp).
   kSitePRbf, kSitePMsgW1, kSitePMsgW2, kSitePMsgAgg, kSitePMix, kSitePNorm, kSitePUpdW1,
-  kSitePUpdW2, kSitePUpdApplyBwd, kSitePUpdW2Dw, kSitePUpdW2Dx, kSitePUpdW1Dw, kSitePUpdW1Dx, kSitePNormBwd,
+  kSitePUpdW2, kSitePUpdApplyBwd, kSitePUpdW2Dw, kSitePUpdW2Dx, kSitePUpdW1Dw, kSitePUpdW1Dx,
   kSitePMixDw, kSitePMixDx, kSitePMsgBwd, kSitePMsgW2Dw, kSitePMsgW2Dx, kSitePMsgW1Dw, kSitePMsgW1Dx,
   kSitePFilterDw,
   kSiteCount

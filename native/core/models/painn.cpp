@@ -209,7 +209,7 @@ void messagePass(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t K, int64
 // g = dx * q_j * fc, added per block as rbf^T g (and colsum g) into the chunk's
 // partial sums acc [(K + 1) x LF] (columns fo.. of this block). Every output
 // row belongs to one chunk.
-template <class T, bool hasV>
+template <class T, bool hasV, bool mean>
 void messageBackward(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t K, int64_t LF, const T* Wf, const T* bf,
                      const T* rbf, const T* q, const T* fcut, const T* u, const T* ic, const T* vIn, const T* ds,
                      const T* dv, T* dq, T* dvIn, T* acc, int64_t fo) {
@@ -238,7 +238,7 @@ void messageBackward(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t K, i
         const T* __restrict vj = vIn + j * F3;
         T* __restrict dqj = dq + j * F3;
         T* __restrict dvj = dvIn + j * F3;
-        const T si = ic[i];
+        const T si = mean ? ic[i] : (T)1;  // sum aggregation: the multiplications fold away
         const T* __restrict gs = ds + i * F;
         const T* __restrict gv = dv + i * F3;
         const T fc = fcut[k];
@@ -622,27 +622,30 @@ void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& 
         gemm<T>(N, F, F3, da, F3, 1, wt, F, da1, F, false, siluGradEpi<T>(da1, a1pre, F)); }
       { KScope<T> ks(p, kSitePUpdW1Dw, t, N, F, 2 * F, gf(N, F, 2 * F), gb<T>(N, F, 2 * F, F));
         gemmTN<T>(N, 2 * F, F, ctx, 2 * F, da1, F, dw.u1, dw.ub1, false, scr); }
-      { KScope<T> ks(p, kSitePUpdW1Dx, t, N, 2 * F, F, gf(N, 2 * F, F), gb<T>(N, 2 * F, F, 4.0 * F * F));
-        transpose(w.u1, 2 * F, F, wt);
-        gemm<T>(N, 2 * F, F, da1, F, 1, wt, 2 * F, dctx, 2 * F, false); }
       {
-        KScope<T> ks(p, kSitePNormBwd, t, N, F, 0, 9.0 * N * F, sizeof(T) * ((double)N * (2 * F + F + 6 * F) + (double)N * (F + 3 * F)));
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-        for (int64_t n = 0; n < N; ++n) {
-          const T* cx = dctx + n * 2 * F;
-          const T* m = mix + n * 6 * F;
-          const T* nr = nrm + n * F;
-          T* g = ds + n * F;
-          T* dm = dmix + n * 6 * F;
+        // dctx = da1 . W1^T, and in its epilogue (rows hot in cache) the
+        // gradients it carries: ds += dctx_s (the scalar half of the context)
+        // and dV += d|Vv| * V / |Vv| (the norm half).
+        KScope<T> ks(p, kSitePUpdW1Dx, t, N, 2 * F, F, gf(N, 2 * F, F),
+                     gb<T>(N, 2 * F, F, 4.0 * F * F + (double)N * (2 * F + F + 6 * F + 6 * F)));
+        transpose(w.u1, 2 * F, F, wt);
+        gemm<T>(N, 2 * F, F, da1, F, 1, wt, 2 * F, dctx, 2 * F, false, [=](int64_t m0, int64_t m1r) {
+          for (int64_t n = m0; n < m1r; ++n) {
+            const T* cx = dctx + n * 2 * F;
+            const T* m = mix + n * 6 * F;
+            const T* nr = nrm + n * F;
+            T* g = ds + n * F;
+            T* dm = dmix + n * 6 * F;
 #pragma omp simd
-          for (int64_t f = 0; f < F; ++f) {
-            g[f] += cx[f];
-            const T s = cx[F + f] / nr[f];
-            dm[f] += s * m[f];
-            dm[2 * F + f] += s * m[2 * F + f];
-            dm[4 * F + f] += s * m[4 * F + f];
+            for (int64_t f = 0; f < F; ++f) {
+              g[f] += cx[f];
+              const T sc = cx[F + f] / nr[f];
+              dm[f] += sc * m[f];
+              dm[2 * F + f] += sc * m[2 * F + f];
+              dm[4 * F + f] += sc * m[4 * F + f];
+            }
           }
-        }
+        });
       }
       { KScope<T> ks(p, kSitePMixDw, t, 3 * N, 2 * F, F, gf(3 * N, 2 * F, F), gb<T>(3 * N, 2 * F, F));
         gemmTN<T>(3 * N, F, 2 * F, vMid, F, dmix, 2 * F, dw.mix, nullptr, false, scr); }
@@ -671,8 +674,9 @@ void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& 
                          4.0 * (3.0 * E + N + 1));
         const T* Wf = W.fw + fo;
         const T* bf = W.fb + fo;
-        if (hasV) messageBackward<T, true>(b, N, F, K, LF, Wf, bf, rbf, q, fcut, u, ic, vIn, ds, dv, dq, dvIn, acc, fo);
-        else messageBackward<T, false>(b, N, F, K, LF, Wf, bf, rbf, q, fcut, u, ic, vIn, ds, dv, dq, dvIn, acc, fo);
+        auto bwd = hasV ? (c.meanAggregation ? messageBackward<T, true, true> : messageBackward<T, true, false>)
+                        : (c.meanAggregation ? messageBackward<T, false, true> : messageBackward<T, false, false>);
+        bwd(b, N, F, K, LF, Wf, bf, rbf, q, fcut, u, ic, vIn, ds, dv, dq, dvIn, acc, fo);
       }
       { KScope<T> ks(p, kSitePMsgW2Dw, t, N, F3, F, gf(N, F3, F), gb<T>(N, F3, F, F3));
         gemmTN<T>(N, F, F3, m1, F, dq, F3, dw.m2, dw.mb2, false, scr); }
