@@ -439,9 +439,9 @@ Napi::Value KernelSites(const Napi::CallbackInfo& info) {
   auto a = Napi::Array::New(env, gnn::kSiteCount);
   for (int i = 0; i < gnn::kSiteCount; ++i) {
     auto o = Napi::Object::New(env);
-    o.Set("name", gnn::kKernelSiteNames[i]);
-    o.Set("rows", kRows[gnn::kKernelSiteRows[i]]);
-    o.Set("gemm", gnn::kKernelSiteGemm[i]);
+    o.Set("name", gnn::kKernelSites[i].name);
+    o.Set("rows", kRows[gnn::kKernelSites[i].rows]);
+    o.Set("gemm", gnn::kKernelSites[i].gemm);
     a.Set((uint32_t)i, o);
   }
   return a;

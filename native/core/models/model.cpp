@@ -32,45 +32,77 @@ const char* const kProfileNames[kProfCount] = {
     "rbf", "embed", "edge_update", "message", "aggregate", "node_update", "readout",
     "readout_bwd", "node_update_bwd", "message_bwd", "edge_update_bwd", "embed_bwd", "adam"};
 
-const char* const kKernelSiteNames[kSiteCount] = {
-    "fwd.rbf", "fwd.embed", "fwd.edge.w1s_gemm", "fwd.edge.w1r_gemm", "fwd.edge.w1e_gemm_gather", "fwd.edge.w2_gemm",
-    "fwd.filter.w1_gemm", "fwd.filter.w2_gemm", "fwd.sender.w_gemm", "fwd.aggregate_segment", "fwd.node.w1_gemm",
-    "fwd.node.w2_gemm", "fwd.readout.w1_gemm", "fwd.readout.w2_gemm", "fwd.loss",
-    "bwd.loss", "bwd.readout.w2_dw_gemm", "bwd.readout.dr1", "bwd.readout.w1_dw_gemm", "bwd.readout.dx_gemm",
-    "bwd.node.w2_dw_gemm", "bwd.node.w2_dx_gemm", "bwd.node.w1_dw_gemm", "bwd.node.w1_dx_gemm",
-    "bwd.message.df2_gather", "bwd.message.dhs_scatter", "bwd.sender.w_dw_gemm", "bwd.sender.w_dx_gemm",
-    "bwd.filter.w2_dw_gemm", "bwd.filter.w2_dx_gemm", "bwd.filter.w1_dw_gemm", "bwd.filter.w1_dx_gemm",
-    "bwd.edge.w2_dw_gemm", "bwd.edge.w2_dx_gemm", "bwd.edge.w1e_dw_gemm", "bwd.edge.ps_scatter",
-    "bwd.edge.pr_segment", "bwd.edge.w1s_dw_gemm", "bwd.edge.w1r_dw_gemm", "bwd.edge.w1s_dx_gemm",
-    "bwd.edge.w1r_dx_gemm", "bwd.edge.w1e_dx_gemm", "bwd.embed", "adam",
-    "fwd.painn.rbf", "fwd.painn.message.w1_gemm", "fwd.painn.message.w2_gemm",
-    "fwd.painn.message.aggregate", "fwd.painn.update.mix_gemm", "fwd.painn.update.norm", "fwd.painn.update.w1_gemm",
-    "fwd.painn.update.w2_gemm_apply", "bwd.painn.update.apply", "bwd.painn.update.w2_dw_gemm",
-    "bwd.painn.update.w2_dx_gemm", "bwd.painn.update.w1_dw_gemm", "bwd.painn.update.w1_dx_gemm_norm",
-    "bwd.painn.update.mix_dw_gemm", "bwd.painn.update.mix_dx_gemm",
-    "bwd.painn.message.scatter", "bwd.painn.message.w2_dw_gemm", "bwd.painn.message.w2_dx_gemm",
-    "bwd.painn.message.w1_dw_gemm", "bwd.painn.message.w1_dx_gemm", "bwd.painn.filter_dw_reduce"};
-const int kKernelSiteRows[kSiteCount] = {
-    kRowEdge, kRowNode, kRowNode, kRowNode, kRowEdge, kRowEdge, kRowEdge, kRowEdge, kRowNode, kRowEdge, kRowNode,
-    kRowNode, kRowNode, kRowNode, kRowGraph,
-    kRowGraph, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode,
-    kRowEdge, kRowEdge, kRowNode, kRowNode, kRowEdge, kRowEdge, kRowEdge, kRowEdge,
-    kRowEdge, kRowEdge, kRowEdge, kRowEdge, kRowEdge, kRowNode, kRowNode, kRowNode,
-    kRowNode, kRowEdge, kRowNode, kRowParam,
-    kRowEdge, kRowNode, kRowNode, kRowComputed, kRowNode, kRowNode, kRowNode,
-    kRowNode, kRowNode, kRowNode, kRowNode, kRowNode, kRowNode,
-    kRowNode, kRowNode,
-    kRowComputed, kRowNode, kRowNode, kRowNode, kRowNode, kRowParam};
-const bool kKernelSiteGemm[kSiteCount] = {
-    false, false, true, true, true, true, true, true, true, false, true, true, true, true, false,
-    false, true, false, true, true, true, true, true, true,
-    false, false, true, true, true, true, true, true,
-    true, true, true, false, false, true, true, true,
-    true, true, false, false,
-    false, true, true, true, true, false, true,
-    true, false, true, true, true, true,
-    true, true,
-    true, true, true, true, true, false};
+// Every kernel call site of the per-kernel profile, in KernelSite order: its
+// name, what its rows are, and whether it is a matrix product (one table, so
+// a site cannot be added to one column and not another).
+const KernelSiteInfo kKernelSites[] = {
+    {"fwd.rbf", kRowEdge, false},
+    {"fwd.embed", kRowNode, false},
+    {"fwd.edge.w1s_gemm", kRowNode, true},
+    {"fwd.edge.w1r_gemm", kRowNode, true},
+    {"fwd.edge.w1e_gemm_gather", kRowEdge, true},
+    {"fwd.edge.w2_gemm", kRowEdge, true},
+    {"fwd.filter.w1_gemm", kRowEdge, true},
+    {"fwd.filter.w2_gemm", kRowEdge, true},
+    {"fwd.sender.w_gemm", kRowNode, true},
+    {"fwd.aggregate_segment", kRowEdge, false},
+    {"fwd.node.w1_gemm", kRowNode, true},
+    {"fwd.node.w2_gemm", kRowNode, true},
+    {"fwd.readout.w1_gemm", kRowNode, true},
+    {"fwd.readout.w2_gemm", kRowNode, true},
+    {"fwd.loss", kRowGraph, false},
+    {"bwd.loss", kRowGraph, false},
+    {"bwd.readout.w2_dw_gemm", kRowNode, true},
+    {"bwd.readout.dr1", kRowNode, false},
+    {"bwd.readout.w1_dw_gemm", kRowNode, true},
+    {"bwd.readout.dx_gemm", kRowNode, true},
+    {"bwd.node.w2_dw_gemm", kRowNode, true},
+    {"bwd.node.w2_dx_gemm", kRowNode, true},
+    {"bwd.node.w1_dw_gemm", kRowNode, true},
+    {"bwd.node.w1_dx_gemm", kRowNode, true},
+    {"bwd.message.df2_gather", kRowEdge, false},
+    {"bwd.message.dhs_scatter", kRowEdge, false},
+    {"bwd.sender.w_dw_gemm", kRowNode, true},
+    {"bwd.sender.w_dx_gemm", kRowNode, true},
+    {"bwd.filter.w2_dw_gemm", kRowEdge, true},
+    {"bwd.filter.w2_dx_gemm", kRowEdge, true},
+    {"bwd.filter.w1_dw_gemm", kRowEdge, true},
+    {"bwd.filter.w1_dx_gemm", kRowEdge, true},
+    {"bwd.edge.w2_dw_gemm", kRowEdge, true},
+    {"bwd.edge.w2_dx_gemm", kRowEdge, true},
+    {"bwd.edge.w1e_dw_gemm", kRowEdge, true},
+    {"bwd.edge.ps_scatter", kRowEdge, false},
+    {"bwd.edge.pr_segment", kRowEdge, false},
+    {"bwd.edge.w1s_dw_gemm", kRowNode, true},
+    {"bwd.edge.w1r_dw_gemm", kRowNode, true},
+    {"bwd.edge.w1s_dx_gemm", kRowNode, true},
+    {"bwd.edge.w1r_dx_gemm", kRowNode, true},
+    {"bwd.edge.w1e_dx_gemm", kRowEdge, true},
+    {"bwd.embed", kRowNode, false},
+    {"adam", kRowParam, false},
+    {"fwd.painn.rbf", kRowEdge, false},
+    {"fwd.painn.message.w1_gemm", kRowNode, true},
+    {"fwd.painn.message.w2_gemm", kRowNode, true},
+    {"fwd.painn.message.aggregate", kRowComputed, true},
+    {"fwd.painn.update.mix_gemm", kRowNode, true},
+    {"fwd.painn.update.norm", kRowNode, false},
+    {"fwd.painn.update.w1_gemm", kRowNode, true},
+    {"fwd.painn.update.w2_gemm_apply", kRowNode, true},
+    {"bwd.painn.update.apply", kRowNode, false},
+    {"bwd.painn.update.w2_dw_gemm", kRowNode, true},
+    {"bwd.painn.update.w2_dx_gemm", kRowNode, true},
+    {"bwd.painn.update.w1_dw_gemm", kRowNode, true},
+    {"bwd.painn.update.w1_dx_gemm_norm", kRowNode, true},
+    {"bwd.painn.update.mix_dw_gemm", kRowNode, true},
+    {"bwd.painn.update.mix_dx_gemm", kRowNode, true},
+    {"bwd.painn.message.scatter", kRowComputed, true},
+    {"bwd.painn.message.w2_dw_gemm", kRowNode, true},
+    {"bwd.painn.message.w2_dx_gemm", kRowNode, true},
+    {"bwd.painn.message.w1_dw_gemm", kRowNode, true},
+    {"bwd.painn.message.w1_dx_gemm", kRowNode, true},
+    {"bwd.painn.filter_dw_reduce", kRowParam, false},
+};
+static_assert(sizeof(kKernelSites) / sizeof(kKernelSites[0]) == kSiteCount, "one kKernelSites row per KernelSite");
 
 template <class T>
 void Plan<T>::setProfiling(bool on) {
@@ -93,7 +125,7 @@ void Plan<T>::addRecord(int site, int pass, int64_t m, int64_t n, int64_t k, dou
   r.m = m;
   r.n = n;
   r.k = k;
-  switch (kKernelSiteRows[site]) {
+  switch (kKernelSites[site].rows) {
     case kRowNode: r.rows = profShape.nodes; r.realRows = profReal.nodes; break;
     case kRowEdge: r.rows = profShape.edges; r.realRows = profReal.edges; break;
     case kRowGraph: r.rows = profShape.graphs; r.realRows = profReal.graphs; break;
@@ -319,238 +351,6 @@ void validateBatch(const Plan<T>& p, const BatchInputs<T>& b) {
 namespace {
 
 using namespace detail;
-
-// The CPU executor of the model program (program.h): the kernels of dense.h
-// and segment.h, each call recorded by the per-kernel profile when it is on.
-// Bytes moved per product: A, W and C once, plus the epilogue's reads (bias,
-// residual or activation, gathered rows and their indices), an accumulated
-// output read, and the weight transpose (read + write) of W^T products.
-template <class T>
-struct CpuExec {
-  Plan<T>& p;
-  const BatchInputs<T>& b;
-  double loss = 0;
-
-  T* buf(program::Buf k) { return p.bufVec(k).data(); }
-  ProfScope<T> phase(int key) { return ProfScope<T>(p, key); }
-
-  void gemm(int site, int pass, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* W, int64_t ldw,
-            bool transW, T* C, int64_t ldc, bool acc, const program::Epi<T>& e) {
-    double extra = (transW ? 2.0 * (double)N * K : 0) + (acc ? (double)M * N : 0), idx = 0;
-    switch (e.mode) {
-      case program::kBias: case program::kBiasSsp: extra += N; break;
-      case program::kBiasRes: extra += N + (double)M * N; break;
-      case program::kGatherSsp: extra += 2.0 * M * N + N; idx = 8.0 * M; break;
-      case program::kSspGrad: extra += (double)M * N; break;
-      default: break;
-    }
-    KScope<T> ks(p, site, pass, M, N, K, gf(M, N, K), gb<T>(M, N, K, extra) + idx);
-    const T* B = W;
-    int64_t ldb = ldw;
-    if (transW) {  // W stored [N x K]: W^T into the plan's transpose scratch
-      transpose(W, N, K, p.wt.data());
-      B = p.wt.data();
-      ldb = N;
-    }
-    gnn::gemm<T>(M, N, K, A, lda, 1, B, ldb, C, ldc, acc, epilogue(e, C, N, ldc));
-  }
-
-  RowEpilogue<T> epilogue(const program::Epi<T>& e, T* C, int64_t N, int64_t ldc) {
-    (void)ldc;  // the programs' outputs are dense (ldc == N)
-    switch (e.mode) {
-      case program::kBias: return biasEpi<T>(C, N, e.bias, false);
-      case program::kBiasSsp: return biasEpi<T>(C, N, e.bias, true);
-      case program::kBiasRes: {
-        const T* bias = e.bias;
-        const T* prev = e.aux;
-        const int64_t ld = e.ldaux;
-        return [=](int64_t m0, int64_t m1) {
-          for (int64_t i = m0; i < m1; ++i) {
-            T* row = C + i * N;
-            const T* pr = prev + i * ld;
-#pragma omp simd
-            for (int64_t j = 0; j < N; ++j) row[j] += bias[j] + pr[j];
-          }
-        };
-      }
-      case program::kGatherSsp: {
-        const T* bias = e.bias;
-        const T* Ps = e.Ps;
-        const T* Pr = e.Pr;
-        const int64_t ldp = e.ldp;
-        const int32_t* snd = b.senders;
-        const int32_t* rcv = b.receivers;
-        return [=](int64_t m0, int64_t m1) {
-          for (int64_t i = m0; i < m1; ++i) {
-            T* row = C + i * N;
-            const T* ps = Ps + (int64_t)snd[i] * ldp;
-            const T* pr = Pr + (int64_t)rcv[i] * ldp;
-#pragma omp simd
-            for (int64_t j = 0; j < N; ++j) row[j] += ps[j] + pr[j] + bias[j];
-          }
-          sspInPlace(C + m0 * N, (m1 - m0) * N);
-        };
-      }
-      case program::kSspGrad: return sspGradEpi<T>(C, e.aux, N);
-      default: return nullptr;
-    }
-  }
-
-  void gemmTN(int site, int pass, int64_t M, int64_t K, int64_t N, const T* X, int64_t ldx, const T* D, int64_t ldd,
-              T* G, T* gbias, bool acc) {
-    KScope<T> ks(p, site, pass, M, N, K, gf(M, N, K), gb<T>(M, N, K, gbias ? N : 0));
-    gnn::gemmTN<T>(M, K, N, X, ldx, D, ldd, G, gbias, acc, p.tnScratch);
-  }
-
-  void rbf(int site, int64_t E, int64_t K, T gamma, T step, T* out) {
-    const int64_t N = b.shape.nodes;
-    KScope<T> ks(p, site, -1, E, K, 0, 4.0 * E * K + N, sizeof(T) * (E + (double)E * K + N) + 4.0 * (N + 1));
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-    for (int64_t k = 0; k < E; ++k) {
-      const T d = b.distance[k];
-      T* row = out + k * K;
-#pragma omp simd
-      for (int64_t j = 0; j < K; ++j) {
-        const T x = d - step * (T)j;
-        row[j] = -gamma * x * x;
-      }
-      expNonPosInPlace(row, K);
-    }
-  }
-
-  void invCount(int64_t N, bool mean, T* out) {
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-    for (int64_t n = 0; n < N; ++n) {
-      const int32_t cnt = b.recvPtr[n + 1] - b.recvPtr[n];
-      out[n] = mean ? (cnt > 0 ? (T)1 / (T)cnt : (T)0) : (T)1;
-    }
-  }
-
-  void embed(int site, int64_t N, int64_t C, const T* W, const T* bias, T* h) {
-    KScope<T> ks(p, site, -1, N, C, 0, (double)N * C, sizeof(T) * (2.0 * N * C + C) + 4.0 * N);
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-    for (int64_t n = 0; n < N; ++n) {
-      const T* w = W + (int64_t)b.atomicNumber[n] * C;
-      T* o = h + n * C;
-      for (int64_t j = 0; j < C; ++j) o[j] = w[j] + bias[j];
-    }
-  }
-
-  void aggregate(int site, int pass, int64_t N, int64_t C, const T* f2, const T* hs, const T* ic, T* agg) {
-    const int64_t E = b.shape.edges;
-    const int32_t* snd = b.senders;
-    KScope<T> ks(p, site, pass, E, C, 0, 2.0 * E * C + (double)N * C,
-                 sizeof(T) * (2.0 * E * C + (double)N * C + N) + 4.0 * (E + N + 1));
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-    for (int64_t r = 0; r < N; ++r) {
-      T* o = agg + r * C;
-      std::memset(o, 0, sizeof(T) * C);
-      for (int32_t k = b.recvPtr[r]; k < b.recvPtr[r + 1]; ++k) {
-        const T* f = f2 + (int64_t)k * C;
-        const T* hsr = hs + (int64_t)snd[k] * C;
-#pragma omp simd
-        for (int64_t j = 0; j < C; ++j) o[j] += f[j] * hsr[j];
-      }
-      const T s = ic[r];
-#pragma omp simd
-      for (int64_t j = 0; j < C; ++j) o[j] *= s;
-    }
-  }
-
-  void messageBwdEdge(int site, int pass, int64_t E, int64_t C, const T* dagg, const T* ic, const T* hs, const T* f2,
-                      T* dA) {
-    const int64_t N = b.shape.nodes;
-    const int32_t* snd = b.senders;
-    KScope<T> ks(p, site, pass, E, C, 0, 3.0 * E * C, sizeof(T) * (4.0 * E * C + (double)N * C + N) + 4.0 * (E + N + 1));
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-    for (int64_t r = 0; r < N; ++r) {
-      const T* g = dagg + r * C;
-      const T s = ic[r];
-      for (int32_t k = b.recvPtr[r]; k < b.recvPtr[r + 1]; ++k) {
-        T* o = dA + (int64_t)k * C;
-        const T* hsr = hs + (int64_t)snd[k] * C;
-#pragma omp simd
-        for (int64_t j = 0; j < C; ++j) o[j] = g[j] * s * hsr[j];
-      }
-      const int64_t k0 = b.recvPtr[r], k1 = b.recvPtr[r + 1];
-      if (k1 > k0) mulSspGradFromAct(dA + k0 * C, f2 + k0 * C, (k1 - k0) * C);
-    }
-  }
-
-  void messageBwdSender(int site, int pass, int64_t N, int64_t C, const T* dagg, const T* ic, const T* f2, T* dhs) {
-    const int64_t E = b.shape.edges;
-    const int32_t* rcv = b.receivers;
-    KScope<T> ks(p, site, pass, E, C, 0, 3.0 * E * C, sizeof(T) * (2.0 * E * C + E + (double)N * C) + 4.0 * (3.0 * E + N + 1));
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-    for (int64_t n = 0; n < N; ++n) {
-      T* o = dhs + n * C;
-      std::memset(o, 0, sizeof(T) * C);
-      for (int32_t k = b.sendPtr[n]; k < b.sendPtr[n + 1]; ++k) {
-        const int32_t e = b.sendPerm[k];
-        const int32_t r = rcv[e];
-        const T* g = dagg + (int64_t)r * C;
-        const T s = ic[r];
-        const T* f = f2 + (int64_t)e * C;
-#pragma omp simd
-        for (int64_t j = 0; j < C; ++j) o[j] += g[j] * s * f[j];
-      }
-    }
-  }
-
-  void csrSenders(int site, int pass, int64_t rows, int64_t width, const T* src, T* out) {
-    const int64_t E = b.shape.edges;
-    KScope<T> ks(p, site, pass, E, width, 0, (double)E * width,
-                 sizeof(T) * ((double)E * width + (double)rows * width) + 4.0 * (E + rows + 1));
-    gatherRowsBackward<T>(src, b.sendPerm, b.sendPtr, rows, width, out);
-  }
-
-  void csrReceivers(int site, int pass, int64_t rows, int64_t width, const T* src, T* out) {
-    const int64_t E = b.shape.edges;
-    KScope<T> ks(p, site, pass, E, width, 0, (double)E * width,
-                 sizeof(T) * ((double)E * width + (double)rows * width) + 4.0 * (rows + 1));
-    segmentSumCsr<T>(src, b.recvPtr, rows, width, out);
-  }
-
-  void readoutLoss(int site, const T* r2, T* pred) {
-    (void)r2;
-    (void)pred;  // poolLoss reads p.r2 and writes p.pred (the same buffers)
-    const int64_t N = b.shape.nodes, G = b.shape.graphs;
-    KScope<T> ks(p, site, -1, G, 1, 0, (double)N + 4.0 * G, sizeof(T) * ((double)N + 3.0 * G) + 4.0 * G);
-    loss = poolLoss(p, b);
-  }
-
-  void readoutLossBackward(int site, T* dr2) {
-    const int64_t N = b.shape.nodes, G = b.shape.graphs;
-    KScope<T> ks(p, site, -1, G, 1, 0, 5.0 * G, sizeof(T) * (3.0 * G + N) + 4.0 * G);
-    poolLossBackward(p, b, dr2);
-  }
-
-  void readoutBwdHidden(int site, int64_t N, int64_t R, const T* dr2, const T* w2, const T* r1, T* dr1) {
-    KScope<T> ks(p, site, -1, N, R, 0, 3.0 * N * R, sizeof(T) * (N + R + 2.0 * N * R));
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t j = 0; j < R; ++j) dr1[n * R + j] = dr2[n] * w2[j];
-    mulSspGradFromAct(dr1, r1, N * R);
-  }
-
-  void copy(T* dst, const T* src, int64_t n) {
-    if (n > 0) std::memcpy(dst, src, sizeof(T) * n);
-  }
-  void zero(T* dst, int64_t n) {
-    if (n > 0) std::memset(dst, 0, sizeof(T) * n);
-  }
-
-  void embedBwd(int site, int64_t N, int64_t C, int64_t classes, const T* dh, T* gW, T* gb) {
-    KScope<T> ks(p, site, -1, N, C, 0, 2.0 * N * C, sizeof(T) * ((double)N * C + 2.0 * classes * C + 2.0 * C) + 4.0 * N);
-    std::memset(gW, 0, sizeof(T) * (size_t)classes * C);
-    std::memset(gb, 0, sizeof(T) * C);
-    for (int64_t n = 0; n < N; ++n) {
-      T* o = gW + (int64_t)b.atomicNumber[n] * C;
-      const T* g = dh + n * C;
-      for (int64_t j = 0; j < C; ++j) { o[j] += g[j]; gb[j] += g[j]; }
-    }
-  }
-};
 
 template <class T>
 program::Shape shapeOf(const BatchInputs<T>& b) {

@@ -76,7 +76,7 @@ extern const char* const kProfileNames[kProfCount];
 
 // Kernel call sites of the per-kernel profile: one per GEMM (with its
 // epilogue), gather/segment reduction, RBF, embedding, loss and Adam. Names are
-// "<phase>.<kernel>" (kKernelSiteNames); passes share a site (the record keeps
+// "<phase>.<kernel>" (kKernelSites); passes share a site (the record keeps
 // the pass index and its own shape).
 enum KernelSite {
   kSiteRbf, kSiteEmbed, kSiteEdgePs, kSiteEdgePr, kSiteEdgeW1e, kSiteEdgeW2, kSiteFilterW1, kSiteFilterW2,
@@ -93,17 +93,21 @@ enum KernelSite {
   kSitePFilterDw,
   kSiteCount
 };
-extern const char* const kKernelSiteNames[kSiteCount];
 // What a kernel's rows are (its padding share is that dimension's padding).
 // kRowComputed: the rows are the ones the call computes, none of them padding
 // (PaiNN's edge passes compute only edges inside the cutoff; padding edges,
 // d = 0, are skipped), so no padding share.
 enum RowKind { kRowNode = 0, kRowEdge = 1, kRowGraph = 2, kRowParam = 3, kRowComputed = 4 };
-extern const int kKernelSiteRows[kSiteCount];
-// Whether the site is a matrix product (its flops are the 2*M*N*K that the
-// thread flop counter of dense.h adds; the other sites count their own
-// arithmetic, exp counted as one operation, and are not in that counter).
-extern const bool kKernelSiteGemm[kSiteCount];
+// One site: its name, its rows, and whether it is a matrix product (its flops
+// are the 2*M*N*K that the thread flop counter of dense.h adds; the other
+// sites count their own arithmetic, exp counted as one operation, and are not
+// in that counter).
+struct KernelSiteInfo {
+  const char* name;
+  RowKind rows;
+  bool gemm;
+};
+extern const KernelSiteInfo kKernelSites[kSiteCount];
 
 // One kernel call of a profiled step. Times are steady_clock nanoseconds (on
 // Linux CLOCK_MONOTONIC, the clock of Node's process.hrtime). Shape is the
@@ -155,6 +159,7 @@ struct Plan {
   std::vector<T> pnRbf, pnFcut, pnS, pnV, pnM1pre, pnM1, pnQ, pnMix, pnNrm, pnCtx, pnA1pre, pnA1, pnA,
       pnR1pre;
   std::vector<T> pnDs, pnDv, pnDvIn, pnDa, pnDa1, pnDctx, pnDmix, pnDq, pnDm1, pnFiltAcc;
+  int64_t pnEdgesInCutoff = 0;  // of the batch the last forward ran (its backward reuses it)
   std::vector<int64_t> graphStart;
   size_t bytes() const;
 };

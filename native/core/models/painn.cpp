@@ -277,14 +277,6 @@ void messageBackward(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t K, i
   }
 }
 
-// Edges inside the cutoff (the ones the message passes compute).
-template <class T>
-int64_t realEdgesInCutoff(const T* fcut, int64_t E) {
-  int64_t n = 0;
-  for (int64_t k = 0; k < E; ++k) n += fcut[k] != (T)0;
-  return n;
-}
-
 }  // namespace
 
 ParamLayout painnLayout(const ModelConfig& c) {
@@ -317,54 +309,47 @@ ParamLayout painnLayout(const ModelConfig& c) {
   return L;
 }
 
+namespace {
+// The float buffers of a PaiNN plan and their sizes: the one list that
+// painnAllocate allocates and painnPlanElems sums (graphStart, int64, is
+// counted by buildPlan).
+template <class T, class Fn>
+void painnBuffers(const Dims& d, Fn&& f) {
+  using P = Plan<T>;
+  const int64_t N = d.N, E = d.E, G = d.G, F = d.F, F3 = d.F3, K = d.K, R = d.R, TT = d.T;
+  f(&P::pnRbf, E * K);
+  f(&P::pnFcut, E);
+  f(&P::pnS, (2 * TT + 1) * N * F);
+  f(&P::pnV, (2 * TT + 1) * N * F3);
+  for (auto m : {&P::pnM1pre, &P::pnM1, &P::pnNrm, &P::pnA1pre, &P::pnA1}) f(m, TT * N * F);
+  f(&P::pnQ, TT * N * F3);
+  f(&P::pnA, TT * N * F3);
+  f(&P::pnMix, TT * N * 6 * F);
+  f(&P::pnCtx, TT * N * 2 * F);
+  for (auto m : {&P::pnR1pre, &P::r1, &P::dr1}) f(m, N * R);
+  f(&P::r2, N);
+  f(&P::invCnt, N);
+  f(&P::pred, G);
+  for (auto m : {&P::pnDs, &P::pnDa1, &P::pnDm1}) f(m, N * F);
+  for (auto m : {&P::pnDv, &P::pnDvIn, &P::pnDa, &P::pnDq}) f(m, N * F3);
+  f(&P::pnDctx, N * 2 * F);
+  f(&P::pnDmix, N * 6 * F);
+  f(&P::pnFiltAcc, (N + kSenderChunk - 1) / kSenderChunk * (K + 1) * d.LF);
+  f(&P::wt, std::max({F * F3, 2 * F * F, F * R}));
+}
+}  // namespace
+
 double painnPlanElems(const ModelConfig& c, const PackShape& cap) {
-  // Mirrors painnAllocate buffer by buffer.
-  const Dims d(c, cap);
-  const double N = (double)d.N, E = (double)d.E, G = (double)d.G, F = (double)d.F, T = (double)d.T, K = (double)d.K,
-               R = (double)d.R, F3 = 3 * F;
-  const double chunks = std::ceil(N / (double)kSenderChunk);
-  const double fwd = E * K + E + (2 * T + 1) * N * (F + F3) + T * N * (F + F + F3 + 6 * F + F + 2 * F + F + F + F3) +
-                     2 * N * R + N + G + N;
-  const double bwd = N * (F + F3 + F3 + F3 + F + 2 * F + 6 * F + F3 + F) + chunks * (K + 1) * (double)d.LF + N * R +
-                     std::max({F * F3, 2 * F * F, F * R});
-  return fwd + bwd;
+  double n = 0;
+  painnBuffers<float>(Dims(c, cap), [&](auto, int64_t elems) { n += (double)elems; });
+  return n;
 }
 
 template <class T>
 void painnAllocate(Plan<T>& p) {
   const Dims d(p.cfg, p.cap);
-  const size_t N = d.N, E = d.E, G = d.G, F = d.F, F3 = d.F3, K = d.K, R = d.R, TT = d.T, LF = d.LF;
-  p.pnRbf.resize(E * K);
-  p.pnFcut.resize(E);
-  p.pnS.resize((2 * TT + 1) * N * F);
-  p.pnV.resize((2 * TT + 1) * N * F3);
-  p.pnM1pre.resize(TT * N * F);
-  p.pnM1.resize(TT * N * F);
-  p.pnQ.resize(TT * N * F3);
-  p.pnMix.resize(TT * N * 3 * 2 * F);
-  p.pnNrm.resize(TT * N * F);
-  p.pnCtx.resize(TT * N * 2 * F);
-  p.pnA1pre.resize(TT * N * F);
-  p.pnA1.resize(TT * N * F);
-  p.pnA.resize(TT * N * F3);
-  p.pnR1pre.resize(N * R);
-  p.r1.resize(N * R);
-  p.r2.resize(N);
-  p.pred.resize(G);
-  p.invCnt.resize(N);
-  p.graphStart.resize(G + 1);
-  p.pnDs.resize(N * F);
-  p.pnDv.resize(N * F3);
-  p.pnDvIn.resize(N * F3);
-  p.pnDa.resize(N * F3);
-  p.pnDa1.resize(N * F);
-  p.pnDctx.resize(N * 2 * F);
-  p.pnDmix.resize(N * 3 * 2 * F);
-  p.pnDq.resize(N * F3);
-  p.pnDm1.resize(N * F);
-  p.pnFiltAcc.resize((N + kSenderChunk - 1) / kSenderChunk * (K + 1) * LF);
-  p.dr1.resize(N * R);
-  p.wt.resize(std::max({F * F3, 2 * F * F, F * R}));
+  painnBuffers<T>(d, [&](std::vector<T> Plan<T>::*m, int64_t elems) { (p.*m).resize((size_t)elems); });
+  p.graphStart.resize((size_t)d.G + 1);
 }
 
 template <class T>
@@ -373,6 +358,7 @@ double painnForward(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
   const Dims d(c, b.shape);
   const int64_t N = d.N, E = d.E, F = d.F, F3 = d.F3, K = d.K, R = d.R, LF = d.LF;
   PainnW<T> W = bindPainn<T>(c, p.layout, const_cast<T*>(params));
+  CpuExec<T> x{p, b};
   const T* u = b.direction;
   T* rbf = p.pnRbf.data();
   T* fcut = p.pnFcut.data();
@@ -381,7 +367,8 @@ double painnForward(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
     {
       KScope<T> ks(p, kSitePRbf, -1, E, K, 0, (double)E * (3.0 * K + 8), sizeof(T) * ((double)E * K + 2.0 * E));
       const double rc = c.cutoff;
-#pragma omp parallel for schedule(static) num_threads(numThreads())
+      int64_t inCutoff = 0;  // the edges the message passes compute (fc != 0)
+#pragma omp parallel for schedule(static) reduction(+ : inCutoff) num_threads(numThreads())
       for (int64_t k = 0; k < E; ++k) {
         const double dk = (double)b.distance[k];
         T* o = rbf + k * K;
@@ -392,6 +379,7 @@ double painnForward(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
         }
         const double x = kPi * dk / rc;
         fcut[k] = dk < rc ? (T)(0.5 * (std::cos(x) + 1.0)) : (T)0;
+        inCutoff += fcut[k] != (T)0;
         // sin(n x) by the Chebyshev recurrence sin((n+1)x) = 2 cos(x) sin(nx) - sin((n-1)x).
         const double c2 = 2.0 * std::cos(x), inv = 1.0 / dk;
         double s0 = 0, s1 = std::sin(x);
@@ -402,23 +390,16 @@ double painnForward(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
           s1 = s2;
         }
       }
+      p.pnEdgesInCutoff = inCutoff;
     }
   }
   T* S = p.pnS.data();
   T* V = p.pnV.data();
   {
     ProfScope<T> ps(p, kProfEmbed);
-    KScope<T> ks(p, kSiteEmbed, -1, N, F, 0, (double)N * F, sizeof(T) * (2.0 * N * F + F) + 4.0 * N);
-    for (int64_t n = 0; n < N; ++n) {
-      const T* wr = W.embW + (int64_t)b.atomicNumber[n] * F;
-      T* o = S + n * F;
-      for (int64_t j = 0; j < F; ++j) o[j] = wr[j] + W.embB[j];
-    }
-    if (N > 0) std::memset(V, 0, sizeof(T) * N * F3);
-    for (int64_t n = 0; n < N; ++n) {
-      const int32_t deg = b.recvPtr[n + 1] - b.recvPtr[n];
-      p.invCnt[n] = c.meanAggregation ? (deg > 0 ? (T)1 / (T)deg : (T)0) : (T)1;
-    }
+    x.embed(kSiteEmbed, N, F, W.embW, W.embB, S);
+    x.zero(V, N * F3);
+    x.invCount(N, c.meanAggregation, p.invCnt.data());
   }
   const T* ic = p.invCnt.data();
   for (int t = 0; t < c.passes; ++t) {
@@ -446,7 +427,7 @@ double painnForward(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
       // products and sums; bytes: the gathered rows, rbf, direction, the weights once.
       // Flops: the filters' matrix product (what the native counter adds);
       // bytes: the gathered rows, rbf, direction, the weights once.
-      const double Ein = (double)realEdgesInCutoff(fcut, E), pf = gf((int64_t)Ein, F3, K);
+      const double Ein = (double)p.pnEdgesInCutoff, pf = gf(p.pnEdgesInCutoff, F3, K);
       addFlopsCount(pf);
       KScope<T> ks(p, kSitePMsgAgg, t, (int64_t)Ein, F3, K, pf,
                    sizeof(T) * (Ein * (F3 + K + 4 + (t > 0 ? F3 : 0)) + (double)(K + 1) * F3 + 4.0 * N * (F + F3)) + 4.0 * (2.0 * E + N + 1));
@@ -518,8 +499,8 @@ double painnForward(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
     gemm<T>(N, R, F, sT, F, 1, W.r1w, R, r1pre, R, false, biasSiluEpi<T>(r1pre, p.r1.data(), R, W.r1b)); }
   { KScope<T> ks(p, kSiteReadoutR2, -1, N, 1, R, gf(N, 1, R), gb<T>(N, 1, R, 1));
     gemm<T>(N, 1, R, p.r1.data(), R, 1, W.r2w, 1, p.r2.data(), 1, false, biasEpi<T>(p.r2.data(), 1, W.r2b, false)); }
-  KScope<T> ksLoss(p, kSiteLoss, -1, d.G, 1, 0, (double)N + 4.0 * d.G, sizeof(T) * ((double)N + 3.0 * d.G) + 4.0 * d.G);
-  return poolLoss(p, b);
+  x.readoutLoss(kSiteLoss, p.r2.data(), p.pred.data());
+  return x.loss;
 }
 
 template <class T>
@@ -529,8 +510,8 @@ void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& 
   const int64_t N = d.N, E = d.E, F = d.F, F3 = d.F3, K = d.K, R = d.R, LF = d.LF;
   PainnW<T> W = bindPainn<T>(c, p.layout, const_cast<T*>(params));
   PainnW<T> D = bindPainn<T>(c, p.layout, grads);
+  CpuExec<T> x{p, b};
   const T* u = b.direction;
-  std::vector<T>& scr = p.tnScratch;
   T* wt = p.wt.data();
   const T* S = p.pnS.data();
   const T* V = p.pnV.data();
@@ -546,12 +527,8 @@ void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& 
   {
     ProfScope<T> ps(p, kProfReadoutBwd);
     T* dr2 = p.r2.data();  // reuses r2's storage
-    {
-      KScope<T> ks(p, kSiteLossBwd, -1, d.G, 1, 0, 5.0 * d.G, sizeof(T) * (3.0 * d.G + N) + 4.0 * d.G);
-      poolLossBackward(p, b, dr2);
-    }
-    { KScope<T> ks(p, kSiteReadoutR2Dw, -1, N, R, 1, gf(N, R, 1), gb<T>(N, R, 1, 1));
-      gemmTN<T>(N, R, 1, p.r1.data(), R, dr2, 1, D.r2w, D.r2b, false, scr); }
+    x.readoutLossBackward(kSiteLossBwd, dr2);
+    x.gemmTN(kSiteReadoutR2Dw, -1, N, R, 1, p.r1.data(), R, dr2, 1, D.r2w, D.r2b, false);
     T* dr1 = p.dr1.data();
     {
       KScope<T> ks(p, kSiteReadoutDr1, -1, N, R, 0, 8.0 * N * R, sizeof(T) * (N + R + 2.0 * N * R));
@@ -561,8 +538,7 @@ void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& 
       mulSiluGrad(dr1, p.pnR1pre.data(), N * R);
     }
     const T* sT = S + (2 * (int64_t)c.passes) * N * F;
-    { KScope<T> ks(p, kSiteReadoutR1Dw, -1, N, R, F, gf(N, R, F), gb<T>(N, R, F, R));
-      gemmTN<T>(N, F, R, sT, F, dr1, R, D.r1w, D.r1b, false, scr); }
+    x.gemmTN(kSiteReadoutR1Dw, -1, N, F, R, sT, F, dr1, R, D.r1w, D.r1b, false);
     { KScope<T> ks(p, kSiteReadoutDx, -1, N, F, R, gf(N, F, R), gb<T>(N, F, R, (double)F * R));
       transpose(W.r1w, F, R, wt);
       gemm<T>(N, F, R, dr1, R, 1, wt, F, ds, F, false); }
@@ -615,13 +591,11 @@ void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& 
           }
         }
       }
-      { KScope<T> ks(p, kSitePUpdW2Dw, t, N, F3, F, gf(N, F3, F), gb<T>(N, F3, F, F3));
-        gemmTN<T>(N, F, F3, a1, F, da, F3, dw.u2, dw.ub2, false, scr); }
+      x.gemmTN(kSitePUpdW2Dw, t, N, F, F3, a1, F, da, F3, dw.u2, dw.ub2, false);
       { KScope<T> ks(p, kSitePUpdW2Dx, t, N, F, F3, gf(N, F, F3), gb<T>(N, F, F3, 2.0 * F * F3 + (double)N * F));
         transpose(w.u2, F, F3, wt);
         gemm<T>(N, F, F3, da, F3, 1, wt, F, da1, F, false, siluGradEpi<T>(da1, a1pre, F)); }
-      { KScope<T> ks(p, kSitePUpdW1Dw, t, N, F, 2 * F, gf(N, F, 2 * F), gb<T>(N, F, 2 * F, F));
-        gemmTN<T>(N, 2 * F, F, ctx, 2 * F, da1, F, dw.u1, dw.ub1, false, scr); }
+      x.gemmTN(kSitePUpdW1Dw, t, N, 2 * F, F, ctx, 2 * F, da1, F, dw.u1, dw.ub1, false);
       {
         // dctx = da1 . W1^T, and in its epilogue (rows hot in cache) the
         // gradients it carries: ds += dctx_s (the scalar half of the context)
@@ -647,8 +621,7 @@ void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& 
           }
         });
       }
-      { KScope<T> ks(p, kSitePMixDw, t, 3 * N, 2 * F, F, gf(3 * N, 2 * F, F), gb<T>(3 * N, 2 * F, F));
-        gemmTN<T>(3 * N, F, 2 * F, vMid, F, dmix, 2 * F, dw.mix, nullptr, false, scr); }
+      x.gemmTN(kSitePMixDw, t, 3 * N, F, 2 * F, vMid, F, dmix, 2 * F, dw.mix, nullptr, false);
       { KScope<T> ks(p, kSitePMixDx, t, 3 * N, F, 2 * F, gf(3 * N, F, 2 * F), gb<T>(3 * N, F, 2 * F, 4.0 * F * F + 3.0 * N * F));
         transpose(w.mix, F, 2 * F, wt);
         gemm<T>(3 * N, F, 2 * F, dmix, 2 * F, 1, wt, F, dv, F, true); }
@@ -666,7 +639,7 @@ void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& 
       {
         // Flops: the filters' recomputation and their gradient product (the
         // native counter's two matrix products).
-        const double Ein = (double)realEdgesInCutoff(fcut, E), pf = 2 * gf((int64_t)Ein, F3, K);
+        const double Ein = (double)p.pnEdgesInCutoff, pf = 2 * gf(p.pnEdgesInCutoff, F3, K);
         addFlopsCount(pf);
         KScope<T> ks(p, kSitePMsgBwd, t, (int64_t)Ein, F3, K, pf,
                      sizeof(T) * (Ein * (K + 4 + F + F3 + (hasV ? F3 : 0)) + (double)chunks * (K + 1) * F3 * 2 +
@@ -678,13 +651,11 @@ void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& 
                         : (c.meanAggregation ? messageBackward<T, false, true> : messageBackward<T, false, false>);
         bwd(b, N, F, K, LF, Wf, bf, rbf, q, fcut, u, ic, vIn, ds, dv, dq, dvIn, acc, fo);
       }
-      { KScope<T> ks(p, kSitePMsgW2Dw, t, N, F3, F, gf(N, F3, F), gb<T>(N, F3, F, F3));
-        gemmTN<T>(N, F, F3, m1, F, dq, F3, dw.m2, dw.mb2, false, scr); }
+      x.gemmTN(kSitePMsgW2Dw, t, N, F, F3, m1, F, dq, F3, dw.m2, dw.mb2, false);
       { KScope<T> ks(p, kSitePMsgW2Dx, t, N, F, F3, gf(N, F, F3), gb<T>(N, F, F3, 2.0 * F * F3 + (double)N * F));
         transpose(w.m2, F, F3, wt);
         gemm<T>(N, F, F3, dq, F3, 1, wt, F, dm1, F, false, siluGradEpi<T>(dm1, m1pre, F)); }
-      { KScope<T> ks(p, kSitePMsgW1Dw, t, N, F, F, gf(N, F, F), gb<T>(N, F, F, F));
-        gemmTN<T>(N, F, F, sIn, F, dm1, F, dw.m1, dw.mb1, false, scr); }
+      x.gemmTN(kSitePMsgW1Dw, t, N, F, F, sIn, F, dm1, F, dw.m1, dw.mb1, false);
       { KScope<T> ks(p, kSitePMsgW1Dx, t, N, F, F, gf(N, F, F), gb<T>(N, F, F, 2.0 * F * F + (double)N * F));
         transpose(w.m1, F, F, wt);
         gemm<T>(N, F, F, dm1, F, 1, wt, F, ds, F, true); }
@@ -709,14 +680,7 @@ void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& 
     }
   }
   ProfScope<T> ps(p, kProfEmbedBwd);
-  KScope<T> ks(p, kSiteEmbedBwd, -1, N, F, 0, 2.0 * N * F, sizeof(T) * ((double)N * F + 2.0 * c.numClasses * F + 2.0 * F) + 4.0 * N);
-  std::memset(D.embW, 0, sizeof(T) * (size_t)c.numClasses * F);
-  std::memset(D.embB, 0, sizeof(T) * F);
-  for (int64_t n = 0; n < N; ++n) {
-    T* o = D.embW + (int64_t)b.atomicNumber[n] * F;
-    const T* g = ds + n * F;
-    for (int64_t j = 0; j < F; ++j) { o[j] += g[j]; D.embB[j] += g[j]; }
-  }
+  x.embedBwd(kSiteEmbedBwd, N, F, c.numClasses, ds, D.embW, D.embB);
 }
 
 #define GNN_INST(T)                                                                   \
