@@ -15,6 +15,7 @@ import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './
 import { intOption, formatTable } from './format';
 import { ArgumentError, GnnError, UsageError } from '../errors';
 import { MODEL_KINDS, type ModelKind } from '../model/config';
+import { needsDirections } from '../train/plan';
 
 interface ProfileCliOptions extends SourceOptionValues {
   model: string;
@@ -122,7 +123,7 @@ export function registerProfileCommand(program: Command): void {
       const policies = parsePolicies(o.policy);
       checkOutputFile('--trace', o.trace);
       checkOutputFile('--html', o.html);
-      const { store } = await loadSourceFromCli(source, { ...o, directions: o.model === 'painn' });
+      const { store } = await loadSourceFromCli(source, { ...o, directions: needsDirections({ kind: o.model as ModelKind }) });
       const target = o.target ?? defaultTarget(store);
       if (!target) throw new ArgumentError(`${source}: the data has no numeric target property`, 'ERR_GNN_DATA_TARGET');
       const model = { kind: o.model as ModelKind, latent: o.latent };

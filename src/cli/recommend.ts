@@ -9,6 +9,7 @@ import { POLICY_NAMES } from '../batching';
 import { measuredLabel, readResults, recommend, studyHitRate, verifyRecommendation, type Recommendation } from '../experiment';
 import { writeFileAtomic } from '../util/atomic';
 import { MODEL_KINDS, type ModelKind } from '../model/config';
+import { needsDirections } from '../train/plan';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
 import { formatTable, intOption } from './format';
 import { UsageError } from '../errors';
@@ -76,7 +77,7 @@ export function registerRecommendCommand(program: Command): void {
       }
       if (!source) throw new UsageError('recommend: give a SOURCE (or --grid results.json)');
       if (!(MODEL_KINDS as readonly string[]).includes(o.model)) throw new UsageError(`--model ${o.model}: expected one of ${MODEL_KINDS.join(', ')}`);
-      const { store } = await loadSourceFromCli(source, { ...o, directions: o.model === 'painn' });
+      const { store } = await loadSourceFromCli(source, { ...o, directions: needsDirections({ kind: o.model as ModelKind }) });
       const opts = {
         store,
         target: o.target,

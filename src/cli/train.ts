@@ -16,6 +16,7 @@ import { checkOutputFile, formatKernelTable, formatLimits } from './profile';
 import { writeChromeTrace } from '../train/profile';
 import { scheduleText } from '../train/schedule';
 import { MODEL_KINDS, type ModelKind } from '../model/config';
+import { needsDirections } from '../train/plan';
 
 /**
  * train() names its options (device 'cuda', clipNorm, lr); the command's user
@@ -129,7 +130,7 @@ export function registerTrainCommand(program: Command): void {
       if (o.checkpointEvery > 0 && !o.checkpoint) throw new UsageError('--checkpoint-every needs --checkpoint DIR');
       checkOutputFile('--trace', o.trace);
       if (o.trace !== undefined && o.device !== 'cpu') throw new GnnError('ERR_GNN_UNSUPPORTED', `--trace with --device ${o.device}: the trace records the CPU engine's kernels (use --device cpu)`);
-      const loaded = await loadSourceFromCli(source, { ...o, directions: o.model === 'painn' });
+      const loaded = await loadSourceFromCli(source, { ...o, directions: needsDirections({ kind: o.model as ModelKind }) });
       const store = loaded.store;
       const target = o.target ?? defaultTarget(store);
       if (!target) throw new ArgumentError(`${source}: the data has no numeric target property`, 'ERR_GNN_DATA_TARGET');

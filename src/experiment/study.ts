@@ -9,6 +9,7 @@ import * as path from 'path';
 import { POLICY_NAMES, compareBatching, isPolicyName, policyName, sizesOf } from '../batching';
 import { defaultTarget, distribution, targetColumn, formatGraphRule, loadSource, parseGraphRule, splitGraphs, type GraphStore, type LoadSourceOptions, type Split } from '../data';
 import { MODEL_KINDS, type ModelKind } from '../model/config';
+import { needsDirections } from '../train/plan';
 import { train, type TrainProgress } from '../train/trainer';
 import { decideAtomrefs, type AtomrefMode } from '../train/atomref';
 import {
@@ -295,7 +296,7 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     if (todo.length === 0) continue;
     options.onProgress?.({ kind: 'load', index: base, cells: total, finished, message: `loading ${data}` });
     // PaiNN reads the edges' direction vectors; the other models do not need them.
-    const { store } = await loadSource(data, { ...options.load, directions: grid.models.includes('painn') || options.load?.directions });
+    const { store } = await loadSource(data, { ...options.load, directions: grid.models.some((kind) => needsDirections({ kind: kind as ModelKind })) || options.load?.directions });
     const target = options.targets?.[data] ?? options.load?.target ?? defaultTarget(store);
     if (!target) throw new StudyError('ERR_GNN_DATA_TARGET', `${data}: the data has no numeric target property`);
     const split = splitGraphs(store.numGraphs, { seed: 42 });

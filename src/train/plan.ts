@@ -16,7 +16,7 @@ export type DType = 'float32' | 'float64';
  * vectors [3 x edges]): PaiNN does; MPEU and SchNet use distances only.
  */
 export function needsDirections(config: Pick<ModelConfig, 'kind'>): boolean {
-  return String(config.kind) === 'painn';
+  return config.kind === 'painn';
 }
 
 /**

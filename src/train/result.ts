@@ -17,8 +17,8 @@ export interface KernelProfileRow {
   share: number;
 }
 
-/** Everything a run measured (the `--json` document of `gnnbatch train`). */
-export interface TrainResult {
+/** Everything a run measured (the `--json` document of `gnnbatch train`); the step timings are {@link StepTimings}. */
+export interface TrainResult extends StepTimings {
   model: ModelKind;
   policy: string;
   batch: number;
@@ -37,21 +37,13 @@ export interface TrainResult {
    * the CLI and the README report.
    */
   ms_per_step_median: number;
-  batching_ms_median: number;
-  update_ms_median: number;
-  combined_ms_median: number;
-  batching_ms_mean: number;
-  update_ms_mean: number;
-  combined_ms_mean: number;
   compile_count: number;
   compile_ms_total: number;
-  graphs_per_s: number;
   node_fill: number;
   edge_fill: number;
   graph_fill: number;
   graphs_per_batch_mean: number;
   padded_edges_vs_exact: number;
-  final_train_loss: number;
   val_rmse: number;
   val_mae: number;
   test_rmse: number;

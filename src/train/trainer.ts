@@ -10,7 +10,7 @@ import { createPolicy, sizesOf, type Policy, type PolicyName, type PolicyOptions
 import { splitGraphs, type GraphStore, type Split } from '../data';
 import { modelConfigForStore, type ModelConfig, type ModelKind } from '../model/config';
 import { initParams, paramLayout, type ParamLayout } from '../model/params';
-import { PlanCache, plansByCapacity } from './plan';
+import { PlanCache, needsDirections, plansByCapacity } from './plan';
 import { learningRate, parseSchedule, studySchedule, type ScheduleSpec, type ScheduleText } from './schedule';
 import { StepRecorder } from './recorder';
 import { buildTrainResult, type TrainResult } from './result';
@@ -155,7 +155,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   const schedule: ScheduleSpec =
     typeof opts.schedule === 'string' ? parseSchedule(opts.schedule, lr, opts.steps) : opts.schedule ?? studySchedule(lr);
   const device = chooseDevice(config, opts);
-  if (config.kind === 'painn' && !store.directions)
+  if (needsDirections(config) && !store.directions)
     throw new GnnError('ERR_GNN_DATA_DIRECTIONS', 'PaiNN needs the edge direction vectors, but the store was built without them: build it with directions: true (buildStore, loadSource)');
   const sizes = sizesOf(store);
   const policy: Policy = createPolicy(opts.policy, sizes, split.train, opts.batchSize, seed, opts.policyOptions ?? {});
