@@ -76,6 +76,7 @@ export type GnnErrorCode =
   | 'ERR_GNN_CACHE_VERSION' // the .gnb cache has another format version
   | 'ERR_GNN_CACHE_TRUNCATED' // the .gnb cache is shorter than its header says
   | 'ERR_GNN_CACHE_CORRUPT' // the .gnb cache's header or arrays are inconsistent (offsets, lengths, checksums, values)
+  | 'ERR_GNN_CACHE_WRITE' // a .gnb cache cannot be written (disk full, permissions); the message names the path, no partial file is left
   // --- checkpoints ---
   | 'ERR_GNN_CHECKPOINT_MISSING' // the directory holds no checkpoint (checkpoint.json missing)
   | 'ERR_GNN_CHECKPOINT_JSON' // checkpoint.json is not valid JSON
@@ -88,6 +89,8 @@ export type GnnErrorCode =
   | 'ERR_GNN_CHECKPOINT_WRITE' // writing a checkpoint failed (disk full, permissions); the previous checkpoint is intact
   | 'ERR_GNN_CHECKPOINT_PATH' // the checkpoint path cannot be used as a directory
   | 'ERR_GNN_CHECKPOINT_MISMATCH' // a resumed run asks for another configuration than the checkpoint's
+  | 'ERR_GNN_CHECKPOINT_LOCKED' // another training run holds the checkpoint directory's lock (the message names its pid, host and start time)
+  | 'ERR_GNN_CHECKPOINT_NOT_FILE' // a file a checkpoint names (or checkpoint.json) is not a regular file (a FIFO, device or directory), or is larger than allowed
   | 'ERR_GNN_OUTPUT_PATH' // an output file cannot be written where asked (checked before any work)
   // --- safetensors ---
   | 'ERR_GNN_SAFETENSORS_HEADER' // a safetensors header is truncated, not JSON or not an object
