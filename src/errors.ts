@@ -58,6 +58,7 @@ export type GnnErrorCode =
   | 'ERR_GNN_DATA_FORMAT' // a data file is malformed (the message names file, line or entry, and field)
   | 'ERR_GNN_DATA_FORMAT_UNKNOWN' // the format of a source cannot be detected
   | 'ERR_GNN_DATA_NOT_FOUND' // a data source does not exist
+  | 'ERR_GNN_DATA_EMPTY' // a data source exists but holds no structures (an empty file or a folder without data files)
   | 'ERR_GNN_DATA_OPEN' // a data source cannot be opened
   | 'ERR_GNN_DATA_ARCHIVE' // an archive (tar, bzip2) cannot be read
   | 'ERR_GNN_DATA_TARGET' // a structure lacks the requested target property

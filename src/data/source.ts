@@ -86,6 +86,7 @@ export async function loadSource(source: string, options: LoadSourceOptions = {}
     let edgeless = 0;
     for (let g = 0; g < store.numGraphs; g++) if (store.edgeOffset[g + 1] === store.edgeOffset[g]) edgeless++;
     if (options.dropEdgeless && edgeless > 0) throw new ArgumentError(`${source} holds ${edgeless} edgeless graphs; rebuild it with --drop-edgeless`);
+    if (store.numGraphs === 0) throw new DataFormatError({ file: source }, 'the .gnb cache holds no graphs', 'ERR_GNN_DATA_EMPTY');
     if (options.directions) store = await withDirections(store, source);
     return { store, format, edgeless, dropped: 0, fromCache: true };
   }
@@ -99,6 +100,8 @@ export async function loadSource(source: string, options: LoadSourceOptions = {}
     structures.push(s);
     if (options.onProgress && structures.length % 1000 === 0) options.onProgress(structures.length);
   }
+  if (structures.length === 0)
+    throw new DataFormatError({ file: source }, `no structures found (read as ${format}${format === 'qm9-xyz' ? ': a folder is searched for QM9 .xyz files' : ''}); check the path and --format`, 'ERR_GNN_DATA_EMPTY');
   const graph = rule ?? (structures.some((s) => s.pbc.some((p) => p)) ? parseGraphRule('knn:12') : parseGraphRule('fc'));
   const built = await buildStoreAsync(structures, {
     graph, source, dropEdgeless: options.dropEdgeless, directions: options.directions, maxEdgesPerGraph: options.maxEdgesPerGraph, maxTotalEdges: options.maxTotalEdges,
