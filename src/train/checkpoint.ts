@@ -77,6 +77,12 @@ export interface CheckpointState {
   evalCurve: { step: number; val_rmse: number; val_mae: number }[];
   /** False when the Adam moments were not saved (CUDA runs keep them on the device). */
   hasOptimizer?: boolean;
+  /**
+   * The losses of the last (up to 100) steps, oldest first: a resumed run's
+   * `final_train_loss` continues from them. Null or absent in checkpoints
+   * written before they were kept.
+   */
+  recentLosses?: number[] | null;
 }
 
 /** What {@link readCheckpoint} returns: the Adam moments only when asked for. */
@@ -290,6 +296,7 @@ export function writeCheckpoint(dir: string, s: CheckpointState, options: WriteC
       clipNorm: s.clipNorm,
       lossCurve: s.lossCurve,
       evalCurve: s.evalCurve,
+      recentLosses: s.recentLosses ?? null,
     };
     tmp = path.join(dir, `.${MANIFEST_NAME}.${process.pid}.tmp`);
     fs.rmSync(tmp, { force: true });
@@ -451,6 +458,14 @@ function checkCurve<K extends string>(file: string, field: string, v: unknown, k
   });
 }
 
+/** The `recentLosses` field: null when absent (older checkpoints), else at most 10,000 numbers (null = NaN). */
+function checkRecentLosses(file: string, v: unknown): number[] | null {
+  if (v === undefined || v === null) return null;
+  if (!Array.isArray(v) || v.length > 10_000 || !v.every((x) => (typeof x === 'number' && Number.isFinite(x)) || x === null))
+    throw new CheckpointError(file, `field 'recentLosses' must be null or an array of at most 10000 finite numbers, found ${JSON.stringify(v).slice(0, 60)}`, 'ERR_GNN_CHECKPOINT_FIELD');
+  return v.map((x: number | null) => (x === null ? NaN : x));
+}
+
 /** Reads a file the manifest names, checking its size and SHA-256. */
 function readVerified(dir: string, manifestFile: string, key: string, entry: unknown): { file: string; data: Buffer } {
   const e = entry as FileEntry;
@@ -532,6 +547,7 @@ export function readCheckpoint(dir: string, options: ReadCheckpointOptions = {})
   const clipNorm = j.clipNorm === undefined ? 0 : f.num('clipNorm', 0);
   const lossCurve = checkCurve(jf, 'lossCurve', j.lossCurve, ['loss']);
   const evalCurve = checkCurve(jf, 'evalCurve', j.evalCurve, ['val_rmse', 'val_mae']);
+  const recentLosses = checkRecentLosses(jf, j.recentLosses);
   const layout = paramLayout(config);
 
   let modelFile: string;
@@ -600,6 +616,7 @@ export function readCheckpoint(dir: string, options: ReadCheckpointOptions = {})
     lossCurve,
     evalCurve,
     hasOptimizer,
+    recentLosses,
   };
 }
 

@@ -16,15 +16,24 @@ export interface StepTimings {
   combined_ms_mean: number;
   /** Real graphs per second of combined step time. */
   graphs_per_s: number;
-  /** Mean loss of the last (up to) 100 steps. */
+  /**
+   * Mean loss of the run's last (up to) 100 steps. A resumed run continues the
+   * window saved in its checkpoint, so the figure equals the uninterrupted
+   * run's (also when nothing was left to do); NaN (null in JSON) only when no
+   * loss is known (a resume with nothing left to do from a checkpoint written
+   * before the window was kept).
+   */
   final_train_loss: number;
 }
+
+/** Steps whose mean loss is `final_train_loss`. */
+export const RECENT_LOSSES = 100;
 
 export class StepRecorder {
   private readonly batching: Float64Array;
   private readonly update: Float64Array;
   private readonly combined: Float64Array;
-  private readonly recent: number[] = [];
+  private readonly recent: number[];
   private ran = 0;
   private graphs = 0;
   private readonly lossEvery: number;
@@ -33,8 +42,12 @@ export class StepRecorder {
    * @param capacity steps this invocation may run
    * @param totalSteps the run's total steps (the loss curve keeps about 500 points and the last step)
    * @param lossCurve the curve so far (resumed runs continue it); appended to in place
+   * @param recentLosses the losses of the last (up to) {@link RECENT_LOSSES} steps before this
+   *   invocation (a resumed run's, from its checkpoint), oldest first, so that
+   *   `final_train_loss` is the uninterrupted run's
    */
-  constructor(capacity: number, private readonly totalSteps: number, readonly lossCurve: { step: number; loss: number }[] = []) {
+  constructor(capacity: number, private readonly totalSteps: number, readonly lossCurve: { step: number; loss: number }[] = [], recentLosses: readonly number[] = []) {
+    this.recent = recentLosses.slice(-RECENT_LOSSES);
     this.batching = new Float64Array(Math.max(0, capacity));
     this.update = new Float64Array(Math.max(0, capacity));
     this.combined = new Float64Array(Math.max(0, capacity));
@@ -49,8 +62,13 @@ export class StepRecorder {
     this.combined[i] = combinedMs;
     this.graphs += graphs;
     this.recent.push(t.loss);
-    if (this.recent.length > 100) this.recent.shift();
+    if (this.recent.length > RECENT_LOSSES) this.recent.shift();
     if (step % this.lossEvery === 0 || step === this.totalSteps - 1) this.lossCurve.push({ step, loss: t.loss });
+  }
+
+  /** The losses of the last (up to) {@link RECENT_LOSSES} steps, oldest first (a checkpoint keeps them). */
+  recentLosses(): number[] {
+    return this.recent.slice();
   }
 
   /** Steps recorded. */

@@ -15,6 +15,7 @@ import { learningRate, parseSchedule, studySchedule, type ScheduleSpec, type Sch
 import { StepRecorder } from './recorder';
 import { buildTrainResult, type TrainResult } from './result';
 import { evaluate } from './evaluate';
+import { lockCheckpointDir } from './checkpoint-lock';
 import { prepareCheckpointDir, readCheckpoint, removeStaleFiles, writeCheckpoint, type LoadedCheckpoint } from './checkpoint';
 import { ArgumentError, CheckpointError, GnnError, TrainingError, isGnnError } from '../errors';
 import { prepareTargets } from './targets';
@@ -140,11 +141,24 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 2) throw new ArgumentError(`batch size must be an integer >= 2, got ${opts.batchSize}`);
   // Output paths are checked before any work, so a bad path fails at once, not after the last step.
   if (opts.checkpointDir) prepareCheckpointDir(opts.checkpointDir);
+  // One writer per checkpoint directory, for the whole run (released on every exit path).
+  const lock = opts.checkpointDir ? lockCheckpointDir(opts.checkpointDir) : null;
+  try {
+    return await trainLocked(opts, lock?.tookOver ? [lock.tookOver.message] : []);
+  } finally {
+    lock?.release();
+  }
+}
+
+/** {@link train} once the checkpoint directory (if any) is locked; `notes` become warnings of the result. */
+async function trainLocked(opts: TrainOptions, notes: string[]): Promise<{ result: TrainResult; model: TrainedModel; trace?: TraceSource }> {
+  const store = opts.store;
   if (opts.threads !== undefined) setThreads(opts.threads);
   const seed = opts.seed ?? 42;
   const split = opts.split ?? splitGraphs(store.numGraphs, { seed: opts.splitSeed ?? 42 });
   if (split.train.length === 0) throw new ArgumentError('the train split is empty');
   const { rawStats, stats, offsets, atomRefs, arrays, warnings } = prepareTargets(store, opts.target, split, opts);
+  warnings.unshift(...notes);
   // Full structural check once per run (O(edges)): every index in range,
   // edges sorted by receiver, senderPerm a sender-sorted permutation. Packing
   // then range-checks every call and relies on the permutation's order.
@@ -167,6 +181,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   let startStep = 0;
   let savedStep: number | null = null;
   const lossCurve: { step: number; loss: number }[] = [];
+  let recentLosses: number[] = [];
   const evalCurve: { step: number; val_rmse: number; val_mae: number }[] = [];
   if (opts.resumeDir) {
     const ck = readCheckpoint(opts.resumeDir, { optimizer: true });
@@ -187,12 +202,13 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
     }
     lossCurve.push(...ck.lossCurve);
     evalCurve.push(...ck.evalCurve);
+    recentLosses = ck.recentLosses ?? [];
   }
 
   // A planCacheBytes the caller sets is a hard limit (also on the exact policy's single growing plan).
   const cache = new PlanCache(config, 'float32', opts.planCacheBytes, plansByCapacity(opts.policy), opts.planCacheBytes !== undefined);
   const n = opts.steps - startStep;
-  const recorder = new StepRecorder(n, opts.steps, lossCurve);
+  const recorder = new StepRecorder(n, opts.steps, lossCurve, recentLosses);
   let stopped = false;
   let lastYield = Date.now();
   let tStart = Date.now();
@@ -226,6 +242,7 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
       lossCurve,
       evalCurve,
       hasOptimizer: device !== 'cuda',
+      recentLosses: recorder.recentLosses(),
     });
     kernelCollector?.span('checkpoint', tc, process.hrtime.bigint(), { step });
     savedStep = step;
