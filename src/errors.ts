@@ -124,6 +124,7 @@ export type GnnErrorCode =
   | 'ERR_GNN_STRUCTURE' // an input structure is malformed (the message names its index and field)
   | 'ERR_GNN_REQUEST' // an HTTP request to `gnnbatch serve` is malformed (not JSON, wrong shape, too large)
   | 'ERR_GNN_QUEUE_FULL' // the predictor's queue is full (maxQueue); retry later
+  | 'ERR_GNN_TIMEOUT' // a request to `gnnbatch serve` exceeded one of the server's deadlines (receiving it, or answering it); its work was stopped
   | 'ERR_GNN_ABORTED' // a prediction was aborted through its AbortSignal before it ran
   | 'ERR_GNN_CLOSED'; // the predictor is closed (or closing) and takes no new requests
 
