@@ -1,0 +1,37 @@
+/** The price of the pick: hours and money over the planned run, against the slowest and the runner-up, with the rate stated. */
+import { DEFAULT_RATES, formatHours, formatMoney, saving, studyRate } from '../../src/experiment/price';
+
+describe('price', () => {
+  test('saving = (other hours - pick hours) x rate; negative when the pick is slower', () => {
+    expect(saving({ hours: 10 }, { policy: 'static-64', hours: 25 }, { perHour: 3 })).toEqual({ against: 'static-64', hours: 15, money: 45, ratio: 2.5 });
+    const s = saving({ hours: 10 }, { policy: 'dynamic', hours: 9.5 }, { perHour: 2 });
+    expect(s.hours).toBeCloseTo(-0.5, 12);
+    expect(s.money).toBeCloseTo(-1, 12);
+  });
+
+  test('a given rate is used as given, in the stated currency', () => {
+    const r = studyRate({ cpu_cores: 2 }, 3, 'EUR');
+    expect(r).toMatchObject({ perHour: 3, currency: 'EUR', given: true });
+    expect(r.source).toBe('rate given: EUR 3.00 per hour (--cost-per-hour)');
+  });
+
+  test('without a rate: the labelled default for the hardware class (per core-hour x cores), with its source', () => {
+    const r = studyRate({ cpu_cores: 2 });
+    expect(r.given).toBe(false);
+    expect(r.currency).toBe('USD');
+    expect(r.perHour).toBeCloseTo(2 * DEFAULT_RATES.cpu_per_core_hour, 12);
+    expect(r.source).toMatch(/^default rate for a 2-core CPU machine: USD 0.0425 per core-hour x 2 = USD 0.0850 per hour \(AWS EC2 on-demand/);
+    expect(studyRate({ cpu_cores: 72 }).perHour).toBeCloseTo(3.06, 10);
+    // A nonsense core count falls back to one core rather than NaN.
+    expect(studyRate({ cpu_cores: Number.NaN }).perHour).toBe(DEFAULT_RATES.cpu_per_core_hour);
+  });
+
+  test('formatting', () => {
+    expect(formatMoney(12.345, 'USD')).toBe('USD 12.35');
+    expect(formatMoney(0.01234, 'EUR')).toBe('EUR 0.0123');
+    expect(formatMoney(NaN, 'USD')).toBe('n/a');
+    expect(formatHours(0.5)).toBe('30.0 min');
+    expect(formatHours(5.25)).toBe('5.25 h');
+    expect(formatHours(72)).toBe('3.0 days');
+  });
+});
