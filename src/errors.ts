@@ -123,7 +123,8 @@ export type GnnErrorCode =
   | 'ERR_GNN_SQLITE_MISSING' // reading an ASE .db file needs the optional package better-sqlite3
   | 'ERR_GNN_STRUCTURE' // an input structure is malformed (the message names its index and field)
   | 'ERR_GNN_REQUEST' // an HTTP request to `gnnbatch serve` is malformed (not JSON, wrong shape, too large)
-  | 'ERR_GNN_QUEUE_FULL' // the predictor's queue is full (maxQueue); retry later
+  | 'ERR_GNN_QUEUE_FULL' // the predictor's queue is full (maxQueue calls or maxQueuedEdges edges); retry later
+  | 'ERR_GNN_REQUEST_TOO_LARGE' // a prediction request or one of its structures exceeds the predictor's work budget (edges, store bytes, plan bytes); the message names the structure
   | 'ERR_GNN_TIMEOUT' // a request to `gnnbatch serve` exceeded one of the server's deadlines (receiving it, or answering it); its work was stopped
   | 'ERR_GNN_ABORTED' // a prediction was aborted through its AbortSignal before it ran
   | 'ERR_GNN_CLOSED'; // the predictor is closed (or closing) and takes no new requests

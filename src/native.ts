@@ -306,6 +306,13 @@ export interface NativeModelApi {
   modelLayout(config: NativeModelConfig): { total: number; entries: { name: string; offset: number; rows: number; cols: number }[] };
   createPlan(config: NativeModelConfig, capacity: PackShape, dtype?: 'float32' | 'float64'): PlanHandle;
   planInfo(plan: PlanHandle): { bytes: number; dtype: 'float32' | 'float64'; capacity: PackShape; params: number };
+  /**
+   * Frees the plan's native buffers now instead of at garbage collection (their
+   * bytes, reported to V8 by createPlan, are un-reported). Idempotent;
+   * ERR_GNN_BUSY while an async call runs on the plan; any later use of the
+   * handle is ERR_GNN_ARGUMENT.
+   */
+  releasePlan(plan: PlanHandle): void;
   trainStep(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, adam: AdamStepArgs): StepResult;
   /**
    * trainStep on a worker. Inputs are copied at the call; params, grads, m and v

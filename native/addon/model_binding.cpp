@@ -3,6 +3,12 @@
 // A plan is an External with a type tag (a wrong handle is a TypeError, never a
 // crash). A plan may only be used by one call at a time: a second call while
 // an async step runs gets an Error with code ERR_GNN_BUSY.
+//
+// A plan's buffers are native memory V8 cannot see: createPlan reports them
+// (AdjustExternalMemory), so the GC weighs a dropped plan by its real size, and
+// releasePlan frees them at once (and un-reports them); the GC finalizer does
+// the same for a plan never released. A released plan's handle is refused by
+// every call (ERR_GNN_ARGUMENT), never dereferenced.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -10,6 +16,9 @@
 #include <cmath>
 #include <memory>
 #include <type_traits>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "bindings.h"
 #include "model_args.h"
@@ -30,6 +39,9 @@ struct PlanHolder {
   std::unique_ptr<gnn::Plan<float>> pf;
   std::unique_ptr<gnn::Plan<double>> pd;
   std::atomic<bool> busy{false};
+  // Bytes reported to V8 (AdjustExternalMemory) and not yet un-reported.
+  int64_t accounted = 0;
+  bool released = false;
   // The plan slot of scalar type T (pf or pd); only the one of f64's type is set.
   template <class T> std::unique_ptr<gnn::Plan<T>>& slot() {
     if constexpr (std::is_same_v<T, double>) return pd;
@@ -58,15 +70,30 @@ struct BusyGuard {
   void release() { h = nullptr; }
 };
 
-PlanHolder* planArg(Napi::Env env, const Napi::Value& v) {
+PlanHolder* planArg(Napi::Env env, const Napi::Value& v, bool allowReleased = false) {
   bool ok = false;
   if (v.IsExternal()) {
     napi_status st = napi_check_object_type_tag(env, v, &kPlanTag, &ok);
     if (st != napi_ok) ok = false;
   }
   if (!ok) typeError(env, "plan must be a handle returned by createPlan");
-  // Never null: createPlan is the only maker and plans are freed by the GC only.
-  return v.As<Napi::External<PlanHolder>>().Data();
+  // Never null: createPlan is the only maker and the holder is deleted by the GC only
+  // (releasePlan frees the plan's buffers, not the holder).
+  auto* h = v.As<Napi::External<PlanHolder>>().Data();
+  if (h->released && !allowReleased)
+    typeError(env, "plan was released (releasePlan): create a new one", "ERR_GNN_ARGUMENT");
+  return h;
+}
+
+// Frees a holder's plan buffers and un-reports them to V8 (main thread only).
+void freePlan(Napi::BasicEnv env, PlanHolder* h) {
+  h->pf.reset();
+  h->pd.reset();
+  h->released = true;
+  if (h->accounted != 0) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, -h->accounted);
+    h->accounted = 0;
+  }
 }
 
 // The batch inputs as read from JS (phase 1 of args.h), then as views.
@@ -247,9 +274,35 @@ Napi::Value CreatePlan(const Napi::CallbackInfo& info) {
       delete h;
       throw;
     }
-    auto ext = Napi::External<PlanHolder>::New(env, h, [](Napi::Env, PlanHolder* p) { delete p; });
+    auto ext = Napi::External<PlanHolder>::New(env, h, [](Napi::Env e, PlanHolder* p) {
+      freePlan(e, p);
+      delete p;
+    });
     napi_type_tag_object(env, ext, &kPlanTag);
+    h->accounted = (int64_t)h->visit([](auto& p) { return p.bytes(); });
+    Napi::MemoryManagement::AdjustExternalMemory(env, h->accounted);
     return ext;
+  });
+}
+
+// releasePlan(plan): frees the plan's buffers now (not at garbage collection)
+// and un-reports them to V8. Idempotent; ERR_GNN_BUSY while an async call runs
+// on the plan. Any later use of the handle is ERR_GNN_ARGUMENT.
+Napi::Value ReleasePlan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto* h = planArg(env, info[0], true);
+    if (h->released) return env.Undefined();
+    {
+      BusyGuard g(h);  // refuses while an async step or prediction runs on it
+      freePlan(env, h);
+    }
+#if defined(__GLIBC__)
+    // Hand the freed pages back to the OS now: buffers below glibc's mmap
+    // threshold (up to 32 MiB) otherwise stay in the heap, resident.
+    malloc_trim(0);
+#endif
+    return env.Undefined();
   });
 }
 
@@ -477,10 +530,11 @@ Napi::Value GemmBench(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     int64_t M = intArg(env, info[0], "M", 1, 1 << 24), N = intArg(env, info[1], "N", 1, 4096),
-            K = intArg(env, info[2], "K", 1, 4096), reps = intArg(env, info[3], "reps", 1, 10000);
+            K = intArg(env, info[2], "K", 1, 4096), reps = benchRepsArg(env, info[3], "gemmBench");
     // Three matrices of at most 2^28 floats in all (1 GiB): larger is a typo, not a benchmark.
     if (M * K + K * N + M * N > (int64_t)1 << 28)
       rangeError(env, "gemmBench: M*K + K*N + M*N must be at most 2^28 elements", "ERR_GNN_SHAPE");
+    checkBenchWork(env, "gemmBench", reps, 2.0 * (double)M * (double)N * (double)K, kMaxBenchFlops, "flops");
     std::vector<float> A((size_t)(M * K)), B((size_t)(K * N)), C((size_t)(M * N));
     for (size_t i = 0; i < A.size(); ++i) A[i] = (float)((i * 2654435761u) % 1000) * 1e-3f;
     for (size_t i = 0; i < B.size(); ++i) B[i] = (float)((i * 40503u) % 1000) * 1e-3f;
@@ -494,7 +548,8 @@ Napi::Value GemmBench(const Napi::CallbackInfo& info) {
 Napi::Value StreamBench(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    const int64_t mib = intArg(env, info[0], "mib", 1, 4096), reps = intArg(env, info[1], "reps", 1, 10000);
+    const int64_t mib = intArg(env, info[0], "mib", 1, 4096), reps = benchRepsArg(env, info[1], "streamBench");
+    checkBenchWork(env, "streamBench", reps, (double)mib * (1 << 20), kMaxBenchBytes, "bytes");
     const int64_t n = mib * (1 << 20) / (int64_t)sizeof(float);
     std::vector<float> a((size_t)n), b((size_t)n);
     const int nt = gnn::numThreads();
@@ -516,6 +571,7 @@ void registerModel(Napi::Env env, Napi::Object exports) {
   exports.Set("modelLayout", Napi::Function::New(env, ModelLayout, "modelLayout"));
   exports.Set("createPlan", Napi::Function::New(env, CreatePlan, "createPlan"));
   exports.Set("planInfo", Napi::Function::New(env, PlanInfo, "planInfo"));
+  exports.Set("releasePlan", Napi::Function::New(env, ReleasePlan, "releasePlan"));
   exports.Set("trainStep", Napi::Function::New(env, TrainStep, "trainStep"));
   exports.Set("trainStepAsync", Napi::Function::New(env, TrainStepAsync, "trainStepAsync"));
   exports.Set("lossAndGrad", Napi::Function::New(env, LossAndGrad, "lossAndGrad"));

@@ -135,6 +135,7 @@ const BASES = {
   modelLayout: () => [{ ...SMALL_CONFIG }],
   createPlan: (r) => [{ ...SMALL_CONFIG }, { nodes: Math.floor(r() * 20), edges: Math.floor(r() * 40), graphs: Math.floor(r() * 4) }, r() < 0.5 ? 'float32' : 'float64'],
   planInfo: (r) => [modelArgs(r).plan],
+  releasePlan: (r) => [modelArgs(r).plan],
   trainStep: (r) => { const M = modelArgs(r); return [M.plan, M.inputs, M.shape, M.params, M.grads, M.m, M.v, { ...M.adam }]; },
   trainStepAsync: (r) => { const M = modelArgs(r); return [M.plan, M.inputs, M.shape, M.params, M.grads, M.m, M.v, { ...M.adam, clipNorm: 1 }]; },
   lossAndGrad: (r) => { const M = modelArgs(r); return [M.plan, M.inputs, M.shape, M.params, M.grads]; },

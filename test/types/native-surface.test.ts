@@ -17,7 +17,7 @@ const ADDON_EXPORTS = [
   'cudaCreateModel', 'cudaCreatePlan', 'cudaDownloadParams', 'cudaPlanInfo', 'cudaPredict', 'cudaTrainStep',
   'cudaUploadStore', 'flopsCount', 'gatherRows', 'gatherRowsBackward', 'gemmBench', 'getProfile', 'getThreads',
   'info', 'kernelSites', 'lossAndGrad', 'memcpyBench', 'modelLayout', 'packGraphs', 'planInfo', 'predict',
-  'predictAsync', 'resetFlops', 'segmentCsrBackward', 'segmentMeanCsr', 'segmentSum', 'segmentSumCsr',
+  'predictAsync', 'releasePlan', 'resetFlops', 'segmentCsrBackward', 'segmentMeanCsr', 'segmentSum', 'segmentSumCsr',
   'setProfile', 'setThreads', 'streamBench', 'takeProfileRecords', 'trainStep', 'trainStepAsync', 'validateStore',
 ] as const;
 
