@@ -3,8 +3,8 @@
 // trace engine of Chrome DevTools' Performance panel (@paulirish/trace_engine, the panel's own
 // importer published on npm) and prints what a viewer sees: processes, tracks, their events and
 // how many top-level spans nest the rest. Exits 1 when a file does not parse or a track is empty.
-// Not a dependency of the package: install it beside this run, e.g.
-//   npm install --no-save @paulirish/trace_engine@0.0.65 && node scripts/check-trace.mjs trace.json
+// A devDependency of this repository (not of the published package): after `npm install` in a checkout,
+//   node scripts/check-trace.mjs trace.json
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
