@@ -102,6 +102,8 @@ export type GnnErrorCode =
   // --- training ---
   | 'ERR_GNN_NONFINITE_GRADIENT' // a step's gradient norm is not finite: training stops (that step's update is never saved) instead of freezing the weights silently
   | 'ERR_GNN_PLAN_TOO_LARGE' // one plan needs more bytes than planCacheBytes allows
+  | 'ERR_GNN_MPI' // distributed training on MPI cannot start: the optional MPI module is not built (rebuild with MPI installed, GNN_MPI=ON) or the MPI environment is inconsistent
+  | 'ERR_GNN_MPI_TIMEOUT' // a distributed training step's gradient exchange did not complete in time: another rank died or hangs (the job is aborted)
   | 'ERR_GNN_RESULTS' // a study results file cannot be read
   | 'ERR_GNN_REPORT' // a report or chart cannot be rendered
   // --- the study's grid, its shards and their merge ---
