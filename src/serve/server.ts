@@ -12,11 +12,15 @@
  * - `GET /metrics`: Prometheus text format.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import * as http from 'http';
+import { StringDecoder } from 'string_decoder';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Structure } from '../data';
-import { isGnnError } from '../errors';
+import { GnnError, isGnnError, type GnnErrorCode } from '../errors';
+import { ConnectionGuard } from './connection-guard';
+import { jsonShapeProblem } from './json-guard';
 import { createPredictor, type Predictor, type PredictorOptions } from './predictor';
-import { structuresFromExtxyz, structuresFromJson, type StructureLimits } from './structures';
+import { ExtxyzRequestReader, structuresFromExtxyzSliced, structuresFromJson, type StructureLimits } from './structures';
 
 /** Options of {@link startServer}. */
 export interface ServeOptions extends PredictorOptions, StructureLimits {
@@ -24,10 +28,32 @@ export interface ServeOptions extends PredictorOptions, StructureLimits {
   host?: string;
   /** TCP port (default 8080; 0 picks a free one). */
   port?: number;
-  /** Largest request body in bytes (default 16 MiB). */
+  /** Largest request body in bytes (default 16 MiB), checked as the body arrives. */
   bodyLimit?: number;
   /** Seconds a client is told to wait (Retry-After) when the queue is full (default 1). */
   retryAfterSeconds?: number;
+  /**
+   * Most open connections (default 512, below the usual 1,024 descriptors). At
+   * the cap a new connection evicts the oldest one not being answered (idle,
+   * or its request still arriving); it is refused only when all are being answered.
+   */
+  maxConnections?: number;
+  /** Milliseconds a client has to send a request's headers (default 10,000); then 408. */
+  headersTimeoutMs?: number;
+  /** Milliseconds a client has to send a whole request, headers and body (default 30,000); then 408. */
+  bodyTimeoutMs?: number;
+  /** Milliseconds an idle keep-alive connection is kept open (default 5,000). */
+  keepAliveTimeoutMs?: number;
+  /**
+   * Milliseconds from a request's body being read to its answer (default
+   * 30,000); then 504 `ERR_GNN_TIMEOUT` and the request's remaining work is aborted.
+   */
+  requestDeadlineMs?: number;
+  /**
+   * Milliseconds {@link RunningServer.close} waits for requests in flight
+   * before destroying their connections (default 10,000).
+   */
+  drainTimeoutMs?: number;
 }
 
 /** A running server. */
@@ -36,36 +62,52 @@ export interface RunningServer {
   readonly url: string;
   readonly predictor: Predictor;
   readonly app: FastifyInstance;
-  /** Stops accepting connections, finishes in-flight requests, drains the predictor. */
+  /**
+   * The graceful shutdown: stops accepting connections, answers the requests
+   * in flight and those already sent on open connections (with
+   * `Connection: close`), closes idle connections, destroys what is left
+   * after `drainTimeoutMs`, then closes the predictor. Idempotent.
+   */
   close(): Promise<void>;
 }
 
-const predictBodySchema = {
-  oneOf: [
-    {
-      type: 'object',
-      required: ['structures'],
-      properties: {
-        structures: {
-          type: 'array',
-          items: {
-            type: 'object',
-            required: ['numbers', 'positions'],
-            properties: {
-              numbers: { type: 'array', items: { type: 'integer' } },
-              positions: { type: 'array' },
-              cell: { anyOf: [{ type: 'array' }, { type: 'null' }] },
-              pbc: { anyOf: [{ type: 'boolean' }, { type: 'array', items: { type: 'boolean' } }] },
-              id: { type: 'string' },
-            },
+/** Deepest JSON nesting a request may have (a structure's rows of positions sit at depth 5). */
+const MAX_JSON_DEPTH = 16;
+
+function predictBodySchema(maxStructures: number, maxAtoms: number): object {
+  return {
+    type: 'object',
+    properties: {
+      structures: {
+        type: 'array',
+        maxItems: maxStructures,
+        items: {
+          type: 'object',
+          required: ['numbers', 'positions'],
+          properties: {
+            numbers: { type: 'array', maxItems: maxAtoms, items: { type: 'integer' } },
+            positions: { type: 'array', maxItems: 3 * maxAtoms },
+            cell: { anyOf: [{ type: 'array', maxItems: 9 }, { type: 'null' }] },
+            pbc: { anyOf: [{ type: 'boolean' }, { type: 'array', maxItems: 3, items: { type: 'boolean' } }] },
+            id: { type: 'string' },
           },
         },
       },
+      extxyz: { type: 'string' },
     },
-    { type: 'object', required: ['extxyz'], properties: { extxyz: { type: 'string' } } },
-    { type: 'string' },
-  ],
-} as const;
+    oneOf: [{ required: ['structures'] }, { required: ['extxyz'] }],
+  };
+}
+
+/** The structures of a text/plain (extended XYZ) body, read while it streamed in. */
+class ExtxyzBody {
+  constructor(readonly structures: Structure[]) {}
+}
+
+/** An error answered with `statusCode` (a request refused while its body was read). */
+function httpError(statusCode: number, code: GnnErrorCode, message: string): GnnError & { statusCode: number } {
+  return Object.assign(new GnnError(code, message), { statusCode });
+}
 
 interface Metrics {
   registry: Registry;
@@ -76,6 +118,7 @@ interface Metrics {
   forward: Histogram<string>;
   queueDepth: Gauge<string>;
   molecules: Counter<string>;
+  connectionsDropped: Counter<'reason'>;
 }
 
 function makeMetrics(): Metrics {
@@ -100,6 +143,12 @@ function makeMetrics(): Metrics {
     }),
     queueDepth: new Gauge({ name: 'gnnbatch_queue_depth', help: 'Requests queued or being prepared', registers: [registry] }),
     molecules: new Counter({ name: 'gnnbatch_structures_total', help: 'Structures predicted', registers: [registry] }),
+    connectionsDropped: new Counter({
+      name: 'gnnbatch_connections_dropped_total',
+      help: 'Connections closed by the server: evicted at the connection cap, refused at it, refused while draining, destroyed at the drain deadline',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
   };
 }
 
@@ -119,8 +168,34 @@ function errorBody(code: string, message: string): { error: { code: string; mess
   return { error: { code, message } };
 }
 
+function positive(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 1) throw new GnnError('ERR_GNN_ARGUMENT', `${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/** Status and body of a Node-level client error (a request never handed to a route). */
+function clientErrorAnswer(err: NodeJS.ErrnoException): { status: number; code: GnnErrorCode; message: string } {
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, code: 'ERR_GNN_TIMEOUT', message: 'the request was not received within the server\'s headers or body timeout' };
+  if (err.code === 'HPE_HEADER_OVERFLOW') return { status: 431, code: 'ERR_GNN_REQUEST', message: 'the request headers are too large' };
+  return { status: 400, code: 'ERR_GNN_REQUEST', message: 'malformed HTTP request' };
+}
+
 /** Starts `gnnbatch serve` on a checkpoint directory; resolves once listening (after the warm-up). */
 export async function startServer(checkpointDir: string, options: ServeOptions = {}): Promise<RunningServer> {
+  const bodyLimit = positive('bodyLimit', options.bodyLimit, 16 * 1024 * 1024);
+  const maxConnections = positive('maxConnections', options.maxConnections, 512);
+  const bodyTimeoutMs = positive('bodyTimeoutMs', options.bodyTimeoutMs, 30_000);
+  // Node refuses a headers timeout above the request timeout.
+  const headersTimeoutMs = Math.min(positive('headersTimeoutMs', options.headersTimeoutMs, 10_000), bodyTimeoutMs);
+  const keepAliveTimeoutMs = positive('keepAliveTimeoutMs', options.keepAliveTimeoutMs, 5_000);
+  const requestDeadlineMs = positive('requestDeadlineMs', options.requestDeadlineMs, 30_000);
+  const drainTimeoutMs = positive('drainTimeoutMs', options.drainTimeoutMs, 10_000);
+  const maxStructures = positive('maxStructures', options.maxStructures, 10_000);
+  const maxAtoms = positive('maxAtoms', options.maxAtoms, 5_000);
+  const limits: StructureLimits = { maxStructures, maxAtoms };
+  const jsonLimits = { maxDepth: MAX_JSON_DEPTH, maxArrayItems: Math.max(maxStructures, 3 * maxAtoms, 9) };
+
   const metrics = makeMetrics();
   const predictor = await createPredictor(checkpointDir, {
     ...options,
@@ -132,47 +207,129 @@ export async function startServer(checkpointDir: string, options: ServeOptions =
       options.onBatch?.(b);
     },
   });
-  const limits: StructureLimits = { maxStructures: options.maxStructures, maxAtoms: options.maxAtoms };
   const retryAfter = String(options.retryAfterSeconds ?? 1);
-  let draining = false;
-  const app = Fastify({ bodyLimit: options.bodyLimit ?? 16 * 1024 * 1024, logger: false, return503OnClosing: true, forceCloseConnections: 'idle' });
+  // Sockets whose request was answered (or dropped) at the HTTP level, before any route.
+  const clientErrored = new WeakSet<object>();
+  const app = Fastify({
+    bodyLimit,
+    logger: false,
+    // The drain (ConnectionGuard) decides what is answered and what is closed.
+    return503OnClosing: false,
+    forceCloseConnections: false,
+    requestTimeout: bodyTimeoutMs,
+    keepAliveTimeout: keepAliveTimeoutMs,
+    // Node checks the header and body timeouts on this period: a fraction of the shortest.
+    http: { headersTimeout: headersTimeoutMs, requestTimeout: bodyTimeoutMs, connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4))) },
+    // Bodies are taken as sent: `numbers: ["1"]` or `pbc: "false"` are errors, not values.
+    ajv: { customOptions: { coerceTypes: false } },
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const { status, code, message } = clientErrorAnswer(err);
+      clientErrored.add(socket);
+      metrics.requests.inc({ status: String(status) });
+      const body = JSON.stringify(errorBody(code, message));
+      if (socket.writable) socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
+      socket.destroy();
+    },
+  });
+  const guard = new ConnectionGuard(app.server, maxConnections, (reason) => metrics.connectionsDropped.inc({ reason }));
+
+  // Every answer of the predict route is counted, framework refusals (415, 413,
+  // schema 400) included; a request whose client left before its answer counts as 499.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.routeOptions.url !== '/v1/predict') return;
+    reply.raw.once('close', () => {
+      if (clientErrored.has(req.raw.socket)) return;
+      metrics.requests.inc({ status: reply.raw.writableFinished ? String(reply.raw.statusCode) : '499' });
+    });
+  });
   // While draining, every answer closes its connection: keep-alive sockets
-  // would otherwise hold the shutdown open for the keep-alive timeout (72 s).
+  // would otherwise stay open for the keep-alive timeout.
   app.addHook('onSend', async (_req, reply, payload) => {
-    if (draining) void reply.header('Connection', 'close');
+    if (guard.isDraining) void reply.header('Connection', 'close');
     return payload;
   });
-  app.addContentTypeParser(['text/plain', 'chemical/x-extxyz'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  // JSON: depth and array lengths bounded by a linear scan before JSON.parse and validation.
+  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    const problem = jsonShapeProblem(text, jsonLimits);
+    if (problem) {
+      done(httpError(400, 'ERR_GNN_REQUEST', `invalid request: ${problem}`), undefined);
+      return;
+    }
+    parseJson(req, text, done);
+  });
+  // Extended XYZ: read as it streams in, stopping at the first frame beyond the limits.
+  app.addContentTypeParser(['text/plain', 'chemical/x-extxyz'], (req, payload, done) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > bodyLimit) {
+      done(httpError(413, 'ERR_GNN_REQUEST', `the request body (${declared} bytes) is larger than the limit of ${bodyLimit} bytes`), undefined);
+      return;
+    }
+    const reader = new ExtxyzRequestReader(limits);
+    const decoder = new StringDecoder('utf8');
+    let received = 0;
+    let settled = false;
+    const finish = (error: Error | null, body?: ExtxyzBody): void => {
+      if (settled) return;
+      settled = true;
+      payload.off('data', onData);
+      payload.off('end', onEnd);
+      payload.off('error', onError);
+      // The rest of a refused body is read and dropped (Node does it after the answer), so the client sees the answer, not a reset.
+      done(error, body);
+    };
+    const onData = (chunk: Buffer): void => {
+      received += chunk.length;
+      try {
+        if (received > bodyLimit) throw httpError(413, 'ERR_GNN_REQUEST', `the request body is larger than the limit of ${bodyLimit} bytes`);
+        reader.write(decoder.write(chunk));
+      } catch (e) {
+        finish(e as Error);
+      }
+    };
+    const onEnd = (): void => {
+      try {
+        reader.write(decoder.end());
+        finish(null, new ExtxyzBody(reader.end()));
+      } catch (e) {
+        finish(e as Error);
+      }
+    };
+    const onError = (e: Error): void => finish(e);
+    payload.on('data', onData);
+    payload.on('end', onEnd);
+    payload.on('error', onError);
+  });
 
   app.setErrorHandler((error: Error & { validation?: unknown; statusCode?: number; code?: string }, _req, reply) => {
     if (error.validation) {
       void reply.code(400).send(errorBody('ERR_GNN_REQUEST', `invalid request: ${error.message}`));
       return;
     }
+    if (isGnnError(error) && BAD_INPUT.has(error.code)) {
+      void reply.code(400).send(errorBody(error.code, error.message));
+      return;
+    }
     if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
-      void reply.code(error.statusCode).send(errorBody('ERR_GNN_REQUEST', error.message));
+      void reply.code(error.statusCode).send(errorBody(isGnnError(error) ? error.code : 'ERR_GNN_REQUEST', error.message));
       return;
     }
     void reply.code(500).send(errorBody(isGnnError(error) ? error.code : 'ERR_GNN_INTERNAL', error.message));
   });
 
   const reject = (reply: FastifyReply, status: number, code: string, message: string): FastifyReply => {
-    metrics.requests.inc({ status: String(status) });
     if (status === 503) void reply.header('Retry-After', retryAfter);
     return reply.code(status).send(errorBody(code, message));
   };
 
-  app.post('/v1/predict', { schema: { body: predictBodySchema } }, async (req: FastifyRequest, reply: FastifyReply) => {
+  app.post('/v1/predict', { schema: { body: { content: { 'application/json': { schema: predictBodySchema(maxStructures, maxAtoms) } } } } }, async (req: FastifyRequest, reply: FastifyReply) => {
     const stop = metrics.latency.startTimer();
-    let structures: Structure[];
-    try {
-      const body = req.body as { structures?: unknown; extxyz?: string } | string;
-      structures = typeof body === 'string' ? structuresFromExtxyz(body, limits) : body.extxyz !== undefined ? structuresFromExtxyz(body.extxyz, limits) : structuresFromJson(body.structures, limits);
-    } catch (e) {
-      if (isGnnError(e)) return reject(reply, 400, e.code, e.message);
-      throw e;
-    }
-    // A client that goes away before its batch runs leaves the queue.
+    // Aborted when the client goes away before its answer, or at the deadline:
+    // either way the request's remaining work leaves the predictor.
     const ac = new AbortController();
     // (The response's 'close' before it finished means the connection went away;
     // the request's own 'close' fires as soon as its body has been read.)
@@ -180,19 +337,39 @@ export async function startServer(checkpointDir: string, options: ServeOptions =
       if (!reply.raw.writableFinished) ac.abort();
     };
     reply.raw.on('close', onClose);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, rejectDeadline) => {
+      timer = setTimeout(() => {
+        const e = new GnnError('ERR_GNN_TIMEOUT', `the request was not answered within the server's deadline of ${requestDeadlineMs} ms; its work was stopped`);
+        ac.abort(e);
+        rejectDeadline(e);
+      }, requestDeadlineMs);
+    });
     try {
-      const predictions = await predictor.predict(structures, { signal: ac.signal });
-      metrics.requests.inc({ status: '200' });
+      const body = req.body as { structures?: unknown; extxyz?: string } | ExtxyzBody;
+      const structures =
+        body instanceof ExtxyzBody
+          ? body.structures
+          : body.extxyz !== undefined
+            ? await Promise.race([structuresFromExtxyzSliced(body.extxyz, limits, undefined, ac.signal), deadline])
+            : structuresFromJson(body.structures, limits);
+      const work = predictor.predict(structures, { signal: ac.signal });
+      // Settled by the race below or, after the deadline, nobody: never unhandled.
+      work.catch(() => {});
+      const predictions = await Promise.race([work, deadline]);
       stop();
       return { target: predictor.target, predictions: Array.from(predictions), step: predictor.step };
     } catch (e) {
       const code = isGnnError(e) ? e.code : 'ERR_GNN_INTERNAL';
-      if (code === 'ERR_GNN_QUEUE_FULL' || code === 'ERR_GNN_CLOSED') return reject(reply, 503, code, (e as Error).message);
-      if (BAD_INPUT.has(code)) return reject(reply, 400, code, (e as Error).message);
+      const message = (e as Error).message;
+      if (code === 'ERR_GNN_TIMEOUT') return reject(reply, 504, code, message);
+      if (code === 'ERR_GNN_REQUEST_TOO_LARGE') return reject(reply, 413, code, message);
+      if (code === 'ERR_GNN_QUEUE_FULL' || code === 'ERR_GNN_CLOSED') return reject(reply, 503, code, message);
+      if (BAD_INPUT.has(code)) return reject(reply, 400, code, message);
       if (code === 'ERR_GNN_ABORTED') return reject(reply, 499, code, 'client closed the request');
-      metrics.requests.inc({ status: '500' });
-      return reply.code(500).send(errorBody(code, (e as Error).message));
+      return reject(reply, 500, code, message);
     } finally {
+      clearTimeout(timer);
       reply.raw.off('close', onClose);
       metrics.queueDepth.set(predictor.stats().queueDepth);
     }
@@ -200,6 +377,7 @@ export async function startServer(checkpointDir: string, options: ServeOptions =
 
   app.get('/healthz', async (_req, reply) => {
     const s = predictor.stats();
+    const draining = guard.isDraining;
     const body = { status: draining ? 'draining' : 'ok', target: predictor.target, model: predictor.config.kind, step: predictor.step, queueDepth: s.queueDepth, budget: predictor.budget };
     return draining ? reply.code(503).send(body) : body;
   });
@@ -216,13 +394,11 @@ export async function startServer(checkpointDir: string, options: ServeOptions =
     predictor,
     app,
     close() {
-      if (!closing) {
-        draining = true;
-        closing = (async () => {
-          await app.close();
-          await predictor.close();
-        })();
-      }
+      closing ??= (async () => {
+        await guard.drain(drainTimeoutMs);
+        await app.close();
+        await predictor.close();
+      })();
       return closing;
     },
   };

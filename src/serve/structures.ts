@@ -3,8 +3,9 @@
  * pbc?, id?}`) and extended XYZ text, validated with errors that name the
  * structure's index and the field (code `ERR_GNN_STRUCTURE`).
  */
-import { ELEMENT_SYMBOLS, parseExtxyzText, type Structure } from '../data';
-import { GnnError } from '../errors';
+import { ELEMENT_SYMBOLS, type Structure } from '../data';
+import { ExtxyzTextReader } from '../data/formats/extxyz';
+import { GnnError, isGnnError } from '../errors';
 
 /** One structure as a JSON request carries it. */
 export interface StructureJson {
@@ -113,29 +114,76 @@ export function structuresFromJson(value: unknown, limits: StructureLimits = {})
   return value.map((v, i) => structureFromJson(v, i, limits));
 }
 
+/** Checks one extxyz frame of a request against the limits that the reader does not apply. */
+function checkExtxyzFrame(s: Structure, i: number): void {
+  if (s.numbers.length === 0) fail(`structures[${i}]`, 'a structure needs at least one atom');
+  for (let k = 0; k < s.positions.length; k++) {
+    if (Math.abs(s.positions[k]) > MAX_COORDINATE) fail(`structures[${i}]`, `position ${s.positions[k]} is beyond ±${MAX_COORDINATE} Å`);
+  }
+  if (s.cell) for (let k = 0; k < 9; k++) if (Math.abs(s.cell[k]) > MAX_COORDINATE) fail(`structures[${i}]`, `cell value ${s.cell[k]} is beyond ±${MAX_COORDINATE} Å`);
+}
+
+/** Longest extxyz line a request may carry (characters): far beyond real comment lines, short enough to parse at once. */
+export const MAX_EXTXYZ_LINE = 1 << 20;
+
+/**
+ * Extended XYZ of a request read as it arrives: {@link write} takes pieces of
+ * the text (an HTTP body's chunks) and stops with `ERR_GNN_STRUCTURE` at the
+ * first malformed frame, at one frame more than `maxStructures`, at a count
+ * line above `maxAtoms` or at a line longer than {@link MAX_EXTXYZ_LINE}: the
+ * work done on a hostile body is bounded by the limits, not by its size.
+ */
+export class ExtxyzRequestReader {
+  private readonly reader: ExtxyzTextReader;
+  constructor(limits: StructureLimits = {}) {
+    this.reader = new ExtxyzTextReader('extxyz', { maxFrames: limits.maxStructures ?? 10000, maxAtoms: limits.maxAtoms ?? 5000, maxLineLength: MAX_EXTXYZ_LINE });
+  }
+
+  /** Takes the next piece of the text. */
+  write(text: string): void {
+    wrapFormatErrors(() => this.reader.write(text));
+  }
+
+  /** Ends the text; returns its validated structures. */
+  end(): Structure[] {
+    const frames = wrapFormatErrors(() => this.reader.end());
+    if (frames.length === 0) fail('extxyz', 'no frames');
+    frames.forEach(checkExtxyzFrame);
+    return frames;
+  }
+}
+
+function wrapFormatErrors<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (isGnnError(e) && e.code === 'ERR_GNN_STRUCTURE') throw e;
+    throw new GnnError('ERR_GNN_STRUCTURE', (e as Error).message, { cause: e });
+  }
+}
+
 /**
  * Validated structures from extended XYZ text (several frames allowed). Parse
  * errors keep the reader's location (line, frame, field) and get code
- * `ERR_GNN_STRUCTURE`.
+ * `ERR_GNN_STRUCTURE`; reading stops at the first frame beyond the limits.
  */
 export function structuresFromExtxyz(text: string, limits: StructureLimits = {}): Structure[] {
-  let frames: Structure[];
-  try {
-    frames = parseExtxyzText(text, 'extxyz');
-  } catch (e) {
-    throw new GnnError('ERR_GNN_STRUCTURE', (e as Error).message, { cause: e });
+  const reader = new ExtxyzRequestReader(limits);
+  reader.write(text);
+  return reader.end();
+}
+
+/**
+ * {@link structuresFromExtxyz} in slices of `sliceChars` characters with a turn
+ * of the event loop between them, for large texts read on a server's loop;
+ * stops between slices once `signal` is aborted (throwing its reason).
+ */
+export async function structuresFromExtxyzSliced(text: string, limits: StructureLimits = {}, sliceChars = 1 << 16, signal?: AbortSignal): Promise<Structure[]> {
+  const reader = new ExtxyzRequestReader(limits);
+  for (let at = 0; at < text.length; at += sliceChars) {
+    signal?.throwIfAborted();
+    reader.write(text.slice(at, at + sliceChars));
+    if (at + sliceChars < text.length) await new Promise<void>((r) => setImmediate(r));
   }
-  const max = limits.maxStructures ?? 10000;
-  const maxAtoms = limits.maxAtoms ?? 5000;
-  if (frames.length === 0) fail('extxyz', 'no frames');
-  if (frames.length > max) fail('extxyz', `${frames.length} frames is more than the limit of ${max} per request`);
-  frames.forEach((s, i) => {
-    if (s.numbers.length === 0) fail(`structures[${i}]`, 'a structure needs at least one atom');
-    if (s.numbers.length > maxAtoms) fail(`structures[${i}]`, `${s.numbers.length} atoms is more than the limit of ${maxAtoms} per structure`);
-    for (let k = 0; k < s.positions.length; k++) {
-      if (Math.abs(s.positions[k]) > MAX_COORDINATE) fail(`structures[${i}]`, `position ${s.positions[k]} is beyond ±${MAX_COORDINATE} Å`);
-    }
-    if (s.cell) for (let k = 0; k < 9; k++) if (Math.abs(s.cell[k]) > MAX_COORDINATE) fail(`structures[${i}]`, `cell value ${s.cell[k]} is beyond ±${MAX_COORDINATE} Å`);
-  });
-  return frames;
+  return reader.end();
 }

@@ -175,37 +175,98 @@ function parseFrame(n: number, comment: string, atomLines: string[], file: strin
 
 /** Streams the frames of an extended XYZ file. */
 export async function* readExtxyz(file: string): AsyncGenerator<Structure> {
-  yield* extxyzFrames(readLines(file), file);
+  yield* extxyzFramesAsync(readLines(file), file);
+}
+
+/** Ceilings applied while extended XYZ text is read (each checked before the work it bounds). */
+export interface ExtxyzReadLimits {
+  /** Most frames; the count line of one more frame throws (default: no limit). */
+  maxFrames?: number;
+  /** Most atoms in one frame, checked on its count line before any atom line is kept (default: no limit). */
+  maxAtoms?: number;
+  /** Longest line in characters, checked while a line is still incomplete (default: no limit). */
+  maxLineLength?: number;
 }
 
 /**
  * The frames of extended XYZ text held in memory (a request body, say); `name`
- * stands in for the file in error locations. Same rules as {@link readExtxyz}.
+ * stands in for the file in error locations. Same rules as {@link readExtxyz};
+ * `limits` stop the reading at the first frame, atom count or line beyond them.
  */
-export function parseExtxyzText(text: string, name = '<extxyz text>'): Structure[] {
-  const lines = text.split(/\r?\n/);
-  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-  return [...extxyzFrames(lines, name)];
+export function parseExtxyzText(text: string, name = '<extxyz text>', limits: ExtxyzReadLimits = {}): Structure[] {
+  const reader = new ExtxyzTextReader(name, limits);
+  reader.write(text);
+  return reader.end();
 }
 
-function extxyzFrames(lines: Iterable<string>, file: string): Generator<Structure>;
-function extxyzFrames(lines: AsyncIterable<string>, file: string): AsyncGenerator<Structure>;
-function extxyzFrames(lines: Iterable<string> | AsyncIterable<string>, file: string): Generator<Structure> | AsyncGenerator<Structure> {
-  return Symbol.asyncIterator in lines ? extxyzFramesAsync(lines as AsyncIterable<string>, file) : extxyzFramesSync(lines as Iterable<string>, file);
+/**
+ * Incremental extended XYZ reader for text that arrives in pieces (an HTTP body
+ * as it streams): {@link write} takes any split of the text (lines may straddle
+ * pieces), parses every frame it completes and throws at the first malformed
+ * frame or exceeded limit, so the work and memory of a hostile input stop at
+ * the limit instead of after the whole input. {@link end} checks the input did
+ * not stop inside a frame and returns all frames.
+ */
+export class ExtxyzTextReader {
+  private readonly frames: Structure[] = [];
+  private readonly reader: ExtxyzFrameReader;
+  private readonly maxLine: number;
+  private partial = '';
+  constructor(name = '<extxyz text>', limits: ExtxyzReadLimits = {}) {
+    this.reader = new ExtxyzFrameReader(name, limits);
+    this.maxLine = limits.maxLineLength ?? Infinity;
+  }
+
+  /** Frames completed so far. */
+  get count(): number {
+    return this.frames.length;
+  }
+
+  /** Takes the next piece of the text. */
+  write(text: string): void {
+    let start = 0;
+    for (;;) {
+      const nl = text.indexOf('\n', start);
+      if (nl < 0) break;
+      let line = text.slice(start, nl);
+      if (this.partial) {
+        line = this.partial + line;
+        this.partial = '';
+      }
+      this.checkLength(line.length);
+      this.take(line.endsWith('\r') ? line.slice(0, -1) : line);
+      start = nl + 1;
+    }
+    if (start < text.length) {
+      this.partial += text.slice(start);
+      this.checkLength(this.partial.length);
+    }
+  }
+
+  /** Ends the text; returns every frame. */
+  end(): Structure[] {
+    if (this.partial) {
+      const line = this.partial.endsWith('\r') ? this.partial.slice(0, -1) : this.partial;
+      this.partial = '';
+      this.take(line);
+    }
+    this.reader.end();
+    return this.frames;
+  }
+
+  private take(line: string): void {
+    const s = this.reader.push(line);
+    if (s) this.frames.push(s);
+  }
+
+  private checkLength(length: number): void {
+    if (length > this.maxLine) this.reader.fail('line', `a line is longer than the limit of ${this.maxLine} characters`);
+  }
 }
 
 async function* extxyzFramesAsync(lines: AsyncIterable<string>, file: string): AsyncGenerator<Structure> {
   const frames = new ExtxyzFrameReader(file);
   for await (const line of lines) {
-    const s = frames.push(line);
-    if (s) yield s;
-  }
-  frames.end();
-}
-
-function* extxyzFramesSync(lines: Iterable<string>, file: string): Generator<Structure> {
-  const frames = new ExtxyzFrameReader(file);
-  for (const line of lines) {
     const s = frames.push(line);
     if (s) yield s;
   }
@@ -221,7 +282,15 @@ class ExtxyzFrameReader {
   private comment = '';
   private start = 0;
   private atoms: string[] = [];
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    private readonly limits: ExtxyzReadLimits = {},
+  ) {}
+
+  /** Throws a located format error at the current line. */
+  fail(field: string, message: string): never {
+    throw new DataFormatError({ file: this.file, line: this.lineNo + 1, entry: this.frame, field }, message);
+  }
 
   /** Takes one line; returns a frame when the line completes one. */
   push(line: string): Structure | null {
@@ -232,6 +301,11 @@ class ExtxyzFrameReader {
       this.n = Number(line.trim());
       if (!Number.isInteger(this.n) || this.n < 0)
         throw new DataFormatError({ file, line: this.lineNo, entry: this.frame, field: 'atom count' }, `expected an atom count, found '${line.trim().slice(0, 40)}'`);
+      const { maxFrames, maxAtoms } = this.limits;
+      if (maxFrames !== undefined && this.frame >= maxFrames)
+        throw new DataFormatError({ file, line: this.lineNo, entry: this.frame, field: 'frames' }, `more than ${maxFrames} frames (the limit)`);
+      if (maxAtoms !== undefined && this.n > maxAtoms)
+        throw new DataFormatError({ file, line: this.lineNo, entry: this.frame, field: 'atom count' }, `${this.n} atoms is more than the limit of ${maxAtoms} per frame`);
       this.start = this.lineNo;
       this.state = 'comment';
     } else if (this.state === 'comment') {
