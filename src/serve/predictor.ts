@@ -19,7 +19,7 @@
  * kernels compute each row of a graph in the same order wherever it sits in
  * the batch, so results equal (bitwise) predicting each call alone.
  */
-import { buildStoreAsync, packerArrays, parseGraphRule, type GraphStore, type Structure } from '../data';
+import { buildStoreAsync, checkEdgeCeilings, edgeBound, packerArrays, parseGraphRule, type GraphStore, type Structure } from '../data';
 import { parseShapeKey } from '../batching/shapes';
 import { GnnError } from '../errors';
 import { native, nativeModel, setThreads, type NativeStoreArrays, type PackShape } from '../native';
@@ -51,9 +51,41 @@ export interface PredictorOptions {
   maxBatchEdges?: number;
   /** Most calls waiting (queued or having their graphs built); beyond it `predict` rejects with ERR_GNN_QUEUE_FULL (default 1024). */
   maxQueue?: number;
+  /**
+   * Most edges of all calls accepted and not yet answered (queued, being
+   * built or running): admission control by work, not by calls. A call that
+   * would take the total beyond it rejects with ERR_GNN_QUEUE_FULL (default
+   * 16,000,000; at least maxRequestEdges, so a lone call within the request
+   * budget is always accepted). Under `cutoff` rules a call's edges count as
+   * its graphs are built.
+   */
+  maxQueuedEdges?: number;
+  /**
+   * Most edges of one call (all its structures under the graph rule); beyond
+   * it the call rejects with ERR_GNN_REQUEST_TOO_LARGE naming the first
+   * structure past it (default 4,000,000). Checked from atom counts before any
+   * graph is built under `fc` and `knn`; under `cutoff` after each chunk of
+   * structures is built, stopping there.
+   */
+  maxRequestEdges?: number;
+  /**
+   * Most bytes of one call's graph store (estimated as 40 per atom + 16 per
+   * edge, 28 with PaiNN's directions, + 128 per structure); beyond it
+   * ERR_GNN_REQUEST_TOO_LARGE (default 128 MiB).
+   */
+  maxRequestBytes?: number;
   /** Native threads (process-wide setting; default: leave as is). */
   threads?: number;
-  /** Byte limit of the plan cache (default 1 GiB). */
+  /**
+   * Hard byte limit of the serving plan (native and input buffers of the one
+   * plan held at a time): the batch budget's plan must fit it
+   * (ERR_GNN_PLAN_TOO_LARGE at creation otherwise), and a structure too large
+   * for the budget runs alone on a plan of its own size only if that fits,
+   * else the call is refused with ERR_GNN_REQUEST_TOO_LARGE naming the
+   * structure before its graph is built. The oversized plan is released right
+   * after its batch (the budget's plan is rebuilt for the next one), so memory
+   * returns to the budget's. Default: the budget plan's bytes + 256 MiB.
+   */
   planCacheBytes?: number;
   /** Run one forward pass at creation so the first call does not pay the plan build (default true). */
   warmup?: boolean;
@@ -82,23 +114,36 @@ export interface PredictorStats {
   requests: number;
   /** Calls rejected because the queue was full. */
   rejected: number;
-  /** Calls aborted before they ran. */
+  /** Calls aborted (before they ran, or between their batches). */
   aborted: number;
+  /** Calls refused by the request budget (ERR_GNN_REQUEST_TOO_LARGE). */
+  tooLarge: number;
+  /** Calls whose batch failed (plan, packing, forward pass): each rejected with the batch's error. */
+  failed: number;
   /** Native forward passes. */
   batches: number;
   /** Structures predicted. */
   graphs: number;
   /** Calls queued or being prepared now. */
   queueDepth: number;
-  /** Plans built (1 after warm-up, unless a graph larger than the budget arrived). */
+  /** Edges of the calls accepted and not yet answered (against maxQueuedEdges). */
+  queuedEdges: number;
+  /** Plans built (1 after warm-up; 2 more for each batch with a graph larger than the budget: its own plan, then the budget's again). */
   planBuilds: number;
+  /** Bytes of the plan held now (0 after close). */
+  planBytes: number;
   /** Total forward time, ms. */
   forwardMs: number;
 }
 
 /** Options of one {@link Predictor.predict} call. */
 export interface PredictCallOptions {
-  /** Aborts the call while it waits (rejects with ERR_GNN_ABORTED). */
+  /**
+   * Aborts the call (rejects with ERR_GNN_ABORTED) while its graphs are built,
+   * while it waits, or between its batches: its remaining batches do not run
+   * (a batch already in the native forward pass finishes, its results for this
+   * call are dropped).
+   */
   signal?: AbortSignal;
 }
 
@@ -117,30 +162,49 @@ export interface Predictor {
   /**
    * Predictions in the target's units, one per structure, in order. Resolves
    * when every structure of the call has been through a batch.
-   * Errors: ERR_GNN_STRUCTURE (bad input, names the structure), ERR_GNN_QUEUE_FULL,
-   * ERR_GNN_ABORTED, ERR_GNN_CLOSED.
+   * Every accepted call settles: a batch that fails (plan allocation such as
+   * ERR_GNN_NOMEM, packing, forward pass) rejects the calls it held with its error.
+   * Errors: ERR_GNN_STRUCTURE (bad input, names the structure), ERR_GNN_EDGE_LIMIT,
+   * ERR_GNN_REQUEST_TOO_LARGE, ERR_GNN_QUEUE_FULL, ERR_GNN_ABORTED, ERR_GNN_CLOSED,
+   * and a failed batch's error.
    */
   predict(structures: readonly Structure[], options?: PredictCallOptions): Promise<Float64Array>;
   /** Counters since creation. */
   stats(): PredictorStats;
-  /** Stops taking calls, finishes every accepted one, then releases the plans. */
+  /** Stops taking calls, finishes every accepted one, then frees the plan's native memory (at once, not at garbage collection). */
   close(): Promise<void>;
 }
 
-interface Pending {
-  store: GraphStore;
-  offsets: Float64Array | null;
+/** One accepted call. */
+interface Call {
   out: Float64Array;
-  /** Next graph of this call to schedule. */
-  next: number;
   /** Graphs not yet predicted. */
   remaining: number;
-  enqueuedAt: number;
+  /** Edges counted against maxQueuedEdges until the call settles. */
+  edges: number;
   settled: boolean;
   resolve: (v: Float64Array) => void;
   reject: (e: unknown) => void;
   signal?: AbortSignal;
   onAbort?: () => void;
+}
+
+/** A queued part of a call: the graphs of one built store (a call has one, or one per chunk under cutoff rules). */
+interface Item {
+  call: Call;
+  store: GraphStore;
+  offsets: Float64Array | null;
+  /** Index in the call's results of the store's first graph. */
+  base: number;
+  /** Next graph of this store to schedule. */
+  next: number;
+  enqueuedAt: number;
+}
+
+interface Part {
+  item: Item;
+  from: number;
+  to: number;
 }
 
 /**
@@ -167,6 +231,16 @@ function positiveInt(name: string, v: number | undefined, fallback: number): num
   return v;
 }
 
+/** Estimated bytes of a request's graph store (see {@link PredictorOptions.maxRequestBytes}). */
+function requestStoreBytes(nodes: number, edges: number, graphs: number, directions: boolean): number {
+  return 40 * nodes + (directions ? 28 : 16) * edges + 128 * graphs;
+}
+
+/** Under `cutoff` rules a call's graphs are built in chunks of about this many atoms, each checked before the next. */
+const CHUNK_ATOMS = 4096;
+
+const MiB = 1024 * 1024;
+
 /**
  * Loads a checkpoint directory for serving. Resolves after the warm-up forward
  * pass (unless `warmup: false`).
@@ -188,64 +262,137 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
   };
   const maxQueue = positiveInt('maxQueue', options.maxQueue, 1024);
   const maxEdges = positiveInt('maxEdgesPerStructure', options.maxEdgesPerStructure, 2_000_000);
+  const maxRequestEdges = positiveInt('maxRequestEdges', options.maxRequestEdges, 4_000_000);
+  const maxRequestBytes = positiveInt('maxRequestBytes', options.maxRequestBytes, 128 * MiB);
+  const maxQueuedEdges = positiveInt('maxQueuedEdges', options.maxQueuedEdges, Math.max(16_000_000, maxRequestEdges));
+  if (maxQueuedEdges < maxRequestEdges) {
+    throw new GnnError('ERR_GNN_ARGUMENT', `maxQueuedEdges (${maxQueuedEdges}) must be at least maxRequestEdges (${maxRequestEdges}), else a lone call within the request budget could never run`);
+  }
   const delay = options.maxQueueDelayMs ?? 2;
   if (!(delay >= 0 && Number.isFinite(delay))) throw new GnnError('ERR_GNN_ARGUMENT', `maxQueueDelayMs must be a finite number >= 0, got ${delay}`);
   if (options.threads !== undefined) setThreads(options.threads);
   // PaiNN reads edge directions: request stores are built with them and the plans pack them.
   const directions = needsDirections(ck.config);
-  const cache = new PlanCache(ck.config, 'float32', options.planCacheBytes ?? 1 << 30, true, false, directions);
+  const budgetShape: PackShape = { graphs: budget.graphs, nodes: budget.nodes, edges: budget.edges };
+  const probe = new PlanCache(ck.config, 'float32', Infinity, true, true, directions);
+  const budgetBytes = probe.estimateBytes(budgetShape);
+  const planLimit = positiveInt('planCacheBytes', options.planCacheBytes, budgetBytes + 256 * MiB);
+  if (budgetBytes > planLimit) {
+    throw new GnnError(
+      'ERR_GNN_PLAN_TOO_LARGE',
+      `the batch budget's plan (${budget.graphs} graphs, ${budget.nodes} nodes, ${budget.edges} edges) needs ${budgetBytes} bytes, more than planCacheBytes = ${planLimit}; ` +
+        'raise planCacheBytes or lower maxBatchGraphs/maxBatchNodes/maxBatchEdges',
+    );
+  }
+  // One plan at a time, hard-limited, freed at once when dropped.
+  const cache = new PlanCache(ck.config, 'float32', planLimit, true, true, directions, true);
   const refs = ck.atomRefs ? Float64Array.from(ck.atomRefs) : null;
   const params = ck.params;
   const numClasses = ck.config.numClasses;
   const api = nativeModel();
   const pred = new Float32Array(budget.graphs);
 
-  const queue: Pending[] = [];
+  const queue: Item[] = [];
   let preparing = 0;
   let running = false;
   let closing = false;
+  let closed = false;
+  let queuedEdges = 0;
   let timer: NodeJS.Timeout | null = null;
   let drained: (() => void) | null = null;
-  const stats: Omit<PredictorStats, 'queueDepth'> = { requests: 0, rejected: 0, aborted: 0, batches: 0, graphs: 0, planBuilds: 0, forwardMs: 0 };
+  const stats: Omit<PredictorStats, 'queueDepth' | 'queuedEdges' | 'planBuilds' | 'planBytes'> = {
+    requests: 0,
+    rejected: 0,
+    aborted: 0,
+    tooLarge: 0,
+    failed: 0,
+    batches: 0,
+    graphs: 0,
+    forwardMs: 0,
+  };
 
-  const depth = (): number => queue.length + preparing;
+  const depth = (): number => new Set(queue.map((it) => it.call)).size + preparing;
 
-  const settle = (p: Pending, err: unknown, value?: Float64Array): void => {
-    if (p.settled) return;
-    p.settled = true;
-    if (p.signal && p.onAbort) p.signal.removeEventListener('abort', p.onAbort);
-    if (err !== undefined) p.reject(err);
-    else p.resolve(value as Float64Array);
+  const settle = (c: Call, err: unknown, value?: Float64Array): void => {
+    if (c.settled) return;
+    c.settled = true;
+    queuedEdges -= c.edges;
+    c.edges = 0;
+    if (c.signal && c.onAbort) c.signal.removeEventListener('abort', c.onAbort);
+    // Its remaining graphs leave the queue (they will not run).
+    for (let i = queue.length - 1; i >= 0; i--) if (queue[i].call === c) queue.splice(i, 1);
+    if (err !== undefined) c.reject(err);
+    else c.resolve(value as Float64Array);
+  };
+
+  const tooLarge = (message: string): GnnError => {
+    stats.tooLarge++;
+    return new GnnError('ERR_GNN_REQUEST_TOO_LARGE', message);
+  };
+
+  const ruleName = ck.graphRule;
+  /** Refuses structure `s` of `n` atoms and `e` edges when it needs a plan beyond planCacheBytes. */
+  const checkStructurePlan = (s: number, id: string, n: number, e: number): void => {
+    if (n <= budget.nodes && e <= budget.edges) return; // runs on the budget's plan
+    const bytes = cache.estimateBytes({ nodes: n, edges: e, graphs: 1 });
+    if (bytes > planLimit) {
+      throw tooLarge(
+        `structure ${s} ('${id}'): ${n} atoms and ${e.toLocaleString('en-US')} edges under '${ruleName}' need a plan of ${(bytes / MiB).toFixed(0)} MiB, ` +
+          `more than planCacheBytes = ${(planLimit / MiB).toFixed(0)} MiB (${planLimit} bytes); send it to a predictor with a larger planCacheBytes, or use a sparser graph rule`,
+      );
+    }
+  };
+  /** Refuses the request once structures 0..s hold more than its edge or byte budget. */
+  const checkRequestTotals = (s: number, nodes: number, edges: number): void => {
+    if (edges > maxRequestEdges) {
+      throw tooLarge(
+        `structure ${s}: structures 0..${s} of the request have ${edges.toLocaleString('en-US')} edges under '${ruleName}', more than maxRequestEdges = ${maxRequestEdges.toLocaleString('en-US')}; split the request`,
+      );
+    }
+    const bytes = requestStoreBytes(nodes, edges, s + 1, directions);
+    if (bytes > maxRequestBytes) {
+      throw tooLarge(
+        `structure ${s}: structures 0..${s} of the request need a graph store of about ${bytes.toLocaleString('en-US')} bytes ` +
+          `(${nodes.toLocaleString('en-US')} atoms, ${edges.toLocaleString('en-US')} edges), more than maxRequestBytes = ${maxRequestBytes.toLocaleString('en-US')}; split the request`,
+      );
+    }
   };
 
   /** Takes graphs from the head of the queue up to the budget; a lone oversize graph goes alone. */
-  const takeBatch = (): { parts: { p: Pending; from: number; to: number }[]; shape: PackShape } => {
-    const parts: { p: Pending; from: number; to: number }[] = [];
+  const takeBatch = (): { parts: Part[]; shape: PackShape } => {
+    const parts: Part[] = [];
     let graphs = 0, nodes = 0, edges = 0;
     for (let qi = 0; qi < queue.length; qi++) {
-      const p = queue[qi];
-      const s = p.store;
-      const from = p.next;
+      const item = queue[qi];
+      const s = item.store;
+      const from = item.next;
       let g = from;
+      let full = false;
       while (g < s.numGraphs && graphs < budget.graphs) {
         const n = s.nodeOffset[g + 1] - s.nodeOffset[g];
         const e = s.edgeOffset[g + 1] - s.edgeOffset[g];
         const fits = nodes + n <= budget.nodes && edges + e <= budget.edges;
-        if (!fits && graphs > 0) break;
+        if (!fits && graphs > 0) {
+          full = true;
+          break;
+        }
         graphs++;
         nodes += n;
         edges += e;
         g++;
-        if (!fits) break; // an oversize graph alone
+        if (!fits) {
+          full = true; // an oversize graph alone
+          break;
+        }
       }
-      if (g > from) parts.push({ p, from, to: g });
-      if (g < s.numGraphs) break; // the batch is full
+      if (g > from) parts.push({ item, from, to: g });
+      if (full || g < s.numGraphs) break; // the batch is full
     }
     return { parts, shape: { nodes, edges, graphs } };
   };
 
   /** The batch's graphs as one contiguous store view (graph-local indices need no rebasing). */
-  const batchArrays = (parts: { p: Pending; from: number; to: number }[], shape: PackShape): NativeStoreArrays => {
+  const batchArrays = (parts: Part[], shape: PackShape): NativeStoreArrays => {
     const nodeOffset = new Int32Array(shape.graphs + 1);
     const edgeOffset = new Int32Array(shape.graphs + 1);
     const atomicNumber = new Uint8Array(shape.nodes);
@@ -255,8 +402,8 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     const senderPerm = new Int32Array(shape.edges);
     const direction = directions ? new Float32Array(3 * shape.edges) : undefined;
     let g = 0, n = 0, e = 0;
-    for (const { p, from, to } of parts) {
-      const s = p.store;
+    for (const { item, from, to } of parts) {
+      const s = item.store;
       const n0 = s.nodeOffset[from], n1 = s.nodeOffset[to];
       const e0 = s.edgeOffset[from], e1 = s.edgeOffset[to];
       atomicNumber.set(s.atomicNumber.subarray(n0, n1), n);
@@ -278,45 +425,60 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     return arrays;
   };
 
+  const fitsIn = (c: PackShape, s: PackShape): boolean => s.nodes <= c.nodes && s.edges <= c.edges && s.graphs <= c.graphs;
+
+  /** Runs one batch; any failure rejects exactly the calls it held (with the error) and is not rethrown. */
   const runBatch = async (): Promise<void> => {
-    // Calls aborted while queued leave the queue first.
-    for (let i = queue.length - 1; i >= 0; i--) if (queue[i].settled) queue.splice(i, 1);
+    // Calls settled while queued (aborted, failed) have left the queue in settle().
     if (queue.length === 0) return;
     const { parts, shape } = takeBatch();
-    const queueMs = performance.now() - parts[0].p.enqueuedAt;
-    for (const part of parts) part.p.next = part.to;
+    const queueMs = performance.now() - parts[0].item.enqueuedAt;
+    for (const part of parts) part.item.next = part.to;
     while (queue.length > 0 && queue[0].next >= queue[0].store.numGraphs) queue.shift();
-    const arrays = batchArrays(parts, shape);
-    const buildsBefore = cache.stats().builds;
-    const plan = cache.get(shape);
-    stats.planBuilds += cache.stats().builds - buildsBefore;
-    const inputs = inputsFor(plan, shape);
-    const ids = Int32Array.from({ length: shape.graphs }, (_, i) => i);
-    native().packGraphs(arrays, ids, shape, inputs);
-    const out = shape.graphs <= pred.length ? pred : new Float32Array(shape.graphs);
-    const t0 = performance.now();
+    const oversize = !fitsIn(budgetShape, shape);
+    const calls = new Set(parts.map((p) => p.item.call));
     try {
+      const arrays = batchArrays(parts, shape);
+      // The budget's plan serves every batch within the budget; a larger graph
+      // gets a plan of exactly its size (the budget's is freed first), freed after.
+      const held = cache.current();
+      const plan = held && fitsIn(held.capacity, shape) ? held : cache.resize(oversize ? shape : budgetShape);
+      const inputs = inputsFor(plan, shape);
+      const ids = Int32Array.from({ length: shape.graphs }, (_, i) => i);
+      native().packGraphs(arrays, ids, shape, inputs);
+      const out = shape.graphs <= pred.length ? pred : new Float32Array(shape.graphs);
+      const t0 = performance.now();
       await api.predictAsync(plan.handle, inputs, shape, params, out);
-    } catch (e) {
-      for (const { p } of parts) settle(p, e);
-      return;
-    }
-    const forwardMs = performance.now() - t0;
-    let k = 0;
-    for (const { p, from, to } of parts) {
-      for (let g = from; g < to; g++, k++) {
-        p.out[g] = out[k] * ck.targetStd + ck.targetMean + (p.offsets ? p.offsets[g] : 0);
+      const forwardMs = performance.now() - t0;
+      let k = 0;
+      for (const { item, from, to } of parts) {
+        const c = item.call;
+        if (c.settled) {
+          k += to - from; // aborted meanwhile: its results are dropped
+          continue;
+        }
+        for (let g = from; g < to; g++, k++) {
+          c.out[item.base + g] = out[k] * ck.targetStd + ck.targetMean + (item.offsets ? item.offsets[g] : 0);
+        }
+        c.remaining -= to - from;
+        if (c.remaining === 0) settle(c, undefined, c.out);
       }
-      p.remaining -= to - from;
-      if (p.remaining === 0) settle(p, undefined, p.out);
+      stats.batches++;
+      stats.graphs += shape.graphs;
+      stats.forwardMs += forwardMs;
+      options.onBatch?.({ requests: calls.size, graphs: shape.graphs, nodes: shape.nodes, edges: shape.edges, forwardMs, queueMs });
+    } catch (e) {
+      for (const c of calls) {
+        if (!c.settled) stats.failed++;
+        settle(c, e);
+      }
+    } finally {
+      // An oversized plan is not kept as the new high-water mark.
+      if (oversize) cache.releaseAll();
     }
-    stats.batches++;
-    stats.graphs += shape.graphs;
-    stats.forwardMs += forwardMs;
-    options.onBatch?.({ requests: parts.length, graphs: shape.graphs, nodes: shape.nodes, edges: shape.edges, forwardMs, queueMs });
   };
 
-  const queuedGraphs = (): number => queue.reduce((s, p) => s + (p.settled ? 0 : p.store.numGraphs - p.next), 0);
+  const queuedGraphs = (): number => queue.reduce((s, it) => s + (it.store.numGraphs - it.next), 0);
 
   /** Starts a batch when the executor is idle and the queue is ready (full, nobody else coming, or waited enough). */
   const pump = (): void => {
@@ -340,9 +502,8 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     }
     running = true;
     runBatch()
-      .catch((e: unknown) => {
-        // A failure outside the forward pass (packing): fail the affected calls, keep serving.
-        for (const p of queue) if (p.next > 0) settle(p, e);
+      .catch(() => {
+        // runBatch settles its own calls; nothing reaches here.
       })
       .finally(() => {
         running = false;
@@ -350,19 +511,69 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
       });
   };
 
+  /** Builds a call's graphs (on native workers), checking the request budget as it goes; returns its queue items. */
+  const prepare = async (c: Call, structures: readonly Structure[], knownEdges: boolean): Promise<Item[]> => {
+    const build = async (part: readonly Structure[]): Promise<GraphStore> =>
+      (await buildStoreAsync(part, { graph: rule, targetNames: [], maxEdgesPerGraph: maxEdges, maxTotalEdges: Number.MAX_SAFE_INTEGER, source: 'request', directions })).store;
+    const itemOf = (store: GraphStore, base: number): Item => ({ call: c, store, offsets: refs ? atomrefOffsets(store, refs) : null, base, next: 0, enqueuedAt: 0 });
+    // Exact edge counts before building (fc, knn): checked in predict(); one store.
+    if (knownEdges) return [itemOf(await build(structures), 0)];
+    // Cutoff: edges are known only once built; chunks of ~CHUNK_ATOMS atoms, each checked before the next is built.
+    const items: Item[] = [];
+    let nodes = 0, edges = 0;
+    for (let from = 0; from < structures.length; ) {
+      let to = from, atoms = 0;
+      while (to < structures.length && (to === from || atoms + structures[to].numbers.length <= CHUNK_ATOMS)) atoms += structures[to++].numbers.length;
+      let store: GraphStore;
+      try {
+        store = await build(structures.slice(from, to));
+      } catch (e) {
+        // The data layer names structures by their index in the chunk: name them in the request.
+        if (e instanceof Error && from > 0) e.message = `${e.message} (in structures ${from}..${to - 1} of the request: add ${from} to the index)`;
+        throw e;
+      }
+      if (c.settled) return [];
+      for (let g = 0; g < store.numGraphs; g++) {
+        const s = from + g;
+        const n = store.nodeOffset[g + 1] - store.nodeOffset[g];
+        const e = store.edgeOffset[g + 1] - store.edgeOffset[g];
+        checkStructurePlan(s, structures[s].id, n, e);
+        nodes += n;
+        edges += e;
+        checkRequestTotals(s, nodes, edges);
+      }
+      // Admission by work: the call's edges count as they are built.
+      const chunkEdges = store.edgeOffset[store.numGraphs];
+      c.edges += chunkEdges;
+      queuedEdges += chunkEdges;
+      if (queuedEdges > maxQueuedEdges && queuedEdges > c.edges) {
+        stats.rejected++;
+        throw new GnnError('ERR_GNN_QUEUE_FULL', `the predictor's queue is full (${queuedEdges.toLocaleString('en-US')} edges queued, maxQueuedEdges = ${maxQueuedEdges.toLocaleString('en-US')}); retry later`);
+      }
+      items.push(itemOf(store, from));
+      from = to;
+    }
+    return items;
+  };
+
   const warmup = async (): Promise<void> => {
     // A two-atom molecule through the budget-sized plan: builds the plan, touches its memory, starts the threads.
     const s: Structure = { id: 'warmup', numbers: Uint8Array.from([1, 1]), positions: Float64Array.from([0, 0, 0, 0.74, 0, 0]), cell: null, pbc: [false, false, false], targets: {} };
-    cache.get({ graphs: budget.graphs, nodes: budget.nodes, edges: budget.edges });
-    stats.planBuilds = cache.stats().builds;
+    const plan = cache.resize(budgetShape);
     const { store } = await buildStoreAsync([s], { graph: rule, targetNames: [], directions });
     const shape = { graphs: 1, nodes: 2, edges: store.edgeOffset[1] };
-    const plan = cache.get(shape);
     const inputs = inputsFor(plan, shape);
     native().packGraphs(packerArrays(store, new Float64Array(1)), Int32Array.of(0), shape, inputs);
     await api.predictAsync(plan.handle, inputs, shape, params, pred);
   };
-  if (options.warmup !== false) await warmup();
+  if (options.warmup !== false) {
+    try {
+      await warmup();
+    } catch (e) {
+      cache.close();
+      throw e;
+    }
+  }
 
   const predictor: Predictor = {
     target: ck.target,
@@ -384,56 +595,71 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
       if (!Array.isArray(structures)) throw new GnnError('ERR_GNN_STRUCTURE', 'structures must be an array');
       if (structures.length === 0) return new Float64Array(0);
       checkModelClasses(structures, numClasses);
+      // The data layer's per-structure ceiling first (ERR_GNN_EDGE_LIMIT, as before), then the request budget,
+      // from atom counts where the rule gives exact edge counts: nothing is built for a refused call.
+      checkEdgeCeilings(structures, rule, { maxEdgesPerGraph: maxEdges, maxTotalEdges: Number.MAX_SAFE_INTEGER }, 'request');
+      let knownEdges = true;
+      let nodes = 0, edges = 0;
+      for (let s = 0; s < structures.length; s++) {
+        const n = structures[s].numbers.length;
+        const e = edgeBound(n, rule);
+        nodes += n;
+        if (e === null) {
+          knownEdges = false;
+          checkRequestTotals(s, nodes, 0);
+          continue;
+        }
+        checkStructurePlan(s, structures[s].id, n, e);
+        edges += e;
+        checkRequestTotals(s, nodes, edges);
+      }
+      if (queuedEdges + edges > maxQueuedEdges) {
+        stats.rejected++;
+        throw new GnnError(
+          'ERR_GNN_QUEUE_FULL',
+          `the predictor's queue is full (${queuedEdges.toLocaleString('en-US')} edges queued, this call has ${edges.toLocaleString('en-US')}, maxQueuedEdges = ${maxQueuedEdges.toLocaleString('en-US')}); retry later`,
+        );
+      }
       stats.requests++;
       preparing++;
-      let store: GraphStore;
+      queuedEdges += edges;
+      let resolveCall!: (v: Float64Array) => void;
+      let rejectCall!: (e: unknown) => void;
+      const result = new Promise<Float64Array>((resolve, reject) => {
+        resolveCall = resolve;
+        rejectCall = reject;
+      });
+      const c: Call = { out: new Float64Array(structures.length), remaining: structures.length, edges, settled: false, resolve: resolveCall, reject: rejectCall, signal };
+      if (signal) {
+        c.onAbort = () => {
+          if (c.settled) return;
+          stats.aborted++;
+          settle(c, new GnnError('ERR_GNN_ABORTED', 'the prediction was aborted; its remaining batches do not run', { cause: signal.reason }));
+          pump();
+        };
+        signal.addEventListener('abort', c.onAbort, { once: true });
+      }
+      let items: Item[] = [];
       try {
-        // Graph construction on a native worker (the event loop stays free).
-        // The data layer's edge ceilings apply (from atom counts before building where the rule allows): ERR_GNN_EDGE_LIMIT.
-        store = (await buildStoreAsync(structures, { graph: rule, targetNames: [], maxEdgesPerGraph: maxEdges, source: 'request', directions })).store;
+        // Graph construction on native workers (the event loop stays free).
+        items = await prepare(c, structures, knownEdges);
       } catch (e) {
-        preparing--;
-        pump();
-        throw e;
+        settle(c, e);
       }
       preparing--;
-      return new Promise<Float64Array>((resolve, reject) => {
-        const p: Pending = {
-          store,
-          offsets: refs ? atomrefOffsets(store, refs) : null,
-          out: new Float64Array(store.numGraphs),
-          next: 0,
-          remaining: store.numGraphs,
-          enqueuedAt: performance.now(),
-          settled: false,
-          resolve,
-          reject,
-          signal,
-        };
-        if (signal) {
-          if (signal.aborted) {
-            stats.aborted++;
-            reject(new GnnError('ERR_GNN_ABORTED', 'the prediction was aborted before it ran', { cause: signal.reason }));
-            pump();
-            return;
-          }
-          p.onAbort = () => {
-            // Only a call none of whose graphs has been scheduled can leave cleanly.
-            if (p.next === 0 && !p.settled) {
-              stats.aborted++;
-              settle(p, new GnnError('ERR_GNN_ABORTED', 'the prediction was aborted before it ran', { cause: signal.reason }));
-              const i = queue.indexOf(p);
-              if (i >= 0) queue.splice(i, 1);
-            }
-          };
-          signal.addEventListener('abort', p.onAbort, { once: true });
+      if (!c.settled) {
+        const now = performance.now();
+        for (const it of items) {
+          it.enqueuedAt = now;
+          queue.push(it);
         }
-        queue.push(p);
-        pump();
-      });
+      }
+      pump();
+      return result;
     },
     stats() {
-      return { ...stats, queueDepth: depth() };
+      const cs = cache.stats();
+      return { ...stats, queueDepth: depth(), queuedEdges, planBuilds: cs.builds, planBytes: cs.bytes };
     },
     async close() {
       closing = true;
@@ -444,6 +670,10 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
         });
       }
       if (timer) clearTimeout(timer);
+      if (!closed) {
+        closed = true;
+        cache.close();
+      }
     },
   };
   return predictor;

@@ -55,7 +55,8 @@ export function loadModel(dir: string): LoadedModel {
   const rule = parseGraphRule(ck.graphRule);
   // PaiNN reads the edges' direction vectors: build the request stores with them.
   const directions = needsDirections(ck.config);
-  const asyncCache = new PlanCache(ck.config, 'float32', 1 << 30, true);
+  // Used by one call at a time (the queue below): a replaced plan is freed at once.
+  const asyncCache = new PlanCache(ck.config, 'float32', 1 << 30, true, false, directions, true);
   let queue: Promise<unknown> = Promise.resolve();
   const checkClasses = (structures: readonly Structure[]): void => checkModelClasses(structures, ck.config.numClasses);
   const argsFor = (store: GraphStore, batchSize: number): EvaluateArgs => {

@@ -164,6 +164,51 @@ export interface PlanCacheStats {
   size: number;
 }
 
+/** Bytes of a plan as a linear function of its capacity (see {@link planBytesModel}). */
+export interface PlanBytesModel {
+  base: number;
+  perNode: number;
+  perEdge: number;
+  perGraph: number;
+}
+
+const bytesModels = new Map<string, PlanBytesModel>();
+
+/**
+ * The bytes a plan of `config` needs (native buffers plus the packed input
+ * buffers) as base + perNode N + perEdge E + perGraph G, measured once per
+ * configuration from four small probe plans (built, measured, released). An
+ * upper bound in practice: every buffer is a fixed multiple of one dimension,
+ * and the few sized by a maximum of them (PaiNN) are over-counted, not under.
+ */
+export function planBytesModel(config: ModelConfig, dtype: DType = 'float32', directions = needsDirections(config)): PlanBytesModel {
+  const key = `${JSON.stringify(config)}/${dtype}/${directions}`;
+  const hit = bytesModels.get(key);
+  if (hit) return hit;
+  const api = nativeModel();
+  const probe = (nodes: number, edges: number, graphs: number): number => {
+    const h = api.createPlan(config, { nodes, edges, graphs }, dtype);
+    try {
+      return api.planInfo(h).bytes;
+    } finally {
+      api.releasePlan(h);
+    }
+  };
+  const k = 1024;
+  const base = probe(0, 0, 0);
+  const f = dtype === 'float64' ? 8 : 4;
+  // Input buffers (allocPackOutput): per node atomicNumber, nodeGraph, recvPtr, sendPtr;
+  // per edge senders, receivers, sendPerm, distance (+ direction); per graph nNode, nEdge, target, mask.
+  const model: PlanBytesModel = {
+    base: base + 8,
+    perNode: (probe(k, 0, 0) - base) / k + 16,
+    perEdge: (probe(0, k, 0) - base) / k + 12 + f * (directions ? 4 : 1),
+    perGraph: (probe(0, 0, k) - base) / k + 8 + 2 * f,
+  };
+  bytesModels.set(key, model);
+  return model;
+}
+
 /**
  * LRU cache of plans keyed by padded shape. With `byCapacity` (the `exact`
  * policy) a single plan is reused for any shape it can hold and rebuilt larger
@@ -173,7 +218,13 @@ export interface PlanCacheStats {
  * the plan in use). With `hardLimit` it is also a bound on any one plan: a
  * capacity plan grows with 25% headroom only while that fits, else to the
  * exact shape, and a plan that alone needs more than `maxBytes` is a
- * GnnError ERR_GNN_PLAN_TOO_LARGE naming the shape and the bytes.
+ * GnnError ERR_GNN_PLAN_TOO_LARGE naming the shape and the bytes (refused from
+ * {@link estimateBytes} before any buffer is allocated).
+ *
+ * With `releaseDropped`, a plan the cache drops (replaced, evicted, resized,
+ * {@link close}) has its native buffers freed at once (`releasePlan`) instead
+ * of at garbage collection: only for owners that never keep a plan past the
+ * next `get` (the serving predictor, loadModel).
  */
 export class PlanCache {
   private readonly plans = new Map<string, Plan>();
@@ -187,7 +238,60 @@ export class PlanCache {
     private readonly hardLimit = false,
     /** Plans' inputs include `direction` (default: when the model needs them, {@link needsDirections}). */
     private readonly directions = needsDirections(config),
+    /** Free dropped plans' native buffers at once (see the class comment). */
+    private readonly releaseDropped = false,
   ) {}
+
+  /** Estimated bytes of a plan of this capacity (native and input buffers), from {@link planBytesModel}; builds nothing. */
+  estimateBytes(shape: PackShape): number {
+    const m = planBytesModel(this.config, this.dtype, this.directions);
+    return Math.ceil(m.base + m.perNode * shape.nodes + m.perEdge * shape.edges + m.perGraph * shape.graphs);
+  }
+
+  /** The byte limit (with `hardLimit`, of any one plan). */
+  get limitBytes(): number {
+    return this.maxBytes;
+  }
+
+  /** The single plan of a by-capacity cache, or null when none is held. */
+  current(): Plan | null {
+    return this.plans.get('cap') ?? null;
+  }
+
+  /**
+   * By-capacity caches: makes the single plan exactly `capacity` (the held
+   * plan, if any other, is dropped first, so the two never coexist), within
+   * the hard limit. A shrink is how an owner gives back an oversized plan.
+   */
+  resize(capacity: PackShape): Plan {
+    const cur = this.plans.get('cap');
+    if (cur && cur.capacity.nodes === capacity.nodes && cur.capacity.edges === capacity.edges && cur.capacity.graphs === capacity.graphs) return cur;
+    this.releaseAll();
+    const plan = this.build(capacity);
+    this.plans.set('cap', plan);
+    return plan;
+  }
+
+  /** Drops every plan (freeing their native buffers now with `releaseDropped`); the cache stays usable. */
+  releaseAll(): void {
+    for (const p of this.plans.values()) this.drop(p);
+    this.plans.clear();
+  }
+
+  /** Drops every plan; the owner is done with the cache (same as {@link releaseAll}). */
+  close(): void {
+    this.releaseAll();
+  }
+
+  private drop(p: Plan): void {
+    this.statsValue.bytes -= p.bytes;
+    if (!this.releaseDropped) return;
+    try {
+      nativeModel().releasePlan(p.handle);
+    } catch {
+      // ERR_GNN_BUSY: an async call still runs on it; the GC frees it after (its bytes are reported to V8).
+    }
+  }
 
   /** The plan for a shape, building (and counting) it when missing. */
   get(shape: PackShape): Plan {
@@ -210,28 +314,36 @@ export class PlanCache {
     const cap = grownCapacity(cur?.capacity ?? null, shape);
     if (!cap) return cur as Plan; // null only when the current plan holds the shape
     if (cur) {
-      this.statsValue.bytes -= cur.bytes;
       this.plans.delete('cap');
+      this.drop(cur);
     }
-    let plan = this.build(cap, false);
-    if (this.hardLimit && plan.bytes > this.maxBytes) {
-      // The headroom does not fit the limit: hold exactly this batch's shape.
-      this.statsValue.bytes -= plan.bytes;
-      plan = this.build({ nodes: Math.max(shape.nodes, 1), edges: shape.edges, graphs: Math.max(shape.graphs, 1) });
-    }
+    // The headroom does not fit the limit: hold exactly this batch's shape.
+    const exact = { nodes: Math.max(shape.nodes, 1), edges: shape.edges, graphs: Math.max(shape.graphs, 1) };
+    const plan = this.build(this.hardLimit && this.estimateBytes(cap) > this.maxBytes ? exact : cap);
     this.plans.set('cap', plan);
     return plan;
   }
 
-  private build(shape: PackShape, enforce = true): Plan {
-    const plan = buildPlan(this.config, shape, this.dtype, this.directions);
-    if (enforce && this.hardLimit && plan.bytes > this.maxBytes) {
-      this.statsValue.builds++;
-      throw new GnnError(
+  private build(shape: PackShape): Plan {
+    const tooLarge = (bytes: number): GnnError =>
+      new GnnError(
         'ERR_GNN_PLAN_TOO_LARGE',
-        `a plan for ${shape.nodes} nodes, ${shape.edges} edges, ${shape.graphs} graphs needs ${plan.bytes} bytes, more than planCacheBytes = ${this.maxBytes}; ` +
+        `a plan for ${shape.nodes} nodes, ${shape.edges} edges, ${shape.graphs} graphs needs ${bytes} bytes, more than planCacheBytes = ${this.maxBytes}; ` +
           'raise planCacheBytes or use smaller batches',
       );
+    // Refused before any buffer is allocated (value-initialising them would touch the memory).
+    if (this.hardLimit) {
+      const estimate = this.estimateBytes(shape);
+      if (estimate > this.maxBytes) {
+        this.statsValue.builds++;
+        throw tooLarge(estimate);
+      }
+    }
+    const plan = buildPlan(this.config, shape, this.dtype, this.directions);
+    if (this.hardLimit && plan.bytes > this.maxBytes) {
+      this.statsValue.builds++;
+      if (this.releaseDropped) nativeModel().releasePlan(plan.handle);
+      throw tooLarge(plan.bytes);
     }
     this.statsValue.builds++;
     this.statsValue.buildMs += plan.buildMs;
@@ -244,7 +356,7 @@ export class PlanCache {
       if (this.statsValue.bytes <= this.maxBytes) break;
       if (k === keep) continue;
       this.plans.delete(k);
-      this.statsValue.bytes -= p.bytes;
+      this.drop(p);
       this.statsValue.evictions++;
     }
   }
