@@ -20,6 +20,15 @@
  * still names the previous checkpoint, and a CheckpointError with code
  * ERR_GNN_CHECKPOINT_WRITE says so.
  *
+ * Reading trusts no file: each (checkpoint.json included) is opened without
+ * blocking, symlinks followed, and checked on the open descriptor to be a
+ * regular file (a FIFO, device or directory is ERR_GNN_CHECKPOINT_NOT_FILE)
+ * of the manifest's size (checkpoint.json: at most MAX_MANIFEST_BYTES) before
+ * exactly that many bytes are read.
+ *
+ * One training run writes a directory at a time: train() holds its lock
+ * (./checkpoint-lock) for the whole run.
+ *
  * Reading verifies the set: every named file exists with the manifest's size
  * and SHA-256, each safetensors file's metadata names the manifest's step,
  * every tensor has the model's shape and finite values, and every field of the
@@ -37,6 +46,7 @@
  * point of the first checkpoint write (or of the write of step
  * GNNBATCH_FAULT_STEP when that is set too).
  */
+import { constants as bufferConstants } from 'buffer';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -151,6 +161,62 @@ function faultPoint(point: FaultPoint, step: number): void {
 
 const sha256 = (data: Uint8Array): string => crypto.createHash('sha256').update(data).digest('hex');
 
+/** The largest checkpoint.json read (a manifest is kilobytes; this bounds a hostile one). */
+export const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
+/** The largest data file read (what one Buffer can hold). */
+const MAX_DATA_BYTES = bufferConstants.MAX_LENGTH;
+
+/** What a file descriptor's stat says the file is, for messages (null for a regular file). */
+function notRegular(st: fs.Stats): string | null {
+  return st.isFile() ? null
+    : st.isFIFO() ? 'a FIFO (named pipe)'
+    : st.isCharacterDevice() ? 'a character device'
+    : st.isBlockDevice() ? 'a block device'
+    : st.isDirectory() ? 'a directory'
+    : st.isSocket() ? 'a socket'
+    : 'not a regular file';
+}
+
+/**
+ * Reads a file of a checkpoint without trusting it: opened without blocking
+ * (a FIFO does not hang the open) with symlinks followed, its type and size
+ * checked on the open descriptor (regular file; exactly `size.exact` bytes,
+ * or at most `size.max`), then exactly that many bytes are read. A FIFO,
+ * device or directory is ERR_GNN_CHECKPOINT_NOT_FILE; a size other than the
+ * manifest's is ERR_GNN_CHECKPOINT_CHECKSUM; a file that cannot be opened is
+ * the caller's `missing` error.
+ */
+function readCheckpointFile(file: string, size: { exact: number } | { max: number }, missing: (e: NodeJS.ErrnoException) => CheckpointError): Buffer {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (e) {
+    throw missing(e as NodeJS.ErrnoException);
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    const kind = notRegular(st);
+    if (kind) throw new CheckpointError(file, `is ${kind}, not a regular file: a checkpoint's files are read only from regular files`, 'ERR_GNN_CHECKPOINT_NOT_FILE');
+    if ('exact' in size && st.size !== size.exact)
+      throw new CheckpointError(file, `has ${st.size} bytes, ${MANIFEST_NAME} says ${size.exact}: the file was truncated or replaced`, 'ERR_GNN_CHECKPOINT_CHECKSUM');
+    if ('max' in size && st.size > size.max)
+      throw new CheckpointError(file, `has ${st.size} bytes, more than the ${size.max} a checkpoint file may have`, 'ERR_GNN_CHECKPOINT_NOT_FILE');
+    const buf = Buffer.alloc(st.size);
+    let done = 0;
+    while (done < buf.byteLength) {
+      const n = fs.readSync(fd, buf, done, buf.byteLength - done, done);
+      if (n === 0) throw new CheckpointError(file, `ended after ${done} of ${buf.byteLength} bytes while being read: the file was truncated`, 'ERR_GNN_CHECKPOINT_CHECKSUM');
+      done += n;
+    }
+    return buf;
+  } catch (e) {
+    if (e instanceof CheckpointError) throw e;
+    throw missing(e as NodeJS.ErrnoException);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** fsync a directory so that renames and new entries in it are durable (best effort where unsupported). */
 function fsyncDir(dir: string): void {
   let fd: number | undefined;
@@ -230,7 +296,8 @@ export function prepareCheckpointDir(dir: string, probe = true): void {
 /** The manifest currently committed in `dir` (null when there is none or it is unreadable). */
 function currentManifest(dir: string): { step: number; files: Record<string, FileEntry | null> } | null {
   try {
-    const j = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST_NAME), 'utf8'));
+    const file = path.join(dir, MANIFEST_NAME);
+    const j = JSON.parse(readCheckpointFile(file, { max: MAX_MANIFEST_BYTES }, (e) => new CheckpointError(file, String(e.code), 'ERR_GNN_CHECKPOINT_MISSING')).toString('utf8'));
     return j && typeof j === 'object' ? j : null;
   } catch {
     return null;
@@ -471,17 +538,13 @@ function readVerified(dir: string, manifestFile: string, key: string, entry: unk
   const e = entry as FileEntry;
   if (!e || typeof e !== 'object' || typeof e.path !== 'string' || !Number.isSafeInteger(e.bytes) || typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256))
     throw new CheckpointError(manifestFile, `field 'files.${key}' must be {path, bytes, sha256}, found ${JSON.stringify(entry)}`, 'ERR_GNN_CHECKPOINT_FIELD');
+  if (e.bytes < 0 || e.bytes > MAX_DATA_BYTES)
+    throw new CheckpointError(manifestFile, `field 'files.${key}.bytes' must be between 0 and ${MAX_DATA_BYTES}, found ${e.bytes}`, 'ERR_GNN_CHECKPOINT_FIELD');
   if (path.isAbsolute(e.path) || e.path.split(/[\\/]/).some((p) => p === '..' || p === ''))
     throw new CheckpointError(manifestFile, `field 'files.${key}.path' '${e.path}' must be a relative path inside the checkpoint directory`, 'ERR_GNN_CHECKPOINT_FIELD');
   const file = path.join(dir, e.path);
-  let data: Buffer;
-  try {
-    data = fs.readFileSync(file);
-  } catch (err) {
-    throw new CheckpointError(file, `named by ${MANIFEST_NAME} but cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the checkpoint is incomplete`, 'ERR_GNN_CHECKPOINT_INCOMPLETE', { cause: err });
-  }
-  if (data.byteLength !== e.bytes)
-    throw new CheckpointError(file, `has ${data.byteLength} bytes, ${MANIFEST_NAME} says ${e.bytes}: the file was truncated or replaced`, 'ERR_GNN_CHECKPOINT_CHECKSUM');
+  const data = readCheckpointFile(file, { exact: e.bytes }, (err) =>
+    new CheckpointError(file, `named by ${MANIFEST_NAME} but cannot be read (${err.code ?? err.message}): the checkpoint is incomplete`, 'ERR_GNN_CHECKPOINT_INCOMPLETE', { cause: err }));
   if (sha256(data) !== e.sha256)
     throw new CheckpointError(file, `SHA-256 differs from the one in ${MANIFEST_NAME}: the file is corrupt or from another checkpoint`, 'ERR_GNN_CHECKPOINT_CHECKSUM');
   return { file, data };
@@ -502,14 +565,10 @@ function decodeAt(file: string, data: Buffer, step: number): Map<string, Tensor>
  */
 export function readCheckpoint(dir: string, options: ReadCheckpointOptions = {}): LoadedCheckpoint {
   const jf = path.join(dir, MANIFEST_NAME);
-  let text: string;
-  try {
-    text = fs.readFileSync(jf, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? `not a checkpoint directory (${MANIFEST_NAME} missing)` : `cannot read ${MANIFEST_NAME} (${code ?? (e as Error).message})`;
-    throw new CheckpointError(dir, why, 'ERR_GNN_CHECKPOINT_MISSING', { cause: e });
-  }
+  const text = readCheckpointFile(jf, { max: MAX_MANIFEST_BYTES }, (e) => {
+    const why = e.code === 'ENOENT' ? `not a checkpoint directory (${MANIFEST_NAME} missing)` : `cannot read ${MANIFEST_NAME} (${e.code ?? e.message})`;
+    return new CheckpointError(dir, why, 'ERR_GNN_CHECKPOINT_MISSING', { cause: e });
+  }).toString('utf8');
   let j: Json;
   try {
     j = JSON.parse(text);
@@ -580,13 +639,9 @@ export function readCheckpoint(dir: string, options: ReadCheckpointOptions = {})
     }
   } else {
     modelFile = path.join(dir, 'model.safetensors');
-    const read = (file: string): Buffer => {
-      try {
-        return fs.readFileSync(file);
-      } catch (e) {
-        throw new CheckpointError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): the checkpoint is incomplete`, 'ERR_GNN_CHECKPOINT_INCOMPLETE', { cause: e });
-      }
-    };
+    const read = (file: string): Buffer =>
+      readCheckpointFile(file, { max: MAX_DATA_BYTES }, (e) =>
+        new CheckpointError(file, `cannot be read (${e.code ?? e.message}): the checkpoint is incomplete`, 'ERR_GNN_CHECKPOINT_INCOMPLETE', { cause: e }));
     params = flatOf(layout, decodeAt(modelFile, read(modelFile), step), modelFile, [''], '');
     const of = path.join(dir, 'optimizer.safetensors');
     hasOptimizer = fs.existsSync(of);
