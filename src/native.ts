@@ -187,7 +187,7 @@ export interface SegmentAddon {
  * binary in step). It is the union of the per-binding parts,
  * which are views of the same object. Idiomatic wrappers live above it.
  */
-export interface NativeAddon extends CoreAddon, NeighbourAddon, PackAddon, SegmentAddon, NativeModelApi, NativeCudaApi {}
+export interface NativeAddon extends CoreAddon, NeighbourAddon, PackAddon, SegmentAddon, NativeModelApi, NativeCudaApi, ForcesAddon {}
 
 let cached: NativeAddon | undefined;
 let cachedLocation: AddonLocation | undefined;
@@ -304,7 +304,8 @@ export type PlanHandle = { readonly __gnnPlan: unique symbol };
 /** Native model/plan/step entry points (native/addon/model_binding.cpp). */
 export interface NativeModelApi {
   modelLayout(config: NativeModelConfig): { total: number; entries: { name: string; offset: number; rows: number; cols: number }[] };
-  createPlan(config: NativeModelConfig, capacity: PackShape, dtype?: 'float32' | 'float64'): PlanHandle;
+  /** `options.forces`: also allocate the force pass's buffers ({@link ForcesAddon.forcesStep}; MPEU and SchNet). */
+  createPlan(config: NativeModelConfig, capacity: PackShape, dtype?: 'float32' | 'float64', options?: { forces?: boolean }): PlanHandle;
   planInfo(plan: PlanHandle): { bytes: number; dtype: 'float32' | 'float64'; capacity: PackShape; params: number };
   /**
    * Frees the plan's native buffers now instead of at garbage collection (their
@@ -334,7 +335,8 @@ export interface NativeModelApi {
   takeProfileRecords(plan: PlanHandle): KernelRecords;
   /** The kernel call sites of the per-kernel profile, in site order. */
   kernelSites(): { name: string; rows: 'node' | 'edge' | 'graph' | 'param' | 'none'; gemm: boolean }[];
-  adamUpdate(params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, adam: AdamStepArgs): void;
+  /** One fused Adam step (clipping included); returns the gradient's global L2 norm before clipping. */
+  adamUpdate(params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, adam: AdamStepArgs): number;
   /**
    * Matrix-product flops counted for the calling thread (each worker_thread has
    * its own counter; an async call's flops are added when its promise settles).
@@ -345,6 +347,22 @@ export interface NativeModelApi {
   gemmBench(M: number, N: number, K: number, reps: number): number;
   /** Median seconds of one parallel float copy of `mib` MiB (2*mib MiB moved) at the native thread count. */
   streamBench(mib: number, reps: number): number;
+}
+
+/** The force pass (native/addon/forces_binding.cpp; docs/forces.md). */
+export interface ForcesAddon {
+  /**
+   * Forward + force pass on a plan created with `{ forces: true }` and a batch
+   * packed with `direction`. Writes per-graph energies (the model's
+   * standardised units) into `energyOut` [graphs], F = -dE/dx into `forcesOut`
+   * [nodes x 3] (xyz per atom; padding atoms 0), and with `volumes` [graphs]
+   * (Å^3, > 0 for every real graph) the stress (1/V) dE/dstrain into
+   * `stressOut` [graphs x 6] (Voigt xx yy zz yz xz xy; ASE's convention).
+   * Returns the forward's masked MSE loss. Arrays are of the plan's dtype
+   * (volumes: Float64Array). ERR_GNN_FORCES_PLAN, ERR_GNN_DATA_DIRECTIONS,
+   * ERR_GNN_UNSUPPORTED (PaiNN).
+   */
+  forcesStep(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, energyOut: FloatArray, forcesOut: FloatArray, stressOut?: FloatArray, volumes?: Float64Array): number;
 }
 
 /** The native model API (the same addon object, seen through its model part). */

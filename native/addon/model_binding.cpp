@@ -22,6 +22,7 @@
 
 #include "bindings.h"
 #include "model_args.h"
+#include "plan_access.h"
 #include "core/adam.h"
 #include "core/dense.h"
 #include "core/models/model.h"
@@ -266,10 +267,15 @@ Napi::Value CreatePlan(const Napi::CallbackInfo& info) {
     std::string dtype = "float32";
     if (info.Length() > 2 && !info[2].IsUndefined()) dtype = stringArg(env, info[2], "dtype");
     if (dtype != "float32" && dtype != "float64") rangeError(env, "dtype must be 'float32' or 'float64', got '" + dtype + "'");
+    bool forces = false;  // options.forces: also the force pass's buffers (forces_binding.cpp)
+    if (info.Length() > 3 && !info[3].IsUndefined()) {
+      const Napi::Value f = optProp(objArg(env, info[3], "options"), "forces");
+      if (!f.IsUndefined()) forces = boolArg(env, f, "options.forces");
+    }
     auto* h = new PlanHolder();
     try {
       h->f64 = dtype == "float64";
-      withScalar(h->f64, [&](auto zero) { h->slot<decltype(zero)>() = gnn::buildPlan<decltype(zero)>(cfg, cap); });
+      withScalar(h->f64, [&](auto zero) { h->slot<decltype(zero)>() = gnn::buildPlan<decltype(zero)>(cfg, cap, forces); });
     } catch (...) {
       delete h;
       throw;
@@ -501,7 +507,7 @@ Napi::Value KernelSites(const Napi::CallbackInfo& info) {
 }
 
 template <class T>
-void adamCall(Napi::Env env, const Napi::CallbackInfo& info, const gnn::AdamArgs& adam) {
+double adamCall(Napi::Env env, const Napi::CallbackInfo& info, const gnn::AdamArgs& adam) {
   CallArgs a(env, false);
   auto p = a.view<T>(info[0], "params", Access::InOut);
   const int64_t n = (int64_t)p.size;
@@ -509,15 +515,17 @@ void adamCall(Napi::Env env, const Napi::CallbackInfo& info, const gnn::AdamArgs
   auto m = a.view<T>(info[2], "m", Access::InOut, n);
   auto v = a.view<T>(info[3], "v", Access::InOut, n);
   a.checkAliasing();
-  gnn::adamStep(p.data, g.data, m.data, v.data, n, adam);
+  return gnn::adamStep(p.data, g.data, m.data, v.data, n, adam);
 }
 
 Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const gnn::AdamArgs adam = adamArg(env, info[4]);
-    withScalar(typedArrayType(info[0]) == napi_float64_array, [&](auto zero) { adamCall<decltype(zero)>(env, info, adam); });
-    return env.Undefined();
+    // The gradient's global norm before clipping (as trainStep reports it).
+    double norm = 0;
+    withScalar(typedArrayType(info[0]) == napi_float64_array, [&](auto zero) { norm = adamCall<decltype(zero)>(env, info, adam); });
+    return Napi::Number::New(env, norm);
   });
 }
 
@@ -566,6 +574,33 @@ Napi::Value StreamBench(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+// plan_access.h (for forces_binding.cpp).
+PlanAccess planAccessArg(Napi::Env env, const Napi::Value& v) {
+  PlanHolder* h = planArg(env, v);
+  PlanAccess r;
+  r.f64 = h->f64;
+  r.pf = h->pf.get();
+  r.pd = h->pd.get();
+  r.busy = &h->busy;
+  return r;
+}
+PlanBusy::PlanBusy(std::atomic<bool>* b) : b_(b) {
+  bool expected = false;
+  if (!b_->compare_exchange_strong(expected, true))
+    throw gnn::Error(gnn::ErrorKind::Generic, "ERR_GNN_BUSY", "plan is in use by another call (an async step is running)");
+}
+PlanBusy::~PlanBusy() { b_->store(false); }
+BatchValues readBatchValues(Napi::Env env, const Napi::Value& inputs, const Napi::Value& shape) {
+  const InputValues iv = readInputs(env, inputs, shape);
+  return BatchValues{iv.v, iv.direction, iv.shape};
+}
+template <class T>
+gnn::BatchInputs<T> batchViews(CallArgs& a, const BatchValues& v) {
+  return inputViews<T>(a, InputValues{v.v, v.direction, v.shape});
+}
+template gnn::BatchInputs<float> batchViews<float>(CallArgs&, const BatchValues&);
+template gnn::BatchInputs<double> batchViews<double>(CallArgs&, const BatchValues&);
 
 void registerModel(Napi::Env env, Napi::Object exports) {
   exports.Set("modelLayout", Napi::Function::New(env, ModelLayout, "modelLayout"));

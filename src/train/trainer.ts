@@ -21,6 +21,7 @@ import { ArgumentError, CheckpointError, GnnError, TrainingError, isGnnError } f
 import { prepareTargets } from './targets';
 import { CpuEngine, CudaEngine, chooseDevice, type Engine, type StepTiming } from './engine';
 import { KernelProfileCollector, type TraceSource } from './profile';
+import { accumulationSetup, type Accumulation, type GradientReducer } from './accumulate';
 
 /** Options of {@link train}. */
 export interface TrainOptions {
@@ -108,6 +109,23 @@ export interface TrainOptions {
    * checkpoint, so an aborted run can be resumed.
    */
   signal?: AbortSignal;
+  /**
+   * Gradient accumulation (docs/scale-out.md): one step is this many
+   * consecutive batches of the policy (micro-batches); their gradients
+   * (native lossAndGrad, each weighted by its share of the real graphs) are
+   * summed in a fixed order, then one Adam step clips and updates. Default 1:
+   * the fused step, unchanged; with `distributed`, default and multiple of the
+   * world size. CPU engine; not with profile or asyncSteps.
+   */
+  microBatches?: number;
+  /**
+   * Data-parallel training: the world from `initDistributed()` (MPI). Every
+   * rank runs train() with the same options and computes its contiguous share
+   * of the micro-batches; one ordered reduction per step makes the ranks
+   * bitwise equal to one process accumulating the same micro-batches. Rank 0
+   * alone writes checkpoints and evaluates; stops are agreed by every rank.
+   */
+  distributed?: GradientReducer;
 }
 
 /** A progress report. */
@@ -135,7 +153,9 @@ export interface TrainedModel {
 }
 
 /** Trains a model; resolves with the measurements and the trained parameters. */
-export async function train(opts: TrainOptions): Promise<{ result: TrainResult; model: TrainedModel; trace?: TraceSource }> {
+export async function train(options: TrainOptions): Promise<{ result: TrainResult; model: TrainedModel; trace?: TraceSource }> {
+  // Accumulation / distributed: this rank's view of the options (null acc: the fused step).
+  const { opts, acc } = accumulationSetup(options);
   const store = opts.store;
   if (!Number.isInteger(opts.steps) || opts.steps < 0) throw new ArgumentError(`steps must be a non-negative integer, got ${opts.steps}`);
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 2) throw new ArgumentError(`batch size must be an integer >= 2, got ${opts.batchSize}`);
@@ -144,14 +164,14 @@ export async function train(opts: TrainOptions): Promise<{ result: TrainResult; 
   // One writer per checkpoint directory, for the whole run (released on every exit path).
   const lock = opts.checkpointDir ? lockCheckpointDir(opts.checkpointDir) : null;
   try {
-    return await trainLocked(opts, lock?.tookOver ? [lock.tookOver.message] : []);
+    return await trainLocked(opts, lock?.tookOver ? [lock.tookOver.message] : [], acc);
   } finally {
     lock?.release();
   }
 }
 
 /** {@link train} once the checkpoint directory (if any) is locked; `notes` become warnings of the result. */
-async function trainLocked(opts: TrainOptions, notes: string[]): Promise<{ result: TrainResult; model: TrainedModel; trace?: TraceSource }> {
+async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulation | null): Promise<{ result: TrainResult; model: TrainedModel; trace?: TraceSource }> {
   const store = opts.store;
   if (opts.threads !== undefined) setThreads(opts.threads);
   const seed = opts.seed ?? 42;
@@ -258,6 +278,7 @@ async function trainLocked(opts: TrainOptions, notes: string[]): Promise<{ resul
   // (the CPU engine updates them in place; the CUDA engine on syncParams()).
   const engine: Engine = device === 'cuda'
     ? new CudaEngine(arrays, config, params)
+    : acc ? acc.createEngine(arrays, cache, { params, m, v })
     : new CpuEngine(arrays, cache, { params, grads, m, v }, { asyncSteps: opts.asyncSteps, profile: opts.profile, kernelCollector });
 
   const adamArgs = (step: number): AdamStepArgs => ({
@@ -278,7 +299,7 @@ async function trainLocked(opts: TrainOptions, notes: string[]): Promise<{ resul
       break;
     }
     const t0 = process.hrtime.bigint();
-    const spec = policy.next();
+    const spec = acc ? acc.nextBatch(policy) : policy.next();
     let r: StepTiming;
     try {
       r = await engine.step(spec, step, adamArgs(step), t0);
