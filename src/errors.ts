@@ -64,11 +64,14 @@ export type GnnErrorCode =
   | 'ERR_GNN_DATA_TARGET' // a structure lacks the requested target property
   | 'ERR_GNN_DATA_TOO_LARGE' // a file or archive member is larger than the reader's ceiling (maxMemberBytes)
   | 'ERR_GNN_DATA_DIRECTIONS' // edge direction vectors are needed (PaiNN, out.direction) but the store has none, or they cannot be rebuilt for a .gnb cache
+  | 'ERR_GNN_FORCES_PLAN' // forcesStep was called on a plan created without { forces: true }
   | 'ERR_GNN_DOWNLOAD_NETWORK' // a data set download failed on the network (refused, DNS, reset, timeout) after its retries; the message names the URL
   | 'ERR_GNN_DOWNLOAD_HTTP' // a data set server answered with an error status (404, or 429/5xx after the retries) or an unusable body
   | 'ERR_GNN_DOWNLOAD_VERIFY' // a downloaded file's size, digest or content count differs from the pinned one (the file was deleted)
   | 'ERR_GNN_DOWNLOAD_WRITE' // a download cannot be written into the cache folder (disk full, permissions)
   | 'ERR_GNN_DOWNLOAD_ABORTED' // a download was aborted through its AbortSignal
+  | 'ERR_GNN_DOWNLOAD_LIMIT' // a download exceeded a bound (bytes, pages, total time or a stalled transfer); the message names the bound and its option
+  | 'ERR_GNN_DOWNLOAD_REDIRECT' // a download redirect was refused (https -> http downgrade, a scheme other than http(s), an unparsable location, too many hops)
   | 'ERR_GNN_TARGET_NONFINITE' // a target value used for training is infinite or NaN
   | 'ERR_GNN_TARGET_MISSING' // a graph of the train split has no value for the target
   // --- .gnb caches ---

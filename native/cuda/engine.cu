@@ -358,6 +358,14 @@ struct CudaExec {
   void embedBwd(int, int64_t N, int64_t C, int64_t classes, const float* dh, float* gW, float* gb) {
     cu::embedBwd(s, b.atom, dh, (int)N, (int)C, (int)classes, gW, gb, p.oneHot, p.scratch);
   }
+  // The force pass (program::forces) runs on the CPU plan only.
+  [[noreturn]] static void noForces() {
+    throw Error(ErrorKind::Generic, "ERR_GNN_UNSUPPORTED", "the force pass runs on the CPU plan only (docs/forces.md)");
+  }
+  void energySeed(int, float*) { noForces(); }
+  void rbfBackward(int, int64_t, int64_t, float, float, const float*, const float*, float*) { noForces(); }
+  void edgeForces(int, int64_t, const float*, float*) { noForces(); }
+  void strainDerivative(int, int64_t, const float*, float*) { noForces(); }
 };
 static_assert((int)program::kGatherSsp == (int)cu::kGatherSsp && (int)program::kSspGrad == (int)cu::kSspGrad &&
                   (int)program::kBiasRes == (int)cu::kBiasRes && (int)program::kBiasSsp == (int)cu::kBiasSsp &&

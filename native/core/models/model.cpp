@@ -30,7 +30,7 @@ namespace gnn {
 
 const char* const kProfileNames[kProfCount] = {
     "rbf", "embed", "edge_update", "message", "aggregate", "node_update", "readout",
-    "readout_bwd", "node_update_bwd", "message_bwd", "edge_update_bwd", "embed_bwd", "adam"};
+    "readout_bwd", "node_update_bwd", "message_bwd", "edge_update_bwd", "embed_bwd", "adam", "forces"};
 
 // Every kernel call site of the per-kernel profile, in KernelSite order: its
 // name, what its rows are, and whether it is a matrix product (one table, so
@@ -101,6 +101,11 @@ const KernelSiteInfo kKernelSites[] = {
     {"bwd.painn.message.w1_dw_gemm", kRowNode, true},
     {"bwd.painn.message.w1_dx_gemm", kRowNode, true},
     {"bwd.painn.filter_dw_reduce", kRowParam, false},
+    {"force.seed", kRowGraph, false},
+    {"force.rbf_dx_gemm", kRowEdge, true},
+    {"force.rbf_bwd", kRowEdge, false},
+    {"force.scatter", kRowNode, false},
+    {"force.virial", kRowEdge, false},
 };
 static_assert(sizeof(kKernelSites) / sizeof(kKernelSites[0]) == kSiteCount, "one kKernelSites row per KernelSite");
 
@@ -208,7 +213,7 @@ size_t Plan<T>::bytes() const {
                   &dh, &dhNew, &de, &dpre1, &dA, &dB, &dPs, &dPr, &dhs, &dagg, &du, &dr1, &dr2, &wt,
                   &pnRbf, &pnFcut, &pnS, &pnV, &pnM1pre, &pnM1, &pnQ, &pnMix, &pnNrm, &pnCtx, &pnA1pre,
                   &pnA1, &pnA, &pnR1pre, &pnDs, &pnDv, &pnDvIn, &pnDa, &pnDa1, &pnDctx, &pnDmix, &pnDq, &pnDm1,
-                  &pnFiltAcc})
+                  &pnFiltAcc, &dRbf, &dDist})
     n += v->size() * sizeof(T);
   return n + graphStart.size() * sizeof(int64_t);
 }
@@ -223,15 +228,17 @@ double maxPlanBytes() {
 }
 
 template <class T>
-std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap) {
+std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap, bool forces) {
   validateConfig(cfg);
+  if (forces && cfg.kind == ModelKind::PaiNN)
+    throw Error(ErrorKind::Generic, "ERR_GNN_UNSUPPORTED", "the force pass runs MPEU and SchNet; PaiNN has none yet (docs/forces.md)");
   if (cap.nodes < 0 || cap.edges < 0 || cap.graphs < 0) throwRange("plan capacity must be non-negative");
   {
     // Refuse a capacity whose buffers could not exist before touching memory
     // (value-initialising tens of GB would be killed by the OS, not caught).
     // Mirrors the resizes below (every buffer, graph-sized ones included).
     const double elems =
-        cfg.kind == ModelKind::PaiNN ? detail::painnPlanElems(cfg, cap) : program::activationElems(cfg, cap);
+        cfg.kind == ModelKind::PaiNN ? detail::painnPlanElems(cfg, cap) : program::activationElems(cfg, cap, forces);
     const double bytes = elems * sizeof(T) + 8 * ((double)cap.graphs + 1);  // + graphStart (int64)
     const double limit = maxPlanBytes();
     if (bytes > limit)
@@ -244,13 +251,14 @@ std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap)
   p->cfg = cfg;
   p->layout = paramLayout(cfg);
   p->cap = cap;
+  p->forces = forces;
   if (cfg.kind == ModelKind::PaiNN) {
     detail::painnAllocate(*p);
     return p;
   }
   // The model program's activation layout (program.h), one buffer each.
   for (int k = 0; k < program::kBufCount; ++k)
-    p->bufVec((program::Buf)k).resize((size_t)program::bufElems(cfg, cap, (program::Buf)k));
+    p->bufVec((program::Buf)k).resize((size_t)program::bufElems(cfg, cap, (program::Buf)k, forces));
   const size_t G = cap.graphs, C = cfg.latent, H = 2 * C, K = cfg.basis, R = cfg.readoutHidden;
   p->graphStart.resize(G + 1);
   p->wt.resize(std::max({K * H, K * C, H * C, C * R, C * C}));
@@ -288,6 +296,8 @@ std::vector<T>& Plan<T>::bufVec(program::Buf b) {
     case program::kBufDu: return du;
     case program::kBufDr1: return dr1;
     case program::kBufDr2: return dr2;
+    case program::kBufDRbf: return dRbf;
+    case program::kBufDDist: return dDist;
     default: break;
   }
   throwRange("unknown activation buffer", "ERR_GNN_NATIVE");
@@ -399,13 +409,36 @@ double forwardBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<
   return loss;
 }
 
+template <class T>
+double forcesStep(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* energy, T* forces, T* strain) {
+  if (p.cfg.kind == ModelKind::PaiNN)
+    throw Error(ErrorKind::Generic, "ERR_GNN_UNSUPPORTED", "the force pass runs MPEU and SchNet; PaiNN has none yet (docs/forces.md)");
+  if (!p.forces)
+    throwRange("this plan was built without forces: create it with { forces: true } to run forcesStep", "ERR_GNN_FORCES_PLAN");
+  validateBatch(p, b);
+  if (b.shape.edges > 0 && !b.direction)
+    throwRange("forces need the edges' direction vectors (inputs.direction, [edges x 3]): build the graph store with "
+               "directions",
+               "ERR_GNN_DATA_DIRECTIONS");
+  if (p.profile) { p.profShape = b.shape; p.profReal = realCounts(b); }
+  DenormalGuard ftz;
+  CpuExec<T> x{p, b};
+  const program::Shape s = shapeOf(b);
+  program::forward<T>(x, p.cfg, p.layout, params, s);
+  program::forces<T>(x, p.cfg, p.layout, params, s, forces, strain);
+  if (energy && b.shape.graphs > 0) std::memcpy(energy, p.pred.data(), sizeof(T) * b.shape.graphs);
+  if (p.profile) p.profSteps++;
+  return x.loss;
+}
+
 #define GNN_INST(T)                                                                        \
   template struct Plan<T>;                                                                 \
-  template std::unique_ptr<Plan<T>> buildPlan<T>(const ModelConfig&, const PackShape&);    \
+  template std::unique_ptr<Plan<T>> buildPlan<T>(const ModelConfig&, const PackShape&, bool); \
   template void validateBatch<T>(const Plan<T>&, const BatchInputs<T>&);                   \
   template PackShape realCounts<T>(const BatchInputs<T>&);                                 \
   template double forward<T>(Plan<T>&, const T*, const BatchInputs<T>&, T*);               \
-  template double forwardBackward<T>(Plan<T>&, const T*, T*, const BatchInputs<T>&);
+  template double forwardBackward<T>(Plan<T>&, const T*, T*, const BatchInputs<T>&);    \
+  template double forcesStep<T>(Plan<T>&, const T*, const BatchInputs<T>&, T*, T*, T*);
 GNN_INST(float)
 GNN_INST(double)
 #undef GNN_INST

@@ -70,7 +70,7 @@ struct BatchInputs {
 enum ProfileKey {
   kProfRbf, kProfEmbed, kProfEdgeUpdate, kProfMessage, kProfAggregate, kProfNodeUpdate,
   kProfReadout, kProfReadoutBwd, kProfNodeUpdateBwd, kProfMessageBwd, kProfEdgeUpdateBwd,
-  kProfEmbedBwd, kProfAdam, kProfCount
+  kProfEmbedBwd, kProfAdam, kProfForces, kProfCount
 };
 extern const char* const kProfileNames[kProfCount];
 
@@ -91,6 +91,9 @@ enum KernelSite {
   kSitePUpdW2, kSitePUpdApplyBwd, kSitePUpdW2Dw, kSitePUpdW2Dx, kSitePUpdW1Dw, kSitePUpdW1Dx,
   kSitePMixDw, kSitePMixDx, kSitePMsgBwd, kSitePMsgW2Dw, kSitePMsgW2Dx, kSitePMsgW1Dw, kSitePMsgW1Dx,
   kSitePFilterDw,
+  // The force pass (program::forces): the energy seed, the basis gradient
+  // products, the basis backward to distances, the scatter to atoms, the virial.
+  kSiteForceSeed, kSiteForceRbfDx, kSiteForceRbfBwd, kSiteForceScatter, kSiteForceVirial,
   kSiteCount
 };
 // What a kernel's rows are (its padding share is that dimension's padding).
@@ -149,6 +152,9 @@ struct Plan {
   std::vector<T> Ps, Pr;
   // Backward scratch.
   std::vector<T> dh, dhNew, de, dpre1, dA, dB, dPs, dPr, dhs, dagg, du, dr1, dr2, wt;
+  // Force pass (allocated only when the plan is built with forces).
+  bool forces = false;
+  std::vector<T> dRbf, dDist;
   // The buffer of the model program's activation layout (program.h).
   std::vector<T>& bufVec(program::Buf b);
   std::vector<T> tnScratch;
@@ -175,8 +181,9 @@ double maxPlanBytes();
 template <class T>
 PackShape realCounts(const BatchInputs<T>& b);
 
+// With `forces`, the plan also holds the force pass's buffers (forcesStep).
 template <class T>
-std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& capacity);
+std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& capacity, bool forces = false);
 
 // Range-checks every index array of a batch against its shape and checks that
 // recvPtr / sendPtr / sendPerm describe receivers / senders exactly (O(N + E),
@@ -192,5 +199,16 @@ double forward(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* pred);
 // Forward + backward; grads (layout.total) is overwritten. Returns the loss.
 template <class T>
 double forwardBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b);
+
+// Forward + force pass (docs/forces.md), MPEU and SchNet, on a plan built with
+// forces and a batch with edge directions. Writes the per-graph energies
+// (predictions, standardised units) into energy [graphs], F = -dE/dx into
+// forces [nodes x 3] (xyz per atom; padding atoms 0) and, when strain is
+// non-null, dE/d strain per graph into strain [graphs x 6] (Voigt xx yy zz yz
+// xz xy; stress = strain / volume). Returns the masked MSE loss of the
+// forward. Throws ERR_GNN_UNSUPPORTED (PaiNN), ERR_GNN_FORCES_PLAN (plan built
+// without forces), ERR_GNN_DATA_DIRECTIONS (no directions).
+template <class T>
+double forcesStep(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* energy, T* forces, T* strain);
 
 }  // namespace gnn

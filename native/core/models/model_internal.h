@@ -339,6 +339,73 @@ struct CpuExec {
       for (int64_t j = 0; j < C; ++j) { o[j] += g[j]; gb[j] += g[j]; }
     }
   }
+
+  // ---- the force pass (program::forces) ----
+
+  // dr2[n] = d (sum over real graphs of pred[g]) / d r2[n]: 1 (sum readout) or
+  // 1 / nodes (mean readout) for the nodes of graphs with mask > 0, else 0.
+  // Reads p.graphStart (filled by the forward's readoutLoss).
+  void energySeed(int site, T* dr2) {
+    const int64_t N = b.shape.nodes, G = b.shape.graphs;
+    KScope<T> ks(p, site, -1, G, 1, 0, (double)G, sizeof(T) * ((double)G + N) + 4.0 * G);
+    for (int64_t g = 0; g < G; ++g) {
+      const int32_t nn = b.nNode[g];
+      const T v = !(b.mask[g] > 0) ? (T)0 : p.cfg.meanReadout ? (nn > 0 ? (T)1 / (T)nn : (T)0) : (T)1;
+      for (int64_t n = p.graphStart[g]; n < p.graphStart[g + 1]; ++n) dr2[n] = v;
+    }
+  }
+
+  void rbfBackward(int site, int64_t E, int64_t K, T gamma, T step, const T* rbf, const T* drbf, T* ddist) {
+    KScope<T> ks(p, site, -1, E, K, 0, 5.0 * E * K, sizeof(T) * (2.0 * E * K + 2.0 * E));
+    const T m2g = (T)-2 * gamma;
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+    for (int64_t k = 0; k < E; ++k) {
+      const T d = b.distance[k];
+      const T* r = rbf + k * K;
+      const T* g = drbf + k * K;
+      T acc = 0;
+      for (int64_t j = 0; j < K; ++j) acc += g[j] * r[j] * (d - step * (T)j);
+      ddist[k] = m2g * acc;
+    }
+  }
+
+  // F[n] = sum over received edges of ddist u - sum over sent edges (sender
+  // order of sendPerm): two CSR sums per atom, fixed order, no atomics.
+  void edgeForces(int site, int64_t N, const T* ddist, T* F) {
+    const int64_t E = b.shape.edges;
+    KScope<T> ks(p, site, -1, N, 3, 0, 12.0 * E, sizeof(T) * (8.0 * E + 3.0 * N) + 4.0 * (3.0 * E + 2.0 * N + 2));
+    const T* u = b.direction;
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+    for (int64_t n = 0; n < N; ++n) {
+      T ar[3] = {0, 0, 0}, as[3] = {0, 0, 0};
+      for (int32_t k = b.recvPtr[n]; k < b.recvPtr[n + 1]; ++k)
+        for (int a = 0; a < 3; ++a) ar[a] += ddist[k] * u[3 * (int64_t)k + a];
+      for (int32_t q = b.sendPtr[n]; q < b.sendPtr[n + 1]; ++q) {
+        const int64_t k = b.sendPerm[q];
+        for (int a = 0; a < 3; ++a) as[a] += ddist[k] * u[3 * k + a];
+      }
+      for (int a = 0; a < 3; ++a) F[3 * n + a] = ar[a] - as[a];
+    }
+  }
+
+  // W[g] = sum over the graph's edges (receiver order) of ddist d u (x) u, Voigt.
+  void strainDerivative(int site, int64_t G, const T* ddist, T* W) {
+    const int64_t E = b.shape.edges;
+    KScope<T> ks(p, site, -1, E, 6, 0, 14.0 * E, sizeof(T) * (5.0 * E + 6.0 * G) + 8.0 * G);
+    const T* u = b.direction;
+    static constexpr int kA[6] = {0, 1, 2, 1, 0, 0}, kB[6] = {0, 1, 2, 2, 2, 1};
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+    for (int64_t g = 0; g < G; ++g) {
+      T acc[6] = {0, 0, 0, 0, 0, 0};
+      const int64_t k0 = b.recvPtr[p.graphStart[g]], k1 = b.recvPtr[p.graphStart[g + 1]];
+      for (int64_t k = k0; k < k1; ++k) {
+        const T s = ddist[k] * b.distance[k];
+        const T* uk = u + 3 * k;
+        for (int v = 0; v < 6; ++v) acc[v] += s * uk[kA[v]] * uk[kB[v]];
+      }
+      for (int v = 0; v < 6; ++v) W[6 * g + v] = acc[v];
+    }
+  }
 };
 
 // PaiNN (painn.cpp).

@@ -29,6 +29,14 @@
 //   readoutBwdHidden(site, N, R, dr2, w2, r1, dr1)  dr1 = dr2 w2 * ssp'(r1)
 //   copy(dst, src, n), zero(p, n)
 //   embedBwd(site, N, C, classes, dh, gW, gb)       onehot(z)^T dh and colsum(dh)
+// and, for the force pass (forces() below; docs/forces.md):
+//   energySeed(site, dr2)                           dr2[n] = d (sum of the real graphs' energies) / d r2[n]
+//   rbfBackward(site, E, K, gamma, spacing, rbf, drbf, ddist)
+//       ddist[k] = sum_j drbf[k,j] rbf[k,j] (-2 gamma (d_k - spacing j))
+//   edgeForces(site, N, ddist, F)                   F[n] = sum_{k: rcv[k]=n} ddist[k] u_k
+//                                                         - sum_{k: snd[k]=n} ddist[k] u_k  (xyz per atom)
+//   strainDerivative(site, G, ddist, W)             W[g] = sum_{k in g} ddist[k] d_k u_k (x) u_k
+//                                                   (dE/d strain, Voigt xx yy zz yz xz xy)
 // All reductions have a fixed order in both executors (deterministic).
 #pragma once
 #include <algorithm>
@@ -70,11 +78,14 @@ Epi<T> epi(int mode, const T* bias = nullptr, const T* aux = nullptr, int64_t ld
 enum Buf : int {
   kBufRbf, kBufH, kBufE, kBufA1, kBufF1, kBufF2, kBufHs, kBufAgg, kBufU1, kBufR1, kBufR2, kBufPred, kBufInvCnt,
   kBufPs, kBufPr, kBufDh, kBufDhNew, kBufDe, kBufDpre1, kBufDA, kBufDB, kBufDPs, kBufDPr, kBufDhs, kBufDagg,
-  kBufDu, kBufDr1, kBufDr2, kBufCount
+  kBufDu, kBufDr1, kBufDr2,
+  // Force pass only (plans built with forces): d energy / d rbf and / d distance.
+  kBufDRbf, kBufDDist, kBufCount
 };
 
-// Elements of buffer b for a capacity (0: not used by this model).
-inline double bufElems(const ModelConfig& c, const PackShape& cap, Buf b) {
+// Elements of buffer b for a capacity (0: not used by this model, or a force
+// buffer of a plan without forces).
+inline double bufElems(const ModelConfig& c, const PackShape& cap, Buf b, bool forces = false) {
   const double N = (double)cap.nodes, E = (double)cap.edges, G = (double)cap.graphs, C = c.latent, H = 2.0 * C,
                K = c.basis, R = c.readoutHidden, T = c.passes;
   const bool mpeu = c.kind == ModelKind::MPEU;
@@ -93,12 +104,14 @@ inline double bufElems(const ModelConfig& c, const PackShape& cap, Buf b) {
     case kBufDe: return mpeu ? E * C : 0;
     case kBufDpre1: return mpeu ? E * H : 0;
     case kBufDA: case kBufDB: return E * C;
+    case kBufDRbf: return forces ? E * K : 0;
+    case kBufDDist: return forces ? E : 0;
     default: return 0;
   }
 }
-inline double activationElems(const ModelConfig& c, const PackShape& cap) {
+inline double activationElems(const ModelConfig& c, const PackShape& cap, bool forces = false) {
   double n = 0;
-  for (int b = 0; b < kBufCount; ++b) n += bufElems(c, cap, (Buf)b);
+  for (int b = 0; b < kBufCount; ++b) n += bufElems(c, cap, (Buf)b, forces);
   return n;
 }
 
@@ -180,12 +193,25 @@ void forward(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, 
   x.readoutLoss(kSiteLoss, r2, x.buf(kBufPred));
 }
 
+// What one backward computes: the loss gradient of every parameter (a
+// training step: grads set, loss seed), or the gradient of the sum of the
+// graphs' energies to the radial basis (the force pass: dRbf set, energy
+// seed, no parameter gradient computed).
+template <class T>
+struct BackwardTarget {
+  T* grads = nullptr;
+  T* dRbf = nullptr;  // [E x K], overwritten
+  bool energySeed = false;
+};
+
 template <class T, class X>
-void backward(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, T* grads, const Shape& s) {
+void backwardTo(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, const BackwardTarget<T>& tg,
+                const Shape& s) {
   const int64_t N = s.N, E = s.E, C = c.latent, H = 2 * C, K = c.basis, R = c.readoutHidden;
   const bool mpeu = c.kind == ModelKind::MPEU;
+  const bool wg = tg.grads != nullptr;  // parameter gradients wanted
   ModelW<T> W = bindWeights<T>(c, L, const_cast<T*>(params));
-  ModelW<T> D = bindWeights<T>(c, L, grads);
+  ModelW<T> D = wg ? bindWeights<T>(c, L, tg.grads) : W;  // D unused without grads
   T* h = x.buf(kBufH);
   T* rbf = x.buf(kBufRbf);
   T* invCnt = x.buf(kBufInvCnt);
@@ -196,11 +222,12 @@ void backward(X& x, const ModelConfig& c, const ParamLayout& L, const T* params,
     T* dr2 = x.buf(kBufDr2);
     T* dr1 = x.buf(kBufDr1);
     T* r1 = x.buf(kBufR1);
-    x.readoutLossBackward(kSiteLossBwd, dr2);
-    x.gemmTN(kSiteReadoutR2Dw, -1, N, R, 1, r1, R, dr2, 1, D.r2w, D.r2b, false);
+    if (tg.energySeed) x.energySeed(kSiteForceSeed, dr2);
+    else x.readoutLossBackward(kSiteLossBwd, dr2);
+    if (wg) x.gemmTN(kSiteReadoutR2Dw, -1, N, R, 1, r1, R, dr2, 1, D.r2w, D.r2b, false);
     x.readoutBwdHidden(kSiteReadoutDr1, N, R, dr2, W.r2w, r1, dr1);
     const T* hT = h + (int64_t)c.passes * N * C;
-    x.gemmTN(kSiteReadoutR1Dw, -1, N, C, R, hT, C, dr1, R, D.r1w, D.r1b, false);
+    if (wg) x.gemmTN(kSiteReadoutR1Dw, -1, N, C, R, hT, C, dr1, R, D.r1w, D.r1b, false);
     x.gemm(kSiteReadoutDx, -1, N, C, R, dr1, R, W.r1w, R, true, dh, C, false, Epi<T>());
   }
   if (mpeu && E > 0) x.zero(x.buf(kBufDe), E * C);
@@ -217,9 +244,9 @@ void backward(X& x, const ModelConfig& c, const ParamLayout& L, const T* params,
     T* dagg = x.buf(kBufDagg);
     {
       auto ph = x.phase(kProfNodeUpdateBwd);
-      x.gemmTN(kSiteNodeU2Dw, t, N, C, C, u1t, C, dh, C, dw.wu2, dw.bu2, false);
+      if (wg) x.gemmTN(kSiteNodeU2Dw, t, N, C, C, u1t, C, dh, C, dw.wu2, dw.bu2, false);
       x.gemm(kSiteNodeU2Dx, t, N, C, C, dh, C, w.wu2, C, true, du, C, false, epi<T>(kSspGrad, (const T*)nullptr, u1t, C));
-      x.gemmTN(kSiteNodeU1Dw, t, N, C, C, aggt, C, du, C, dw.wu1, dw.bu1, false);
+      if (wg) x.gemmTN(kSiteNodeU1Dw, t, N, C, C, aggt, C, du, C, dw.wu1, dw.bu1, false);
       x.gemm(kSiteNodeU1Dx, t, N, C, C, du, C, w.wu1, C, true, dagg, C, false, Epi<T>());
       x.copy(dhNew, dh, N * C);
     }
@@ -230,13 +257,16 @@ void backward(X& x, const ModelConfig& c, const ParamLayout& L, const T* params,
       auto ph = x.phase(kProfMessageBwd);
       x.messageBwdEdge(kSiteMsgDf2, t, E, C, dagg, invCnt, hst, f2t, dA);
       x.messageBwdSender(kSiteMsgDhs, t, N, C, dagg, invCnt, f2t, dhs);
-      x.gemmTN(kSiteSenderDw, t, N, C, C, ht, C, dhs, C, dw.wl, dw.bl, false);
+      if (wg) x.gemmTN(kSiteSenderDw, t, N, C, C, ht, C, dhs, C, dw.wl, dw.bl, false);
       x.gemm(kSiteSenderDx, t, N, C, C, dhs, C, w.wl, C, true, dhNew, C, true, Epi<T>());
-      x.gemmTN(kSiteFilterW2Dw, t, E, C, C, f1t, C, dA, C, dw.wf2, dw.bf2, false);
+      if (wg) x.gemmTN(kSiteFilterW2Dw, t, E, C, C, f1t, C, dA, C, dw.wf2, dw.bf2, false);
       x.gemm(kSiteFilterW2Dx, t, E, C, C, dA, C, w.wf2, C, true, dB, C, false, epi<T>(kSspGrad, (const T*)nullptr, f1t, C));
       const T* fin = mpeu ? x.buf(kBufE) + t * E * C : rbf;
       const int64_t Fin = mpeu ? C : K;
-      x.gemmTN(kSiteFilterW1Dw, t, E, Fin, C, fin, Fin, dB, C, dw.wf1, dw.bf1, false);
+      if (wg) x.gemmTN(kSiteFilterW1Dw, t, E, Fin, C, fin, Fin, dB, C, dw.wf1, dw.bf1, false);
+      // SchNet's filter input is the basis itself: its gradient summed over the passes.
+      if (!mpeu && tg.dRbf)
+        x.gemm(kSiteForceRbfDx, t, E, K, C, dB, C, w.wf1, C, true, tg.dRbf, K, t != c.passes - 1, Epi<T>());
     }
     if (mpeu) {
       auto ph = x.phase(kProfEdgeUpdateBwd);
@@ -248,21 +278,49 @@ void backward(X& x, const ModelConfig& c, const ParamLayout& L, const T* params,
       T* dPs = x.buf(kBufDPs);
       T* dPr = x.buf(kBufDPr);
       x.gemm(kSiteFilterW1Dx, t, E, C, C, dB, C, w.wf1, C, true, de, C, true, Epi<T>());
-      x.gemmTN(kSiteEdgeW2Dw, t, E, H, C, a1t, H, de, C, dw.w2, dw.b2, false);
+      if (wg) x.gemmTN(kSiteEdgeW2Dw, t, E, H, C, a1t, H, de, C, dw.w2, dw.b2, false);
       x.gemm(kSiteEdgeW2Dx, t, E, H, C, de, C, w.w2, C, true, dpre1, H, false, epi<T>(kSspGrad, (const T*)nullptr, a1t, H));
-      x.gemmTN(kSiteEdgeW1eDw, t, E, Ein, H, ein, Ein, dpre1, H, dw.w1e, dw.b1, false);
+      if (wg) x.gemmTN(kSiteEdgeW1eDw, t, E, Ein, H, ein, Ein, dpre1, H, dw.w1e, dw.b1, false);
       x.csrSenders(kSiteEdgeGatherBwd, t, N, H, dpre1, dPs);
       x.csrReceivers(kSiteEdgeSegSum, t, N, H, dpre1, dPr);
-      x.gemmTN(kSiteEdgeW1sDw, t, N, C, H, ht, C, dPs, H, dw.w1s, (T*)nullptr, false);
-      x.gemmTN(kSiteEdgeW1rDw, t, N, C, H, ht, C, dPr, H, dw.w1r, (T*)nullptr, false);
+      if (wg) x.gemmTN(kSiteEdgeW1sDw, t, N, C, H, ht, C, dPs, H, dw.w1s, (T*)nullptr, false);
+      if (wg) x.gemmTN(kSiteEdgeW1rDw, t, N, C, H, ht, C, dPr, H, dw.w1r, (T*)nullptr, false);
       x.gemm(kSiteEdgeW1sDx, t, N, C, H, dPs, H, w.w1s, H, true, dhNew, C, true, Epi<T>());
       x.gemm(kSiteEdgeW1rDx, t, N, C, H, dPr, H, w.w1r, H, true, dhNew, C, true, Epi<T>());
       if (t > 0) x.gemm(kSiteEdgeW1eDx, t, E, Ein, H, dpre1, H, w.w1e, H, true, de, Ein, false, Epi<T>());
+      else if (tg.dRbf) x.gemm(kSiteForceRbfDx, t, E, K, H, dpre1, H, w.w1e, H, true, tg.dRbf, K, false, Epi<T>());
     }
     std::swap(dh, dhNew);
   }
+  if (!wg) return;
   auto ph = x.phase(kProfEmbedBwd);
   x.embedBwd(kSiteEmbedBwd, N, C, c.numClasses, dh, D.embW, D.embB);
+}
+
+template <class T, class X>
+void backward(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, T* grads, const Shape& s) {
+  BackwardTarget<T> tg;
+  tg.grads = grads;
+  backwardTo<T>(x, c, L, params, tg, s);
+}
+
+// The force pass, after forward() on the same batch: the energy backward to
+// the distances (no parameter gradients), then the deterministic scatter to
+// atoms, F_i = -dE/dx_i with r_k = x_snd + shift - x_rcv (the neighbour
+// code's convention, u_k = r_k / d_k), and, when W is non-null, the strain
+// derivative dE/d strain per graph (stress = W / volume, ASE's convention).
+// F is [N x 3], W [G x 6]; both in the model's (standardised) energy units.
+template <class T, class X>
+void forces(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, const Shape& s, T* F, T* W) {
+  BackwardTarget<T> tg;
+  tg.dRbf = x.buf(kBufDRbf);
+  tg.energySeed = true;
+  backwardTo<T>(x, c, L, params, tg, s);
+  auto ph = x.phase(kProfForces);
+  T* ddist = x.buf(kBufDDist);
+  x.rbfBackward(kSiteForceRbfBwd, s.E, (int64_t)c.basis, (T)c.rbfGamma, (T)c.rbfSpacing, x.buf(kBufRbf), tg.dRbf, ddist);
+  x.edgeForces(kSiteForceScatter, s.N, ddist, F);
+  if (W) x.strainDerivative(kSiteForceVirial, s.G, ddist, W);
 }
 
 }  // namespace program
