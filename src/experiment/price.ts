@@ -5,6 +5,7 @@
  * labelled default rate for the hardware class that ran the study.
  */
 import type { Environment } from './results';
+import type { CellDecision } from './decision';
 
 /** Where an hourly rate came from. */
 export interface PriceRate {
@@ -88,4 +89,14 @@ export interface Saving {
 export function saving(pick: { hours: number }, other: { policy: string; hours: number }, rate: Pick<PriceRate, 'perHour'>): Saving {
   const hours = other.hours - pick.hours;
   return { against: other.policy, hours, money: hours * rate.perHour, ratio: other.hours / pick.hours };
+}
+
+/** The pick's savings at one decided cell: against the slowest policy and against the runner-up (the fastest of the others). */
+export function cellSavings(cell: Pick<CellDecision, 'pick' | 'policies'>, rate: Pick<PriceRate, 'perHour'>): { vsSlowest: Saving | null; vsRunnerUp: Saving | null } {
+  const pick = cell.policies.find((p) => p.policy === cell.pick);
+  const others = cell.policies.filter((p) => p.policy !== cell.pick);
+  if (!pick || !others.length) return { vsSlowest: null, vsRunnerUp: null };
+  const slowest = others.reduce((a, b) => (b.hours > a.hours ? b : a));
+  const runner = others.reduce((a, b) => (b.hours < a.hours ? b : a));
+  return { vsSlowest: saving(pick, slowest, rate), vsRunnerUp: saving(pick, runner, rate) };
 }

@@ -111,6 +111,11 @@ export interface PolicySummary {
   speedup: number;
   /** Same on the medians (steady state). */
   speedup_median: number;
+  /** Real graphs per second of the steady state (graphs per step / median step time) and ms per 1,000 graphs. */
+  graphs_per_s: number;
+  ms_per_1000_graphs: number;
+  /** Speedup per graph: the slowest policy's ms per 1,000 graphs / this one's (policies whose steps carry fewer graphs pay for it). */
+  speedup_per_graph: number;
 }
 
 /** One pairwise comparison of test RMSE. */
@@ -200,7 +205,15 @@ export function analyseStudy(rows: readonly StudyRow[], alpha = 0.05): StudyAnal
       test_mae_mean: sampleMean(col((r) => r.test_mae)),
       speedup: NaN,
       speedup_median: NaN,
+      graphs_per_s: NaN,
+      ms_per_1000_graphs: NaN,
+      speedup_per_graph: NaN,
     });
+    const s = summaries[summaries.length - 1];
+    // Older rows without graphs per batch: B graphs per step.
+    const gpb = s.graphs_per_batch > 0 ? s.graphs_per_batch : s.batch;
+    s.graphs_per_s = (1000 * gpb) / s.step_ms_median;
+    s.ms_per_1000_graphs = (1000 * s.step_ms_median) / gpb;
   }
   const groups = new Map<string, PolicySummary[]>();
   for (const s of summaries) {
@@ -212,9 +225,11 @@ export function analyseStudy(rows: readonly StudyRow[], alpha = 0.05): StudyAnal
   for (const list of groups.values()) {
     const slowest = Math.max(...list.map((s) => s.step_ms_mean));
     const slowestMedian = Math.max(...list.map((s) => s.step_ms_median));
+    const slowestPerGraph = Math.max(...list.map((s) => s.ms_per_1000_graphs));
     for (const s of list) {
       s.speedup = slowest / s.step_ms_mean;
       s.speedup_median = slowestMedian / s.step_ms_median;
+      s.speedup_per_graph = slowestPerGraph / s.ms_per_1000_graphs;
     }
     for (let i = 0; i < list.length; i++) {
       for (let j = i + 1; j < list.length; j++) {

@@ -4,6 +4,8 @@
  * per (data, model): rows are policies, columns are batch sizes.
  */
 import type { CellRecommendation, CostRow, OverallRecommendation, PolicyCost, PolicySummary, StudyAnalysis, TTestRow } from './stats';
+import type { StudyDecisions } from './decision';
+import { cellSavings, formatHours, formatMoney, type PriceRate } from './price';
 
 /** A titled table of strings. */
 export interface Table {
@@ -41,14 +43,76 @@ export function studyTables(a: StudyAnalysis): Table[] {
   return [
     ...pivot('mean step time ms (± sd over reps) [median]', s, (x) => `${fmt(x.step_ms_mean, 1)}${Number.isFinite(x.step_ms_sd) ? ` ±${fmt(x.step_ms_sd, 1)}` : ''} [${fmt(x.step_ms_median, 1)}]`),
     ...pivot('speedup (slowest mean / mean) [on medians]', s, (x) => `${fmt(x.speedup)}x [${fmt(x.speedup_median)}x]`),
+    ...graphTables(a),
     ...pivot('compilations (plans built) / ms total', s, (x) => `${fmt(x.compile_count, 1)} / ${fmt(x.compile_ms_total, 0)}`),
     ...pivot('fill nodes / edges / graphs (%)', s, (x) => `${fmt(100 * x.node_fill, 0)}/${fmt(100 * x.edge_fill, 0)}/${fmt(100 * x.graph_fill, 0)}`),
   ];
 }
 
-/** The speedup tables alone (what docs/study.md shows). */
+/** The speedup tables alone (what docs/study.md shows): per step, and per graph beside it. */
 export function speedupTables(a: StudyAnalysis): Table[] {
-  return pivot('speedup (slowest mean step time / each policy\'s)', a.summaries, (x) => `${fmt(x.speedup)}x`);
+  return pivot('speedup (slowest mean step time / each policy\'s) [per graph: slowest ms per 1,000 graphs / each\'s]', a.summaries, (x) => `${fmt(x.speedup)}x [${fmt(x.speedup_per_graph)}x]`);
+}
+
+/** Throughput per graph: graphs/s, ms per 1,000 graphs and the speedup per graph (steady state: median step times). */
+export function graphTables(a: StudyAnalysis): Table[] {
+  return pivot('graphs/s (steady state) [ms per 1,000 graphs] speedup per graph', a.summaries, (x) => `${fmt(x.graphs_per_s, 0)} [${fmt(x.ms_per_1000_graphs, 1)}] ${fmt(x.speedup_per_graph)}x`);
+}
+
+const pctOrNa = (x: number): string => (Number.isFinite(x) ? `${(100 * x).toFixed(0)}%` : 'n/a (1 rep)');
+const savedText = (s: { hours: number; money: number } | null, rate: PriceRate): string =>
+  s ? `${formatHours(s.hours)} / ${formatMoney(s.money, rate.currency)}` : '-';
+
+/**
+ * The decision per (data, model): the pick, its rerun agreement, graphs/s
+ * and the savings of the planned run at each batch size (ranges over batch
+ * sizes), and the reason.
+ */
+export function decisionTable(d: StudyDecisions, rate: PriceRate): Table {
+  const range = (xs: number[], f: (x: number) => string): string => {
+    const ys = xs.filter((x) => Number.isFinite(x));
+    if (!ys.length) return 'n/a';
+    const lo = Math.min(...ys);
+    const hi = Math.max(...ys);
+    return lo === hi ? f(lo) : `${f(lo)} to ${f(hi)}`;
+  };
+  return {
+    title: `decision per data set and model (planned run: ${d.planned_steps.toLocaleString('en-US')} steps x B graphs; rate ${formatMoney(rate.perHour, rate.currency)}/h${rate.given ? '' : ', default'})`,
+    header: ['data', 'model', 'pick', 'rerun agrees', 'graphs/s', 'saves vs slowest', 'saves vs runner-up', 'why'],
+    rows: d.pairs.map((p) => {
+      const here = p.cells.map((c) => ({ c, s: cellSavings(c, rate), ev: c.policies.find((x) => x.policy === p.pick) }));
+      return [
+        p.data,
+        p.model,
+        p.pick,
+        pctOrNa(p.agreement),
+        range(here.map((h) => h.ev?.graphs_per_s ?? NaN), (x) => x.toFixed(0)),
+        range(here.filter((h) => h.c.pick === p.pick).map((h) => h.s.vsSlowest?.money ?? NaN), (x) => formatMoney(x, rate.currency)),
+        range(here.filter((h) => h.c.pick === p.pick).map((h) => h.s.vsRunnerUp?.money ?? NaN), (x) => formatMoney(x, rate.currency)),
+        p.reason,
+      ];
+    }),
+  };
+}
+
+/** The decision per (data, model, B): pick, why, agreement, throughput per graph, and the price of the difference. */
+export function cellDecisionTable(d: StudyDecisions, rate: PriceRate): Table {
+  return {
+    title: `decision per batch size (tie margin ${(100 * d.margin).toFixed(0)}%, ${(100 * d.confidence).toFixed(0)}% intervals on paired repetitions; saving over ${d.planned_steps.toLocaleString('en-US')} steps, hours / money)`,
+    header: ['data', 'model', 'B', 'pick', 'reps', 'rerun agrees', 'graphs/s', 'ms/1000 graphs', 'per-graph speedup vs slowest', 'saves vs slowest', 'saves vs runner-up', 'why'],
+    rows: d.cells.map((c) => {
+      const ev = c.policies.find((p) => p.policy === c.pick)!;
+      const slowest = c.policies[c.policies.length - 1];
+      const s = cellSavings(c, rate);
+      return [
+        c.data, c.model, String(c.batch), c.tie ? `${c.pick} (tie)` : c.pick, String(c.reps), pctOrNa(c.agreement),
+        fmt(ev.graphs_per_s, 0), fmt(ev.ms_per_1000_graphs, 1), `${fmt(slowest.ms_per_1000_graphs / ev.ms_per_1000_graphs)}x`,
+        s.vsSlowest ? `${savedText(s.vsSlowest, rate)} (${s.vsSlowest.against})` : '-',
+        s.vsRunnerUp ? `${savedText(s.vsRunnerUp, rate)} (${s.vsRunnerUp.against})` : '-',
+        c.reason,
+      ];
+    }),
+  };
 }
 
 /** Mean step time tables alone (± the sample sd over repetitions, as the terminal's tables). */

@@ -6,7 +6,9 @@
 import type { StudyResults } from '../experiment/results';
 import { measuredLabel, type HitRate } from '../experiment/recommend';
 import { analyseStudy, overallRecommendations, policyCosts, recommendPolicies } from '../experiment/stats';
-import { RANKING_STATISTIC, overallTable, recommendationTable, stepTimeTables, ttestTable, type Table } from '../experiment/tables';
+import { RANKING_STATISTIC, cellDecisionTable, decisionTable, graphTables, overallTable, recommendationTable, stepTimeTables, ttestTable, type Table } from '../experiment/tables';
+import { decideStudy } from '../experiment/decision';
+import { studyRate } from '../experiment/price';
 import { mixedHardware } from '../experiment/merge';
 import { LEARNED_RMSE_FRACTION, learnedCells } from '../experiment/learned';
 import { ATOMREF_AUTO_MAX_RATIO } from '../train/atomref';
@@ -19,15 +21,28 @@ import { GnnError } from '../errors';
 export interface ReportOptions {
   /** Steps of the planned run the recommendation prices (default 2,000,000). */
   budgetSteps?: number;
-  /** Price per hour of the machine (adds a price column). */
+  /** Price per hour of the machine (default: the labelled default rate of the hardware class, see experiment/price.ts). */
   costPerHour?: number;
+  /** Currency of `costPerHour` (default USD). */
+  currency?: string;
+  /** Bootstrap resamples of the rerun agreement (default 1000). */
+  resamples?: number;
   /** Hit rate of `recommend` over this grid (from `gnnbatch recommend --grid`). */
   hitRate?: HitRate;
   /** Report title. */
   title?: string;
 }
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+/**
+ * Every value rendered into the HTML goes through this (strings, and numbers
+ * too: a merged file's fields come from shards, and a field that should be a
+ * number may hold any text).
+ */
+export const esc = (s: unknown): string =>
+  String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+
+/** A number as fixed-point text, or the escaped value itself when it is not a finite number. */
+const num = (x: unknown, d: number): string => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : esc(x));
 
 function htmlTable(t: Table, highlight?: (row: string[]) => boolean): string {
   const head = `<tr>${t.header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`;
@@ -41,10 +56,11 @@ function htmlTable(t: Table, highlight?: (row: string[]) => boolean): string {
  */
 export function atomrefSentence(results: Pick<StudyResults, 'grid' | 'data'>): string {
   const mode = results.grid.atomref ?? 'off';
-  const f = (x: number): string => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toPrecision(3));
+  // A merged file's fields come from shards: anything that is not a finite number is shown as it is (and escaped by the caller).
+  const f = (x: unknown): string => (typeof x !== 'number' || !Number.isFinite(x) ? String(x) : Math.abs(x) >= 100 ? x.toFixed(1) : x.toPrecision(3));
   const per = results.data.map((d) =>
     d.atomref
-      ? `${d.data} (${d.target}): ${d.atomref.used ? 'fitted' : 'not fitted'}, residual std ${f(d.atomref.residual_std)} of the target's ${f(d.atomref.target_std)} (${(100 * d.atomref.ratio).toFixed(1)}%)`
+      ? `${d.data} (${d.target}): ${d.atomref.used ? 'fitted' : 'not fitted'}, residual std ${f(d.atomref.residual_std)} of the target's ${f(d.atomref.target_std)} (${typeof d.atomref.ratio === 'number' ? (100 * d.atomref.ratio).toFixed(1) : String(d.atomref.ratio)}%)`
       : `${d.data} (${d.target}): not fitted`,
   );
   const rule = mode === 'auto'
@@ -74,7 +90,9 @@ export async function renderReport(results: StudyResults, options: ReportOptions
   const shapes = (data: string, policy: string, batch: number): number | undefined =>
     results.data.find((d) => d.data === data)?.simulation.find((r) => r.policy === policy && r.batch === batch)?.shapes;
   // Ranked on medians with the repetitions' range: ties are called where the difference is inside the spread.
-  const recs = recommendPolicies(policyCosts(results.rows, budget, options.costPerHour ?? NaN, shapes));
+  const rate = studyRate(results.environment, options.costPerHour, options.currency);
+  const recs = recommendPolicies(policyCosts(results.rows, budget, rate.perHour, shapes));
+  const decisions = decideStudy(results.rows, { plannedSteps: budget, shapesAt: shapes, resamples: options.resamples });
   const recTable = recommendationTable(recs, budget);
   const overall = overallTable(overallRecommendations(recs));
   const sections: [ChartSpec['section'], string][] = [
@@ -98,9 +116,9 @@ td:first-child,th:first-child{text-align:left}tr.hl td{background:#fff3cd}figure
 .meta{color:#555;font-size:.9em}.warn{background:#fdecea;border:1px solid #f5c2c0;padding:.5em}
 </style></head><body>
 <h1>${esc(options.title ?? 'gnnbatch: static vs dynamic batching, measured on your data')}</h1>
-<p class="meta">${n} runs: data ${esc(g.data.join(', '))}; models ${esc(g.models.join(', '))}; policies ${esc(g.policies.join(', '))}; batch sizes ${g.batches.join(', ')};
-${g.reps} repetition(s) of ${g.steps} steps (seed ${g.base_seed} + repetition). Machine: ${esc(env.cpu_model)}, ${env.cpu_cores} cores, ${env.total_memory_gib} GiB;
-node ${esc(env.node_version)}; native ${esc(env.native.build)}, SIMD ${esc(env.native.simd)}, OpenMP ${env.native.openmp ? 'on' : 'off'}, ${env.native.threads} threads; gnnbatch ${esc(env.gnnbatch_version)}.
+<p class="meta">${n} runs: data ${esc(g.data.join(', '))}; models ${esc(g.models.join(', '))}; policies ${esc(g.policies.join(', '))}; batch sizes ${esc(g.batches.join(', '))};
+${esc(g.reps)} repetition(s) of ${esc(g.steps)} steps (seed ${esc(g.base_seed)} + repetition). Machine: ${esc(env.cpu_model)}, ${esc(env.cpu_cores)} cores, ${esc(env.total_memory_gib)} GiB;
+node ${esc(env.node_version)}; native ${esc(env.native?.build)}, SIMD ${esc(env.native?.simd)}, OpenMP ${env.native?.openmp === true ? 'on' : 'off'}, ${esc(env.native?.threads)} threads; gnnbatch ${esc(env.gnnbatch_version)}.
 Speedup as in the study: per batch size, the slowest policy's mean step time divided by each policy's.</p>
 <p class="meta">${esc(atomrefSentence(results))}</p>
 `;
@@ -108,22 +126,28 @@ Speedup as in the study: per batch size, the slowest policy's mean step time div
   if (mixed.length > 0) {
     // A merged (sharded) study whose policies of one cell ran on different machines: their times do not compare.
     html += `<p class="warn"><b>Warning: ${mixed.length} comparison(s) mix hardware</b>, so their step times are not comparable: `;
-    html += mixed.map((m) => `${esc(m.data)} / ${esc(m.model)} / B=${m.batch} ran on ${m.machines.map(esc).join(' and ')}`).join('; ') + '.</p>\n';
+    html += mixed.map((m) => `${esc(m.data)} / ${esc(m.model)} / B=${esc(m.batch)} ran on ${m.machines.map(esc).join(' and ')}`).join('; ') + '.</p>\n';
   }
-  html += `<h2>Recommendation</h2>\n${htmlTable(overall, (r) => r[2].startsWith('tie'))}\n${htmlTable(recTable, (r) => r[3].startsWith('tie'))}\n<p class="meta">${esc(RANKING_STATISTIC)}</p>\n`;
+  html += `<h2>Decision</h2>\n`;
+  html += `<p>Per data set and model, the policy to use, why, and what the difference is worth over a planned run of ${esc(budget.toLocaleString('en-US'))} steps (each trains on steps x B graphs: policies are compared per graph, not per step). `;
+  html += `Repetitions are paired (every policy's repetition r ran back to back); a policy whose time is within ${esc((100 * decisions.margin).toFixed(0))}% of the fastest (${esc((100 * decisions.confidence).toFixed(0))}% interval) ties with it, and a tie is broken by compilations over the run, then padded work, then the median time. `;
+  html += `"Rerun agrees" is the share of ${esc(decisions.resamples)} bootstrap resamples of the repetitions that pick the same policy.</p>\n`;
+  html += `<p class="meta">Price: ${esc(rate.source)}.</p>\n`;
+  html += htmlTable(decisionTable(decisions, rate)) + '\n' + htmlTable(cellDecisionTable(decisions, rate), (r) => r[3].endsWith('(tie)')) + '\n';
+  html += `<h2>Recommendation (per-step ranking)</h2>\n${htmlTable(overall, (r) => r[2].startsWith('tie'))}\n${htmlTable(recTable, (r) => r[3].startsWith('tie'))}\n<p class="meta">${esc(RANKING_STATISTIC)}</p>\n`;
   if (options.hitRate) {
     const h = options.hitRate;
-    html += `<p>Prediction without running every policy (<code>gnnbatch recommend</code>: calibrated cost model + policy simulation): the predicted fastest policy was the measured fastest, or tied with it inside the repetitions' spread, in <b>${h.hits} of ${h.total}</b> cells (${(100 * h.rate).toFixed(0)}%), and within 5% of the fastest in ${h.within5} of ${h.total}.</p>\n`;
+    html += `<p>Prediction without running every policy (<code>gnnbatch recommend</code>: calibrated cost model + policy simulation): the predicted fastest policy was the measured fastest, or tied with it inside the repetitions' spread, in <b>${esc(h.hits)} of ${esc(h.total)}</b> cells (${num(100 * h.rate, 0)}%), and within 5% of the fastest in ${esc(h.within5)} of ${esc(h.total)}.</p>\n`;
     html += htmlTable(
-      { title: 'predicted vs measured fastest', header: ['data', 'model', 'B', 'predicted', 'measured', 'hit', 'chosen / fastest'], rows: h.rows.map((r) => [r.data, r.model, String(r.batch), r.predicted, measuredLabel(r), r.hit ? 'yes' : 'no', `${r.regret.toFixed(3)}x`]) },
+      { title: 'predicted vs measured fastest', header: ['data', 'model', 'B', 'predicted', 'measured', 'hit', 'chosen / fastest'], rows: h.rows.map((r) => [r.data, r.model, String(r.batch), r.predicted, measuredLabel(r), r.hit ? 'yes' : 'no', `${num(r.regret, 3)}x`]) },
       (r) => r[5] === 'no',
     ) + '\n';
   }
   for (const [section, title] of sections) {
     const here = rendered.filter((r) => r.chart.section === section);
     if (!here.length) continue;
-    html += `<h2>${title}</h2>\n`;
-    if (section === 'time') for (const t of stepTimeTables(a)) html += htmlTable(t) + '\n';
+    html += `<h2>${esc(title)}</h2>\n`;
+    if (section === 'time') for (const t of [...stepTimeTables(a), ...graphTables(a)]) html += htmlTable(t) + '\n';
     for (const r of here) html += `<figure id="${esc(r.chart.id)}"><figcaption>${esc(r.chart.title)}</figcaption>\n${r.svg}</figure>\n`;
   }
   html += `<h2>Learning: do the policies learn differently?</h2>\n`;
@@ -133,8 +157,8 @@ Speedup as in the study: per batch size, the slowest policy's mean step time div
   const trainedKey = new Set(cells.filter((c) => c.learned).map((c) => `${c.data}\u0000${c.model}\u0000${c.batch}`));
   const tests = a.ttests.filter((t) => trainedKey.has(`${t.data}\u0000${t.model}\u0000${t.batch}`));
   if (untrained.length > 0) {
-    html += `<p class="warn"><b>The models did not learn in ${untrained.length} of ${cells.length} cell(s)</b> (mean test RMSE not below ${LEARNED_RMSE_FRACTION} x the standard deviation of what the network learns, the target's or after atomrefs the residual's, i.e. what predicting the mean scores, or median final train loss not below ${(LEARNED_RMSE_FRACTION ** 2).toFixed(2)} in standardised units), so no significance test is shown for them: `;
-    html += untrained.map((c) => `${esc(c.data)} / ${esc(c.model)} / B=${c.batch}: RMSE ${c.rmse.toFixed(4)} vs ${c.atomref ? 'residual ' : ''}std ${c.std.toFixed(4)}, train loss ${c.trainLoss.toFixed(3)}`).join('; ');
+    html += `<p class="warn"><b>The models did not learn in ${esc(untrained.length)} of ${esc(cells.length)} cell(s)</b> (mean test RMSE not below ${LEARNED_RMSE_FRACTION} x the standard deviation of what the network learns, the target's or after atomrefs the residual's, i.e. what predicting the mean scores, or median final train loss not below ${(LEARNED_RMSE_FRACTION ** 2).toFixed(2)} in standardised units), so no significance test is shown for them: `;
+    html += untrained.map((c) => `${esc(c.data)} / ${esc(c.model)} / B=${esc(c.batch)}: RMSE ${num(c.rmse, 4)} vs ${c.atomref ? 'residual ' : ''}std ${num(c.std, 4)}, train loss ${num(c.trainLoss, 3)}`).join('; ');
     html += `. Train longer (<code>--steps</code>, <code>--full</code>) to compare how the policies learn.</p>\n`;
   }
   if (tests.length > 0) {

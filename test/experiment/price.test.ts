@@ -35,3 +35,22 @@ describe('price', () => {
     expect(formatHours(72)).toBe('3.0 days');
   });
 });
+
+describe('savings of a decided cell', () => {
+  const { cellSavings } = require('../../src/experiment/price') as typeof import('../../src/experiment/price');
+  const p = (policy: string, hours: number) => ({ policy, hours });
+  test('against the slowest and the runner-up', () => {
+    const s = cellSavings({ pick: 'dynamic', policies: [p('dynamic', 10), p('exact', 12), p('static-64', 30)] as never }, { perHour: 0.5 });
+    expect(s.vsSlowest).toEqual({ against: 'static-64', hours: 20, money: 10, ratio: 3 });
+    expect(s.vsRunnerUp).toEqual({ against: 'exact', hours: 2, money: 1, ratio: 1.2 });
+  });
+  test('a pick chosen by a tie-break may cost a little against the fastest (negative saving)', () => {
+    const s = cellSavings({ pick: 'static-2pow', policies: [p('static-64', 10), p('static-2pow', 10.1)] as never }, { perHour: 1 });
+    expect(s.vsRunnerUp!.against).toBe('static-64');
+    expect(s.vsRunnerUp!.hours).toBeCloseTo(-0.1, 12);
+    expect(s.vsSlowest!.against).toBe('static-64');
+  });
+  test('one policy: nothing to save against', () => {
+    expect(cellSavings({ pick: 'dynamic', policies: [p('dynamic', 1)] as never }, { perHour: 1 })).toEqual({ vsSlowest: null, vsRunnerUp: null });
+  });
+});
