@@ -111,11 +111,12 @@ Napi::Value GetThreads(const Napi::CallbackInfo& info) {
 Napi::Value MemcpyBench(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    const int64_t reps = intArg(env, info[2], "reps", 1, 1000000);
+    const int64_t reps = benchRepsArg(env, info[2], "memcpyBench");
     CallArgs args(env, false);
     auto dst = args.view<uint8_t>(info[0], "dst", Access::Out);
     auto src = args.view<uint8_t>(info[1], "src", Access::In, (int64_t)dst.size);
     args.checkAliasing();
+    checkBenchWork(env, "memcpyBench", reps, (double)dst.size, kMaxBenchBytes, "bytes");
     return Napi::Number::New(env, medianSeconds(reps, [&] { std::memcpy(dst.data, src.data, dst.size); }));
   });
 }

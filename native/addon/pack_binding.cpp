@@ -84,7 +84,7 @@ Napi::Value CopyGraphSlicesBench(const Napi::CallbackInfo& info) {
     Napi::Value vz = prop(env, o, "atomicNumber", "out"), vs = prop(env, o, "senders", "out"),
                 vr = prop(env, o, "receivers", "out"), vp = prop(env, o, "sendPerm", "out"),
                 vd = prop(env, o, "distance", "out"), vu = optProp(o, "direction");
-    const int64_t reps = intArg(env, info[4], "reps", 1, 1000000);
+    const int64_t reps = benchRepsArg(env, info[4], "copyGraphSlicesBench");
     CallArgs a(env, false);
     const gnn::StoreView store = storeView(env, a, sv);
     auto ids = a.view<int32_t>(info[1], "ids", Access::In);
@@ -100,6 +100,9 @@ Napi::Value CopyGraphSlicesBench(const Napi::CallbackInfo& info) {
     out.distance = a.view<float>(vd, "out.distance", Access::Out, sh.edges).data;
     if (!vu.IsUndefined()) out.direction = a.view<float>(vu, "out.direction", Access::Out, 3 * sh.edges).data;
     a.checkAliasing();
+    // Bytes copied per repetition, plus 64 per graph for its slice calls.
+    const double bytes = 4.0 * (double)st.realNodes + (4.0 * 4 + (out.direction ? 12.0 : 0.0)) * (double)st.realEdges + 64.0 * (double)ids.size;
+    checkBenchWork(env, "copyGraphSlicesBench", reps, bytes, kMaxBenchBytes, "bytes");
     return Napi::Number::New(env, medianSeconds(reps, [&] { gnn::copyGraphSlices<float>(store, ids.data, (int64_t)ids.size, out); }));
   });
 }

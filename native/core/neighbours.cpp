@@ -255,31 +255,162 @@ std::vector<NeighbourEdge> knnEdges(const Geometry& g, int k, int64_t s, int64_t
   return out;
 }
 
-// Fully connected with the minimum-image distance (searched over the 27
-// neighbouring images of the wrapped difference) for periodic structures.
-std::vector<NeighbourEdge> periodicFcEdges(const Geometry& g) {
+// The periodic lattice of a structure (its periodic cell vectors, LLL-reduced)
+// and what the minimum-image search needs from it. Reduction keeps the lattice
+// (integer unimodular steps) and makes its vectors short and nearly
+// orthogonal, so the bounded search below examines a handful of images even
+// for strongly skewed cells.
+struct PeriodicLattice {
+  int k = 0;               // periodic axes (1..3)
+  double b[3][3] = {};     // reduced basis vectors (rows), Cartesian Å
+  double ginv[3][3] = {};  // inverse Gram matrix of b
+  double h[3] = {};        // distance of b[a] from the span of the other vectors
+};
+
+inline double dot3(const double* x, const double* y) { return x[0] * y[0] + x[1] * y[1] + x[2] * y[2]; }
+
+// LLL reduction (delta 0.99) of k <= 3 vectors in place; Gram-Schmidt is
+// recomputed at every step (k is tiny). Bounded: after kMaxLllSteps steps the
+// basis is still a basis of the same lattice, only less reduced (the search
+// bound below stays exact, it just examines more images).
+void lllReduce(double b[3][3], int k) {
+  constexpr int kMaxLllSteps = 1000;
+  int i = 1;
+  for (int step = 0; i < k && step < kMaxLllSteps; step++) {
+    double bs[3][3], bb[3], mu[3][3] = {};
+    for (int r = 0; r < k; r++) {
+      for (int a = 0; a < 3; a++) bs[r][a] = b[r][a];
+      for (int j = 0; j < r; j++) {
+        mu[r][j] = bb[j] > 0 ? dot3(b[r], bs[j]) / bb[j] : 0;
+        for (int a = 0; a < 3; a++) bs[r][a] -= mu[r][j] * bs[j][a];
+      }
+      bb[r] = dot3(bs[r], bs[r]);
+    }
+    for (int j = i - 1; j >= 0; j--) {  // size reduction of b[i]
+      const double q = std::round(mu[i][j]);
+      if (q == 0 || !std::isfinite(q)) continue;
+      for (int a = 0; a < 3; a++) b[i][a] -= q * b[j][a];
+      for (int l = 0; l < j; l++) mu[i][l] -= q * mu[j][l];
+      mu[i][j] -= q;
+    }
+    if (bb[i] >= (0.99 - mu[i][i - 1] * mu[i][i - 1]) * bb[i - 1]) {
+      i++;
+    } else {
+      for (int a = 0; a < 3; a++) std::swap(b[i][a], b[i - 1][a]);
+      i = std::max(i - 1, 1);
+    }
+  }
+}
+
+PeriodicLattice periodicLatticeOf(const Geometry& g, int64_t s) {
+  PeriodicLattice L;
+  for (int a = 0; a < 3; a++)
+    if (g.axis[a]) {
+      for (int c = 0; c < 3; c++) L.b[L.k][c] = g.cell[a * 3 + c];
+      L.k++;
+    }
+  lllReduce(L.b, L.k);
+  double G[3][3] = {};
+  for (int r = 0; r < L.k; r++)
+    for (int c = 0; c < L.k; c++) G[r][c] = dot3(L.b[r], L.b[c]);
+  bool ok = true;
+  if (L.k == 1) {
+    ok = G[0][0] > 0;
+    if (ok) L.ginv[0][0] = 1.0 / G[0][0];
+  } else if (L.k == 2) {
+    const double det = G[0][0] * G[1][1] - G[0][1] * G[1][0];
+    ok = det > 0 && std::isfinite(det);
+    if (ok) {
+      L.ginv[0][0] = G[1][1] / det;
+      L.ginv[1][1] = G[0][0] / det;
+      L.ginv[0][1] = L.ginv[1][0] = -G[0][1] / det;
+    }
+  } else {
+    double flat[9], inv[9], det = 0;
+    for (int r = 0; r < 3; r++)
+      for (int c = 0; c < 3; c++) flat[r * 3 + c] = G[r][c];
+    ok = invert3(flat, inv, &det) && det > 0 && std::isfinite(det);
+    if (ok)
+      for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 3; c++) L.ginv[r][c] = inv[r * 3 + c];
+  }
+  for (int a = 0; a < L.k && ok; a++) {
+    ok = L.ginv[a][a] > 0 && std::isfinite(L.ginv[a][a]);
+    if (ok) L.h[a] = 1.0 / std::sqrt(L.ginv[a][a]);
+  }
+  if (!ok) throwRange("structure " + std::to_string(s) + " is periodic but its cell is singular", "ERR_GNN_CELL");
+  return L;
+}
+
+// Images examined for one pair at most: beyond this the cell is too
+// degenerate for its minimum image to be found in bounded time.
+constexpr double kMaxFcImagesPerPair = 1e6;
+
+// Fully connected with the true minimum-image displacement for periodic
+// structures. For a pair's difference d, translations T of the periodic
+// lattice change only d's projection p onto the lattice's span:
+// |d + T|^2 = |d - p|^2 + |p + T|^2. With p's coordinates y in the reduced
+// basis, the image rounding y is a candidate of length R = |p - round(y)|; any
+// image at least as short has |y_a + t_a| * h_a <= R on every axis (h_a: the
+// distance of b_a from the other vectors' span), a box of integer shifts that
+// is searched whole. The minimum is the first image at the least squared
+// length in the box's fixed order, so the result depends only on the input.
+std::vector<NeighbourEdge> periodicFcEdges(const Geometry& g, int64_t s) {
+  const PeriodicLattice L = periodicLatticeOf(g, s);
+  const int k = L.k;
   std::vector<NeighbourEdge> out;
   const int32_t n = g.n;
   out.reserve((size_t)n * (n > 0 ? n - 1 : 0));
+  // Reduced lattices need at most a few images per pair; the structure's
+  // budget allows 27 per pair beyond kMaxImagePoints before it is refused.
+  const double budget = (double)kMaxImagePoints + 27.0 * n * (n > 0 ? n - 1 : 0);
+  double examined = 0;
   for (int32_t r = 0; r < n; r++)
     for (int32_t sd = 0; sd < n; sd++) {
       if (sd == r) continue;
-      double d[3], f[3];
+      double d[3], bd[3] = {0, 0, 0}, y[3] = {0, 0, 0}, z[3] = {0, 0, 0}, v[3], p[3] = {0, 0, 0};
       for (int a = 0; a < 3; a++) d[a] = g.wrapped[(int64_t)sd * 3 + a] - g.wrapped[(int64_t)r * 3 + a];
-      for (int a = 0; a < 3; a++) f[a] = d[0] * g.inv[a] + d[1] * g.inv[3 + a] + d[2] * g.inv[6 + a];
-      for (int a = 0; a < 3; a++)
-        if (g.axis[a]) f[a] -= std::round(f[a]);
+      for (int a = 0; a < k; a++) bd[a] = dot3(L.b[a], d);
+      for (int a = 0; a < k; a++)
+        for (int c = 0; c < k; c++) y[a] += L.ginv[a][c] * bd[c];
+      for (int c = 0; c < 3; c++) v[c] = d[c];
+      for (int a = 0; a < k; a++) {
+        const double t = std::round(y[a]);
+        z[a] = y[a] - t;
+        for (int c = 0; c < 3; c++) {
+          v[c] -= t * L.b[a][c];
+          p[c] += z[a] * L.b[a][c];
+        }
+      }
+      // A little slack so rounding cannot drop the true minimum from the box.
+      const double R = std::sqrt(dot3(p, p)) * (1 + 1e-9) + 1e-9;
+      int lo[3] = {0, 0, 0}, hi[3] = {0, 0, 0};
+      double boxD = 1;
+      for (int a = 0; a < k; a++) {
+        const double l = std::ceil(-R / L.h[a] - z[a]), u = std::floor(R / L.h[a] - z[a]);
+        boxD *= (u - l + 1);
+        if (!(boxD <= kMaxFcImagesPerPair)) break;
+        lo[a] = (int)l;
+        hi[a] = (int)u;
+      }
+      examined += boxD;
+      if (!(boxD <= kMaxFcImagesPerPair) || !(examined <= budget))
+        throwRange("structure " + std::to_string(s) + ": its periodic cell is too degenerate to find fc's minimum images in bounded time (more than " +
+                       std::to_string((int64_t)kMaxFcImagesPerPair) + " images for one pair, or " + std::to_string((int64_t)budget) +
+                       " for the structure)",
+                   "ERR_GNN_IMAGES");
       double best = INFINITY, bestVec[3] = {0, 0, 0};
-      for (int t0 = -1; t0 <= 1; t0++)
-        for (int t1 = -1; t1 <= 1; t1++)
-          for (int t2 = -1; t2 <= 1; t2++) {
-            if ((!g.axis[0] && t0) || (!g.axis[1] && t1) || (!g.axis[2] && t2)) continue;
-            double ff[3] = {f[0] + t0, f[1] + t1, f[2] + t2}, c[3];
-            for (int a = 0; a < 3; a++) c[a] = ff[0] * g.cell[a] + ff[1] * g.cell[3 + a] + ff[2] * g.cell[6 + a];
-            const double dd = c[0] * c[0] + c[1] * c[1] + c[2] * c[2];
+      for (int u0 = lo[0]; u0 <= hi[0]; u0++)
+        for (int u1 = lo[1]; u1 <= hi[1]; u1++)
+          for (int u2 = lo[2]; u2 <= hi[2]; u2++) {
+            const int u[3] = {u0, u1, u2};
+            double c[3] = {v[0], v[1], v[2]};
+            for (int a = 0; a < k; a++)
+              for (int q = 0; q < 3; q++) c[q] += u[a] * L.b[a][q];
+            const double dd = dot3(c, c);
             if (dd < best) {  // the first image at the minimum, in this fixed order
               best = dd;
-              for (int a = 0; a < 3; a++) bestVec[a] = c[a];
+              for (int q = 0; q < 3; q++) bestVec[q] = c[q];
             }
           }
       out.push_back({r, sd, std::sqrt(best), {bestVec[0], bestVec[1], bestVec[2]}});
@@ -295,7 +426,7 @@ std::vector<NeighbourEdge> edgesOf(const StructureBatchView& in, int64_t s, cons
     default: break;
   }
   if ((double)g.n * (g.n - 1) > (double)rule.maxEdges) tooManyEdges(s, (double)g.n * (g.n - 1), rule.maxEdges);
-  if (g.periodic) return periodicFcEdges(g);
+  if (g.periodic) return periodicFcEdges(g, s);
   std::vector<NeighbourEdge> out;
   const double* p = in.positions + (int64_t)in.atomOffset[s] * 3;
   for (int32_t r = 0; r < g.n; r++)

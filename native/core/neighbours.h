@@ -29,7 +29,10 @@
 //
 // Rules:
 //  - fc: every ordered pair i != j; distance is the minimum-image distance
-//    when the structure is periodic, plain Euclidean otherwise.
+//    when the structure is periodic (exact in any cell, skewed included: the
+//    periodic vectors are LLL-reduced and a box of images that provably holds
+//    the shortest is searched; ERR_GNN_IMAGES for a cell so degenerate that
+//    box exceeds 1e6 images for a pair), plain Euclidean otherwise.
 //  - cutoff R: every (j, image) with 0 < |r_j + T - r_i| <= R (self at T = 0
 //    excluded). Cell lists make it O(atoms + edges) per structure.
 //  - knn K: the K nearest (j, image) of each receiver; the search radius grows
