@@ -21,6 +21,7 @@ import { atomrefSentence } from '../report/render';
 import { writeFileAtomic } from '../util/atomic';
 import { UsageError } from '../errors';
 import { formatTable, intListOption, intOption, numberOption } from './format';
+import { parseShardCount } from '../experiment/shard';
 import { addSourceOptions, sourceOptionsFrom, type SourceOptionValues } from './source-options';
 
 interface StudyCliOptions extends SourceOptionValues {
@@ -162,7 +163,7 @@ export function registerStudyCommand(program: Command): void {
     .option('--fresh', 'ignore saved results in the folder (overwrite instead of resuming)')
     .option('--quiet', 'no progress output')
     .option('--shard <I/N>', 'run shard I of N (1-based) into OUT/shard-I-of-N; default: from SLURM_ARRAY_TASK_ID (+ _COUNT or _MIN/_MAX) or JOB_COMPLETION_INDEX with --shards')
-    .option('--shards <N>', 'shard count for a Kubernetes Indexed Job (JOB_COMPLETION_INDEX is the index); checked against a Slurm array', intOption('--shards', 1))
+    .option('--shards <N>', 'shard count for a Kubernetes Indexed Job (JOB_COMPLETION_INDEX is the index); checked against a Slurm array', (v: string) => parseShardCount(v))
     .option('--cost-model <file>', 'JSON cost coefficients per model for the shard plan (default: built-in reference); give every shard the same file')
     .option('--atomref', 'fit per-element reference values (atomrefs) on every source and learn the residual')
     .option('--no-atomref', 'no atomrefs on any source (default: fitted where they explain the target, i.e. extensive targets such as U0; recorded in results.json)')

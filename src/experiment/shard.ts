@@ -47,23 +47,57 @@ function usage(message: string): UsageError {
   return new UsageError(message);
 }
 
-/** Parses `I/N` (1 <= I <= N); throws ERR_GNN_USAGE naming the value otherwise. */
+/**
+ * Largest shard count accepted from `--shard I/N`, `--shards N` or a
+ * scheduler's variables: far beyond any cluster array (Slurm's MaxArraySize
+ * defaults to 1001), small enough that the per-shard arrays of a plan stay
+ * small. Checked before anything is allocated for the shards.
+ */
+export const MAX_SHARDS = 100000;
+
+/**
+ * A non-negative decimal integer written as digits only (`0x1`, `0b0`, `1e3`,
+ * `1.0`, `+1`, ` 1` and empty text are not), at most
+ * Number.MAX_SAFE_INTEGER so that it is exact; null otherwise.
+ */
+export function parseDecimalInteger(text: string): number | null {
+  if (!/^[0-9]{1,16}$/.test(text)) return null;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/**
+ * Parses a shard count given on the command line (`--shards N`): a decimal
+ * integer in 1..{@link MAX_SHARDS}. Throws ERR_GNN_USAGE naming `name` and
+ * the value otherwise. Usable as a commander option parser.
+ */
+export function parseShardCount(text: string, name = '--shards'): number {
+  const n = parseDecimalInteger(text);
+  if (n === null || n < 1 || n > MAX_SHARDS) throw usage(`${name} ${text}: expected a decimal integer from 1 to ${MAX_SHARDS}`);
+  return n;
+}
+
+/** Parses `I/N` (decimal integers, 1 <= I <= N <= {@link MAX_SHARDS}, no spaces); throws ERR_GNN_USAGE naming the value otherwise. */
 export function parseShardSpec(text: string): ShardSpec {
-  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
-  const index = m ? Number(m[1]) : NaN;
-  const count = m ? Number(m[2]) : NaN;
-  if (!m || !(count >= 1) || !(index >= 1 && index <= count)) {
-    throw usage(`--shard ${text}: expected I/N with 1 <= I <= N (shard I of N, 1-based), e.g. --shard 2/3`);
+  const m = /^([0-9]+)\/([0-9]+)$/.exec(text);
+  const index = m ? parseDecimalInteger(m[1]) : null;
+  const count = m ? parseDecimalInteger(m[2]) : null;
+  if (index === null || count === null || !(count >= 1 && count <= MAX_SHARDS) || !(index >= 1 && index <= count)) {
+    throw usage(`--shard ${text}: expected I/N with 1 <= I <= N <= ${MAX_SHARDS} (shard I of N, 1-based, decimal), e.g. --shard 2/3`);
   }
   return { index, count };
 }
 
 function envInt(env: Readonly<Record<string, string | undefined>>, name: string): number | undefined {
   const v = env[name];
-  if (v === undefined || v.trim() === '') return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new StudyError('ERR_GNN_SHARD_ENV', `${name}=${v}: expected an integer`);
+  if (v === undefined || v === '') return undefined;
+  const n = parseDecimalInteger(v);
+  if (n === null) throw new StudyError('ERR_GNN_SHARD_ENV', `${name}=${JSON.stringify(v)}: expected a decimal integer from 0 to ${Number.MAX_SAFE_INTEGER} (digits only)`);
   return n;
+}
+
+function checkShardCount(count: number, what: string): void {
+  if (count > MAX_SHARDS) throw new StudyError('ERR_GNN_SHARD_ENV', `${what}: ${count} shards, more than the maximum of ${MAX_SHARDS}`);
 }
 
 /**
@@ -77,8 +111,10 @@ function envInt(env: Readonly<Record<string, string | undefined>>, name: string)
  * - Kubernetes Indexed Jobs: `JOB_COMPLETION_INDEX` (0-based) is shard
  *   index + 1 of `shards` (the Job's `completions`, passed as `--shards N`).
  *
- * `shards`, when given with Slurm, must equal the array's size. Throws
- * ERR_GNN_SHARD_ENV naming the variables when they are inconsistent.
+ * `shards`, when given with Slurm, must equal the array's size. Every
+ * variable must be a decimal integer (digits only: no `0x1`, `1e3`, spaces,
+ * nothing beyond 2^53) and the count at most {@link MAX_SHARDS}. Throws
+ * ERR_GNN_SHARD_ENV naming the variables when they are malformed or inconsistent.
  */
 export function shardFromEnvironment(env: Readonly<Record<string, string | undefined>>, shards?: number): ResolvedShard | null {
   const id = envInt(env, 'SLURM_ARRAY_TASK_ID');
@@ -98,12 +134,14 @@ export function shardFromEnvironment(env: Readonly<Record<string, string | undef
       if (max < min || (max - min) % step !== 0) throw new StudyError('ERR_GNN_SHARD_ENV', `SLURM_ARRAY_TASK_MIN=${min}, SLURM_ARRAY_TASK_MAX=${max}, SLURM_ARRAY_TASK_STEP=${step} do not describe an array`);
       lo = min;
       count = (max - min) / step + 1;
+      checkShardCount(count, `SLURM_ARRAY_TASK_MIN=${min}..SLURM_ARRAY_TASK_MAX=${max} step ${step}`);
       if (countVar !== undefined && countVar !== count) {
         throw new StudyError('ERR_GNN_SHARD_ENV', `SLURM_ARRAY_TASK_COUNT=${countVar} but MIN..MAX step ${step} has ${count} tasks (a sparse --array list?): use a range --array=A-B, or pass --shard I/N`);
       }
     } else if (countVar !== undefined) {
       lo = 0;
       count = countVar;
+      checkShardCount(count, `SLURM_ARRAY_TASK_COUNT=${countVar}`);
     } else {
       throw new StudyError('ERR_GNN_SHARD_ENV', `SLURM_ARRAY_TASK_ID=${id} is set without SLURM_ARRAY_TASK_COUNT or SLURM_ARRAY_TASK_MIN/MAX`);
     }
@@ -118,6 +156,8 @@ export function shardFromEnvironment(env: Readonly<Record<string, string | undef
   }
   if (k8s !== undefined) {
     if (shards === undefined) throw new StudyError('ERR_GNN_SHARD_ENV', `JOB_COMPLETION_INDEX=${k8s} is set but the shard count is not: pass --shards N (the Job's completions)`);
+    if (!Number.isSafeInteger(shards) || shards < 1) throw new StudyError('ERR_GNN_SHARD_ENV', `--shards ${shards}: expected an integer from 1 to ${MAX_SHARDS}`);
+    checkShardCount(shards, `--shards ${shards}`);
     if (k8s < 0 || k8s >= shards) throw new StudyError('ERR_GNN_SHARD_ENV', `JOB_COMPLETION_INDEX=${k8s} is outside 0..${shards - 1} (--shards ${shards})`);
     return { index: k8s + 1, count: shards, source: 'kubernetes' };
   }
@@ -130,7 +170,7 @@ export function shardFromEnvironment(env: Readonly<Record<string, string | undef
  * `--shards N` without a scheduler index is a usage error.
  */
 export function resolveShard(o: { shard?: string; shards?: number; env?: Readonly<Record<string, string | undefined>> }): ResolvedShard | null {
-  if (o.shards !== undefined && !(Number.isInteger(o.shards) && o.shards >= 1)) throw usage(`--shards ${o.shards}: expected an integer >= 1`);
+  if (o.shards !== undefined && !(Number.isInteger(o.shards) && o.shards >= 1 && o.shards <= MAX_SHARDS)) throw usage(`--shards ${o.shards}: expected an integer from 1 to ${MAX_SHARDS}`);
   if (o.shard !== undefined) {
     const s = parseShardSpec(o.shard);
     if (o.shards !== undefined && o.shards !== s.count) throw usage(`--shard ${o.shard} and --shards ${o.shards} disagree on the shard count`);
@@ -277,7 +317,7 @@ export interface PlannedCell {
  * deterministic: equal inputs give equal plans on every machine.
  */
 export function planShards(cells: readonly PlannedCell[], cost: (cell: PlannedCell) => number, count: number): ShardPlan {
-  if (!(Number.isInteger(count) && count >= 1)) throw new ArgumentError(`shard count must be an integer >= 1, got ${count}`);
+  if (!(Number.isInteger(count) && count >= 1 && count <= MAX_SHARDS)) throw new ArgumentError(`shard count must be an integer from 1 to ${MAX_SHARDS}, got ${count}`);
   const byKey = new Map<string, ShardGroup>();
   const groups: ShardGroup[] = [];
   for (const c of cells) {

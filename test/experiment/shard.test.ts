@@ -14,8 +14,7 @@ import { sizesOf } from '../../src/batching';
 describe('--shard I/N', () => {
   test('parses 1-based shards and rejects the rest as usage errors naming the value', () => {
     expect(parseShardSpec('1/3')).toEqual({ index: 1, count: 3 });
-    expect(parseShardSpec(' 3 / 3 ')).toEqual({ index: 3, count: 3 });
-    for (const bad of ['0/3', '4/3', '3', 'a/b', '1/0', '-1/3', '1.5/3', '']) {
+    for (const bad of ['0/3', '4/3', '3', 'a/b', '1/0', '-1/3', '1.5/3', '', ' 3 / 3 ']) {
       expect(() => parseShardSpec(bad)).toThrow(`--shard ${bad}:`);
       expect(codeOf(() => parseShardSpec(bad))).toBe('ERR_GNN_USAGE');
     }
