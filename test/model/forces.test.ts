@@ -9,6 +9,7 @@ import { native, nativeModel, getThreads, setThreads, type PackOutput, type Pack
 import { resolveModelConfig, type ModelConfig, type ModelKind } from '../../src/model/config';
 import { initParams, paramLayout } from '../../src/model/params';
 import { testRng } from '../helpers/batch';
+import { computeForces, energyScale } from '../../src/model/forces';
 import { buildEdges, packStructures, referenceSchnetForces, volume, type TestStructure, type Vec3 } from './forces-reference';
 
 function smallConfig(kind: ModelKind, extra: Partial<ModelConfig> = {}): ModelConfig {
@@ -327,5 +328,26 @@ describe('forcesStep arguments', () => {
     const a = api.planInfo(api.createPlan(config, packed.shape, 'float64')).bytes;
     const b = api.planInfo(api.createPlan(config, packed.shape, 'float64', { forces: true })).bytes;
     expect(b - a).toBe(8 * packed.shape.edges * (config.basis + 1));
+  });
+});
+
+describe('computeForces (data units)', () => {
+  it('scales forces and stress by the target std; mean and atomrefs shift energies only', () => {
+    const config = smallConfig('mpeu');
+    const params = paramsFor(config, 5);
+    const structs = structures().map((s) => s.st);
+    const ids = [2, 0];
+    const packed = packStructures(structs, ids, { nodes: 12, edges: 200, graphs: 3 });
+    const plan = api.createPlan(config, packed.shape, 'float64', { forces: true });
+    const volumes = Float64Array.from([volume(structs[2].cell as [Vec3, Vec3, Vec3]), 1, 0]);
+    const raw = runForces(plan, packed.inputs, packed.shape, params, volumes);
+    const r = computeForces(plan, packed.inputs, packed.shape, params, { targetMean: 3, targetStd: 2.5, offsets: [10, -4] }, volumes);
+    expect(r.energy.length).toBe(2);
+    expect(r.energy[0]).toBeCloseTo(raw.energy[0] * 2.5 + 3 + 10, 12);
+    expect(r.energy[1]).toBeCloseTo(raw.energy[1] * 2.5 + 3 - 4, 12);
+    expect(r.forces.length).toBe(3 * (structs[2].z.length + structs[0].z.length));
+    r.forces.forEach((f, k) => expect(f).toBe(raw.forces[k] * 2.5));
+    (r.stress as Float64Array).forEach((x, k) => expect(x).toBe((raw.stress as Float64Array)[k] * 2.5));
+    expect(energyScale({ targetMean: 0, targetStd: 0 })).toBe(1);
   });
 });
