@@ -131,7 +131,10 @@ export type GnnErrorCode =
   | 'ERR_GNN_QUEUE_FULL' // the predictor's queue is full (maxQueue calls or maxQueuedEdges edges); retry later
   | 'ERR_GNN_REQUEST_TOO_LARGE' // a prediction request or one of its structures exceeds the predictor's work budget (edges, store bytes, plan bytes); the message names the structure
   | 'ERR_GNN_TIMEOUT' // a request to `gnnbatch serve` exceeded one of the server's deadlines (receiving it, or answering it); its work was stopped
-  | 'ERR_GNN_ABORTED' // a prediction was aborted through its AbortSignal before it ran
+  | 'ERR_GNN_ABORTED' // a prediction was aborted through its AbortSignal (before it ran, or between its batches: the rest did not run)
+  | 'ERR_GNN_DRIVER_CONNECT' // `gnnbatch drive` cannot reach the i-PI server (refused, no such socket) within the connect timeout
+  | 'ERR_GNN_DRIVER_CLOSED' // the i-PI server closed or reset the connection in the middle of a message
+  | 'ERR_GNN_DRIVER_PROTOCOL' // the i-PI server sent something the protocol does not allow (unknown header, order, atom count change, non-finite numbers, a stall inside a message)
   | 'ERR_GNN_CLOSED'; // the predictor is closed (or closing) and takes no new requests
 
 /** True when `x` is an Error carrying an ERR_GNN_ code (native errors included). */
