@@ -74,7 +74,25 @@ function bytesOf(a: ArrayBufferView): Uint8Array {
 
 const pad8 = (n: number) => (n + 7) & ~7;
 
-/** Writes a store to `file` atomically (temp file in the same folder + rename). */
+/** Why a write failed, in words a user can act on (with the errno code). */
+function writeFailure(e: NodeJS.ErrnoException): string {
+  const why = e.code === 'ENOSPC' ? 'the disk is full'
+    : e.code === 'EDQUOT' ? 'the disk quota is exhausted'
+    : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied'
+    : e.code === 'EROFS' ? 'the file system is read-only'
+    : e.code === 'ENOENT' ? 'its folder does not exist'
+    : e.code === 'ENOTDIR' ? 'a part of the path is a file, not a folder'
+    : e.code === 'EISDIR' ? 'it is a directory'
+    : e.message;
+  return e.code && !why.includes(e.code) ? `${why} (${e.code})` : why;
+}
+
+/**
+ * Writes a store to `file` atomically (temp file in the same folder + rename).
+ * A write that fails (disk full, permissions, missing folder) throws
+ * CacheError ERR_GNN_CACHE_WRITE naming `file` and the reason; the temporary
+ * file is removed and an existing `file` is left as it was.
+ */
 export function saveStore(store: GraphStore, file: string): void {
   const entries: ArrayEntry[] = [];
   const views: ArrayBufferView[] = [];
@@ -113,7 +131,12 @@ export function saveStore(store: GraphStore, file: string): void {
   head.write(json, 16, 'utf8');
   const dir = path.dirname(path.resolve(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = fs.openSync(tmp, 'w');
+  let fd: number;
+  try {
+    fd = fs.openSync(tmp, 'w');
+  } catch (e) {
+    throw new CacheError(file, `cannot be written: ${writeFailure(e as NodeJS.ErrnoException)}`, 'ERR_GNN_CACHE_WRITE');
+  }
   try {
     let pos = 0;
     const write = (b: Uint8Array) => {
@@ -135,7 +158,9 @@ export function saveStore(store: GraphStore, file: string): void {
   } catch (e) {
     try { fs.closeSync(fd); } catch { /* already closed */ }
     try { fs.unlinkSync(tmp); } catch { /* not created */ }
-    throw e;
+    if (e instanceof CacheError) throw e;
+    const mb = (views.reduce((n, v) => n + v.byteLength, 0) + head.byteLength) / 1e6;
+    throw new CacheError(file, `cannot be written: ${writeFailure(e as NodeJS.ErrnoException)} (the cache needs ${mb.toFixed(1)} MB; nothing was written under this name)`, 'ERR_GNN_CACHE_WRITE');
   }
 }
 
