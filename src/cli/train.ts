@@ -17,6 +17,7 @@ import { writeChromeTrace } from '../train/profile';
 import { scheduleText } from '../train/schedule';
 import { MODEL_KINDS, type ModelKind } from '../model/config';
 import { needsDirections } from '../train/plan';
+import { initDistributed, launchedByMpi, type DistributedContext } from '../train/distributed';
 
 /**
  * train() names its options (device 'cuda', clipNorm, lr); the command's user
@@ -53,6 +54,9 @@ interface TrainCliOptions extends SourceOptionValues {
   sharedFilters?: boolean;
   aggregation?: string;
   readout?: string;
+  distributed?: string;
+  microBatches?: number;
+  mpiTimeout?: number;
 }
 
 /** Human-readable summary of a run. */
@@ -123,8 +127,18 @@ export function registerTrainCommand(program: Command): void {
     .addOption(new Option('--device <d>', 'cpu | cuda | auto (CUDA when built with it and a GPU is present)').choices(['cpu', 'cuda', 'auto']).default('cpu'))
     .option('--profile', 'per-kernel profile of the update (calls, time, flops, bytes, GFLOP/s and GB/s against this machine\'s limits, roofline bound, padding share), as `gnnbatch profile` prints it')
     .option('--trace <file>', 'write a Chrome trace-event JSON of the run (Perfetto, chrome://tracing): step loop (policy, plan builds, pack, update, eval, checkpoint) and kernels; implies --profile; CPU engine')
+    .addOption(new Option('--distributed <mode>', 'mpi: data-parallel training, one rank per process (mpirun, srun --mpi=pmix; detected from the MPI environment when not given) | none (docs/scale-out.md)').choices(['mpi', 'none']))
+    .option('--micro-batches <N>', 'gradient accumulation: one step = N batches of the policy, gradients summed in a fixed order, one Adam step (default 1; with MPI the number of ranks, a multiple of it)', intOption('--micro-batches', 1))
+    .option('--mpi-timeout <s>', 'with MPI: abort every rank when a step\'s gradient exchange waits longer than this (a rank died or hangs; default GNN_MPI_TIMEOUT_S or 300)', numberOption('--mpi-timeout'))
     .option('--json', 'print one JSON document')
     .action(async (source: string, o: TrainCliOptions) => {
+      // MPI first (every rank runs this command): rank 0 reports, the others are quiet.
+      if (o.mpiTimeout !== undefined && !(o.mpiTimeout > 0)) throw new UsageError(`--mpi-timeout must be a positive number of seconds, got ${o.mpiTimeout}`);
+      const dist: DistributedContext | undefined =
+        o.distributed === 'mpi' || (o.distributed === undefined && launchedByMpi())
+          ? initDistributed({ timeoutMs: o.mpiTimeout !== undefined ? o.mpiTimeout * 1000 : undefined })
+          : undefined;
+      const quiet = dist !== undefined && dist.rank !== 0;
       // Paths first: a checkpoint directory that cannot be written fails now, not after the last step.
       if (o.checkpoint) prepareCheckpointDir(o.checkpoint);
       if (o.checkpointEvery > 0 && !o.checkpoint) throw new UsageError('--checkpoint-every needs --checkpoint DIR');
@@ -134,7 +148,7 @@ export function registerTrainCommand(program: Command): void {
       const store = loaded.store;
       const target = o.target ?? defaultTarget(store);
       if (!target) throw new ArgumentError(`${source}: the data has no numeric target property`, 'ERR_GNN_DATA_TARGET');
-      const bar = !o.json && process.stderr.isTTY
+      const bar = !o.json && !quiet && process.stderr.isTTY
         ? new SingleBar({ format: 'train |{bar}| {value}/{total} steps | loss {loss} | {sps} steps/s | plans {plans} | eta {eta_formatted}', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
         : null;
       bar?.start(o.steps, 0, { loss: '-', sps: '-', plans: 0 });
@@ -181,8 +195,12 @@ export function registerTrainCommand(program: Command): void {
           trace: o.trace !== undefined,
           onProgress: (p) => bar?.update(p.step, { loss: p.loss.toFixed(4), sps: p.stepsPerSec.toFixed(1), plans: p.compileCount }),
           shouldStop: () => interrupted,
+          microBatches: o.microBatches,
+          distributed: dist,
         });
         bar?.stop();
+        dist?.finalize();
+        if (quiet) return;
         if (o.trace !== undefined && trace) writeChromeTrace(o.trace, trace);
         if (o.json) process.stdout.write(JSON.stringify(result, null, 1) + '\n');
         else {

@@ -58,6 +58,14 @@ export interface CheckpointLock {
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
+    // A zombie (exited, not reaped: e.g. an MPI rank whose launcher ended first under a
+    // container init that does not reap) still answers kill(0) but holds nothing.
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return false;
+    } catch {
+      // no /proc (not Linux): trust kill(0)
+    }
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
