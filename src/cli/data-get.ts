@@ -15,6 +15,24 @@ interface GetOptions {
   sha256?: string;
   md5?: string;
   json?: boolean;
+  maxBytes?: number;
+  maxPages?: number;
+  maxPageBytes?: number;
+  deadline?: number;
+  stallTimeout?: number;
+  retries?: number;
+}
+
+/** How the bounds are called on this command line (the errors name the flag to change). */
+const LIMIT_FLAGS = { maxBytes: '--max-bytes', maxPages: '--max-pages', maxPageBytes: '--max-page-bytes', deadlineMs: '--deadline', stallTimeoutMs: '--stall-timeout' };
+
+/** Parser for a positive number of seconds. */
+function secondsOption(name: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`${name} ${v}: expected a positive number of seconds`);
+    return n;
+  };
 }
 
 function mb(n: number): string {
@@ -54,11 +72,17 @@ export function registerDataGet(data: Command): Command {
     .option('--query <matchbook>', 'aflow: AFLUX filters, e.g. "species(Na,Cl),Egap(0*,*5)"')
     .option('--limit <n>', 'aflow: keep at most N entries', intOption('--limit', 1))
     .option('--page-size <n>', 'aflow: entries per AFLUX page (default 1000)', intOption('--page-size', 1))
+    .option('--max-bytes <n>', 'qm9: cut a downloaded file past N bytes (default 536870912 for the ~86 MB archive)', intOption('--max-bytes', 1))
+    .option('--max-pages <n>', 'aflow: fail when the AFLUX listing has not ended after N pages (default: the whole database at the page size)', intOption('--max-pages', 1))
+    .option('--max-page-bytes <n>', 'aflow: cut one AFLUX page past N bytes (default 67108864)', intOption('--max-page-bytes', 1))
+    .option('--deadline <s>', 'fail when the whole download takes longer than S seconds (default 14400)', secondsOption('--deadline'))
+    .option('--stall-timeout <s>', 'fail a transfer that delivers less than 16 KiB in S seconds (default 60)', secondsOption('--stall-timeout'))
+    .option('--retries <n>', 'retries of a failed request (default 4)', intOption('--retries', 0))
     .option('--json', 'print what was fetched and where as one JSON document')
     .action(async (name: string, o: GetOptions) => {
       if (!(DATASETS as readonly string[]).includes(name)) throw new UsageError(`data get ${name}: unknown data set; use one of ${DATASETS.join(', ')}`);
-      const qm9Only = (['excludeUncharacterized', 'sha256', 'md5'] as const).filter((k) => o[k] !== undefined);
-      const aflowOnly = (['query', 'limit', 'pageSize'] as const).filter((k) => o[k] !== undefined);
+      const qm9Only = (['excludeUncharacterized', 'sha256', 'md5', 'maxBytes'] as const).filter((k) => o[k] !== undefined);
+      const aflowOnly = (['query', 'limit', 'pageSize', 'maxPages', 'maxPageBytes'] as const).filter((k) => o[k] !== undefined);
       const flag = (k: string): string => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
       if (name === 'aflow' && qm9Only.length) throw new UsageError(`${flag(qm9Only[0])} applies to qm9 only`);
       if (name === 'qm9' && aflowOnly.length) throw new UsageError(`${flag(aflowOnly[0])} applies to aflow only`);
@@ -67,10 +91,13 @@ export function registerDataGet(data: Command): Command {
         if (v !== undefined && !new RegExp(`^[0-9a-fA-F]{${k === 'sha256' ? 64 : 32}}$`).test(v)) throw new UsageError(`--${k} ${v}: expected ${k === 'sha256' ? 64 : 32} hex digits`);
       }
       const onProgress = o.json ? null : progressLine();
-      const common = { dir: o.to, cacheDir: o.cacheDir, build: o.build, onProgress: onProgress ?? undefined };
+      const common = {
+        dir: o.to, cacheDir: o.cacheDir, build: o.build, onProgress: onProgress ?? undefined, retries: o.retries,
+        deadlineMs: o.deadline !== undefined ? o.deadline * 1000 : undefined, stallTimeoutMs: o.stallTimeout !== undefined ? o.stallTimeout * 1000 : undefined, limitNames: LIMIT_FLAGS,
+      };
       const result = name === 'qm9'
-        ? await getDataset('qm9', { ...common, excludeUncharacterized: o.excludeUncharacterized, sha256: o.sha256?.toLowerCase(), md5: o.md5?.toLowerCase() })
-        : await getDataset('aflow', { ...common, query: o.query, limit: o.limit, pageSize: o.pageSize, onPage: process.stderr.isTTY && !o.json ? (p, n) => process.stderr.write(`\rAFLUX page ${p}: ${n} entries\x1b[K`) : undefined });
+        ? await getDataset('qm9', { ...common, excludeUncharacterized: o.excludeUncharacterized, sha256: o.sha256?.toLowerCase(), md5: o.md5?.toLowerCase(), maxBytes: o.maxBytes })
+        : await getDataset('aflow', { ...common, query: o.query, limit: o.limit, pageSize: o.pageSize, maxPages: o.maxPages, maxPageBytes: o.maxPageBytes, onPage: process.stderr.isTTY && !o.json ? (p, n) => process.stderr.write(`\rAFLUX page ${p}: ${n} entries\x1b[K`) : undefined });
       if (onProgress || (process.stderr.isTTY && !o.json)) process.stderr.write('\r\x1b[K');
       if (o.json) {
         process.stdout.write(JSON.stringify(result, null, 2) + '\n');

@@ -42,21 +42,24 @@ async function serve(handler: (req: http.IncomingMessage, res: http.ServerRespon
   };
 }
 
-/** Serves bytes with Range support (206 + Content-Range). */
+/** The fixture's entity tag (a part is resumed only under the validator recorded when it was started). */
+const ETAG = '"fixture-1"';
+
+/** Serves bytes with Range support (206 + Content-Range) under an ETag, honouring If-Range. */
 function sendBytes(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): void {
   const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-  if (m) {
+  if (m && (req.headers['if-range'] === undefined || req.headers['if-range'] === ETAG)) {
     const start = Number(m[1]);
     if (start >= body.length) {
-      res.writeHead(416, { 'content-range': `bytes */${body.length}` });
+      res.writeHead(416, { 'content-range': `bytes */${body.length}`, etag: ETAG });
       res.end();
       return;
     }
-    res.writeHead(206, { 'content-length': body.length - start, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` });
+    res.writeHead(206, { 'content-length': body.length - start, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}`, etag: ETAG });
     res.end(body.subarray(start));
     return;
   }
-  res.writeHead(200, { 'content-length': body.length });
+  res.writeHead(200, { 'content-length': body.length, etag: ETAG });
   res.end(body);
 }
 
@@ -156,11 +159,11 @@ describe('downloadFile', () => {
     expect(fs.readdirSync(tmp)).toEqual([]);
   });
 
-  it('resumes with a Range request after the server drops the connection mid-body', async () => {
+  it('resumes with a Range request (If-Range: the recorded ETag) after the server drops the connection mid-body', async () => {
     const half = Math.floor(ARCHIVE.length / 2);
     server = await serve((req, res, hit) => {
       if (hit === 0) {
-        res.writeHead(200, { 'content-length': ARCHIVE.length });
+        res.writeHead(200, { 'content-length': ARCHIVE.length, etag: ETAG });
         res.write(ARCHIVE.subarray(0, half), () => setTimeout(() => res.destroy(), 20));
         return;
       }
@@ -174,14 +177,31 @@ describe('downloadFile', () => {
     expect(fs.existsSync(`${dest}.part`)).toBe(false);
   });
 
-  it('continues the part file an earlier run left (Range from its length)', async () => {
+  it('continues the part file an earlier run left (Range from its length, If-Range its recorded ETag)', async () => {
+    server = await serve((req, res, hit) => {
+      if (hit === 0) {
+        res.writeHead(200, { 'content-length': ARCHIVE.length, etag: ETAG });
+        res.write(ARCHIVE.subarray(0, 100), () => setTimeout(() => res.destroy(), 20));
+        return;
+      }
+      sendBytes(req, res, ARCHIVE);
+    });
+    const dest = path.join(tmp, 'qm9.tar.bz2');
+    await expect(downloadFile({ url: `${server.base}/x`, dest, sha256: ARCHIVE_SHA256, ...FAST, retries: 0 })).rejects.toMatchObject({ code: 'ERR_GNN_DOWNLOAD_NETWORK' });
+    expect(fs.statSync(`${dest}.part`).size).toBe(100);
+    const r = await downloadFile({ url: `${server.base}/x`, dest, sha256: ARCHIVE_SHA256, ...FAST });
+    expect(r).toMatchObject({ resumed: true, attempts: 1 });
+    expect(server.hits.map((h) => h.range)).toEqual([undefined, 'bytes=100-']);
+    expect(fs.readFileSync(dest).equals(ARCHIVE)).toBe(true);
+  });
+
+  it('does not resume a part file without a recorded validator (restarts from byte 0)', async () => {
     server = await serve((req, res) => sendBytes(req, res, ARCHIVE));
     const dest = path.join(tmp, 'qm9.tar.bz2');
     fs.writeFileSync(`${dest}.part`, ARCHIVE.subarray(0, 100));
     const r = await downloadFile({ url: `${server.base}/x`, dest, sha256: ARCHIVE_SHA256, ...FAST });
-    expect(r).toMatchObject({ resumed: true, attempts: 1 });
-    expect(server.hits.map((h) => h.range)).toEqual(['bytes=100-']);
-    expect(fs.readFileSync(dest).equals(ARCHIVE)).toBe(true);
+    expect(r).toMatchObject({ resumed: false, attempts: 1 });
+    expect(server.hits.map((h) => h.range)).toEqual([undefined]);
   });
 
   it('refuses a file whose announced size differs from the pinned size, before reading it', async () => {
@@ -208,7 +228,7 @@ describe('downloadFile', () => {
   it('restarts from byte 0 when the server ignores the range (200 to a Range request)', async () => {
     const half = Math.floor(ARCHIVE.length / 2);
     server = await serve((_req, res, hit) => {
-      res.writeHead(200, { 'content-length': ARCHIVE.length });
+      res.writeHead(200, { 'content-length': ARCHIVE.length, etag: ETAG });
       if (hit === 0) res.write(ARCHIVE.subarray(0, half), () => setTimeout(() => res.destroy(), 20));
       else res.end(ARCHIVE);
     });

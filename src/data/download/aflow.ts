@@ -14,24 +14,40 @@
  * query's fingerprint, and `state.json` (also written atomically) records the
  * complete pages and whether the last one was seen. An interrupted fetch
  * continues with the first page that is not complete.
+ *
+ * Nothing unchecked is stored: a page is written only after the AFLOW loader
+ * has read it (every entry with its fields) and it holds no more entries than
+ * the page size; a cached page that fails the build is deleted (the message
+ * names it) so the next run fetches it afresh.
+ *
+ * Bounds: pages (`maxPages`, default enough for the whole AFLOW database at
+ * the page size: a listing longer than that is endless), bytes of one page
+ * (`maxPageBytes`, default 64 MiB, cut while it is read), the whole fetch's
+ * time (`deadlineMs`, default 4 hours) and stalls (`stallTimeoutMs`).
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { GnnError } from '../../errors';
+import { DataFormatError, GnnError } from '../../errors';
 import { saveStore } from '../cache';
 import { parseAflowJson } from '../formats/aflow-json';
 import { parseGraphRule } from '../graph-rule';
 import { buildStoreAsync } from '../store';
 import type { Structure } from '../types';
-import { commitFile, fetchText, mapLimit, type RequestOptions } from './http';
-import type { BuiltStore, GetDatasetCommon } from './qm9';
+import { commitFile, DEFAULT_MAX_TEXT_BYTES, fetchText, mapLimit, type RequestOptions } from './http';
+import { DEFAULT_DATASET_DEADLINE_MS, type BuiltStore, type GetDatasetCommon } from './qm9';
 
 /** The AFLUX endpoint; GNNBATCH_AFLOW_URL replaces it (tests, mirrors). */
 export const AFLUX_URL = 'https://aflow.org/API/aflux/v1.0/';
 
 /** The fields the study reads (the loader needs geometry, positions_fractional and species/compound). */
 export const AFLOW_FIELDS = ['auid', 'compound', 'geometry', 'positions_fractional', 'species', 'enthalpy_formation_atom', 'Egap'] as const;
+
+/**
+ * More entries than the AFLOW database holds (about 3.5 million in 2026): the
+ * default page bound is this many entries' worth of pages.
+ */
+export const AFLOW_MAX_ENTRIES = 5_000_000;
 
 /** Options of {@link getAflow}. */
 export interface GetAflowOptions extends GetDatasetCommon {
@@ -45,6 +61,10 @@ export interface GetAflowOptions extends GetDatasetCommon {
   concurrency?: number;
   /** Called after each page is stored. */
   onPage?: (page: number, entries: number) => void;
+  /** Highest page number fetched (default ceil(AFLOW_MAX_ENTRIES / pageSize)); a listing that goes on fails with ERR_GNN_DOWNLOAD_LIMIT. */
+  maxPages?: number;
+  /** Bytes of one page (default 64 MiB), bounded while it is read; `maxBytes` does not apply to pages. */
+  maxPageBytes?: number;
 }
 
 /** What {@link getAflow} returns. */
@@ -153,6 +173,9 @@ export async function getAflow(options: GetAflowOptions = {}, dir: string): Prom
   const pageSize = options.pageSize ?? Math.min(1000, limit ?? 1000);
   if (!Number.isInteger(pageSize) || pageSize < 1) throw new GnnError('ERR_GNN_ARGUMENT', `pageSize ${pageSize}: expected an integer >= 1`);
   const concurrency = options.concurrency ?? 2;
+  const maxPages = options.maxPages ?? Math.ceil(AFLOW_MAX_ENTRIES / pageSize);
+  if (!Number.isInteger(maxPages) || maxPages < 1) throw new GnnError('ERR_GNN_ARGUMENT', `maxPages ${maxPages}: expected an integer >= 1`);
+  const names = { maxPages: options.limitNames?.maxPages ?? 'maxPages', maxPageBytes: options.limitNames?.maxPageBytes ?? 'maxPageBytes' };
   const fp = crypto.createHash('sha256').update(`${matchbook}\n${pageSize}`).digest('hex').slice(0, 12);
   const pagesDir = path.join(dir, `pages-${fp}`);
   fs.mkdirSync(pagesDir, { recursive: true });
@@ -162,20 +185,33 @@ export async function getAflow(options: GetAflowOptions = {}, dir: string): Prom
   for (const k of Object.keys(state.pages)) if (!fs.existsSync(pageFile(pagesDir, Number(k)))) delete state.pages[k];
   if (state.lastPage !== null && state.pages[state.lastPage] === undefined) state.lastPage = null;
   const wanted = limit !== undefined ? Math.ceil(limit / pageSize) : Infinity;
-  const transport: RequestOptions = { retries: options.retries, backoffMs: options.backoffMs, maxBackoffMs: options.maxBackoffMs, timeoutMs: options.timeoutMs, signal: options.signal };
+  const deadlineAt = Date.now() + (options.deadlineMs ?? DEFAULT_DATASET_DEADLINE_MS);
+  const transport = (): RequestOptions => ({
+    retries: options.retries, backoffMs: options.backoffMs, maxBackoffMs: options.maxBackoffMs, timeoutMs: options.timeoutMs, signal: options.signal,
+    stallTimeoutMs: options.stallTimeoutMs, stallBytes: options.stallBytes,
+    maxBytes: options.maxPageBytes ?? DEFAULT_MAX_TEXT_BYTES,
+    limitNames: { ...options.limitNames, maxBytes: names.maxPageBytes },
+    // One deadline for the whole listing: each page gets what is left of it.
+    deadlineMs: Math.max(1, deadlineAt - Date.now()),
+  });
   const fetchedNow = new Set<number>();
   const save = (): void => writeAtomic(stateFile, JSON.stringify(state, null, 2) + '\n');
 
   const lastNeeded = (): number => Math.min(wanted, state.lastPage ?? Infinity);
   for (let next = 1; next <= lastNeeded(); ) {
     const wave: number[] = [];
-    for (let p = next; wave.length < concurrency && p <= lastNeeded(); p++) if (state.pages[p] === undefined) wave.push(p);
+    for (let p = next; wave.length < concurrency && p <= Math.min(lastNeeded(), maxPages); p++) if (state.pages[p] === undefined) wave.push(p);
+    if (wave.length === 0 && lastNeeded() > maxPages) {
+      // Every page up to the bound is complete and the listing has not ended.
+      save();
+      throw new GnnError('ERR_GNN_DOWNLOAD_LIMIT', `AFLUX '${matchbook}': the listing did not end within ${maxPages} pages of ${pageSize} entries, the limit (${names.maxPages}); the ${Object.keys(state.pages).length} page(s) fetched are kept in ${pagesDir}; raise the limit or narrow the query`);
+    }
     if (wave.length === 0) break;
     await mapLimit(wave, concurrency, async (page) => {
       const url = aflowPageUrl(base, matchbook, page, pageSize);
       let text: string;
       try {
-        ({ text } = await fetchText(url, transport));
+        ({ text } = await fetchText(url, transport()));
       } catch (e) {
         if (e instanceof GnnError && (e.code === 'ERR_GNN_DOWNLOAD_NETWORK' || e.code === 'ERR_GNN_DOWNLOAD_HTTP')) {
           const n = Object.keys(state.pages).length;
@@ -185,8 +221,16 @@ export async function getAflow(options: GetAflowOptions = {}, dir: string): Prom
         throw e;
       }
       const entries = pageEntries(text, url);
+      if (entries.length > pageSize) throw new GnnError('ERR_GNN_DOWNLOAD_HTTP', `${url}: the page holds ${entries.length} entries, more than the page size ${pageSize}; refusing it`);
       if (state.lastPage !== null && page > state.lastPage) return; // beyond the end (found by a sibling page)
       if (entries.length > 0 || page === 1) {
+        // The loader's check before the page is stored (located in the file it would have been).
+        try {
+          parseAflowJson(text, pageFile(pagesDir, page));
+        } catch (e) {
+          if (e instanceof DataFormatError) e.message += `; the page (from ${url}) was not stored`;
+          throw e;
+        }
         writeAtomic(pageFile(pagesDir, page), JSON.stringify(entries) + '\n');
         state.pages[page] = entries.length;
         fetchedNow.add(page);
@@ -210,7 +254,19 @@ export async function getAflow(options: GetAflowOptions = {}, dir: string): Prom
 
   const structures: Structure[] = [];
   for (const p of pages) {
-    for (const s of parseAflowJson(fs.readFileSync(p.file, 'utf8'), p.file)) {
+    let parsed: Structure[];
+    try {
+      parsed = parseAflowJson(fs.readFileSync(p.file, 'utf8'), p.file);
+    } catch (e) {
+      if (!(e instanceof DataFormatError)) throw e;
+      // A cached page that does not build is not trusted again: delete it, the next run fetches it afresh.
+      fs.rmSync(p.file, { force: true });
+      delete state.pages[p.page];
+      if (state.lastPage === p.page) state.lastPage = null;
+      save();
+      throw new GnnError('ERR_GNN_DOWNLOAD_VERIFY', `${e.message}; deleted the cached page ${p.file}, run again to fetch it afresh`, { cause: e });
+    }
+    for (const s of parsed) {
       if (structures.length >= entries) break;
       structures.push(s);
     }

@@ -8,9 +8,9 @@ import { datasetDir } from './cache';
 import { getQm9, type GetQm9Options, type Qm9Result } from './qm9';
 
 export { cacheRoot, datasetDir } from './cache';
-export { downloadFile, fetchText, hashFile, mapLimit, USER_AGENT, type DownloadOptions, type DownloadPins, type DownloadProgress, type DownloadResult, type RequestOptions } from './http';
-export { QM9_BASE_URL, QM9_FILES, parseUncharacterized, type BuiltStore, type FetchedFile, type GetDatasetCommon, type GetQm9Options, type Qm9Result } from './qm9';
-export { AFLUX_URL, AFLOW_FIELDS, aflowMatchbook, aflowPageUrl, type AflowResult, type GetAflowOptions } from './aflow';
+export { DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_MAX_TEXT_BYTES, downloadFile, fetchText, hashFile, mapLimit, redirectTarget, USER_AGENT, type DownloadOptions, type DownloadPins, type DownloadProgress, type DownloadResult, type LimitNames, type RequestOptions } from './http';
+export { DEFAULT_DATASET_DEADLINE_MS, QM9_BASE_URL, QM9_FILES, parseUncharacterized, type BuiltStore, type FetchedFile, type GetDatasetCommon, type GetQm9Options, type Qm9Result } from './qm9';
+export { AFLOW_MAX_ENTRIES, AFLUX_URL, AFLOW_FIELDS, aflowMatchbook, aflowPageUrl, type AflowResult, type GetAflowOptions } from './aflow';
 
 /** The data sets `getDataset` knows. */
 export const DATASETS = ['qm9', 'aflow'] as const;

@@ -20,16 +20,23 @@
  * from a public source this session could read (the figshare API's
  * `computed_md5` could not be queried from here, and no project found pins one). None is pinned, so nothing is
  * invented; instead the archive is checked by (a) the transport (the
- * Content-Length/Content-Range total must be met exactly), (b) the bzip2
- * stream CRCs and tar structure while the store is built, and (c) the member
- * count, which must be 133,885 for the canonical URL. The SHA-256 and MD5 of
- * the first download are recorded in `download.json` next to the file and
- * every later run re-checks the cached file against them; users can pin a
- * digest themselves (`--sha256`, `--md5`, option `sha256`/`md5`).
+ * Content-Length/Content-Range total must be met exactly, resumes only under
+ * the validator recorded when the part was started), (b) the bzip2 stream
+ * CRCs, its end-of-stream marker and the tar structure, read before the file
+ * is committed (the same pass yields the molecules of the build), and (c) the
+ * member count, which must be 133,885 for the canonical URL. Only then is the
+ * file renamed into place and its SHA-256 and MD5 recorded in `download.json`;
+ * every later run re-checks the cached file against them and re-reads it, and
+ * a cached file that fails is deleted with its record (the message names it).
+ * Users can pin a digest themselves (`--sha256`, `--md5`, option `sha256`/`md5`).
+ *
+ * Bounds: the archive is about 86 MB; a body past `maxBytes` (default
+ * 512 MiB, about 6x that) is cut, the list is capped at 4 MiB, and the whole
+ * fetch has a deadline and a stall bound (see RequestOptions).
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { GnnError } from '../../errors';
+import { DataFormatError, GnnError } from '../../errors';
 import { saveStore } from '../cache';
 import { readQm9Archive } from '../formats/qm9-xyz';
 import { parseGraphRule } from '../graph-rule';
@@ -42,9 +49,12 @@ export const QM9_BASE_URL = 'https://ndownloader.figshare.com/files';
 
 /** The pinned facts about the QM9 files (see the file comment for where they come from). */
 export const QM9_FILES = {
-  archive: { id: '3195389', name: 'dsgdb9nsd.xyz.tar.bz2', molecules: 133885 },
-  uncharacterized: { id: '3195404', name: 'uncharacterized.txt', molecules: 3054 },
+  archive: { id: '3195389', name: 'dsgdb9nsd.xyz.tar.bz2', molecules: 133885, maxBytes: 512 * 1024 * 1024 },
+  uncharacterized: { id: '3195404', name: 'uncharacterized.txt', molecules: 3054, maxBytes: 4 * 1024 * 1024 },
 } as const;
+
+/** The deadline of a whole `data get` when none is given (4 hours). */
+export const DEFAULT_DATASET_DEADLINE_MS = 4 * 3600_000;
 
 /** A fetched file, as {@link getQm9} and `--json` report it: a download's result without the attempt count. */
 export type FetchedFile = Omit<DownloadResult, 'attempts'>;
@@ -63,6 +73,8 @@ export interface BuiltStore {
 
 /** Options shared by the data set getters. */
 export interface GetDatasetCommon extends RequestOptions {
+  // From RequestOptions: `maxBytes` caps each downloaded file (QM9's archive: default 512 MiB),
+  // `deadlineMs` bounds the whole fetch (default 4 hours), `stallTimeoutMs`/`stallBytes` a stalled transfer.
   /** Folder for this data set (default `<cache root>/<name>`). */
   dir?: string;
   /** Cache root (default: see cache.ts). */
@@ -104,13 +116,29 @@ function readManifest(dir: string): Manifest {
   }
 }
 
-/** Records what was fetched (atomically), so later runs re-check the cached files against the first download. */
+/**
+ * Records what was fetched (atomically), so later runs re-check the cached
+ * files against the first download. Call it only for files that passed their
+ * content check (downloadFile's `verify`).
+ */
 export function recordDownloads(dir: string, results: readonly FetchedFile[]): void {
   const m = readManifest(dir);
   for (const r of results) {
     const key = path.basename(r.file);
     if (!r.cached || !m[key]) m[key] = { url: r.url, bytes: r.bytes, sha256: r.sha256, md5: r.md5, fetchedAt: new Date().toISOString() };
   }
+  writeManifest(dir, m);
+}
+
+/** Drops the record of a file whose content failed its check (the record would pin a corrupt file). */
+function forgetDownload(dir: string, name: string): void {
+  const m = readManifest(dir);
+  if (!(name in m)) return;
+  delete m[name];
+  writeManifest(dir, m);
+}
+
+function writeManifest(dir: string, m: Manifest): void {
   const file = path.join(dir, 'download.json');
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(m, null, 2) + '\n');
@@ -159,47 +187,100 @@ function moleculeIndex(s: Structure): number {
 }
 
 /**
+ * Downloads one file with a content check: a failed check (of a fresh
+ * download or of the cached file) also drops the file's record in
+ * download.json, which would otherwise pin the corrupt version.
+ */
+async function fetchChecked(dir: string, name: string, url: string, options: Parameters<typeof downloadFile>[0]): Promise<FetchedFile> {
+  let checkFailed = false;
+  const verify = options.verify;
+  try {
+    const r = fetched(await withHandHint(url, options.dest, () => downloadFile({
+      ...options,
+      verify: verify && (async (file) => {
+        try {
+          await verify(file);
+        } catch (e) {
+          checkFailed = true;
+          throw e;
+        }
+      }),
+    })));
+    recordDownloads(dir, [r]);
+    return r;
+  } catch (e) {
+    if (checkFailed) forgetDownload(dir, name);
+    throw e;
+  }
+}
+
+/**
  * Downloads QM9 (and with `excludeUncharacterized` the list) into the data
  * set folder and builds `qm9-fc.gnb` (or `qm9-fc-characterized.gnb`) there.
+ * Each file is read and checked before it is committed and recorded (the
+ * archive's check is the build's own parse).
  */
 export async function getQm9(options: GetQm9Options = {}, dir: string): Promise<Qm9Result> {
   const env = options.env ?? process.env;
   const base = (env.GNNBATCH_QM9_URL || QM9_BASE_URL).replace(/\/+$/, '');
   const canonical = !env.GNNBATCH_QM9_URL;
   fs.mkdirSync(dir, { recursive: true });
-  const transport: RequestOptions = { retries: options.retries, backoffMs: options.backoffMs, maxBackoffMs: options.maxBackoffMs, timeoutMs: options.timeoutMs, signal: options.signal, onProgress: options.onProgress };
-  const files: FetchedFile[] = [];
-  const archiveName = QM9_FILES.archive.name;
-  const archiveUrl = `${base}/${QM9_FILES.archive.id}`;
-  const archiveDest = path.join(dir, archiveName);
-  const archive = fetched(await withHandHint(archiveUrl, archiveDest, () => downloadFile({
-    ...transport, ...pinsFor(dir, archiveName, { size: options.size, sha256: options.sha256, md5: options.md5 }),
-    url: archiveUrl, dest: archiveDest,
-  })));
-  files.push(archive);
+  const deadlineAt = Date.now() + (options.deadlineMs ?? DEFAULT_DATASET_DEADLINE_MS);
+  const transport = (maxBytes: number): RequestOptions => ({
+    retries: options.retries, backoffMs: options.backoffMs, maxBackoffMs: options.maxBackoffMs, timeoutMs: options.timeoutMs, signal: options.signal, onProgress: options.onProgress,
+    stallTimeoutMs: options.stallTimeoutMs, stallBytes: options.stallBytes, limitNames: options.limitNames,
+    maxBytes: Math.min(maxBytes, options.maxBytes ?? Infinity),
+    // One deadline for the whole fetch: each file gets what is left of it.
+    deadlineMs: Math.max(1, deadlineAt - Date.now()),
+  });
+  // The list first (small): the archive's check then knows which molecules to leave out.
   let skip: Set<number> | null = null;
+  let list: FetchedFile | null = null;
   if (options.excludeUncharacterized) {
     const listName = QM9_FILES.uncharacterized.name;
     const listUrl = `${base}/${QM9_FILES.uncharacterized.id}`;
-    const listDest = path.join(dir, listName);
-    const list = fetched(await withHandHint(listUrl, listDest, () => downloadFile({ ...transport, ...pinsFor(dir, listName, {}), url: listUrl, dest: listDest })));
-    files.push(list);
-    skip = parseUncharacterized(fs.readFileSync(list.file, 'utf8'), list.file);
-    if (canonical && skip.size !== QM9_FILES.uncharacterized.molecules)
-      throw new GnnError('ERR_GNN_DOWNLOAD_VERIFY', `${list.url}: the list names ${skip.size} molecules, expected ${QM9_FILES.uncharacterized.molecules}`);
+    list = await fetchChecked(dir, listName, listUrl, {
+      ...transport(QM9_FILES.uncharacterized.maxBytes), ...pinsFor(dir, listName, {}), url: listUrl, dest: path.join(dir, listName),
+      verify: async (file) => {
+        skip = parseUncharacterized(fs.readFileSync(file, 'utf8'), file);
+        if (canonical && skip.size !== QM9_FILES.uncharacterized.molecules)
+          throw new GnnError('ERR_GNN_DOWNLOAD_VERIFY', `${listUrl}: the list names ${skip.size} molecules, expected ${QM9_FILES.uncharacterized.molecules}`);
+      },
+    });
   }
-  recordDownloads(dir, files);
-  if (options.build === false) return { dataset: 'qm9', dir, files, store: null };
-
-  const structures: Structure[] = [];
+  const archiveName = QM9_FILES.archive.name;
+  const archiveUrl = `${base}/${QM9_FILES.archive.id}`;
+  const archiveDest = path.join(dir, archiveName);
+  fs.rmSync(`${archiveDest}.part`, { force: true }); // an older version's part: it has no validator, so it cannot be resumed
+  const keep = options.build !== false;
+  let structures: Structure[] = [];
   let total = 0;
-  for await (const s of readQm9Archive(archive.file)) {
-    total++;
-    if (skip && skip.has(moleculeIndex(s))) continue;
-    structures.push(s);
-  }
-  if (canonical && total !== QM9_FILES.archive.molecules)
-    throw new GnnError('ERR_GNN_DOWNLOAD_VERIFY', `${archive.file}: the archive holds ${total} molecules, expected ${QM9_FILES.archive.molecules}; delete it and run "gnnbatch data get qm9" again`);
+  const archive = await fetchChecked(dir, archiveName, archiveUrl, {
+    ...transport(QM9_FILES.archive.maxBytes), ...pinsFor(dir, archiveName, { size: options.size, sha256: options.sha256, md5: options.md5 }),
+    url: archiveUrl, dest: archiveDest,
+    // Ends in .tar.bz2 so the reader decodes it as what it is.
+    partFile: path.join(dir, archiveName.replace(/\.tar\.bz2$/, '.part.tar.bz2')),
+    verify: async (file) => {
+      structures = [];
+      total = 0;
+      const leaveOut: Set<number> | null = skip;
+      try {
+        for await (const s of readQm9Archive(file)) {
+          total++;
+          if (keep && !(leaveOut && leaveOut.has(moleculeIndex(s)))) structures.push(s);
+        }
+      } catch (e) {
+        structures = [];
+        if (e instanceof DataFormatError) throw new GnnError('ERR_GNN_DOWNLOAD_VERIFY', e.message, { cause: e });
+        throw e;
+      }
+      if ((canonical && total !== QM9_FILES.archive.molecules) || total === 0)
+        throw new GnnError('ERR_GNN_DOWNLOAD_VERIFY', `the archive holds ${total} molecules, expected ${canonical ? QM9_FILES.archive.molecules : 'at least 1'}`);
+    },
+  });
+  const files = list ? [archive, list] : [archive];
+  if (!keep) return { dataset: 'qm9', dir, files, store: null };
+
   const graph = parseGraphRule('fc');
   const built = await buildStoreAsync(structures, { graph, source: archive.file });
   const storeFile = path.join(dir, skip ? 'qm9-fc-characterized.gnb' : 'qm9-fc.gnb');

@@ -65,7 +65,8 @@ export function* bunzip2Blocks(file: string): Generator<Buffer> {
   try {
     const bz = new Bunzip(input, output);
     for (;;) {
-      if (input.eof()) break;
+      // Every stream ends with its end-of-stream marker and CRC (read below); input that ends before it is truncated.
+      if (input.eof()) throw new DataFormatError({ file }, 'bzip2 stream truncated: the file ends before the end-of-stream marker (corrupt or incomplete archive)', 'ERR_GNN_DATA_ARCHIVE');
       if (bz._init_block()) {
         bz._read_bunzip();
         if (outLen > 0) {
