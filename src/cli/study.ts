@@ -7,11 +7,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { POLICY_NAMES } from '../batching';
 import {
-  DEFAULT_BATCHES, DEFAULT_EVAL_GRAPHS, DEFAULT_REPS, DEFAULT_STEPS, FULL_REPS, FULL_STEPS,
+  DEFAULT_BATCHES, DEFAULT_EVAL_GRAPHS, DEFAULT_REPS, DEFAULT_STEPS, FULL_REPS, FULL_STEPS, studyCells,
   LEARNED_RMSE_FRACTION, RANKING_STATISTIC, StudyError, analyseStudy, learnedCells, overallRecommendations, overallTable, policyCosts, recommendPolicies, recommendationTable, costTables, mergeStudyDirs, studyGrid, parseCostModels, resolveShard, runStudy, shardDirName, studyTables, tableToText, ttestTable,
   type CellCostCoefficients, type MergeOutcome, type StudyProgress, type StudyResults,
 } from '../experiment';
@@ -21,6 +21,9 @@ import { atomrefSentence } from '../report/render';
 import { writeFileAtomic } from '../util/atomic';
 import { UsageError } from '../errors';
 import { formatTable, intListOption, intOption, numberOption } from './format';
+import { decideStudy, type StudyDecisions } from '../experiment/decision';
+import { cellSavings, formatHours, formatMoney, studyRate, type PriceRate } from '../experiment/price';
+import { Heartbeat, StudyEta, formatDuration, type EtaCell } from './study-progress';
 import { parseShardCount } from '../experiment/shard';
 import { addSourceOptions, sourceOptionsFrom, type SourceOptionValues } from './source-options';
 
@@ -36,7 +39,15 @@ interface StudyCliOptions extends SourceOptionValues {
   evalGraphs: number;
   full?: boolean;
   costPerHour?: number;
-  budgetSteps: number;
+  currency: string;
+  plannedSteps?: number;
+  budgetSteps?: number;
+  maxReps?: number;
+  timeBudget: number;
+  maxMemory?: number;
+  heartbeat: number;
+  tables?: boolean;
+  json?: boolean;
   fresh?: boolean;
   quiet?: boolean;
   shard?: string;
@@ -93,7 +104,7 @@ export function formatMergeOutcome(m: MergeOutcome, outDir: string): string {
 }
 
 /** The tables `study` prints (also used on a finished results file). */
-export function formatStudyTables(results: StudyResults, budgetSteps: number, costPerHour?: number): string {
+export function formatStudyTables(results: StudyResults, budgetSteps: number, costPerHour?: number, currency?: string): string {
   const a = analyseStudy(results.rows);
   let out = '';
   for (const t of studyTables(a)) out += tableToText(t) + '\n';
@@ -109,7 +120,7 @@ export function formatStudyTables(results: StudyResults, budgetSteps: number, co
   const shapes = (data: string, policy: string, batch: number): number | undefined =>
     results.data.find((d) => d.data === data)?.simulation.find((r) => r.policy === policy && r.batch === batch)?.shapes;
   // One ranking for the cost tables and the recommendation: medians over repetitions, with their range (see RANKING_STATISTIC).
-  const costs = policyCosts(results.rows, budgetSteps, costPerHour ?? NaN, shapes);
+  const costs = policyCosts(results.rows, budgetSteps, studyRate(results.environment, costPerHour, currency).perHour, shapes);
   for (const t of costTables(costs)) out += tableToText(t) + '\n';
   const recs = recommendPolicies(costs);
   out += tableToText(overallTable(overallRecommendations(recs))) + '\n';
@@ -123,15 +134,69 @@ export function formatStudyTables(results: StudyResults, budgetSteps: number, co
  * and returns the file's path. Throws ERR_GNN_OUTPUT_PATH naming the file
  * when it cannot be written.
  */
-export async function writeStudyReport(outDir: string, results: StudyResults, budgetSteps: number, costPerHour?: number): Promise<string> {
+export async function writeStudyReport(outDir: string, results: StudyResults, budgetSteps: number, costPerHour?: number, currency?: string): Promise<string> {
   const file = path.join(outDir, 'report.html');
-  const html = await renderReport(results, { budgetSteps, costPerHour });
+  const html = await renderReport(results, { budgetSteps, costPerHour, currency });
   try {
     writeFileAtomic(file, html);
   } catch (e) {
     throw new StudyError('ERR_GNN_OUTPUT_PATH', `${file}: cannot write the study's report (${(e as Error).message})`);
   }
   return file;
+}
+
+/** Lines of at most `width` columns: words wrapped, continuation lines indented by `indent`. */
+export function wrapText(text: string, width: number, indent: string): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const start = out.length === 0 && line === '' ? '' : indent;
+    if (line && (line + ' ' + word).length > width) {
+      out.push(line);
+      line = indent + word;
+    } else line = line ? `${line} ${word}` : start + word;
+  }
+  if (line) out.push(line);
+  // A single word longer than the width is cut (paths, long names), never left over-wide.
+  return out.flatMap((l) => (l.length <= width ? [l] : l.match(new RegExp(`.{1,${width}}`, 'g')) ?? [l]));
+}
+
+/**
+ * The end-of-run summary (at most 100 columns): per (data, model) the pick,
+ * its rerun agreement, graphs/s and what it saves at the stated rate, with
+ * the reason; where the details are.
+ */
+export function formatStudySummary(d: StudyDecisions, rate: PriceRate, where: { report?: string | null; outDir: string }): string {
+  const W = 100;
+  const lines: string[] = [];
+  const range = (xs: number[], f: (x: number) => string): string => {
+    const ys = xs.filter((x) => Number.isFinite(x));
+    if (!ys.length) return 'n/a';
+    const lo = Math.min(...ys);
+    const hi = Math.max(...ys);
+    return lo === hi ? f(lo) : `${f(lo)} to ${f(hi)}`;
+  };
+  lines.push(...wrapText(`decision: planned run ${d.planned_steps.toLocaleString('en-US')} steps x B graphs per (data, model); ${rate.given ? 'rate' : 'default rate'} ${formatMoney(rate.perHour, rate.currency)}/h${rate.given ? '' : ' (--cost-per-hour to set yours)'}`, W, '  '));
+  for (const p of d.pairs) {
+    const agree = Number.isFinite(p.agreement) ? `rerun agrees ${(100 * p.agreement).toFixed(0)}%` : 'rerun agreement needs 2+ repetitions';
+    lines.push(...wrapText(`* ${p.data} / ${p.model}: ${p.pick} (pick at ${p.wins} of ${p.cells.length} B; ${agree})`, W, '    '));
+    const mine = p.cells.filter((c) => c.pick === p.pick);
+    const ev = p.cells.map((c) => c.policies.find((x) => x.policy === p.pick)?.graphs_per_s ?? NaN);
+    const sv = mine.map((c) => cellSavings(c, rate));
+    const slow = sv.map((x) => x.vsSlowest);
+    const run = sv.map((x) => x.vsRunnerUp);
+    lines.push(...wrapText(
+      `graphs/s ${range(ev, (x) => x.toFixed(0))}; saves ${range(slow.map((x) => x?.money ?? NaN), (x) => formatMoney(x, rate.currency))} (${range(slow.map((x) => x?.hours ?? NaN), formatHours)}) vs the slowest, ` +
+        `${range(run.map((x) => x?.money ?? NaN), (x) => formatMoney(x, rate.currency))} (${range(run.map((x) => x?.hours ?? NaN), formatHours)}) vs the runner-up`,
+      W, '    ',
+    ).map((l) => `    ${l.trimStart()}`));
+    lines.push(...wrapText(`why: ${p.reason}`, W - 4, '    ').map((l) => `    ${l.trimStart()}`));
+    const ties = p.cells.filter((c) => c.tie).length;
+    const open = p.cells.filter((c) => c.open).length;
+    if (ties) lines.push(...wrapText(`${ties} of ${p.cells.length} batch size(s) tie; ${open ? `${open} still open (more repetitions, --max-reps / --time-budget, would tell)` : 'each broken by a stated criterion'}`, W - 4, '    ').map((l) => `    ${l.trimStart()}`));
+  }
+  lines.push(...wrapText(`details: ${where.report ?? path.join(where.outDir, 'results.json')} (per batch size, tables, charts); --tables prints the tables here, --json the decisions`, W, '  '));
+  return lines.join('\n') + '\n';
 }
 
 /** Registers `study` on the program. */
@@ -158,8 +223,16 @@ export function registerStudyCommand(program: Command): void {
     .option('--seed <S>', 'base seed', intOption('--seed', 0), 42)
     .option('--eval-graphs <n>', 'graphs of val and test evaluated per cell (0: all)', intOption('--eval-graphs', 0), DEFAULT_EVAL_GRAPHS)
     .option('--full', `the study's own grid: ${FULL_REPS} repetitions, ${FULL_STEPS} steps, full evaluation`)
-    .option('--cost-per-hour <x>', 'price per hour of this machine: adds the price of --budget-steps per policy', numberOption('--cost-per-hour'))
-    .option('--budget-steps <N>', 'steps of the planned run the cost table predicts', intOption('--budget-steps', 1), 2000000)
+    .option('--cost-per-hour <x>', 'price per hour of this machine (default: a labelled default rate for its hardware class, USD per core-hour; see the report)', numberOption('--cost-per-hour'))
+    .option('--currency <code>', 'currency of --cost-per-hour', 'USD')
+    .option('--planned-steps <N>', 'steps of the planned run the decision prices (each trains on N x B graphs; default 2000000, the study\'s long run)', intOption('--planned-steps', 1))
+    .addOption(new Option('--budget-steps <N>', 'old name of --planned-steps').argParser(intOption('--budget-steps', 1)).hideHelp())
+    .option('--max-reps <R>', 'adaptive repetitions: cells whose ranking is still open get more repetitions, up to R (default 6; --reps is the minimum)', intOption('--max-reps', 1))
+    .option('--time-budget <min>', 'wall-time budget of the whole study in minutes: adaptive repetitions only run while it lasts', numberOption('--time-budget'), 10)
+    .option('--max-memory <GiB>', 'cap the memory each cell\'s plans may take (the process\'s memory in use + plans); a cell that needs more fails with its name', numberOption('--max-memory'))
+    .option('--heartbeat <s>', 'when stderr is not a terminal (logs): one progress line every s seconds (0: none)', numberOption('--heartbeat'), 60)
+    .option('--tables', 'print the detailed tables at the end (default: a summary; the tables are in report.html)')
+    .option('--json', 'print the decisions and the analysis as JSON at the end')
     .option('--fresh', 'ignore saved results in the folder (overwrite instead of resuming)')
     .option('--quiet', 'no progress output')
     .option('--shard <I/N>', 'run shard I of N (1-based) into OUT/shard-I-of-N; default: from SLURM_ARRAY_TASK_ID (+ _COUNT or _MIN/_MAX) or JOB_COMPLETION_INDEX with --shards')
@@ -172,6 +245,7 @@ export function registerStudyCommand(program: Command): void {
       const shard = resolveShard({ shard: o.shard, shards: o.shards, env: process.env });
       if (o.costModel && !shard) throw new UsageError('--cost-model only applies to a sharded run (--shard I/N or a scheduler index)');
       const costModels = o.costModel ? readCostModels(o.costModel) : undefined;
+      const plannedSteps = o.plannedSteps ?? o.budgetSteps ?? 2000000;
       const outDir = shard ? path.join(o.out, shardDirName(shard)) : o.out;
       const tty = !o.quiet && process.stderr.isTTY;
       let interrupted = false;
@@ -181,31 +255,68 @@ export function registerStudyCommand(program: Command): void {
         process.once('SIGINT', () => process.exit(130));
       };
       process.once('SIGINT', onSigint);
+      // The ETA comes from the cost model of the cells left (not from cli-progress's moving average: cells differ ~100x in cost).
       const multibar = tty
-        ? new MultiBar({ stream: process.stderr, hideCursor: true, clearOnComplete: false, format: '{label} |{bar}| {value}/{total} {unit} | eta {eta_formatted} {info}' }, Presets.shades_classic)
+        ? new MultiBar({ stream: process.stderr, hideCursor: true, clearOnComplete: false, etaBuffer: 1, format: '{label} |{bar}| {value}/{total} {unit} | {eta_text} {info}' }, Presets.shades_classic)
         : null;
       let overall: SingleBar | null = null;
       let cellBar: SingleBar | null = null;
       const t0 = Date.now();
+      const eta = new StudyEta();
+      // Cells not finished yet (their (data, model, policy, B)), the cell in flight and its progress.
+      let left: EtaCell[] | null = null;
+      let current: { cell: EtaCell; name: string; step: number; steps: number } | null = null;
+      let finishedNow = 0;
+      let cellsNow = 0;
+      let gridPolicies: readonly string[] = [];
+      const etaSeconds = (): number => (left ? eta.remainingSeconds(left, current ? { cell: current.cell, fraction: current.steps ? current.step / current.steps : 0 } : undefined) : NaN);
+      const etaText = (): string => {
+        const x = etaSeconds();
+        return `eta ${Number.isFinite(x) ? formatDuration(x) : 'estimating'}`;
+      };
+      const heartbeat = !tty && !o.quiet
+        ? new Heartbeat(o.heartbeat, () => ({
+            finished: finishedNow, cells: cellsNow, cell: current?.name, step: current?.step, steps: current?.steps,
+            elapsed: (Date.now() - t0) / 1000, eta: etaSeconds(), rss: process.memoryUsage().rss,
+          }), (line) => process.stderr.write(line))
+        : null;
       const onProgress = (e: StudyProgress): void => {
         const c = e.cell;
         const name = c ? `${shard ? `shard ${shard.index}/${shard.count} ` : ''}${c.data} ${c.model} ${c.policy} B=${c.batch} rep ${c.rep}` : '';
+        finishedNow = e.finished;
+        cellsNow = e.cells;
+        if (e.kind === 'estimate' && e.estimates) eta.addEstimates(e.estimates);
+        if (e.kind === 'start' && c) current = { cell: c, name, step: 0, steps: 0 };
+        if (e.kind === 'step' && e.step && current) (current.step = e.step.step), (current.steps = e.step.steps);
+        if ((e.kind === 'done' || e.kind === 'skip') && c && left) {
+          const i = left.findIndex((x) => x.data === c.data && x.model === c.model && x.policy === c.policy && x.batch === c.batch);
+          if (i >= 0) left.splice(i, 1);
+          if (e.kind === 'done' && e.row) eta.finished(c, e.row.cell_seconds);
+          current = null;
+        }
+        if (e.kind === 'extra' && left && e.message) {
+          // Adaptive repetitions: the cells added are one more repetition of a (data, model, B) over every policy.
+          const m = /^repetition \d+ of (\S+) (\S+) B=(\d+)/.exec(e.message);
+          if (m) for (const policy of gridPolicies) left.push({ data: m[1], model: m[2], policy, batch: Number(m[3]) });
+        }
         if (multibar) {
-          if (!overall) overall = multibar.create(e.cells, e.finished, { label: 'study', unit: 'cells', info: '' });
+          if (!overall) overall = multibar.create(e.cells, e.finished, { label: 'study', unit: 'cells', info: '', eta_text: etaText() });
+          overall.setTotal(e.cells);
           if (e.kind === 'start') {
-            if (!cellBar) cellBar = multibar.create(1, 0, { label: 'cell ', unit: 'steps', info: '' });
-            cellBar.start(1, 0, { label: 'cell ', unit: 'steps', info: name });
+            if (!cellBar) cellBar = multibar.create(1, 0, { label: 'cell ', unit: 'steps', info: '', eta_text: '' });
+            cellBar.start(1, 0, { label: 'cell ', unit: 'steps', info: name, eta_text: '' });
           } else if (e.kind === 'step' && e.step && cellBar) {
             cellBar.setTotal(e.step.steps);
             cellBar.update(e.step.step, { info: `${name} | loss ${e.step.loss.toFixed(3)} | plans ${e.step.compileCount}` });
+            overall.update(e.finished, { eta_text: etaText() });
           } else if (e.kind === 'done' || e.kind === 'skip') {
-            overall.update(e.finished, { info: e.kind === 'skip' ? '(resumed)' : '' });
-          } else if (e.kind === 'load') overall.update(e.finished, { info: e.message ?? '' });
+            overall.update(e.finished, { info: e.kind === 'skip' ? '(resumed)' : '', eta_text: etaText() });
+          } else if (e.kind === 'load' || e.kind === 'extra') overall.update(e.finished, { info: e.message ?? '', eta_text: etaText() });
         } else if (!o.quiet) {
-          if (e.kind === 'load') process.stderr.write(`${e.message}\n`);
+          if (e.kind === 'load' || e.kind === 'extra') process.stderr.write(`${e.message}\n`);
           if (e.kind === 'done' && e.row) {
             const el = (Date.now() - t0) / 1000;
-            process.stderr.write(`[${e.finished}/${e.cells}] ${name}: ${e.row.combined_ms_mean.toFixed(1)} ms/step mean, ${e.row.compile_count} plans, ${e.row.cell_seconds.toFixed(1)} s (elapsed ${el.toFixed(0)} s)\n`);
+            process.stderr.write(`[${e.finished}/${e.cells}] ${name}: ${e.row.combined_ms_median.toFixed(1)} ms/step median, ${e.row.compile_count} plans, ${e.row.cell_seconds.toFixed(1)} s (elapsed ${formatDuration(el)}, ${etaText()})\n`);
           }
         }
       };
@@ -228,6 +339,8 @@ export function registerStudyCommand(program: Command): void {
           shouldStop: () => interrupted,
           shard: shard ?? undefined,
           costModels,
+          adaptive: { maxReps: o.maxReps ?? Math.max(6, o.reps ?? (o.full ? FULL_REPS : DEFAULT_REPS)), timeBudgetSeconds: 60 * o.timeBudget, plannedSteps },
+          maxMemoryBytes: o.maxMemory !== undefined ? o.maxMemory * 1024 ** 3 : undefined,
         };
         // The grid's values come from the command line: a bad one is a usage error.
         try {
@@ -236,7 +349,22 @@ export function registerStudyCommand(program: Command): void {
           if (e instanceof StudyError) throw new UsageError(e.message, e.code);
           throw e;
         }
+        const grid = studyGrid(options);
+        gridPolicies = grid.policies;
+        // A shard's own cells are known once it is planned: its ETA extrapolates the cells it measured.
+        left = shard ? null : studyCells({ ...grid, models: grid.models as ModelKind[], seed: grid.base_seed });
+        const cellCount = studyCells({ ...grid, models: grid.models as ModelKind[], seed: grid.base_seed }).length;
+        if (!o.quiet) {
+          // Something to read before the first bar (a cold start loads and simulates for seconds).
+          process.stderr.write(
+            `study: ${cellCount} cells (${grid.data.length} source(s) x ${grid.models.length} model(s) x ${grid.policies.length} policies x ${grid.batches.length} batch sizes x ${grid.reps} repetition(s) of ${grid.steps} steps)` +
+              `${shard ? `, shard ${shard.index}/${shard.count}` : ''} -> ${outDir}; time budget ${o.timeBudget} min` +
+              `${o.maxMemory !== undefined ? `, memory cap ${o.maxMemory} GiB` : ''}${tty ? '' : `; a progress line every ${o.heartbeat} s`}\n`,
+          );
+        }
+        heartbeat?.start();
         const outcome = await runStudy(options);
+        heartbeat?.stop();
         multibar?.stop();
         const r = outcome.results;
         // A shard's rows are part of the grid: its comparisons wait for the merge.
@@ -247,17 +375,24 @@ export function registerStudyCommand(program: Command): void {
               `(plan: max/mean ${(Math.max(...est) / (est.reduce((a, b) => a + b, 0) / est.length)).toFixed(3)}); fingerprint ${r.fingerprint}\n` +
               `merge when every shard is done: gnnbatch study merge ${o.out} -o ${path.join(o.out, 'merged')}\n`,
           );
-        } else process.stdout.write(formatStudyTables(r, o.budgetSteps, o.costPerHour));
+        }
+        // The picture of what was measured, once the grid is complete (a shard's waits for the merge).
+        const report = !outcome.interrupted && o.report && !r.shard ? await writeStudyReport(outDir, r, plannedSteps, o.costPerHour, o.currency) : null;
+        if (!r.shard && r.rows.length) {
+          const rate = studyRate(r.environment, o.costPerHour, o.currency);
+          const shapes = (data: string, policy: string, batch: number): number | undefined =>
+            r.data.find((d) => d.data === data)?.simulation.find((x) => x.policy === policy && x.batch === batch)?.shapes;
+          const decisions = decideStudy(r.rows, { plannedSteps, shapesAt: shapes });
+          if (o.tables) process.stdout.write(formatStudyTables(r, plannedSteps, o.costPerHour, o.currency));
+          if (o.json) process.stdout.write(JSON.stringify({ out: outDir, report, rate, decisions, summaries: analyseStudy(r.rows).summaries }, null, 1) + '\n');
+          else process.stdout.write(formatStudySummary(decisions, rate, { report, outDir }));
+        }
         process.stdout.write(
-          `${outcome.ran} cell(s) run, ${outcome.skipped} resumed from ${outDir}/results.json, ${outcome.seconds.toFixed(0)} s; ${r.environment.cpu_model}, ${r.environment.cpu_cores} cores, node ${r.environment.node_version}\n`,
+          `${outcome.ran} cell(s) run, ${outcome.skipped} resumed from ${outDir}/results.json, ${formatDuration(outcome.seconds)}, peak rss ${(process.resourceUsage().maxRSS / 1024 ** 2).toFixed(2)} GiB; ${r.environment.cpu_cores} cores\n`,
         );
         if (outcome.interrupted) process.stderr.write(`interrupted: ${r.rows.length} finished cell(s) saved in ${outDir}; run the same command again to resume\n`);
-        // The picture of what was measured, once the grid is complete (a shard's waits for the merge).
-        else if (o.report && !r.shard) {
-          const file = await writeStudyReport(outDir, r, o.budgetSteps, o.costPerHour);
-          process.stdout.write(`report: ${file}\n`);
-        }
       } finally {
+        heartbeat?.stop();
         multibar?.stop();
         process.removeListener('SIGINT', onSigint);
       }

@@ -6,6 +6,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import * as v8 from 'v8';
+import * as vm from 'vm';
 import { POLICY_NAMES, compareBatching, isPolicyName, policyName, sizesOf } from '../batching';
 import { defaultTarget, distribution, targetColumn, formatGraphRule, loadSource, parseGraphRule, splitGraphs, type GraphStore, type LoadSourceOptions, type Split } from '../data';
 import { MODEL_KINDS, type ModelKind } from '../model/config';
@@ -17,7 +19,9 @@ import {
   type CellCostCoefficients, type DataSummary, type GridLoadOptions, type ShardRecord, type StudyGrid, type StudyResults, type StudyRow,
   trainColumns,
 } from './results';
-import { REFERENCE_COST_MODELS, planDigest, planStudyShards, type ResolvedShard, type ShardSpec } from './shard';
+import { REFERENCE_COST_MODELS, estimateCellCosts, planDigest, planStudyShards, type CellCostEstimate, type ResolvedShard, type ShardSpec } from './shard';
+import { DEFAULT_TIE_MARGIN, openCells } from './decision';
+import { GnnError } from '../errors';
 
 /** The default data sources: sizes chosen so that generating them takes a second or two. */
 export const DEFAULT_DATA = ['qm9-like:20000', 'aflow-like:8000'] as const;
@@ -91,6 +95,24 @@ export interface StudyOptions {
   shard?: ShardSpec & { source?: ResolvedShard['source'] };
   /** Cost coefficients per model for the shard plan (default {@link REFERENCE_COST_MODELS}); every shard must get the same. */
   costModels?: Readonly<Record<string, CellCostCoefficients>>;
+  /**
+   * Adaptive repetitions (not for shards): once every cell of the grid has
+   * its `reps` repetitions, (data, model, B) cells whose decision is still
+   * open (decision.ts: a policy neither within the tie margin of the fastest
+   * nor clearly slower) get one more repetition of every policy, interleaved,
+   * until none is open, a cell has `maxReps`, or the study's wall time would
+   * pass `timeBudgetSeconds` (judged from the cell's last repetition). Absent
+   * or `maxReps <= reps`: a fixed grid.
+   */
+  adaptive?: { maxReps: number; timeBudgetSeconds: number; margin?: number; plannedSteps?: number };
+  /**
+   * Cap on the process's memory (bytes): each cell's plan cache is limited to
+   * what the cap leaves above the memory in use before the cell (at least
+   * 256 MiB); a cell whose single largest plan needs more fails with
+   * ERR_GNN_PLAN_TOO_LARGE naming the cap. Without it the plan cache keeps
+   * its default (4 GiB); plans are released between cells either way.
+   */
+  maxMemoryBytes?: number;
 }
 
 /** One cell of the grid. */
@@ -105,7 +127,8 @@ export interface StudyCell {
 
 /** A progress event. */
 export interface StudyProgress {
-  kind: 'load' | 'start' | 'step' | 'done' | 'skip';
+  /** `estimate`: a source was loaded and its cells priced (`estimates`, for an ETA); `extra`: adaptive repetitions were added (`cells` grew). */
+  kind: 'load' | 'start' | 'step' | 'done' | 'skip' | 'estimate' | 'extra';
   cell?: StudyCell;
   /** 0-based index of the cell among this run's cells (a shard's, or the whole grid's) and their number. */
   index: number;
@@ -115,6 +138,8 @@ export interface StudyProgress {
   step?: TrainProgress;
   row?: StudyRow;
   message?: string;
+  /** With `estimate`: the cost model's estimate of each (data, model, policy, batch) cell of the source just loaded (every repetition costs the same). */
+  estimates?: CellCostEstimate[];
 }
 
 /** What {@link runStudy} returns. */
@@ -280,21 +305,14 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
   let ran = 0;
   let skipped = 0;
   let interrupted = false;
-  // Progress counts this run's cells (a shard's own, or the whole grid).
-  const total = mine.length;
+  // Progress counts this run's cells (a shard's own, or the whole grid; adaptive repetitions add to it).
+  let total = mine.length;
+  const costModels = options.costModels ?? REFERENCE_COST_MODELS;
+  const emit = (e: Omit<StudyProgress, 'cells' | 'finished'>): void => options.onProgress?.({ ...e, cells: total, finished });
 
-  for (const data of grid.data) {
-    const dataCells = mine.filter((c) => c.data === data);
-    const todo = dataCells.filter((c) => !done.has(cellKey({ ...c, steps: grid.steps })));
-    const base = mine.indexOf(dataCells[0]);
-    for (const c of dataCells) {
-      if (todo.includes(c)) continue;
-      skipped++;
-      finished++;
-      options.onProgress?.({ kind: 'skip', cell: c, index: mine.indexOf(c), cells: total, finished });
-    }
-    if (todo.length === 0) continue;
-    options.onProgress?.({ kind: 'load', index: base, cells: total, finished, message: `loading ${data}` });
+  interface Loaded { store: GraphStore; target: string; split: Split; evSplit: Split; atomref: ReturnType<typeof decideAtomrefs> }
+  const load = async (data: string, index: number): Promise<Loaded> => {
+    emit({ kind: 'load', index, message: `loading ${data}` });
     // PaiNN reads the edges' direction vectors; the other models do not need them.
     const { store } = await loadSource(data, { ...options.load, directions: grid.models.some((kind) => needsDirections({ kind: kind as ModelKind })) || options.load?.directions });
     const target = options.targets?.[data] ?? options.load?.target ?? defaultTarget(store);
@@ -305,69 +323,166 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     const summary = results.data.find((d) => d.data === data);
     if (!summary) results.data.push({ ...dataSummary(data, target, store, split.train, grid.batches, grid.policies, simSteps), atomref });
     else summary.atomref = atomref;
-    for (const c of todo) {
-      const index = mine.indexOf(c);
-      options.onProgress?.({ kind: 'start', cell: c, index, cells: total, finished });
-      const tc = Date.now();
-      const { result: r } = await train({
-        store,
-        target,
+    // The cost model's price of this source's cells (what the shard planner uses): the ETA of the cells left.
+    let estimates: CellCostEstimate[] | undefined;
+    try {
+      estimates = estimateCellCosts({ data, sizes: sizesOf(store), train: split.train, evalGraphs: evSplit.val.length + evSplit.test.length }, grid, costModels);
+    } catch {
+      estimates = undefined; // a model without coefficients: no estimate, the ETA falls back to measured cells
+    }
+    if (estimates) emit({ kind: 'estimate', index, estimates });
+    return { store, target, split, evSplit, atomref };
+  };
+
+  /** Trains one cell and saves its row; false when the study was asked to stop. */
+  const runCell = async (c: StudyCell, L: Loaded, index: number): Promise<boolean> => {
+    emit({ kind: 'start', cell: c, index });
+    const tc = Date.now();
+    releaseMemory();
+    const planCacheBytes = options.maxMemoryBytes !== undefined ? Math.max(256 * 1024 ** 2, options.maxMemoryBytes - process.memoryUsage().rss) : undefined;
+    let r: Awaited<ReturnType<typeof train>>['result'];
+    try {
+      ({ result: r } = await train({
+        store: L.store,
+        target: L.target,
         model: { kind: c.model },
         policy: policyName(c.policy),
         batchSize: c.batch,
         steps: grid.steps,
         seed: c.seed,
-        split: evSplit,
-        atomref: atomref.used,
+        split: L.evSplit,
+        atomref: L.atomref.used,
         threads: options.threads,
         progressEvery: 1,
-        onProgress: (p) => options.onProgress?.({ kind: 'step', cell: c, index, cells: total, finished, step: p }),
+        planCacheBytes,
+        onProgress: (p) => emit({ kind: 'step', cell: c, index, step: p }),
         shouldStop: options.shouldStop,
-      });
-      if (r.stopped_early) {
+      }));
+    } catch (e) {
+      if (e instanceof GnnError && e.code === 'ERR_GNN_PLAN_TOO_LARGE' && options.maxMemoryBytes !== undefined) {
+        throw new StudyError('ERR_GNN_PLAN_TOO_LARGE', `${c.data} ${c.model} ${c.policy} B=${c.batch}: one plan needs more than the ${(planCacheBytes! / 1024 ** 3).toFixed(2)} GiB that --max-memory ${(options.maxMemoryBytes / 1024 ** 3).toFixed(2)} GiB leaves (${e.message}); raise --max-memory or leave this batch size out`);
+      }
+      throw e;
+    }
+    if (r.stopped_early) return false;
+    const env = results.environment;
+    const row: StudyRow = {
+      data: c.data,
+      model: c.model,
+      policy: c.policy,
+      batch: c.batch,
+      rep: c.rep,
+      seed: c.seed,
+      target: L.target,
+      steps: r.steps,
+      threads: r.threads,
+      eval_graphs_val: L.evSplit.val.length,
+      eval_graphs_test: L.evSplit.test.length,
+      budget_estimation_graphs: Math.min(1000, L.split.train.length),
+      ...trainColumns(r),
+      cell_seconds: (Date.now() - tc) / 1000,
+      cpu_model: env.cpu_model,
+      cpu_cores: env.cpu_cores,
+      node_version: env.node_version,
+      native_build: env.native.build,
+      native_simd: env.native.simd,
+      native_openmp: env.native.openmp,
+      finished_at: new Date().toISOString(),
+      loss_curve: r.loss_curve,
+    };
+    results.rows.push(row);
+    results.updated = row.finished_at;
+    writeResults(options.outDir, results);
+    done.add(cellKey(row));
+    ran++;
+    finished++;
+    emit({ kind: 'done', cell: c, index, row });
+    return true;
+  };
+
+  for (const data of grid.data) {
+    const dataCells = mine.filter((c) => c.data === data);
+    const todo = dataCells.filter((c) => !done.has(cellKey({ ...c, steps: grid.steps })));
+    const base = mine.indexOf(dataCells[0]);
+    for (const c of dataCells) {
+      if (todo.includes(c)) continue;
+      skipped++;
+      finished++;
+      emit({ kind: 'skip', cell: c, index: mine.indexOf(c) });
+    }
+    if (todo.length === 0) continue;
+    const L = await load(data, base);
+    for (const c of todo) {
+      if (!(await runCell(c, L, mine.indexOf(c)))) {
         interrupted = true;
         break;
       }
-      const env = results.environment;
-      const row: StudyRow = {
-        data: c.data,
-        model: c.model,
-        policy: c.policy,
-        batch: c.batch,
-        rep: c.rep,
-        seed: c.seed,
-        target,
-        steps: r.steps,
-        threads: r.threads,
-        eval_graphs_val: evSplit.val.length,
-        eval_graphs_test: evSplit.test.length,
-        budget_estimation_graphs: Math.min(1000, split.train.length),
-        ...trainColumns(r),
-        cell_seconds: (Date.now() - tc) / 1000,
-        cpu_model: env.cpu_model,
-        cpu_cores: env.cpu_cores,
-        node_version: env.node_version,
-        native_build: env.native.build,
-        native_simd: env.native.simd,
-        native_openmp: env.native.openmp,
-        finished_at: new Date().toISOString(),
-        loss_curve: r.loss_curve,
-      };
-      results.rows.push(row);
-      results.updated = row.finished_at;
-      writeResults(options.outDir, results);
-      done.add(cellKey(row));
-      ran++;
-      finished++;
-      options.onProgress?.({ kind: 'done', cell: c, index, cells: total, finished, row });
     }
     if (interrupted) break;
   }
+
+  // Adaptive repetitions: more of the cells whose decision is open, within the time budget (not for shards: their plan is fixed).
+  const adaptive = options.adaptive;
+  if (!interrupted && !shard && adaptive && adaptive.maxReps > grid.reps) {
+    const shapes = (d: string, policy: string, batch: number): number | undefined =>
+      results.data.find((x) => x.data === d)?.simulation.find((r) => r.policy === policy && r.batch === batch)?.shapes;
+    for (const data of grid.data) {
+      let L: Loaded | null = null;
+      for (let progressed = true; progressed && !interrupted; ) {
+        progressed = false;
+        const rows = results.rows.filter((r) => r.data === data && r.steps === grid.steps);
+        const open = openCells(rows, { margin: adaptive.margin ?? DEFAULT_TIE_MARGIN, plannedSteps: adaptive.plannedSteps, shapesAt: shapes });
+        for (const o of open) {
+          const group = rows.filter((r) => r.model === o.model && r.batch === o.batch);
+          const reps = [...new Set(group.map((r) => r.rep))];
+          if (reps.length >= adaptive.maxReps) continue;
+          const next = Math.max(...reps) + 1;
+          // What one more repetition of this cell costs: its last repetition's wall time.
+          const last = group.filter((r) => r.rep === next - 1).reduce((sum, r) => sum + r.cell_seconds, 0);
+          if ((Date.now() - t0) / 1000 + last > adaptive.timeBudgetSeconds) continue;
+          const extra: StudyCell[] = grid.policies.map((policy) => ({ data, model: o.model as ModelKind, policy, batch: o.batch, rep: next, seed: grid.base_seed + next }));
+          total += extra.length;
+          emit({ kind: 'extra', index: finished, message: `repetition ${next + 1} of ${data} ${o.model} B=${o.batch}: its ranking is still open` });
+          L ??= await load(data, finished);
+          for (const c of extra) {
+            if (done.has(cellKey({ ...c, steps: grid.steps }))) continue;
+            if (!(await runCell(c, L, finished))) {
+              interrupted = true;
+              break;
+            }
+          }
+          progressed = true;
+          if (interrupted) break;
+        }
+      }
+      if (interrupted) break;
+    }
+  }
+  releaseMemory();
   if (!interrupted) {
     results.updated = new Date().toISOString();
     writeResults(options.outDir, results);
   }
   return { results, ran, skipped, interrupted, seconds: (Date.now() - t0) / 1000 };
+}
+
+let collect: (() => void) | null | undefined;
+/**
+ * Releases what the last cell left: its plans are native memory held by JS
+ * handles that only the garbage collector frees, and V8 does not see their
+ * size, so without a collection they pile up across cells (issue 23: 6 GiB
+ * peak for a 1.2 GiB cell). A full collection between cells costs a few ms.
+ */
+export function releaseMemory(): void {
+  if (collect === undefined) {
+    try {
+      v8.setFlagsFromString('--expose-gc');
+      collect = vm.runInNewContext('gc') as () => void;
+    } catch {
+      collect = null;
+    }
+  }
+  collect?.();
 }
 
 /**
