@@ -13,7 +13,8 @@
 // Force a source build: GNNBATCH_BUILD_FROM_SOURCE=1, or
 // `npm install gnnbatch --build-from-source` (npm_config_build_from_source),
 // or `npm config set gnnbatch_build_from_source true`.
-// Source-build knobs: GNN_CUDA=AUTO|ON|OFF, GNN_ISA=native|x86-64-v2|x86-64-v3|x86-64-v4.
+// Source-build knobs: GNN_CUDA=AUTO|ON|OFF, GNN_ISA=native|x86-64-v2|x86-64-v3|x86-64-v4,
+// GNN_MPI=AUTO|ON|OFF (the optional MPI module gnnbatch_mpi.node for `train --distributed mpi`).
 // Nothing is downloaded here.
 'use strict';
 const { spawnSync } = require('child_process');
@@ -61,7 +62,8 @@ function sourceBuild(why) {
     say('cmake-js is not installed, so the addon cannot be built from source. Run `npm install` inside the package folder first.');
     process.exit(1);
   }
-  const r = spawnSync(process.execPath, [cmakeJs, 'compile', '-O', 'native-build', `--CDGNN_CUDA=${cuda}`, `--CDGNN_ISA=${isa}`], { cwd: root, stdio: 'inherit' });
+  const mpi = env.GNN_MPI ?? 'AUTO';
+  const r = spawnSync(process.execPath, [cmakeJs, 'compile', '-O', 'native-build', `--CDGNN_CUDA=${cuda}`, `--CDGNN_ISA=${isa}`, `--CDGNN_MPI=${mpi}`], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) {
     say(
       'the source build failed. It needs cmake >= 3.18 and a C++17 compiler with OpenMP (Debian/Ubuntu: apt install cmake g++). ' +

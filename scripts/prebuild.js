@@ -44,7 +44,7 @@ function main() {
     const out = path.join(root, 'build-prebuild', isa);
     const t0 = Date.now();
     log(`building ${isa} in ${path.relative(root, out)} ...`);
-    execFileSync(process.execPath, [cmakeJs, 'compile', '-O', out, '--CDGNN_CUDA=OFF', `--CDGNN_ISA=${isa}`, '--CDGNN_STATIC_RUNTIME=ON'], {
+    execFileSync(process.execPath, [cmakeJs, 'compile', '-O', out, '--CDGNN_CUDA=OFF', '--CDGNN_MPI=OFF', `--CDGNN_ISA=${isa}`, '--CDGNN_STATIC_RUNTIME=ON'], {
       cwd: root,
       stdio: ['ignore', 'ignore', 'inherit'],
     });

@@ -40,6 +40,7 @@ export { sizesOf } from './batching/sizes';
 // ---- train ----------------------------------------------------------------------------
 export { train, type TrainOptions, type TrainResult, type TrainProgress, type TrainedModel } from './train/trainer';
 export { parseSchedule, type ScheduleSpec } from './train/schedule';
+export { initDistributed, type DistributedContext } from './train/distributed';
 export { profileSteps, writeChromeTrace, type ProfileOptions, type ProfileResult } from './train/profile';
 
 // ---- models and predictors ----------------------------------------------------------

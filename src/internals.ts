@@ -21,6 +21,8 @@ export { loadModel, type LoadedModel } from './train/inference';
 export { writeCheckpoint, readCheckpoint, CHECKPOINT_VERSION, type CheckpointState } from './train/checkpoint';
 export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, type Tensor } from './train/safetensors';
 export { learningRate, parseSchedule, studySchedule, type ScheduleSpec } from './train/schedule';
+export { initDistributed, launchedByMpi, loadMpi, mpiModulePath, type DistributedContext, type DistributedOptions, type MpiAlgorithm, type NativeMpiApi } from './train/distributed';
+export { AccumulatingEngine, Accumulation, accumulationSetup, nextGlobalBatch, orderedSlotSum, localReducer, type GradientReducer, type GlobalBatch } from './train/accumulate';
 export { median, mean, std, regressionErrors } from './train/metrics';
 export {
   profileSteps,
