@@ -74,7 +74,7 @@ export function registerDataGet(data: Command): Command {
     .option('--page-size <n>', 'aflow: entries per AFLUX page (default 1000)', intOption('--page-size', 1))
     .option('--max-bytes <n>', 'qm9: cut a downloaded file past N bytes (default 536870912 for the ~86 MB archive)', intOption('--max-bytes', 1))
     .option('--max-pages <n>', 'aflow: fail when the AFLUX listing has not ended after N pages (default: the whole database at the page size)', intOption('--max-pages', 1))
-    .option('--max-page-bytes <n>', 'aflow: cut one AFLUX page past N bytes (default 67108864)', intOption('--max-page-bytes', 1))
+    .option('--max-page-bytes <n>', 'aflow: cut one AFLUX page past N bytes (default 16 KiB per entry of the page size, at least 16 MiB)', intOption('--max-page-bytes', 1))
     .option('--deadline <s>', 'fail when the whole download takes longer than S seconds (default 14400)', secondsOption('--deadline'))
     .option('--stall-timeout <s>', 'fail a transfer that delivers less than 16 KiB in S seconds (default 60)', secondsOption('--stall-timeout'))
     .option('--retries <n>', 'retries of a failed request (default 4)', intOption('--retries', 0))

@@ -22,7 +22,10 @@
  *
  * Bounds: pages (`maxPages`, default enough for the whole AFLOW database at
  * the page size: a listing longer than that is endless), bytes of one page
- * (`maxPageBytes`, default 64 MiB, cut while it is read), the whole fetch's
+ * (`maxPageBytes`, default 16 KiB per entry of the page size and at least
+ * 16 MiB, cut while it is read: a page costs about 10x its bytes of heap once
+ * parsed, 677 MiB for a 64 MiB page, so the bound keeps two pages in flight
+ * far from V8's heap limit), the whole fetch's
  * time (`deadlineMs`, default 4 hours) and stalls (`stallTimeoutMs`).
  */
 import * as crypto from 'crypto';
@@ -63,7 +66,7 @@ export interface GetAflowOptions extends GetDatasetCommon {
   onPage?: (page: number, entries: number) => void;
   /** Highest page number fetched (default ceil(AFLOW_MAX_ENTRIES / pageSize)); a listing that goes on fails with ERR_GNN_DOWNLOAD_LIMIT. */
   maxPages?: number;
-  /** Bytes of one page (default 64 MiB), bounded while it is read; `maxBytes` does not apply to pages. */
+  /** Bytes of one page (default max(16 MiB, 16 KiB x pageSize)), bounded while it is read; `maxBytes` does not apply to pages. */
   maxPageBytes?: number;
 }
 
@@ -189,7 +192,7 @@ export async function getAflow(options: GetAflowOptions = {}, dir: string): Prom
   const transport = (): RequestOptions => ({
     retries: options.retries, backoffMs: options.backoffMs, maxBackoffMs: options.maxBackoffMs, timeoutMs: options.timeoutMs, signal: options.signal,
     stallTimeoutMs: options.stallTimeoutMs, stallBytes: options.stallBytes,
-    maxBytes: options.maxPageBytes ?? DEFAULT_MAX_TEXT_BYTES,
+    maxBytes: options.maxPageBytes ?? Math.max(DEFAULT_MAX_TEXT_BYTES, pageSize * 16384),
     limitNames: { ...options.limitNames, maxBytes: names.maxPageBytes },
     // One deadline for the whole listing: each page gets what is left of it.
     deadlineMs: Math.max(1, deadlineAt - Date.now()),

@@ -97,7 +97,7 @@ export interface RequestOptions {
   stallBytes?: number;
   /**
    * Hard cap on one body's bytes (default 1 GiB for {@link downloadFile},
-   * 64 MiB for {@link fetchText}); an announced size above it is refused before
+   * 16 MiB for {@link fetchText}); an announced size above it is refused before
    * the body is read, and a body is cut as soon as it passes it.
    */
   maxBytes?: number;
@@ -149,8 +149,8 @@ export interface DownloadResult {
 const DEFAULTS = { retries: 4, backoffMs: 1000, maxBackoffMs: 30000, timeoutMs: 60000, deadlineMs: 4 * 3600_000, stallTimeoutMs: 60000, stallBytes: 16384 };
 /** Default hard cap of one downloaded file (1 GiB). */
 export const DEFAULT_MAX_DOWNLOAD_BYTES = 1 << 30;
-/** Default hard cap of one text resource, an AFLUX page (64 MiB). */
-export const DEFAULT_MAX_TEXT_BYTES = 64 << 20;
+/** Default hard cap of one text resource, an AFLUX page (16 MiB). */
+export const DEFAULT_MAX_TEXT_BYTES = 16 << 20;
 /** Redirect hops followed at most. */
 const MAX_REDIRECTS = 10;
 
@@ -621,7 +621,7 @@ function writeBody(res: http.IncomingMessage, part: string, offset: number, tota
 /**
  * GETs a small text resource (an AFLUX page) with the same retries and
  * bounds; 2xx bodies only. The body is cut while it is read once it passes
- * `maxBytes` (default 64 MiB), so an endless page never reaches the heap.
+ * `maxBytes` (default 16 MiB), so an endless page never reaches the heap.
  */
 export async function fetchText(url: string, options: RequestOptions = {}): Promise<{ text: string; attempts: number }> {
   const bounds = boundsOf(options, DEFAULT_MAX_TEXT_BYTES);
