@@ -363,6 +363,14 @@ export interface ForcesAddon {
    * ERR_GNN_UNSUPPORTED (PaiNN).
    */
   forcesStep(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, energyOut: FloatArray, forcesOut: FloatArray, stressOut?: FloatArray, volumes?: Float64Array): number;
+  /**
+   * The double backward of the force pass (float64 plans with forces; a
+   * reference path, ERR_GNN_UNSUPPORTED on float32): for per-atom weights
+   * `forceWeights` [nodes x 3] (dL/dF of a force loss), writes d(w . F)/d params
+   * into `gradOut` and, when given, d(sum of the real graphs' energies)/d params
+   * into `energyGradOut`. Returns w . F.
+   */
+  forceGrad(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: Float64Array, forceWeights: Float64Array, gradOut: Float64Array, energyGradOut?: Float64Array): number;
 }
 
 /** The native model API (the same addon object, seen through its model part). */

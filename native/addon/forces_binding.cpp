@@ -67,10 +67,40 @@ Napi::Value ForcesStep(const Napi::CallbackInfo& info) {
   });
 }
 
+// forceGrad(plan, inputs, shape, params, forceWeights, gradOut, energyGradOut?) -> w . F
+//   The double backward (float64 plans; a reference path): with forceWeights
+//   w [nodes x 3] (dL/dF of a force loss), gradOut [params] = d(w . F)/d params
+//   and energyGradOut [params] = d(sum of the real graphs' energies)/d params.
+Napi::Value ForceGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (info.Length() < 6)
+      typeError(env, "forceGrad(plan, inputs, shape, params, forceWeights, gradOut, energyGradOut?) takes 6 or 7 arguments");
+    const PlanAccess pa = planAccessArg(env, info[0]);
+    if (!pa.f64)
+      throw gnn::Error(gnn::ErrorKind::Generic, "ERR_GNN_UNSUPPORTED",
+                       "forceGrad (the double backward) runs on float64 plans only for now (a reference path; docs/forces.md)");
+    PlanBusy busy(pa.busy);
+    gnn::Plan<double>& plan = *pa.pd;
+    const BatchValues bv = readBatchValues(env, info[1], info[2]);
+    const bool withEnergy = info.Length() > 6 && !info[6].IsUndefined() && !info[6].IsNull();
+    CallArgs a(env, false);
+    const gnn::BatchInputs<double> b = batchViews<double>(a, bv);
+    const int64_t P = plan.layout.total;
+    const double* params = a.view<double>(info[3], "params", Access::In, P).data;
+    const double* w = a.view<double>(info[4], "forceWeights", Access::In, 3 * b.shape.nodes).data;
+    double* grad = a.view<double>(info[5], "gradOut", Access::Out, P).data;
+    double* eg = withEnergy ? a.view<double>(info[6], "energyGradOut", Access::Out, P).data : nullptr;
+    a.checkAliasing();
+    return Napi::Number::New(env, gnn::forceGrad(plan, params, b, w, grad, eg));
+  });
+}
+
 }  // namespace
 
 void registerForces(Napi::Env env, Napi::Object exports) {
   exports.Set("forcesStep", Napi::Function::New(env, ForcesStep, "forcesStep"));
+  exports.Set("forceGrad", Napi::Function::New(env, ForceGrad, "forceGrad"));
 }
 GNN_REGISTER_BINDING(registerForces);
 

@@ -358,14 +358,14 @@ struct CudaExec {
   void embedBwd(int, int64_t N, int64_t C, int64_t classes, const float* dh, float* gW, float* gb) {
     cu::embedBwd(s, b.atom, dh, (int)N, (int)C, (int)classes, gW, gb, p.oneHot, p.scratch);
   }
-  // The force pass (program::forces) runs on the CPU plan only.
-  [[noreturn]] static void noForces() {
+  // The force pass (program::forces) runs on the CPU plan only. energySeed is
+  // reachable through program::backwardTo (never with the energy seed here)
+  // and refuses; the other force ops (rbfBackward, edgeForces,
+  // strainDerivative) are absent on purpose: program::forces instantiated
+  // with CudaExec does not compile, rather than failing at run time.
+  void energySeed(int, float*) {
     throw Error(ErrorKind::Generic, "ERR_GNN_UNSUPPORTED", "the force pass runs on the CPU plan only (docs/forces.md)");
   }
-  void energySeed(int, float*) { noForces(); }
-  void rbfBackward(int, int64_t, int64_t, float, float, const float*, const float*, float*) { noForces(); }
-  void edgeForces(int, int64_t, const float*, float*) { noForces(); }
-  void strainDerivative(int, int64_t, const float*, float*) { noForces(); }
 };
 static_assert((int)program::kGatherSsp == (int)cu::kGatherSsp && (int)program::kSspGrad == (int)cu::kSspGrad &&
                   (int)program::kBiasRes == (int)cu::kBiasRes && (int)program::kBiasSsp == (int)cu::kBiasSsp &&

@@ -25,6 +25,7 @@
 #include "core/models/weights.h"
 #include "core/models/model_internal.h"
 #include "core/models/program.h"
+#include "core/models/forces_dual.h"
 
 namespace gnn {
 
@@ -442,5 +443,6 @@ double forcesStep(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* energ
 GNN_INST(float)
 GNN_INST(double)
 #undef GNN_INST
+template struct Plan<Dual>;  // the double backward's plan (forces.cpp)
 
 }  // namespace gnn

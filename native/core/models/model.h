@@ -211,4 +211,14 @@ double forwardBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<
 template <class T>
 double forcesStep(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* energy, T* forces, T* strain);
 
+// The double backward of the force pass (forces.cpp, docs/forces.md), a
+// float64 reference path on a plan built with forces: for fixed per-atom
+// weights w [nodes x 3] (w = dL/dF of a force loss L), writes d(w . F)/d
+// params into grad [layout.total] and, when energyGrad is non-null, d(sum of
+// the real graphs' energies)/d params. Returns w . F. (Forward-over-reverse:
+// the program's forward and backward in dual numbers, the distances' epsilon
+// being their change along w.)
+double forceGrad(Plan<double>& p, const double* params, const BatchInputs<double>& b, const double* w, double* grad,
+                 double* energyGrad);
+
 }  // namespace gnn
