@@ -12,6 +12,8 @@ export interface ChartSpec {
   id: string;
   section: 'data' | 'time' | 'speedup' | 'compile' | 'fill' | 'learning' | 'profile';
   title: string;
+  /** One sentence: what to read from the chart. */
+  caption?: string;
   spec: VegaLiteSpec;
 }
 
@@ -38,6 +40,7 @@ export function reportCharts(results: StudyResults, analysis: StudyAnalysis = an
       id: `sizes-${slug(d.data)}`,
       section: 'data',
       title: `Graph sizes: ${d.data} (train split, ${d.train_graphs} graphs)`,
+      caption: 'Counts on a symmetric-log axis so that a long tail of large graphs stays visible: the largest graphs set static-constant\'s padded size and the dynamic budget.',
       spec: {
         $schema: SCHEMA,
         data: { values },
@@ -49,7 +52,7 @@ export function reportCharts(results: StudyResults, analysis: StudyAnalysis = an
           encoding: {
             x: { field: 'start', type: 'quantitative', title: 'size' },
             x2: { field: 'end' },
-            y: { field: 'count', type: 'quantitative', title: 'graphs' },
+            y: { field: 'count', type: 'quantitative', title: 'graphs (symlog)', scale: { type: 'symlog' } },
           },
         },
         resolve: { scale: { x: 'independent', y: 'independent' } },
@@ -64,6 +67,7 @@ export function reportCharts(results: StudyResults, analysis: StudyAnalysis = an
       id: `time-${key}`,
       section: 'time',
       title: `Mean step time per policy and batch size: ${data}, ${model} (points: repetitions)`,
+      caption: 'Log axis: equal vertical gaps are equal ratios; points far from their line are repetitions disturbed by the machine\'s load.',
       spec: {
         $schema: SCHEMA,
         width: 420,
@@ -75,10 +79,11 @@ export function reportCharts(results: StudyResults, analysis: StudyAnalysis = an
         ],
       },
     });
-    const bars = (id: string, section: ChartSpec['section'], title: string, field: string, yTitle: string, values: object[]): ChartSpec => ({
+    const bars = (id: string, section: ChartSpec['section'], title: string, field: string, yTitle: string, values: object[], caption: string, scale?: object): ChartSpec => ({
       id: `${id}-${key}`,
       section,
       title,
+      caption,
       spec: {
         $schema: SCHEMA,
         width: 420,
@@ -88,14 +93,17 @@ export function reportCharts(results: StudyResults, analysis: StudyAnalysis = an
         encoding: {
           x: { field: 'batch', type: 'ordinal', title: 'batch size B' },
           xOffset: { field: 'policy', type: 'nominal' },
-          y: { field, type: 'quantitative', title: yTitle },
+          y: { field, type: 'quantitative', title: yTitle, ...(scale ? { scale } : {}) },
           color: POLICY_COLOR,
         },
       },
     });
-    charts.push(bars('speedup', 'speedup', `Speedup (slowest policy's mean step time / each policy's): ${data}, ${model}`, 'speedup', 'speedup (x)', sums.map((s) => ({ policy: s.policy, batch: s.batch, speedup: s.speedup }))));
-    charts.push(bars('compile', 'compile', `Compilations (plans built) per run: ${data}, ${model}`, 'compiles', 'compilations', sums.map((s) => ({ policy: s.policy, batch: s.batch, compiles: s.compile_count }))));
-    charts.push(bars('fill', 'fill', `Edge fill (real / padded edges): ${data}, ${model}`, 'fill', 'edge fill', sums.map((s) => ({ policy: s.policy, batch: s.batch, fill: s.edge_fill }))));
+    charts.push(bars('speedup', 'speedup', `Speedup per graph (slowest policy's ms per 1,000 graphs / each policy's, steady state): ${data}, ${model}`, 'speedup', 'speedup per graph (x)', sums.map((s) => ({ policy: s.policy, batch: s.batch, speedup: s.speedup_per_graph })),
+      'Per graph, not per step: a policy whose steps carry fewer graphs (dynamic) needs more steps for the same data; the tallest bar at a batch size is the fastest there.'));
+    charts.push(bars('compile', 'compile', `Compilations (plans built) per run: ${data}, ${model}`, 'compiles', 'compilations (symlog)', sums.map((s) => ({ policy: s.policy, batch: s.batch, compiles: s.compile_count })),
+      'Symmetric-log axis: counts span orders of magnitude; on an XLA-like backend every compilation is a pause, so fewer is better for long runs.', { type: 'symlog' }));
+    charts.push(bars('fill', 'fill', `Edge fill (real / padded edges): ${data}, ${model}`, 'fill', 'edge fill', sums.map((s) => ({ policy: s.policy, batch: s.batch, fill: s.edge_fill })),
+      'The share of computed edges that are real: 1 - fill is work spent on padding.'));
     const curve: object[] = [];
     for (const r of rows) {
       if (r.rep !== rows[0].rep) continue;
@@ -106,6 +114,7 @@ export function reportCharts(results: StudyResults, analysis: StudyAnalysis = an
         id: `learning-${key}`,
         section: 'learning',
         title: `Training loss (standardised MSE, repetition ${rows[0].rep}): ${data}, ${model}`,
+        caption: 'Log axis; curves that fall together mean the batching did not change what was learned over these steps (1 = predicting the mean).',
         spec: {
           $schema: SCHEMA,
           data: { values: curve },
@@ -130,6 +139,7 @@ export function reportCharts(results: StudyResults, analysis: StudyAnalysis = an
       id: `simshapes-${slug(d.data)}`,
       section: 'compile',
       title: `Distinct padded shapes over ${d.simulated_steps} simulated steps (compilations of a run that long): ${d.data}`,
+      caption: 'Symmetric-log axis, so that a policy with a few shapes stays visible beside one with thousands: each shape is a compilation on an XLA-like backend.',
       spec: {
         $schema: SCHEMA,
         width: 420,
@@ -139,7 +149,7 @@ export function reportCharts(results: StudyResults, analysis: StudyAnalysis = an
         encoding: {
           x: { field: 'batch', type: 'ordinal', title: 'batch size B' },
           xOffset: { field: 'policy', type: 'nominal' },
-          y: { field: 'shapes', type: 'quantitative', title: 'shapes' },
+          y: { field: 'shapes', type: 'quantitative', title: 'shapes (symlog)', scale: { type: 'symlog' } },
           color: POLICY_COLOR,
         },
       },

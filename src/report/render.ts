@@ -148,7 +148,7 @@ Speedup as in the study: per batch size, the slowest policy's mean step time div
     if (!here.length) continue;
     html += `<h2>${esc(title)}</h2>\n`;
     if (section === 'time') for (const t of [...stepTimeTables(a), ...graphTables(a)]) html += htmlTable(t) + '\n';
-    for (const r of here) html += `<figure id="${esc(r.chart.id)}"><figcaption>${esc(r.chart.title)}</figcaption>\n${r.svg}</figure>\n`;
+    for (const r of here) html += `<figure id="${esc(r.chart.id)}"><figcaption>${esc(r.chart.title)}</figcaption>\n${r.svg}${r.chart.caption ? `<p class="meta">${esc(r.chart.caption)}</p>` : ''}</figure>\n`;
   }
   html += `<h2>Learning: do the policies learn differently?</h2>\n`;
   // Significance tests between models that learned nothing compare noise: show them only where the runs trained.

@@ -16,8 +16,12 @@ const run = (args: string[]): Promise<string> =>
 
 test('study -> tables; report -> HTML + Markdown; recommend --grid -> hit rate', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gnnbatch-cli-'));
-  const text = await run(['study', 'qm9-like:300', '--models', 'schnet', '--policies', 'dynamic,static-2pow', '--batch', '8', '--reps', '2', '--steps', '3', '--eval-graphs', '8', '-o', dir, '--cost-per-hour', '2', '--budget-steps', '1000']);
+  const text = await run(['study', 'qm9-like:300', '--models', 'schnet', '--policies', 'dynamic,static-2pow', '--batch', '8', '--reps', '2', '--steps', '3', '--eval-graphs', '8', '-o', dir, '--cost-per-hour', '2', '--budget-steps', '1000', '--tables', '--max-reps', '2']);
   expect(text).toContain('speedup (slowest mean / mean)');
+  // The summary: the decision at the given rate, and where the details are.
+  expect(text).toContain('decision: planned run 1,000 steps x B graphs per (data, model); rate USD 2.00/h');
+  expect(text).toMatch(/\* qm9-like:300 \/ schnet: (dynamic|static-2pow) \(pick at 1 of 1 B; rerun agrees \d+%\)/);
+  expect(text).toContain(`details: ${path.join(dir, 'report.html')}`);
   // 3 steps learn nothing: the t-tests are withheld and the output says why.
   expect(text).not.toContain('test RMSE t-tests');
   expect(text).toMatch(/the models did not learn in 1 of 1 \(data, model, B\) cell/);
@@ -25,7 +29,7 @@ test('study -> tables; report -> HTML + Markdown; recommend --grid -> hit rate',
   expect(text).toContain('predicted cost of 1000 steps');
   expect(text).toContain('price');
   expect(fs.existsSync(path.join(dir, 'results.csv'))).toBe(true);
-  expect(await run(['study', 'qm9-like:300', '--models', 'schnet', '--policies', 'dynamic,static-2pow', '--batch', '8', '--reps', '2', '--steps', '3', '-o', dir])).toContain('0 cell(s) run, 4 resumed');
+  expect(await run(['study', 'qm9-like:300', '--models', 'schnet', '--policies', 'dynamic,static-2pow', '--batch', '8', '--reps', '2', '--steps', '3', '-o', dir, '--max-reps', '2'])).toContain('0 cell(s) run, 4 resumed');
 
   const hit = path.join(dir, 'hit.json');
   const rec = await run(['recommend', '--grid', path.join(dir, 'results.json'), '-o', hit]);

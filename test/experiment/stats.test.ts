@@ -125,9 +125,9 @@ describe('analyseStudy', () => {
   test('tables and cost predictions', () => {
     const t = speedupTables(a)[0];
     expect(t.header).toEqual(['policy', 'B=16', 'B=32']);
-    expect(t.rows.find((r) => r[0] === 'c')).toEqual(['c', '4.00x', '-']);
+    expect(t.rows.find((r) => r[0] === 'c')).toEqual(['c', '4.00x [4.00x]', '-']);
     expect(tableToText(t)).toContain('4.00x');
-    expect(tableToMarkdown(t)).toContain('| c | 4.00x | - |');
+    expect(tableToMarkdown(t)).toContain('| c | 4.00x [4.00x] | - |');
     const costs = predictCosts(a.summaries, 1000, 2, (_d, p) => (p === 'a' ? 100 : undefined));
     const ca = costs.find((c) => c.policy === 'a' && c.batch === 16)!;
     // 1000 steps x median 6 ms + 100 compilations x 5 ms = 6.5 s
