@@ -27,6 +27,10 @@ export interface RawClient {
   write(data: string | Buffer): Promise<void>;
   /** Stops any drip and destroys the socket. */
   destroy(): void;
+  /** What the server has sent so far. */
+  received(): string;
+  /** Resolves with the text received once `pattern` matches it, or null after `timeoutMs` or at the close. */
+  waitFor(pattern: RegExp, timeoutMs: number): Promise<string | null>;
 }
 
 function hostPort(url: string): { host: string; port: number } {
@@ -63,6 +67,17 @@ export async function connectRaw(url: string): Promise<RawClient> {
     done,
     write: (data) => new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.write(data, () => resolve()))),
     destroy: () => socket.destroy(),
+    received: () => text,
+    waitFor: async (pattern, timeoutMs) => {
+      const end = Date.now() + timeoutMs;
+      let closed = false;
+      void done.then(() => (closed = true));
+      while (!pattern.test(text)) {
+        if (closed || Date.now() > end) return pattern.test(text) ? text : null;
+        await sleep(10);
+      }
+      return text;
+    },
   };
 }
 
@@ -94,5 +109,5 @@ export async function dripClient(url: string, prefix: string, drip: string, inte
   return c;
 }
 
-/** Resolves after `ms`. */
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Resolves after `ms` (an unreferenced timer: a pending race against it does not keep a test process alive). */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
