@@ -69,6 +69,19 @@ describe('framework-level refusals are counted in gnnbatch_requests_total', () =
   });
 });
 
+test('a request beyond the predictor\'s work budget gets 413 ERR_GNN_REQUEST_TOO_LARGE with its message', async () => {
+  const small = await startServer(ck, { port: 0, maxRequestEdges: 50 });
+  try {
+    const r = await post(JSON.stringify({ structures: [water, { numbers: Array(10).fill(6), positions: Array.from({ length: 30 }, (_, i) => i * 0.7) }] }), 'application/json', small.url);
+    expect(r.status).toBe(413);
+    expect(r.json.error?.code).toBe('ERR_GNN_REQUEST_TOO_LARGE');
+    expect(r.json.error?.message).toMatch(/structure 1.*maxRequestEdges/);
+    expect(await requestCount(413, small.url)).toBe(1);
+  } finally {
+    await small.close();
+  }
+});
+
 describe('JSON bodies are bounded before parsing', () => {
   test('nesting 4 million deep is refused at once, and the server stays responsive', async () => {
     const body = `{"structures": ${'['.repeat(4_000_000)}${']'.repeat(4_000_000)}}`;
