@@ -351,3 +351,26 @@ describe('computeForces (data units)', () => {
     expect(energyScale({ targetMean: 0, targetStd: 0 })).toBe(1);
   });
 });
+
+describe('the force pass in the per-kernel profile', () => {
+  it('records its own sites, and its products sum to the native flop counter', () => {
+    const config = smallConfig('schnet');
+    const params = Float32Array.from(paramsFor(config, 8));
+    const st = structures()[1].st;
+    const packed = packStructures([st], [0], 'exact');
+    const inputs = { ...packed.inputs, distance: Float32Array.from(packed.inputs.distance), target: Float32Array.from(packed.inputs.target), mask: Float32Array.from(packed.inputs.mask), direction: Float32Array.from(packed.inputs.direction as Float64Array) };
+    const plan = api.createPlan(config, packed.shape, 'float32', { forces: true });
+    api.setProfile(plan, true);
+    api.resetFlops();
+    runForces(plan, inputs, packed.shape, params);
+    const flops = api.flopsCount();
+    const rec = api.takeProfileRecords(plan);
+    const sites = api.kernelSites();
+    const names = new Set(Array.from(rec.site, (s) => sites[s].name));
+    for (const n of ['force.seed', 'force.rbf_dx_gemm', 'force.rbf_bwd', 'force.scatter']) expect(names.has(n)).toBe(true);
+    expect(names.has('bwd.filter.w1_dw_gemm')).toBe(false); // no parameter gradients in the force pass
+    let gemm = 0;
+    for (let i = 0; i < rec.count; i++) if (sites[rec.site[i]].gemm) gemm += rec.flops[i];
+    expect(gemm).toBe(flops);
+  });
+});
