@@ -22,6 +22,7 @@ import { writeFileAtomic } from '../util/atomic';
 import { UsageError } from '../errors';
 import { formatTable, intListOption, intOption, numberOption } from './format';
 import { decideStudy, type StudyDecisions } from '../experiment/decision';
+import { LEARNING_CHECK_SEEDS, LEARNING_CHECK_STEPS, learningCheckOf, learningVerdict } from '../experiment/learning-check';
 import { cellSavings, formatHours, formatMoney, studyRate, type PriceRate } from '../experiment/price';
 import { Heartbeat, StudyEta, formatDuration, type EtaCell } from './study-progress';
 import { parseShardCount } from '../experiment/shard';
@@ -46,6 +47,8 @@ interface StudyCliOptions extends SourceOptionValues {
   timeBudget: number;
   maxMemory?: number;
   heartbeat: number;
+  learningSteps: number;
+  learningSeeds: number;
   tables?: boolean;
   json?: boolean;
   fresh?: boolean;
@@ -231,6 +234,8 @@ export function registerStudyCommand(program: Command): void {
     .option('--time-budget <min>', 'wall-time budget of the whole study in minutes: adaptive repetitions only run while it lasts', numberOption('--time-budget'), 10)
     .option('--max-memory <GiB>', 'cap the memory each cell\'s plans may take (the process\'s memory in use + plans); a cell that needs more fails with its name', numberOption('--max-memory'))
     .option('--heartbeat <s>', 'when stderr is not a terminal (logs): one progress line every s seconds (0: none)', numberOption('--heartbeat'), 60)
+    .option('--learning-steps <N>', 'steps of each learning-check run (fastest model, smallest B, the pick, the runner-up and static-2pow; 0: no check)', intOption('--learning-steps', 0), LEARNING_CHECK_STEPS)
+    .option('--learning-seeds <S>', 'seeds of the learning check (runs paired by seed)', intOption('--learning-seeds', 1), LEARNING_CHECK_SEEDS)
     .option('--tables', 'print the detailed tables at the end (default: a summary; the tables are in report.html)')
     .option('--json', 'print the decisions and the analysis as JSON at the end')
     .option('--fresh', 'ignore saved results in the folder (overwrite instead of resuming)')
@@ -341,6 +346,7 @@ export function registerStudyCommand(program: Command): void {
           costModels,
           adaptive: { maxReps: o.maxReps ?? Math.max(6, o.reps ?? (o.full ? FULL_REPS : DEFAULT_REPS)), timeBudgetSeconds: 60 * o.timeBudget, plannedSteps },
           maxMemoryBytes: o.maxMemory !== undefined ? o.maxMemory * 1024 ** 3 : undefined,
+          learningCheck: { steps: o.learningSteps, seeds: o.learningSeeds },
         };
         // The grid's values come from the command line: a bad one is a usage error.
         try {
@@ -385,7 +391,11 @@ export function registerStudyCommand(program: Command): void {
           const decisions = decideStudy(r.rows, { plannedSteps, shapesAt: shapes });
           if (o.tables) process.stdout.write(formatStudyTables(r, plannedSteps, o.costPerHour, o.currency));
           if (o.json) process.stdout.write(JSON.stringify({ out: outDir, report, rate, decisions, summaries: analyseStudy(r.rows).summaries }, null, 1) + '\n');
-          else process.stdout.write(formatStudySummary(decisions, rate, { report, outDir }));
+          else {
+            process.stdout.write(formatStudySummary(decisions, rate, { report, outDir }));
+            const lc = learningCheckOf(r);
+            if (lc) process.stdout.write(wrapText(learningVerdict(lc).sentence, 100, '  ').join('\n') + '\n');
+          }
         }
         process.stdout.write(
           `${outcome.ran} cell(s) run, ${outcome.skipped} resumed from ${outDir}/results.json, ${formatDuration(outcome.seconds)}, peak rss ${(process.resourceUsage().maxRSS / 1024 ** 2).toFixed(2)} GiB; ${r.environment.cpu_cores} cores\n`,

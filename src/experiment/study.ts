@@ -20,7 +20,8 @@ import {
   trainColumns,
 } from './results';
 import { REFERENCE_COST_MODELS, estimateCellCosts, planDigest, planStudyShards, type CellCostEstimate, type ResolvedShard, type ShardSpec } from './shard';
-import { DEFAULT_TIE_MARGIN, openCells } from './decision';
+import { DEFAULT_TIE_MARGIN, decideStudy, openCells } from './decision';
+import { LEARNING_CHECK_LR, LEARNING_CHECK_SEED_OFFSET, learningCheckOf, type LearningCheck } from './learning-check';
 import { GnnError } from '../errors';
 
 /** The default data sources: sizes chosen so that generating them takes a second or two. */
@@ -113,6 +114,15 @@ export interface StudyOptions {
    * its default (4 GiB); plans are released between cells either way.
    */
   maxMemoryBytes?: number;
+  /**
+   * The learning check (learning-check.ts; not for shards): after the grid,
+   * `seeds` runs of `steps` steps (lr {@link LEARNING_CHECK_LR}) of the
+   * fastest model at `batch` (default the grid's smallest) on the first data
+   * source, for the pick there, the runner-up and static-2pow; stored as
+   * `learning_check` in results.json and resumed like cells. Absent or
+   * `steps` 0: none.
+   */
+  learningCheck?: { steps: number; seeds: number; batch?: number };
 }
 
 /** One cell of the grid. */
@@ -299,6 +309,8 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     if (was !== grid.atomref)
       throw new StudyError('ERR_GNN_STUDY_RESUME', `${file} was measured with atomref '${was}', this run asks for '${grid.atomref}': run with --fresh to start over, give it another --out folder, or ${was === 'off' ? 'add --no-atomref' : was === 'on' ? 'add --atomref' : 'drop --atomref/--no-atomref'} to continue it`);
     results = { ...results, created: old.created, data: old.data, rows: old.rows };
+    const lc = learningCheckOf(old);
+    if (lc) (results as StudyResults & { learning_check?: LearningCheck }).learning_check = lc;
   }
   const done = new Set(results.rows.map(cellKey));
   let finished = 0;
@@ -458,12 +470,66 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
       if (interrupted) break;
     }
   }
+  const check = options.learningCheck;
+  if (!interrupted && !shard && check && check.steps > 0 && check.seeds > 0 && results.rows.length) {
+    interrupted = !(await runLearningCheck(check));
+  }
   releaseMemory();
   if (!interrupted) {
     results.updated = new Date().toISOString();
     writeResults(options.outDir, results);
   }
   return { results, ran, skipped, interrupted, seconds: (Date.now() - t0) / 1000 };
+
+  /** Runs the learning check's missing runs; false when the study was asked to stop. */
+  async function runLearningCheck(o: { steps: number; seeds: number; batch?: number }): Promise<boolean> {
+    const data = grid.data[0];
+    const here = results.rows.filter((r) => r.data === data && r.steps === grid.steps);
+    // The fastest model: the lowest mean median step time over its cells.
+    const speed = grid.models.map((m) => {
+      const xs = here.filter((r) => r.model === m).map((r) => r.combined_ms_median).filter((x) => Number.isFinite(x));
+      return { m, ms: xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Infinity };
+    }).sort((a, b) => a.ms - b.ms);
+    const model = speed[0].m;
+    const batch = o.batch ?? Math.min(...grid.batches);
+    const shapes = (d: string, policy: string, b: number): number | undefined =>
+      results.data.find((x) => x.data === d)?.simulation.find((r) => r.policy === policy && r.batch === b)?.shapes;
+    const cell = decideStudy(here.filter((r) => r.model === model && r.batch === batch), { resamples: 0, shapesAt: shapes }).cells[0];
+    if (!cell) return true;
+    const runner = cell.policies.find((p) => p.policy !== cell.pick)?.policy;
+    const policies = [...new Set([cell.pick, ...(runner ? [runner] : []), ...(grid.policies.includes('static-2pow') ? ['static-2pow'] : [])])];
+    const seeds = Array.from({ length: o.seeds }, (_, s) => grid.base_seed + LEARNING_CHECK_SEED_OFFSET + s);
+    const doc = results as StudyResults & { learning_check?: LearningCheck };
+    const prev = doc.learning_check;
+    const same = prev && prev.data === data && prev.model === model && prev.batch === batch && prev.steps === o.steps && prev.lr === LEARNING_CHECK_LR;
+    const lc: LearningCheck = { data, model, batch, policies, seeds, steps: o.steps, lr: LEARNING_CHECK_LR, runs: same ? prev.runs.filter((r) => policies.includes(r.policy) && seeds.includes(r.seed)) : [] };
+    doc.learning_check = lc;
+    const todo = seeds.flatMap((seed) => policies.map((policy) => ({ policy, seed }))).filter((x) => !lc.runs.some((r) => r.policy === x.policy && r.seed === x.seed));
+    if (!todo.length) return true;
+    total += todo.length;
+    const L = await load(data, finished);
+    for (const x of todo) {
+      const c: StudyCell = { data, model: model as ModelKind, policy: x.policy, batch, rep: x.seed - grid.base_seed, seed: x.seed };
+      emit({ kind: 'start', cell: c, index: finished, message: 'learning check' });
+      const tc = Date.now();
+      releaseMemory();
+      const { result: r } = await train({
+        store: L.store, target: L.target, model: { kind: c.model }, policy: policyName(c.policy), batchSize: batch, steps: o.steps, seed: x.seed,
+        lr: LEARNING_CHECK_LR, split: L.evSplit, atomref: L.atomref.used, threads: options.threads, progressEvery: 10,
+        onProgress: (p) => emit({ kind: 'step', cell: c, index: finished, step: p }),
+        shouldStop: options.shouldStop,
+      });
+      if (r.stopped_early) return false;
+      lc.runs.push({
+        policy: x.policy, seed: x.seed, steps: r.steps, test_rmse: r.test_rmse, test_mae: r.test_mae, final_train_loss: r.final_train_loss,
+        baseline_std: r.atomref ? (r.residual_std ?? r.target_std) : r.target_std, seconds: (Date.now() - tc) / 1000,
+      });
+      writeResults(options.outDir, results);
+      finished++;
+      emit({ kind: 'done', cell: c, index: finished, message: 'learning check' });
+    }
+    return true;
+  }
 }
 
 let collect: (() => void) | null | undefined;

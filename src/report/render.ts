@@ -9,6 +9,7 @@ import { analyseStudy, overallRecommendations, policyCosts, recommendPolicies } 
 import { RANKING_STATISTIC, cellDecisionTable, decisionTable, graphTables, overallTable, recommendationTable, stepTimeTables, ttestTable, type Table } from '../experiment/tables';
 import { decideStudy } from '../experiment/decision';
 import { studyRate } from '../experiment/price';
+import { learningCheckOf, learningVerdict } from '../experiment/learning-check';
 import { mixedHardware } from '../experiment/merge';
 import { LEARNED_RMSE_FRACTION, learnedCells } from '../experiment/learned';
 import { ATOMREF_AUTO_MAX_RATIO } from '../train/atomref';
@@ -151,6 +152,16 @@ Speedup as in the study: per batch size, the slowest policy's mean step time div
     for (const r of here) html += `<figure id="${esc(r.chart.id)}"><figcaption>${esc(r.chart.title)}</figcaption>\n${r.svg}${r.chart.caption ? `<p class="meta">${esc(r.chart.caption)}</p>` : ''}</figure>\n`;
   }
   html += `<h2>Learning: do the policies learn differently?</h2>\n`;
+  const lc = learningCheckOf(results);
+  if (lc) {
+    const v = learningVerdict(lc);
+    html += `<h4>Learning check</h4>\n<p${v.changed ? ' class="warn"' : ''}>${esc(v.sentence)}</p>\n`;
+    html += htmlTable({
+      title: 'learning check: paired t-tests on test RMSE over seeds',
+      header: ['policy a', 'policy b', 'seeds', 'RMSE a', 'RMSE b', 'a - b (relative)', 'd_z', 'paired p', 'seeds for power 0.8'],
+      rows: v.pairs.map((p) => [p.a, p.b, String(p.n), p.mean_a.toPrecision(4), p.mean_b.toPrecision(4), `${(100 * p.relative).toFixed(2)}%`, Number.isFinite(p.effect) ? p.effect.toFixed(2) : 'n/a', Number.isFinite(p.p) ? p.p.toFixed(4) : 'n/a', Number.isFinite(p.seeds_needed) ? String(p.seeds_needed) : '-']),
+    }) + '\n';
+  } else html += `<p class="meta">No learning check in this file (it runs after the grid of <code>gnnbatch study</code>; <code>--learning-steps 0</code> turns it off).</p>\n`;
   // Significance tests between models that learned nothing compare noise: show them only where the runs trained.
   const cells = learnedCells(results);
   const untrained = cells.filter((c) => !c.learned);

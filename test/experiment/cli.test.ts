@@ -16,7 +16,8 @@ const run = (args: string[]): Promise<string> =>
 
 test('study -> tables; report -> HTML + Markdown; recommend --grid -> hit rate', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gnnbatch-cli-'));
-  const text = await run(['study', 'qm9-like:300', '--models', 'schnet', '--policies', 'dynamic,static-2pow', '--batch', '8', '--reps', '2', '--steps', '3', '--eval-graphs', '8', '-o', dir, '--cost-per-hour', '2', '--budget-steps', '1000', '--tables', '--max-reps', '2']);
+  const text = await run(['study', 'qm9-like:300', '--models', 'schnet', '--policies', 'dynamic,static-2pow', '--batch', '8', '--reps', '2', '--steps', '3', '--eval-graphs', '8', '-o', dir, '--cost-per-hour', '2', '--budget-steps', '1000', '--tables', '--max-reps', '2', '--learning-steps', '5', '--learning-seeds', '2']);
+  expect(text).toMatch(/Learning check \(qm9-like:300, schnet, B=8, 5 steps at lr 0.001, 2 seeds\): the models did not learn/);
   expect(text).toContain('speedup (slowest mean / mean)');
   // The summary: the decision at the given rate, and where the details are.
   expect(text).toContain('decision: planned run 1,000 steps x B graphs per (data, model); rate USD 2.00/h');
@@ -29,7 +30,7 @@ test('study -> tables; report -> HTML + Markdown; recommend --grid -> hit rate',
   expect(text).toContain('predicted cost of 1000 steps');
   expect(text).toContain('price');
   expect(fs.existsSync(path.join(dir, 'results.csv'))).toBe(true);
-  expect(await run(['study', 'qm9-like:300', '--models', 'schnet', '--policies', 'dynamic,static-2pow', '--batch', '8', '--reps', '2', '--steps', '3', '-o', dir, '--max-reps', '2'])).toContain('0 cell(s) run, 4 resumed');
+  expect(await run(['study', 'qm9-like:300', '--models', 'schnet', '--policies', 'dynamic,static-2pow', '--batch', '8', '--reps', '2', '--steps', '3', '-o', dir, '--max-reps', '2', '--learning-steps', '5', '--learning-seeds', '2'])).toContain('0 cell(s) run, 4 resumed');
 
   const hit = path.join(dir, 'hit.json');
   const rec = await run(['recommend', '--grid', path.join(dir, 'results.json'), '-o', hit]);
