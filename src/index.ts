@@ -46,9 +46,13 @@ export { profileSteps, writeChromeTrace, type ProfileOptions, type ProfileResult
 // ---- models and predictors ----------------------------------------------------------
 export { resolveModelConfig, MODEL_KINDS, type ModelConfig, type ModelKind } from './model/config';
 export { loadModel, type LoadedModel } from './train/inference';
+export { type PropertyName } from './train/force-evaluator';
 export { createPredictor, type Predictor, type PredictorOptions, type PredictorStats, type PredictCallOptions } from './serve/predictor';
 export { structuresFromJson, structuresFromExtxyz, type StructureJson } from './serve/structures';
 export { startServer, type ServeOptions, type RunningServer } from './serve/server';
+
+// ---- the force engine: an i-PI driver for ASE, i-PI, LAMMPS (the rest: gnnbatch/internals) --
+export { createDriver } from './drive/driver';
 
 // ---- study: the batching grid, its analysis, shards and the recommendation --------------
 export { runStudy, type StudyOptions, type StudyProgress, type StudyOutcome } from './experiment/study';

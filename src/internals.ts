@@ -40,3 +40,4 @@ export {
 export * from './experiment';
 export * from './report';
 export * from './serve';
+export * from './drive';

@@ -17,6 +17,7 @@ import { registerReportCommand } from './report';
 import { registerRecommendCommand } from './recommend';
 import { registerServeCommand } from './serve';
 import { registerProfileCommand } from './profile';
+import { registerDriveCommand } from './drive';
 import { loadSizesFromCli } from './sizes';
 import { nativeInfo } from '../native';
 import { UsageError, isGnnError } from '../errors';
@@ -61,6 +62,7 @@ export function buildProgram(io: CliIo = {}): Command {
   registerRecommendCommand(program);
   registerServeCommand(program);
   registerProfileCommand(program);
+  registerDriveCommand(program);
   return program;
 }
 

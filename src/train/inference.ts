@@ -9,6 +9,7 @@ import { predictGraphs, predictGraphsAsync, type EvaluateArgs } from './evaluate
 import { PlanCache, needsDirections } from './plan';
 import { atomrefOffsets } from './atomref';
 import { ArgumentError } from '../errors';
+import { ForceEvaluator, propertyList, type PredictedProperties, type PropertyName } from './force-evaluator';
 
 /** A model loaded for inference. */
 export interface LoadedModel {
@@ -26,10 +27,20 @@ export interface LoadedModel {
    */
   predict(structures: readonly Structure[], options?: { batchSize?: number }): Float64Array;
   /**
+   * Energies with forces and/or stress (docs/forces.md): `properties` names what
+   * to return ('energy' always comes). Forces are F = -dE/dx per atom in target
+   * units per Å, stress ASE's (1/V) dE/dstrain in Voigt order (null for
+   * structures not periodic in 3 dimensions). MPEU and SchNet; PaiNN throws
+   * ERR_GNN_UNSUPPORTED. The plan of this path is separate from predict()'s.
+   */
+  predict(structures: readonly Structure[], options: { batchSize?: number; properties: readonly PropertyName[] }): PredictedProperties;
+  /**
    * As {@link predict}, with every native forward pass on a worker thread, so a
    * server's event loop stays free. Concurrent calls are queued (one at a time).
    */
   predictAsync(structures: readonly Structure[], options?: { batchSize?: number }): Promise<Float64Array>;
+  /** Frees the model's native plans now (the model stays usable: a later call builds a plan again). */
+  close(): void;
 }
 
 /**
@@ -58,6 +69,7 @@ export function loadModel(dir: string): LoadedModel {
   // Used by one call at a time (the queue below): a replaced plan is freed at once.
   const asyncCache = new PlanCache(ck.config, 'float32', 1 << 30, true, false, directions, true);
   let queue: Promise<unknown> = Promise.resolve();
+  let forceEvaluator: ForceEvaluator | undefined;
   const checkClasses = (structures: readonly Structure[]): void => checkModelClasses(structures, ck.config.numClasses);
   const argsFor = (store: GraphStore, batchSize: number): EvaluateArgs => {
     const arrays = packerArrays(store, new Float64Array(store.numGraphs));
@@ -70,11 +82,22 @@ export function loadModel(dir: string): LoadedModel {
     target: ck.target,
     graphRule: ck.graphRule,
     step: ck.step,
-    predict(structures, options = {}) {
+    predict: ((structures: readonly Structure[], options: { batchSize?: number; properties?: readonly PropertyName[] } = {}) => {
+      if (options.properties !== undefined) {
+        const properties = propertyList(options.properties);
+        checkClasses(structures);
+        forceEvaluator ??= new ForceEvaluator(ck);
+        return forceEvaluator.compute(structures, properties, options.batchSize ?? 64);
+      }
       if (structures.length === 0) return new Float64Array(0);
       checkClasses(structures);
       const { store } = buildStore(structures, { graph: rule, targetNames: [], directions });
       return predictGraphs(argsFor(store, options.batchSize ?? 64));
+    }) as LoadedModel['predict'],
+    close() {
+      forceEvaluator?.release();
+      forceEvaluator = undefined;
+      asyncCache.releaseAll();
     },
     predictAsync(structures, options = {}) {
       const run = queue.then(async () => {

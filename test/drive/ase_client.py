@@ -65,7 +65,7 @@ with SocketIOCalculator(unixsocket=name) as calc:
         out['stress'] = atoms.get_stress().tolist()
         cell0 = atoms.cell.array.copy()
         pos0 = atoms.positions.copy()
-        h = 1e-5
+        h = float(sys.argv[3]) if len(sys.argv) > 3 else 1e-5
         volume = atoms.get_volume()
         fd = np.zeros((3, 3))
         for i in range(3):
