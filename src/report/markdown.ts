@@ -5,7 +5,10 @@
 import type { StudyResults } from '../experiment/results';
 import { measuredLabel, type HitRate } from '../experiment/recommend';
 import { analyseStudy, overallRecommendations, policyCosts, recommendPolicies } from '../experiment/stats';
-import { RANKING_STATISTIC, overallTable, recommendationTable, speedupTables, stepTimeTables, tableToMarkdown, ttestTable } from '../experiment/tables';
+import { decideStudy } from '../experiment/decision';
+import { studyRate } from '../experiment/price';
+import { learningCheckOf, learningVerdict } from '../experiment/learning-check';
+import { RANKING_STATISTIC, cellDecisionTable, decisionTable, overallTable, recommendationTable, speedupTables, stepTimeTables, tableToMarkdown, ttestTable } from '../experiment/tables';
 import { LEARNED_RMSE_FRACTION, learnedCells } from '../experiment/learned';
 import { atomrefSentence } from './render';
 import { mixedHardware } from '../experiment/merge';
@@ -40,6 +43,14 @@ export function studyMarkdown(results: StudyResults, hitRate?: HitRate, wallSeco
   md += '<details><summary>Mean step time (ms) [median]</summary>\n\n';
   for (const t of stepTimeTables(a)) md += tableToMarkdown(t) + '\n';
   md += '</details>\n\n';
+  // The decision (per graph, paired repetitions, ties broken by stated criteria) with its price at the default or given rate.
+  const rate = studyRate(env);
+  const decisions = decideStudy(results.rows, { plannedSteps: budgetSteps, shapesAt: shapes });
+  md += tableToMarkdown(decisionTable(decisions, rate)) + '\n';
+  md += '<details><summary>Decision per batch size</summary>\n\n' + tableToMarkdown(cellDecisionTable(decisions, rate)) + '\n</details>\n\n';
+  md += `Price: ${rate.source}.\n\n`;
+  const lc = learningCheckOf(results);
+  if (lc) md += `${learningVerdict(lc).sentence}\n\n`;
   const recs = recommendPolicies(policyCosts(results.rows, budgetSteps, NaN, shapes));
   md += tableToMarkdown(overallTable(overallRecommendations(recs))) + '\n';
   md += '<details><summary>Per batch size</summary>\n\n' + tableToMarkdown(recommendationTable(recs, budgetSteps)) + '\n</details>\n\n';

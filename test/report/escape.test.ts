@@ -26,6 +26,11 @@ function hostile(): StudyResults {
   res.data[0].atomref = { used: true, mode: 'auto', residual_std: EVIL, target_std: EVIL, ratio: EVIL } as never;
   // A second machine for one repetition: the mixed-hardware warning renders machine names too.
   rows[2] = { ...rows[2], cpu_model: `other${EVIL}` };
+  // The learning check's names and numbers are rendered too.
+  (res as unknown as Record<string, unknown>).learning_check = {
+    data: `qm9${EVIL}`, model: `schnet${EVIL}`, batch: EVIL, policies: [`a${EVIL}`, `b${EVIL}`], seeds: [1, 2], steps: EVIL, lr: EVIL,
+    runs: [1, 2].flatMap((seed) => [`a${EVIL}`, `b${EVIL}`].map((policy, i) => ({ policy, seed, steps: 4, test_rmse: 0.1 + 0.01 * i + 0.001 * seed, test_mae: 0.1, final_train_loss: 0.1, baseline_std: 1, seconds: 1 }))),
+  };
   return res;
 }
 
@@ -45,5 +50,9 @@ describe('report.html escapes every rendered value', () => {
     expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
     expect(html).toContain('cpu_model&lt;img');
     expect(html).toContain('threads&lt;img');
+    expect(html).toContain('Learning check (qm9&lt;img');
+    // The decision section states the rate it used.
+    expect(html).toContain('<h2>Decision</h2>');
+    expect(html).toMatch(/Price: default rate for a 1-core CPU machine/);
   });
 });
