@@ -40,7 +40,7 @@ export function energyScale(u: EnergyUnits): number {
  * ERR_GNN_UNSUPPORTED, ERR_GNN_LENGTH).
  */
 export function computeForces(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, units: EnergyUnits, volumes?: Float64Array): ForceResult {
-  const f32 = params instanceof Float32Array;
+  const f32 = params.BYTES_PER_ELEMENT === 4; // not instanceof: typed arrays from another realm (jest, vm) count too
   const make = (n: number): FloatArray => (f32 ? new Float32Array(n) : new Float64Array(n));
   const energy = make(shape.graphs);
   const forces = make(3 * shape.nodes);

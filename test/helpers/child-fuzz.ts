@@ -96,6 +96,14 @@ function modelArgs(r) {
   const M = makeModel({ sizes: Array.from({ length: 1 + Math.floor(r() * 4) }, () => 1 + Math.floor(r() * 5)), dtype: r() < 0.5 ? 'float32' : 'float64', seed: Math.floor(r() * 1e6) });
   return M;
 }
+// A model whose plan has the force pass's buffers (mostly) and whose inputs carry unit edge directions.
+function forceArgs(r) {
+  const M = modelArgs(r);
+  M.plan = addon.createPlan(M.config, M.shape, M.dtype, { forces: r() < 0.8 });
+  M.inputs.direction = new M.F(3 * M.shape.edges);
+  for (let k = 0; k < M.shape.edges; k++) M.inputs.direction[3 * k + Math.floor(r() * 3)] = 1;
+  return M;
+}
 function structArgs(r) {
   const b = makeStructures(1 + Math.floor(r() * 4), 1 + Math.floor(r() * 6), { seed: Math.floor(r() * 1e6), L: 2 + r() * 6, pbc: r() < 0.5 });
   const rule = [{ kind: 'fc' }, { kind: 'cutoff', cutoff: 1 + r() * 4 }, { kind: 'knn', k: 1 + Math.floor(r() * 6) }][Math.floor(r() * 3)];
@@ -136,6 +144,16 @@ const BASES = {
   createPlan: (r) => [{ ...SMALL_CONFIG }, { nodes: Math.floor(r() * 20), edges: Math.floor(r() * 40), graphs: Math.floor(r() * 4) }, r() < 0.5 ? 'float32' : 'float64'],
   planInfo: (r) => [modelArgs(r).plan],
   releasePlan: (r) => [modelArgs(r).plan],
+  forcesStep: (r) => {
+    const M = forceArgs(r);
+    const stress = r() < 0.5;
+    return [M.plan, M.inputs, M.shape, M.params, new M.F(M.shape.graphs), new M.F(3 * M.shape.nodes),
+      ...(stress ? [new M.F(6 * M.shape.graphs), new Float64Array(M.shape.graphs).fill(10)] : [])];
+  },
+  forceGrad: (r) => {
+    const M = forceArgs(r);
+    return [M.plan, M.inputs, M.shape, M.params, new Float64Array(3 * M.shape.nodes).fill(0.1), new Float64Array(M.P), ...(r() < 0.5 ? [new Float64Array(M.P)] : [])];
+  },
   trainStep: (r) => { const M = modelArgs(r); return [M.plan, M.inputs, M.shape, M.params, M.grads, M.m, M.v, { ...M.adam }]; },
   trainStepAsync: (r) => { const M = modelArgs(r); return [M.plan, M.inputs, M.shape, M.params, M.grads, M.m, M.v, { ...M.adam, clipNorm: 1 }]; },
   lossAndGrad: (r) => { const M = modelArgs(r); return [M.plan, M.inputs, M.shape, M.params, M.grads]; },
