@@ -17,11 +17,17 @@ import { CacheError } from './errors';
 import { parseGraphRule } from './graph-rule';
 import type { GraphStore } from './types';
 
-/** The current cache format version; other versions are refused. */
-export const GNB_VERSION = 1;
+/**
+ * The format version this gnnbatch writes. Version 2 (forces and stress,
+ * issue 22) adds the optional arrays `forces` and `stress`; version 1 files
+ * (without them) are still read. Other versions are refused.
+ */
+export const GNB_VERSION = 2;
+/** The versions {@link loadStore} reads. */
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 const MAGIC = 'GNNBSTOR';
 
-type ArrayName = 'nodeOffset' | 'edgeOffset' | 'atomicNumber' | 'positions' | 'senders' | 'receivers' | 'distance' | 'senderPerm' | 'targets' | 'cells' | 'pbc' | 'directions';
+type ArrayName = 'nodeOffset' | 'edgeOffset' | 'atomicNumber' | 'positions' | 'senders' | 'receivers' | 'distance' | 'senderPerm' | 'targets' | 'cells' | 'pbc' | 'directions' | 'forces' | 'stress';
 const ARRAYS: { name: ArrayName; dtype: 'i32' | 'u8' | 'f32' | 'f64'; optional?: boolean }[] = [
   { name: 'nodeOffset', dtype: 'i32' },
   { name: 'edgeOffset', dtype: 'i32' },
@@ -37,6 +43,10 @@ const ARRAYS: { name: ArrayName; dtype: 'i32' | 'u8' | 'f32' | 'f64'; optional?:
   // Unit edge vectors (PaiNN), only in stores built with directions. Last, so
   // that a reader that does not know the entry still finds every other array.
   { name: 'directions', dtype: 'f32', optional: true },
+  // Version 2: per-atom forces [nodes x 3] and per-graph stress [graphs x 6]
+  // (Voigt), only in stores of data that has them (NaN = missing).
+  { name: 'forces', dtype: 'f32', optional: true },
+  { name: 'stress', dtype: 'f32', optional: true },
 ];
 
 interface ArrayEntry {
@@ -220,8 +230,8 @@ export function loadStore(file: string, options: LoadStoreOptions = {}): GraphSt
   if (buf.byteLength < 16 || buf.toString('latin1', 0, 8) !== MAGIC)
     throw new CacheError(file, 'not a gnnbatch .gnb cache (bad magic)', 'ERR_GNN_CACHE_MAGIC');
   const version = buf.readUInt32LE(8);
-  if (version !== GNB_VERSION)
-    throw new CacheError(file, `cache format version ${version}, this gnnbatch reads version ${GNB_VERSION}; rebuild it with "gnnbatch data build"`, 'ERR_GNN_CACHE_VERSION');
+  if (!READABLE_VERSIONS.includes(version))
+    throw new CacheError(file, `cache format version ${version}, this gnnbatch reads versions ${READABLE_VERSIONS.join(' and ')}; rebuild it with "gnnbatch data build"`, 'ERR_GNN_CACHE_VERSION');
   const hlen = buf.readUInt32LE(12);
   if (16 + hlen > buf.byteLength) throw new CacheError(file, 'truncated inside the header', 'ERR_GNN_CACHE_TRUNCATED');
   let header: Header;
@@ -248,6 +258,8 @@ export function loadStore(file: string, options: LoadStoreOptions = {}): GraphSt
   for (const spec of ARRAYS) {
     const e = header.arrays.find((a) => a.name === spec.name);
     if (!e && spec.optional) continue;
+    if (version < 2 && (spec.name === 'forces' || spec.name === 'stress'))
+      throw new CacheError(file, `corrupt header (array '${spec.name}' in a version ${version} file)`, 'ERR_GNN_CACHE_CORRUPT');
     if (!e || e.dtype !== spec.dtype || !Number.isSafeInteger(e.offset) || !Number.isSafeInteger(e.length) || e.offset % 8 !== 0 || e.length < 0)
       throw new CacheError(file, `corrupt header (array '${spec.name}': dtype, offset or length)`, 'ERR_GNN_CACHE_CORRUPT');
     if (e.offset < dataEnd)
@@ -286,6 +298,10 @@ export function loadStore(file: string, options: LoadStoreOptions = {}): GraphSt
   };
   const directions = arrays.get('directions') as Float32Array | undefined;
   if (directions) store.directions = directions;
+  const forces = arrays.get('forces') as Float32Array | undefined;
+  if (forces) store.forces = forces;
+  const stress = arrays.get('stress') as Float32Array | undefined;
+  if (stress) store.stress = stress;
   const G = store.numGraphs;
   if (store.nodeOffset.length !== G + 1 || store.ids.length !== G || store.targets.length !== G * store.targetNames.length ||
       store.positions.length !== store.atomicNumber.length * 3)
@@ -296,6 +312,13 @@ export function loadStore(file: string, options: LoadStoreOptions = {}): GraphSt
     throw new CacheError(file, `corrupt: array 'pbc' has ${store.pbc.length} values, ${G} graphs need ${G * 3}`, 'ERR_GNN_CACHE_CORRUPT');
   if (directions && directions.length !== 3 * store.senders.length)
     throw new CacheError(file, `corrupt: array 'directions' has ${directions.length} values, ${store.senders.length} edges need ${3 * store.senders.length}`, 'ERR_GNN_CACHE_CORRUPT');
+  if (forces && forces.length !== 3 * store.atomicNumber.length)
+    throw new CacheError(file, `corrupt: array 'forces' has ${forces.length} values, ${store.atomicNumber.length} atoms need ${3 * store.atomicNumber.length}`, 'ERR_GNN_CACHE_CORRUPT');
+  if (stress && stress.length !== 6 * G)
+    throw new CacheError(file, `corrupt: array 'stress' has ${stress.length} values, ${G} graphs need ${6 * G}`, 'ERR_GNN_CACHE_CORRUPT');
+  // NaN marks a structure without forces or stress; infinities are corrupt.
+  for (const [name, a] of [['forces', forces], ['stress', stress]] as const)
+    if (a) for (let i = 0; i < a.length; i++) if (a[i] === Infinity || a[i] === -Infinity) throw new CacheError(file, `corrupt: ${name}[${i}] is not finite`, 'ERR_GNN_CACHE_CORRUPT');
   checkValues(file, 'distance', store.distance, true);
   if (directions) checkDirections(file, directions);
   checkValues(file, 'positions', store.positions, false);

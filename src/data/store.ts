@@ -160,7 +160,44 @@ function assembleStore(structures: readonly Structure[], batch: NativeStructureB
     source: options.source ?? '',
   };
   if (nb.direction) store.directions = nb.direction;
+  addForceColumns(store, structures, ids);
   return { store, edgeless, dropped: keep ? S - G : 0 };
+}
+
+/**
+ * Adds the {@link GraphStore.forces} and {@link GraphStore.stress} columns when
+ * some of the structures (`ids`: the kept ones, in store order) have them; the
+ * graphs of the others get NaN. A forces array that is not [atoms x 3] or a
+ * stress that is not [6] is ERR_GNN_DATA_FORMAT naming the structure.
+ */
+function addForceColumns(store: GraphStore, structures: readonly Structure[], ids: readonly number[]): void {
+  const anyForces = ids.some((s) => structures[s].forces !== undefined);
+  const anyStress = ids.some((s) => structures[s].stress !== undefined);
+  if (!anyForces && !anyStress) return;
+  const bad = (s: number, what: string): never => {
+    throw new ArgumentError(`structure ${s} ('${structures[s].id}'): ${what}`, 'ERR_GNN_DATA_FORMAT');
+  };
+  if (anyForces) {
+    const forces = new Float32Array(3 * store.atomicNumber.length).fill(NaN);
+    ids.forEach((s, g) => {
+      const f = structures[s].forces;
+      if (!f) return;
+      const atoms = store.nodeOffset[g + 1] - store.nodeOffset[g];
+      if (f.length !== 3 * atoms) bad(s, `${f.length} force components for ${atoms} atoms (expected ${3 * atoms}: [atoms x 3])`);
+      forces.set(f, 3 * store.nodeOffset[g]);
+    });
+    store.forces = forces;
+  }
+  if (anyStress) {
+    const stress = new Float32Array(6 * store.numGraphs).fill(NaN);
+    ids.forEach((s, g) => {
+      const v = structures[s].stress;
+      if (!v) return;
+      if (v.length !== 6) bad(s, `stress has ${v.length} components, expected 6 (Voigt xx yy zz yz xz xy)`);
+      stress.set(v, 6 * g);
+    });
+    store.stress = stress;
+  }
 }
 
 /**
@@ -297,7 +334,7 @@ export function* structuresFromStore(store: GraphStore): Generator<Structure> {
       ? [store.pbc[g * 3] !== 0, store.pbc[g * 3 + 1] !== 0, store.pbc[g * 3 + 2] !== 0]
       : [false, false, false];
     const periodic = pbc.some((p) => p);
-    yield {
+    const s: Structure = {
       id: store.ids[g],
       numbers: store.atomicNumber.slice(a0, a1),
       positions: Float64Array.from(store.positions.subarray(a0 * 3, a1 * 3)),
@@ -305,5 +342,10 @@ export function* structuresFromStore(store: GraphStore): Generator<Structure> {
       pbc,
       targets,
     };
+    const f = store.forces?.subarray(a0 * 3, a1 * 3);
+    if (f && f.length > 0 && !Number.isNaN(f[0])) s.forces = Float64Array.from(f);
+    const st = store.stress?.subarray(6 * g, 6 * g + 6);
+    if (st && !Number.isNaN(st[0])) s.stress = Float64Array.from(st);
+    yield s;
   }
 }

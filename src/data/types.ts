@@ -21,6 +21,18 @@ export interface Structure {
   targets: Record<string, number>;
   /** Other metadata (SMILES, compound name, ...). */
   info?: Record<string, string | number | boolean>;
+  /**
+   * Optional per-atom forces F = -dE/dx, row-major [atoms x 3] (xyz per atom),
+   * in the energy target's units per Å (eV/Å for eV data), of the energy whose
+   * value is the structure's energy target (docs/forces.md).
+   */
+  forces?: Float64Array;
+  /**
+   * Optional stress [6] in Voigt order xx yy zz yz xz xy, ASE's sign convention
+   * (stress = (1/V) dE/dstrain: positive when the energy rises on stretching),
+   * in energy units per Å^3 (eV/Å^3 for eV data). Periodic structures only.
+   */
+  stress?: Float64Array;
 }
 
 /**
@@ -58,6 +70,18 @@ export interface GraphStore {
    * edge, so other models go without).
    */
   directions?: Float32Array;
+  /**
+   * [nodes x 3] optional per-atom forces (xyz per atom, float32, source units;
+   * NaN for the atoms of structures that have none). Present only when some
+   * structure of the store has forces.
+   */
+  forces?: Float32Array;
+  /**
+   * [numGraphs x 6] optional stress, Voigt xx yy zz yz xz xy, ASE's sign
+   * (float32, source units; NaN rows for structures that have none). Present
+   * only when some structure of the store has a stress.
+   */
+  stress?: Float32Array;
   /** Target names, the columns of `targets`. */
   targetNames: string[];
   /** [numGraphs x targetNames.length] row-major target values in source units (NaN = missing). */

@@ -4,8 +4,11 @@
  * `numbers` (int32 blob; int64 in very old files), `positions` (float64 blob
  * [natoms x 3]), `cell` (float64 blob [3 x 3]), `pbc` (integer bit mask: bit a
  * set when axis a is periodic), `key_value_pairs` (JSON text), plus the
- * calculator's `energy` and the `unique_id`. Numeric key-value pairs (and
- * `energy`, booleans as 1/0) become targets; strings stay in `info`.
+ * calculator's `energy`, `forces` (float64 blob [natoms x 3]) and `stress`
+ * (float64 blob [6], Voigt xx yy zz yz xz xy, ASE's sign and eV/Å^3) and the
+ * `unique_id`. Numeric key-value pairs (and `energy`, booleans as 1/0) become
+ * targets; strings stay in `info`; forces and stress become
+ * {@link Structure.forces} and {@link Structure.stress}.
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import { ELEMENT_SYMBOLS } from '../elements';
@@ -22,6 +25,8 @@ interface SystemRow {
   key_value_pairs: string | null;
   energy: number | null;
   natoms: number | null;
+  forces: Buffer | null;
+  stress: Buffer | null;
 }
 
 function float64s(b: Buffer): Float64Array {
@@ -81,7 +86,7 @@ export async function* readAseDb(file: string): AsyncGenerator<Structure> {
     for (const c of ['id', 'numbers', 'positions'])
       if (!cols.has(c)) throw new DataFormatError({ file, field: c }, "not an ASE database: table 'systems' with this column is missing");
     const pick = (c: string) => (cols.has(c) ? c : `NULL AS ${c}`);
-    const sql = `SELECT id, ${pick('unique_id')}, numbers, positions, ${pick('cell')}, ${pick('pbc')}, ${pick('key_value_pairs')}, ${pick('energy')}, ${pick('natoms')} FROM systems ORDER BY id`;
+    const sql = `SELECT id, ${pick('unique_id')}, numbers, positions, ${pick('cell')}, ${pick('pbc')}, ${pick('key_value_pairs')}, ${pick('energy')}, ${pick('natoms')}, ${pick('forces')}, ${pick('stress')} FROM systems ORDER BY id`;
     let entry = 0;
     for (const row of db.prepare(sql).iterate() as IterableIterator<SystemRow>) {
       yield rowToStructure(row, file, entry++);
@@ -134,5 +139,23 @@ function rowToStructure(row: SystemRow, file: string, entry: number): Structure 
         else if (typeof v === 'string') info[k] = v;
       }
   }
-  return { id: row.unique_id ?? String(row.id), numbers, positions, cell, pbc, targets, info };
+  const s: Structure = { id: row.unique_id ?? String(row.id), numbers, positions, cell, pbc, targets, info };
+  if (row.forces && row.forces.byteLength > 0) {
+    if (row.forces.byteLength !== 24 * n)
+      throw new DataFormatError(loc('forces'), `row id ${row.id}: forces blob of ${row.forces.byteLength} bytes, expected ${n} atoms x 3 float64 (${24 * n} bytes)`);
+    s.forces = float64s(row.forces);
+    checkFinite(s.forces, loc('forces'), `row id ${row.id}`, (i) => `atom ${Math.floor(i / 3)}, component ${'xyz'[i % 3]}`);
+  }
+  if (row.stress && row.stress.byteLength > 0) {
+    if (row.stress.byteLength !== 48)
+      throw new DataFormatError(loc('stress'), `row id ${row.id}: stress blob of ${row.stress.byteLength} bytes, expected 6 float64 (Voigt, 48 bytes)`);
+    s.stress = float64s(row.stress);
+    checkFinite(s.stress, loc('stress'), `row id ${row.id}`, (i) => `component ${['xx', 'yy', 'zz', 'yz', 'xz', 'xy'][i]}`);
+  }
+  return s;
+}
+
+function checkFinite(a: Float64Array, where: { file: string; entry: number; field: string }, row: string, what: (i: number) => string): void {
+  for (let i = 0; i < a.length; i++)
+    if (!Number.isFinite(a[i])) throw new DataFormatError(where, `${row}: ${what(i)} is not finite (${a[i]})`);
 }

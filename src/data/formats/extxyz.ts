@@ -9,8 +9,12 @@
  *   n lines  one atom per line, columns as `Properties` says
  *            (default `species:S:1:pos:R:3`; `Z:I:1` may replace species)
  *
- * Unquoted scalar numbers become targets, booleans go to both `info` and
- * targets (1/0); quoted values (strings, vectors, quoted numbers) stay in `info`. Frames are streamed one at a time.
+ * Unquoted scalar numbers become targets (ASE's per-frame `energy` among
+ * them), booleans go to both `info` and targets (1/0); quoted values (strings,
+ * vectors, quoted numbers) stay in `info`, except `stress` (9 numbers, 3x3, or
+ * 6, Voigt) and `virial` (9 numbers; stress = -virial / V), which become
+ * {@link Structure.stress}. A `forces:R:3` column becomes {@link Structure.forces}.
+ * Frames are streamed one at a time.
  */
 import * as fs from 'fs';
 import { atomicNumberOf, ELEMENT_SYMBOLS } from '../elements';
@@ -137,18 +141,25 @@ function parseFrame(n: number, comment: string, atomLines: string[], file: strin
   }
   if (!pbc) pbc = cell ? [true, true, true] : [false, false, false];
   if (pbc.some((p) => p) && !cell) throw new DataFormatError({ ...loc, field: 'Lattice' }, 'pbc is set but the frame has no Lattice');
+  const stress = frameStress(info, cell, { ...loc, entry: frame });
   const width = columns.reduce((s, c) => s + c.count, 0);
-  let speciesCol = -1, zCol = -1, posCol = -1, at = 0;
+  let speciesCol = -1, zCol = -1, posCol = -1, forcesCol = -1, at = 0;
   for (const c of columns) {
     if (c.name === 'species' && c.type === 'S') speciesCol = at;
     if (c.name === 'Z' && c.type === 'I') zCol = at;
     if ((c.name === 'pos' || c.name === 'positions') && c.type === 'R' && c.count === 3) posCol = at;
+    if (c.name === 'forces') {
+      if (c.type !== 'R' || c.count !== 3)
+        throw new DataFormatError({ ...loc, entry: frame, field: 'forces' }, `the forces column must be 'forces:R:3' (three reals per atom), found 'forces:${c.type}:${c.count}'`);
+      forcesCol = at;
+    }
     at += c.count;
   }
   if (posCol < 0) throw new DataFormatError({ ...loc, field: 'Properties' }, "no 'pos:R:3' column");
   if (speciesCol < 0 && zCol < 0) throw new DataFormatError({ ...loc, field: 'Properties' }, "no 'species:S:1' or 'Z:I:1' column");
   const numbers = new Uint8Array(n);
   const positions = new Float64Array(n * 3);
+  const forces = forcesCol >= 0 ? new Float64Array(n * 3) : undefined;
   for (let i = 0; i < n; i++) {
     const ln = firstLine + 2 + i;
     const tok = atomLines[i].trim().split(/\s+/);
@@ -168,9 +179,52 @@ function parseFrame(n: number, comment: string, atomLines: string[], file: strin
       if (!Number.isFinite(v)) throw new DataFormatError({ file, line: ln, entry: frame, field: 'pos' }, `not a number: '${tok[posCol + a]}'`);
       positions[i * 3 + a] = v;
     }
+    if (forces)
+      for (let a = 0; a < 3; a++) {
+        const v = parseNumber(tok[forcesCol + a]);
+        if (!Number.isFinite(v)) throw new DataFormatError({ file, line: ln, entry: frame, field: 'forces' }, `force component ${'xyz'[a]} of atom ${i} is not a finite number: '${tok[forcesCol + a]}'`);
+        forces[i * 3 + a] = v;
+      }
   }
   const id = typeof info.id === 'string' ? info.id : typeof info.name === 'string' ? info.name : String(targets.id ?? frame);
-  return { id, numbers, positions, cell, pbc, targets, info };
+  const s: Structure = { id, numbers, positions, cell, pbc, targets, info };
+  if (forces) s.forces = forces;
+  if (stress) s.stress = stress;
+  return s;
+}
+
+/** |det| of a row-major 3x3 cell (its volume in Å^3). */
+function cellVolume(c: Float64Array): number {
+  return Math.abs(c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]));
+}
+
+/**
+ * The frame's stress in Voigt order (xx yy zz yz xz xy), taken out of `info`:
+ * ASE writes `stress` as the full 3x3 matrix (9 numbers, row-major) or in
+ * Voigt form (6 numbers), and some codes `virial` (9 numbers, energy units),
+ * which is converted as stress = -virial / V (needs the Lattice). `stress`
+ * wins when both are given. Undefined when the frame has neither.
+ */
+function frameStress(info: Record<string, InfoValue>, cell: Float64Array | null, loc: { file: string; line: number; entry: number }): Float64Array | undefined {
+  const read = (key: string): number[] | undefined => {
+    const raw = info[key];
+    if (raw === undefined) return undefined;
+    const v = typeof raw === 'string' ? raw.trim().split(/\s+/).map(parseNumber) : [Number.NaN];
+    if ((v.length !== 9 && (key !== 'stress' || v.length !== 6)))
+      throw new DataFormatError({ ...loc, field: key }, `expected ${key === 'stress' ? '9 (3x3) or 6 (Voigt)' : '9 (3x3)'} numbers, found '${String(raw).slice(0, 80)}'`);
+    const bad = v.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw new DataFormatError({ ...loc, field: key }, `component ${bad} is not a finite number in '${String(raw).slice(0, 80)}'`);
+    delete info[key];
+    return v;
+  };
+  const voigt = (m: number[]): Float64Array => Float64Array.of(m[0], m[4], m[8], m[5], m[2], m[1]);
+  const stress = read('stress');
+  const virial = read('virial');
+  if (stress) return stress.length === 6 ? Float64Array.from(stress) : voigt(stress);
+  if (!virial) return undefined;
+  const volume = cell ? cellVolume(cell) : 0;
+  if (!(volume > 0)) throw new DataFormatError({ ...loc, field: 'virial' }, 'a virial needs the cell volume (stress = -virial / V), but the frame has no Lattice of non-zero volume');
+  return voigt(virial.map((x) => -x / volume));
 }
 
 /** Streams the frames of an extended XYZ file. */
@@ -342,7 +396,13 @@ export function formatExtxyzFrame(s: Structure): string {
   const parts: string[] = [];
   const periodic = s.pbc.some((p) => p);
   if (s.cell && (periodic || s.cell.some((x) => x !== 0))) parts.push(`Lattice="${Array.from(s.cell, (x) => String(x)).join(' ')}"`);
-  parts.push('Properties=species:S:1:pos:R:3');
+  const withForces = s.forces !== undefined && s.forces.length === 3 * s.numbers.length;
+  parts.push(withForces ? 'Properties=species:S:1:pos:R:3:forces:R:3' : 'Properties=species:S:1:pos:R:3');
+  if (s.stress && s.stress.length === 6) {
+    // ASE's form: the full 3x3 matrix, row-major.
+    const [xx, yy, zz, yz, xz, xy] = Array.from(s.stress, (x) => String(x));
+    parts.push(`stress="${[xx, xy, xz, xy, yy, yz, xz, yz, zz].join(' ')}"`);
+  }
   const infoKeys = new Set(Object.keys(s.info ?? {}));
   for (const [k, v] of Object.entries(s.targets)) if (!infoKeys.has(k)) parts.push(`${k}=${formatValue(v)}`);
   for (const [k, v] of Object.entries(s.info ?? {})) parts.push(`${k}=${formatValue(v)}`);
@@ -351,7 +411,8 @@ export function formatExtxyzFrame(s: Structure): string {
   const lines = [String(s.numbers.length), parts.join(' ')];
   for (let i = 0; i < s.numbers.length; i++) {
     const p = s.positions;
-    lines.push(`${ELEMENT_SYMBOLS[s.numbers[i]]} ${p[i * 3]} ${p[i * 3 + 1]} ${p[i * 3 + 2]}`);
+    const f = withForces && s.forces ? ` ${s.forces[i * 3]} ${s.forces[i * 3 + 1]} ${s.forces[i * 3 + 2]}` : '';
+    lines.push(`${ELEMENT_SYMBOLS[s.numbers[i]]} ${p[i * 3]} ${p[i * 3 + 1]} ${p[i * 3 + 2]}${f}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -18,13 +18,16 @@
  *   stays in a physical range.
  * Target (eV/atom): `enthalpy_formation_atom` = (1/n) x the Morse pair energy
  * ({@link pairEnergy}) over every pair within 5 Å, periodic images included;
- * `Egap` = a smooth function of the mean nearest-neighbour distance.
+ * `Egap` = a smooth function of the mean nearest-neighbour distance;
+ * `energy` (eV) = the cell's total pair energy, whose exact forces (eV/Å) and
+ * stress (ASE's convention, eV/Å^3) the crystal carries: train forces on
+ * `energy`, not on the per-atom target.
  * Default N = 20,000 (a choice; the study does not state its AFLOW count).
  */
 import { cellFromParameters } from '../formats/aflow-json';
 import { mulberry32 } from '../split';
 import type { Structure } from '../types';
-import { covalentRadius, pairEnergy, PAIR_CUTOFF } from './potential';
+import { covalentRadius, pairEnergy, pairEnergyDerivative, PAIR_CUTOFF } from './potential';
 
 /** Default number of aflow-like crystals. */
 export const AFLOW_LIKE_SIZE = 20000;
@@ -36,8 +39,27 @@ function gaussian(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
 }
 
-/** Per-atom pair energy and mean nearest-neighbour distance with periodic images. */
-function periodicEnergy(numbers: Uint8Array, pos: Float64Array, cell: Float64Array): { perAtom: number; meanNn: number } {
+/** The periodic pair energy of a crystal and what comes with it. */
+export interface PeriodicPairEnergy {
+  /** Energy per atom (eV/atom). */
+  perAtom: number;
+  /** Mean nearest-neighbour distance (Å). */
+  meanNn: number;
+  /** Total energy of the cell (eV). */
+  energy: number;
+  /** F = -dE/dx, [atoms x 3] (eV/Å). */
+  forces: Float64Array;
+  /** ASE's stress (1/V) dE/dstrain, Voigt xx yy zz yz xz xy (eV/Å^3). */
+  stress: Float64Array;
+}
+
+/**
+ * Per-atom pair energy and mean nearest-neighbour distance with periodic
+ * images, with the exact forces and stress of the same sum: each image pair
+ * term 0.5 phi(r), r = |x_j + T - x_i|, adds 0.5 phi'(r) d/r to dE/dx_j, takes
+ * it from dE/dx_i, and adds 0.5 phi'(r) d d^T / r to dE/dstrain.
+ */
+export function periodicEnergy(numbers: Uint8Array, pos: Float64Array, cell: Float64Array): PeriodicPairEnergy {
   const n = numbers.length;
   const c = cell;
   const det = c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]);
@@ -54,6 +76,8 @@ function periodicEnergy(numbers: Uint8Array, pos: Float64Array, cell: Float64Arr
         shifts.push(t0 * c[0] + t1 * c[3] + t2 * c[6], t0 * c[1] + t1 * c[4] + t2 * c[7], t0 * c[2] + t1 * c[5] + t2 * c[8]);
   const zero = (shifts.length / 3 - 1) / 2; // the middle shift is (0, 0, 0)
   let e = 0, nn = 0;
+  const grad = new Float64Array(3 * n);
+  const w = new Float64Array(6);
   for (let i = 0; i < n; i++) {
     let best = Infinity;
     for (let j = 0; j < n; j++) {
@@ -66,11 +90,17 @@ function periodicEnergy(numbers: Uint8Array, pos: Float64Array, cell: Float64Arr
         const r = Math.sqrt(r2);
         if (r < best) best = r;
         e += 0.5 * pairEnergy(numbers[i], numbers[j], r);
+        const g = (0.5 * pairEnergyDerivative(numbers[i], numbers[j], r)) / r;
+        grad[j * 3] += g * dx; grad[j * 3 + 1] += g * dy; grad[j * 3 + 2] += g * dz;
+        grad[i * 3] -= g * dx; grad[i * 3 + 1] -= g * dy; grad[i * 3 + 2] -= g * dz;
+        w[0] += g * dx * dx; w[1] += g * dy * dy; w[2] += g * dz * dz;
+        w[3] += g * dy * dz; w[4] += g * dx * dz; w[5] += g * dx * dy;
       }
     }
     nn += best;
   }
-  return { perAtom: e / n, meanNn: nn / n };
+  const volume = Math.abs(det);
+  return { perAtom: e / n, meanNn: nn / n, energy: e, forces: grad.map((x) => (x === 0 ? 0 : -x)), stress: w.map((x) => x / volume) };
 }
 
 /** One aflow-like crystal from a seeded stream. */
@@ -120,7 +150,7 @@ export function aflowLikeCrystal(seed: number, index: number): Structure {
   // distance in skewed cells (the fractional-rounding image is not always the
   // nearest); such a crystal is re-drawn (up to 8 times) so the targets stay
   // in a physical range (per-atom energy below 10 eV).
-  let energy = { perAtom: 0, meanNn: 0 };
+  let energy: PeriodicPairEnergy | null = null;
   for (let draw = 0; draw < 8; draw++) {
     for (let i = 0; i < n; i++) {
       numbers[i] = species[i % kinds];
@@ -152,15 +182,17 @@ export function aflowLikeCrystal(seed: number, index: number): Structure {
     energy = periodicEnergy(numbers, pos, cell);
     if (energy.perAtom < 10) break;
   }
-  const { perAtom, meanNn } = energy;
+  const { perAtom, meanNn, energy: total, forces, stress } = energy as PeriodicPairEnergy;
   return {
     id: `aflow-like-${index + 1}`,
     numbers,
     positions: pos,
     cell,
     pbc: [true, true, true],
-    targets: { enthalpy_formation_atom: perAtom, Egap: Math.max(0, 4 * Math.tanh(meanNn - 2.2)) },
+    targets: { enthalpy_formation_atom: perAtom, Egap: Math.max(0, 4 * Math.tanh(meanNn - 2.2)), energy: total },
     info: { compound: [...new Set(species)].map(String).join('-') },
+    forces,
+    stress,
   };
 }
 

@@ -27,4 +27,5 @@ export function generate(spec: GeneratorSpec, seed = 42): Generator<Structure> {
 
 export { qm9Like, qm9LikeMolecule, QM9_SIZE } from './qm9-like';
 export { aflowLike, aflowLikeCrystal, AFLOW_LIKE_SIZE } from './aflow-like';
-export { pairEnergy, atomReferenceEnergy, covalentRadius, PAIR_CUTOFF } from './potential';
+export { pairEnergy, pairEnergyDerivative, moleculePairEnergyForces, atomReferenceEnergy, covalentRadius, PAIR_CUTOFF } from './potential';
+export { periodicEnergy, type PeriodicPairEnergy } from './aflow-like';

@@ -39,3 +39,36 @@ export function pairEnergy(zi: number, zj: number, r: number): number {
   const fc = 0.5 * (Math.cos((Math.PI * r) / PAIR_CUTOFF) + 1);
   return depth * (x * x - 2 * x) * fc;
 }
+
+/** d{@link pairEnergy}/dr (eV/Å): 0 at and beyond {@link PAIR_CUTOFF}, continuous there (the cosine cutoff's slope is 0 at the cutoff). */
+export function pairEnergyDerivative(zi: number, zj: number, r: number): number {
+  if (r >= PAIR_CUTOFF) return 0;
+  const r0 = covalentRadius(zi) + covalentRadius(zj);
+  const depth = 0.5 + 0.05 * Math.abs(zi - zj) ** 0.5;
+  const x = Math.exp(-1.8 * (r - r0));
+  const a = (Math.PI * r) / PAIR_CUTOFF;
+  const fc = 0.5 * (Math.cos(a) + 1);
+  const dfc = (-0.5 * Math.PI * Math.sin(a)) / PAIR_CUTOFF;
+  return depth * ((2 * x - 2) * (-1.8 * x) * fc + (x * x - 2 * x) * dfc);
+}
+
+/**
+ * Morse pair energy of a molecule (every pair, no periodic images) and its
+ * exact forces F_i = -dE/dx_i, [atoms x 3] (eV/Å).
+ */
+export function moleculePairEnergyForces(numbers: Uint8Array, pos: Float64Array): { energy: number; forces: Float64Array } {
+  const n = numbers.length;
+  const forces = new Float64Array(3 * n);
+  let energy = 0;
+  for (let i = 0; i < n; i++)
+    for (let j = i + 1; j < n; j++) {
+      const dx = pos[i * 3] - pos[j * 3], dy = pos[i * 3 + 1] - pos[j * 3 + 1], dz = pos[i * 3 + 2] - pos[j * 3 + 2];
+      const r = Math.sqrt(dx * dx + dy * dy + dz * dz);
+      energy += pairEnergy(numbers[i], numbers[j], r);
+      const g = r > 0 ? pairEnergyDerivative(numbers[i], numbers[j], r) / r : 0;
+      // dE/dx_i = g (x_i - x_j), dE/dx_j = -g (x_i - x_j).
+      forces[i * 3] -= g * dx; forces[i * 3 + 1] -= g * dy; forces[i * 3 + 2] -= g * dz;
+      forces[j * 3] += g * dx; forces[j * 3 + 1] += g * dy; forces[j * 3 + 2] += g * dz;
+    }
+  return { energy, forces };
+}

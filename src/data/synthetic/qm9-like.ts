@@ -18,11 +18,13 @@
  *   (heavy-heavy non-bonded >= 1.3 Å): realistic interatomic spacing.
  * Targets (eV): `U0` = sum of atomic reference energies + Morse pair energy
  * over all pairs ({@link pairEnergy}); `pair_energy` = the Morse part alone.
+ * Forces (eV/Å): the exact F = -dU0/dx of the same pair energy (the atomic
+ * references are constants), so `U0` and the forces train together.
  * Deterministic for a given seed and N (each molecule has its own stream).
  */
 import { mulberry32 } from '../split';
 import type { Structure } from '../types';
-import { atomReferenceEnergy, pairEnergy } from './potential';
+import { atomReferenceEnergy, moleculePairEnergyForces } from './potential';
 
 /** QM9's size. */
 export const QM9_SIZE = 133885;
@@ -182,14 +184,9 @@ export function qm9LikeMolecule(seed: number, index: number): Structure {
     }
     pos.set(p, i * 3);
   }
-  let pairE = 0, ref = 0;
-  for (let i = 0; i < n; i++) {
-    ref += atomReferenceEnergy(numbers[i]);
-    for (let j = i + 1; j < n; j++) {
-      const dx = pos[i * 3] - pos[j * 3], dy = pos[i * 3 + 1] - pos[j * 3 + 1], dz = pos[i * 3 + 2] - pos[j * 3 + 2];
-      pairE += pairEnergy(numbers[i], numbers[j], Math.sqrt(dx * dx + dy * dy + dz * dz));
-    }
-  }
+  let ref = 0;
+  for (let i = 0; i < n; i++) ref += atomReferenceEnergy(numbers[i]);
+  const { energy: pairE, forces } = moleculePairEnergyForces(numbers, pos);
   return {
     id: `qm9-like-${index + 1}`,
     numbers,
@@ -197,6 +194,7 @@ export function qm9LikeMolecule(seed: number, index: number): Structure {
     cell: null,
     pbc: [false, false, false],
     targets: { U0: ref + pairE, pair_energy: pairE },
+    forces,
   };
 }
 
