@@ -18,6 +18,16 @@
  * plans. A graph's prediction does not depend on its batch companions: the
  * kernels compute each row of a graph in the same order wherever it sits in
  * the batch, so results equal (bitwise) predicting each call alone.
+ *
+ * Forces and stress (`predict(structures, { properties })`, docs/forces.md):
+ * calls that ask for forces or stress are built with edge directions and
+ * merged into force batches, each one native force pass (`forcesStep`) on a
+ * force plan (created with `{ forces: true }`) held besides the energy plan
+ * from the first such call on. A batch holds calls of one kind: the oldest
+ * queued call decides which, and calls of the other kind wait for the next
+ * batch. The force pass runs on the calling thread (there is no asynchronous
+ * binding of it yet). Its results equal `loadModel().predict([s], {
+ * properties })` of each structure alone, bit for bit.
  */
 import { buildStoreAsync, checkEdgeCeilings, edgeBound, packerArrays, parseGraphRule, type GraphStore, type Structure } from '../data';
 import { parseShapeKey } from '../batching/shapes';
@@ -28,6 +38,11 @@ import { readCheckpoint } from '../train/checkpoint';
 import { PlanCache, inputsFor, needsDirections } from '../train/plan';
 import { atomrefOffsets } from '../train/atomref';
 import { checkModelClasses } from '../train/inference';
+import { buildForcePlan, estimateForcePlanBytes, periodicVolume, propertyList, type PredictedProperties, type PropertyName } from '../train/force-evaluator';
+import { computeForces } from '../model/forces';
+import type { Plan } from '../train/plan';
+
+export type { PredictedProperties, PropertyName } from '../train/force-evaluator';
 
 /** A batch budget: the most graphs, nodes and edges one native forward pass takes. */
 export interface BatchBudget {
@@ -78,7 +93,8 @@ export interface PredictorOptions {
   threads?: number;
   /**
    * Hard byte limit of the serving plan (native and input buffers of the one
-   * plan held at a time): the batch budget's plan must fit it
+   * plan held at a time; the force plan, held besides it once a call asks for
+   * forces or stress, has the same limit of its own): the batch budget's plan must fit it
    * (ERR_GNN_PLAN_TOO_LARGE at creation otherwise), and a structure too large
    * for the budget runs alone on a plan of its own size only if that fits,
    * else the call is refused with ERR_GNN_REQUEST_TOO_LARGE naming the
@@ -106,6 +122,8 @@ export interface BatchRecord {
   forwardMs: number;
   /** Time the oldest graph of the batch waited in the queue, ms. */
   queueMs: number;
+  /** A force batch (the native force pass, for calls asking for forces or stress) rather than an energy forward pass. */
+  forces: boolean;
 }
 
 /** Counters of a predictor since creation. */
@@ -128,12 +146,16 @@ export interface PredictorStats {
   queueDepth: number;
   /** Edges of the calls accepted and not yet answered (against maxQueuedEdges). */
   queuedEdges: number;
-  /** Plans built (1 after warm-up; 2 more for each batch with a graph larger than the budget: its own plan, then the budget's again). */
+  /** Plans built (1 after warm-up; 2 more for each batch with a graph larger than the budget: its own plan, then the budget's again; force plans included). */
   planBuilds: number;
-  /** Bytes of the plan held now (0 after close). */
+  /** Bytes of the plans held now: the energy plan and, once a call asked for forces or stress, the force plan (0 after close). */
   planBytes: number;
   /** Total forward time, ms. */
   forwardMs: number;
+  /** Force batches (native force passes), included in `batches`. */
+  forceBatches: number;
+  /** Structures predicted with forces or stress, included in `graphs`. */
+  forceGraphs: number;
 }
 
 /** Options of one {@link Predictor.predict} call. */
@@ -145,6 +167,16 @@ export interface PredictCallOptions {
    * call are dropped).
    */
   signal?: AbortSignal;
+}
+
+/** Options of a {@link Predictor.predict} call that names the properties to return. */
+export interface PredictPropertiesOptions extends PredictCallOptions {
+  /**
+   * What to return: 'energy' (always returned), 'forces', 'stress'; unique
+   * names, at least one. With forces or stress the call runs in force batches
+   * (MPEU and SchNet; PaiNN: ERR_GNN_UNSUPPORTED).
+   */
+  properties: readonly PropertyName[];
 }
 
 /** A model served for concurrent callers. */
@@ -169,6 +201,16 @@ export interface Predictor {
    * and a failed batch's error.
    */
   predict(structures: readonly Structure[], options?: PredictCallOptions): Promise<Float64Array>;
+  /**
+   * Energies with forces and/or stress, in the model's units: forces per
+   * structure [atoms x 3] (xyz per atom, F = -dE/dx, target units per Å),
+   * stress per structure [6] (Voigt xx yy zz yz xz xy, target units per Å^3;
+   * null for structures not periodic in 3 dimensions). Equal, bit for bit, to
+   * `loadModel(dir).predict([s], { properties })` of each structure alone.
+   * Errors: those of the call above, ERR_GNN_ARGUMENT for a bad `properties`
+   * list, ERR_GNN_UNSUPPORTED for forces or stress of a PaiNN model.
+   */
+  predict(structures: readonly Structure[], options: PredictPropertiesOptions): Promise<PredictedProperties>;
   /** Counters since creation. */
   stats(): PredictorStats;
   /** Stops taking calls, finishes every accepted one, then frees the plan's native memory (at once, not at garbage collection). */
@@ -177,13 +219,22 @@ export interface Predictor {
 
 /** One accepted call. */
 interface Call {
+  /** Energies (predictions), in order. */
   out: Float64Array;
+  /** Runs in force batches (asks for forces or stress). */
+  force: boolean;
+  /** The properties asked for (null: a plain call answered with the energies array). */
+  properties: PropertyName[] | null;
+  /** Forces per structure, when asked for. */
+  forces?: Float64Array[];
+  /** Stress per structure, when asked for. */
+  stress?: (Float64Array | null)[];
   /** Graphs not yet predicted. */
   remaining: number;
   /** Edges counted against maxQueuedEdges until the call settles. */
   edges: number;
   settled: boolean;
-  resolve: (v: Float64Array) => void;
+  resolve: (v: Float64Array | PredictedProperties) => void;
   reject: (e: unknown) => void;
   signal?: AbortSignal;
   onAbort?: () => void;
@@ -194,6 +245,8 @@ interface Item {
   call: Call;
   store: GraphStore;
   offsets: Float64Array | null;
+  /** Cell volumes of the store's graphs (null: not 3-D periodic), for force calls asking for stress. */
+  volumes: (number | null)[] | null;
   /** Index in the call's results of the store's first graph. */
   base: number;
   /** Next graph of this store to schedule. */
@@ -286,6 +339,39 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
   }
   // One plan at a time, hard-limited, freed at once when dropped.
   const cache = new PlanCache(ck.config, 'float32', planLimit, true, true, directions, true);
+  // Force batches (MPEU, SchNet): their own plan, built at the first force batch, within the same limit.
+  // Its budget is the energy budget, scaled down (all three dimensions alike) when that plan would not fit.
+  const forceCapable = ck.config.kind !== 'painn';
+  const forceBudget: BatchBudget = { ...budget };
+  if (forceCapable) {
+    const full = estimateForcePlanBytes(ck.config, budget);
+    if (full > planLimit) {
+      const base = estimateForcePlanBytes(ck.config, { nodes: 0, edges: 0, graphs: 0 });
+      const f = Math.max(0, (planLimit - base) / (full - base));
+      forceBudget.graphs = Math.max(1, Math.floor(budget.graphs * f));
+      forceBudget.nodes = Math.max(1, Math.floor(budget.nodes * f));
+      forceBudget.edges = Math.max(1, Math.floor(budget.edges * f));
+    }
+  }
+  let forcePlan: Plan | null = null;
+  let forcePlanBuilds = 0;
+  const releaseForcePlan = (): void => {
+    if (forcePlan) nativeModel().releasePlan(forcePlan.handle);
+    forcePlan = null;
+  };
+  /** The force plan for a batch of `shape`: the force budget's, or one of exactly `shape` for an oversize structure (within planLimit). */
+  const forcePlanFor = (shape: PackShape, oversize: boolean): Plan => {
+    if (forcePlan && fitsIn(forcePlan.capacity, shape)) return forcePlan;
+    const want = oversize ? shape : forceBudget;
+    releaseForcePlan();
+    const estimate = estimateForcePlanBytes(ck.config, want);
+    forcePlanBuilds++;
+    if (estimate > planLimit) {
+      throw new GnnError('ERR_GNN_PLAN_TOO_LARGE', `a force plan for ${want.nodes} nodes, ${want.edges} edges, ${want.graphs} graphs needs ${estimate} bytes, more than planCacheBytes = ${planLimit}`);
+    }
+    forcePlan = buildForcePlan(ck.config, want);
+    return forcePlan;
+  };
   const refs = ck.atomRefs ? Float64Array.from(ck.atomRefs) : null;
   const params = ck.params;
   const numClasses = ck.config.numClasses;
@@ -309,11 +395,13 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     batches: 0,
     graphs: 0,
     forwardMs: 0,
+    forceBatches: 0,
+    forceGraphs: 0,
   };
 
   const depth = (): number => new Set(queue.map((it) => it.call)).size + preparing;
 
-  const settle = (c: Call, err: unknown, value?: Float64Array): void => {
+  const settle = (c: Call, err: unknown, value?: Float64Array | PredictedProperties): void => {
     if (c.settled) return;
     c.settled = true;
     queuedEdges -= c.edges;
@@ -322,7 +410,15 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     // Its remaining graphs leave the queue (they will not run).
     for (let i = queue.length - 1; i >= 0; i--) if (queue[i].call === c) queue.splice(i, 1);
     if (err !== undefined) c.reject(err);
-    else c.resolve(value as Float64Array);
+    else c.resolve(value as Float64Array | PredictedProperties);
+  };
+  /** A finished call's answer: the energies, or the properties asked for. */
+  const answer = (c: Call): Float64Array | PredictedProperties => {
+    if (!c.properties) return c.out;
+    const r: PredictedProperties = { energy: c.out };
+    if (c.forces) r.forces = c.forces;
+    if (c.stress) r.stress = c.stress;
+    return r;
   };
 
   const tooLarge = (message: string): GnnError => {
@@ -331,25 +427,27 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
   };
 
   const ruleName = ck.graphRule;
-  /** Refuses structure `s` of `n` atoms and `e` edges when it needs a plan beyond planCacheBytes. */
-  const checkStructurePlan = (s: number, id: string, n: number, e: number): void => {
-    if (n <= budget.nodes && e <= budget.edges) return; // runs on the budget's plan
-    const bytes = cache.estimateBytes({ nodes: n, edges: e, graphs: 1 });
+  /** Refuses structure `s` of `n` atoms and `e` edges when it needs a plan (a force plan for force calls) beyond planCacheBytes. */
+  const checkStructurePlan = (s: number, id: string, n: number, e: number, force: boolean): void => {
+    const b = force ? forceBudget : budget;
+    if (n <= b.nodes && e <= b.edges) return; // runs on the budget's plan
+    const shape = { nodes: n, edges: e, graphs: 1 };
+    const bytes = force ? estimateForcePlanBytes(ck.config, shape) : cache.estimateBytes(shape);
     if (bytes > planLimit) {
       throw tooLarge(
-        `structure ${s} ('${id}'): ${n} atoms and ${e.toLocaleString('en-US')} edges under '${ruleName}' need a plan of ${(bytes / MiB).toFixed(0)} MiB, ` +
+        `structure ${s} ('${id}'): ${n} atoms and ${e.toLocaleString('en-US')} edges under '${ruleName}' need a ${force ? 'force ' : ''}plan of ${(bytes / MiB).toFixed(0)} MiB, ` +
           `more than planCacheBytes = ${(planLimit / MiB).toFixed(0)} MiB (${planLimit} bytes); send it to a predictor with a larger planCacheBytes, or use a sparser graph rule`,
       );
     }
   };
   /** Refuses the request once structures 0..s hold more than its edge or byte budget. */
-  const checkRequestTotals = (s: number, nodes: number, edges: number): void => {
+  const checkRequestTotals = (s: number, nodes: number, edges: number, force: boolean): void => {
     if (edges > maxRequestEdges) {
       throw tooLarge(
         `structure ${s}: structures 0..${s} of the request have ${edges.toLocaleString('en-US')} edges under '${ruleName}', more than maxRequestEdges = ${maxRequestEdges.toLocaleString('en-US')}; split the request`,
       );
     }
-    const bytes = requestStoreBytes(nodes, edges, s + 1, directions);
+    const bytes = requestStoreBytes(nodes, edges, s + 1, directions || force);
     if (bytes > maxRequestBytes) {
       throw tooLarge(
         `structure ${s}: structures 0..${s} of the request need a graph store of about ${bytes.toLocaleString('en-US')} bytes ` +
@@ -358,20 +456,27 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     }
   };
 
-  /** Takes graphs from the head of the queue up to the budget; a lone oversize graph goes alone. */
-  const takeBatch = (): { parts: Part[]; shape: PackShape } => {
+  /**
+   * Takes graphs from the head of the queue up to the budget; a lone oversize
+   * graph goes alone. The head call's kind (energy or force) decides the
+   * batch's; queued calls of the other kind are passed over (they keep their place).
+   */
+  const takeBatch = (): { parts: Part[]; shape: PackShape; force: boolean } => {
     const parts: Part[] = [];
+    const force = queue[0].call.force;
+    const b = force ? forceBudget : budget;
     let graphs = 0, nodes = 0, edges = 0;
     for (let qi = 0; qi < queue.length; qi++) {
       const item = queue[qi];
+      if (item.call.force !== force) continue;
       const s = item.store;
       const from = item.next;
       let g = from;
       let full = false;
-      while (g < s.numGraphs && graphs < budget.graphs) {
+      while (g < s.numGraphs && graphs < b.graphs) {
         const n = s.nodeOffset[g + 1] - s.nodeOffset[g];
         const e = s.edgeOffset[g + 1] - s.edgeOffset[g];
-        const fits = nodes + n <= budget.nodes && edges + e <= budget.edges;
+        const fits = nodes + n <= b.nodes && edges + e <= b.edges;
         if (!fits && graphs > 0) {
           full = true;
           break;
@@ -388,11 +493,11 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
       if (g > from) parts.push({ item, from, to: g });
       if (full || g < s.numGraphs) break; // the batch is full
     }
-    return { parts, shape: { nodes, edges, graphs } };
+    return { parts, shape: { nodes, edges, graphs }, force };
   };
 
   /** The batch's graphs as one contiguous store view (graph-local indices need no rebasing). */
-  const batchArrays = (parts: Part[], shape: PackShape): NativeStoreArrays => {
+  const batchArrays = (parts: Part[], shape: PackShape, directions: boolean): NativeStoreArrays => {
     const nodeOffset = new Int32Array(shape.graphs + 1);
     const edgeOffset = new Int32Array(shape.graphs + 1);
     const atomicNumber = new Uint8Array(shape.nodes);
@@ -431,14 +536,16 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
   const runBatch = async (): Promise<void> => {
     // Calls settled while queued (aborted, failed) have left the queue in settle().
     if (queue.length === 0) return;
-    const { parts, shape } = takeBatch();
+    const { parts, shape, force } = takeBatch();
     const queueMs = performance.now() - parts[0].item.enqueuedAt;
     for (const part of parts) part.item.next = part.to;
-    while (queue.length > 0 && queue[0].next >= queue[0].store.numGraphs) queue.shift();
+    // Items of the other kind may sit before consumed ones: drop every consumed item.
+    for (let i = queue.length - 1; i >= 0; i--) if (queue[i].next >= queue[i].store.numGraphs) queue.splice(i, 1);
+    if (force) return runForceBatch(parts, shape, queueMs);
     const oversize = !fitsIn(budgetShape, shape);
     const calls = new Set(parts.map((p) => p.item.call));
     try {
-      const arrays = batchArrays(parts, shape);
+      const arrays = batchArrays(parts, shape, directions);
       // The budget's plan serves every batch within the budget; a larger graph
       // gets a plan of exactly its size (the budget's is freed first), freed after.
       const held = cache.current();
@@ -461,12 +568,12 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
           c.out[item.base + g] = out[k] * ck.targetStd + ck.targetMean + (item.offsets ? item.offsets[g] : 0);
         }
         c.remaining -= to - from;
-        if (c.remaining === 0) settle(c, undefined, c.out);
+        if (c.remaining === 0) settle(c, undefined, answer(c));
       }
       stats.batches++;
       stats.graphs += shape.graphs;
       stats.forwardMs += forwardMs;
-      options.onBatch?.({ requests: calls.size, graphs: shape.graphs, nodes: shape.nodes, edges: shape.edges, forwardMs, queueMs });
+      options.onBatch?.({ requests: calls.size, graphs: shape.graphs, nodes: shape.nodes, edges: shape.edges, forwardMs, queueMs, forces: false });
     } catch (e) {
       for (const c of calls) {
         if (!c.settled) stats.failed++;
@@ -475,6 +582,68 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     } finally {
       // An oversized plan is not kept as the new high-water mark.
       if (oversize) cache.releaseAll();
+    }
+  };
+
+  /** Runs one force batch (the native force pass on the force plan); failures reject exactly its calls. */
+  const runForceBatch = async (parts: Part[], shape: PackShape, queueMs: number): Promise<void> => {
+    const oversize = !fitsIn(forceBudget, shape);
+    const calls = new Set(parts.map((p) => p.item.call));
+    try {
+      // The force pass runs on this thread: let pending I/O (and calls to abort) through first.
+      await new Promise<void>((r) => setImmediate(r));
+      const live = parts.filter((p) => !p.item.call.settled);
+      if (live.length === 0) return;
+      const arrays = batchArrays(parts, shape, true);
+      const plan = forcePlanFor(shape, oversize);
+      const inputs = inputsFor(plan, shape);
+      const ids = Int32Array.from({ length: shape.graphs }, (_, i) => i);
+      native().packGraphs(arrays, ids, shape, inputs);
+      const offsets = refs ? new Float64Array(shape.graphs) : undefined;
+      const wantStress = parts.some((p) => p.item.call.stress !== undefined);
+      const volumes = wantStress ? new Float64Array(shape.graphs).fill(1) : undefined;
+      let k = 0;
+      for (const { item, from, to } of parts) {
+        for (let g = from; g < to; g++, k++) {
+          if (offsets && item.offsets) offsets[k] = item.offsets[g];
+          if (volumes && item.volumes) volumes[k] = item.volumes[g] ?? 1;
+        }
+      }
+      const t0 = performance.now();
+      const r = computeForces(plan.handle, inputs, shape, params, { targetMean: ck.targetMean, targetStd: ck.targetStd, offsets }, volumes);
+      const forwardMs = performance.now() - t0;
+      k = 0;
+      let node = 0;
+      for (const { item, from, to } of parts) {
+        const c = item.call;
+        const s = item.store;
+        for (let g = from; g < to; g++, k++) {
+          const atoms = s.nodeOffset[g + 1] - s.nodeOffset[g];
+          if (!c.settled) {
+            const at = item.base + g;
+            c.out[at] = r.energy[k];
+            if (c.forces) c.forces[at] = r.forces.slice(3 * node, 3 * (node + atoms));
+            if (c.stress) c.stress[at] = item.volumes && item.volumes[g] !== null && r.stress ? r.stress.slice(6 * k, 6 * k + 6) : null;
+          }
+          node += atoms;
+        }
+        if (c.settled) continue; // aborted meanwhile: its results are dropped
+        c.remaining -= to - from;
+        if (c.remaining === 0) settle(c, undefined, answer(c));
+      }
+      stats.batches++;
+      stats.forceBatches++;
+      stats.graphs += shape.graphs;
+      stats.forceGraphs += shape.graphs;
+      stats.forwardMs += forwardMs;
+      options.onBatch?.({ requests: calls.size, graphs: shape.graphs, nodes: shape.nodes, edges: shape.edges, forwardMs, queueMs, forces: true });
+    } catch (e) {
+      for (const c of calls) {
+        if (!c.settled) stats.failed++;
+        settle(c, e);
+      }
+    } finally {
+      if (oversize) releaseForcePlan();
     }
   };
 
@@ -514,8 +683,16 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
   /** Builds a call's graphs (on native workers), checking the request budget as it goes; returns its queue items. */
   const prepare = async (c: Call, structures: readonly Structure[], knownEdges: boolean): Promise<Item[]> => {
     const build = async (part: readonly Structure[]): Promise<GraphStore> =>
-      (await buildStoreAsync(part, { graph: rule, targetNames: [], maxEdgesPerGraph: maxEdges, maxTotalEdges: Number.MAX_SAFE_INTEGER, source: 'request', directions })).store;
-    const itemOf = (store: GraphStore, base: number): Item => ({ call: c, store, offsets: refs ? atomrefOffsets(store, refs) : null, base, next: 0, enqueuedAt: 0 });
+      (await buildStoreAsync(part, { graph: rule, targetNames: [], maxEdgesPerGraph: maxEdges, maxTotalEdges: Number.MAX_SAFE_INTEGER, source: 'request', directions: directions || c.force })).store;
+    const itemOf = (store: GraphStore, base: number): Item => ({
+      call: c,
+      store,
+      offsets: refs ? atomrefOffsets(store, refs) : null,
+      volumes: c.stress ? structures.slice(base, base + store.numGraphs).map(periodicVolume) : null,
+      base,
+      next: 0,
+      enqueuedAt: 0,
+    });
     // Exact edge counts before building (fc, knn): checked in predict(); one store.
     if (knownEdges) return [itemOf(await build(structures), 0)];
     // Cutoff: edges are known only once built; chunks of ~CHUNK_ATOMS atoms, each checked before the next is built.
@@ -537,10 +714,10 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
         const s = from + g;
         const n = store.nodeOffset[g + 1] - store.nodeOffset[g];
         const e = store.edgeOffset[g + 1] - store.edgeOffset[g];
-        checkStructurePlan(s, structures[s].id, n, e);
+        checkStructurePlan(s, structures[s].id, n, e, c.force);
         nodes += n;
         edges += e;
-        checkRequestTotals(s, nodes, edges);
+        checkRequestTotals(s, nodes, edges, c.force);
       }
       // Admission by work: the call's edges count as they are built.
       const chunkEdges = store.edgeOffset[store.numGraphs];
@@ -581,8 +758,28 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     graphRule: ck.graphRule,
     step: ck.step,
     budget: Object.freeze({ ...budget }),
-    async predict(structures, callOptions = {}) {
+    predict: (async (structures: readonly Structure[], callOptions: PredictCallOptions & { properties?: readonly PropertyName[] } = {}): Promise<Float64Array | PredictedProperties> => {
       if (closing) throw new GnnError('ERR_GNN_CLOSED', 'the predictor is closed');
+      // What to return: a plain call gets the energies; named properties get an object.
+      let properties: PropertyName[] | null = null;
+      if (callOptions.properties !== undefined) {
+        try {
+          properties = propertyList(callOptions.properties);
+        } catch (e) {
+          throw new GnnError('ERR_GNN_ARGUMENT', (e as Error).message);
+        }
+      }
+      const force = properties !== null && (properties.includes('forces') || properties.includes('stress'));
+      if (force && !forceCapable) {
+        throw new GnnError('ERR_GNN_UNSUPPORTED', `forces and stress are computed for MPEU and SchNet models; this model is ${ck.config.kind}, which has no force pass yet (ask for 'energy' only)`);
+      }
+      const empty = (): Float64Array | PredictedProperties => {
+        if (!properties) return new Float64Array(0);
+        const r: PredictedProperties = { energy: new Float64Array(0) };
+        if (properties.includes('forces')) r.forces = [];
+        if (properties.includes('stress')) r.stress = [];
+        return r;
+      };
       const signal = callOptions.signal;
       if (signal?.aborted) {
         stats.aborted++;
@@ -593,7 +790,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
         throw new GnnError('ERR_GNN_QUEUE_FULL', `the predictor's queue is full (${maxQueue} calls waiting); retry later`);
       }
       if (!Array.isArray(structures)) throw new GnnError('ERR_GNN_STRUCTURE', 'structures must be an array');
-      if (structures.length === 0) return new Float64Array(0);
+      if (structures.length === 0) return empty();
       checkModelClasses(structures, numClasses);
       // The data layer's per-structure ceiling first (ERR_GNN_EDGE_LIMIT, as before), then the request budget,
       // from atom counts where the rule gives exact edge counts: nothing is built for a refused call.
@@ -606,12 +803,12 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
         nodes += n;
         if (e === null) {
           knownEdges = false;
-          checkRequestTotals(s, nodes, 0);
+          checkRequestTotals(s, nodes, 0, force);
           continue;
         }
-        checkStructurePlan(s, structures[s].id, n, e);
+        checkStructurePlan(s, structures[s].id, n, e, force);
         edges += e;
-        checkRequestTotals(s, nodes, edges);
+        checkRequestTotals(s, nodes, edges, force);
       }
       if (queuedEdges + edges > maxQueuedEdges) {
         stats.rejected++;
@@ -623,13 +820,16 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
       stats.requests++;
       preparing++;
       queuedEdges += edges;
-      let resolveCall!: (v: Float64Array) => void;
+      let resolveCall!: (v: Float64Array | PredictedProperties) => void;
       let rejectCall!: (e: unknown) => void;
-      const result = new Promise<Float64Array>((resolve, reject) => {
+      const result = new Promise<Float64Array | PredictedProperties>((resolve, reject) => {
         resolveCall = resolve;
         rejectCall = reject;
       });
-      const c: Call = { out: new Float64Array(structures.length), remaining: structures.length, edges, settled: false, resolve: resolveCall, reject: rejectCall, signal };
+      const n = structures.length;
+      const c: Call = { out: new Float64Array(n), force, properties, remaining: n, edges, settled: false, resolve: resolveCall, reject: rejectCall, signal };
+      if (properties?.includes('forces')) c.forces = new Array<Float64Array>(n);
+      if (properties?.includes('stress')) c.stress = new Array<Float64Array | null>(n).fill(null);
       if (signal) {
         c.onAbort = () => {
           if (c.settled) return;
@@ -656,10 +856,10 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
       }
       pump();
       return result;
-    },
+    }) as Predictor['predict'],
     stats() {
       const cs = cache.stats();
-      return { ...stats, queueDepth: depth(), queuedEdges, planBuilds: cs.builds, planBytes: cs.bytes };
+      return { ...stats, queueDepth: depth(), queuedEdges, planBuilds: cs.builds + forcePlanBuilds, planBytes: cs.bytes + (forcePlan?.bytes ?? 0) };
     },
     async close() {
       closing = true;
@@ -673,6 +873,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
       if (!closed) {
         closed = true;
         cache.close();
+        releaseForcePlan();
       }
     },
   };

@@ -7,6 +7,12 @@
  * - `POST /v1/predict`: `{"structures": [{numbers, positions, cell?, pbc?, id?}, ...]}`,
  *   `{"extxyz": "..."}`, or a text/plain (or chemical/x-extxyz) body of extended
  *   XYZ. Answers `{target, predictions, step}` in the target's units.
+ *   With `"properties": ["energy", "forces", "stress"]` (any of them, unique;
+ *   for an extended XYZ body the query `?properties=energy,forces`) the answer
+ *   also has `properties` and, when asked for, `forces` ([structures][atoms][3],
+ *   target units per Å) and `stress` ([structures][6] Voigt xx yy zz yz xz xy,
+ *   target units per Å^3, or null for a structure not periodic in 3-D);
+ *   `predictions` stays the energies. Forces of a PaiNN model: 501.
  *   400 names the field of a bad request; 503 with Retry-After when the queue is full.
  * - `GET /healthz`: 200 `{status: "ok", ...}` while serving, 503 while draining.
  * - `GET /metrics`: Prometheus text format.
@@ -19,7 +25,7 @@ import type { Structure } from '../data';
 import { GnnError, isGnnError, type GnnErrorCode } from '../errors';
 import { ConnectionGuard } from './connection-guard';
 import { jsonShapeProblem } from './json-guard';
-import { createPredictor, type Predictor, type PredictorOptions } from './predictor';
+import { createPredictor, type PredictedProperties, type PropertyName, type Predictor, type PredictorOptions } from './predictor';
 import { ExtxyzRequestReader, structuresFromExtxyzSliced, structuresFromJson, type StructureLimits } from './structures';
 
 /** Options of {@link startServer}. */
@@ -94,9 +100,59 @@ function predictBodySchema(maxStructures: number, maxAtoms: number): object {
         },
       },
       extxyz: { type: 'string' },
+      properties: PROPERTIES_SCHEMA,
     },
     oneOf: [{ required: ['structures'] }, { required: ['extxyz'] }],
   };
+}
+
+/** The properties a request may ask for. */
+const PROPERTY_NAMES: readonly PropertyName[] = ['energy', 'forces', 'stress'];
+const PROPERTIES_SCHEMA = { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: { type: 'string', enum: PROPERTY_NAMES } };
+
+/** The query of the predict route: `properties` as a comma-separated list (for extended XYZ bodies). */
+const PREDICT_QUERY_SCHEMA = {
+  type: 'object',
+  properties: { properties: { type: 'string', pattern: '^(energy|forces|stress)(,(energy|forces|stress)){0,2}$' } },
+};
+
+const VECTOR3 = { type: 'array', items: { type: 'number' }, minItems: 3, maxItems: 3 };
+/** The 200 answer of the predict route (serialised by this schema). */
+const PREDICT_RESPONSE_SCHEMA = {
+  type: 'object',
+  required: ['target', 'predictions', 'step'],
+  properties: {
+    target: { type: 'string' },
+    predictions: { type: 'array', items: { type: 'number' } },
+    step: { type: 'integer' },
+    properties: PROPERTIES_SCHEMA,
+    forces: { type: 'array', items: { type: 'array', items: VECTOR3 } },
+    stress: { type: 'array', items: { anyOf: [{ type: 'array', items: { type: 'number' }, minItems: 6, maxItems: 6 }, { type: 'null' }] } },
+  },
+};
+
+/** The JSON answer of a prediction with properties. */
+interface PredictAnswer {
+  target: string;
+  predictions: number[];
+  step: number;
+  properties?: PropertyName[];
+  forces?: number[][][];
+  stress?: (number[] | null)[];
+}
+
+function answerOf(target: string, step: number, properties: PropertyName[] | null, result: Float64Array | PredictedProperties): PredictAnswer {
+  if (result instanceof Float64Array) return { target, predictions: Array.from(result), step };
+  const out: PredictAnswer = { target, predictions: Array.from(result.energy), step, properties: properties ?? ['energy'] };
+  if (result.forces) {
+    out.forces = result.forces.map((f) => {
+      const rows: number[][] = new Array<number[]>(f.length / 3);
+      for (let i = 0; i < rows.length; i++) rows[i] = [f[3 * i], f[3 * i + 1], f[3 * i + 2]];
+      return rows;
+    });
+  }
+  if (result.stress) out.stress = result.stress.map((x) => (x ? Array.from(x) : null));
+  return out;
 }
 
 /** The structures of a text/plain (extended XYZ) body, read while it streamed in. */
@@ -118,6 +174,8 @@ interface Metrics {
   forward: Histogram<string>;
   queueDepth: Gauge<string>;
   molecules: Counter<string>;
+  properties: Counter<'property'>;
+  forceBatches: Counter<string>;
   connectionsDropped: Counter<'reason'>;
 }
 
@@ -143,6 +201,13 @@ function makeMetrics(): Metrics {
     }),
     queueDepth: new Gauge({ name: 'gnnbatch_queue_depth', help: 'Requests queued or being prepared', registers: [registry] }),
     molecules: new Counter({ name: 'gnnbatch_structures_total', help: 'Structures predicted', registers: [registry] }),
+    properties: new Counter({
+      name: 'gnnbatch_structure_properties_total',
+      help: 'Structures answered, by property returned (energy, forces, stress)',
+      labelNames: ['property'],
+      registers: [registry],
+    }),
+    forceBatches: new Counter({ name: 'gnnbatch_force_batches_total', help: 'Native force passes (batches of requests asking for forces or stress)', registers: [registry] }),
     connectionsDropped: new Counter({
       name: 'gnnbatch_connections_dropped_total',
       help: 'Connections closed by the server: evicted at the connection cap, refused at it, refused while draining, destroyed at the drain deadline',
@@ -204,6 +269,7 @@ export async function startServer(checkpointDir: string, options: ServeOptions =
       metrics.batchRequests.observe(b.requests);
       metrics.forward.observe(b.forwardMs / 1000);
       metrics.molecules.inc(b.graphs);
+      if (b.forces) metrics.forceBatches.inc();
       options.onBatch?.(b);
     },
   });
@@ -326,54 +392,77 @@ export async function startServer(checkpointDir: string, options: ServeOptions =
     return reply.code(status).send(errorBody(code, message));
   };
 
-  app.post('/v1/predict', { schema: { body: { content: { 'application/json': { schema: predictBodySchema(maxStructures, maxAtoms) } } } } }, async (req: FastifyRequest, reply: FastifyReply) => {
-    const stop = metrics.latency.startTimer();
-    // Aborted when the client goes away before its answer, or at the deadline:
-    // either way the request's remaining work leaves the predictor.
-    const ac = new AbortController();
-    // (The response's 'close' before it finished means the connection went away;
-    // the request's own 'close' fires as soon as its body has been read.)
-    const onClose = (): void => {
-      if (!reply.raw.writableFinished) ac.abort();
-    };
-    reply.raw.on('close', onClose);
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_resolve, rejectDeadline) => {
-      timer = setTimeout(() => {
-        const e = new GnnError('ERR_GNN_TIMEOUT', `the request was not answered within the server's deadline of ${requestDeadlineMs} ms; its work was stopped`);
-        ac.abort(e);
-        rejectDeadline(e);
-      }, requestDeadlineMs);
-    });
-    try {
-      const body = req.body as { structures?: unknown; extxyz?: string } | ExtxyzBody;
-      const structures =
-        body instanceof ExtxyzBody
-          ? body.structures
-          : body.extxyz !== undefined
-            ? await Promise.race([structuresFromExtxyzSliced(body.extxyz, limits, undefined, ac.signal), deadline])
-            : structuresFromJson(body.structures, limits);
-      const work = predictor.predict(structures, { signal: ac.signal });
-      // Settled by the race below or, after the deadline, nobody: never unhandled.
-      work.catch(() => {});
-      const predictions = await Promise.race([work, deadline]);
-      stop();
-      return { target: predictor.target, predictions: Array.from(predictions), step: predictor.step };
-    } catch (e) {
-      const code = isGnnError(e) ? e.code : 'ERR_GNN_INTERNAL';
-      const message = (e as Error).message;
-      if (code === 'ERR_GNN_TIMEOUT') return reject(reply, 504, code, message);
-      if (code === 'ERR_GNN_REQUEST_TOO_LARGE') return reject(reply, 413, code, message);
-      if (code === 'ERR_GNN_QUEUE_FULL' || code === 'ERR_GNN_CLOSED') return reject(reply, 503, code, message);
-      if (BAD_INPUT.has(code)) return reject(reply, 400, code, message);
-      if (code === 'ERR_GNN_ABORTED') return reject(reply, 499, code, 'client closed the request');
-      return reject(reply, 500, code, message);
-    } finally {
-      clearTimeout(timer);
-      reply.raw.off('close', onClose);
-      metrics.queueDepth.set(predictor.stats().queueDepth);
-    }
-  });
+  app.post(
+    '/v1/predict',
+    {
+      schema: {
+        body: { content: { 'application/json': { schema: predictBodySchema(maxStructures, maxAtoms) } } },
+        querystring: PREDICT_QUERY_SCHEMA,
+        response: { 200: PREDICT_RESPONSE_SCHEMA },
+      },
+    },
+    async (req: FastifyRequest, reply: FastifyReply) => {
+      const stop = metrics.latency.startTimer();
+      // Aborted when the client goes away before its answer, or at the deadline:
+      // either way the request's remaining work leaves the predictor.
+      const ac = new AbortController();
+      // (The response's 'close' before it finished means the connection went away;
+      // the request's own 'close' fires as soon as its body has been read.)
+      const onClose = (): void => {
+        if (!reply.raw.writableFinished) ac.abort();
+      };
+      reply.raw.on('close', onClose);
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_resolve, rejectDeadline) => {
+        timer = setTimeout(() => {
+          const e = new GnnError('ERR_GNN_TIMEOUT', `the request was not answered within the server's deadline of ${requestDeadlineMs} ms; its work was stopped`);
+          ac.abort(e);
+          rejectDeadline(e);
+        }, requestDeadlineMs);
+      });
+      try {
+        const body = req.body as { structures?: unknown; extxyz?: string; properties?: PropertyName[] } | ExtxyzBody;
+        const query = (req.query as { properties?: string } | undefined)?.properties;
+        const asked = body instanceof ExtxyzBody ? undefined : body.properties;
+        if (asked !== undefined && query !== undefined) throw httpError(400, 'ERR_GNN_REQUEST', "invalid request: give 'properties' in the body or in the query, not both");
+        const named = asked ?? (query !== undefined ? (query.split(',') as PropertyName[]) : undefined);
+        if (named !== undefined && new Set(named).size !== named.length) throw httpError(400, 'ERR_GNN_REQUEST', 'invalid request: querystring/properties names a property twice');
+        const properties = named ?? null;
+        const structures =
+          body instanceof ExtxyzBody
+            ? body.structures
+            : body.extxyz !== undefined
+              ? await Promise.race([structuresFromExtxyzSliced(body.extxyz, limits, undefined, ac.signal), deadline])
+              : structuresFromJson(body.structures, limits);
+        const work: Promise<Float64Array | PredictedProperties> = properties
+          ? predictor.predict(structures, { signal: ac.signal, properties })
+          : predictor.predict(structures, { signal: ac.signal });
+        // Settled by the race below or, after the deadline, nobody: never unhandled.
+        work.catch(() => {});
+        const result = await Promise.race([work, deadline]);
+        stop();
+        for (const p of properties ?? ['energy']) metrics.properties.inc({ property: p }, structures.length);
+        return answerOf(predictor.target, predictor.step, properties, result);
+      } catch (e) {
+        const code = isGnnError(e) ? e.code : 'ERR_GNN_INTERNAL';
+        const message = (e as Error).message;
+        const status = (e as { statusCode?: number }).statusCode;
+        if (status === 400) return reject(reply, 400, code, message);
+        if (code === 'ERR_GNN_UNSUPPORTED') return reject(reply, 501, code, message);
+        if (code === 'ERR_GNN_ARGUMENT') return reject(reply, 400, code, message);
+        if (code === 'ERR_GNN_TIMEOUT') return reject(reply, 504, code, message);
+        if (code === 'ERR_GNN_REQUEST_TOO_LARGE') return reject(reply, 413, code, message);
+        if (code === 'ERR_GNN_QUEUE_FULL' || code === 'ERR_GNN_CLOSED') return reject(reply, 503, code, message);
+        if (BAD_INPUT.has(code)) return reject(reply, 400, code, message);
+        if (code === 'ERR_GNN_ABORTED') return reject(reply, 499, code, 'client closed the request');
+        return reject(reply, 500, code, message);
+      } finally {
+        clearTimeout(timer);
+        reply.raw.off('close', onClose);
+        metrics.queueDepth.set(predictor.stats().queueDepth);
+      }
+    },
+  );
 
   app.get('/healthz', async (_req, reply) => {
     const s = predictor.stats();

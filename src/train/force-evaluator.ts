@@ -15,7 +15,7 @@ import { buildStore, packerArrays, parseGraphRule, type GraphStore, type Structu
 import { native, nativeModel, type PackShape } from '../native';
 import type { ModelConfig } from '../model/config';
 import { computeForces } from '../model/forces';
-import { allocPackOutput, inputsFor, type Plan } from './plan';
+import { allocPackOutput, inputsFor, type Plan, type PlanBytesModel } from './plan';
 import { atomrefOffsets } from './atomref';
 import { ArgumentError } from '../errors';
 
@@ -55,11 +55,61 @@ export function propertyList(properties: readonly string[]): PropertyName[] {
   return [...seen] as PropertyName[];
 }
 
-function periodicVolume(s: Structure): number | null {
+/** The cell volume (Å^3) of a structure periodic along all three cell vectors, else null (no stress for it). */
+export function periodicVolume(s: Structure): number | null {
   if (!s.cell || !s.pbc.every((p) => p)) return null;
   const c = s.cell;
   const v = Math.abs(c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]));
   return v > 0 ? v : null;
+}
+
+/**
+ * Bytes of a force-pass plan (created with `{ forces: true }`, float32, inputs
+ * with directions) as base + perNode N + perEdge E + perGraph G, measured once
+ * per configuration from four small probe plans, as `planBytesModel` does for
+ * energy plans: the force pass adds (K + 1) scalars per edge (docs/forces.md).
+ */
+export function forcePlanBytesModel(config: ModelConfig): PlanBytesModel {
+  const key = JSON.stringify(config);
+  const hit = forceBytesModels.get(key);
+  if (hit) return hit;
+  const api = nativeModel();
+  const probe = (nodes: number, edges: number, graphs: number): number => {
+    const h = api.createPlan(config, { nodes, edges, graphs }, 'float32', { forces: true });
+    try {
+      return api.planInfo(h).bytes;
+    } finally {
+      api.releasePlan(h);
+    }
+  };
+  const k = 1024;
+  const base = probe(0, 0, 0);
+  // Input buffers (allocPackOutput with directions, float32): per node 4 int32 arrays; per edge 3 int32 + distance + 3 direction; per graph 2 int32 + 2 float.
+  const model: PlanBytesModel = {
+    base: base + 8,
+    perNode: (probe(k, 0, 0) - base) / k + 16,
+    perEdge: (probe(0, k, 0) - base) / k + 12 + 4 * 4,
+    perGraph: (probe(0, 0, k) - base) / k + 16,
+  };
+  forceBytesModels.set(key, model);
+  return model;
+}
+const forceBytesModels = new Map<string, PlanBytesModel>();
+
+/** Estimated bytes of a force-pass plan of this capacity ({@link forcePlanBytesModel}). */
+export function estimateForcePlanBytes(config: ModelConfig, shape: PackShape): number {
+  const m = forcePlanBytesModel(config);
+  return Math.ceil(m.base + m.perNode * shape.nodes + m.perEdge * shape.edges + m.perGraph * shape.graphs);
+}
+
+/** Builds a force-pass plan of exactly `capacity` (native buffers with `{ forces: true }`, inputs with directions). */
+export function buildForcePlan(config: ModelConfig, capacity: PackShape): Plan {
+  const t0 = process.hrtime.bigint();
+  const handle = nativeModel().createPlan(config, capacity, 'float32', { forces: true });
+  const inputs = allocPackOutput(capacity, 'float32', true);
+  const inputBytes = Object.values(inputs).reduce((s, a) => s + (a as ArrayBufferView).byteLength, 0);
+  const bytes = nativeModel().planInfo(handle).bytes + inputBytes;
+  return { capacity: { ...capacity }, handle, inputs, bytes, buildMs: Number(process.hrtime.bigint() - t0) / 1e6 };
 }
 
 /** Energies, forces and stress with one growing force-pass plan (see the module comment). Not for concurrent use. */
