@@ -304,8 +304,12 @@ export type PlanHandle = { readonly __gnnPlan: unique symbol };
 /** Native model/plan/step entry points (native/addon/model_binding.cpp). */
 export interface NativeModelApi {
   modelLayout(config: NativeModelConfig): { total: number; entries: { name: string; offset: number; rows: number; cols: number }[] };
-  /** `options.forces`: also allocate the force pass's buffers ({@link ForcesAddon.forcesStep}; MPEU and SchNet). */
-  createPlan(config: NativeModelConfig, capacity: PackShape, dtype?: 'float32' | 'float64', options?: { forces?: boolean }): PlanHandle;
+  /**
+   * `options.forces`: also allocate the force pass's buffers ({@link ForcesAddon.forcesStep}; MPEU and SchNet).
+   * `options.forceTraining` (implies forces): and the double backward's ({@link ForcesAddon.forceGrad},
+   * {@link ForcesAddon.forceLossAndGrad}; about as many bytes again as the energy plan).
+   */
+  createPlan(config: NativeModelConfig, capacity: PackShape, dtype?: 'float32' | 'float64', options?: { forces?: boolean; forceTraining?: boolean }): PlanHandle;
   planInfo(plan: PlanHandle): { bytes: number; dtype: 'float32' | 'float64'; capacity: PackShape; params: number };
   /**
    * Frees the plan's native buffers now instead of at garbage collection (their
@@ -364,13 +368,27 @@ export interface ForcesAddon {
    */
   forcesStep(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, energyOut: FloatArray, forcesOut: FloatArray, stressOut?: FloatArray, volumes?: Float64Array): number;
   /**
-   * The double backward of the force pass (float64 plans with forces; a
-   * reference path, ERR_GNN_UNSUPPORTED on float32): for per-atom weights
-   * `forceWeights` [nodes x 3] (dL/dF of a force loss), writes d(w . F)/d params
-   * into `gradOut` and, when given, d(sum of the real graphs' energies)/d params
-   * into `energyGradOut`. Returns w . F.
+   * The double backward of the force pass (docs/forces.md), on a plan created
+   * with `{ forces: true, forceTraining: true }` (float32 or float64; arrays of
+   * the plan's dtype): for per-atom weights `forceWeights` [nodes x 3] (dL/dF
+   * of a force loss), writes d(w . F)/d params into `gradOut` and, when given,
+   * d(sum of the real graphs' energies)/d params into `energyGradOut`. Returns
+   * w . F over the real graphs. ERR_GNN_FORCES_PLAN (plan without
+   * forceTraining), ERR_GNN_DATA_DIRECTIONS, ERR_GNN_UNSUPPORTED (PaiNN).
    */
-  forceGrad(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: Float64Array, forceWeights: Float64Array, gradOut: Float64Array, energyGradOut?: Float64Array): number;
+  forceGrad(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, forceWeights: FloatArray, gradOut: FloatArray, energyGradOut?: FloatArray): number;
+  /**
+   * Everything a training step on energies and forces needs, in one native
+   * call (forward, force pass, force loss, double backward; no optimiser
+   * step), on a plan created with `{ forces: true, forceTraining: true }`, in
+   * the model's standardised units: `gradOut` = energyWeight d(energyLoss)/d
+   * params + d(forceLoss)/d params, where energyLoss is lossAndGrad's masked
+   * MSE and forceLoss = sum over the real atoms i of atomWeights[i] |F_i -
+   * targetForces_i|^2 (`targetForces` [nodes x 3], `atomWeights` [nodes];
+   * padding atoms are ignored). Writes the forces to `forcesOut` [nodes x 3]
+   * when given. Arrays of the plan's dtype.
+   */
+  forceLossAndGrad(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, targetForces: FloatArray, atomWeights: FloatArray, energyWeight: number, gradOut: FloatArray, forcesOut?: FloatArray): { energyLoss: number; forceLoss: number };
 }
 
 /** The native model API (the same addon object, seen through its model part). */

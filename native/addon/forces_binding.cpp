@@ -1,5 +1,6 @@
 // JS binding of the force pass (docs/forces.md): energies, forces and stress of
-// a packed batch on a plan created with { forces: true }.
+// a packed batch on a plan created with { forces: true }, and the double
+// backward (forceGrad, forceLossAndGrad) on one created with forceTraining too.
 #include <cmath>
 #include <string>
 #include <type_traits>
@@ -68,31 +69,84 @@ Napi::Value ForcesStep(const Napi::CallbackInfo& info) {
 }
 
 // forceGrad(plan, inputs, shape, params, forceWeights, gradOut, energyGradOut?) -> w . F
-//   The double backward (float64 plans; a reference path): with forceWeights
+//   The double backward (plans created with { forces: true, forceTraining:
+//   true }; float32 or float64, arrays of the plan's dtype): with forceWeights
 //   w [nodes x 3] (dL/dF of a force loss), gradOut [params] = d(w . F)/d params
 //   and energyGradOut [params] = d(sum of the real graphs' energies)/d params.
+template <class T>
+Napi::Value forceGradCall(Napi::Env env, const Napi::CallbackInfo& info, const PlanAccess& pa) {
+  PlanBusy busy(pa.busy);
+  gnn::Plan<T>* pp;
+  if constexpr (std::is_same_v<T, double>) pp = pa.pd;
+  else pp = pa.pf;
+  gnn::Plan<T>& plan = *pp;
+  const BatchValues bv = readBatchValues(env, info[1], info[2]);
+  const bool withEnergy = info.Length() > 6 && !info[6].IsUndefined() && !info[6].IsNull();
+  CallArgs a(env, false);
+  const gnn::BatchInputs<T> b = batchViews<T>(a, bv);
+  const int64_t P = plan.layout.total;
+  const T* params = a.view<T>(info[3], "params", Access::In, P).data;
+  const T* w = a.view<T>(info[4], "forceWeights", Access::In, 3 * b.shape.nodes).data;
+  T* grad = a.view<T>(info[5], "gradOut", Access::Out, P).data;
+  T* eg = withEnergy ? a.view<T>(info[6], "energyGradOut", Access::Out, P).data : nullptr;
+  a.checkAliasing();
+  return Napi::Number::New(env, gnn::forceGrad<T>(plan, params, b, w, grad, eg));
+}
+
 Napi::Value ForceGrad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     if (info.Length() < 6)
       typeError(env, "forceGrad(plan, inputs, shape, params, forceWeights, gradOut, energyGradOut?) takes 6 or 7 arguments");
     const PlanAccess pa = planAccessArg(env, info[0]);
-    if (!pa.f64)
-      throw gnn::Error(gnn::ErrorKind::Generic, "ERR_GNN_UNSUPPORTED",
-                       "forceGrad (the double backward) runs on float64 plans only for now (a reference path; docs/forces.md)");
-    PlanBusy busy(pa.busy);
-    gnn::Plan<double>& plan = *pa.pd;
-    const BatchValues bv = readBatchValues(env, info[1], info[2]);
-    const bool withEnergy = info.Length() > 6 && !info[6].IsUndefined() && !info[6].IsNull();
-    CallArgs a(env, false);
-    const gnn::BatchInputs<double> b = batchViews<double>(a, bv);
-    const int64_t P = plan.layout.total;
-    const double* params = a.view<double>(info[3], "params", Access::In, P).data;
-    const double* w = a.view<double>(info[4], "forceWeights", Access::In, 3 * b.shape.nodes).data;
-    double* grad = a.view<double>(info[5], "gradOut", Access::Out, P).data;
-    double* eg = withEnergy ? a.view<double>(info[6], "energyGradOut", Access::Out, P).data : nullptr;
-    a.checkAliasing();
-    return Napi::Number::New(env, gnn::forceGrad(plan, params, b, w, grad, eg));
+    return withScalar(pa.f64, [&](auto zero) { return forceGradCall<decltype(zero)>(env, info, pa); });
+  });
+}
+
+// forceLossAndGrad(plan, inputs, shape, params, targetForces, atomWeights, energyWeight, gradOut, forcesOut?)
+//   -> { energyLoss, forceLoss }
+//   One training step's gradient on energies and forces (no optimiser step):
+//   gradOut = energyWeight d(energyLoss)/d params + d(forceLoss)/d params with
+//   energyLoss the masked MSE of lossAndGrad and forceLoss = sum over the real
+//   atoms of atomWeights[i] |F_i - targetForces_i|^2 (model units).
+template <class T>
+Napi::Value forceLossCall(Napi::Env env, const Napi::CallbackInfo& info, const PlanAccess& pa) {
+  PlanBusy busy(pa.busy);
+  gnn::Plan<T>* pp;
+  if constexpr (std::is_same_v<T, double>) pp = pa.pd;
+  else pp = pa.pf;
+  gnn::Plan<T>& plan = *pp;
+  const BatchValues bv = readBatchValues(env, info[1], info[2]);
+  const bool withForces = info.Length() > 8 && !info[8].IsUndefined() && !info[8].IsNull();
+  if (!info[6].IsNumber()) typeError(env, "forceLossAndGrad: energyWeight must be a number", "ERR_GNN_ARGUMENT");
+  const double energyWeight = info[6].As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(energyWeight) || energyWeight < 0)
+    rangeError(env, "forceLossAndGrad: energyWeight must be finite and >= 0, got " + std::to_string(energyWeight), "ERR_GNN_RANGE");
+  CallArgs a(env, false);
+  const gnn::BatchInputs<T> b = batchViews<T>(a, bv);
+  const int64_t P = plan.layout.total, N = b.shape.nodes;
+  const T* params = a.view<T>(info[3], "params", Access::In, P).data;
+  const T* target = a.view<T>(info[4], "targetForces", Access::In, 3 * N).data;
+  const T* aw = a.view<T>(info[5], "atomWeights", Access::In, N).data;
+  T* grad = a.view<T>(info[7], "gradOut", Access::Out, P).data;
+  T* forces = withForces ? a.view<T>(info[8], "forcesOut", Access::Out, 3 * N).data : nullptr;
+  a.checkAliasing();
+  const gnn::ForceLossResult r = gnn::forceLossAndGrad<T>(plan, params, b, target, aw, energyWeight, grad, forces);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("energyLoss", r.energyLoss);
+  o.Set("forceLoss", r.forceLoss);
+  return o;
+}
+
+Napi::Value ForceLossAndGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (info.Length() < 8)
+      typeError(env,
+                "forceLossAndGrad(plan, inputs, shape, params, targetForces, atomWeights, energyWeight, gradOut, forcesOut?) "
+                "takes 8 or 9 arguments");
+    const PlanAccess pa = planAccessArg(env, info[0]);
+    return withScalar(pa.f64, [&](auto zero) { return forceLossCall<decltype(zero)>(env, info, pa); });
   });
 }
 
@@ -101,6 +155,7 @@ Napi::Value ForceGrad(const Napi::CallbackInfo& info) {
 void registerForces(Napi::Env env, Napi::Object exports) {
   exports.Set("forcesStep", Napi::Function::New(env, ForcesStep, "forcesStep"));
   exports.Set("forceGrad", Napi::Function::New(env, ForceGrad, "forceGrad"));
+  exports.Set("forceLossAndGrad", Napi::Function::New(env, ForceLossAndGrad, "forceLossAndGrad"));
 }
 GNN_REGISTER_BINDING(registerForces);
 

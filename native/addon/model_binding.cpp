@@ -268,14 +268,17 @@ Napi::Value CreatePlan(const Napi::CallbackInfo& info) {
     if (info.Length() > 2 && !info[2].IsUndefined()) dtype = stringArg(env, info[2], "dtype");
     if (dtype != "float32" && dtype != "float64") rangeError(env, "dtype must be 'float32' or 'float64', got '" + dtype + "'");
     bool forces = false;  // options.forces: also the force pass's buffers (forces_binding.cpp)
+    bool forceTraining = false;  // options.forceTraining: and the double backward's (implies forces)
     if (info.Length() > 3 && !info[3].IsUndefined()) {
       const Napi::Value f = optProp(objArg(env, info[3], "options"), "forces");
       if (!f.IsUndefined()) forces = boolArg(env, f, "options.forces");
+      const Napi::Value ft = optProp(objArg(env, info[3], "options"), "forceTraining");
+      if (!ft.IsUndefined()) forceTraining = boolArg(env, ft, "options.forceTraining");
     }
     auto* h = new PlanHolder();
     try {
       h->f64 = dtype == "float64";
-      withScalar(h->f64, [&](auto zero) { h->slot<decltype(zero)>() = gnn::buildPlan<decltype(zero)>(cfg, cap, forces); });
+      withScalar(h->f64, [&](auto zero) { h->slot<decltype(zero)>() = gnn::buildPlan<decltype(zero)>(cfg, cap, forces, forceTraining); });
     } catch (...) {
       delete h;
       throw;

@@ -1,8 +1,9 @@
 /**
  * The double backward of the force pass (issue 22; docs/forces.md):
- * forceGrad's d(w . F)/d params against central finite differences of the
- * native forces, for every parameter block of MPEU and SchNet (float64), and
- * its energy gradient against lossAndGrad's structure.
+ * forceGrad's d(w . F)/d params (the production path of program_tangent.h,
+ * run in float64) against central finite differences of the native forces,
+ * for every parameter block of MPEU and SchNet, and its energy gradient
+ * against finite differences of the energies.
  */
 import { native, nativeModel } from '../../src/native';
 import { resolveModelConfig, type ModelConfig, type ModelKind } from '../../src/model/config';
@@ -31,7 +32,7 @@ describe.each([
   for (let i = 0; i < params.length; i++) params[i] += (rnd() - 0.5) * 0.2;
   const { inputs, shape } = packStructures(structs, [0, 1], { nodes: 8, edges: 120, graphs: 3 });
   const api = nativeModel();
-  const plan = api.createPlan(config, shape, 'float64', { forces: true });
+  const plan = api.createPlan(config, shape, 'float64', { forces: true, forceTraining: true });
   const w = new Float64Array(3 * shape.nodes);
   for (let i = 0; i < 3 * 6; i++) w[i] = rnd() - 0.5; // real atoms only (6)
   const wF = (p: Float64Array): number => {
@@ -88,11 +89,11 @@ describe.each([
 });
 
 describe('forceGrad arguments', () => {
-  it('runs on float64 plans only (ERR_GNN_UNSUPPORTED)', () => {
+  it('needs a plan created with forceTraining (ERR_GNN_FORCES_PLAN)', () => {
     const config = smallConfig('schnet');
     const { inputs, shape } = packStructures(structs, [0], 'exact');
-    const plan = nativeModel().createPlan(config, shape, 'float32', { forces: true });
-    const p = new Float32Array(paramLayout(config).total);
-    expect(() => native().forceGrad(plan, inputs, shape, p as unknown as Float64Array, new Float64Array(3 * shape.nodes), new Float64Array(p.length))).toThrow(expect.objectContaining({ code: 'ERR_GNN_UNSUPPORTED' }));
+    const plan = nativeModel().createPlan(config, shape, 'float64', { forces: true });
+    const p = new Float64Array(paramLayout(config).total);
+    expect(() => native().forceGrad(plan, inputs, shape, p, new Float64Array(3 * shape.nodes), new Float64Array(p.length))).toThrow(expect.objectContaining({ code: 'ERR_GNN_FORCES_PLAN' }));
   });
 });

@@ -25,13 +25,13 @@
 #include "core/models/weights.h"
 #include "core/models/model_internal.h"
 #include "core/models/program.h"
-#include "core/models/forces_dual.h"
 
 namespace gnn {
 
 const char* const kProfileNames[kProfCount] = {
     "rbf", "embed", "edge_update", "message", "aggregate", "node_update", "readout",
-    "readout_bwd", "node_update_bwd", "message_bwd", "edge_update_bwd", "embed_bwd", "adam", "forces"};
+    "readout_bwd", "node_update_bwd", "message_bwd", "edge_update_bwd", "embed_bwd", "adam", "forces",
+    "tangent_forward", "double_backward"};
 
 // Every kernel call site of the per-kernel profile, in KernelSite order: its
 // name, what its rows are, and whether it is a matrix product (one table, so
@@ -107,6 +107,23 @@ const KernelSiteInfo kKernelSites[] = {
     {"force.rbf_bwd", kRowEdge, false},
     {"force.scatter", kRowNode, false},
     {"force.virial", kRowEdge, false},
+    {"dbl.dist_tan", kRowEdge, false},
+    {"dbl.rbf_tan", kRowEdge, false},
+    {"dbl.fwd.edge_tan_gemm", kRowEdge, true},
+    {"dbl.fwd.node_tan_gemm", kRowNode, true},
+    {"dbl.fwd.aggregate_tan", kRowEdge, false},
+    {"dbl.fwd.pool_tan", kRowGraph, false},
+    {"dbl.bwd.seed_tan", kRowGraph, false},
+    {"dbl.bwd.readout.dr1_tan", kRowNode, false},
+    {"dbl.bwd.edge_dx_tan_gemm", kRowEdge, true},
+    {"dbl.bwd.node_dx_tan_gemm", kRowNode, true},
+    {"dbl.bwd.edge_dw_tan_gemm", kRowEdge, true},
+    {"dbl.bwd.node_dw_tan_gemm", kRowNode, true},
+    {"dbl.bwd.message.df2_tan", kRowEdge, false},
+    {"dbl.bwd.message.dhs_tan", kRowEdge, false},
+    {"dbl.bwd.edge.csr_tan", kRowEdge, false},
+    {"dbl.bwd.embed_tan", kRowNode, false},
+    {"force.loss", kRowNode, false},
 };
 static_assert(sizeof(kKernelSites) / sizeof(kKernelSites[0]) == kSiteCount, "one kKernelSites row per KernelSite");
 
@@ -216,6 +233,7 @@ size_t Plan<T>::bytes() const {
                   &pnA1, &pnA, &pnR1pre, &pnDs, &pnDv, &pnDvIn, &pnDa, &pnDa1, &pnDctx, &pnDmix, &pnDq, &pnDm1,
                   &pnFiltAcc, &dRbf, &dDist})
     n += v->size() * sizeof(T);
+  for (const auto& v : tangentBufs) n += v.size() * sizeof(T);
   return n + graphStart.size() * sizeof(int64_t);
 }
 
@@ -229,8 +247,10 @@ double maxPlanBytes() {
 }
 
 template <class T>
-std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap, bool forces) {
+std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap, bool forces, bool forceTraining) {
   validateConfig(cfg);
+  forces = forces || forceTraining;  // training on forces needs the force pass too
+  const int fb = forceTraining ? program::kForcesTraining : forces ? program::kForcesPass : program::kForcesNone;
   if (forces && cfg.kind == ModelKind::PaiNN)
     throw Error(ErrorKind::Generic, "ERR_GNN_UNSUPPORTED", "the force pass runs MPEU and SchNet; PaiNN has none yet (docs/forces.md)");
   if (cap.nodes < 0 || cap.edges < 0 || cap.graphs < 0) throwRange("plan capacity must be non-negative");
@@ -239,7 +259,7 @@ std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap,
     // (value-initialising tens of GB would be killed by the OS, not caught).
     // Mirrors the resizes below (every buffer, graph-sized ones included).
     const double elems =
-        cfg.kind == ModelKind::PaiNN ? detail::painnPlanElems(cfg, cap) : program::activationElems(cfg, cap, forces);
+        cfg.kind == ModelKind::PaiNN ? detail::painnPlanElems(cfg, cap) : program::activationElems(cfg, cap, fb);
     const double bytes = elems * sizeof(T) + 8 * ((double)cap.graphs + 1);  // + graphStart (int64)
     const double limit = maxPlanBytes();
     if (bytes > limit)
@@ -253,13 +273,15 @@ std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap,
   p->layout = paramLayout(cfg);
   p->cap = cap;
   p->forces = forces;
+  p->forceTraining = forceTraining;
+  p->tangentBufs.resize(program::kBufCount - program::kBufTDist);
   if (cfg.kind == ModelKind::PaiNN) {
     detail::painnAllocate(*p);
     return p;
   }
   // The model program's activation layout (program.h), one buffer each.
   for (int k = 0; k < program::kBufCount; ++k)
-    p->bufVec((program::Buf)k).resize((size_t)program::bufElems(cfg, cap, (program::Buf)k, forces));
+    p->bufVec((program::Buf)k).resize((size_t)program::bufElems(cfg, cap, (program::Buf)k, fb));
   const size_t G = cap.graphs, C = cfg.latent, H = 2 * C, K = cfg.basis, R = cfg.readoutHidden;
   p->graphStart.resize(G + 1);
   p->wt.resize(std::max({K * H, K * C, H * C, C * R, C * C}));
@@ -299,7 +321,9 @@ std::vector<T>& Plan<T>::bufVec(program::Buf b) {
     case program::kBufDr2: return dr2;
     case program::kBufDRbf: return dRbf;
     case program::kBufDDist: return dDist;
-    default: break;
+    default:
+      if (b >= program::kBufTDist && b < program::kBufCount) return tangentBufs[(size_t)(b - program::kBufTDist)];
+      break;
   }
   throwRange("unknown activation buffer", "ERR_GNN_NATIVE");
 }
@@ -434,7 +458,7 @@ double forcesStep(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* energ
 
 #define GNN_INST(T)                                                                        \
   template struct Plan<T>;                                                                 \
-  template std::unique_ptr<Plan<T>> buildPlan<T>(const ModelConfig&, const PackShape&, bool); \
+  template std::unique_ptr<Plan<T>> buildPlan<T>(const ModelConfig&, const PackShape&, bool, bool); \
   template void validateBatch<T>(const Plan<T>&, const BatchInputs<T>&);                   \
   template PackShape realCounts<T>(const BatchInputs<T>&);                                 \
   template double forward<T>(Plan<T>&, const T*, const BatchInputs<T>&, T*);               \
@@ -443,6 +467,5 @@ double forcesStep(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* energ
 GNN_INST(float)
 GNN_INST(double)
 #undef GNN_INST
-template struct Plan<Dual>;  // the double backward's plan (forces.cpp)
 
 }  // namespace gnn

@@ -70,7 +70,7 @@ struct BatchInputs {
 enum ProfileKey {
   kProfRbf, kProfEmbed, kProfEdgeUpdate, kProfMessage, kProfAggregate, kProfNodeUpdate,
   kProfReadout, kProfReadoutBwd, kProfNodeUpdateBwd, kProfMessageBwd, kProfEdgeUpdateBwd,
-  kProfEmbedBwd, kProfAdam, kProfForces, kProfCount
+  kProfEmbedBwd, kProfAdam, kProfForces, kProfTangentFwd, kProfDoubleBwd, kProfCount
 };
 extern const char* const kProfileNames[kProfCount];
 
@@ -94,6 +94,15 @@ enum KernelSite {
   // The force pass (program::forces): the energy seed, the basis gradient
   // products, the basis backward to distances, the scatter to atoms, the virial.
   kSiteForceSeed, kSiteForceRbfDx, kSiteForceRbfBwd, kSiteForceScatter, kSiteForceVirial,
+  // The double backward (program_tangent.h): the tangents of the distances and
+  // the basis, the tangent forward's products (edge rows, node rows), its
+  // aggregation and pooling, the tangent seed, the readout's hidden tangent,
+  // the tangent backward's input-gradient and weight-gradient products (edge
+  // rows, node rows), its message gather and scatter, CSR sums and embedding
+  // backward, and forceLossAndGrad's force loss.
+  kSiteTanDist, kSiteTanRbf, kSiteTanEdgeGemm, kSiteTanNodeGemm, kSiteTanAggregate, kSiteTanPool, kSiteTanSeed,
+  kSiteTanDr1, kSiteTanEdgeDx, kSiteTanNodeDx, kSiteTanEdgeDw, kSiteTanNodeDw, kSiteTanMsgDf2, kSiteTanMsgDhs,
+  kSiteTanCsr, kSiteTanEmbedBwd, kSiteForceLoss,
   kSiteCount
 };
 // What a kernel's rows are (its padding share is that dimension's padding).
@@ -155,6 +164,10 @@ struct Plan {
   // Force pass (allocated only when the plan is built with forces).
   bool forces = false;
   std::vector<T> dRbf, dDist;
+  // Double backward (allocated only when built with force training): the
+  // buffers from program::kBufTDist on, in enum order.
+  bool forceTraining = false;
+  std::vector<std::vector<T>> tangentBufs;
   // The buffer of the model program's activation layout (program.h).
   std::vector<T>& bufVec(program::Buf b);
   std::vector<T> tnScratch;
@@ -181,9 +194,12 @@ double maxPlanBytes();
 template <class T>
 PackShape realCounts(const BatchInputs<T>& b);
 
-// With `forces`, the plan also holds the force pass's buffers (forcesStep).
+// With `forces`, the plan also holds the force pass's buffers (forcesStep);
+// with `forceTraining` too, the double backward's (forceGrad,
+// forceLossAndGrad; about as many again as the energy buffers).
 template <class T>
-std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& capacity, bool forces = false);
+std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& capacity, bool forces = false,
+                                   bool forceTraining = false);
 
 // Range-checks every index array of a batch against its shape and checks that
 // recvPtr / sendPtr / sendPerm describe receivers / senders exactly (O(N + E),
@@ -211,14 +227,28 @@ double forwardBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<
 template <class T>
 double forcesStep(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* energy, T* forces, T* strain);
 
-// The double backward of the force pass (forces.cpp, docs/forces.md), a
-// float64 reference path on a plan built with forces: for fixed per-atom
-// weights w [nodes x 3] (w = dL/dF of a force loss L), writes d(w . F)/d
-// params into grad [layout.total] and, when energyGrad is non-null, d(sum of
-// the real graphs' energies)/d params. Returns w . F. (Forward-over-reverse:
-// the program's forward and backward in dual numbers, the distances' epsilon
-// being their change along w.)
-double forceGrad(Plan<double>& p, const double* params, const BatchInputs<double>& b, const double* w, double* grad,
-                 double* energyGrad);
+// The double backward of the force pass (forces.cpp, program_tangent.h,
+// docs/forces.md), float32 and float64, on a plan built with force training:
+// for fixed per-atom weights w [nodes x 3] (w = dL/dF of a force loss), writes
+// d(w . F)/d params into grad [layout.total] and, when energyGrad is non-null,
+// d(sum of the real graphs' energies)/d params. Returns w . F over the real
+// graphs. (Forward-over-reverse: the program's forward and backward with
+// tangents, the distances' tangent being their change along w.)
+template <class T>
+double forceGrad(Plan<T>& p, const T* params, const BatchInputs<T>& b, const T* w, T* grad, T* energyGrad);
+
+// What a training step on energies and forces needs, in one call (forces.cpp):
+// the forward, the force pass, the force loss
+//   forceLoss = sum over atoms i of a_i |F_i - F*_i|^2   (a = atomWeights [nodes], F* = targetForces [nodes x 3])
+// and grad = energyWeight d(energyLoss)/d params + d(forceLoss)/d params,
+// energyLoss being the forward's masked MSE (lossAndGrad's). Forces are
+// written to forcesOut [nodes x 3] when non-null. All in the model's
+// (standardised) units.
+struct ForceLossResult {
+  double energyLoss = 0, forceLoss = 0;
+};
+template <class T>
+ForceLossResult forceLossAndGrad(Plan<T>& p, const T* params, const BatchInputs<T>& b, const T* targetForces,
+                                 const T* atomWeights, double energyWeight, T* grad, T* forcesOut);
 
 }  // namespace gnn

@@ -181,6 +181,41 @@ struct CpuExec {
         };
       }
       case program::kSspGrad: return sspGradEpi<T>(C, e.aux, N);
+      case program::kGatherSspGrad: {
+        const T* Ps = e.Ps;
+        const T* Pr = e.Pr;
+        const T* act = e.aux;
+        const int64_t ldp = e.ldp;
+        const int32_t* snd = b.senders;
+        const int32_t* rcv = b.receivers;
+        return [=](int64_t m0, int64_t m1) {
+          for (int64_t i = m0; i < m1; ++i) {
+            T* row = C + i * N;
+            const T* ps = Ps + (int64_t)snd[i] * ldp;
+            const T* pr = Pr + (int64_t)rcv[i] * ldp;
+#pragma omp simd
+            for (int64_t j = 0; j < N; ++j) row[j] += ps[j] + pr[j];
+          }
+          mulSspGradFromAct(C + m0 * N, act + m0 * N, (m1 - m0) * N);
+        };
+      }
+      case program::kSspGradDual: {
+        // With s = ssp'(pre) (from the activation a) and a' = s pre':
+        // Ct = Ct s + V s' pre' = s (Ct - V a') + V a' (since s' = s (1 - s)),
+        // then V *= s. Two passes of the vectorised ssp' kernel, no scalar exp.
+        const T* act = e.aux;
+        const T* actT = e.aux2;
+        T* V = e.val;
+        return [=](int64_t m0, int64_t m1) {
+          const int64_t n0 = m0 * N, n = (m1 - m0) * N;
+#pragma omp simd
+          for (int64_t i = n0; i < n0 + n; ++i) C[i] -= V[i] * actT[i];
+          mulSspGradFromAct(C + n0, act + n0, n);
+#pragma omp simd
+          for (int64_t i = n0; i < n0 + n; ++i) C[i] += V[i] * actT[i];
+          mulSspGradFromAct(V + n0, act + n0, n);
+        };
+      }
       default: return nullptr;
     }
   }
@@ -405,6 +440,168 @@ struct CpuExec {
       }
       for (int v = 0; v < 6; ++v) W[6 * g + v] = acc[v];
     }
+  }
+
+  // ---- the double backward (program_tangent.h): tangent versions of the ops ----
+
+  // ddT[k] = u_k . (w[snd] - w[rcv]): the change of d_k along x + eps w.
+  void distTangent(int site, int64_t E, const T* w, T* ddT) {
+    KScope<T> ks(p, site, -1, E, 3, 0, 6.0 * E, sizeof(T) * (7.0 * E) + 8.0 * E);
+    const T* u = b.direction;
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+    for (int64_t k = 0; k < E; ++k) {
+      const T* ws = w + 3 * (int64_t)b.senders[k];
+      const T* wr = w + 3 * (int64_t)b.receivers[k];
+      const T* uk = u + 3 * k;
+      ddT[k] = uk[0] * (ws[0] - wr[0]) + uk[1] * (ws[1] - wr[1]) + uk[2] * (ws[2] - wr[2]);
+    }
+  }
+
+  // rbfT[k,j] = rbf[k,j] (-2 gamma (d_k - spacing j)) ddT[k].
+  void rbfTangent(int site, int64_t E, int64_t K, T gamma, T step, const T* rbf, const T* ddT, T* rbfT) {
+    KScope<T> ks(p, site, -1, E, K, 0, 4.0 * E * K, sizeof(T) * (2.0 * E * K + 2.0 * E));
+    const T m2g = (T)-2 * gamma;
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+    for (int64_t k = 0; k < E; ++k) {
+      const T d = b.distance[k], s = m2g * ddT[k];
+      const T* r = rbf + k * K;
+      T* o = rbfT + k * K;
+#pragma omp simd
+      for (int64_t j = 0; j < K; ++j) o[j] = r[j] * s * (d - step * (T)j);
+    }
+  }
+
+  // aggT[r] = invCnt[r] sum_{k->r} (f2T[k] hs[snd] + f2[k] hsT[snd]).
+  void aggregateTangent(int site, int pass, int64_t N, int64_t C, const T* f2, const T* f2T, const T* hs, const T* hsT,
+                        const T* ic, T* aggT) {
+    const int64_t E = b.shape.edges;
+    const int32_t* snd = b.senders;
+    KScope<T> ks(p, site, pass, E, C, 0, 4.0 * E * C + (double)N * C,
+                 sizeof(T) * (4.0 * E * C + (double)N * C + N) + 4.0 * (E + N + 1));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+    for (int64_t r = 0; r < N; ++r) {
+      T* o = aggT + r * C;
+      std::memset(o, 0, sizeof(T) * C);
+      for (int32_t k = b.recvPtr[r]; k < b.recvPtr[r + 1]; ++k) {
+        const T* f = f2 + (int64_t)k * C;
+        const T* ft = f2T + (int64_t)k * C;
+        const T* h = hs + (int64_t)snd[k] * C;
+        const T* ht = hsT + (int64_t)snd[k] * C;
+#pragma omp simd
+        for (int64_t j = 0; j < C; ++j) o[j] += ft[j] * h[j] + f[j] * ht[j];
+      }
+      const T s = ic[r];
+#pragma omp simd
+      for (int64_t j = 0; j < C; ++j) o[j] *= s;
+    }
+  }
+
+  // predT[g]: the pooling (sum or mean over the graph's nodes) of r2T.
+  void poolTangent(int site, const T* r2T, T* predT) {
+    const int64_t N = b.shape.nodes, G = b.shape.graphs;
+    KScope<T> ks(p, site, -1, G, 1, 0, (double)N, sizeof(T) * ((double)N + G) + 4.0 * G);
+    for (int64_t g = 0; g < G; ++g) {
+      T s = 0;
+      for (int64_t n = p.graphStart[g]; n < p.graphStart[g + 1]; ++n) s += r2T[n];
+      const int32_t nn = b.nNode[g];
+      predT[g] = p.cfg.meanReadout ? (nn > 0 ? s / (T)nn : (T)0) : s;
+    }
+  }
+
+  // dr2T = scale * d(masked MSE)/d r2 (the tangent seed of forceLossAndGrad).
+  void lossSeedTangent(int site, T scale, T* dr2T) {
+    const int64_t N = b.shape.nodes, G = b.shape.graphs;
+    KScope<T> ks(p, site, -1, G, 1, 0, 5.0 * G + N, sizeof(T) * (3.0 * G + 2.0 * N) + 4.0 * G);
+    poolLossBackward(p, b, dr2T);
+    for (int64_t n = 0; n < N; ++n) dr2T[n] *= scale;
+  }
+
+  // dr1 = dr2 w2 * ssp'(r1) differentiated: dr1T = s (dr2T w2 - dr2 w2 r1T) + dr2 w2 r1T.
+  void readoutBwdHiddenTangent(int site, int64_t N, int64_t R, const T* dr2, const T* dr2T, const T* w2, const T* r1,
+                               const T* r1T, T* dr1T) {
+    KScope<T> ks(p, site, -1, N, R, 0, 8.0 * N * R, sizeof(T) * (2.0 * N + R + 3.0 * N * R));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+    for (int64_t n = 0; n < N; ++n) {
+      T* o = dr1T + n * R;
+      const T* at = r1T + n * R;
+      for (int64_t j = 0; j < R; ++j) o[j] = dr2T[n] * w2[j] - dr2[n] * w2[j] * at[j];
+      mulSspGradFromAct(o, r1 + n * R, R);
+      for (int64_t j = 0; j < R; ++j) o[j] += dr2[n] * w2[j] * at[j];
+    }
+  }
+
+  // dA = dagg[r] ic[r] hs[snd] * ssp'(f2) differentiated (value parts read):
+  // x = ic (daggT hs + dagg hsT), y = ic dagg hs f2T, dAT = s (x - y) + y.
+  void messageBwdEdgeTangent(int site, int pass, int64_t E, int64_t C, const T* dagg, const T* daggT, const T* ic,
+                             const T* hs, const T* hsT, const T* f2, const T* f2T, T* dAT) {
+    const int64_t N = b.shape.nodes;
+    const int32_t* snd = b.senders;
+    KScope<T> ks(p, site, pass, E, C, 0, 10.0 * E * C,
+                 sizeof(T) * (6.0 * E * C + 2.0 * N * C + N) + 4.0 * (E + N + 1));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+    for (int64_t r = 0; r < N; ++r) {
+      const T* g = dagg + r * C;
+      const T* gt = daggT + r * C;
+      const T s = ic[r];
+      const int64_t k0 = b.recvPtr[r], k1 = b.recvPtr[r + 1];
+      for (int64_t k = k0; k < k1; ++k) {
+        T* o = dAT + k * C;
+        const T* h = hs + (int64_t)snd[k] * C;
+        const T* ht = hsT + (int64_t)snd[k] * C;
+        const T* ft = f2T + k * C;
+#pragma omp simd
+        for (int64_t j = 0; j < C; ++j) o[j] = s * (gt[j] * h[j] + g[j] * ht[j]) - s * g[j] * h[j] * ft[j];
+      }
+      if (k1 > k0) mulSspGradFromAct(dAT + k0 * C, f2 + k0 * C, (k1 - k0) * C);
+      for (int64_t k = k0; k < k1; ++k) {
+        T* o = dAT + k * C;
+        const T* h = hs + (int64_t)snd[k] * C;
+        const T* ft = f2T + k * C;
+#pragma omp simd
+        for (int64_t j = 0; j < C; ++j) o[j] += s * g[j] * h[j] * ft[j];
+      }
+    }
+  }
+
+  // dhsT[n] = sum_{k: snd[k]=n} ic[r] (daggT[r] f2[k] + dagg[r] f2T[k]) (sender order).
+  void messageBwdSenderTangent(int site, int pass, int64_t N, int64_t C, const T* dagg, const T* daggT, const T* ic,
+                               const T* f2, const T* f2T, T* dhsT) {
+    const int64_t E = b.shape.edges;
+    const int32_t* rcv = b.receivers;
+    KScope<T> ks(p, site, pass, E, C, 0, 5.0 * E * C,
+                 sizeof(T) * (4.0 * E * C + E + (double)N * C) + 4.0 * (3.0 * E + N + 1));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+    for (int64_t n = 0; n < N; ++n) {
+      T* o = dhsT + n * C;
+      std::memset(o, 0, sizeof(T) * C);
+      for (int32_t q = b.sendPtr[n]; q < b.sendPtr[n + 1]; ++q) {
+        const int32_t e = b.sendPerm[q];
+        const int32_t r = rcv[e];
+        const T* g = dagg + (int64_t)r * C;
+        const T* gt = daggT + (int64_t)r * C;
+        const T s = ic[r];
+        const T* f = f2 + (int64_t)e * C;
+        const T* ft = f2T + (int64_t)e * C;
+#pragma omp simd
+        for (int64_t j = 0; j < C; ++j) o[j] += s * (gt[j] * f[j] + g[j] * ft[j]);
+      }
+    }
+  }
+
+  // The force loss of forceLossAndGrad: sum_i a_i |F_i - F*_i|^2 over the
+  // real atoms (the first `real` nodes; padding atoms get w = 0) and its
+  // gradient w = 2 a_i (F_i - F*_i) (fixed order, one thread: O(N)).
+  double forceLoss(int site, int64_t N, int64_t real, const T* F, const T* target, const T* a, T* w) {
+    KScope<T> ks(p, site, -1, N, 3, 0, 12.0 * N, sizeof(T) * (10.0 * N));
+    double loss = 0;
+    for (int64_t n = real; n < N; ++n) w[3 * n] = w[3 * n + 1] = w[3 * n + 2] = (T)0;
+    for (int64_t n = 0; n < real; ++n)
+      for (int c = 0; c < 3; ++c) {
+        const T d = F[3 * n + c] - target[3 * n + c];
+        loss += (double)a[n] * (double)d * (double)d;
+        w[3 * n + c] = (T)2 * a[n] * d;
+      }
+    return loss;
   }
 };
 

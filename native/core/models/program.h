@@ -50,7 +50,13 @@ namespace program {
 
 // Matrix-product epilogues: a closed set, so every executor can implement
 // them inside its product kernel.
-enum EpiMode { kPlain = 0, kBias = 1, kBiasSsp = 2, kBiasRes = 3, kGatherSsp = 4, kSspGrad = 5 };
+// kGatherSspGrad and kSspGradDual are the double backward's (program_tangent.h;
+// the CPU executor only): C += Ps[snd] + Pr[rcv], then C *= ssp'(aux); and
+// the tangent of a kSspGrad product, Ct = Ct ssp'(aux) + val ssp''(aux) aux2
+// (aux2 the activation's tangent), then val *= ssp'(aux) (val: the value
+// product, written plain before).
+enum EpiMode { kPlain = 0, kBias = 1, kBiasSsp = 2, kBiasRes = 3, kGatherSsp = 4, kSspGrad = 5, kGatherSspGrad = 6,
+               kSspGradDual = 7 };
 template <class T>
 struct Epi {
   int mode = kPlain;
@@ -62,6 +68,8 @@ struct Epi {
   int64_t ldp = 0;
   const int32_t* snd = nullptr;
   const int32_t* rcv = nullptr;
+  const T* aux2 = nullptr;  // kSspGradDual: the activation's tangent, [M x N]
+  T* val = nullptr;         // kSspGradDual: the value product, [M x N]
 };
 template <class T>
 Epi<T> epi(int mode, const T* bias = nullptr, const T* aux = nullptr, int64_t ldaux = 0) {
@@ -80,12 +88,64 @@ enum Buf : int {
   kBufPs, kBufPr, kBufDh, kBufDhNew, kBufDe, kBufDpre1, kBufDA, kBufDB, kBufDPs, kBufDPr, kBufDhs, kBufDagg,
   kBufDu, kBufDr1, kBufDr2,
   // Force pass only (plans built with forces): d energy / d rbf and / d distance.
-  kBufDRbf, kBufDDist, kBufCount
+  kBufDRbf, kBufDDist,
+  // Double backward only (plans built with force training, program_tangent.h):
+  // the tangent (the change along x + eps w) of the distances, of every forward
+  // activation and of every backward buffer (the twin named after T), and the
+  // forces and force-loss weights of forceLossAndGrad.
+  kBufTDist, kBufTRbf, kBufTH, kBufTE, kBufTA1, kBufTF1, kBufTF2, kBufTHs, kBufTAgg, kBufTU1, kBufTR1, kBufTR2,
+  kBufTPred, kBufTPs, kBufTPr, kBufTDh, kBufTDhNew, kBufTDe, kBufTDpre1, kBufTDA, kBufTDB, kBufTDPs, kBufTDPr,
+  kBufTDhs, kBufTDagg, kBufTDu, kBufTDr1, kBufTDr2, kBufForceF, kBufForceW, kBufCount
 };
 
+// Which force buffers a plan holds: none, the force pass's, or the force
+// pass's and the double backward's (training on forces).
+enum ForceBufs : int { kForcesNone = 0, kForcesPass = 1, kForcesTraining = 2 };
+
+// The value buffer whose tangent a double-backward buffer is (kBufCount for
+// the ones without a twin).
+inline Buf tangentTwin(Buf b) {
+  switch (b) {
+    case kBufTRbf: return kBufRbf;
+    case kBufTH: return kBufH;
+    case kBufTE: return kBufE;
+    case kBufTA1: return kBufA1;
+    case kBufTF1: return kBufF1;
+    case kBufTF2: return kBufF2;
+    case kBufTHs: return kBufHs;
+    case kBufTAgg: return kBufAgg;
+    case kBufTU1: return kBufU1;
+    case kBufTR1: return kBufR1;
+    case kBufTR2: return kBufR2;
+    case kBufTPred: return kBufPred;
+    case kBufTPs: return kBufPs;
+    case kBufTPr: return kBufPr;
+    case kBufTDh: return kBufDh;
+    case kBufTDhNew: return kBufDhNew;
+    case kBufTDe: return kBufDe;
+    case kBufTDpre1: return kBufDpre1;
+    case kBufTDA: return kBufDA;
+    case kBufTDB: return kBufDB;
+    case kBufTDPs: return kBufDPs;
+    case kBufTDPr: return kBufDPr;
+    case kBufTDhs: return kBufDhs;
+    case kBufTDagg: return kBufDagg;
+    case kBufTDu: return kBufDu;
+    case kBufTDr1: return kBufDr1;
+    case kBufTDr2: return kBufDr2;
+    default: return kBufCount;
+  }
+}
+
 // Elements of buffer b for a capacity (0: not used by this model, or a force
-// buffer of a plan without forces).
-inline double bufElems(const ModelConfig& c, const PackShape& cap, Buf b, bool forces = false) {
+// buffer of a plan without those force buffers; `forces` is a ForceBufs).
+inline double bufElems(const ModelConfig& c, const PackShape& cap, Buf b, int forces = kForcesNone) {
+  if (b >= kBufTDist) {
+    if (forces < kForcesTraining) return 0;
+    if (b == kBufTDist) return (double)cap.edges;
+    if (b == kBufForceF || b == kBufForceW) return 3.0 * (double)cap.nodes;
+    return bufElems(c, cap, tangentTwin(b), kForcesNone);
+  }
   const double N = (double)cap.nodes, E = (double)cap.edges, G = (double)cap.graphs, C = c.latent, H = 2.0 * C,
                K = c.basis, R = c.readoutHidden, T = c.passes;
   const bool mpeu = c.kind == ModelKind::MPEU;
@@ -104,12 +164,12 @@ inline double bufElems(const ModelConfig& c, const PackShape& cap, Buf b, bool f
     case kBufDe: return mpeu ? E * C : 0;
     case kBufDpre1: return mpeu ? E * H : 0;
     case kBufDA: case kBufDB: return E * C;
-    case kBufDRbf: return forces ? E * K : 0;
-    case kBufDDist: return forces ? E : 0;
+    case kBufDRbf: return forces >= kForcesPass ? E * K : 0;
+    case kBufDDist: return forces >= kForcesPass ? E : 0;
     default: return 0;
   }
 }
-inline double activationElems(const ModelConfig& c, const PackShape& cap, bool forces = false) {
+inline double activationElems(const ModelConfig& c, const PackShape& cap, int forces = kForcesNone) {
   double n = 0;
   for (int b = 0; b < kBufCount; ++b) n += bufElems(c, cap, (Buf)b, forces);
   return n;
