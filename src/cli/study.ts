@@ -45,7 +45,7 @@ interface StudyCliOptions extends SourceOptionValues {
   budgetSteps?: number;
   maxReps?: number;
   timeBudget: number;
-  maxMemory?: number;
+  maxMemory: number;
   heartbeat: number;
   learningSteps: number;
   learningSeeds: number;
@@ -232,7 +232,7 @@ export function registerStudyCommand(program: Command): void {
     .addOption(new Option('--budget-steps <N>', 'old name of --planned-steps').argParser(intOption('--budget-steps', 1)).hideHelp())
     .option('--max-reps <R>', 'adaptive repetitions: cells whose ranking is still open get more repetitions, up to R (default 6; --reps is the minimum)', intOption('--max-reps', 1))
     .option('--time-budget <min>', 'wall-time budget of the whole study in minutes: adaptive repetitions only run while it lasts', numberOption('--time-budget'), 10)
-    .option('--max-memory <GiB>', 'cap the memory each cell\'s plans may take (the process\'s memory in use + plans); a cell that needs more fails with its name', numberOption('--max-memory'))
+    .option('--max-memory <GiB>', 'memory cap: each cell\'s plan cache gets what the cap leaves above the memory in use (LRU; a cell whose one plan needs more fails with its name)', numberOption('--max-memory'), 2)
     .option('--heartbeat <s>', 'when stderr is not a terminal (logs): one progress line every s seconds (0: none)', numberOption('--heartbeat'), 60)
     .option('--learning-steps <N>', 'steps of each learning-check run (fastest model, smallest B, the pick, the runner-up and static-2pow; 0: no check)', intOption('--learning-steps', 0), LEARNING_CHECK_STEPS)
     .option('--learning-seeds <S>', 'seeds of the learning check (runs paired by seed)', intOption('--learning-seeds', 1), LEARNING_CHECK_SEEDS)
@@ -345,7 +345,7 @@ export function registerStudyCommand(program: Command): void {
           shard: shard ?? undefined,
           costModels,
           adaptive: { maxReps: o.maxReps ?? Math.max(6, o.reps ?? (o.full ? FULL_REPS : DEFAULT_REPS)), timeBudgetSeconds: 60 * o.timeBudget, plannedSteps },
-          maxMemoryBytes: o.maxMemory !== undefined ? o.maxMemory * 1024 ** 3 : undefined,
+          maxMemoryBytes: o.maxMemory > 0 ? o.maxMemory * 1024 ** 3 : undefined,
           learningCheck: { steps: o.learningSteps, seeds: o.learningSeeds },
         };
         // The grid's values come from the command line: a bad one is a usage error.
@@ -365,7 +365,7 @@ export function registerStudyCommand(program: Command): void {
           process.stderr.write(
             `study: ${cellCount} cells (${grid.data.length} source(s) x ${grid.models.length} model(s) x ${grid.policies.length} policies x ${grid.batches.length} batch sizes x ${grid.reps} repetition(s) of ${grid.steps} steps)` +
               `${shard ? `, shard ${shard.index}/${shard.count}` : ''} -> ${outDir}; time budget ${o.timeBudget} min` +
-              `${o.maxMemory !== undefined ? `, memory cap ${o.maxMemory} GiB` : ''}${tty ? '' : `; a progress line every ${o.heartbeat} s`}\n`,
+              `${o.maxMemory > 0 ? `, memory cap ${o.maxMemory} GiB` : ', no memory cap'}${tty ? '' : `; a progress line every ${o.heartbeat} s`}\n`,
           );
         }
         heartbeat?.start();
