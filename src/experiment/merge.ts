@@ -10,16 +10,21 @@
  * (ERR_GNN_MERGE_UNKNOWN_CELL), every data source must have loaded the same
  * graphs and targets everywhere (ERR_GNN_MERGE_DATA), and every cell of the
  * grid must have a row unless partial results are allowed
- * (ERR_GNN_MERGE_MISSING lists them). Rows are copied unchanged: each keeps
- * the hardware it was measured on.
+ * (ERR_GNN_MERGE_MISSING lists them). Every input is checked field by field
+ * first ({@link checkMergeInput}: environment, grid, shard record, data
+ * summaries, every row), so a malformed file is ERR_GNN_MERGE_INPUT naming the
+ * file, the row index and the field, never a crash; a merged output is never
+ * an input. Rows are copied unchanged: each keeps the hardware it was
+ * measured on.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ModelKind } from '../model/config';
 import {
-  RESULTS_VERSION, StudyError, cellKey, firstGridDifference, gridFingerprint, readResults, writeResults,
+  RESULTS_VERSION, StudyError, cellKey, checkStudyRow, firstGridDifference, gridFingerprint, readResults, writeResults,
   type DataSummary, type MergedShard, type StudyResults, type StudyRow,
 } from './results';
+import { MAX_SHARDS } from './shard';
 import { studyCells } from './study';
 
 /** One `results.json` to merge. */
@@ -78,9 +83,100 @@ export function mixedHardware(rows: readonly StudyRow[]): MixedHardware[] {
 
 const show = (v: unknown): string => JSON.stringify(v);
 
+/** Most cells a merged grid may have (data x models x policies x batches x reps): checked before the grid's cells are listed. */
+export const MAX_MERGE_CELLS = 1_000_000;
+
+/** Largest `results.json` merge reads (bytes). */
+export const MAX_RESULTS_FILE_BYTES = 1 << 30;
+
+const describe = (v: unknown): string => (v === undefined ? 'missing' : v === null ? 'null' : Array.isArray(v) ? 'an array' : `${typeof v} ${JSON.stringify(v)?.slice(0, 60)}`);
+
+/**
+ * Checks a parsed results document before merge reads anything from it:
+ * the environment's fields, the grid (lists of names and batch sizes, counts
+ * within {@link MAX_MERGE_CELLS}), the shard record (index of count <=
+ * MAX_SHARDS, its cells and estimates), the data summaries and every row
+ * (checkStudyRow). Refuses a merged output (`merged_from`): merge reads
+ * shards, not earlier merges. Throws ERR_GNN_MERGE_INPUT naming `file`, the
+ * field and, for rows, the row index; returns the document.
+ */
+export function checkMergeInput(file: string, doc: unknown): StudyResults {
+  const fail = (field: string, want: string, v: unknown): never => {
+    throw new StudyError('ERR_GNN_MERGE_INPUT', `${file}: field ${field} must be ${want}, got ${describe(v)}`);
+  };
+  const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+  if (!isObject(doc)) return fail('(document)', 'an object', doc);
+  if (doc.merged_from !== undefined) {
+    throw new StudyError('ERR_GNN_MERGE_INPUT', `${file}: is the output of an earlier merge (merged_from), not a shard: merge the shard folders themselves`);
+  }
+  const text = (o: Record<string, unknown>, k: string, where: string): void => {
+    if (typeof o[k] !== 'string') fail(`${where}${k}`, 'a string', o[k]);
+  };
+  const integer = (v: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) fail(field, `an integer from ${min} to ${max}`, v);
+    return v as number;
+  };
+  const textList = (v: unknown, field: string): string[] => {
+    if (!Array.isArray(v)) return fail(field, 'a list of strings', v);
+    v.forEach((x, i) => typeof x !== 'string' && fail(`${field}[${i}]`, 'a string', x));
+    return v as string[];
+  };
+  text(doc, 'created', '');
+  text(doc, 'updated', '');
+  if (doc.fingerprint !== undefined) text(doc, 'fingerprint', '');
+  const env = doc.environment;
+  if (!isObject(env)) return fail('environment', 'an object (the machine the shard ran on)', env);
+  for (const k of ['cpu_model', 'platform', 'arch', 'node_version', 'gnnbatch_version']) text(env, k, 'environment.');
+  for (const k of ['cpu_cores', 'total_memory_gib']) if (typeof env[k] !== 'number') fail(`environment.${k}`, 'a number', env[k]);
+  if (!isObject(env.native)) fail('environment.native', 'an object', env.native);
+
+  const grid = doc.grid;
+  if (!isObject(grid)) return fail('grid', 'an object', grid);
+  const counts = [textList(grid.data, 'grid.data').length, textList(grid.models, 'grid.models').length, textList(grid.policies, 'grid.policies').length];
+  if (!Array.isArray(grid.batches)) fail('grid.batches', 'a list of batch sizes', grid.batches);
+  (grid.batches as unknown[]).forEach((b, i) => integer(b, `grid.batches[${i}]`, 1));
+  counts.push((grid.batches as unknown[]).length, integer(grid.reps, 'grid.reps', 1));
+  integer(grid.steps, 'grid.steps', 0);
+  integer(grid.base_seed, 'grid.base_seed', Number.MIN_SAFE_INTEGER);
+  integer(grid.eval_graphs, 'grid.eval_graphs', 0);
+  const cells = counts.reduce((a, b) => a * b, 1);
+  if (cells > MAX_MERGE_CELLS) fail('grid', `a grid of at most ${MAX_MERGE_CELLS} cells`, `${counts.join(' x ')} = ${cells} cells`);
+  if (grid.load !== undefined && !isObject(grid.load)) fail('grid.load', 'an object', grid.load);
+  if (grid.targets !== undefined) {
+    if (!isObject(grid.targets)) fail('grid.targets', 'an object of target names', grid.targets);
+    for (const [k, v] of Object.entries(grid.targets as Record<string, unknown>)) if (typeof v !== 'string') fail(`grid.targets.${k}`, 'a string', v);
+  }
+  if (grid.atomref !== undefined) text(grid, 'atomref', 'grid.');
+
+  if (doc.shard !== undefined) {
+    const sh = doc.shard;
+    if (!isObject(sh)) return fail('shard', 'an object', sh);
+    const count = integer(sh.count, 'shard.count', 1, MAX_SHARDS);
+    integer(sh.index, 'shard.index', 1, count);
+    text(sh, 'plan_digest', 'shard.');
+    text(sh, 'source', 'shard.');
+    textList(sh.cells, 'shard.cells');
+    const est = sh.estimated_ms;
+    if (!Array.isArray(est) || est.length !== count) fail('shard.estimated_ms', `a list of ${count} estimates`, est);
+    (est as unknown[]).forEach((x, i) => (typeof x !== 'number' || !Number.isFinite(x) || x < 0) && fail(`shard.estimated_ms[${i}]`, 'a finite number >= 0', x));
+  }
+
+  if (!Array.isArray(doc.data)) fail('data', 'a list of data summaries', doc.data);
+  (doc.data as unknown[]).forEach((d, i) => {
+    if (!isObject(d)) return fail(`data[${i}]`, 'an object (a data summary)', d);
+    text(d, 'data', `data[${i}].`);
+    if (d.digest !== undefined) text(d, 'digest', `data[${i}].`);
+    return undefined;
+  });
+  if (!Array.isArray(doc.rows)) fail('rows', 'a list of study rows', doc.rows);
+  (doc.rows as unknown[]).forEach((r, i) => checkStudyRow(r, `${file}: rows[${i}]`, 'ERR_GNN_MERGE_INPUT'));
+  return doc as unknown as StudyResults;
+}
+
 /** Merges shard results (see the module's contract). Pure: reads and writes no file. */
 export function mergeStudyResults(inputs: readonly MergeInput[], o: MergeOptions = {}): MergeOutcome {
   if (inputs.length === 0) throw new StudyError('ERR_GNN_MERGE_INPUT', 'merge: no results to merge');
+  for (const { file, results } of inputs) checkMergeInput(file, results);
   for (const { file, results: r } of inputs) {
     if (!r.fingerprint) throw new StudyError('ERR_GNN_MERGE_INPUT', `${file}: no grid fingerprint (written by a gnnbatch from before sharding): run the study again`);
     const expected = gridFingerprint(r.grid, r.environment.gnnbatch_version);
@@ -191,57 +287,133 @@ export function mergeStudyResults(inputs: readonly MergeInput[], o: MergeOptions
 /**
  * The `results.json` files behind merge's arguments: a `results.json` file,
  * a folder holding one, or a folder whose subfolders hold them (the CLI's
- * `OUT/shard-I-of-N/`; merged outputs among them are skipped). Throws
- * ERR_GNN_MERGE_INPUT naming an argument that holds none.
+ * `OUT/shard-I-of-N/`). Symbolic links are followed (a shard folder linked
+ * in from elsewhere is read); a link to nothing is refused. Merged outputs
+ * are never inputs: in a subfolder they are skipped; a folder whose own
+ * `results.json` is a merged output stands for its shard subfolders (so
+ * `merge OUT -o OUT` merges the shards again, not the old merge); a merged
+ * file named directly is refused. Throws ERR_GNN_MERGE_INPUT naming the
+ * argument that holds none, ERR_GNN_MERGE_DUPLICATE when two arguments are
+ * one file (after resolving links).
  */
 export function findResultsFiles(paths: readonly string[]): string[] {
   const out: string[] = [];
+  const seen = new Map<string, string>();
   for (const p of paths) {
+    let found: string[];
     try {
-      out.push(...resultsFilesAt(p));
+      found = resultsFilesAt(p);
     } catch (e) {
       if (e instanceof StudyError) throw e;
       throw new StudyError('ERR_GNN_MERGE_INPUT', `${p}: cannot be read (${(e as Error).message})`);
+    }
+    for (const f of found) {
+      const real = fs.realpathSync(f);
+      const prev = seen.get(real);
+      if (prev !== undefined) throw new StudyError('ERR_GNN_MERGE_DUPLICATE', `${f} and ${prev} are the same file (${real}): give each shard once`);
+      seen.set(real, f);
+      out.push(f);
     }
   }
   return out;
 }
 
+/** stat that follows links, with a link to nothing named as such. */
+function statFollowing(p: string): fs.Stats {
+  try {
+    return fs.statSync(p);
+  } catch (e) {
+    const link = fs.lstatSync(p, { throwIfNoEntry: false });
+    if (link?.isSymbolicLink()) throw new StudyError('ERR_GNN_MERGE_INPUT', `${p}: is a symbolic link to ${fs.readlinkSync(p)}, which does not exist`);
+    throw e;
+  }
+}
+
 function resultsFilesAt(p: string): string[] {
-  if (!fs.existsSync(p)) throw new StudyError('ERR_GNN_MERGE_INPUT', `${p}: no such file or folder`);
-  if (fs.statSync(p).isFile()) return [p];
+  if (!fs.lstatSync(p, { throwIfNoEntry: false })) throw new StudyError('ERR_GNN_MERGE_INPUT', `${p}: no such file or folder`);
+  const st = statFollowing(p);
+  if (!st.isDirectory()) {
+    if (isMergedFile(p)) throw new StudyError('ERR_GNN_MERGE_INPUT', `${p}: is the output of an earlier merge (merged_from), not a shard: merge the shard folders themselves`);
+    return [p];
+  }
   const direct = path.join(p, 'results.json');
-  if (fs.existsSync(direct)) return [direct];
-  const subs = fs.readdirSync(p, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && fs.existsSync(path.join(p, e.name, 'results.json')))
-    .map((e) => path.join(p, e.name, 'results.json'))
-    .filter((f) => !isMergedFile(f))
-    .sort();
-  if (!subs.length) throw new StudyError('ERR_GNN_MERGE_INPUT', `${p}: holds no results.json, nor do its subfolders`);
+  const directMerged = fs.existsSync(direct) && isMergedFile(direct);
+  if (fs.existsSync(direct) && !directMerged) return [direct];
+  const subs: string[] = [];
+  for (const e of fs.readdirSync(p, { withFileTypes: true })) {
+    const sub = path.join(p, e.name);
+    if (!(e.isDirectory() || e.isSymbolicLink())) continue;
+    // A linked shard folder is followed like a real one; a link to nothing is refused, not skipped.
+    if (e.isSymbolicLink() && !statFollowing(sub).isDirectory()) continue;
+    const f = path.join(sub, 'results.json');
+    if (fs.existsSync(f) && !isMergedFile(f)) subs.push(f);
+  }
+  subs.sort();
+  if (!subs.length) {
+    throw new StudyError(
+      'ERR_GNN_MERGE_INPUT',
+      directMerged ? `${p}: holds only a merged results.json (merged_from) and no shard folders: give the shard folders` : `${p}: holds no results.json, nor do its subfolders`,
+    );
+  }
   return subs;
 }
 
 function isMergedFile(file: string): boolean {
   try {
-    return Array.isArray((JSON.parse(fs.readFileSync(file, 'utf8')) as { merged_from?: unknown }).merged_from);
+    const st = fs.statSync(file);
+    if (!st.isFile() || st.size > MAX_RESULTS_FILE_BYTES) return false; // readMergeInput names it
+    return Array.isArray((JSON.parse(fs.readFileSync(file, 'utf8')) as { merged_from?: unknown } | null)?.merged_from);
   } catch {
-    return false; // unreadable: readResults names it later
+    return false; // unreadable: readMergeInput names it later
+  }
+}
+
+/** Reads one merge input: a regular file of at most MAX_RESULTS_FILE_BYTES, a results file, every field checked. */
+function readMergeInput(file: string): StudyResults {
+  const st = fs.statSync(file);
+  if (!st.isFile()) throw new StudyError('ERR_GNN_MERGE_INPUT', `${file}: is not a regular file`);
+  if (st.size > MAX_RESULTS_FILE_BYTES) throw new StudyError('ERR_GNN_MERGE_INPUT', `${file}: ${st.size} bytes, more than the ${MAX_RESULTS_FILE_BYTES} a results file may have`);
+  let doc: StudyResults;
+  try {
+    doc = readResults(file);
+  } catch (e) {
+    if (e instanceof StudyError) throw new StudyError('ERR_GNN_MERGE_INPUT', e.message);
+    throw e;
+  }
+  return checkMergeInput(file, doc);
+}
+
+/** The real path `p` will have: links resolved in its longest existing prefix, the rest appended. */
+function realPathOf(p: string): string {
+  const abs = path.resolve(p);
+  let head = abs;
+  const tail: string[] = [];
+  for (;;) {
+    try {
+      return path.join(fs.realpathSync(head), ...tail);
+    } catch {
+      const up = path.dirname(head);
+      if (up === head) return abs;
+      tail.unshift(path.basename(head));
+      head = up;
+    }
   }
 }
 
 /**
  * Reads the inputs ({@link findResultsFiles}), merges them and writes
  * `outDir/results.json` and `outDir/results.csv` (atomically). Refuses
- * (ERR_GNN_MERGE_OUTPUT) an output folder that is one of the inputs;
- * ERR_GNN_OUTPUT_PATH when the folder cannot be written.
+ * (ERR_GNN_MERGE_OUTPUT) an output folder that is, once symbolic links are
+ * resolved, the folder of one of the inputs (writing there would replace a
+ * shard's files); ERR_GNN_OUTPUT_PATH when the folder cannot be written.
  */
 export function mergeStudyDirs(paths: readonly string[], outDir: string, o: MergeOptions = {}): MergeOutcome & { files: string[] } {
   const files = findResultsFiles(paths);
-  const outFile = path.resolve(outDir, 'results.json');
+  const realOut = realPathOf(outDir);
   for (const f of files) {
-    if (path.resolve(f) === outFile) throw new StudyError('ERR_GNN_MERGE_OUTPUT', `-o ${outDir}: would overwrite the input ${f}; merge into another folder`);
+    if (path.dirname(fs.realpathSync(f)) === realOut) throw new StudyError('ERR_GNN_MERGE_OUTPUT', `-o ${outDir}: would overwrite the input ${f} (${realOut} is its folder); merge into another folder`);
   }
-  const outcome = mergeStudyResults(files.map((file) => ({ file, results: readResults(file) })), o);
+  const outcome = mergeStudyResults(files.map((file) => ({ file, results: readMergeInput(file) })), o);
   writeResults(outDir, outcome.results);
   return { ...outcome, files };
 }

@@ -252,6 +252,55 @@ export const CSV_COLUMNS: readonly (keyof StudyRow)[] = [
   'node_version', 'native_build', 'native_simd', 'native_openmp', 'finished_at',
 ];
 
+/** Row columns that hold text. */
+const ROW_TEXT_COLUMNS = ['data', 'model', 'policy', 'target', 'cpu_model', 'node_version', 'native_build', 'native_simd', 'finished_at'] as const satisfies readonly (keyof StudyRow)[];
+/** Row columns that hold integers (safe integers; batch >= 1, the others >= 0 except the seed). */
+const ROW_INTEGER_COLUMNS = [
+  'batch', 'rep', 'seed', 'steps', 'threads', 'eval_graphs_val', 'eval_graphs_test', 'budget_estimation_graphs', 'cpu_cores', 'compile_count',
+] as const satisfies readonly (keyof StudyRow)[];
+/** Row columns absent from rows written before atomrefs. */
+const ROW_OPTIONAL_COLUMNS: readonly (keyof StudyRow)[] = ['atomref', 'residual_std'];
+
+const describeValue = (v: unknown): string => (v === undefined ? 'missing' : v === null ? 'null' : Array.isArray(v) ? 'an array' : `${typeof v} ${JSON.stringify(v)?.slice(0, 60)}`);
+
+/**
+ * Checks one row of a results file field by field (as {@link readResults}
+ * returns it: null metrics already NaN): every {@link CSV_COLUMNS} column
+ * present (except `atomref` and `residual_std`, absent in older rows) with its
+ * type (text, integer, boolean, or a number where NaN stands for a missing
+ * metric), `cell_seconds` finite and >= 0, and `loss_curve` a list of
+ * `{step, loss}` numbers. Throws a {@link StudyError} with `code` whose
+ * message names `where` (file and row index) and the field; returns the row.
+ */
+export function checkStudyRow(row: unknown, where: string, code: GnnErrorCode = 'ERR_GNN_RESULTS'): StudyRow {
+  const bad = (field: string, want: string, v: unknown): StudyError => new StudyError(code, `${where}: field ${field} must be ${want}, got ${describeValue(v)}`);
+  if (!row || typeof row !== 'object' || Array.isArray(row)) throw new StudyError(code, `${where}: must be an object (a study row), got ${describeValue(row)}`);
+  const r = row as Record<string, unknown>;
+  for (const k of CSV_COLUMNS) {
+    const v = r[k];
+    if (v === undefined && ROW_OPTIONAL_COLUMNS.includes(k)) continue;
+    if ((ROW_TEXT_COLUMNS as readonly string[]).includes(k)) {
+      if (typeof v !== 'string') throw bad(k, 'a string', v);
+    } else if ((ROW_INTEGER_COLUMNS as readonly string[]).includes(k)) {
+      const min = k === 'batch' ? 1 : k === 'seed' ? Number.MIN_SAFE_INTEGER : 0;
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw bad(k, `an integer >= ${min === Number.MIN_SAFE_INTEGER ? '-2^53' : min}`, v);
+    } else if (k === 'native_openmp' || k === 'atomref') {
+      if (typeof v !== 'boolean') throw bad(k, 'a boolean', v);
+    } else if (k === 'cell_seconds') {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad(k, 'a finite number >= 0 (seconds)', v);
+    } else if (typeof v !== 'number' && v !== null) {
+      throw bad(k, 'a number (or null)', v);
+    }
+  }
+  const curve = r.loss_curve;
+  if (!Array.isArray(curve)) throw bad('loss_curve', 'a list of {step, loss}', curve);
+  curve.forEach((p: unknown, i) => {
+    const q = p as Record<string, unknown> | null;
+    if (!q || typeof q !== 'object' || typeof q.step !== 'number' || !(typeof q.loss === 'number' || q.loss === null)) throw bad(`loss_curve[${i}]`, 'an object {step: number, loss: number}', p);
+  });
+  return row as StudyRow;
+}
+
 /** The environment of this process. */
 export function currentEnvironment(): Environment {
   const cpus = os.cpus();
@@ -389,8 +438,11 @@ export function readResults(file: string): StudyResults {
   if (!doc || typeof doc !== 'object' || !Array.isArray(doc.rows) || doc.version !== RESULTS_VERSION) {
     throw new StudyError('ERR_GNN_RESULTS', `${file}: not a gnnbatch results.json (version ${RESULTS_VERSION})`);
   }
-  for (const r of doc.rows) {
-    for (const k of Object.keys(r) as (keyof StudyRow)[]) if (r[k] === null) (r as unknown as Record<string, unknown>)[k] = NaN;
-  }
+  doc.rows.forEach((r: unknown, i) => {
+    // A row that is not an object is named here; its fields are checked by their readers (merge: checkStudyRow).
+    if (!r || typeof r !== 'object' || Array.isArray(r)) throw new StudyError('ERR_GNN_RESULTS', `${file}: rows[${i}] must be an object (a study row), got ${describeValue(r)}`);
+    const row = r as Record<string, unknown>;
+    for (const k of Object.keys(row)) if (row[k] === null) row[k] = NaN;
+  });
   return doc;
 }
