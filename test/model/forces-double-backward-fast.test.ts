@@ -1,0 +1,218 @@
+/**
+ * The double backward's production path (issue 22; program_tangent.h,
+ * docs/forces.md) beyond the finite-difference checks of
+ * forces-double-backward.test.ts: float32 against float64 on the same
+ * (float32-representable) inputs, forceLossAndGrad against its composition
+ * (lossAndGrad + forceGrad with w = dL_F/dF), the same bits with 1 and 2
+ * threads, padding invariance (bitwise), the plan's extra bytes (the tangent
+ * twins of the energy buffers) and its profile sites.
+ */
+import { getThreads, native, nativeModel, setThreads, type PackOutput, type PackShape } from '../../src/native';
+import { resolveModelConfig, type ModelConfig, type ModelKind } from '../../src/model/config';
+import { initParams, paramLayout } from '../../src/model/params';
+import { testRng } from '../helpers/batch';
+import { packStructures, type TestStructure, type Vec3 } from './forces-reference';
+
+const api = nativeModel();
+
+function config(kind: ModelKind, extra: Partial<ModelConfig> = {}): ModelConfig {
+  return resolveModelConfig({ kind, latent: 12, passes: 2, basis: 16, rbfSpacing: 0.3, rbfGamma: 3, numClasses: 20, readoutHidden: 6, ...extra });
+}
+
+const structs: TestStructure[] = [
+  { z: [1, 6, 8, 7, 1], pos: [[0, 0, 0], [1.2, 0.1, 0], [0.1, 1.3, 0.2], [0.4, 0.5, 1.1], [-0.9, 0.3, 0.4]], rule: { kind: 'fc' } },
+  { z: [3, 9], pos: [[0.1, 0.2, 0.05], [1.5, 1.4, 1.7]], cell: [[2.9, 0, 0], [0.3, 3.1, 0], [0.2, -0.1, 3.3]] as [Vec3, Vec3, Vec3], rule: { kind: 'cutoff', cutoff: 3.2 } },
+  { z: [6, 6, 1], pos: [[0, 0, 0], [1.4, 0, 0], [2.0, 0.9, 0.1]], rule: { kind: 'fc' } },
+];
+
+/** Float32 inputs, and float64 inputs holding the same (float32-rounded) values. */
+function packBoth(ids: number[], shape: PackShape | 'exact'): { f32: PackOutput; f64: PackOutput; shape: PackShape } {
+  const p = packStructures(structs, ids, shape);
+  const round = (a: ArrayLike<number>): Float64Array => Float64Array.from(Float32Array.from(a));
+  const f64 = { ...p.inputs, distance: round(p.inputs.distance), target: round(p.inputs.target), mask: round(p.inputs.mask), direction: round(p.inputs.direction as Float64Array) };
+  const f32 = { ...p.inputs, distance: Float32Array.from(f64.distance), target: Float32Array.from(f64.target), mask: Float32Array.from(f64.mask), direction: Float32Array.from(f64.direction) };
+  return { f32, f64, shape: p.shape };
+}
+
+function paramsFor(c: ModelConfig, seed: number): Float64Array {
+  const p = initParams(paramLayout(c), seed, 'float64') as Float64Array;
+  const r = testRng(seed + 100);
+  for (let i = 0; i < p.length; i++) p[i] = Math.fround(p[i] + (r() - 0.5) * 0.2);
+  return p;
+}
+
+function weights(nodes: number, real: number, seed: number): Float64Array {
+  const r = testRng(seed);
+  const w = new Float64Array(3 * nodes);
+  for (let i = 0; i < 3 * real; i++) w[i] = Math.fround(r() - 0.5);
+  return w;
+}
+
+const relErr = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let d = 0, n = 0;
+  for (let i = 0; i < a.length; i++) (d += (a[i] - b[i]) ** 2), (n += b[i] ** 2);
+  return Math.sqrt(d / Math.max(n, 1e-300));
+};
+
+const cases: [ModelKind, Partial<ModelConfig>][] = [['mpeu', {}], ['schnet', {}], ['schnet', { aggregation: 'sum', readout: 'sum' }]];
+
+describe.each(cases)('float32 double backward (%s %j)', (kind, extra) => {
+  const c = config(kind, extra);
+  const P = paramLayout(c).total;
+  const p64 = paramsFor(c, 3);
+  const p32 = Float32Array.from(p64);
+  const { f32, f64, shape } = packBoth([0, 1, 2], 'exact');
+  const w64 = weights(shape.nodes, shape.nodes, 9);
+  const w32 = Float32Array.from(w64);
+  const plan32 = api.createPlan(c, shape, 'float32', { forces: true, forceTraining: true });
+  const plan64 = api.createPlan(c, shape, 'float64', { forceTraining: true });
+
+  it('forceGrad agrees with float64 to float32 precision (every block, and w . F)', () => {
+    const g32 = new Float32Array(P), e32 = new Float32Array(P), g64 = new Float64Array(P), e64 = new Float64Array(P);
+    const v32 = native().forceGrad(plan32, f32, shape, p32, w32, g32, e32);
+    const v64 = native().forceGrad(plan64, f64, shape, p64, w64, g64, e64);
+    expect(Math.abs(v32 - v64)).toBeLessThanOrEqual(1e-4 * Math.abs(v64) + 1e-6);
+    expect(relErr(g32, g64)).toBeLessThan(1e-4);
+    expect(relErr(e32, e64)).toBeLessThan(1e-4);
+    for (const e of paramLayout(c).entries) {
+      const a = g32.subarray(e.offset, e.offset + e.rows * e.cols), b = g64.subarray(e.offset, e.offset + e.rows * e.cols);
+      let scale = 0;
+      for (const x of b) scale = Math.max(scale, Math.abs(x));
+      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThanOrEqual(2e-4 * scale + 1e-6);
+    }
+  });
+
+  it('forceLossAndGrad is energyWeight * lossAndGrad + forceGrad at w = 2 a (F - F*) (float64), and agrees in float32', () => {
+    const target = weights(shape.nodes, shape.nodes, 21);
+    const aw = Float64Array.from({ length: shape.nodes }, (_, i) => 0.5 + (i % 3) * 0.25);
+    const ew = 0.7;
+    const g = new Float64Array(P), F = new Float64Array(3 * shape.nodes);
+    const r = native().forceLossAndGrad(plan64, f64, shape, p64, target, aw, ew, g, F);
+    // The composition from the separate calls.
+    const F2 = new Float64Array(3 * shape.nodes);
+    const loss = native().forcesStep(plan64, f64, shape, p64, new Float64Array(shape.graphs), F2);
+    expect(Array.from(F)).toEqual(Array.from(F2));
+    let fl = 0;
+    const w = new Float64Array(3 * shape.nodes);
+    for (let i = 0; i < shape.nodes; i++)
+      for (let a = 0; a < 3; a++) {
+        const d = F2[3 * i + a] - target[3 * i + a];
+        fl += aw[i] * d * d;
+        w[3 * i + a] = 2 * aw[i] * d;
+      }
+    expect(r.energyLoss).toBeCloseTo(loss, 12);
+    expect(Math.abs(r.forceLoss - fl)).toBeLessThanOrEqual(1e-12 * fl);
+    const gl = new Float64Array(P), gf = new Float64Array(P);
+    native().lossAndGrad(plan64, f64, shape, p64, gl);
+    native().forceGrad(plan64, f64, shape, p64, w, gf);
+    const want = gl.map((x, i) => ew * x + gf[i]);
+    expect(relErr(g, want)).toBeLessThan(1e-11);
+    // float32 of the same call.
+    const g32 = new Float32Array(P);
+    const r32 = native().forceLossAndGrad(plan32, f32, shape, p32, Float32Array.from(target), Float32Array.from(aw), ew, g32);
+    expect(Math.abs(r32.forceLoss - r.forceLoss)).toBeLessThanOrEqual(1e-4 * r.forceLoss);
+    expect(relErr(g32, g)).toBeLessThan(1e-4);
+  });
+
+  it('gives the same bits with 1 and 2 threads (float32)', () => {
+    const before = getThreads();
+    const run = (): { g: Float32Array; t: Float32Array } => {
+      const g = new Float32Array(P), t = new Float32Array(P);
+      native().forceGrad(plan32, f32, shape, p32, w32, g, new Float32Array(P));
+      native().forceLossAndGrad(plan32, f32, shape, p32, w32, new Float32Array(shape.nodes).fill(1), 0.5, t);
+      return { g, t };
+    };
+    try {
+      setThreads(1);
+      const a = run();
+      setThreads(2);
+      const b = run();
+      expect(Buffer.from(a.g.buffer).equals(Buffer.from(b.g.buffer))).toBe(true);
+      expect(Buffer.from(a.t.buffer).equals(Buffer.from(b.t.buffer))).toBe(true);
+    } finally {
+      setThreads(before);
+    }
+  });
+
+  it('padding changes no bit of the gradients (float32)', () => {
+    const padded = packBoth([0, 1, 2], { nodes: shape.nodes + 5, edges: shape.edges + 37, graphs: shape.graphs + 2 });
+    const planP = api.createPlan(c, padded.shape, 'float32', { forceTraining: true });
+    const wP = new Float32Array(3 * padded.shape.nodes);
+    wP.set(w32);
+    for (let i = w32.length; i < wP.length; i++) wP[i] = 0.3; // padding atoms' weights play no part
+    const gA = new Float32Array(P), gB = new Float32Array(P), eA = new Float32Array(P), eB = new Float32Array(P);
+    const vA = native().forceGrad(plan32, f32, shape, p32, w32, gA, eA);
+    const vB = native().forceGrad(planP, padded.f32, padded.shape, p32, wP, gB, eB);
+    expect(vB).toBe(vA);
+    expect(Buffer.from(gA.buffer).equals(Buffer.from(gB.buffer))).toBe(true);
+    expect(Buffer.from(eA.buffer).equals(Buffer.from(eB.buffer))).toBe(true);
+    const tA = new Float32Array(P), tB = new Float32Array(P);
+    const targetP = new Float32Array(3 * padded.shape.nodes).fill(0.25);
+    const awP = new Float32Array(padded.shape.nodes).fill(1);
+    const rA = native().forceLossAndGrad(plan32, f32, shape, p32, targetP.subarray(0, 3 * shape.nodes), awP.subarray(0, shape.nodes), 0.5, tA);
+    const rB = native().forceLossAndGrad(planP, padded.f32, padded.shape, p32, targetP, awP, 0.5, tB);
+    expect(rB).toEqual(rA);
+    expect(Buffer.from(tA.buffer).equals(Buffer.from(tB.buffer))).toBe(true);
+    api.releasePlan(planP);
+  });
+});
+
+describe('force-training plans', () => {
+  it.each(['mpeu', 'schnet'] as ModelKind[])('hold the tangent twin of every energy buffer, plus distances, forces and weights (%s)', (kind) => {
+    const c = config(kind);
+    const { shape } = packBoth([0, 1], 'exact');
+    const bytes = (o?: { forces?: boolean; forceTraining?: boolean }): number => {
+      const h = api.createPlan(c, shape, 'float64', o);
+      try {
+        return api.planInfo(h).bytes;
+      } finally {
+        api.releasePlan(h);
+      }
+    };
+    const energy = bytes(), forces = bytes({ forces: true }), training = bytes({ forces: true, forceTraining: true });
+    expect(bytes({ forceTraining: true })).toBe(training); // forceTraining implies forces
+    const C = c.latent, H = 2 * C, K = c.basis, R = c.readoutHidden;
+    const wt = Math.max(K * H, K * C, H * C, C * R, C * C); // the weight-transpose scratch (no twin)
+    const graphStart = 8 * (shape.graphs + 1);
+    const invCnt = 8 * shape.nodes; // no tangent: depends on the graph only
+    const extra = 8 * (shape.edges + 6 * shape.nodes); // distance tangents, forces, force-loss weights
+    expect(training - forces).toBe(energy - 8 * wt - graphStart - invCnt + extra);
+  });
+
+  it('run forceGrad / forceLossAndGrad only with forceTraining, and refuse PaiNN', () => {
+    const c = config('schnet');
+    const { f64, shape } = packBoth([0], 'exact');
+    const P = paramLayout(c).total;
+    const plain = api.createPlan(c, shape, 'float64', { forces: true });
+    expect(() => native().forceLossAndGrad(plain, f64, shape, new Float64Array(P), new Float64Array(3 * shape.nodes), new Float64Array(shape.nodes), 1, new Float64Array(P))).toThrow(expect.objectContaining({ code: 'ERR_GNN_FORCES_PLAN' }));
+    const plan = api.createPlan(c, shape, 'float64', { forceTraining: true });
+    expect(() => native().forceLossAndGrad(plan, f64, shape, new Float64Array(P), new Float64Array(3 * shape.nodes), new Float64Array(shape.nodes), -1, new Float64Array(P))).toThrow(expect.objectContaining({ code: 'ERR_GNN_RANGE' }));
+    expect(() => native().forceGrad(plan, { ...f64, direction: undefined }, shape, new Float64Array(P), new Float64Array(3 * shape.nodes), new Float64Array(P))).toThrow(expect.objectContaining({ code: 'ERR_GNN_DATA_DIRECTIONS' }));
+    expect(() => api.createPlan(resolveModelConfig({ kind: 'painn', latent: 8, passes: 1, basis: 4 }), shape, 'float64', { forceTraining: true })).toThrow(expect.objectContaining({ code: 'ERR_GNN_UNSUPPORTED' }));
+  });
+
+  it('record their own profile sites, whose products sum to the native flop counter', () => {
+    for (const kind of ['mpeu', 'schnet'] as ModelKind[]) {
+      const c = config(kind);
+      const { f32, shape } = packBoth([0, 1, 2], 'exact');
+      const P = paramLayout(c).total;
+      const plan = api.createPlan(c, shape, 'float32', { forceTraining: true });
+      api.setProfile(plan, true);
+      api.resetFlops();
+      native().forceLossAndGrad(plan, f32, shape, Float32Array.from(paramsFor(c, 5)), new Float32Array(3 * shape.nodes), new Float32Array(shape.nodes).fill(1), 1, new Float32Array(P));
+      const flops = api.flopsCount();
+      const rec = api.takeProfileRecords(plan);
+      const sites = api.kernelSites();
+      const names = new Set(Array.from(rec.site, (s) => sites[s].name));
+      for (const n of ['dbl.dist_tan', 'dbl.rbf_tan', 'dbl.fwd.edge_tan_gemm', 'dbl.bwd.edge_dw_tan_gemm', 'dbl.bwd.node_dx_tan_gemm', 'force.loss', 'force.scatter'])
+        expect(names.has(n)).toBe(true);
+      let gemm = 0;
+      for (let i = 0; i < rec.count; i++) if (sites[rec.site[i]].gemm) gemm += rec.flops[i];
+      expect(gemm).toBe(flops);
+      const phases = api.getProfile(plan);
+      expect(phases.tangent_forward).toBeGreaterThan(0);
+      expect(phases.double_backward).toBeGreaterThan(0);
+      api.releasePlan(plan);
+    }
+  });
+});
