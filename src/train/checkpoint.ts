@@ -46,6 +46,7 @@
  * point of the first checkpoint write (or of the write of step
  * GNNBATCH_FAULT_STEP when that is set too).
  */
+import type { ForceLossWeights, ForceTrainingSummary } from './force-training';
 import { constants as bufferConstants } from 'buffer';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
@@ -93,6 +94,8 @@ export interface CheckpointState {
    * written before they were kept.
    */
   recentLosses?: number[] | null;
+  /** Energy+forces runs: loss weights and the last metrics (docs/forces.md); null or absent otherwise and in older checkpoints. */
+  forceTraining?: ForceTrainingSummary | null;
 }
 
 /** What {@link readCheckpoint} returns: the Adam moments only when asked for. */
@@ -364,6 +367,7 @@ export function writeCheckpoint(dir: string, s: CheckpointState, options: WriteC
       lossCurve: s.lossCurve,
       evalCurve: s.evalCurve,
       recentLosses: s.recentLosses ?? null,
+      forceTraining: s.forceTraining ?? null,
     };
     tmp = path.join(dir, `.${MANIFEST_NAME}.${process.pid}.tmp`);
     fs.rmSync(tmp, { force: true });
@@ -607,6 +611,7 @@ export function readCheckpoint(dir: string, options: ReadCheckpointOptions = {})
   const lossCurve = checkCurve(jf, 'lossCurve', j.lossCurve, ['loss']);
   const evalCurve = checkCurve(jf, 'evalCurve', j.evalCurve, ['val_rmse', 'val_mae']);
   const recentLosses = checkRecentLosses(jf, j.recentLosses);
+  const forceTraining = checkForceTraining(jf, j.forceTraining);
   const layout = paramLayout(config);
 
   let modelFile: string;
@@ -672,7 +677,19 @@ export function readCheckpoint(dir: string, options: ReadCheckpointOptions = {})
     evalCurve,
     hasOptimizer,
     recentLosses,
+    forceTraining,
   };
+}
+
+/** The `forceTraining` field: null when absent (energy-only runs, older checkpoints), else an object with finite, non-negative loss weights. */
+function checkForceTraining(file: string, v: unknown): ForceTrainingSummary | null {
+  if (v === undefined || v === null) return null;
+  const o = v as Partial<ForceTrainingSummary>;
+  const w = o.weights as Partial<ForceLossWeights> | undefined;
+  const ok = typeof v === 'object' && !Array.isArray(v) && !!w && typeof w === 'object' &&
+    (['energy', 'forces', 'stress'] as const).every((k) => typeof w[k] === 'number' && Number.isFinite(w[k]) && (w[k] as number) >= 0);
+  if (!ok) throw new CheckpointError(file, `field 'forceTraining' must be null or an object with weights {energy, forces, stress} (finite, >= 0), found ${JSON.stringify(v).slice(0, 80)}`, 'ERR_GNN_CHECKPOINT_FIELD');
+  return { weights: { energy: w.energy as number, forces: w.forces as number, stress: w.stress as number }, dtype: o.dtype === 'float32' ? 'float32' : 'float64', val: o.val ?? null, test: o.test ?? null };
 }
 
 /** The code of a checkpoint error, for callers that branch on it. */

@@ -3,6 +3,7 @@
  * `gnnbatch train` (and of a study row), assembled from the run's named parts
  * by {@link buildTrainResult}.
  */
+import type { ForceTrainingSummary } from './force-training';
 import { getThreads } from '../native';
 import type { BatchingSummary } from '../batching';
 import type { TargetStats } from '../data';
@@ -19,6 +20,8 @@ export interface KernelProfileRow {
 
 /** Everything a run measured (the `--json` document of `gnnbatch train`); the step timings are {@link StepTimings}. */
 export interface TrainResult extends StepTimings {
+  /** Energy+forces runs only (train option `forces`): the loss weights and the energy, force and stress metrics (docs/forces.md). */
+  force_training?: ForceTrainingSummary;
   model: ModelKind;
   policy: string;
   batch: number;

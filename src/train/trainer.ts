@@ -22,6 +22,8 @@ import { prepareTargets } from './targets';
 import { CpuEngine, CudaEngine, chooseDevice, type Engine, type StepTiming } from './engine';
 import { KernelProfileCollector, type TraceSource } from './profile';
 import { accumulationSetup, type Accumulation, type GradientReducer } from './accumulate';
+import { withDirections } from '../data/store';
+import { ForceEngine, evaluateForces, forceTrainingCheck, resolveForceWeights, FORCE_TRAINING_DTYPE, type ForceLossWeights, type ForceTrainingSummary } from './force-training';
 
 /** Options of {@link train}. */
 export interface TrainOptions {
@@ -126,6 +128,13 @@ export interface TrainOptions {
    * alone writes checkpoints and evaluates; stops are agreed by every rank.
    */
   distributed?: GradientReducer;
+  /**
+   * Train on energies and forces (docs/forces.md, "Training"): true for the
+   * default loss weights, or the weights (energy, forces, stress). The store
+   * needs forces (and gets edge directions if it has none); the target must be
+   * the energy whose negative gradient the forces are. CPU, one batch per step.
+   */
+  forces?: boolean | Partial<ForceLossWeights>;
 }
 
 /** A progress report. */
@@ -172,7 +181,9 @@ export async function train(options: TrainOptions): Promise<{ result: TrainResul
 
 /** {@link train} once the checkpoint directory (if any) is locked; `notes` become warnings of the result. */
 async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulation | null): Promise<{ result: TrainResult; model: TrainedModel; trace?: TraceSource }> {
-  const store = opts.store;
+  const forceWeights = opts.forces ? resolveForceWeights(opts.forces === true ? {} : opts.forces) : null;
+  if (forceWeights) forceTrainingCheck(opts, acc !== null);
+  const store = forceWeights ? await withDirections(opts.store) : opts.store;
   if (opts.threads !== undefined) setThreads(opts.threads);
   const seed = opts.seed ?? 42;
   const split = opts.split ?? splitGraphs(store.numGraphs, { seed: opts.splitSeed ?? 42 });
@@ -231,6 +242,11 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
   const recorder = new StepRecorder(n, opts.steps, lossCurve, recentLosses);
   let stopped = false;
   let lastYield = Date.now();
+  const forceSummary: ForceTrainingSummary | null = forceWeights ? { weights: forceWeights, dtype: FORCE_TRAINING_DTYPE, val: null, test: null } : null;
+  const forceEnergyColumn = (): Float64Array => {
+    const T = store.targetNames.length, t = store.targetNames.indexOf(opts.target);
+    return Float64Array.from({ length: store.numGraphs }, (_, g) => store.targets[g * T + t]);
+  };
   let tStart = Date.now();
   const progressEvery = opts.progressEvery ?? 10;
   const ckEvery = opts.checkpointEvery ?? 0;
@@ -263,6 +279,7 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
       evalCurve,
       hasOptimizer: device !== 'cuda',
       recentLosses: recorder.recentLosses(),
+      forceTraining: forceSummary,
     });
     kernelCollector?.span('checkpoint', tc, process.hrtime.bigint(), { step });
     savedStep = step;
@@ -276,7 +293,9 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
 
   // The engine (CPU or CUDA, one interface): the weights live in `params`
   // (the CPU engine updates them in place; the CUDA engine on syncParams()).
-  const engine: Engine = device === 'cuda'
+  const engine: Engine = forceWeights
+    ? new ForceEngine(store, arrays, config, { params, m, v }, { weights: forceWeights, targetStd: stats.std })
+    : device === 'cuda'
     ? new CudaEngine(arrays, config, params)
     : acc ? acc.createEngine(arrays, cache, { params, m, v })
     : new CpuEngine(arrays, cache, { params, grads, m, v }, { asyncSteps: opts.asyncSteps, profile: opts.profile, kernelCollector });
@@ -343,6 +362,14 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
   const ran = i;
   engine.syncParams();
   const profileSeconds = engine.profileSeconds();
+  if (forceWeights && forceSummary) {
+    // Force metrics first, so that the final checkpoint carries them.
+    const evalForces = (ids: Int32Array) => evaluateForces({ store, arrays, ids, config, params, targetMean: stats.mean, targetStd: stats.std, offsets, energy: forceEnergyColumn(), batchSize: opts.batchSize });
+    if (!opts.skipEval) {
+      if (split.val.length) forceSummary.val = evalForces(split.val);
+      if (split.test.length) forceSummary.test = evalForces(split.test);
+    }
+  }
   save(startStep + ran);
 
   let val = { rmse: NaN, mae: NaN };
@@ -367,6 +394,7 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
     val, test, rawStats, stats, atomref: !!opts.atomref, lossCurve, evalCurve,
     profileSeconds: opts.profile ? profileSeconds : null, kernelCollector, stopped, savedStep, warnings,
   });
+  if (forceSummary) result.force_training = forceSummary;
   return {
     result,
     model: { config, layout, params, target: opts.target, targetMean: stats.mean, targetStd: stats.std, atomRefs: atomRefs ?? null, graphRule: store.graphRule },
