@@ -56,7 +56,26 @@ interface TrainCliOptions extends SourceOptionValues {
   readout?: string;
   distributed?: string;
   microBatches?: number;
+  forces?: boolean;
+  energyWeight?: number;
+  forceWeight?: number;
+  stressWeight?: number;
   mpiTimeout?: number;
+}
+
+/** The force-training rows of the summary (none for energy-only runs). */
+function forceRows(r: TrainResult, f: (x: number, d?: number) => string): [string, string][] {
+  const ft = r.force_training;
+  if (!ft) return [];
+  const rows: [string, string][] = [['loss weights energy / forces / stress', `${ft.weights.energy} / ${ft.weights.forces} / ${ft.weights.stress} (${ft.dtype})`]];
+  for (const [name, m] of [['val', ft.val], ['test', ft.test]] as const) {
+    if (!m) continue;
+    rows.push([`${name} energy MAE / RMSE (per structure)`, `${f(m.energy_mae, 4)} / ${f(m.energy_rmse, 4)}`]);
+    rows.push([`${name} energy MAE / RMSE (per atom)`, `${f(m.energy_mae_per_atom, 4)} / ${f(m.energy_rmse_per_atom, 4)}`]);
+    rows.push([`${name} force MAE / RMSE (per component)`, `${f(m.force_mae, 4)} / ${f(m.force_rmse, 4)}`]);
+    if (m.stress_structures > 0) rows.push([`${name} stress RMSE`, f(m.stress_rmse, 5)]);
+  }
+  return rows;
 }
 
 /** Human-readable summary of a run. */
@@ -79,6 +98,7 @@ export function formatTrainResult(r: TrainResult): string {
     [`test RMSE / MAE (${r.target})`, `${f(r.test_rmse, 4)} / ${f(r.test_mae, 4)}`],
     ['target std (train split)', f(r.target_std, 4)],
     ...(r.atomref ? [['residual std after atomrefs', f(r.residual_std, 4)] as [string, string]] : []),
+    ...forceRows(r, f),
   ];
   let out = formatTable(['quantity', 'value'], rows);
   const kp = r.kernel_profile;
@@ -130,6 +150,10 @@ export function registerTrainCommand(program: Command): void {
     .addOption(new Option('--distributed <mode>', 'mpi: data-parallel training, one rank per process (mpirun, srun --mpi=pmix; detected from the MPI environment when not given) | none (docs/scale-out.md)').choices(['mpi', 'none']))
     .option('--micro-batches <N>', 'gradient accumulation: one step = N batches of the policy, gradients summed in a fixed order, one Adam step (default 1; with MPI the number of ranks, a multiple of it)', intOption('--micro-batches', 1))
     .option('--mpi-timeout <s>', 'with MPI: abort every rank when a step\'s gradient exchange waits longer than this (a rank died or hangs; default GNN_MPI_TIMEOUT_S or 300)', numberOption('--mpi-timeout'))
+    .option('--forces', 'train on energies and forces (the data needs forces; docs/forces.md "Training"): loss = wE MSE(energy) + wF MSE(force components); default target: energy when the data has it')
+    .option('--energy-weight <W>', 'with --forces: wE (default 0.01)', numberOption('--energy-weight'))
+    .option('--force-weight <W>', 'with --forces: wF (default 0.99)', numberOption('--force-weight'))
+    .option('--stress-weight <W>', 'with --forces: wS (default 0; stress training is not built yet, so only 0 runs)', numberOption('--stress-weight'))
     .option('--json', 'print one JSON document')
     .action(async (source: string, o: TrainCliOptions) => {
       // MPI first (every rank runs this command): rank 0 reports, the others are quiet.
@@ -144,9 +168,12 @@ export function registerTrainCommand(program: Command): void {
       if (o.checkpointEvery > 0 && !o.checkpoint) throw new UsageError('--checkpoint-every needs --checkpoint DIR');
       checkOutputFile('--trace', o.trace);
       if (o.trace !== undefined && o.device !== 'cpu') throw new GnnError('ERR_GNN_UNSUPPORTED', `--trace with --device ${o.device}: the trace records the CPU engine's kernels (use --device cpu)`);
-      const loaded = await loadSourceFromCli(source, { ...o, directions: needsDirections({ kind: o.model as ModelKind }) });
+      if (!o.forces && (o.energyWeight !== undefined || o.forceWeight !== undefined || o.stressWeight !== undefined))
+        throw new UsageError('--energy-weight, --force-weight and --stress-weight need --forces');
+      const loaded = await loadSourceFromCli(source, { ...o, directions: o.forces || needsDirections({ kind: o.model as ModelKind }) });
       const store = loaded.store;
-      const target = o.target ?? defaultTarget(store);
+      // Forces are the gradient of a total energy: prefer the 'energy' column (ASE's, aflow-like's) when there is one.
+      const target = o.target ?? (o.forces && store.targetNames.includes('energy') ? 'energy' : defaultTarget(store));
       if (!target) throw new ArgumentError(`${source}: the data has no numeric target property`, 'ERR_GNN_DATA_TARGET');
       const bar = !o.json && !quiet && process.stderr.isTTY
         ? new SingleBar({ format: 'train |{bar}| {value}/{total} steps | loss {loss} | {sps} steps/s | plans {plans} | eta {eta_formatted}', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
@@ -197,6 +224,7 @@ export function registerTrainCommand(program: Command): void {
           shouldStop: () => interrupted,
           microBatches: o.microBatches,
           distributed: dist,
+          forces: o.forces ? { energy: o.energyWeight, forces: o.forceWeight, stress: o.stressWeight } : undefined,
         });
         bar?.stop();
         dist?.finalize();
