@@ -19,7 +19,7 @@ import { registerRecommendCommand } from '../../src/cli/recommend';
 import { runCli } from '../helpers/cli';
 import { runCliProcess } from './helpers/cli-process';
 
-const GRID = ['qm9-like:120', 'aflow-like:60', '--models', 'schnet', '--policies', 'dynamic,static-64', '--batch', '4,8', '--reps', '2', '--steps', '3', '--eval-graphs', '8', '--quiet'];
+const GRID = ['qm9-like:120', 'aflow-like:60', '--models', 'schnet', '--policies', 'dynamic,static-64', '--batch', '4,8', '--reps', '2', '--steps', '3', '--eval-graphs', '8', '--quiet', '--max-reps', '2', '--learning-steps', '0'];
 const CELLS = 2 * 1 * 2 * 2 * 2;
 
 const cli = (args: string[]): Promise<string> =>
