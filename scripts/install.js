@@ -41,13 +41,22 @@ function fromSourceRequested() {
   return truthy(env.GNNBATCH_BUILD_FROM_SOURCE) || truthy(env.npm_config_gnnbatch_build_from_source) || truthy(env.npm_config_build_from_source);
 }
 
-/** Loads `file` in a fresh process (a broken binary must not take the installer down). */
+/**
+ * Loads `file` in a fresh process (a broken binary must not take the
+ * installer down), with process.dlopen: a native addon only, never a script.
+ */
 function loads(file) {
-  const r = spawnSync(process.execPath, ['-e', `const a = require(${JSON.stringify(file)}); process.stdout.write(JSON.stringify(a.info()))`], {
-    encoding: 'utf8',
-    timeout: 60000,
-  });
-  if (r.status === 0) return { ok: true, info: JSON.parse(r.stdout) };
+  const code = `const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(file)}); process.stdout.write(JSON.stringify(m.exports.info()))`;
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 60000 });
+  if (r.status === 0) {
+    try {
+      const info = JSON.parse(r.stdout);
+      if (info && typeof info === 'object') return { ok: true, info };
+    } catch {
+      /* not an addon's info(): refused below */
+    }
+    return { ok: false, why: 'it loaded but info() did not describe a gnnbatch addon' };
+  }
   return { ok: false, why: (r.stderr || r.error?.message || `exit ${r.status} signal ${r.signal}`).trim().split('\n').slice(-3).join(' ') };
 }
 
@@ -82,9 +91,17 @@ function main() {
   } catch (e) {
     return sourceBuild(`the compiled loader is missing (${e.message.split('\n')[0]})`);
   }
-  const level = loader.cpuLevel();
-  const pre = loader.prebuiltFor(level);
-  if (!pre) return sourceBuild(loader.prebuiltUnusable() ?? `no prebuilt binary for ${process.platform}-${process.arch}`);
+  // The loader checks the manifest field by field; anything it still throws
+  // (a bad GNNBATCH_CPU_LEVEL, say) means a source build, not a crash.
+  let level;
+  let pre;
+  try {
+    level = loader.cpuLevel();
+    pre = loader.prebuiltFor(level);
+    if (!pre) return sourceBuild(loader.prebuiltUnusable() ?? `no prebuilt binary for ${process.platform}-${process.arch}`);
+  } catch (e) {
+    return sourceBuild(`the prebuilt binaries cannot be checked (${String(e && e.message).split('\n')[0]})`);
+  }
   const r = loads(pre.file);
   if (!r.ok) return sourceBuild(`the prebuilt ${path.basename(pre.file)} does not load here: ${r.why}`);
   say(`using the prebuilt ${pre.level} binary (this CPU: ${level}; simd ${r.info.simd})`);

@@ -9,6 +9,14 @@
  *   one, else the best prebuilt binary for this CPU (`prebuilds/<platform>-<arch>/`);
  * - `cmake` / `gyp` / `prebuilt`: that one only;
  * - a path to a `.node` file.
+ *
+ * Whatever the source, only a regular file whose name ends in `.node` is
+ * loaded, and it is loaded with `process.dlopen` (never `require`, which
+ * would run a `.js` or parse a `.json` file as the addon): a directory, a
+ * FIFO or a script named by GNNBATCH_ADDON is ERR_GNN_ADDON_ENV. The
+ * prebuilds manifest is checked field by field; a malformed one makes the
+ * prebuilt binaries unusable (the install script then builds from source),
+ * never a crash.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -78,25 +86,91 @@ function glibcVersion(): string | null {
 }
 
 function versionAtLeast(have: string, need: string): boolean {
-  const [a, b] = have.split('.').map(Number);
-  const [c, d] = need.split('.').map(Number);
+  const [a, b = 0] = have.split('.').map(Number);
+  const [c, d = 0] = need.split('.').map(Number);
+  if (![a, b, c, d].every(Number.isFinite)) return false;
   return a !== c ? a > c : b >= d;
 }
 
+/** Largest prebuilds manifest read (bytes): it is a few hundred. */
+const MAX_MANIFEST_BYTES = 1 << 20;
+
+/** The fields of `prebuilds/<platform>-<arch>/manifest.json` the loader relies on (scripts/prebuild.js writes it). */
+export interface PrebuiltManifest {
+  platform?: string;
+  arch?: string;
+  libc?: string;
+  /** Oldest glibc the binaries run on, `MAJOR.MINOR`. */
+  glibcRequired?: string;
+  binaries?: { isa: string; file: string; bytes: number }[];
+}
+
 /**
- * Why the prebuilt binaries cannot be used on this machine (glibc builds that
- * need the glibc version their manifest names), or null when they can.
+ * Checks a parsed prebuilds manifest field by field: an object; `platform`,
+ * `arch`, `libc` strings when present (and this platform's); `glibcRequired`
+ * a `MAJOR.MINOR` version; `binaries` a list of `{isa, file, bytes}` with
+ * plain file names. Returns what is wrong, or null when it is usable.
+ */
+export function manifestProblem(doc: unknown): string | null {
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return 'it is not a JSON object';
+  const m = doc as Record<string, unknown>;
+  const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : Array.isArray(v) ? 'an array' : String(v === null ? 'null' : typeof v === 'object' ? 'an object' : v));
+  for (const k of ['platform', 'arch', 'libc'] as const) {
+    if (m[k] !== undefined && typeof m[k] !== 'string') return `${k} must be a string, got ${show(m[k])}`;
+  }
+  if (m.platform !== undefined && m.platform !== process.platform) return `it is for platform ${show(m.platform)}, this is ${process.platform}`;
+  if (m.arch !== undefined && m.arch !== process.arch) return `it is for arch ${show(m.arch)}, this is ${process.arch}`;
+  if (m.glibcRequired !== undefined && (typeof m.glibcRequired !== 'string' || !/^[0-9]{1,4}\.[0-9]{1,4}$/.test(m.glibcRequired))) {
+    return `glibcRequired must be a version string such as "2.28", got ${show(m.glibcRequired)}`;
+  }
+  if (m.binaries !== undefined) {
+    if (!Array.isArray(m.binaries)) return `binaries must be a list, got ${show(m.binaries)}`;
+    for (let i = 0; i < m.binaries.length; i++) {
+      const b = m.binaries[i] as Record<string, unknown> | null;
+      if (!b || typeof b !== 'object') return `binaries[${i}] must be an object, got ${show(b)}`;
+      if (typeof b.isa !== 'string') return `binaries[${i}].isa must be a string, got ${show(b.isa)}`;
+      if (typeof b.file !== 'string' || !/^[A-Za-z0-9._-]+\.node$/.test(b.file)) return `binaries[${i}].file must be a plain .node file name, got ${show(b.file)}`;
+      if (typeof b.bytes !== 'number' || !Number.isSafeInteger(b.bytes) || b.bytes < 0) return `binaries[${i}].bytes must be a byte count, got ${show(b.bytes)}`;
+    }
+  }
+  return null;
+}
+
+/** Reads and checks the manifest: the manifest, or why it cannot be used. */
+function readManifest(): { manifest: PrebuiltManifest } | { problem: string } {
+  const file = path.join(prebuiltDir(), 'manifest.json');
+  let text: string;
+  try {
+    const st = fs.statSync(file);
+    if (!st.isFile()) return { problem: `${file} is not a regular file` };
+    if (st.size > MAX_MANIFEST_BYTES) return { problem: `${file} is ${st.size} bytes, more than a manifest has` };
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return { problem: `no prebuilt binaries for ${process.platform}-${process.arch} in this package` };
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    return { problem: `the prebuilt binaries' manifest ${file} is not valid JSON (${(e as Error).message})` };
+  }
+  const problem = manifestProblem(doc);
+  if (problem !== null) return { problem: `the prebuilt binaries' manifest ${file} is malformed: ${problem}` };
+  return { manifest: doc as PrebuiltManifest };
+}
+
+/**
+ * Why the prebuilt binaries cannot be used on this machine (a missing or
+ * malformed manifest, or glibc builds that need the glibc version their
+ * manifest names), or null when they can.
  */
 export function prebuiltUnusable(): string | null {
-  let manifest: { glibcRequired?: string };
-  try {
-    manifest = JSON.parse(fs.readFileSync(path.join(prebuiltDir(), 'manifest.json'), 'utf8')) as { glibcRequired?: string };
-  } catch {
-    return `no prebuilt binaries for ${process.platform}-${process.arch} in this package`;
-  }
+  const read = readManifest();
+  if ('problem' in read) return read.problem;
   const glibc = glibcVersion();
   if (glibc === null) return 'the prebuilt binaries need glibc (this is musl or another C library)';
-  if (manifest.glibcRequired && !versionAtLeast(glibc, manifest.glibcRequired)) return `the prebuilt binaries need glibc >= ${manifest.glibcRequired}, this system has ${glibc}`;
+  const need = read.manifest.glibcRequired;
+  if (need !== undefined && !versionAtLeast(glibc, need)) return `the prebuilt binaries need glibc >= ${need}, this system has ${glibc}`;
   return null;
 }
 
@@ -198,21 +272,55 @@ function remedies(): string {
 }
 
 /**
+ * Refuses anything but a regular `.node` file (links are followed): a
+ * directory, a FIFO or device, or a `.js`/`.json` file named by
+ * GNNBATCH_ADDON is ERR_GNN_ADDON_ENV (a path the user gave), else
+ * ERR_GNN_ADDON_LOAD.
+ */
+function checkAddonFile(location: AddonLocation): void {
+  const code = location.source === 'path' ? 'ERR_GNN_ADDON_ENV' : 'ERR_GNN_ADDON_LOAD';
+  const named = location.source === 'path' ? `GNNBATCH_ADDON=${process.env.GNNBATCH_ADDON}` : `the ${location.source} addon`;
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(location.file);
+  } catch (e) {
+    throw addonError(`gnnbatch: ${named}: cannot read ${location.file} (${(e as Error).message}).\n${remedies()}`, code);
+  }
+  if (!st.isFile()) {
+    const what = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : 'not a regular file';
+    throw addonError(`gnnbatch: ${named}: ${location.file} is ${what}; it must name a native addon file (gnnbatch.node).`, code);
+  }
+  if (path.extname(location.file) !== '.node') {
+    throw addonError(`gnnbatch: ${named}: ${location.file} is not a .node file; only native addons are loaded (never JavaScript or JSON).`, code);
+  }
+}
+
+/** Loads a native addon file with process.dlopen (the loader behind require for .node files, without its other file types). */
+function dlopenAddon<T>(file: string): T {
+  const mod: { exports: unknown } = { exports: {} };
+  process.dlopen(mod as NodeJS.Module, file);
+  return mod.exports as T;
+}
+
+/**
  * Loads the addon once per process: picks the binary, sets the idle-thread wait
  * policy for the load, and refuses a binary compiled for CPU features this
  * machine lacks (instead of crashing later with SIGILL).
- * Errors: ERR_GNN_ADDON_MISSING, ERR_GNN_ADDON_LOAD, ERR_GNN_ADDON_CPU.
+ * Errors: ERR_GNN_ADDON_MISSING, ERR_GNN_ADDON_LOAD, ERR_GNN_ADDON_CPU,
+ * ERR_GNN_ADDON_ENV (GNNBATCH_ADDON names something other than a regular
+ * `.node` file; a bad GNNBATCH_SPIN_COUNT or GNNBATCH_CPU_LEVEL).
  */
 export function loadAddon<T extends { info(): { features?: readonly string[] } }>(): { addon: T; location: AddonLocation } {
   const location = locateAddon();
   if (!location || !fs.existsSync(location.file)) {
     const where = location ? location.file : `${sourceBuildPath()} or ${prebuiltDir()}/gnnbatch.<level>.node`;
-    throw addonError(`gnnbatch: native addon not found (looked for ${where}).\n${remedies()}`, 'ERR_GNN_ADDON_MISSING');
+    const unusable = location?.source === 'path' ? null : prebuiltUnusable();
+    throw addonError(`gnnbatch: native addon not found (looked for ${where})${unusable ? `; prebuilt binaries: ${unusable}` : ''}.\n${remedies()}`, 'ERR_GNN_ADDON_MISSING');
   }
+  checkAddonFile(location);
   let addon: T;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    addon = withThreadWaitPolicy(() => require(location.file) as T);
+    addon = withThreadWaitPolicy(() => dlopenAddon<T>(location.file));
   } catch (e) {
     if ((e as { code?: string }).code?.startsWith('ERR_GNN_')) throw e;
     throw addonError(
@@ -221,7 +329,12 @@ export function loadAddon<T extends { info(): { features?: readonly string[] } }
       'ERR_GNN_ADDON_LOAD',
     );
   }
-  const missing = missingFeatures(addon.info().features ?? []);
+  const info = typeof (addon as { info?: unknown } | null)?.info === 'function' ? addon.info() : undefined;
+  const features = info?.features ?? [];
+  if (!info || !Array.isArray(features) || !features.every((f) => typeof f === 'string')) {
+    throw addonError(`gnnbatch: ${location.file} loaded but is not a gnnbatch addon (no info() with a list of CPU features).\n${remedies()}`, 'ERR_GNN_ADDON_LOAD');
+  }
+  const missing = missingFeatures(features);
   if (missing.length > 0) {
     throw addonError(
       `gnnbatch: the native addon at ${location.file} was compiled for CPU features this machine lacks (${missing.join(', ')}); ` +

@@ -92,7 +92,7 @@ function envInt(env: Readonly<Record<string, string | undefined>>, name: string)
   const v = env[name];
   if (v === undefined || v === '') return undefined;
   const n = parseDecimalInteger(v);
-  if (n === null) throw new StudyError('ERR_GNN_SHARD_ENV', `${name}=${JSON.stringify(v)}: expected a decimal integer from 0 to ${Number.MAX_SAFE_INTEGER} (digits only)`);
+  if (n === null) throw new StudyError('ERR_GNN_SHARD_ENV', `${name}=${v}: expected an integer written in decimal digits only, 0 to ${Number.MAX_SAFE_INTEGER} (got ${JSON.stringify(v)})`);
   return n;
 }
 

@@ -49,7 +49,7 @@ describe('scheduler variables', () => {
     ];
     for (const [env, shards] of envs) {
       expect(codeOf(() => shardFromEnvironment(env, shards))).toBe('ERR_GNN_SHARD_ENV');
-      expect(() => shardFromEnvironment(env, shards)).toThrow(/expected a decimal integer/);
+      expect(() => shardFromEnvironment(env, shards)).toThrow(/expected an integer written in decimal digits only/);
     }
   });
 

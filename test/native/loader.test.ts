@@ -13,10 +13,16 @@ import { cpuFlags, cpuLevel, locateAddon } from '../../src/native-loader';
 const root = path.resolve(__dirname, '..', '..');
 const loaderJs = path.join(root, 'src', 'native-loader.ts');
 
-/** Runs `body` in a child with `env` (the whole environment), the loader transpiled on the fly; returns its stdout. */
-function runLoader(body: string, env: NodeJS.ProcessEnv): string {
+/**
+ * Runs `body` in a child with `env` (the whole environment), the loader
+ * transpiled on the fly; returns its stdout. `stub`, when given, replaces
+ * process.dlopen first (the loader loads addons with it), so a test can stand
+ * in for an addon without building one.
+ */
+function runLoader(body: string, env: NodeJS.ProcessEnv, stub = ''): string {
   const ts = require.resolve('typescript');
   const script = `
+    ${stub}
     const ts = require(${JSON.stringify(ts)});
     const fs = require('fs');
     require.extensions['.ts'] = (m, f) => m._compile(ts.transpileModule(fs.readFileSync(f, 'utf8'), { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText, f);
@@ -41,9 +47,10 @@ test('cpuLevel agrees with the CPU flags', () => {
 test('a binary compiled for CPU features this machine lacks is refused with ERR_GNN_ADDON_CPU, not run', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gnn-loader-'));
   // Stands in for a binary built with -march=native on a newer CPU: it reports a feature no CPU has.
-  const fake = path.join(dir, 'fake-addon.js');
-  fs.writeFileSync(fake, `module.exports = { info: () => ({ features: ['sse4_2', 'gnn_future_isa'] }) };`);
-  const r = runLoader(`loader.loadAddon(); console.log(JSON.stringify({ loaded: true }));`, { ...process.env, GNNBATCH_ADDON: fake });
+  const fake = path.join(dir, 'fake-addon.node');
+  fs.writeFileSync(fake, 'not loaded: process.dlopen is stubbed');
+  const stub = `process.dlopen = (m) => { m.exports = { info: () => ({ features: ['sse4_2', 'gnn_future_isa'] }) }; };`;
+  const r = runLoader(`loader.loadAddon(); console.log(JSON.stringify({ loaded: true }));`, { ...process.env, GNNBATCH_ADDON: fake }, stub);
   const v = JSON.parse(r) as { threw?: { code: string; message: string } };
   expect(v.threw?.code).toBe('ERR_GNN_ADDON_CPU');
   expect(v.threw?.message).toContain('gnn_future_isa');
@@ -59,23 +66,24 @@ test('a missing binary is ERR_GNN_ADDON_MISSING with the possible solutions', ()
 
 test('the bounded spin is set for the load only: the host environment is unchanged after', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gnn-loader-'));
-  const probe = path.join(dir, 'probe.js');
+  const probe = path.join(dir, 'probe.node');
   // The "addon" records what libgomp would see at load time.
-  fs.writeFileSync(probe, `const seen = process.env.GOMP_SPINCOUNT; module.exports = { info: () => ({ features: [], seen }) };`);
+  fs.writeFileSync(probe, 'not loaded: process.dlopen is stubbed');
+  const stub = `process.dlopen = (m) => { const seen = process.env.GOMP_SPINCOUNT; m.exports = { info: () => ({ features: [], seen }) }; };`;
   const clean: NodeJS.ProcessEnv = { ...process.env, GNNBATCH_ADDON: probe };
   delete clean.GOMP_SPINCOUNT;
   delete clean.OMP_WAIT_POLICY;
-  const r = runLoader(`const { addon } = loader.loadAddon(); console.log(JSON.stringify({ seen: addon.info().seen, after: process.env.GOMP_SPINCOUNT ?? null, dflt: loader.DEFAULT_SPIN_COUNT }));`, clean);
+  const r = runLoader(`const { addon } = loader.loadAddon(); console.log(JSON.stringify({ seen: addon.info().seen, after: process.env.GOMP_SPINCOUNT ?? null, dflt: loader.DEFAULT_SPIN_COUNT }));`, clean, stub);
   const v = JSON.parse(r) as { seen: string; after: string | null; dflt: number };
   expect(v.seen).toBe(String(v.dflt));
   expect(v.after).toBeNull();
   // A user's own OMP_WAIT_POLICY wins: nothing is set.
-  const r2 = runLoader(`const { addon } = loader.loadAddon(); console.log(JSON.stringify({ seen: addon.info().seen ?? null }));`, { ...clean, OMP_WAIT_POLICY: 'active' });
+  const r2 = runLoader(`const { addon } = loader.loadAddon(); console.log(JSON.stringify({ seen: addon.info().seen ?? null }));`, { ...clean, OMP_WAIT_POLICY: 'active' }, stub);
   expect(JSON.parse(r2)).toEqual({ seen: null });
   // GNNBATCH_SPIN_COUNT overrides the default; a bad value is a coded error.
-  const r3 = runLoader(`const { addon } = loader.loadAddon(); console.log(JSON.stringify({ seen: addon.info().seen }));`, { ...clean, GNNBATCH_SPIN_COUNT: '0' });
+  const r3 = runLoader(`const { addon } = loader.loadAddon(); console.log(JSON.stringify({ seen: addon.info().seen }));`, { ...clean, GNNBATCH_SPIN_COUNT: '0' }, stub);
   expect(JSON.parse(r3)).toEqual({ seen: '0' });
-  const r4 = runLoader(`loader.loadAddon();`, { ...clean, GNNBATCH_SPIN_COUNT: 'lots' });
+  const r4 = runLoader(`loader.loadAddon();`, { ...clean, GNNBATCH_SPIN_COUNT: 'lots' }, stub);
   expect((JSON.parse(r4) as { threw: { code: string } }).threw.code).toBe('ERR_GNN_ADDON_ENV');
 });
 
