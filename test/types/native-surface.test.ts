@@ -15,7 +15,7 @@ import type { TrainOptions } from '../../src/train/trainer';
 const ADDON_EXPORTS = [
   'adamUpdate', 'buildNeighbours', 'buildNeighboursAsync', 'copyGraphSlicesBench', 'createPlan',
   'cudaCreateModel', 'cudaCreatePlan', 'cudaDownloadParams', 'cudaPlanInfo', 'cudaPredict', 'cudaTrainStep',
-  'cudaUploadStore', 'flopsCount', 'forceGrad', 'forcesStep', 'gatherRows', 'gatherRowsBackward', 'gemmBench', 'getProfile', 'getThreads',
+  'cudaUploadStore', 'flopsCount', 'forceGrad', 'forceLossAndGrad', 'forcesStep', 'gatherRows', 'gatherRowsBackward', 'gemmBench', 'getProfile', 'getThreads',
   'info', 'kernelSites', 'lossAndGrad', 'memcpyBench', 'modelLayout', 'packGraphs', 'planInfo', 'predict',
   'predictAsync', 'releasePlan', 'resetFlops', 'segmentCsrBackward', 'segmentMeanCsr', 'segmentSum', 'segmentSumCsr',
   'setProfile', 'setThreads', 'streamBench', 'takeProfileRecords', 'trainStep', 'trainStepAsync', 'validateStore',
