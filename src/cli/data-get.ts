@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { getDataset, DATASETS, type DownloadProgress } from '../data/download';
 import { UsageError } from '../errors';
 import { intOption } from './format';
+import { datasetDir } from '../data/download/cache';
+import { getRmd17 } from '../data/download/rmd17';
 
 interface GetOptions {
   to?: string;
@@ -18,6 +20,7 @@ interface GetOptions {
   maxBytes?: number;
   maxPages?: number;
   maxPageBytes?: number;
+  molecule?: string;
   deadline?: number;
   stallTimeout?: number;
   retries?: number;
@@ -62,7 +65,8 @@ export function registerDataGet(data: Command): Command {
   return data
     .command('get')
     .description('download a data set of the study (qm9, aflow), verify it, cache it and build its .gnb store')
-    .argument('<name>', `data set: ${DATASETS.join(' | ')}`)
+    .argument('<name>', `data set: ${DATASETS.join(' | ')} | rmd17`)
+    .option('--molecule <names>', 'rmd17: comma-separated molecules to build stores for (default all 10; energies and forces in eV, eV/Å)')
     .option('--to <dir>', 'folder for the files and the store (default <cache dir>/<name>)')
     .option('--cache-dir <dir>', 'cache root (default $GNNBATCH_CACHE_DIR, else $XDG_CACHE_HOME/gnnbatch or ~/.cache/gnnbatch)')
     .option('--no-build', 'download only; do not build the .gnb store')
@@ -80,6 +84,22 @@ export function registerDataGet(data: Command): Command {
     .option('--retries <n>', 'retries of a failed request (default 4)', intOption('--retries', 0))
     .option('--json', 'print what was fetched and where as one JSON document')
     .action(async (name: string, o: GetOptions) => {
+      if (name === 'rmd17') {
+        const r = await getRmd17({
+          build: o.build, retries: o.retries, sha256: o.sha256?.toLowerCase(), md5: o.md5?.toLowerCase(), maxBytes: o.maxBytes, limit: o.limit, limitNames: LIMIT_FLAGS,
+          molecules: o.molecule?.split(',').map((m) => m.trim()).filter((m) => m !== ''),
+          deadlineMs: o.deadline !== undefined ? o.deadline * 1000 : undefined, stallTimeoutMs: o.stallTimeout !== undefined ? o.stallTimeout * 1000 : undefined,
+        }, datasetDir('rmd17', { to: o.to, cacheDir: o.cacheDir }));
+        if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+        else {
+          const f = r.files[0];
+          const lines = [`${f.cached ? 'cached' : 'fetched'} ${f.file} (${f.bytes} bytes, sha256 ${f.sha256}) from ${f.url}`];
+          for (const s of r.stores) lines.push(`wrote ${s.file}: ${s.graphs} graphs, ${s.atoms} atoms, ${s.edges} edges (${s.graphRule}), target ${s.target}, forces`);
+          process.stdout.write(lines.join('\n') + '\n');
+        }
+        return;
+      }
+      if (o.molecule !== undefined) throw new UsageError('--molecule applies to rmd17 only');
       if (!(DATASETS as readonly string[]).includes(name)) throw new UsageError(`data get ${name}: unknown data set; use one of ${DATASETS.join(', ')}`);
       const qm9Only = (['excludeUncharacterized', 'sha256', 'md5', 'maxBytes'] as const).filter((k) => o[k] !== undefined);
       const aflowOnly = (['query', 'limit', 'pageSize', 'maxPages', 'maxPageBytes'] as const).filter((k) => o[k] !== undefined);
