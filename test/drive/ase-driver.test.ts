@@ -1,5 +1,5 @@
 /**
- * ASE drives a trained gnnbatch model through `gnnbatch drive` (issue 24): ASE's SocketIOCalculator
+ * ASE drives a gnnbatch model trained on energies and forces through `gnnbatch drive` (issue 24): ASE's SocketIOCalculator
  * over a Unix socket gets the model's own energies and forces (equal to loadModel().predict with
  * properties, to float32 precision), NVE dynamics conserves energy, BFGS converges, and a periodic
  * model's stress equals finite strain differences of its energy through ASE.
@@ -27,8 +27,11 @@ const crystal = path.join(tmp, 'crystal');
 beforeAll(async () => {
   asePython(); // fails with the install command when ASE is missing
   // Small models, briefly trained on the built-in data: a smooth energy surface is all these tests need.
-  const mol = await loadSource('qm9-like:400', { graph: 'fc', target: 'U0' });
-  await train({ store: mol.store, target: 'U0', model: { kind: 'mpeu', latent: 16, passes: 2 }, policy: 'dynamic', batchSize: 16, steps: 60, atomref: true, checkpointDir: molecule, seed: 3 });
+  // The molecule model is trained on energies and forces of the built-in data (qm9-like carries the
+  // exact forces of its U0), as a user would train a potential for MD.
+  const mol = await loadSource('qm9-like:400', { graph: 'fc', target: 'U0', directions: true });
+  const { result } = await train({ store: mol.store, target: 'U0', model: { kind: 'mpeu', latent: 16, passes: 2 }, policy: 'dynamic', batchSize: 16, steps: 60, atomref: true, forces: true, checkpointDir: molecule, seed: 3 });
+  expect(result.force_training).toBeTruthy();
   const cry = await loadSource('aflow-like:200', { graph: 'cutoff:4' });
   const target = cry.store.targetNames[0];
   await train({ store: cry.store, target, model: { kind: 'schnet', latent: 16, passes: 2 }, policy: 'dynamic', batchSize: 8, steps: 30, checkpointDir: crystal, seed: 3 });
