@@ -189,6 +189,12 @@ export interface Predictor {
   readonly graphRule: string;
   /** Training step of the checkpoint. */
   readonly step: number;
+  /**
+   * The atomic numbers the model was trained on (ascending), or null for
+   * checkpoints written before they were kept. A structure with another element
+   * is outside the training domain: its prediction is an extrapolation.
+   */
+  readonly elements: readonly number[] | null;
   /** The batch budget in use. */
   readonly budget: Readonly<BatchBudget>;
   /**
@@ -757,6 +763,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     config: ck.config,
     graphRule: ck.graphRule,
     step: ck.step,
+    elements: ck.elements ? Object.freeze([...ck.elements]) : null,
     budget: Object.freeze({ ...budget }),
     predict: (async (structures: readonly Structure[], callOptions: PredictCallOptions & { properties?: readonly PropertyName[] } = {}): Promise<Float64Array | PredictedProperties> => {
       if (closing) throw new GnnError('ERR_GNN_CLOSED', 'the predictor is closed');

@@ -128,6 +128,7 @@ const PREDICT_RESPONSE_SCHEMA = {
     properties: PROPERTIES_SCHEMA,
     forces: { type: 'array', items: { type: 'array', items: VECTOR3 } },
     stress: { type: 'array', items: { anyOf: [{ type: 'array', items: { type: 'number' }, minItems: 6, maxItems: 6 }, { type: 'null' }] } },
+    out_of_domain: { type: 'array', items: { type: 'boolean' } },
   },
 };
 
@@ -139,6 +140,15 @@ interface PredictAnswer {
   properties?: PropertyName[];
   forces?: number[][][];
   stress?: (number[] | null)[];
+  /** Per structure: true when it has an element the model was not trained on (absent for checkpoints that do not record their elements). */
+  out_of_domain?: boolean[];
+}
+
+/** Per structure, whether it has an element outside `elements` (the training set's). */
+export function outOfDomain(structures: readonly Structure[], elements: readonly number[]): boolean[] {
+  const known = new Uint8Array(256);
+  for (const z of elements) known[z] = 1;
+  return structures.map((s) => s.numbers.some((z) => !known[z]));
 }
 
 function answerOf(target: string, step: number, properties: PropertyName[] | null, result: Float64Array | PredictedProperties): PredictAnswer {
@@ -175,6 +185,7 @@ interface Metrics {
   queueDepth: Gauge<string>;
   molecules: Counter<string>;
   properties: Counter<'property'>;
+  outOfDomain: Counter<string>;
   forceBatches: Counter<string>;
   connectionsDropped: Counter<'reason'>;
 }
@@ -205,6 +216,11 @@ function makeMetrics(): Metrics {
       name: 'gnnbatch_structure_properties_total',
       help: 'Structures answered, by property returned (energy, forces, stress)',
       labelNames: ['property'],
+      registers: [registry],
+    }),
+    outOfDomain: new Counter({
+      name: 'gnnbatch_out_of_domain_structures_total',
+      help: 'Structures predicted that have an element the model was not trained on (their predictions are extrapolations)',
       registers: [registry],
     }),
     forceBatches: new Counter({ name: 'gnnbatch_force_batches_total', help: 'Native force passes (batches of requests asking for forces or stress)', registers: [registry] }),
@@ -442,7 +458,13 @@ export async function startServer(checkpointDir: string, options: ServeOptions =
         const result = await Promise.race([work, deadline]);
         stop();
         for (const p of properties ?? ['energy']) metrics.properties.inc({ property: p }, structures.length);
-        return answerOf(predictor.target, predictor.step, properties, result);
+        const answer = answerOf(predictor.target, predictor.step, properties, result);
+        if (predictor.elements) {
+          answer.out_of_domain = outOfDomain(structures, predictor.elements);
+          const n = answer.out_of_domain.filter((x) => x).length;
+          if (n > 0) metrics.outOfDomain.inc(n);
+        }
+        return answer;
       } catch (e) {
         const code = isGnnError(e) ? e.code : 'ERR_GNN_INTERNAL';
         const message = (e as Error).message;

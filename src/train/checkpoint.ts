@@ -96,6 +96,12 @@ export interface CheckpointState {
   recentLosses?: number[] | null;
   /** Energy+forces runs: loss weights and the last metrics (docs/forces.md); null or absent otherwise and in older checkpoints. */
   forceTraining?: ForceTrainingSummary | null;
+  /**
+   * The atomic numbers present in the training split, ascending: a structure
+   * with another element is outside what the model has seen (serving flags it).
+   * Null or absent in checkpoints written before they were kept.
+   */
+  elements?: number[] | null;
 }
 
 /** What {@link readCheckpoint} returns: the Adam moments only when asked for. */
@@ -368,6 +374,7 @@ export function writeCheckpoint(dir: string, s: CheckpointState, options: WriteC
       evalCurve: s.evalCurve,
       recentLosses: s.recentLosses ?? null,
       forceTraining: s.forceTraining ?? null,
+      elements: s.elements ?? null,
     };
     tmp = path.join(dir, `.${MANIFEST_NAME}.${process.pid}.tmp`);
     fs.rmSync(tmp, { force: true });
@@ -600,6 +607,14 @@ export function readCheckpoint(dir: string, options: ReadCheckpointOptions = {})
       f.bad('atomRefs', `null or an array of at least numClasses = ${config.numClasses} finite numbers (one per atomic number)`);
     atomRefs = atomRefsRaw as number[];
   }
+  const elementsRaw = j.elements;
+  let elements: number[] | null = null;
+  if (elementsRaw !== null && elementsRaw !== undefined) {
+    const ok = Array.isArray(elementsRaw) && elementsRaw.length <= config.numClasses &&
+      elementsRaw.every((z, i) => Number.isInteger(z) && z >= 0 && z < config.numClasses && (i === 0 || z > (elementsRaw[i - 1] as number)));
+    if (!ok) f.bad('elements', `null or an ascending list of distinct atomic numbers below numClasses = ${config.numClasses}`);
+    elements = elementsRaw as number[];
+  }
   const graphRule = f.str('graphRule');
   try {
     parseGraphRule(graphRule);
@@ -678,6 +693,7 @@ export function readCheckpoint(dir: string, options: ReadCheckpointOptions = {})
     hasOptimizer,
     recentLosses,
     forceTraining,
+    elements,
   };
 }
 

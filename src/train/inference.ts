@@ -21,6 +21,8 @@ export interface LoadedModel {
   readonly graphRule: string;
   /** Training step of the checkpoint. */
   readonly step: number;
+  /** The atomic numbers the model was trained on (ascending), or null for checkpoints written before they were kept. */
+  readonly elements: readonly number[] | null;
   /**
    * Predictions in the target's units, one per structure (in order). Batches
    * `batchSize` structures per native call (default 64).
@@ -82,6 +84,7 @@ export function loadModel(dir: string): LoadedModel {
     target: ck.target,
     graphRule: ck.graphRule,
     step: ck.step,
+    elements: ck.elements ? Object.freeze([...ck.elements]) : null,
     predict: ((structures: readonly Structure[], options: { batchSize?: number; properties?: readonly PropertyName[] } = {}) => {
       if (options.properties !== undefined) {
         const properties = propertyList(options.properties);

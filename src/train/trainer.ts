@@ -189,6 +189,8 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
   const split = opts.split ?? splitGraphs(store.numGraphs, { seed: opts.splitSeed ?? 42 });
   if (split.train.length === 0) throw new ArgumentError('the train split is empty');
   const { rawStats, stats, offsets, atomRefs, arrays, warnings } = prepareTargets(store, opts.target, split, opts);
+  // The elements the model is trained on (the checkpoint keeps them: serving flags structures with others).
+  const trainElements = elementsOf(store, split.train);
   warnings.unshift(...notes);
   // Full structural check once per run (O(edges)): every index in range,
   // edges sorted by receiver, senderPerm a sender-sorted permutation. Packing
@@ -280,6 +282,7 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
       hasOptimizer: device !== 'cuda',
       recentLosses: recorder.recentLosses(),
       forceTraining: forceSummary,
+      elements: trainElements,
     });
     kernelCollector?.span('checkpoint', tc, process.hrtime.bigint(), { step });
     savedStep = step;
@@ -431,4 +434,16 @@ function checkResumeCompatible(
   if (!ck.hasOptimizer || !ck.m || !ck.v) {
     throw new CheckpointError(dir, 'cannot resume: the checkpoint has no optimizer state (it was written by a CUDA run, which keeps Adam moments on the device)', 'ERR_GNN_CHECKPOINT_MISMATCH');
   }
+}
+
+/** The atomic numbers present in the graphs `ids` of `store`, ascending. */
+export function elementsOf(store: Pick<GraphStore, 'nodeOffset' | 'atomicNumber'>, ids: ArrayLike<number>): number[] {
+  const seen = new Uint8Array(256);
+  for (let k = 0; k < ids.length; k++) {
+    const g = ids[k];
+    for (let n = store.nodeOffset[g]; n < store.nodeOffset[g + 1]; n++) seen[store.atomicNumber[n]] = 1;
+  }
+  const out: number[] = [];
+  seen.forEach((v, z) => v && out.push(z));
+  return out;
 }
