@@ -3,6 +3,9 @@
 //   node host-child.js step    -> MPEU B=32 dynamic training: median step ms
 //   node host-child.js idle    -> CPU ms burnt in the 200 ms after each sync predict
 //   node host-child.js contend -> predict latency alone / beside a busy worker thread; sync vs async
+//   node host-child.js guest   -> sync predict, predictAsync and an MPEU B=32 train step (medians),
+//                                 for `host --contention` (the parent runs the competing process);
+//                                 GNNBATCH_BENCH_THREADS=N sets the native thread count first
 'use strict';
 const path = require('path');
 const { Worker } = require('worker_threads');
@@ -107,7 +110,31 @@ async function contend(ck) {
   return out;
 }
 
-const modes = { step, idle, contend };
+// One cell of `host --contention`: the three figures the good-guest bound is about.
+async function guest(ck) {
+  if (process.env.GNNBATCH_BENCH_THREADS) g.setThreads(Number(process.env.GNNBATCH_BENCH_THREADS));
+  const reps = Number(process.env.GNNBATCH_BENCH_REPS ?? 9);
+  const m = g.loadModel(ck);
+  const mols = [...g.qm9Like(32, 9)];
+  m.predict(mols);
+  await m.predictAsync(mols);
+  const sync = [];
+  const asyn = [];
+  // Interleaved sync/async so drifting load hits both alike.
+  for (let i = 0; i < reps; i++) {
+    let t0 = performance.now();
+    m.predict(mols);
+    sync.push(performance.now() - t0);
+    t0 = performance.now();
+    await m.predictAsync(mols);
+    asyn.push(performance.now() - t0);
+  }
+  const { store } = g.buildStore([...g.qm9Like(600, 5)], { graph: { kind: 'fc' } });
+  const { result } = await g.train({ store, target: 'U0', model: { kind: 'mpeu' }, policy: 'dynamic', batchSize: 32, steps: reps + 3, seed: 42, skipEval: true });
+  return { sync_ms: median(sync), async_ms: median(asyn), step_ms: result.ms_per_step_median, threads: g.getThreads(), info: g.nativeInfo() };
+}
+
+const modes = { step, idle, contend, guest };
 modes[process.argv[2]](process.argv[3]).then(
   (r) => process.stdout.write(JSON.stringify(r) + '\n'),
   (e) => {

@@ -38,7 +38,7 @@ async function main() {
     }
     const { run } = require(file);
     const result = await run({ json, args, log: json ? () => {} : (s) => console.log(s) });
-    writeSection(name, result.markdown);
+    writeSection(result.section ?? name, result.markdown);
     all[name] = result.data;
   }
   if (json) process.stdout.write(JSON.stringify(all, null, 2) + '\n');

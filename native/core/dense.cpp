@@ -116,7 +116,8 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsA, int64_t csA,
   addFlops(2.0 * (double)M * (double)N * (double)K);
   const int64_t RB = kMR * 16;
   const int64_t nb = (M + RB - 1) / RB;
-#pragma omp parallel for schedule(static) num_threads(numThreads())
+  const bool par = 2 * M * N * K >= kParallelMinFlops;
+#pragma omp parallel for schedule(static) num_threads(numThreads()) if (par)
   for (int64_t b = 0; b < nb; ++b) {
     const int64_t m0 = b * RB, m1 = std::min(M, m0 + RB);
     if (K == 0 && !accumulate) {
@@ -140,7 +141,8 @@ void gemmTN(int64_t M, int64_t K, int64_t N, const T* X, int64_t ldx, const T* D
   const int64_t per = K * N + N;
   if ((int64_t)scratch.size() < nch * per) scratch.resize((size_t)(nch * per));
   T* P = scratch.data();
-#pragma omp parallel for schedule(static) num_threads(numThreads())
+  const bool par = 2 * M * N * K >= kParallelMinFlops;
+#pragma omp parallel for schedule(static) num_threads(numThreads()) if (par)
   for (int64_t c = 0; c < nch; ++c) {
     const int64_t r0 = c * CH, r1 = std::min(M, r0 + CH);
     T* Pc = P + c * per;
@@ -165,7 +167,7 @@ void gemmTN(int64_t M, int64_t K, int64_t N, const T* X, int64_t ldx, const T* D
       }
   }
   const int64_t total = K * N + (gbias ? N : 0);
-#pragma omp parallel for schedule(static) num_threads(numThreads())
+#pragma omp parallel for schedule(static) num_threads(numThreads()) if (par)
   for (int64_t e = 0; e < total; ++e) {
     T s = P[e];
     for (int64_t c = 1; c < nch; ++c) s += P[c * per + e];

@@ -173,7 +173,10 @@ PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
   batchOffsets(s, ids, count, nodeStart.data(), edgeStart.data());
 
   ParallelError err;
-#pragma omp parallel for schedule(dynamic, 4) num_threads(numThreads())
+  // Bytes read + written per edge (senders, receivers, distance, sendPerm, directions) and per node.
+  const int64_t perEdge = 2 * (12 + (int64_t)sizeof(T) + (out.direction ? 3 * (int64_t)sizeof(T) : 0));
+  const bool par = perEdge * st.realEdges + 24 * st.realNodes >= kParallelMinBytes;
+#pragma omp parallel for schedule(dynamic, 4) num_threads(numThreads()) if (par)
   for (int64_t i = 0; i < count; ++i) {
     const int32_t g = ids[i];
     const int32_t n0 = s.nodeOffset[g], n = s.nodeOffset[g + 1] - n0;
@@ -266,7 +269,7 @@ PackStats packGraphs(const StoreView& s, const int32_t* ids, int64_t count,
   // Padding (Jraph): graph slot `count` owns the padding nodes and edges.
   const int32_t rn = (int32_t)st.realNodes, re = (int32_t)st.realEdges;
   const int32_t N = (int32_t)shape.nodes, E = (int32_t)shape.edges;
-#pragma omp parallel for schedule(static) num_threads(numThreads())
+#pragma omp parallel for schedule(static) num_threads(numThreads()) if ((int64_t)(E - re) * (12 + (int64_t)sizeof(T)) >= kParallelMinBytes)
   for (int32_t k = re; k < E; ++k) {
     out.senders[k] = rn;
     out.receivers[k] = rn;
@@ -296,7 +299,8 @@ template <class T>
 void copyGraphSlices(const StoreView& s, const int32_t* ids, int64_t count, const PackOut<T>& out) {
   std::vector<int64_t> nodeStart(count + 1), edgeStart(count + 1);
   batchOffsets(s, ids, count, nodeStart.data(), edgeStart.data());
-#pragma omp parallel for schedule(dynamic, 4) num_threads(numThreads())
+  const bool par = 2 * (16 + (out.direction ? 12 : 0)) * edgeStart[count] + 2 * nodeStart[count] >= kParallelMinBytes;
+#pragma omp parallel for schedule(dynamic, 4) num_threads(numThreads()) if (par)
   for (int64_t i = 0; i < count; ++i) {
     const int32_t g = ids[i];
     const int32_t n0 = s.nodeOffset[g], n = s.nodeOffset[g + 1] - n0;

@@ -43,7 +43,9 @@ inline void scaleRow(T* __restrict dst, T s, int64_t w) {
 
 template <class T>
 void csrReduce(const T* src, const int32_t* ptr, int64_t rows, int64_t width, bool mean, T* out) {
-#pragma omp parallel for schedule(static) num_threads(numThreads())
+  // Bytes moved: every source row read, every output row written.
+  const bool par = ((int64_t)ptr[rows] + rows) * width * (int64_t)sizeof(T) >= kParallelMinBytes;
+#pragma omp parallel for schedule(static) num_threads(numThreads()) if (par)
   for (int64_t r = 0; r < rows; ++r) {
     T* o = out + r * width;
     const int32_t b = ptr[r], e = ptr[r + 1];
@@ -78,14 +80,14 @@ void segmentSum(const T* src, const int32_t* seg, int64_t n, int64_t numSegments
 
 template <class T>
 void gatherRows(const T* src, const int32_t* idx, int64_t n, int64_t width, T* out) {
-#pragma omp parallel for schedule(static) num_threads(numThreads())
+#pragma omp parallel for schedule(static) num_threads(numThreads()) if (2 * n * width * (int64_t)sizeof(T) >= kParallelMinBytes)
   for (int64_t i = 0; i < n; ++i) copyRow(out + i * width, src + (int64_t)idx[i] * width, width);
 }
 
 template <class T>
 void segmentCsrBackward(const T* gradOut, const int32_t* ptr, int64_t rows, int64_t width,
                         bool mean, T* gradSrc) {
-#pragma omp parallel for schedule(static) num_threads(numThreads())
+#pragma omp parallel for schedule(static) num_threads(numThreads()) if (((int64_t)ptr[rows] + rows) * width * (int64_t)sizeof(T) >= kParallelMinBytes)
   for (int64_t r = 0; r < rows; ++r) {
     const int32_t b = ptr[r], e = ptr[r + 1];
     if (b == e) continue;
@@ -103,7 +105,7 @@ template <class T>
 void gatherRowsBackward(const T* gradOut, const int32_t* perm, const int32_t* ptr, int64_t rows,
                         int64_t width, T* gradSrc) {
   if (!perm) { csrReduce(gradOut, ptr, rows, width, false, gradSrc); return; }
-#pragma omp parallel for schedule(static) num_threads(numThreads())
+#pragma omp parallel for schedule(static) num_threads(numThreads()) if (((int64_t)ptr[rows] + rows) * width * (int64_t)sizeof(T) >= kParallelMinBytes)
   for (int64_t r = 0; r < rows; ++r) {
     T* o = gradSrc + r * width;
     const int32_t b = ptr[r], e = ptr[r + 1];
