@@ -38,7 +38,7 @@ function cacheFor(config: ModelConfig): PlanCache {
 }
 
 /** The exact (unpadded) shape of a list of graphs. */
-function exactShape(store: EvaluateArgs['store'], ids: Int32Array): PackShape {
+export function exactShape(store: EvaluateArgs['store'], ids: Int32Array): PackShape {
   let nodes = 0;
   let edges = 0;
   for (const g of ids) {

@@ -11,10 +11,11 @@
  * dE/dstrain in Voigt order xx yy zz yz xz xy, computed only for structures
  * periodic along all three cell vectors (null for the others).
  */
-import { buildStore, packerArrays, parseGraphRule, type GraphStore, type Structure } from '../data';
+import { buildStore, packerArrays, parseGraphRule, type Structure } from '../data';
 import { native, nativeModel, type PackShape } from '../native';
 import type { ModelConfig } from '../model/config';
 import { computeForces } from '../model/forces';
+import { exactShape } from './evaluate';
 import { allocPackOutput, inputsFor, type Plan, type PlanBytesModel } from './plan';
 import { atomrefOffsets } from './atomref';
 import { ArgumentError } from '../errors';
@@ -181,14 +182,4 @@ export class ForceEvaluator {
     }
     return out;
   }
-}
-
-function exactShape(store: Pick<GraphStore, 'nodeOffset' | 'edgeOffset'>, ids: Int32Array): PackShape {
-  let nodes = 0;
-  let edges = 0;
-  for (const g of ids) {
-    nodes += store.nodeOffset[g + 1] - store.nodeOffset[g];
-    edges += store.edgeOffset[g + 1] - store.edgeOffset[g];
-  }
-  return { nodes, edges, graphs: ids.length };
 }
