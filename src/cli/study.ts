@@ -246,7 +246,7 @@ export function registerStudyCommand(program: Command): void {
     .option('--atomref', 'fit per-element reference values (atomrefs) on every source and learn the residual')
     .option('--no-atomref', 'no atomrefs on any source (default: fitted where they explain the target, i.e. extensive targets such as U0; recorded in results.json)')
     .option('--no-report', 'do not write OUT/report.html at the end (default: the HTML report is written beside results.json when the grid is complete)')
-    .action(async (sources: string[], o: StudyCliOptions) => {
+    .action(async (sources: string[], o: StudyCliOptions, command: Command) => {
       const shard = resolveShard({ shard: o.shard, shards: o.shards, env: process.env });
       if (o.costModel && !shard) throw new UsageError('--cost-model only applies to a sharded run (--shard I/N or a scheduler index)');
       const costModels = o.costModel ? readCostModels(o.costModel) : undefined;
@@ -346,6 +346,8 @@ export function registerStudyCommand(program: Command): void {
           costModels,
           adaptive: { maxReps: o.maxReps ?? Math.max(6, o.reps ?? (o.full ? FULL_REPS : DEFAULT_REPS)), timeBudgetSeconds: 60 * o.timeBudget, plannedSteps },
           maxMemoryBytes: o.maxMemory > 0 ? o.maxMemory * 1024 ** 3 : undefined,
+          // The default cap gives way to a cell that cannot fit under it; a cap the user gives is kept.
+          maxMemorySoft: command.getOptionValueSource('maxMemory') === 'default',
           learningCheck: { steps: o.learningSteps, seeds: o.learningSeeds },
         };
         // The grid's values come from the command line: a bad one is a usage error.

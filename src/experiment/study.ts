@@ -121,6 +121,8 @@ export interface StudyOptions {
    * its default (4 GiB); plans are released between cells either way.
    */
   maxMemoryBytes?: number;
+  /** The cap is a default, not the user's: a cell whose one plan needs more than it leaves runs without it (with a progress message) instead of failing. */
+  maxMemorySoft?: boolean;
   /**
    * The learning check (learning-check.ts; not for shards): after the grid,
    * `seeds` runs of `steps` steps (lr {@link LEARNING_CHECK_LR}) of the
@@ -361,7 +363,9 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     const cap = options.maxMemoryBytes;
     const planCacheBytes = cap !== undefined ? Math.max(256 * 1024 ** 2, cap - process.memoryUsage.rss() - CAP_HEADROOM_BYTES) : undefined;
     let r: Awaited<ReturnType<typeof train>>['result'];
-    try {
+    // A soft cap (the CLI's default) gives way to a cell whose one plan needs more: that cell runs with the plan cache's own limit.
+    let capBytes = planCacheBytes;
+    for (;;) try {
       ({ result: r } = await train({
         store: L.store,
         target: L.target,
@@ -374,7 +378,7 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
         atomref: L.atomref.used,
         threads: options.threads,
         progressEvery: 1,
-        planCacheBytes,
+        planCacheBytes: capBytes,
         onProgress: (p) => {
           // Plans the cache evicted are freed only by a collection (V8 does not see their native size): near the cap, collect.
           if (cap !== undefined && process.memoryUsage.rss() > 0.8 * cap) releaseMemory();
@@ -382,7 +386,14 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
         },
         shouldStop: options.shouldStop,
       }));
+      break;
     } catch (e) {
+      if (e instanceof GnnError && e.code === 'ERR_GNN_PLAN_TOO_LARGE' && capBytes !== undefined && options.maxMemorySoft) {
+        emit({ kind: 'load', index, message: `${c.data} ${c.model} ${c.policy} B=${c.batch}: one plan needs more than the memory cap leaves; this cell runs without the cap` });
+        capBytes = undefined;
+        await settleMemory();
+        continue;
+      }
       if (e instanceof GnnError && e.code === 'ERR_GNN_PLAN_TOO_LARGE' && options.maxMemoryBytes !== undefined) {
         throw new StudyError('ERR_GNN_PLAN_TOO_LARGE', `${c.data} ${c.model} ${c.policy} B=${c.batch}: one plan needs more than the ${(planCacheBytes! / 1024 ** 3).toFixed(2)} GiB that --max-memory ${(options.maxMemoryBytes / 1024 ** 3).toFixed(2)} GiB leaves (${e.message}); raise --max-memory or leave this batch size out`);
       }
