@@ -25,6 +25,7 @@
 #include "core/models/weights.h"
 #include "core/models/model_internal.h"
 #include "core/models/program.h"
+#include "core/models/program_painn.h"
 
 namespace gnn {
 
@@ -229,11 +230,10 @@ size_t Plan<T>::bytes() const {
   size_t n = 0;
   for (auto* v : {&rbf, &h, &e, &a1, &f1, &f2, &hs, &agg, &u1, &r1, &r2, &pred, &invCnt, &Ps, &Pr,
                   &dh, &dhNew, &de, &dpre1, &dA, &dB, &dPs, &dPr, &dhs, &dagg, &du, &dr1, &dr2, &wt,
-                  &pnRbf, &pnFcut, &pnS, &pnV, &pnM1pre, &pnM1, &pnQ, &pnMix, &pnNrm, &pnCtx, &pnA1pre,
-                  &pnA1, &pnA, &pnR1pre, &pnDs, &pnDv, &pnDvIn, &pnDa, &pnDa1, &pnDctx, &pnDmix, &pnDq, &pnDm1,
-                  &pnFiltAcc, &dRbf, &dDist})
+                  &dRbf, &dDist})
     n += v->size() * sizeof(T);
   for (const auto& v : tangentBufs) n += v.size() * sizeof(T);
+  for (const auto& v : painnBufs) n += v.size() * sizeof(T);
   return n + graphStart.size() * sizeof(int64_t);
 }
 
@@ -258,8 +258,7 @@ std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap,
     // Refuse a capacity whose buffers could not exist before touching memory
     // (value-initialising tens of GB would be killed by the OS, not caught).
     // Mirrors the resizes below (every buffer, graph-sized ones included).
-    const double elems =
-        cfg.kind == ModelKind::PaiNN ? detail::painnPlanElems(cfg, cap) : program::activationElems(cfg, cap, fb);
+    const double elems = program::activationElems(cfg, cap, fb);
     const double bytes = elems * sizeof(T) + 8 * ((double)cap.graphs + 1);  // + graphStart (int64)
     const double limit = maxPlanBytes();
     if (bytes > limit)
@@ -275,16 +274,15 @@ std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap,
   p->forces = forces;
   p->forceTraining = forceTraining;
   p->tangentBufs.resize(program::kBufCount - program::kBufTDist);
-  if (cfg.kind == ModelKind::PaiNN) {
-    detail::painnAllocate(*p);
-    return p;
-  }
-  // The model program's activation layout (program.h), one buffer each.
+  p->painnBufs.resize(program::kBufPFiltAcc + 1 - program::kBufPFcut);
+  // The model programs' activation layout (program.h), one buffer each.
   for (int k = 0; k < program::kBufCount; ++k)
     p->bufVec((program::Buf)k).resize((size_t)program::bufElems(cfg, cap, (program::Buf)k, fb));
   const size_t G = cap.graphs, C = cfg.latent, H = 2 * C, K = cfg.basis, R = cfg.readoutHidden;
   p->graphStart.resize(G + 1);
-  p->wt.resize(std::max({K * H, K * C, H * C, C * R, C * C}));
+  // The transposed weight of a W^T product (PaiNN's largest: [F x 3F]).
+  p->wt.resize(cfg.kind == ModelKind::PaiNN ? std::max({3 * C * C, 2 * C * C, C * R})
+                                            : std::max({K * H, K * C, H * C, C * R, C * C}));
   return p;
 }
 
@@ -323,6 +321,7 @@ std::vector<T>& Plan<T>::bufVec(program::Buf b) {
     case program::kBufDDist: return dDist;
     default:
       if (b >= program::kBufTDist && b < program::kBufCount) return tangentBufs[(size_t)(b - program::kBufTDist)];
+      if (b >= program::kBufPFcut && b <= program::kBufPFiltAcc) return painnBufs[(size_t)(b - program::kBufPFcut)];
       break;
   }
   throwRange("unknown activation buffer", "ERR_GNN_NATIVE");
@@ -395,14 +394,14 @@ program::Shape shapeOf(const BatchInputs<T>& b) {
 template <class T>
 double forwardImpl(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
   CpuExec<T> x{p, b};
-  program::forward<T>(x, p.cfg, p.layout, params, shapeOf(b));
+  program::forwardModel<T>(x, p.cfg, p.layout, params, shapeOf(b));
   return x.loss;
 }
 
 template <class T>
 void backwardImpl(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b) {
   CpuExec<T> x{p, b};
-  program::backward<T>(x, p.cfg, p.layout, params, grads, shapeOf(b));
+  program::backwardModel<T>(x, p.cfg, p.layout, params, grads, shapeOf(b));
 }
 
 }  // namespace
@@ -412,7 +411,7 @@ double forward(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* pred) {
   validateBatch(p, b);
   if (p.profile) { p.profShape = b.shape; p.profReal = realCounts(b); }
   DenormalGuard ftz;
-  const double loss = p.cfg.kind == ModelKind::PaiNN ? detail::painnForward(p, params, b) : forwardImpl(p, params, b);
+  const double loss = forwardImpl(p, params, b);
   if (pred && b.shape.graphs > 0) std::memcpy(pred, p.pred.data(), sizeof(T) * b.shape.graphs);
   return loss;
 }
@@ -422,14 +421,8 @@ double forwardBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<
   validateBatch(p, b);
   if (p.profile) { p.profShape = b.shape; p.profReal = realCounts(b); }
   DenormalGuard ftz;
-  double loss;
-  if (p.cfg.kind == ModelKind::PaiNN) {
-    loss = detail::painnForward(p, params, b);
-    detail::painnBackward(p, params, grads, b);
-  } else {
-    loss = forwardImpl(p, params, b);
-    backwardImpl(p, params, grads, b);
-  }
+  const double loss = forwardImpl(p, params, b);
+  backwardImpl(p, params, grads, b);
   if (p.profile) p.profSteps++;
   return loss;
 }

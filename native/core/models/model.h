@@ -1,7 +1,8 @@
 // MPEU, SchNet and PaiNN (PAPER.md, docs/painn.md) as native forward/backward
 // passes over a packed batch, and the plan that owns every buffer of one batch
-// capacity. MPEU and SchNet are in model.cpp, PaiNN in painn.cpp; forward()
-// and forwardBackward() dispatch on the configuration's kind.
+// capacity. Each model's forward and backward is a program over executor ops
+// (program.h: MPEU, SchNet; program_painn.h: PaiNN, its CPU kernels in
+// painn.cpp); forward() and forwardBackward() dispatch on the configuration's kind.
 //
 // Parameters live in one flat vector; ParamLayout says where each named weight
 // is. Matrices are stored row-major [in x out] (Haiku's convention), so a
@@ -171,13 +172,10 @@ struct Plan {
   // The buffer of the model program's activation layout (program.h).
   std::vector<T>& bufVec(program::Buf b);
   std::vector<T> tnScratch;
-  // PaiNN (painn.cpp): radial basis, cutoff, per-state scalar and vector
-  // features, per-block activations, their backward scratch, and the filter
-  // gradient's per-chunk partial sums (the filters themselves are recomputed
-  // per edge, never stored).
-  std::vector<T> pnRbf, pnFcut, pnS, pnV, pnM1pre, pnM1, pnQ, pnMix, pnNrm, pnCtx, pnA1pre, pnA1, pnA,
-      pnR1pre;
-  std::vector<T> pnDs, pnDv, pnDvIn, pnDa, pnDa1, pnDctx, pnDmix, pnDq, pnDm1, pnFiltAcc;
+  // PaiNN's own buffers (program::kBufPFcut .. kBufPFiltAcc, in enum order;
+  // empty for the other models). The filters themselves are recomputed per
+  // edge, never stored.
+  std::vector<std::vector<T>> painnBufs;
   int64_t pnEdgesInCutoff = 0;  // of the batch the last forward ran (its backward reuses it)
   std::vector<int64_t> graphStart;
   size_t bytes() const;

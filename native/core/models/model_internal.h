@@ -1,5 +1,5 @@
-// Shared by the model files (model.cpp, painn.cpp): the opt-in profile's
-// scopes and the matrix-product epilogues. Internal to native/core/models.
+// Shared by the model files (model.cpp, painn.cpp, forces.cpp): the opt-in
+// profile's scopes, the matrix-product epilogues and the CPU executor. Internal to native/core/models.
 #pragma once
 #include <chrono>
 
@@ -109,7 +109,12 @@ void poolLossBackward(const Plan<T>& p, const BatchInputs<T>& b, T* dr2) {
   }
 }
 
-// The CPU executor of the model program (program.h): the kernels of dense.h
+// PaiNN's product epilogues (program::kBiasSilu, kSiluGrad, kPainnUpdate,
+// kPainnNormBwd; painn.cpp) for C [rows x N].
+template <class T>
+RowEpilogue<T> painnEpilogue(const program::Epi<T>& e, T* C, int64_t N);
+
+// The CPU executor of the model program (program.h, program_painn.h): the kernels of dense.h
 // and segment.h, each call recorded by the per-kernel profile when it is on.
 // Bytes moved per product: A, W and C once, plus the epilogue's reads (bias,
 // residual or activation, gathered rows and their indices), an accumulated
@@ -131,6 +136,10 @@ struct CpuExec {
       case program::kBiasRes: extra += N + (double)M * N; break;
       case program::kGatherSsp: extra += 2.0 * M * N + N; idx = 8.0 * M; break;
       case program::kSspGrad: extra += (double)M * N; break;
+      case program::kBiasSilu: extra += N + (double)M * N; break;    // + the activation written
+      case program::kSiluGrad: extra += (double)M * N; break;
+      case program::kPainnUpdate: extra += N + 14.0 / 3.0 * M * N; break;  // mix, s/v in and out (14F per row, N = 3F)
+      case program::kPainnNormBwd: extra += 7.5 * M * N; break;       // mix, norms, ds and dmix read+written (15F, N = 2F)
       default: break;
     }
     KScope<T> ks(p, site, pass, M, N, K, gf(M, N, K), gb<T>(M, N, K, extra) + idx);
@@ -216,6 +225,8 @@ struct CpuExec {
           mulSspGradFromAct(V + n0, act + n0, n);
         };
       }
+      case program::kBiasSilu: case program::kSiluGrad: case program::kPainnUpdate: case program::kPainnNormBwd:
+        return painnEpilogue<T>(e, C, N);
       default: return nullptr;
     }
   }
@@ -374,6 +385,20 @@ struct CpuExec {
       for (int64_t j = 0; j < C; ++j) { o[j] += g[j]; gb[j] += g[j]; }
     }
   }
+
+  // ---- PaiNN (program_painn.h; the kernels are in painn.cpp) ----
+  void painnRbf(int site, int64_t E, int64_t K, T cutoff, T* rbf, T* fcut);
+  void painnMessage(int site, int pass, int64_t N, int64_t F, int64_t K, int64_t LF, const T* Wf, const T* bf,
+                    const T* rbf, const T* q, const T* fcut, const T* ic, const T* sIn, const T* vIn, T* sMid, T* vMid,
+                    bool hasV);
+  void painnNorm(int site, int pass, int64_t N, int64_t F, const T* mix, const T* sMid, T* nrm, T* ctx);
+  void painnReadoutDr1(int site, int64_t N, int64_t R, const T* dr2, const T* w2, const T* r1pre, T* dr1);
+  void painnUpdateBwd(int site, int pass, int64_t N, int64_t F, const T* a, const T* mix, const T* ds, const T* dv,
+                      T* da, T* dmix);
+  void painnMessageBwd(int site, int pass, int64_t N, int64_t F, int64_t K, int64_t LF, const T* Wf, const T* bf,
+                       const T* rbf, const T* q, const T* fcut, const T* ic, const T* vIn, const T* ds, const T* dv,
+                       T* dq, T* dvIn, T* acc, int64_t fo, bool hasV, bool mean);
+  void painnFilterReduce(int site, int64_t chunks, int64_t K, int64_t LF, const T* acc, T* gW, T* gb);
 
   // ---- the force pass (program::forces) ----
 
@@ -605,17 +630,8 @@ struct CpuExec {
   }
 };
 
-// PaiNN (painn.cpp).
+// PaiNN (painn.cpp): its parameter layout.
 ParamLayout painnLayout(const ModelConfig& c);
-// Elements of every buffer a PaiNN plan of this capacity allocates (estimate
-// made before allocating).
-double painnPlanElems(const ModelConfig& c, const PackShape& cap);
-template <class T>
-void painnAllocate(Plan<T>& p);
-template <class T>
-double painnForward(Plan<T>& p, const T* params, const BatchInputs<T>& b);
-template <class T>
-void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b);
 
 }  // namespace detail
 }  // namespace gnn

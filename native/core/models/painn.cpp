@@ -1,6 +1,6 @@
-// PaiNN forward and backward (docs/painn.md): scalar features s [N x F] and
-// vector features v [N x 3 x F] (xyz-major per node), T interaction blocks of
-// message + update, a sinc radial basis with a cosine cutoff, SiLU.
+// PaiNN's CPU kernels (docs/painn.md): the executor ops and epilogues that
+// the PaiNN model program (program_painn.h) runs on the CPU executor
+// (CpuExec, model_internal.h), and its parameter layout.
 //
 // Evaluation order (algebraically the paper's):
 //  * An edge's filter W_ij = (rbf_ij . filter/w + filter/b) * fc(d_ij) (3F
@@ -17,9 +17,9 @@
 //  * Backward: the message pass is one pass over senders (sendPerm), which
 //    writes the gradient of phi(s_j) and the vector-feature gradient of each
 //    sender without atomics, and adds each edge's filter gradient rbf x dW
-//    into the partial sum of its chunk of kSenderChunk senders; the chunks are
-//    reduced in index order. Every reduction has a fixed order, so results are
-//    bitwise identical for any thread count.
+//    into the partial sum of its chunk of kPainnSenderChunk senders; the chunks
+//    are reduced in index order. Every reduction has a fixed order, so results
+//    are bitwise identical for any thread count.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -28,6 +28,7 @@
 #include "core/dense.h"
 #include "core/models/model.h"
 #include "core/models/model_internal.h"
+#include "core/models/program_painn.h"
 #include "core/segment.h"
 
 namespace gnn {
@@ -35,46 +36,8 @@ namespace detail {
 
 namespace {
 
-template <class T>
-struct PainnBlockW {
-  T *m1, *mb1, *m2, *mb2, *mix, *u1, *ub1, *u2, *ub2;
-};
-template <class T>
-struct PainnW {
-  T *embW, *embB, *fw, *fb, *r1w, *r1b, *r2w, *r2b;
-  std::vector<PainnBlockW<T>> blk;
-};
-
-// Pointers in the order of painnLayout.
-template <class T>
-PainnW<T> bindPainn(const ModelConfig& c, const ParamLayout& L, T* base) {
-  PainnW<T> w{};
-  size_t i = 0;
-  auto next = [&]() { return base + L.entries[i++].offset; };
-  w.embW = next();
-  w.embB = next();
-  w.fw = next();
-  w.fb = next();
-  w.blk.resize(c.passes);
-  for (auto& b : w.blk) {
-    b.m1 = next(); b.mb1 = next(); b.m2 = next(); b.mb2 = next();
-    b.mix = next();
-    b.u1 = next(); b.ub1 = next(); b.u2 = next(); b.ub2 = next();
-  }
-  w.r1w = next(); w.r1b = next(); w.r2w = next(); w.r2b = next();
-  return w;
-}
-
 constexpr double kNormEps = 1e-8;
 constexpr double kPi = 3.14159265358979323846;
-
-// Sizes of one configuration and batch.
-struct Dims {
-  int64_t N, E, G, F, F3, K, R, T, Tf, LF;
-  Dims(const ModelConfig& c, const PackShape& s)
-      : N(s.nodes), E(s.edges), G(s.graphs), F(c.latent), F3(3 * (int64_t)c.latent), K(c.basis),
-        R(c.readoutHidden), T(c.passes), Tf(c.sharedFilters ? 1 : c.passes), LF(3 * (int64_t)c.latent * Tf) {}
-};
 
 template <class T>
 RowEpilogue<T> biasSiluEpi(T* pre, T* act, int64_t n, const T* b) {
@@ -92,7 +55,7 @@ RowEpilogue<T> siluGradEpi(T* D, const T* pre, int64_t n) {
 // Senders per partial sum of the filter gradient (a fixed partition, so the
 // summation order does not depend on the thread count), receivers per
 // forward work unit, and edges per in-cache filter block.
-constexpr int64_t kSenderChunk = 32;
+constexpr int64_t kSenderChunk = program::kPainnSenderChunk;
 constexpr int64_t kRecvChunk = 8;
 constexpr int64_t kEdgeBlock = 128;
 
@@ -309,175 +272,33 @@ ParamLayout painnLayout(const ModelConfig& c) {
   return L;
 }
 
-namespace {
-// The float buffers of a PaiNN plan and their sizes: the one list that
-// painnAllocate allocates and painnPlanElems sums (graphStart, int64, is
-// counted by buildPlan).
-template <class T, class Fn>
-void painnBuffers(const Dims& d, Fn&& f) {
-  using P = Plan<T>;
-  const int64_t N = d.N, E = d.E, G = d.G, F = d.F, F3 = d.F3, K = d.K, R = d.R, TT = d.T;
-  f(&P::pnRbf, E * K);
-  f(&P::pnFcut, E);
-  f(&P::pnS, (2 * TT + 1) * N * F);
-  f(&P::pnV, (2 * TT + 1) * N * F3);
-  for (auto m : {&P::pnM1pre, &P::pnM1, &P::pnNrm, &P::pnA1pre, &P::pnA1}) f(m, TT * N * F);
-  f(&P::pnQ, TT * N * F3);
-  f(&P::pnA, TT * N * F3);
-  f(&P::pnMix, TT * N * 6 * F);
-  f(&P::pnCtx, TT * N * 2 * F);
-  for (auto m : {&P::pnR1pre, &P::r1, &P::dr1}) f(m, N * R);
-  f(&P::r2, N);
-  f(&P::invCnt, N);
-  f(&P::pred, G);
-  for (auto m : {&P::pnDs, &P::pnDa1, &P::pnDm1}) f(m, N * F);
-  for (auto m : {&P::pnDv, &P::pnDvIn, &P::pnDa, &P::pnDq}) f(m, N * F3);
-  f(&P::pnDctx, N * 2 * F);
-  f(&P::pnDmix, N * 6 * F);
-  f(&P::pnFiltAcc, (N + kSenderChunk - 1) / kSenderChunk * (K + 1) * d.LF);
-  f(&P::wt, std::max({F * F3, 2 * F * F, F * R}));
-}
-}  // namespace
 
-double painnPlanElems(const ModelConfig& c, const PackShape& cap) {
-  double n = 0;
-  painnBuffers<float>(Dims(c, cap), [&](auto, int64_t elems) { n += (double)elems; });
-  return n;
-}
+// ---- the epilogues of PaiNN's products ----
 
 template <class T>
-void painnAllocate(Plan<T>& p) {
-  const Dims d(p.cfg, p.cap);
-  painnBuffers<T>(d, [&](std::vector<T> Plan<T>::*m, int64_t elems) { (p.*m).resize((size_t)elems); });
-  p.graphStart.resize((size_t)d.G + 1);
-}
-
-template <class T>
-double painnForward(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
-  const ModelConfig& c = p.cfg;
-  const Dims d(c, b.shape);
-  const int64_t N = d.N, E = d.E, F = d.F, F3 = d.F3, K = d.K, R = d.R, LF = d.LF;
-  PainnW<T> W = bindPainn<T>(c, p.layout, const_cast<T*>(params));
-  CpuExec<T> x{p, b};
-  const T* u = b.direction;
-  T* rbf = p.pnRbf.data();
-  T* fcut = p.pnFcut.data();
-  {
-    ProfScope<T> ps(p, kProfRbf);
-    {
-      KScope<T> ks(p, kSitePRbf, -1, E, K, 0, (double)E * (3.0 * K + 8), sizeof(T) * ((double)E * K + 2.0 * E));
-      const double rc = c.cutoff;
-      int64_t inCutoff = 0;  // the edges the message passes compute (fc != 0)
-#pragma omp parallel for schedule(static) reduction(+ : inCutoff) num_threads(numThreads())
-      for (int64_t k = 0; k < E; ++k) {
-        const double dk = (double)b.distance[k];
-        T* o = rbf + k * K;
-        if (!(dk > 0)) {
-          std::memset(o, 0, sizeof(T) * K);
-          fcut[k] = 0;
-          continue;
-        }
-        const double x = kPi * dk / rc;
-        fcut[k] = dk < rc ? (T)(0.5 * (std::cos(x) + 1.0)) : (T)0;
-        inCutoff += fcut[k] != (T)0;
-        // sin(n x) by the Chebyshev recurrence sin((n+1)x) = 2 cos(x) sin(nx) - sin((n-1)x).
-        const double c2 = 2.0 * std::cos(x), inv = 1.0 / dk;
-        double s0 = 0, s1 = std::sin(x);
-        for (int64_t n = 0; n < K; ++n) {
-          o[n] = (T)(s1 * inv);
-          const double s2 = c2 * s1 - s0;
-          s0 = s1;
-          s1 = s2;
-        }
-      }
-      p.pnEdgesInCutoff = inCutoff;
-    }
-  }
-  T* S = p.pnS.data();
-  T* V = p.pnV.data();
-  {
-    ProfScope<T> ps(p, kProfEmbed);
-    x.embed(kSiteEmbed, N, F, W.embW, W.embB, S);
-    x.zero(V, N * F3);
-    x.invCount(N, c.meanAggregation, p.invCnt.data());
-  }
-  const T* ic = p.invCnt.data();
-  for (int t = 0; t < c.passes; ++t) {
-    const PainnBlockW<T>& w = W.blk[t];
-    const T* sIn = S + (2 * t) * N * F;
-    T* sMid = S + (2 * t + 1) * N * F;
-    T* sOut = S + (2 * t + 2) * N * F;
-    const T* vIn = V + (2 * t) * N * F3;
-    T* vMid = V + (2 * t + 1) * N * F3;
-    T* vOut = V + (2 * t + 2) * N * F3;
-    T* m1pre = p.pnM1pre.data() + t * N * F;
-    T* m1 = p.pnM1.data() + t * N * F;
-    T* q = p.pnQ.data() + t * N * F3;
-    const int64_t fo = c.sharedFilters ? 0 : t * F3;  // this block's filter columns
-    {
-      ProfScope<T> ps(p, kProfMessage);
-      { KScope<T> ks(p, kSitePMsgW1, t, N, F, F, gf(N, F, F), gb<T>(N, F, F, F + (double)N * F));
-        gemm<T>(N, F, F, sIn, F, 1, w.m1, F, m1pre, F, false, biasSiluEpi<T>(m1pre, m1, F, w.mb1)); }
-      { KScope<T> ks(p, kSitePMsgW2, t, N, F3, F, gf(N, F3, F), gb<T>(N, F3, F, F3));
-        gemm<T>(N, F3, F, m1, F, 1, w.m2, F3, q, F3, false, biasEpi<T>(q, F3, w.mb2, false)); }
-    }
-    {
-      ProfScope<T> ps(p, kProfAggregate);
-      // Per edge inside the cutoff: its filter (2K + 2 flops per value), the
-      // products and sums; bytes: the gathered rows, rbf, direction, the weights once.
-      // Flops: the filters' matrix product (what the native counter adds);
-      // bytes: the gathered rows, rbf, direction, the weights once.
-      const double Ein = (double)p.pnEdgesInCutoff, pf = gf(p.pnEdgesInCutoff, F3, K);
-      addFlopsCount(pf);
-      KScope<T> ks(p, kSitePMsgAgg, t, (int64_t)Ein, F3, K, pf,
-                   sizeof(T) * (Ein * (F3 + K + 4 + (t > 0 ? F3 : 0)) + (double)(K + 1) * F3 + 4.0 * N * (F + F3)) + 4.0 * (2.0 * E + N + 1));
-      const T* Wf = W.fw + fo;
-      const T* bf = W.fb + fo;
-      if (t > 0) messagePass<T, true>(b, N, F, K, LF, Wf, bf, rbf, q, fcut, u, ic, sIn, vIn, sMid, vMid);
-      else messagePass<T, false>(b, N, F, K, LF, Wf, bf, rbf, q, fcut, u, ic, sIn, vIn, sMid, vMid);  // v = 0 before the first block
-    }
-    {
-      ProfScope<T> ps(p, kProfNodeUpdate);
-      T* mix = p.pnMix.data() + t * N * 6 * F;
-      T* nrm = p.pnNrm.data() + t * N * F;
-      T* ctx = p.pnCtx.data() + t * N * 2 * F;
-      T* a1pre = p.pnA1pre.data() + t * N * F;
-      T* a1 = p.pnA1.data() + t * N * F;
-      T* a = p.pnA.data() + t * N * F3;
-      { KScope<T> ks(p, kSitePMix, t, 3 * N, 2 * F, F, gf(3 * N, 2 * F, F), gb<T>(3 * N, 2 * F, F));
-        gemm<T>(3 * N, 2 * F, F, vMid, F, 1, w.mix, 2 * F, mix, 2 * F, false); }
-      {
-        KScope<T> ks(p, kSitePNorm, t, N, F, 0, 6.0 * N * F, sizeof(T) * (3.0 * N * F + 2.0 * N * F + 3.0 * N * F));
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-        for (int64_t n = 0; n < N; ++n) {
-          const T* m = mix + n * 6 * F;  // rows (n, c): [V | U]
-          T* cx = ctx + n * 2 * F;
-          T* nr = nrm + n * F;
-          const T* sm = sMid + n * F;
-#pragma omp simd
-          for (int64_t f = 0; f < F; ++f) {
-            const T v0 = m[f], v1 = m[2 * F + f], v2 = m[4 * F + f];
-            const T r = std::sqrt(v0 * v0 + v1 * v1 + v2 * v2 + (T)kNormEps);
-            nr[f] = r;
-            cx[f] = sm[f];
-            cx[F + f] = r;
-          }
-        }
-      }
-      { KScope<T> ks(p, kSitePUpdW1, t, N, F, 2 * F, gf(N, F, 2 * F), gb<T>(N, F, 2 * F, F + (double)N * F));
-        gemm<T>(N, F, 2 * F, ctx, 2 * F, 1, w.u1, F, a1pre, F, false, biasSiluEpi<T>(a1pre, a1, F, w.ub1)); }
-      const T* ub2 = w.ub2;
-      KScope<T> ks(p, kSitePUpdW2, t, N, F3, F, gf(N, F3, F),
-                   gb<T>(N, F3, F, F3 + (double)N * (6.0 * F + F + F3) + (double)N * (F + F3)));
-      gemm<T>(N, F3, F, a1, F, 1, w.u2, F3, a, F3, false, [=](int64_t m0, int64_t m1r) {
-        addBias(a, m0, m1r, F3, ub2);
-        for (int64_t n = m0; n < m1r; ++n) {
-          const T* an = a + n * F3;
+RowEpilogue<T> painnEpilogue(const program::Epi<T>& e, T* C, int64_t N) {
+  switch (e.mode) {
+    case program::kBiasSilu: return biasSiluEpi<T>(C, e.val, N, e.bias);
+    case program::kSiluGrad: return siluGradEpi<T>(C, e.aux, N);
+    case program::kPainnUpdate: {
+      // C = a = [avv | asv | ass] (+ bias); v_out = v_mid + avv U,
+      // s_out = s_mid + asv <U, V> + ass (N = 3F, mix rows [V | U] per xyz).
+      const int64_t F = N / 3;
+      const T* bias = e.bias;
+      const T* mix = e.aux;
+      const T* sMid = e.sIn;
+      const T* vMid = e.vIn;
+      T* sOut = e.sOut;
+      T* vOut = e.vOut;
+      return [=](int64_t m0, int64_t m1) {
+        addBias(C, m0, m1, N, bias);
+        for (int64_t n = m0; n < m1; ++n) {
+          const T* an = C + n * N;
           const T* m = mix + n * 6 * F;
           const T* sm = sMid + n * F;
-          const T* vm = vMid + n * F3;
+          const T* vm = vMid + n * N;
           T* so = sOut + n * F;
-          T* vo = vOut + n * F3;
+          T* vo = vOut + n * N;
 #pragma omp simd
           for (int64_t f = 0; f < F; ++f) {
             const T avv = an[f], asv = an[F + f], ass = an[2 * F + f];
@@ -489,204 +310,198 @@ double painnForward(Plan<T>& p, const T* params, const BatchInputs<T>& b) {
             so[f] = sm[f] + asv * (U0 * V0 + U1 * V1 + U2 * V2) + ass;
           }
         }
-      });
+      };
     }
-  }
-  ProfScope<T> ps(p, kProfReadout);
-  const T* sT = S + (2 * (int64_t)c.passes) * N * F;
-  T* r1pre = p.pnR1pre.data();
-  { KScope<T> ks(p, kSiteReadoutR1, -1, N, R, F, gf(N, R, F), gb<T>(N, R, F, R + (double)N * R));
-    gemm<T>(N, R, F, sT, F, 1, W.r1w, R, r1pre, R, false, biasSiluEpi<T>(r1pre, p.r1.data(), R, W.r1b)); }
-  { KScope<T> ks(p, kSiteReadoutR2, -1, N, 1, R, gf(N, 1, R), gb<T>(N, 1, R, 1));
-    gemm<T>(N, 1, R, p.r1.data(), R, 1, W.r2w, 1, p.r2.data(), 1, false, biasEpi<T>(p.r2.data(), 1, W.r2b, false)); }
-  x.readoutLoss(kSiteLoss, p.r2.data(), p.pred.data());
-  return x.loss;
-}
-
-template <class T>
-void painnBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b) {
-  const ModelConfig& c = p.cfg;
-  const Dims d(c, b.shape);
-  const int64_t N = d.N, E = d.E, F = d.F, F3 = d.F3, K = d.K, R = d.R, LF = d.LF;
-  PainnW<T> W = bindPainn<T>(c, p.layout, const_cast<T*>(params));
-  PainnW<T> D = bindPainn<T>(c, p.layout, grads);
-  CpuExec<T> x{p, b};
-  const T* u = b.direction;
-  T* wt = p.wt.data();
-  const T* S = p.pnS.data();
-  const T* V = p.pnV.data();
-  const T* fcut = p.pnFcut.data();
-  const T* ic = p.invCnt.data();
-  T* ds = p.pnDs.data();
-  T* dv = p.pnDv.data();
-  T* dvIn = p.pnDvIn.data();
-  T* acc = p.pnFiltAcc.data();
-  const int64_t chunks = (N + kSenderChunk - 1) / kSenderChunk;
-  if (chunks > 0) std::memset(acc, 0, sizeof(T) * chunks * (K + 1) * LF);
-  const T* rbf = p.pnRbf.data();
-  {
-    ProfScope<T> ps(p, kProfReadoutBwd);
-    T* dr2 = p.r2.data();  // reuses r2's storage
-    x.readoutLossBackward(kSiteLossBwd, dr2);
-    x.gemmTN(kSiteReadoutR2Dw, -1, N, R, 1, p.r1.data(), R, dr2, 1, D.r2w, D.r2b, false);
-    T* dr1 = p.dr1.data();
-    {
-      KScope<T> ks(p, kSiteReadoutDr1, -1, N, R, 0, 8.0 * N * R, sizeof(T) * (N + R + 2.0 * N * R));
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t j = 0; j < R; ++j) dr1[n * R + j] = dr2[n] * W.r2w[j];
-      mulSiluGrad(dr1, p.pnR1pre.data(), N * R);
-    }
-    const T* sT = S + (2 * (int64_t)c.passes) * N * F;
-    x.gemmTN(kSiteReadoutR1Dw, -1, N, F, R, sT, F, dr1, R, D.r1w, D.r1b, false);
-    { KScope<T> ks(p, kSiteReadoutDx, -1, N, F, R, gf(N, F, R), gb<T>(N, F, R, (double)F * R));
-      transpose(W.r1w, F, R, wt);
-      gemm<T>(N, F, R, dr1, R, 1, wt, F, ds, F, false); }
-    if (N > 0) std::memset(dv, 0, sizeof(T) * N * F3);
-  }
-  for (int t = c.passes - 1; t >= 0; --t) {
-    const PainnBlockW<T>& w = W.blk[t];
-    const PainnBlockW<T>& dw = D.blk[t];
-    const T* sIn = S + (2 * t) * N * F;
-    const T* vIn = V + (2 * t) * N * F3;
-    const T* vMid = V + (2 * t + 1) * N * F3;
-    const T* mix = p.pnMix.data() + t * N * 6 * F;
-    const T* nrm = p.pnNrm.data() + t * N * F;
-    const T* ctx = p.pnCtx.data() + t * N * 2 * F;
-    const T* a1pre = p.pnA1pre.data() + t * N * F;
-    const T* a1 = p.pnA1.data() + t * N * F;
-    const T* a = p.pnA.data() + t * N * F3;
-    T* da = p.pnDa.data();
-    T* da1 = p.pnDa1.data();
-    T* dctx = p.pnDctx.data();
-    T* dmix = p.pnDmix.data();
-    {
-      ProfScope<T> ps(p, kProfNodeUpdateBwd);
-      {
-        KScope<T> ks(p, kSitePUpdApplyBwd, t, N, F, 0, 30.0 * N * F, sizeof(T) * ((double)N * (F + F3 + F3 + 6 * F) + (double)N * (F3 + 6 * F)));
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-        for (int64_t n = 0; n < N; ++n) {
-          const T* an = a + n * F3;
+    case program::kPainnNormBwd: {
+      // C = dctx [N = 2F]: ds += dctx_s (the scalar half of the context) and
+      // dV += d|Vv| * V / |Vv| (the norm half).
+      const int64_t F = N / 2;
+      const T* mix = e.aux;
+      const T* nrm = e.aux2;
+      T* ds = e.sOut;
+      T* dmix = e.vOut;
+      return [=](int64_t m0, int64_t m1) {
+        for (int64_t n = m0; n < m1; ++n) {
+          const T* cx = C + n * 2 * F;
           const T* m = mix + n * 6 * F;
-          const T* g = ds + n * F;
-          const T* gv = dv + n * F3;
-          T* dan = da + n * F3;
+          const T* nr = nrm + n * F;
+          T* g = ds + n * F;
           T* dm = dmix + n * 6 * F;
 #pragma omp simd
           for (int64_t f = 0; f < F; ++f) {
-            const T avv = an[f], asv = an[F + f];
-            const T V0 = m[f], V1 = m[2 * F + f], V2 = m[4 * F + f];
-            const T U0 = m[F + f], U1 = m[3 * F + f], U2 = m[5 * F + f];
-            const T g0 = gv[f], g1 = gv[F + f], g2 = gv[2 * F + f], gs = g[f];
-            dan[f] = g0 * U0 + g1 * U1 + g2 * U2;
-            dan[F + f] = gs * (U0 * V0 + U1 * V1 + U2 * V2);
-            dan[2 * F + f] = gs;
-            const T ga = gs * asv;
-            dm[f] = ga * U0;
-            dm[2 * F + f] = ga * U1;
-            dm[4 * F + f] = ga * U2;
-            dm[F + f] = g0 * avv + ga * V0;
-            dm[3 * F + f] = g1 * avv + ga * V1;
-            dm[5 * F + f] = g2 * avv + ga * V2;
+            g[f] += cx[f];
+            const T sc = cx[F + f] / nr[f];
+            dm[f] += sc * m[f];
+            dm[2 * F + f] += sc * m[2 * F + f];
+            dm[4 * F + f] += sc * m[4 * F + f];
           }
         }
-      }
-      x.gemmTN(kSitePUpdW2Dw, t, N, F, F3, a1, F, da, F3, dw.u2, dw.ub2, false);
-      { KScope<T> ks(p, kSitePUpdW2Dx, t, N, F, F3, gf(N, F, F3), gb<T>(N, F, F3, 2.0 * F * F3 + (double)N * F));
-        transpose(w.u2, F, F3, wt);
-        gemm<T>(N, F, F3, da, F3, 1, wt, F, da1, F, false, siluGradEpi<T>(da1, a1pre, F)); }
-      x.gemmTN(kSitePUpdW1Dw, t, N, 2 * F, F, ctx, 2 * F, da1, F, dw.u1, dw.ub1, false);
-      {
-        // dctx = da1 . W1^T, and in its epilogue (rows hot in cache) the
-        // gradients it carries: ds += dctx_s (the scalar half of the context)
-        // and dV += d|Vv| * V / |Vv| (the norm half).
-        KScope<T> ks(p, kSitePUpdW1Dx, t, N, 2 * F, F, gf(N, 2 * F, F),
-                     gb<T>(N, 2 * F, F, 4.0 * F * F + (double)N * (2 * F + F + 6 * F + 6 * F)));
-        transpose(w.u1, 2 * F, F, wt);
-        gemm<T>(N, 2 * F, F, da1, F, 1, wt, 2 * F, dctx, 2 * F, false, [=](int64_t m0, int64_t m1r) {
-          for (int64_t n = m0; n < m1r; ++n) {
-            const T* cx = dctx + n * 2 * F;
-            const T* m = mix + n * 6 * F;
-            const T* nr = nrm + n * F;
-            T* g = ds + n * F;
-            T* dm = dmix + n * 6 * F;
-#pragma omp simd
-            for (int64_t f = 0; f < F; ++f) {
-              g[f] += cx[f];
-              const T sc = cx[F + f] / nr[f];
-              dm[f] += sc * m[f];
-              dm[2 * F + f] += sc * m[2 * F + f];
-              dm[4 * F + f] += sc * m[4 * F + f];
-            }
-          }
-        });
-      }
-      x.gemmTN(kSitePMixDw, t, 3 * N, F, 2 * F, vMid, F, dmix, 2 * F, dw.mix, nullptr, false);
-      { KScope<T> ks(p, kSitePMixDx, t, 3 * N, F, 2 * F, gf(3 * N, F, 2 * F), gb<T>(3 * N, F, 2 * F, 4.0 * F * F + 3.0 * N * F));
-        transpose(w.mix, F, 2 * F, wt);
-        gemm<T>(3 * N, F, 2 * F, dmix, 2 * F, 1, wt, F, dv, F, true); }
+      };
     }
-    // ds, dv now hold the gradients of s_mid, v_mid.
-    {
-      ProfScope<T> ps(p, kProfMessageBwd);
-      const T* q = p.pnQ.data() + t * N * F3;
-      const T* m1pre = p.pnM1pre.data() + t * N * F;
-      const T* m1 = p.pnM1.data() + t * N * F;
-      T* dq = p.pnDq.data();
-      T* dm1 = p.pnDm1.data();
-      const int64_t fo = c.sharedFilters ? 0 : t * F3;
-      const bool hasV = t > 0;
-      {
-        // Flops: the filters' recomputation and their gradient product (the
-        // native counter's two matrix products).
-        const double Ein = (double)p.pnEdgesInCutoff, pf = 2 * gf(p.pnEdgesInCutoff, F3, K);
-        addFlopsCount(pf);
-        KScope<T> ks(p, kSitePMsgBwd, t, (int64_t)Ein, F3, K, pf,
-                     sizeof(T) * (Ein * (K + 4 + F + F3 + (hasV ? F3 : 0)) + (double)chunks * (K + 1) * F3 * 2 +
-                                  (double)N * (F3 + F3 + F3)) +
-                         4.0 * (3.0 * E + N + 1));
-        const T* Wf = W.fw + fo;
-        const T* bf = W.fb + fo;
-        auto bwd = hasV ? (c.meanAggregation ? messageBackward<T, true, true> : messageBackward<T, true, false>)
-                        : (c.meanAggregation ? messageBackward<T, false, true> : messageBackward<T, false, false>);
-        bwd(b, N, F, K, LF, Wf, bf, rbf, q, fcut, u, ic, vIn, ds, dv, dq, dvIn, acc, fo);
-      }
-      x.gemmTN(kSitePMsgW2Dw, t, N, F, F3, m1, F, dq, F3, dw.m2, dw.mb2, false);
-      { KScope<T> ks(p, kSitePMsgW2Dx, t, N, F, F3, gf(N, F, F3), gb<T>(N, F, F3, 2.0 * F * F3 + (double)N * F));
-        transpose(w.m2, F, F3, wt);
-        gemm<T>(N, F, F3, dq, F3, 1, wt, F, dm1, F, false, siluGradEpi<T>(dm1, m1pre, F)); }
-      x.gemmTN(kSitePMsgW1Dw, t, N, F, F, sIn, F, dm1, F, dw.m1, dw.mb1, false);
-      { KScope<T> ks(p, kSitePMsgW1Dx, t, N, F, F, gf(N, F, F), gb<T>(N, F, F, 2.0 * F * F + (double)N * F));
-        transpose(w.m1, F, F, wt);
-        gemm<T>(N, F, F, dm1, F, 1, wt, F, ds, F, true); }
-    }
-    std::swap(dv, dvIn);
+    default: return nullptr;
   }
-  {
-    ProfScope<T> ps(p, kProfEdgeUpdateBwd);
-    // Chunk partial sums in index order: rows 0..K-1 the weight, row K the bias.
-    KScope<T> ks(p, kSitePFilterDw, -1, chunks, (K + 1) * LF, 0, (double)chunks * (K + 1) * LF,
-                 sizeof(T) * ((double)chunks + 1) * (K + 1) * LF);
-    const int64_t cols = (K + 1) * LF;
-#pragma omp parallel for schedule(static) num_threads(numThreads())
-    for (int64_t c0 = 0; c0 < cols; c0 += 256) {
-      const int64_t c1 = std::min(cols, c0 + 256);
-      for (int64_t c = c0; c < c1; ++c) {
-        T sum = 0;
-        for (int64_t ch = 0; ch < chunks; ++ch) sum += acc[ch * cols + c];
-        if (c < K * LF) D.fw[c] = sum;
-        else D.fb[c - K * LF] = sum;
-      }
-    }
-  }
-  ProfScope<T> ps(p, kProfEmbedBwd);
-  x.embedBwd(kSiteEmbedBwd, N, F, c.numClasses, ds, D.embW, D.embB);
 }
 
-#define GNN_INST(T)                                                                   \
-  template void painnAllocate<T>(Plan<T>&);                                           \
-  template double painnForward<T>(Plan<T>&, const T*, const BatchInputs<T>&);         \
-  template void painnBackward<T>(Plan<T>&, const T*, T*, const BatchInputs<T>&);
+// ---- the CPU executor's PaiNN ops (program_painn.h) ----
+
+template <class T>
+void CpuExec<T>::painnRbf(int site, int64_t E, int64_t K, T cutoff, T* rbf, T* fcut) {
+  KScope<T> ks(p, site, -1, E, K, 0, (double)E * (3.0 * K + 8), sizeof(T) * ((double)E * K + 2.0 * E));
+  const double rc = (double)cutoff;
+  int64_t inCutoff = 0;  // the edges the message passes compute (fc != 0)
+#pragma omp parallel for schedule(static) reduction(+ : inCutoff) num_threads(numThreads())
+  for (int64_t k = 0; k < E; ++k) {
+    const double dk = (double)b.distance[k];
+    T* o = rbf + k * K;
+    if (!(dk > 0)) {
+      std::memset(o, 0, sizeof(T) * K);
+      fcut[k] = 0;
+      continue;
+    }
+    const double x = kPi * dk / rc;
+    fcut[k] = dk < rc ? (T)(0.5 * (std::cos(x) + 1.0)) : (T)0;
+    inCutoff += fcut[k] != (T)0;
+    // sin(n x) by the Chebyshev recurrence sin((n+1)x) = 2 cos(x) sin(nx) - sin((n-1)x).
+    const double c2 = 2.0 * std::cos(x), inv = 1.0 / dk;
+    double s0 = 0, s1 = std::sin(x);
+    for (int64_t n = 0; n < K; ++n) {
+      o[n] = (T)(s1 * inv);
+      const double s2 = c2 * s1 - s0;
+      s0 = s1;
+      s1 = s2;
+    }
+  }
+  p.pnEdgesInCutoff = inCutoff;
+}
+
+template <class T>
+void CpuExec<T>::painnMessage(int site, int pass, int64_t N, int64_t F, int64_t K, int64_t LF, const T* Wf,
+                              const T* bf, const T* rbf, const T* q, const T* fcut, const T* ic, const T* sIn,
+                              const T* vIn, T* sMid, T* vMid, bool hasV) {
+  // Flops: the filters' matrix product (what the native counter adds); bytes:
+  // the gathered rows, rbf, direction, the weights once.
+  const int64_t E = b.shape.edges, F3 = 3 * F;
+  const double Ein = (double)p.pnEdgesInCutoff, pf = gf(p.pnEdgesInCutoff, F3, K);
+  addFlopsCount(pf);
+  KScope<T> ks(p, site, pass, (int64_t)Ein, F3, K, pf,
+               sizeof(T) * (Ein * (F3 + K + 4 + (hasV ? F3 : 0)) + (double)(K + 1) * F3 + 4.0 * N * (F + F3)) +
+                   4.0 * (2.0 * E + N + 1));
+  const T* u = b.direction;
+  if (hasV) messagePass<T, true>(b, N, F, K, LF, Wf, bf, rbf, q, fcut, u, ic, sIn, vIn, sMid, vMid);
+  else messagePass<T, false>(b, N, F, K, LF, Wf, bf, rbf, q, fcut, u, ic, sIn, vIn, sMid, vMid);
+}
+
+template <class T>
+void CpuExec<T>::painnNorm(int site, int pass, int64_t N, int64_t F, const T* mix, const T* sMid, T* nrm, T* ctx) {
+  KScope<T> ks(p, site, pass, N, F, 0, 6.0 * N * F, sizeof(T) * (3.0 * N * F + 2.0 * N * F + 3.0 * N * F));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t n = 0; n < N; ++n) {
+    const T* m = mix + n * 6 * F;  // rows (n, c): [V | U]
+    T* cx = ctx + n * 2 * F;
+    T* nr = nrm + n * F;
+    const T* sm = sMid + n * F;
+#pragma omp simd
+    for (int64_t f = 0; f < F; ++f) {
+      const T v0 = m[f], v1 = m[2 * F + f], v2 = m[4 * F + f];
+      const T r = std::sqrt(v0 * v0 + v1 * v1 + v2 * v2 + (T)kNormEps);
+      nr[f] = r;
+      cx[f] = sm[f];
+      cx[F + f] = r;
+    }
+  }
+}
+
+template <class T>
+void CpuExec<T>::painnReadoutDr1(int site, int64_t N, int64_t R, const T* dr2, const T* w2, const T* r1pre, T* dr1) {
+  KScope<T> ks(p, site, -1, N, R, 0, 8.0 * N * R, sizeof(T) * (N + R + 2.0 * N * R));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t j = 0; j < R; ++j) dr1[n * R + j] = dr2[n] * w2[j];
+  mulSiluGrad(dr1, r1pre, N * R);
+}
+
+template <class T>
+void CpuExec<T>::painnUpdateBwd(int site, int pass, int64_t N, int64_t F, const T* a, const T* mix, const T* ds,
+                                const T* dv, T* da, T* dmix) {
+  const int64_t F3 = 3 * F;
+  KScope<T> ks(p, site, pass, N, F, 0, 30.0 * N * F,
+               sizeof(T) * ((double)N * (F + F3 + F3 + 6 * F) + (double)N * (F3 + 6 * F)));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t n = 0; n < N; ++n) {
+    const T* an = a + n * F3;
+    const T* m = mix + n * 6 * F;
+    const T* g = ds + n * F;
+    const T* gv = dv + n * F3;
+    T* dan = da + n * F3;
+    T* dm = dmix + n * 6 * F;
+#pragma omp simd
+    for (int64_t f = 0; f < F; ++f) {
+      const T avv = an[f], asv = an[F + f];
+      const T V0 = m[f], V1 = m[2 * F + f], V2 = m[4 * F + f];
+      const T U0 = m[F + f], U1 = m[3 * F + f], U2 = m[5 * F + f];
+      const T g0 = gv[f], g1 = gv[F + f], g2 = gv[2 * F + f], gs = g[f];
+      dan[f] = g0 * U0 + g1 * U1 + g2 * U2;
+      dan[F + f] = gs * (U0 * V0 + U1 * V1 + U2 * V2);
+      dan[2 * F + f] = gs;
+      const T ga = gs * asv;
+      dm[f] = ga * U0;
+      dm[2 * F + f] = ga * U1;
+      dm[4 * F + f] = ga * U2;
+      dm[F + f] = g0 * avv + ga * V0;
+      dm[3 * F + f] = g1 * avv + ga * V1;
+      dm[5 * F + f] = g2 * avv + ga * V2;
+    }
+  }
+}
+
+template <class T>
+void CpuExec<T>::painnMessageBwd(int site, int pass, int64_t N, int64_t F, int64_t K, int64_t LF, const T* Wf,
+                                 const T* bf, const T* rbf, const T* q, const T* fcut, const T* ic, const T* vIn,
+                                 const T* ds, const T* dv, T* dq, T* dvIn, T* acc, int64_t fo, bool hasV, bool mean) {
+  // Flops: the filters' recomputation and their gradient product (the native
+  // counter's two matrix products).
+  const int64_t E = b.shape.edges, F3 = 3 * F, chunks = (N + kSenderChunk - 1) / kSenderChunk;
+  const double Ein = (double)p.pnEdgesInCutoff, pf = 2 * gf(p.pnEdgesInCutoff, F3, K);
+  addFlopsCount(pf);
+  KScope<T> ks(p, site, pass, (int64_t)Ein, F3, K, pf,
+               sizeof(T) * (Ein * (K + 4 + F + F3 + (hasV ? F3 : 0)) + (double)chunks * (K + 1) * F3 * 2 +
+                            (double)N * (F3 + F3 + F3)) +
+                   4.0 * (3.0 * E + N + 1));
+  auto bwd = hasV ? (mean ? messageBackward<T, true, true> : messageBackward<T, true, false>)
+                  : (mean ? messageBackward<T, false, true> : messageBackward<T, false, false>);
+  bwd(b, N, F, K, LF, Wf, bf, rbf, q, fcut, b.direction, ic, vIn, ds, dv, dq, dvIn, acc, fo);
+}
+
+template <class T>
+void CpuExec<T>::painnFilterReduce(int site, int64_t chunks, int64_t K, int64_t LF, const T* acc, T* gW, T* gb) {
+  // Chunk partial sums in index order: rows 0..K-1 the weight, row K the bias.
+  KScope<T> ks(p, site, -1, chunks, (K + 1) * LF, 0, (double)chunks * (K + 1) * LF,
+               sizeof(T) * ((double)chunks + 1) * (K + 1) * LF);
+  const int64_t cols = (K + 1) * LF;
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t c0 = 0; c0 < cols; c0 += 256) {
+    const int64_t c1 = std::min(cols, c0 + 256);
+    for (int64_t c = c0; c < c1; ++c) {
+      T sum = 0;
+      for (int64_t ch = 0; ch < chunks; ++ch) sum += acc[ch * cols + c];
+      if (c < K * LF) gW[c] = sum;
+      else gb[c - K * LF] = sum;
+    }
+  }
+}
+
+#define GNN_INST(T)                                                                                \
+  template RowEpilogue<T> painnEpilogue<T>(const program::Epi<T>&, T*, int64_t);                   \
+  template void CpuExec<T>::painnRbf(int, int64_t, int64_t, T, T*, T*);                            \
+  template void CpuExec<T>::painnMessage(int, int, int64_t, int64_t, int64_t, int64_t, const T*, const T*, const T*, \
+                                         const T*, const T*, const T*, const T*, const T*, T*, T*, bool); \
+  template void CpuExec<T>::painnNorm(int, int, int64_t, int64_t, const T*, const T*, T*, T*);    \
+  template void CpuExec<T>::painnReadoutDr1(int, int64_t, int64_t, const T*, const T*, const T*, T*); \
+  template void CpuExec<T>::painnUpdateBwd(int, int, int64_t, int64_t, const T*, const T*, const T*, const T*, T*, T*); \
+  template void CpuExec<T>::painnMessageBwd(int, int, int64_t, int64_t, int64_t, int64_t, const T*, const T*,      \
+                                            const T*, const T*, const T*, const T*, const T*, const T*, const T*, \
+                                            T*, T*, T*, int64_t, bool, bool);                      \
+  template void CpuExec<T>::painnFilterReduce(int, int64_t, int64_t, int64_t, const T*, T*, T*);
 GNN_INST(float)
 GNN_INST(double)
 #undef GNN_INST

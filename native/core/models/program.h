@@ -40,6 +40,7 @@
 // All reductions have a fixed order in both executors (deterministic).
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "core/models/model.h"
@@ -55,8 +56,13 @@ namespace program {
 // the tangent of a kSspGrad product, Ct = Ct ssp'(aux) + val ssp''(aux) aux2
 // (aux2 the activation's tangent), then val *= ssp'(aux) (val: the value
 // product, written plain before).
+// kBiasSilu .. kPainnNormBwd are PaiNN's (program_painn.h; the CPU executor
+// only): C = AW + bias kept, val = SiLU(C); C *= SiLU'(aux); the update's
+// output combination (C = a, with bias: sOut/vOut from sIn/vIn and the mix
+// aux); the context gradient's split (sOut += C's s half, vOut += its norm
+// half times V / |V|, aux the mix, aux2 the norms).
 enum EpiMode { kPlain = 0, kBias = 1, kBiasSsp = 2, kBiasRes = 3, kGatherSsp = 4, kSspGrad = 5, kGatherSspGrad = 6,
-               kSspGradDual = 7 };
+               kSspGradDual = 7, kBiasSilu = 8, kSiluGrad = 9, kPainnUpdate = 10, kPainnNormBwd = 11 };
 template <class T>
 struct Epi {
   int mode = kPlain;
@@ -69,7 +75,11 @@ struct Epi {
   const int32_t* snd = nullptr;
   const int32_t* rcv = nullptr;
   const T* aux2 = nullptr;  // kSspGradDual: the activation's tangent, [M x N]
-  T* val = nullptr;         // kSspGradDual: the value product, [M x N]
+  T* val = nullptr;         // kSspGradDual: the value product, [M x N]; kBiasSilu: the activation
+  const T* sIn = nullptr;   // kPainnUpdate: s_mid [M x F], v_mid [M x 3F]
+  const T* vIn = nullptr;
+  T* sOut = nullptr;        // kPainnUpdate: s_out, v_out; kPainnNormBwd: ds, dmix (accumulated)
+  T* vOut = nullptr;
 };
 template <class T>
 Epi<T> epi(int mode, const T* bias = nullptr, const T* aux = nullptr, int64_t ldaux = 0) {
@@ -89,6 +99,11 @@ enum Buf : int {
   kBufDu, kBufDr1, kBufDr2,
   // Force pass only (plans built with forces): d energy / d rbf and / d distance.
   kBufDRbf, kBufDDist,
+  // PaiNN (program_painn.h; with kBufRbf, kBufInvCnt, kBufR1, kBufR2, kBufPred,
+  // kBufDr1, kBufDr2): cutoff, scalar and vector states, per-block
+  // activations, backward scratch, the filter gradient's chunk partial sums.
+  kBufPFcut, kBufPS, kBufPV, kBufPM1pre, kBufPM1, kBufPQ, kBufPMix, kBufPNrm, kBufPCtx, kBufPA1pre, kBufPA1, kBufPA,
+  kBufPR1pre, kBufPDs, kBufPDv, kBufPDvIn, kBufPDa, kBufPDa1, kBufPDctx, kBufPDmix, kBufPDq, kBufPDm1, kBufPFiltAcc,
   // Double backward only (plans built with force training, program_tangent.h):
   // the tangent (the change along x + eps w) of the distances, of every forward
   // activation and of every backward buffer (the twin named after T), and the
@@ -137,9 +152,38 @@ inline Buf tangentTwin(Buf b) {
   }
 }
 
+// PaiNN's backward sums its filter gradient per chunk of this many senders.
+constexpr int64_t kPainnSenderChunk = 32;
+
+// PaiNN's buffers (docs/painn.md): F features, T blocks, Tf filter blocks.
+inline double painnBufElems(const ModelConfig& c, const PackShape& cap, Buf b) {
+  const double N = (double)cap.nodes, E = (double)cap.edges, G = (double)cap.graphs, F = c.latent, F3 = 3.0 * F,
+               K = c.basis, R = c.readoutHidden, T = c.passes, LF = F3 * (c.sharedFilters ? 1 : c.passes);
+  switch (b) {
+    case kBufRbf: return E * K;
+    case kBufPFcut: return E;
+    case kBufPS: return (2 * T + 1) * N * F;
+    case kBufPV: return (2 * T + 1) * N * F3;
+    case kBufPM1pre: case kBufPM1: case kBufPNrm: case kBufPA1pre: case kBufPA1: return T * N * F;
+    case kBufPQ: case kBufPA: return T * N * F3;
+    case kBufPMix: return T * N * 6 * F;
+    case kBufPCtx: return T * N * 2 * F;
+    case kBufPR1pre: case kBufR1: case kBufDr1: return N * R;
+    case kBufR2: case kBufInvCnt: case kBufDr2: return N;
+    case kBufPred: return G;
+    case kBufPDs: case kBufPDa1: case kBufPDm1: return N * F;
+    case kBufPDv: case kBufPDvIn: case kBufPDa: case kBufPDq: return N * F3;
+    case kBufPDctx: return N * 2 * F;
+    case kBufPDmix: return N * 6 * F;
+    case kBufPFiltAcc: return std::ceil(N / (double)kPainnSenderChunk) * (K + 1) * LF;
+    default: return 0;
+  }
+}
+
 // Elements of buffer b for a capacity (0: not used by this model, or a force
 // buffer of a plan without those force buffers; `forces` is a ForceBufs).
 inline double bufElems(const ModelConfig& c, const PackShape& cap, Buf b, int forces = kForcesNone) {
+  if (c.kind == ModelKind::PaiNN) return painnBufElems(c, cap, b);
   if (b >= kBufTDist) {
     if (forces < kForcesTraining) return 0;
     if (b == kBufTDist) return (double)cap.edges;

@@ -1,0 +1,261 @@
+// The PaiNN model program (docs/painn.md): forward and backward written once
+// over executor ops, on the program's activation layout (program.h: Buf,
+// painnBufElems). The CPU executor (model_internal.h, CpuExec; its PaiNN
+// kernels in painn.cpp) runs it; the CUDA executor has no PaiNN kernels and
+// refuses PaiNN plans (ERR_GNN_CUDA_UNSUPPORTED), so it never instantiates
+// these functions.
+//
+// Scalar features s [N x F], vector features v [N x 3 x F] (xyz-major per
+// node), T interaction blocks of message + update, a sinc radial basis with a
+// cosine cutoff, SiLU. Every matrix product goes through the executor's
+// gemm / gemmTN (program.h) with its kernel site; PaiNN's epilogues are
+// kBiasSilu, kSiluGrad, kPainnUpdate and kPainnNormBwd. Beyond program.h's
+// ops (embed, invCount, readoutLoss, readoutLossBackward, embedBwd, zero,
+// copy), an executor provides:
+//   painnRbf(site, E, K, cutoff, rbf, fcut)
+//       rbf[k,n] = sin((n+1) pi d_k / rc) / d_k, fcut[k] = (cos(pi d_k / rc) + 1) / 2
+//       inside the cutoff (both 0 beyond it and at d = 0)
+//   painnMessage(site, pass, N, F, K, LF, Wf, bf, rbf, q, fcut, invCnt, sIn, vIn, sMid, vMid, hasV)
+//       the per-edge-block fused filter product W_k = (rbf_k Wf + bf) fc_k
+//       (Wf: this block's columns, row stride LF) and the receiver sums:
+//       sMid_i = sIn_i + c_i sum_{k->i} xs_k,
+//       vMid_i = vIn_i + c_i sum_{k->i} (xvv_k vIn_j + xvs_k u_k), x_k = q_j * W_k
+//       (hasV false: vIn is zero, its term skipped)
+//   painnNorm(site, pass, N, F, mix, sMid, nrm, ctx)
+//       nrm = |V| (per feature over xyz, + 1e-8 under the root), ctx = [sMid | nrm]
+//   painnReadoutDr1(site, N, R, dr2, w2, r1pre, dr1)   dr1 = dr2 w2^T * SiLU'(r1pre)
+//   painnUpdateBwd(site, pass, N, F, a, mix, ds, dv, da, dmix)
+//       the backward of kPainnUpdate's combination: da and dmix (overwritten)
+//   painnMessageBwd(site, pass, N, F, K, LF, Wf, bf, rbf, q, fcut, invCnt, vIn, ds, dv, dq, dvIn, acc, fo,
+//                   hasV, mean)
+//       the sender-ordered backward of painnMessage (sendPerm, no atomics):
+//       dq, dvIn = dv + the vector path's gradient, and each edge's filter
+//       gradient added into its chunk's partial sums acc [(K + 1) x LF] at
+//       columns fo.. (chunks of kPainnSenderChunk senders)
+//   painnFilterReduce(site, chunks, K, LF, acc, gW, gb)
+//       gW [K x LF], gb [LF] = the chunks' partial sums, added in index order
+// Every reduction has a fixed order: bitwise identical for any thread count.
+#pragma once
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "core/models/program.h"
+
+namespace gnn {
+namespace program {
+
+template <class T>
+struct PainnBlockW {
+  T *m1, *mb1, *m2, *mb2, *mix, *u1, *ub1, *u2, *ub2;
+};
+template <class T>
+struct PainnW {
+  T *embW, *embB, *fw, *fb, *r1w, *r1b, *r2w, *r2b;
+  std::vector<PainnBlockW<T>> blk;
+};
+
+// Pointers in the order of painnLayout (painn.cpp).
+template <class T>
+PainnW<T> bindPainn(const ModelConfig& c, const ParamLayout& L, T* base) {
+  PainnW<T> w{};
+  size_t i = 0;
+  auto next = [&]() { return base + L.entries[i++].offset; };
+  w.embW = next();
+  w.embB = next();
+  w.fw = next();
+  w.fb = next();
+  w.blk.resize(c.passes);
+  for (auto& b : w.blk) {
+    b.m1 = next(); b.mb1 = next(); b.m2 = next(); b.mb2 = next();
+    b.mix = next();
+    b.u1 = next(); b.ub1 = next(); b.u2 = next(); b.ub2 = next();
+  }
+  w.r1w = next(); w.r1b = next(); w.r2w = next(); w.r2b = next();
+  return w;
+}
+
+template <class T>
+Epi<T> biasSilu(const T* bias, T* act) {
+  Epi<T> e = epi<T>(kBiasSilu, bias);
+  e.val = act;
+  return e;
+}
+template <class T>
+Epi<T> siluGrad(const T* pre) {
+  return epi<T>(kSiluGrad, (const T*)nullptr, pre);
+}
+
+template <class T, class X>
+void painnForward(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, const Shape& sh) {
+  const int64_t N = sh.N, E = sh.E, F = c.latent, F3 = 3 * F, K = c.basis, R = c.readoutHidden,
+                LF = F3 * (c.sharedFilters ? 1 : c.passes);
+  PainnW<T> W = bindPainn<T>(c, L, const_cast<T*>(params));
+  T* rbf = x.buf(kBufRbf);
+  T* fcut = x.buf(kBufPFcut);
+  T* S = x.buf(kBufPS);
+  T* V = x.buf(kBufPV);
+  T* ic = x.buf(kBufInvCnt);
+  {
+    auto ph = x.phase(kProfRbf);
+    x.painnRbf(kSitePRbf, E, K, (T)c.cutoff, rbf, fcut);
+  }
+  {
+    auto ph = x.phase(kProfEmbed);
+    x.embed(kSiteEmbed, N, F, W.embW, W.embB, S);
+    x.zero(V, N * F3);
+    x.invCount(N, c.meanAggregation, ic);
+  }
+  for (int t = 0; t < c.passes; ++t) {
+    const PainnBlockW<T>& w = W.blk[t];
+    const T* sIn = S + (2 * t) * N * F;
+    T* sMid = S + (2 * t + 1) * N * F;
+    T* sOut = S + (2 * t + 2) * N * F;
+    const T* vIn = V + (2 * t) * N * F3;
+    T* vMid = V + (2 * t + 1) * N * F3;
+    T* vOut = V + (2 * t + 2) * N * F3;
+    T* m1pre = x.buf(kBufPM1pre) + t * N * F;
+    T* m1 = x.buf(kBufPM1) + t * N * F;
+    T* q = x.buf(kBufPQ) + t * N * F3;
+    const int64_t fo = c.sharedFilters ? 0 : t * F3;  // this block's filter columns
+    {
+      auto ph = x.phase(kProfMessage);
+      x.gemm(kSitePMsgW1, t, N, F, F, sIn, F, w.m1, F, false, m1pre, F, false, biasSilu<T>(w.mb1, m1));
+      x.gemm(kSitePMsgW2, t, N, F3, F, m1, F, w.m2, F3, false, q, F3, false, epi<T>(kBias, w.mb2));
+    }
+    {
+      auto ph = x.phase(kProfAggregate);
+      // v = 0 before the first block.
+      x.painnMessage(kSitePMsgAgg, t, N, F, K, LF, W.fw + fo, W.fb + fo, rbf, q, fcut, ic, sIn, vIn, sMid, vMid, t > 0);
+    }
+    {
+      auto ph = x.phase(kProfNodeUpdate);
+      T* mix = x.buf(kBufPMix) + t * N * 6 * F;
+      T* nrm = x.buf(kBufPNrm) + t * N * F;
+      T* ctx = x.buf(kBufPCtx) + t * N * 2 * F;
+      T* a1pre = x.buf(kBufPA1pre) + t * N * F;
+      T* a1 = x.buf(kBufPA1) + t * N * F;
+      T* a = x.buf(kBufPA) + t * N * F3;
+      // [V | U] for the 3N rows (node, xyz) of v.
+      x.gemm(kSitePMix, t, 3 * N, 2 * F, F, vMid, F, w.mix, 2 * F, false, mix, 2 * F, false, Epi<T>());
+      x.painnNorm(kSitePNorm, t, N, F, mix, sMid, nrm, ctx);
+      x.gemm(kSitePUpdW1, t, N, F, 2 * F, ctx, 2 * F, w.u1, F, false, a1pre, F, false, biasSilu<T>(w.ub1, a1));
+      Epi<T> up = epi<T>(kPainnUpdate, w.ub2, mix, 6 * F);
+      up.sIn = sMid;
+      up.vIn = vMid;
+      up.sOut = sOut;
+      up.vOut = vOut;
+      x.gemm(kSitePUpdW2, t, N, F3, F, a1, F, w.u2, F3, false, a, F3, false, up);
+    }
+  }
+  auto ph = x.phase(kProfReadout);
+  const T* sT = S + (2 * (int64_t)c.passes) * N * F;
+  T* r1pre = x.buf(kBufPR1pre);
+  T* r1 = x.buf(kBufR1);
+  T* r2 = x.buf(kBufR2);
+  x.gemm(kSiteReadoutR1, -1, N, R, F, sT, F, W.r1w, R, false, r1pre, R, false, biasSilu<T>(W.r1b, r1));
+  x.gemm(kSiteReadoutR2, -1, N, 1, R, r1, R, W.r2w, 1, false, r2, 1, false, epi<T>(kBias, W.r2b));
+  x.readoutLoss(kSiteLoss, r2, x.buf(kBufPred));
+}
+
+template <class T, class X>
+void painnBackward(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, T* grads, const Shape& sh) {
+  const int64_t N = sh.N, F = c.latent, F3 = 3 * F, K = c.basis, R = c.readoutHidden,
+                LF = F3 * (c.sharedFilters ? 1 : c.passes);
+  PainnW<T> W = bindPainn<T>(c, L, const_cast<T*>(params));
+  PainnW<T> D = bindPainn<T>(c, L, grads);
+  const T* S = x.buf(kBufPS);
+  const T* V = x.buf(kBufPV);
+  const T* rbf = x.buf(kBufRbf);
+  const T* fcut = x.buf(kBufPFcut);
+  const T* ic = x.buf(kBufInvCnt);
+  T* ds = x.buf(kBufPDs);
+  T* dv = x.buf(kBufPDv);
+  T* dvIn = x.buf(kBufPDvIn);
+  T* acc = x.buf(kBufPFiltAcc);
+  const int64_t chunks = (N + kPainnSenderChunk - 1) / kPainnSenderChunk;
+  x.zero(acc, chunks * (K + 1) * LF);
+  {
+    auto ph = x.phase(kProfReadoutBwd);
+    T* dr2 = x.buf(kBufDr2);
+    T* dr1 = x.buf(kBufDr1);
+    x.readoutLossBackward(kSiteLossBwd, dr2);
+    x.gemmTN(kSiteReadoutR2Dw, -1, N, R, 1, x.buf(kBufR1), R, dr2, 1, D.r2w, D.r2b, false);
+    x.painnReadoutDr1(kSiteReadoutDr1, N, R, dr2, W.r2w, x.buf(kBufPR1pre), dr1);
+    const T* sT = S + (2 * (int64_t)c.passes) * N * F;
+    x.gemmTN(kSiteReadoutR1Dw, -1, N, F, R, sT, F, dr1, R, D.r1w, D.r1b, false);
+    x.gemm(kSiteReadoutDx, -1, N, F, R, dr1, R, W.r1w, R, true, ds, F, false, Epi<T>());
+    x.zero(dv, N * F3);
+  }
+  for (int t = c.passes - 1; t >= 0; --t) {
+    const PainnBlockW<T>& w = W.blk[t];
+    const PainnBlockW<T>& dw = D.blk[t];
+    const T* sIn = S + (2 * t) * N * F;
+    const T* vIn = V + (2 * t) * N * F3;
+    const T* vMid = V + (2 * t + 1) * N * F3;
+    const T* mix = x.buf(kBufPMix) + t * N * 6 * F;
+    const T* nrm = x.buf(kBufPNrm) + t * N * F;
+    const T* ctx = x.buf(kBufPCtx) + t * N * 2 * F;
+    const T* a1pre = x.buf(kBufPA1pre) + t * N * F;
+    const T* a1 = x.buf(kBufPA1) + t * N * F;
+    const T* a = x.buf(kBufPA) + t * N * F3;
+    T* da = x.buf(kBufPDa);
+    T* da1 = x.buf(kBufPDa1);
+    T* dctx = x.buf(kBufPDctx);
+    T* dmix = x.buf(kBufPDmix);
+    {
+      auto ph = x.phase(kProfNodeUpdateBwd);
+      x.painnUpdateBwd(kSitePUpdApplyBwd, t, N, F, a, mix, ds, dv, da, dmix);
+      x.gemmTN(kSitePUpdW2Dw, t, N, F, F3, a1, F, da, F3, dw.u2, dw.ub2, false);
+      x.gemm(kSitePUpdW2Dx, t, N, F, F3, da, F3, w.u2, F3, true, da1, F, false, siluGrad<T>(a1pre));
+      x.gemmTN(kSitePUpdW1Dw, t, N, 2 * F, F, ctx, 2 * F, da1, F, dw.u1, dw.ub1, false);
+      // dctx = da1 W1^T; its epilogue (rows hot in cache) adds the gradients
+      // it carries: ds += dctx_s, dV += d|Vv| V / |Vv|.
+      Epi<T> nb = epi<T>(kPainnNormBwd, (const T*)nullptr, mix, 6 * F);
+      nb.aux2 = nrm;
+      nb.sOut = ds;
+      nb.vOut = dmix;
+      x.gemm(kSitePUpdW1Dx, t, N, 2 * F, F, da1, F, w.u1, F, true, dctx, 2 * F, false, nb);
+      x.gemmTN(kSitePMixDw, t, 3 * N, F, 2 * F, vMid, F, dmix, 2 * F, dw.mix, (T*)nullptr, false);
+      x.gemm(kSitePMixDx, t, 3 * N, F, 2 * F, dmix, 2 * F, w.mix, 2 * F, true, dv, F, true, Epi<T>());
+    }
+    // ds, dv now hold the gradients of s_mid, v_mid.
+    {
+      auto ph = x.phase(kProfMessageBwd);
+      const T* q = x.buf(kBufPQ) + t * N * F3;
+      const T* m1pre = x.buf(kBufPM1pre) + t * N * F;
+      const T* m1 = x.buf(kBufPM1) + t * N * F;
+      T* dq = x.buf(kBufPDq);
+      T* dm1 = x.buf(kBufPDm1);
+      const int64_t fo = c.sharedFilters ? 0 : t * F3;
+      x.painnMessageBwd(kSitePMsgBwd, t, N, F, K, LF, W.fw + fo, W.fb + fo, rbf, q, fcut, ic, vIn, ds, dv, dq, dvIn,
+                        acc, fo, t > 0, c.meanAggregation);
+      x.gemmTN(kSitePMsgW2Dw, t, N, F, F3, m1, F, dq, F3, dw.m2, dw.mb2, false);
+      x.gemm(kSitePMsgW2Dx, t, N, F, F3, dq, F3, w.m2, F3, true, dm1, F, false, siluGrad<T>(m1pre));
+      x.gemmTN(kSitePMsgW1Dw, t, N, F, F, sIn, F, dm1, F, dw.m1, dw.mb1, false);
+      x.gemm(kSitePMsgW1Dx, t, N, F, F, dm1, F, w.m1, F, true, ds, F, true, Epi<T>());
+    }
+    std::swap(dv, dvIn);
+  }
+  {
+    auto ph = x.phase(kProfEdgeUpdateBwd);
+    x.painnFilterReduce(kSitePFilterDw, chunks, K, LF, acc, D.fw, D.fb);
+  }
+  auto ph = x.phase(kProfEmbedBwd);
+  x.embedBwd(kSiteEmbedBwd, N, F, c.numClasses, ds, D.embW, D.embB);
+}
+
+// The programs' dispatch on the model kind (executors that run every model).
+template <class T, class X>
+void forwardModel(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, const Shape& s) {
+  if (c.kind == ModelKind::PaiNN) painnForward<T>(x, c, L, params, s);
+  else forward<T>(x, c, L, params, s);
+}
+template <class T, class X>
+void backwardModel(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, T* grads, const Shape& s) {
+  if (c.kind == ModelKind::PaiNN) painnBackward<T>(x, c, L, params, grads, s);
+  else backward<T>(x, c, L, params, grads, s);
+}
+
+}  // namespace program
+}  // namespace gnn
