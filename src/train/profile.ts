@@ -55,15 +55,133 @@ export interface ProfileOptions {
   collectTrace?: boolean;
 }
 
-/** Measured limits of this machine (same process, same thread count). */
+/**
+ * Measured limits of this machine (same process, same thread count): the
+ * references every kernel row is expressed against. Each reference is the best
+ * of several samples taken interleaved with the work it judges (before, between
+ * and after the steps), so a machine that drifts during the run does not leave
+ * a reference measured at a bad moment; the samples and their spread say how
+ * much it drifted. A kernel that achieved more than its reference means the
+ * reference was measured low: the reference is then raised to that kernel's
+ * achieved rate and the kernel named (`*_raised_by`), so no fraction exceeds 1.
+ */
 export interface MachineLimits {
   threads: number;
-  /** Dense float32 matrix-product peak: gemmBench(9984, 64, 128), as the step benchmark. */
+  /** Dense float32 matrix-product reference (GFLOP/s): the best gemmBench(9984, 64, 128) sample, or the best kernel rate when higher. */
   gemm_gflops: number;
-  /** Parallel float copy of 64 MiB (bytes read + written per second). */
+  /** Streaming bandwidth reference (bytes read + written per second, GB/s): the best parallel float copy sample (4 MiB and 64 MiB moved), or the best kernel rate when higher. */
   stream_gbps: number;
   /** Ridge point of the roofline: gemm_gflops / stream_gbps (flop per byte). */
   ridge_flop_per_byte: number;
+  /** Every GEMM reference sample of the run (GFLOP/s), in the order taken. */
+  gemm_samples: number[];
+  /** (best - worst) / best of gemm_samples: how much the machine drifted within the run. */
+  gemm_spread: number;
+  /** Every bandwidth reference sample (GB/s; the best of the cache-sized and the DRAM-sized copy at each moment). */
+  stream_samples: number[];
+  /** (best - worst) / best of stream_samples. */
+  stream_spread: number;
+  /** Best 64 MiB copy (GB/s): memory bandwidth beyond the caches. */
+  dram_gbps: number;
+  /** The kernel whose achieved GFLOP/s exceeded every GEMM sample (the reference was raised to it), else null. */
+  gemm_raised_by: string | null;
+  /** The kernel whose achieved GB/s exceeded every bandwidth sample, else null. */
+  stream_raised_by: string | null;
+}
+
+/** One interleaved sample of the references (see {@link ReferenceSampler}). */
+interface ReferenceSample {
+  gemm: number;
+  stream: number;
+  dram: number;
+}
+
+const GEMM_REF = [9984, 64, 128] as const;
+
+function sampleReferences(reps: number): ReferenceSample {
+  const api = nativeModel();
+  const [M, N, K] = GEMM_REF;
+  api.gemmBench(M, N, K, 1);
+  const g = api.gemmBench(M, N, K, reps);
+  api.streamBench(2, 2);
+  const c = api.streamBench(2, reps * 4);
+  const d = api.streamBench(64, Math.max(2, reps >> 1));
+  const dram = (2 * 64 * 2 ** 20) / d / 1e9;
+  return { gemm: (2 * M * N * K) / g / 1e9, stream: Math.max(dram, (2 * 2 * 2 ** 20) / c / 1e9), dram };
+}
+
+/**
+ * Collects reference samples interleaved with measured work: call
+ * {@link sample} before, between and after the steps, then {@link limits}.
+ */
+export class ReferenceSampler {
+  private readonly samples: ReferenceSample[] = [];
+  constructor(private readonly reps = 8) {}
+  /** Takes one sample now (~50-150 ms). */
+  sample(): void {
+    this.samples.push(sampleReferences(this.reps));
+  }
+  /** Samples taken so far. */
+  get count(): number {
+    return this.samples.length;
+  }
+  /** The references: best of the samples (one is taken if there is none). */
+  limits(): MachineLimits {
+    if (this.samples.length === 0) this.sample();
+    return limitsFromSamples(this.samples.map((x) => x.gemm), this.samples.map((x) => x.stream), Math.max(...this.samples.map((x) => x.dram)));
+  }
+}
+
+function spread(xs: readonly number[]): number {
+  const hi = Math.max(...xs);
+  return hi > 0 ? (hi - Math.min(...xs)) / hi : 0;
+}
+
+function limitsFromSamples(gemm: number[], stream: number[], dram: number): MachineLimits {
+  const g = Math.max(...gemm);
+  const s = Math.max(...stream);
+  return {
+    threads: getThreads(),
+    gemm_gflops: g,
+    stream_gbps: s,
+    ridge_flop_per_byte: g / s,
+    gemm_samples: gemm,
+    gemm_spread: spread(gemm),
+    stream_samples: stream,
+    stream_spread: spread(stream),
+    dram_gbps: dram,
+    gemm_raised_by: null,
+    stream_raised_by: null,
+  };
+}
+
+/** The union of two sets of samples (e.g. a collector's interleaved samples and one taken after the run). */
+export function mergeLimits(a: MachineLimits, b: MachineLimits): MachineLimits {
+  return limitsFromSamples([...a.gemm_samples, ...b.gemm_samples], [...a.stream_samples, ...b.stream_samples], Math.max(a.dram_gbps, b.dram_gbps));
+}
+
+/**
+ * Makes the references hold for `kernels`: where a native kernel achieved more
+ * GFLOP/s (GB/s) than the reference, the reference was measured low, so it is
+ * raised to the best kernel's rate and that kernel named; every row's
+ * fractions and bound are then recomputed against the result. Returns new
+ * limits and rows (the inputs are not changed).
+ */
+export function settleLimits(limits: MachineLimits, kernels: readonly KernelProfileEntry[]): { limits: MachineLimits; kernels: KernelProfileEntry[] } {
+  const out: MachineLimits = { ...limits };
+  for (const k of kernels) {
+    if (k.where !== 'native') continue;
+    if (k.gflops > out.gemm_gflops) (out.gemm_gflops = k.gflops), (out.gemm_raised_by = k.kernel);
+    if (k.gbps > out.stream_gbps) (out.stream_gbps = k.gbps), (out.stream_raised_by = k.kernel);
+  }
+  out.ridge_flop_per_byte = out.stream_gbps > 0 ? out.gemm_gflops / out.stream_gbps : 0;
+  const rows = kernels.map((k) => ({
+    ...k,
+    peak_fraction: out.gemm_gflops > 0 ? k.gflops / out.gemm_gflops : 0,
+    bandwidth_fraction: out.stream_gbps > 0 ? k.gbps / out.stream_gbps : 0,
+    bound: (k.gb > 0 ? (k.intensity >= out.ridge_flop_per_byte ? 'compute' : 'memory') : 'none') as KernelProfileEntry['bound'],
+  }));
+  return { limits: out, kernels: rows };
 }
 
 /** One row of the profile (a kernel call site or a host phase), over the measured steps. */
@@ -124,6 +242,14 @@ export interface ProfileResult {
   counter_gflop_per_step: number;
   /** The same summed over the GEMM rows (equal to the counter by construction of the call sites). */
   gemm_gflop_per_step: number;
+  /** GFLOP/s of the matrix work: GEMM rows' flops over GEMM rows' time. */
+  matrix_gflops: number;
+  /** matrix_gflops / limits.gemm_gflops. */
+  matrix_peak_fraction: number;
+  /** GFLOP/s of the whole step: the native counter's flops over the median step time (policy, pack, update). */
+  step_gflops: number;
+  /** step_gflops / limits.gemm_gflops. */
+  step_peak_fraction: number;
   /** Sum of the padding time of all rows, per step: what the policy's padding cost. */
   padding_ms_per_step: number;
   padding_share_of_step: number;
@@ -136,16 +262,25 @@ export interface ProfileResult {
   events?: ProfileEvent[];
 }
 
-/** Measures the machine's limits at the current thread count. */
+/**
+ * The profile expressed against a higher GEMM reference measured elsewhere in
+ * the run (e.g. a BLAS on the same cores, `gnnbatch profile --blas`): when
+ * `gflops` exceeds the profile's reference, the reference becomes `gflops`,
+ * `gemm_raised_by` names `by`, and every fraction is recomputed. Returns a new
+ * result (unchanged when `gflops` is not higher).
+ */
+export function withGemmReference(r: ProfileResult, gflops: number, by: string): ProfileResult {
+  if (!(gflops > r.limits.gemm_gflops)) return r;
+  const settled = settleLimits({ ...r.limits, gemm_gflops: gflops, gemm_raised_by: by }, r.kernels);
+  const g = settled.limits.gemm_gflops;
+  return { ...r, limits: settled.limits, kernels: settled.kernels, matrix_peak_fraction: r.matrix_gflops / g, step_peak_fraction: r.step_gflops / g };
+}
+
+/** Measures the machine's limits at the current thread count: one sample of each reference (see {@link ReferenceSampler} for interleaved ones). */
 export function measureLimits(): MachineLimits {
-  const api = nativeModel();
-  api.gemmBench(9984, 64, 128, 2);
-  const g = api.gemmBench(9984, 64, 128, 15);
-  api.streamBench(64, 2);
-  const s = api.streamBench(64, 15);
-  const gemm = (2 * 9984 * 64 * 128) / g / 1e9;
-  const stream = (2 * 64 * 2 ** 20) / s / 1e9;
-  return { threads: getThreads(), gemm_gflops: gemm, stream_gbps: stream, ridge_flop_per_byte: gemm / stream };
+  const r = new ReferenceSampler(15);
+  r.sample();
+  return r.limits();
 }
 
 interface Acc {
@@ -267,7 +402,9 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
   const { warmup, arrays, config, policy, params, m, v, grads, cache } = setup(opts);
   const api = nativeModel();
   const sites = api.kernelSites();
-  const limits = measureLimits();
+  // References sampled before, between (about every quarter of the steps) and after the steps.
+  const refs = new ReferenceSampler();
+  refs.sample();
 
   const S = opts.steps;
   const hostNames = ['policy', 'plan_build', 'pack'] as const;
@@ -305,6 +442,7 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
     const res = api.trainStep(plan.handle, inputs, spec.shape, params, grads, m, v, adamFor(i));
     const t5 = process.hrtime.bigint();
     const recs = api.takeProfileRecords(plan.handle);
+    if (measured && si > 0 && si < S - 1 && (si + 1) % Math.max(1, Math.ceil(S / 4)) === 0) refs.sample();
     if (!measured) continue;
     stepMs[si] = Number(t5 - t0) / 1e6;
     counterFlops += res.flops;
@@ -338,18 +476,25 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
     }
   }
   for (const h of profiled) api.setProfile(h, false);
+  refs.sample();
+  const measuredLimits = refs.limits();
 
   const totalStepMs = stepMs.reduce((s, x) => s + x, 0);
   const row = (kernel: string, where: 'native' | 'host', rows: KernelProfileEntry['rows'], gemm: boolean, a: Acc): KernelProfileEntry =>
-    makeRow(kernel, where, rows, gemm, a, S, totalStepMs, limits);
-  const kernels: KernelProfileEntry[] = [];
+    makeRow(kernel, where, rows, gemm, a, S, totalStepMs, measuredLimits);
+  const rawKernels: KernelProfileEntry[] = [];
   sites.forEach((s, k) => {
-    if (acc[k].calls > 0) kernels.push(row(s.name, 'native', s.rows, s.gemm, acc[k]));
+    if (acc[k].calls > 0) rawKernels.push(row(s.name, 'native', s.rows, s.gemm, acc[k]));
   });
   // Host phases always appear (a plan_build row with 0 calls says no plan was built in the measured steps).
-  hostNames.forEach((n, h) => kernels.push(row(n, 'host', n === 'pack' ? 'edge' : 'none', false, host[h])));
+  hostNames.forEach((n, h) => rawKernels.push(row(n, 'host', n === 'pack' ? 'edge' : 'none', false, host[h])));
+  const { limits, kernels } = settleLimits(measuredLimits, rawKernels);
   const padMs = kernels.reduce((s, k) => s + k.padding_ms_per_step, 0);
   const gemmFlops = sites.reduce((s, site, k) => s + (site.gemm ? acc[k].flops : 0), 0);
+  const gemmMs = sites.reduce((s, site, k) => s + (site.gemm ? acc[k].ms : 0), 0);
+  const matrixGflops = gemmMs > 0 ? gemmFlops / 1e9 / (gemmMs / 1e3) : 0;
+  const stepMedian = median(Array.from(stepMs));
+  const stepGflops = stepMedian > 0 ? counterFlops / S / 1e9 / (stepMedian / 1e3) : 0;
   return {
     model: config.kind,
     policy: opts.policy,
@@ -358,8 +503,12 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
     warmup,
     threads: limits.threads,
     limits,
-    step_ms_median: median(Array.from(stepMs)),
+    step_ms_median: stepMedian,
     step_ms_mean: totalStepMs / S,
+    matrix_gflops: matrixGflops,
+    matrix_peak_fraction: limits.gemm_gflops > 0 ? matrixGflops / limits.gemm_gflops : 0,
+    step_gflops: stepGflops,
+    step_peak_fraction: limits.gemm_gflops > 0 ? stepGflops / limits.gemm_gflops : 0,
     kernels,
     counter_gflop_per_step: counterFlops / S / 1e9,
     gemm_gflop_per_step: gemmFlops / S / 1e9,
@@ -435,6 +584,7 @@ export interface StepMarks {
 export class KernelProfileCollector {
   private readonly sites = nativeModel().kernelSites();
   private readonly acc: Acc[];
+  private readonly refs = new ReferenceSampler();
   private steps = 0;
   private stepMs = 0;
   /** Calls the native buffer could not hold. */
@@ -445,6 +595,9 @@ export class KernelProfileCollector {
   constructor(private readonly maxSteps: number, collectTrace = false) {
     this.acc = this.sites.map(() => ({ calls: 0, ms: 0, flops: 0, bytes: 0, rows: 0, realRows: 0, padMs: 0, perStep: new Float64Array(Math.max(0, maxSteps)) }));
     this.events = collectTrace ? [] : undefined;
+    // A reference sample before the run (the caller takes one after it). None between steps: the
+    // benchmark's products would add to the native flop counter the trainer reads once per run.
+    if (maxSteps > 0) this.refs.sample();
   }
 
   /** Adds one step's records and its measured time (ms); `marks` place it on the trace. Steps beyond maxSteps are ignored. */
@@ -471,13 +624,21 @@ export class KernelProfileCollector {
     this.events?.push({ track: 'step', name, tsUs: hrUs(from), durUs: hrUs(to) - hrUs(from), args });
   }
 
-  /** Per-kernel rows of the native kernels over the steps added (limits: e.g. {@link measureLimits}). */
+  /**
+   * Per-kernel rows of the native kernels over the steps added, against
+   * `limits` (e.g. {@link measureLimits} after the run) merged with the
+   * reference sample the collector took before the first step, then settled ({@link settleLimits}). `limits` is updated in
+   * place to the references the rows are expressed against.
+   */
   rows(limits: MachineLimits): KernelProfileEntry[] {
+    const merged = this.refs.count > 0 ? mergeLimits(this.refs.limits(), limits) : limits;
     const out: KernelProfileEntry[] = [];
     this.sites.forEach((s, k) => {
-      if (this.acc[k].calls > 0) out.push(makeRow(s.name, 'native', s.rows, s.gemm, this.acc[k], this.steps, this.stepMs, limits));
+      if (this.acc[k].calls > 0) out.push(makeRow(s.name, 'native', s.rows, s.gemm, this.acc[k], this.steps, this.stepMs, merged));
     });
-    return out;
+    const settled = settleLimits(merged, out);
+    Object.assign(limits, settled.limits);
+    return settled.kernels;
   }
 }
 

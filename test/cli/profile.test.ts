@@ -14,7 +14,7 @@ const base = ['profile', 'qm9-like:120', '--latent', '8', '--batch', '8', '--thr
 test('prints the per-kernel table with the machine limits and the padding cost', async () => {
   const text = await run([...base, '--policy', 'static-2pow', '--steps', '3']);
   expect(text).toMatch(/mpeu \/ static-2pow \/ B=8: 3 measured steps/);
-  expect(text).toMatch(/GEMM peak [\d.]+ GFLOP\/s, stream [\d.]+ GB\/s/);
+  expect(text).toMatch(/GEMM reference [\d.]+ GFLOP\/s \(best of \d+ interleaved sample\(s\).*spread [\d.]+%\), bandwidth [\d.]+ GB\/s/);
   expect(text).toMatch(/padding costs [\d.]+ ms\/step/);
   for (const k of ['fwd.edge.w1e_gemm_gather', 'fwd.aggregate_segment', 'adam', 'pack', 'policy', 'plan_build']) expect(text).toContain(k);
   expect(text).toMatch(/\b(compute|memory)\b/);

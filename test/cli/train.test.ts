@@ -25,7 +25,7 @@ test('--profile prints the kernel table; --checkpoint then --resume continues to
   const text = await run([...base, '--steps', '4', '--profile', '--checkpoint', dir]);
   // The per-kernel table of `gnnbatch profile` (same formatter), then the native phase totals in one line.
   expect(text).toMatch(/kernel profile \(CPU engine, 4 steps, \d+ threads\)/);
-  expect(text).toMatch(/machine: GEMM peak [\d.]+ GFLOP\/s, stream [\d.]+ GB\/s/);
+  expect(text).toMatch(/machine: GEMM reference [\d.]+ GFLOP\/s \(best of \d+ .*\), bandwidth [\d.]+ GB\/s/);
   expect(text).toMatch(/kernel\s+calls\s+ms\/step\s+med ms\s+share\s+GFLOP\s+GB\s+GFLOP\/s\s+GB\/s\s+%peak\s+%bw\s+bound\s+pad\s+pad ms/);
   expect(text).toContain('fwd.edge.w1e_gemm_gather');
   expect(text).toMatch(/\badam\s+4\s/);
