@@ -136,7 +136,7 @@ export function blasComparison(threads: number, shapes: readonly (readonly [numb
 /** The BLAS comparison in a few lines. */
 export function formatBlas(b: BlasComparison): string {
   if (!b.available) return `BLAS reference: not available (${b.reason})\n`;
-  const lib = (b.library ?? 'unknown').split(', ').find((x) => /openblas|blis|mkl/i.test(x)) ?? b.library;
+  const lib = (b.library ?? 'unknown').split(', ').find((x) => /libopenblas|libblis|libmkl/i.test(path.basename(x))) ?? b.library;
   let out = `BLAS reference (numpy, ${lib}, ${b.threads} threads) vs our GEMM, same cores, same run:\n`;
   for (const x of b.shapes) out += `  ${x.m}x${x.n}x${x.k} (MxNxK): BLAS ${f(x.blas_gflops, 1)} GFLOP/s, ours ${f(x.ours_gflops, 1)} GFLOP/s (${f(x.ours_gflops / x.blas_gflops, 2)}x)\n`;
   return out;
