@@ -251,8 +251,9 @@ std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap,
   validateConfig(cfg);
   forces = forces || forceTraining;  // training on forces needs the force pass too
   const int fb = forceTraining ? program::kForcesTraining : forces ? program::kForcesPass : program::kForcesNone;
-  if (forces && cfg.kind == ModelKind::PaiNN)
-    throw Error(ErrorKind::Generic, "ERR_GNN_UNSUPPORTED", "the force pass runs MPEU and SchNet; PaiNN has none yet (docs/forces.md)");
+  if (forceTraining && cfg.kind == ModelKind::PaiNN)
+    throw Error(ErrorKind::Generic, "ERR_GNN_UNSUPPORTED",
+                "training on forces (the double backward) runs MPEU and SchNet; PaiNN has the force pass only (docs/forces.md)");
   if (cap.nodes < 0 || cap.edges < 0 || cap.graphs < 0) throwRange("plan capacity must be non-negative");
   {
     // Refuse a capacity whose buffers could not exist before touching memory
@@ -274,7 +275,7 @@ std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap,
   p->forces = forces;
   p->forceTraining = forceTraining;
   p->tangentBufs.resize(program::kBufCount - program::kBufTDist);
-  p->painnBufs.resize(program::kBufPFiltAcc + 1 - program::kBufPFcut);
+  p->painnBufs.resize(program::kBufPDu + 1 - program::kBufPFcut);
   // The model programs' activation layout (program.h), one buffer each.
   for (int k = 0; k < program::kBufCount; ++k)
     p->bufVec((program::Buf)k).resize((size_t)program::bufElems(cfg, cap, (program::Buf)k, fb));
@@ -321,7 +322,7 @@ std::vector<T>& Plan<T>::bufVec(program::Buf b) {
     case program::kBufDDist: return dDist;
     default:
       if (b >= program::kBufTDist && b < program::kBufCount) return tangentBufs[(size_t)(b - program::kBufTDist)];
-      if (b >= program::kBufPFcut && b <= program::kBufPFiltAcc) return painnBufs[(size_t)(b - program::kBufPFcut)];
+      if (b >= program::kBufPFcut && b <= program::kBufPDu) return painnBufs[(size_t)(b - program::kBufPFcut)];
       break;
   }
   throwRange("unknown activation buffer", "ERR_GNN_NATIVE");
@@ -429,8 +430,6 @@ double forwardBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<
 
 template <class T>
 double forcesStep(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* energy, T* forces, T* strain) {
-  if (p.cfg.kind == ModelKind::PaiNN)
-    throw Error(ErrorKind::Generic, "ERR_GNN_UNSUPPORTED", "the force pass runs MPEU and SchNet; PaiNN has none yet (docs/forces.md)");
   if (!p.forces)
     throwRange("this plan was built without forces: create it with { forces: true } to run forcesStep", "ERR_GNN_FORCES_PLAN");
   validateBatch(p, b);
@@ -442,8 +441,8 @@ double forcesStep(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* energ
   DenormalGuard ftz;
   CpuExec<T> x{p, b};
   const program::Shape s = shapeOf(b);
-  program::forward<T>(x, p.cfg, p.layout, params, s);
-  program::forces<T>(x, p.cfg, p.layout, params, s, forces, strain);
+  program::forwardModel<T>(x, p.cfg, p.layout, params, s);
+  program::forcesModel<T>(x, p.cfg, p.layout, params, s, forces, strain);
   if (energy && b.shape.graphs > 0) std::memcpy(energy, p.pred.data(), sizeof(T) * b.shape.graphs);
   if (p.profile) p.profSteps++;
   return x.loss;

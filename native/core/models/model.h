@@ -172,7 +172,7 @@ struct Plan {
   // The buffer of the model program's activation layout (program.h).
   std::vector<T>& bufVec(program::Buf b);
   std::vector<T> tnScratch;
-  // PaiNN's own buffers (program::kBufPFcut .. kBufPFiltAcc, in enum order;
+  // PaiNN's own buffers (program::kBufPFcut .. kBufPDu, in enum order;
   // empty for the other models). The filters themselves are recomputed per
   // edge, never stored.
   std::vector<std::vector<T>> painnBufs;
@@ -214,14 +214,15 @@ double forward(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* pred);
 template <class T>
 double forwardBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<T>& b);
 
-// Forward + force pass (docs/forces.md), MPEU and SchNet, on a plan built with
+// Forward + force pass (docs/forces.md; PaiNN: docs/painn.md), on a plan built with
 // forces and a batch with edge directions. Writes the per-graph energies
 // (predictions, standardised units) into energy [graphs], F = -dE/dx into
 // forces [nodes x 3] (xyz per atom; padding atoms 0) and, when strain is
 // non-null, dE/d strain per graph into strain [graphs x 6] (Voigt xx yy zz yz
 // xz xy; stress = strain / volume). Returns the masked MSE loss of the
-// forward. Throws ERR_GNN_UNSUPPORTED (PaiNN), ERR_GNN_FORCES_PLAN (plan built
-// without forces), ERR_GNN_DATA_DIRECTIONS (no directions).
+// forward. Throws ERR_GNN_FORCES_PLAN (plan built without forces),
+// ERR_GNN_DATA_DIRECTIONS (no directions). (buildPlan refuses PaiNN plans with
+// forceTraining: ERR_GNN_UNSUPPORTED, PaiNN has no double backward yet.)
 template <class T>
 double forcesStep(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* energy, T* forces, T* strain);
 

@@ -397,7 +397,8 @@ struct CpuExec {
                       T* da, T* dmix);
   void painnMessageBwd(int site, int pass, int64_t N, int64_t F, int64_t K, int64_t LF, const T* Wf, const T* bf,
                        const T* rbf, const T* q, const T* fcut, const T* ic, const T* vIn, const T* ds, const T* dv,
-                       T* dq, T* dvIn, T* acc, int64_t fo, bool hasV, bool mean);
+                       T* dq, T* dvIn, T* acc, int64_t fo, bool hasV, bool mean, T* dRbf, T* dFc, T* dU);
+  void painnEdgeGrad(int site, int64_t E, int64_t K, T cutoff, const T* dRbf, const T* dFc, T* g);
   void painnFilterReduce(int site, int64_t chunks, int64_t K, int64_t LF, const T* acc, T* gW, T* gb);
 
   // ---- the force pass (program::forces) ----
@@ -445,6 +446,44 @@ struct CpuExec {
         for (int a = 0; a < 3; ++a) as[a] += ddist[k] * u[3 * k + a];
       }
       for (int a = 0; a < 3; ++a) F[3 * n + a] = ar[a] - as[a];
+    }
+  }
+
+  // The same scatter for a vector gradient per edge: g [E x 3] = dE/dr_k (PaiNN).
+  void edgeForcesVec(int site, int64_t N, const T* g, T* F) {
+    const int64_t E = b.shape.edges;
+    KScope<T> ks(p, site, -1, N, 3, 0, 6.0 * E, sizeof(T) * (6.0 * E + 3.0 * N) + 4.0 * (2.0 * E + 2.0 * N + 2));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+    for (int64_t n = 0; n < N; ++n) {
+      T ar[3] = {0, 0, 0}, as[3] = {0, 0, 0};
+      for (int32_t k = b.recvPtr[n]; k < b.recvPtr[n + 1]; ++k)
+        for (int a = 0; a < 3; ++a) ar[a] += g[3 * (int64_t)k + a];
+      for (int32_t q = b.sendPtr[n]; q < b.sendPtr[n + 1]; ++q) {
+        const int64_t k = b.sendPerm[q];
+        for (int a = 0; a < 3; ++a) as[a] += g[3 * k + a];
+      }
+      for (int a = 0; a < 3; ++a) F[3 * n + a] = ar[a] - as[a];
+    }
+  }
+
+  // W[g] = sum over the graph's edges (receiver order) of sym(g_k (x) r_k),
+  // r_k = d_k u_k, Voigt (PaiNN; the scalar case below is its g = ddist u).
+  void strainDerivativeVec(int site, int64_t G, const T* g, T* W) {
+    const int64_t E = b.shape.edges;
+    KScope<T> ks(p, site, -1, E, 6, 0, 24.0 * E, sizeof(T) * (7.0 * E + 6.0 * G) + 8.0 * G);
+    const T* u = b.direction;
+    static constexpr int kA[6] = {0, 1, 2, 1, 0, 0}, kB[6] = {0, 1, 2, 2, 2, 1};
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+    for (int64_t gr = 0; gr < G; ++gr) {
+      T acc[6] = {0, 0, 0, 0, 0, 0};
+      const int64_t k0 = b.recvPtr[p.graphStart[gr]], k1 = b.recvPtr[p.graphStart[gr + 1]];
+      for (int64_t k = k0; k < k1; ++k) {
+        const T d = b.distance[k];
+        const T* uk = u + 3 * k;
+        const T* gk = g + 3 * k;
+        for (int v = 0; v < 6; ++v) acc[v] += (T)0.5 * d * (gk[kA[v]] * uk[kB[v]] + gk[kB[v]] * uk[kA[v]]);
+      }
+      for (int v = 0; v < 6; ++v) W[6 * gr + v] = acc[v];
     }
   }
 

@@ -64,12 +64,14 @@ constexpr int64_t kEdgeBlock = 128;
 template <class T>
 struct EdgeScratch {
   std::vector<int32_t> ids;
-  std::vector<T> rbf, w, g;
-  void ensure(int64_t K, int64_t F3) {
+  std::vector<T> rbf, w, g, pre, wT;  // pre, wT: the force pass's (filters before the cutoff, Wf^T)
+  void ensure(int64_t K, int64_t F3, bool force = false) {
     if ((int64_t)ids.size() < kEdgeBlock) ids.resize(kEdgeBlock);
     if ((int64_t)rbf.size() < kEdgeBlock * K) rbf.resize(kEdgeBlock * K);
     if ((int64_t)w.size() < kEdgeBlock * F3) w.resize(kEdgeBlock * F3);
     if ((int64_t)g.size() < kEdgeBlock * F3) g.resize(kEdgeBlock * F3);
+    if (force && (int64_t)pre.size() < kEdgeBlock * F3) pre.resize(kEdgeBlock * F3);
+    if (force && (int64_t)wT.size() < F3 * K) wT.resize(F3 * K);
   }
 };
 template <class T>
@@ -81,8 +83,9 @@ EdgeScratch<T>& edgeScratch() {
 // Gathers the next block of edges inside the cutoff from order[pos..end)
 // (order == nullptr: the edges pos..end themselves) and computes their filters
 // W = (rbf . Wf + bf) * fc in the scratch (one serial product, L2-resident).
-// Returns the block's edge count and advances pos.
-template <class T>
+// Returns the block's edge count and advances pos. With keepPre, the
+// filters before the cutoff factor, rbf . Wf + bf, are also kept in sc.pre.
+template <class T, bool keepPre = false>
 int64_t filterBlock(const int32_t* order, int64_t& pos, int64_t end, const T* rbf, const T* fcut, int64_t K,
                     const T* Wf, int64_t LF, const T* bf, int64_t F3, EdgeScratch<T>& sc) {
   int64_t m = 0;
@@ -98,8 +101,17 @@ int64_t filterBlock(const int32_t* order, int64_t& pos, int64_t end, const T* rb
   for (int64_t r = 0; r < m; ++r) {
     T* __restrict row = sc.w.data() + r * F3;
     const T fc = fcut[sc.ids[r]];
+    if (keepPre) {
+      T* __restrict pr = sc.pre.data() + r * F3;
 #pragma omp simd
-    for (int64_t c = 0; c < F3; ++c) row[c] = (row[c] + bf[c]) * fc;
+      for (int64_t c = 0; c < F3; ++c) {
+        pr[c] = row[c] + bf[c];
+        row[c] = pr[c] * fc;
+      }
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < F3; ++c) row[c] = (row[c] + bf[c]) * fc;
+    }
   }
   return m;
 }
@@ -172,10 +184,15 @@ void messagePass(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t K, int64
 // g = dx * q_j * fc, added per block as rbf^T g (and colsum g) into the chunk's
 // partial sums acc [(K + 1) x LF] (columns fo.. of this block). Every output
 // row belongs to one chunk.
-template <class T, bool hasV, bool mean>
+// The force pass's variant (force): no filter gradient; instead, with dW =
+// dx * q_j the gradient of the edge's filter, adds dE/d rbf_k = fc (dW . Wf^T),
+// dE/d fc_k = dW . (rbf_k Wf + bf) and dE/d u_k = c_i sum_f xvs_f dv_mid_i[:, f]
+// into the edge's rows of dRbf [E x K], dFc [E], dU [E x 3] (one chunk per edge).
+template <class T, bool hasV, bool mean, bool force = false>
 void messageBackward(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t K, int64_t LF, const T* Wf, const T* bf,
                      const T* rbf, const T* q, const T* fcut, const T* u, const T* ic, const T* vIn, const T* ds,
-                     const T* dv, T* dq, T* dvIn, T* acc, int64_t fo) {
+                     const T* dv, T* dq, T* dvIn, T* acc, int64_t fo, T* dRbf = nullptr, T* dFc = nullptr,
+                     T* dU = nullptr) {
   const int64_t F3 = 3 * F;
   const int32_t* snd = b.senders;
   const int32_t* rcv = b.receivers;
@@ -183,15 +200,18 @@ void messageBackward(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t K, i
 #pragma omp parallel for schedule(dynamic, 1) num_threads(numThreads())
   for (int64_t ch = 0; ch < chunks; ++ch) {
     EdgeScratch<T>& sc = edgeScratch<T>();
-    sc.ensure(K, F3);
-    T* __restrict A = acc + ch * (K + 1) * LF + fo;
+    sc.ensure(K, F3, force);
+    T* __restrict A = force ? nullptr : acc + ch * (K + 1) * LF + fo;
+    if constexpr (force)
+      for (int64_t n = 0; n < K; ++n)
+        for (int64_t c = 0; c < F3; ++c) sc.wT[c * K + n] = Wf[n * LF + c];
     const int64_t j0 = ch * kSenderChunk, j1 = std::min(N, j0 + kSenderChunk);
     std::memset(dq + j0 * F3, 0, sizeof(T) * (j1 - j0) * F3);
     std::memcpy(dvIn + j0 * F3, dv + j0 * F3, sizeof(T) * (j1 - j0) * F3);  // residual: v_mid = v + ...
     int64_t pos = b.sendPtr[j0];
     const int64_t end = b.sendPtr[j1];
     while (pos < end) {
-      const int64_t m = filterBlock<T>(b.sendPerm, pos, end, rbf, fcut, K, Wf, LF, bf, F3, sc);
+      const int64_t m = filterBlock<T, force>(b.sendPerm, pos, end, rbf, fcut, K, Wf, LF, bf, F3, sc);
       for (int64_t r = 0; r < m; ++r) {
         const int64_t k = sc.ids[r];
         const int64_t i = rcv[k], j = snd[k];
@@ -204,7 +224,7 @@ void messageBackward(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t K, i
         const T si = mean ? ic[i] : (T)1;  // sum aggregation: the multiplications fold away
         const T* __restrict gs = ds + i * F;
         const T* __restrict gv = dv + i * F3;
-        const T fc = fcut[k];
+        const T fc = force ? (T)1 : fcut[k];  // the force pass keeps dW itself
         const T u0 = u[k * 3], u1 = u[k * 3 + 1], u2 = u[k * 3 + 2];
 #pragma omp simd
         for (int64_t f = 0; f < F; ++f) {
@@ -227,8 +247,37 @@ void messageBackward(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t K, i
             gk[F + f] = 0;
           }
         }
+        if constexpr (force) {
+          T a0 = 0, a1 = 0, a2 = 0, afc = 0;
+#pragma omp simd reduction(+ : a0, a1, a2)
+          for (int64_t f = 0; f < F; ++f) {
+            const T xvs = qj[2 * F + f] * wk[2 * F + f];
+            a0 += xvs * gv[f];
+            a1 += xvs * gv[F + f];
+            a2 += xvs * gv[2 * F + f];
+          }
+          const T* __restrict pr = sc.pre.data() + r * F3;
+#pragma omp simd reduction(+ : afc)
+          for (int64_t c = 0; c < F3; ++c) afc += gk[c] * pr[c];
+          dU[3 * k] += si * a0;
+          dU[3 * k + 1] += si * a1;
+          dU[3 * k + 2] += si * a2;
+          dFc[k] += afc;
+        }
       }
       if (m == 0) continue;
+      if constexpr (force) {
+        // dW . Wf^T for the block's edges, into the gathered-basis scratch (read by filterBlock only).
+        gemmSerial<T>(m, K, F3, sc.g.data(), F3, 1, sc.wT.data(), K, sc.rbf.data(), K, false);
+        for (int64_t r = 0; r < m; ++r) {
+          const int64_t k = sc.ids[r];
+          const T fck = fcut[k];
+          const T* __restrict src = sc.rbf.data() + r * K;
+          T* __restrict o = dRbf + k * K;
+          for (int64_t n = 0; n < K; ++n) o[n] += fck * src[n];
+        }
+        continue;
+      }
       gemmTNSerial<T>(m, K, F3, sc.rbf.data(), K, sc.g.data(), F3, A, LF, true);
       T* __restrict brow = A + K * LF;
       for (int64_t r = 0; r < m; ++r) {
@@ -457,7 +506,8 @@ void CpuExec<T>::painnUpdateBwd(int site, int pass, int64_t N, int64_t F, const 
 template <class T>
 void CpuExec<T>::painnMessageBwd(int site, int pass, int64_t N, int64_t F, int64_t K, int64_t LF, const T* Wf,
                                  const T* bf, const T* rbf, const T* q, const T* fcut, const T* ic, const T* vIn,
-                                 const T* ds, const T* dv, T* dq, T* dvIn, T* acc, int64_t fo, bool hasV, bool mean) {
+                                 const T* ds, const T* dv, T* dq, T* dvIn, T* acc, int64_t fo, bool hasV, bool mean,
+                                 T* dRbf, T* dFc, T* dU) {
   // Flops: the filters' recomputation and their gradient product (the native
   // counter's two matrix products).
   const int64_t E = b.shape.edges, F3 = 3 * F, chunks = (N + kSenderChunk - 1) / kSenderChunk;
@@ -467,9 +517,47 @@ void CpuExec<T>::painnMessageBwd(int site, int pass, int64_t N, int64_t F, int64
                sizeof(T) * (Ein * (K + 4 + F + F3 + (hasV ? F3 : 0)) + (double)chunks * (K + 1) * F3 * 2 +
                             (double)N * (F3 + F3 + F3)) +
                    4.0 * (3.0 * E + N + 1));
+  if (dRbf) {  // the force pass
+    auto bwd = hasV ? (mean ? messageBackward<T, true, true, true> : messageBackward<T, true, false, true>)
+                    : (mean ? messageBackward<T, false, true, true> : messageBackward<T, false, false, true>);
+    bwd(b, N, F, K, LF, Wf, bf, rbf, q, fcut, b.direction, ic, vIn, ds, dv, dq, dvIn, acc, fo, dRbf, dFc, dU);
+    return;
+  }
   auto bwd = hasV ? (mean ? messageBackward<T, true, true> : messageBackward<T, true, false>)
                   : (mean ? messageBackward<T, false, true> : messageBackward<T, false, false>);
-  bwd(b, N, F, K, LF, Wf, bf, rbf, q, fcut, b.direction, ic, vIn, ds, dv, dq, dvIn, acc, fo);
+  bwd(b, N, F, K, LF, Wf, bf, rbf, q, fcut, b.direction, ic, vIn, ds, dv, dq, dvIn, acc, fo, nullptr, nullptr, nullptr);
+}
+
+template <class T>
+void CpuExec<T>::painnEdgeGrad(int site, int64_t E, int64_t K, T cutoff, const T* dRbf, const T* dFc, T* g) {
+  KScope<T> ks(p, site, -1, E, K, 0, (double)E * (10.0 * K + 30), sizeof(T) * ((double)E * K + 8.0 * E));
+  const double rc = (double)cutoff, w = kPi / rc;
+  const T* fcut = buf(program::kBufPFcut);
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t k = 0; k < E; ++k) {
+    T* gk = g + 3 * k;  // holds dE/du_k
+    const double d = (double)b.distance[k];
+    if (!(d > 0) || fcut[k] == (T)0) {  // beyond the cutoff or padding: no contribution
+      gk[0] = gk[1] = gk[2] = 0;
+      continue;
+    }
+    // fc = (cos(w d) + 1) / 2, rbf_n = sin(n w d) / d (n = 1..K):
+    // fc' = -w sin(w d) / 2, rbf_n' = (n w cos(n w d) - rbf_n) / d.
+    const double sx = std::sin(w * d), cx = std::cos(w * d), inv = 1.0 / d;
+    double dd = (double)dFc[k] * (-0.5 * w * sx);
+    double sn = sx, cn = cx;
+    const T* dr = dRbf + k * K;
+    for (int64_t n = 0; n < K; ++n) {
+      dd += (double)dr[n] * (((double)(n + 1) * w * cn - sn * inv) * inv);
+      const double s2 = sn * cx + cn * sx, c2 = cn * cx - sn * sx;
+      sn = s2;
+      cn = c2;
+    }
+    const T* uk = b.direction + 3 * k;
+    const T ud = uk[0] * gk[0] + uk[1] * gk[1] + uk[2] * gk[2];
+    const T ddT = (T)dd, invT = (T)inv;
+    for (int a = 0; a < 3; ++a) gk[a] = ddT * uk[a] + (gk[a] - ud * uk[a]) * invT;
+  }
 }
 
 template <class T>
@@ -500,8 +588,9 @@ void CpuExec<T>::painnFilterReduce(int site, int64_t chunks, int64_t K, int64_t 
   template void CpuExec<T>::painnUpdateBwd(int, int, int64_t, int64_t, const T*, const T*, const T*, const T*, T*, T*); \
   template void CpuExec<T>::painnMessageBwd(int, int, int64_t, int64_t, int64_t, int64_t, const T*, const T*,      \
                                             const T*, const T*, const T*, const T*, const T*, const T*, const T*, \
-                                            T*, T*, T*, int64_t, bool, bool);                      \
-  template void CpuExec<T>::painnFilterReduce(int, int64_t, int64_t, int64_t, const T*, T*, T*);
+                                            T*, T*, T*, int64_t, bool, bool, T*, T*, T*);          \
+  template void CpuExec<T>::painnFilterReduce(int, int64_t, int64_t, int64_t, const T*, T*, T*);                  \
+  template void CpuExec<T>::painnEdgeGrad(int, int64_t, int64_t, T, const T*, const T*, T*);
 GNN_INST(float)
 GNN_INST(double)
 #undef GNN_INST

@@ -104,6 +104,8 @@ enum Buf : int {
   // activations, backward scratch, the filter gradient's chunk partial sums.
   kBufPFcut, kBufPS, kBufPV, kBufPM1pre, kBufPM1, kBufPQ, kBufPMix, kBufPNrm, kBufPCtx, kBufPA1pre, kBufPA1, kBufPA,
   kBufPR1pre, kBufPDs, kBufPDv, kBufPDvIn, kBufPDa, kBufPDa1, kBufPDctx, kBufPDmix, kBufPDq, kBufPDm1, kBufPFiltAcc,
+  // PaiNN's force pass (with kBufDRbf, kBufDDist): d energy / d u, then d energy / d r, per edge [E x 3].
+  kBufPDu,
   // Double backward only (plans built with force training, program_tangent.h):
   // the tangent (the change along x + eps w) of the distances, of every forward
   // activation and of every backward buffer (the twin named after T), and the
@@ -156,7 +158,7 @@ inline Buf tangentTwin(Buf b) {
 constexpr int64_t kPainnSenderChunk = 32;
 
 // PaiNN's buffers (docs/painn.md): F features, T blocks, Tf filter blocks.
-inline double painnBufElems(const ModelConfig& c, const PackShape& cap, Buf b) {
+inline double painnBufElems(const ModelConfig& c, const PackShape& cap, Buf b, int forces) {
   const double N = (double)cap.nodes, E = (double)cap.edges, G = (double)cap.graphs, F = c.latent, F3 = 3.0 * F,
                K = c.basis, R = c.readoutHidden, T = c.passes, LF = F3 * (c.sharedFilters ? 1 : c.passes);
   switch (b) {
@@ -176,6 +178,9 @@ inline double painnBufElems(const ModelConfig& c, const PackShape& cap, Buf b) {
     case kBufPDctx: return N * 2 * F;
     case kBufPDmix: return N * 6 * F;
     case kBufPFiltAcc: return std::ceil(N / (double)kPainnSenderChunk) * (K + 1) * LF;
+    case kBufDRbf: return forces >= kForcesPass ? E * K : 0;
+    case kBufDDist: return forces >= kForcesPass ? E : 0;
+    case kBufPDu: return forces >= kForcesPass ? 3 * E : 0;
     default: return 0;
   }
 }
@@ -183,7 +188,7 @@ inline double painnBufElems(const ModelConfig& c, const PackShape& cap, Buf b) {
 // Elements of buffer b for a capacity (0: not used by this model, or a force
 // buffer of a plan without those force buffers; `forces` is a ForceBufs).
 inline double bufElems(const ModelConfig& c, const PackShape& cap, Buf b, int forces = kForcesNone) {
-  if (c.kind == ModelKind::PaiNN) return painnBufElems(c, cap, b);
+  if (c.kind == ModelKind::PaiNN) return painnBufElems(c, cap, b, forces);
   if (b >= kBufTDist) {
     if (forces < kForcesTraining) return 0;
     if (b == kBufTDist) return (double)cap.edges;

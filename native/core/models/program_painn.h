@@ -31,9 +31,18 @@
 //       the sender-ordered backward of painnMessage (sendPerm, no atomics):
 //       dq, dvIn = dv + the vector path's gradient, and each edge's filter
 //       gradient added into its chunk's partial sums acc [(K + 1) x LF] at
-//       columns fo.. (chunks of kPainnSenderChunk senders)
+//       columns fo.. (chunks of kPainnSenderChunk senders); the force pass's
+//       variant below
 //   painnFilterReduce(site, chunks, K, LF, acc, gW, gb)
 //       gW [K x LF], gb [LF] = the chunks' partial sums, added in index order
+// and, for the force pass (painnForces):
+//   painnMessageBwd(..., dRbf, dFc, dU) with acc null: instead of the filter
+//       gradient, adds each edge's dE/d rbf_k [K], dE/d fc_k and dE/d u_k [3]
+//   painnEdgeGrad(site, E, K, cutoff, dRbf, dFc, g)
+//       g [E x 3], holding dE/du_k, becomes dE/dr_k = dd u_k + (I - u_k u_k^T) g_k / d_k,
+//       dd = dFc fc'(d_k) + sum_n dRbf[k,n] rbf_n'(d_k)
+//   edgeForcesVec(site, N, g, F)      F[n] = sum_{k: rcv[k]=n} g_k - sum_{k: snd[k]=n} g_k
+//   strainDerivativeVec(site, G, g, W) W[g] = sum_{k in g} sym(g_k (x) d_k u_k), Voigt
 // Every reduction has a fixed order: bitwise identical for any thread count.
 #pragma once
 #include <cstdint>
@@ -158,12 +167,27 @@ void painnForward(X& x, const ModelConfig& c, const ParamLayout& L, const T* par
   x.readoutLoss(kSiteLoss, r2, x.buf(kBufPred));
 }
 
+// What one PaiNN backward computes: the loss gradient of every parameter (a
+// training step: grads set, loss seed), or, for the force pass, the gradient
+// of the sum of the graphs' energies to each edge's basis, cutoff and
+// direction (force set: energy seed, no parameter gradient computed).
 template <class T, class X>
-void painnBackward(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, T* grads, const Shape& sh) {
-  const int64_t N = sh.N, F = c.latent, F3 = 3 * F, K = c.basis, R = c.readoutHidden,
+void painnBackwardTo(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, T* grads, bool force,
+                     const Shape& sh) {
+  const int64_t N = sh.N, E = sh.E, F = c.latent, F3 = 3 * F, K = c.basis, R = c.readoutHidden,
                 LF = F3 * (c.sharedFilters ? 1 : c.passes);
+  const bool wg = grads != nullptr;  // parameter gradients wanted
   PainnW<T> W = bindPainn<T>(c, L, const_cast<T*>(params));
-  PainnW<T> D = bindPainn<T>(c, L, grads);
+  PainnW<T> D = wg ? bindPainn<T>(c, L, grads) : W;  // D unused without grads
+  // The force pass's per-edge outputs, summed over the blocks.
+  T* dRbf = force ? x.buf(kBufDRbf) : nullptr;
+  T* dFc = force ? x.buf(kBufDDist) : nullptr;
+  T* dU = force ? x.buf(kBufPDu) : nullptr;
+  if (force) {
+    x.zero(dRbf, E * K);
+    x.zero(dFc, E);
+    x.zero(dU, 3 * E);
+  }
   const T* S = x.buf(kBufPS);
   const T* V = x.buf(kBufPV);
   const T* rbf = x.buf(kBufRbf);
@@ -172,18 +196,19 @@ void painnBackward(X& x, const ModelConfig& c, const ParamLayout& L, const T* pa
   T* ds = x.buf(kBufPDs);
   T* dv = x.buf(kBufPDv);
   T* dvIn = x.buf(kBufPDvIn);
-  T* acc = x.buf(kBufPFiltAcc);
+  T* acc = wg ? x.buf(kBufPFiltAcc) : nullptr;
   const int64_t chunks = (N + kPainnSenderChunk - 1) / kPainnSenderChunk;
-  x.zero(acc, chunks * (K + 1) * LF);
+  if (wg) x.zero(acc, chunks * (K + 1) * LF);
   {
     auto ph = x.phase(kProfReadoutBwd);
     T* dr2 = x.buf(kBufDr2);
     T* dr1 = x.buf(kBufDr1);
-    x.readoutLossBackward(kSiteLossBwd, dr2);
-    x.gemmTN(kSiteReadoutR2Dw, -1, N, R, 1, x.buf(kBufR1), R, dr2, 1, D.r2w, D.r2b, false);
+    if (force) x.energySeed(kSiteForceSeed, dr2);
+    else x.readoutLossBackward(kSiteLossBwd, dr2);
+    if (wg) x.gemmTN(kSiteReadoutR2Dw, -1, N, R, 1, x.buf(kBufR1), R, dr2, 1, D.r2w, D.r2b, false);
     x.painnReadoutDr1(kSiteReadoutDr1, N, R, dr2, W.r2w, x.buf(kBufPR1pre), dr1);
     const T* sT = S + (2 * (int64_t)c.passes) * N * F;
-    x.gemmTN(kSiteReadoutR1Dw, -1, N, F, R, sT, F, dr1, R, D.r1w, D.r1b, false);
+    if (wg) x.gemmTN(kSiteReadoutR1Dw, -1, N, F, R, sT, F, dr1, R, D.r1w, D.r1b, false);
     x.gemm(kSiteReadoutDx, -1, N, F, R, dr1, R, W.r1w, R, true, ds, F, false, Epi<T>());
     x.zero(dv, N * F3);
   }
@@ -206,9 +231,9 @@ void painnBackward(X& x, const ModelConfig& c, const ParamLayout& L, const T* pa
     {
       auto ph = x.phase(kProfNodeUpdateBwd);
       x.painnUpdateBwd(kSitePUpdApplyBwd, t, N, F, a, mix, ds, dv, da, dmix);
-      x.gemmTN(kSitePUpdW2Dw, t, N, F, F3, a1, F, da, F3, dw.u2, dw.ub2, false);
+      if (wg) x.gemmTN(kSitePUpdW2Dw, t, N, F, F3, a1, F, da, F3, dw.u2, dw.ub2, false);
       x.gemm(kSitePUpdW2Dx, t, N, F, F3, da, F3, w.u2, F3, true, da1, F, false, siluGrad<T>(a1pre));
-      x.gemmTN(kSitePUpdW1Dw, t, N, 2 * F, F, ctx, 2 * F, da1, F, dw.u1, dw.ub1, false);
+      if (wg) x.gemmTN(kSitePUpdW1Dw, t, N, 2 * F, F, ctx, 2 * F, da1, F, dw.u1, dw.ub1, false);
       // dctx = da1 W1^T; its epilogue (rows hot in cache) adds the gradients
       // it carries: ds += dctx_s, dV += d|Vv| V / |Vv|.
       Epi<T> nb = epi<T>(kPainnNormBwd, (const T*)nullptr, mix, 6 * F);
@@ -216,7 +241,7 @@ void painnBackward(X& x, const ModelConfig& c, const ParamLayout& L, const T* pa
       nb.sOut = ds;
       nb.vOut = dmix;
       x.gemm(kSitePUpdW1Dx, t, N, 2 * F, F, da1, F, w.u1, F, true, dctx, 2 * F, false, nb);
-      x.gemmTN(kSitePMixDw, t, 3 * N, F, 2 * F, vMid, F, dmix, 2 * F, dw.mix, (T*)nullptr, false);
+      if (wg) x.gemmTN(kSitePMixDw, t, 3 * N, F, 2 * F, vMid, F, dmix, 2 * F, dw.mix, (T*)nullptr, false);
       x.gemm(kSitePMixDx, t, 3 * N, F, 2 * F, dmix, 2 * F, w.mix, 2 * F, true, dv, F, true, Epi<T>());
     }
     // ds, dv now hold the gradients of s_mid, v_mid.
@@ -229,20 +254,42 @@ void painnBackward(X& x, const ModelConfig& c, const ParamLayout& L, const T* pa
       T* dm1 = x.buf(kBufPDm1);
       const int64_t fo = c.sharedFilters ? 0 : t * F3;
       x.painnMessageBwd(kSitePMsgBwd, t, N, F, K, LF, W.fw + fo, W.fb + fo, rbf, q, fcut, ic, vIn, ds, dv, dq, dvIn,
-                        acc, fo, t > 0, c.meanAggregation);
-      x.gemmTN(kSitePMsgW2Dw, t, N, F, F3, m1, F, dq, F3, dw.m2, dw.mb2, false);
+                        acc, fo, t > 0, c.meanAggregation, dRbf, dFc, dU);
+      if (wg) x.gemmTN(kSitePMsgW2Dw, t, N, F, F3, m1, F, dq, F3, dw.m2, dw.mb2, false);
       x.gemm(kSitePMsgW2Dx, t, N, F, F3, dq, F3, w.m2, F3, true, dm1, F, false, siluGrad<T>(m1pre));
-      x.gemmTN(kSitePMsgW1Dw, t, N, F, F, sIn, F, dm1, F, dw.m1, dw.mb1, false);
+      if (wg) x.gemmTN(kSitePMsgW1Dw, t, N, F, F, sIn, F, dm1, F, dw.m1, dw.mb1, false);
       x.gemm(kSitePMsgW1Dx, t, N, F, F, dm1, F, w.m1, F, true, ds, F, true, Epi<T>());
     }
     std::swap(dv, dvIn);
   }
+  if (!wg) return;
   {
     auto ph = x.phase(kProfEdgeUpdateBwd);
     x.painnFilterReduce(kSitePFilterDw, chunks, K, LF, acc, D.fw, D.fb);
   }
   auto ph = x.phase(kProfEmbedBwd);
   x.embedBwd(kSiteEmbedBwd, N, F, c.numClasses, ds, D.embW, D.embB);
+}
+
+template <class T, class X>
+void painnBackward(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, T* grads, const Shape& s) {
+  painnBackwardTo<T>(x, c, L, params, grads, false, s);
+}
+
+// PaiNN's force pass, after painnForward() on the same batch (program.h's
+// forces(): F [N x 3], W [G x 6] when non-null). The energy depends on an
+// edge's vector r_k (= x_snd + shift - x_rcv) through its distance d_k (the
+// basis and the cutoff) and its direction u_k = r_k / d_k (the vector
+// messages), so dE/dr_k = dE/dd_k u_k + (I - u_k u_k^T) dE/du_k / d_k; the
+// scatter to atoms and the strain derivative take that vector per edge.
+template <class T, class X>
+void painnForces(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, const Shape& s, T* F, T* W) {
+  painnBackwardTo<T>(x, c, L, params, (T*)nullptr, true, s);
+  auto ph = x.phase(kProfForces);
+  T* g = x.buf(kBufPDu);
+  x.painnEdgeGrad(kSiteForceRbfBwd, s.E, (int64_t)c.basis, (T)c.cutoff, x.buf(kBufDRbf), x.buf(kBufDDist), g);
+  x.edgeForcesVec(kSiteForceScatter, s.N, g, F);
+  if (W) x.strainDerivativeVec(kSiteForceVirial, s.G, g, W);
 }
 
 // The programs' dispatch on the model kind (executors that run every model).
@@ -255,6 +302,11 @@ template <class T, class X>
 void backwardModel(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, T* grads, const Shape& s) {
   if (c.kind == ModelKind::PaiNN) painnBackward<T>(x, c, L, params, grads, s);
   else backward<T>(x, c, L, params, grads, s);
+}
+template <class T, class X>
+void forcesModel(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, const Shape& s, T* F, T* W) {
+  if (c.kind == ModelKind::PaiNN) painnForces<T>(x, c, L, params, s, F, W);
+  else forces<T>(x, c, L, params, s, F, W);
 }
 
 }  // namespace program
