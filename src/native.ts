@@ -305,7 +305,7 @@ export type PlanHandle = { readonly __gnnPlan: unique symbol };
 export interface NativeModelApi {
   modelLayout(config: NativeModelConfig): { total: number; entries: { name: string; offset: number; rows: number; cols: number }[] };
   /**
-   * `options.forces`: also allocate the force pass's buffers ({@link ForcesAddon.forcesStep}; MPEU and SchNet).
+   * `options.forces`: also allocate the force pass's buffers ({@link ForcesAddon.forcesStep}; every model).
    * `options.forceTraining` (implies forces): and the double backward's ({@link ForcesAddon.forceGrad},
    * {@link ForcesAddon.forceLossAndGrad}; about as many bytes again as the energy plan).
    */
@@ -363,8 +363,7 @@ export interface ForcesAddon {
    * (Å^3, > 0 for every real graph) the stress (1/V) dE/dstrain into
    * `stressOut` [graphs x 6] (Voigt xx yy zz yz xz xy; ASE's convention).
    * Returns the forward's masked MSE loss. Arrays are of the plan's dtype
-   * (volumes: Float64Array). ERR_GNN_FORCES_PLAN, ERR_GNN_DATA_DIRECTIONS,
-   * ERR_GNN_UNSUPPORTED (PaiNN).
+   * (volumes: Float64Array). ERR_GNN_FORCES_PLAN, ERR_GNN_DATA_DIRECTIONS.
    */
   forcesStep(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, energyOut: FloatArray, forcesOut: FloatArray, stressOut?: FloatArray, volumes?: Float64Array): number;
   /**

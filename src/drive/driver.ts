@@ -55,8 +55,7 @@ export interface Driver {
 /**
  * Opens a checkpoint as an i-PI force engine for `system`. Throws
  * ERR_GNN_ARGUMENT for an unknown energy unit or an empty system,
- * ERR_GNN_STRUCTURE for elements outside the model, ERR_GNN_UNSUPPORTED for
- * PaiNN (no force pass yet).
+ * ERR_GNN_STRUCTURE for elements outside the model.
  */
 export function createDriver(checkpointDir: string, system: DriverSystem, options: DriverOptions = {}): Driver {
   const unit = options.energyUnit ?? 'eV';

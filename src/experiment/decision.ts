@@ -32,6 +32,7 @@
  * all policies) on which the whole decision, tie-break included, picks the
  * same policy.
  */
+import { mulberry32 as rng } from '../data/split';
 import type { StudyRow } from './results';
 import { sampleMean, sampleMedian, sampleVariance } from './stats';
 
@@ -259,18 +260,6 @@ function decideTables(cell: { data: string; model: string; batch: number }, tabl
   return {
     data: cell.data, model: cell.model, batch: cell.batch, planned_steps: plannedSteps, policies, pick: pick.policy, tied, tie: tiedEv.length > 1, open,
     criterion, reason: reason!, agreement: NaN, reps: Number.isFinite(minPairs) ? minPairs : policies.length === 1 ? policies[0].reps : 0,
-  };
-}
-
-/** mulberry32: a small seeded generator for the bootstrap. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

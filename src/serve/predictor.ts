@@ -174,7 +174,7 @@ export interface PredictPropertiesOptions extends PredictCallOptions {
   /**
    * What to return: 'energy' (always returned), 'forces', 'stress'; unique
    * names, at least one. With forces or stress the call runs in force batches
-   * (MPEU and SchNet; PaiNN: ERR_GNN_UNSUPPORTED).
+   * (MPEU, SchNet and PaiNN).
    */
   properties: readonly PropertyName[];
 }
@@ -214,7 +214,7 @@ export interface Predictor {
    * null for structures not periodic in 3 dimensions). Equal, bit for bit, to
    * `loadModel(dir).predict([s], { properties })` of each structure alone.
    * Errors: those of the call above, ERR_GNN_ARGUMENT for a bad `properties`
-   * list, ERR_GNN_UNSUPPORTED for forces or stress of a PaiNN model.
+   * list.
    */
   predict(structures: readonly Structure[], options: PredictPropertiesOptions): Promise<PredictedProperties>;
   /** Counters since creation. */
@@ -345,11 +345,10 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
   }
   // One plan at a time, hard-limited, freed at once when dropped.
   const cache = new PlanCache(ck.config, 'float32', planLimit, true, true, directions, true);
-  // Force batches (MPEU, SchNet): their own plan, built at the first force batch, within the same limit.
+  // Force batches: their own plan, built at the first force batch, within the same limit.
   // Its budget is the energy budget, scaled down (all three dimensions alike) when that plan would not fit.
-  const forceCapable = ck.config.kind !== 'painn';
   const forceBudget: BatchBudget = { ...budget };
-  if (forceCapable) {
+  {
     const full = estimateForcePlanBytes(ck.config, budget);
     if (full > planLimit) {
       const base = estimateForcePlanBytes(ck.config, { nodes: 0, edges: 0, graphs: 0 });
@@ -777,9 +776,6 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
         }
       }
       const force = properties !== null && (properties.includes('forces') || properties.includes('stress'));
-      if (force && !forceCapable) {
-        throw new GnnError('ERR_GNN_UNSUPPORTED', `forces and stress are computed for MPEU and SchNet models; this model is ${ck.config.kind}, which has no force pass yet (ask for 'energy' only)`);
-      }
       const empty = (): Float64Array | PredictedProperties => {
         if (!properties) return new Float64Array(0);
         const r: PredictedProperties = { energy: new Float64Array(0) };

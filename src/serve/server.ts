@@ -12,7 +12,7 @@
  *   also has `properties` and, when asked for, `forces` ([structures][atoms][3],
  *   target units per Å) and `stress` ([structures][6] Voigt xx yy zz yz xz xy,
  *   target units per Å^3, or null for a structure not periodic in 3-D);
- *   `predictions` stays the energies. Forces of a PaiNN model: 501.
+ *   `predictions` stays the energies.
  *   400 names the field of a bad request; 503 with Retry-After when the queue is full.
  * - `GET /healthz`: 200 `{status: "ok", ...}` while serving, 503 while draining.
  * - `GET /metrics`: Prometheus text format.

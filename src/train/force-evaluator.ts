@@ -119,8 +119,6 @@ export class ForceEvaluator {
   private readonly rule;
 
   constructor(private readonly model: ForceModel) {
-    if (model.config.kind === 'painn')
-      throw new ArgumentError('forces and stress are computed for MPEU and SchNet models; PaiNN has no force pass yet (docs/forces.md)', 'ERR_GNN_UNSUPPORTED');
     this.rule = parseGraphRule(model.graphRule);
   }
 

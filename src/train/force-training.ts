@@ -360,8 +360,8 @@ export interface ForceTrainingSummary {
 
 /**
  * Refuses what force training does not run with: gradient accumulation or
- * MPI, the CUDA engine, the kernel profile, asyncSteps, PaiNN (no force pass
- * yet), all ERR_GNN_UNSUPPORTED.
+ * MPI, the CUDA engine, the kernel profile, asyncSteps, PaiNN (no double
+ * backward yet), all ERR_GNN_UNSUPPORTED.
  */
 export function forceTrainingCheck(o: { device?: string; profile?: boolean; trace?: boolean; asyncSteps?: boolean; model?: { kind?: string } }, accumulating: boolean): void {
   const no = (what: string): never => {
@@ -371,5 +371,5 @@ export function forceTrainingCheck(o: { device?: string; profile?: boolean; trac
   if (o.device === 'cuda') no("device 'cuda' (the force pass runs on the CPU executor)");
   if (o.profile || o.trace) no('the kernel profile');
   if (o.asyncSteps) no('asyncSteps');
-  if (o.model?.kind === 'painn') no('PaiNN (it has no force pass yet)');
+  if (o.model?.kind === 'painn') no('PaiNN (its force pass has no double backward yet: forces and stress are predicted, not trained)');
 }

@@ -32,8 +32,8 @@ export interface LoadedModel {
    * Energies with forces and/or stress (docs/forces.md): `properties` names what
    * to return ('energy' always comes). Forces are F = -dE/dx per atom in target
    * units per Å, stress ASE's (1/V) dE/dstrain in Voigt order (null for
-   * structures not periodic in 3 dimensions). MPEU and SchNet; PaiNN throws
-   * ERR_GNN_UNSUPPORTED. The plan of this path is separate from predict()'s.
+   * structures not periodic in 3 dimensions). Every model (MPEU, SchNet,
+   * PaiNN). The plan of this path is separate from predict()'s.
    */
   predict(structures: readonly Structure[], options: { batchSize?: number; properties: readonly PropertyName[] }): PredictedProperties;
   /**

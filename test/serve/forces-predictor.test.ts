@@ -125,14 +125,22 @@ test('the force plan is held within planCacheBytes: a structure whose force plan
   await p.close();
 }, 120_000);
 
-test('PaiNN: forces or stress are ERR_GNN_UNSUPPORTED with a clear message; energy still served', async () => {
+test('PaiNN: forces and stress are served by its force pass, equal to loadModel().predict of each structure alone', async () => {
   const ck = path.join(tmp, 'painn');
   const { store } = buildStore([...qm9Like(40, 3)], { graph: { kind: 'fc' }, directions: true });
   await train({ store, target: 'U0', model: { kind: 'painn', latent: 8, passes: 2, basis: 6, readoutHidden: 8 }, policy: 'dynamic', batchSize: 4, steps: 2, seed: 1, skipEval: true, checkpointDir: ck });
   const p = await createPredictor(ck);
   const s = [...qm9Like(2, 9)];
-  await expect(p.predict(s, { properties: ['energy', 'forces'] })).rejects.toMatchObject({ code: 'ERR_GNN_UNSUPPORTED', message: expect.stringMatching(/MPEU and SchNet.*painn/) });
-  await expect(p.predict(s, { properties: ['stress'] })).rejects.toMatchObject({ code: 'ERR_GNN_UNSUPPORTED' });
-  expect((await p.predict(s, { properties: ['energy'] })).energy).toHaveLength(2);
+  const r = await p.predict(s, { properties: ['energy', 'forces', 'stress'] });
+  const model = loadModel(ck);
+  s.forEach((m, k) => {
+    const ref = model.predict([m], { properties: ['energy', 'forces', 'stress'] });
+    expect(r.energy[k]).toBe(ref.energy[0]);
+    expect(Array.from(r.forces![k])).toEqual(Array.from(ref.forces![0]));
+    expect(r.stress![k]).toBeNull();
+    expect(r.forces![k].some((v) => v !== 0)).toBe(true);
+  });
+  model.close();
+  expect((await p.predict(s, { properties: ['energy'] })).energy).toEqual(r.energy);
   await p.close();
 }, 120_000);

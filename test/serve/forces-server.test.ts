@@ -37,7 +37,8 @@ test('properties: forces [atoms][3] and stress (null for molecules) equal loadMo
   ]);
   expect([a.status, b.status, plain.status]).toEqual([200, 200, 200]);
   // Unchanged shape without properties.
-  expect(Object.keys(plain.json).sort()).toEqual(['predictions', 'step', 'target']);
+  // Unchanged shape without properties (out_of_domain: the checkpoint records its training elements).
+  expect(Object.keys(plain.json).sort()).toEqual(['out_of_domain', 'predictions', 'step', 'target']);
   expect(a.json.properties).toEqual(['energy', 'forces', 'stress']);
   expect(b.json.properties).toEqual(['forces']);
   expect(b.json.stress).toBeUndefined();
@@ -92,7 +93,7 @@ test('metrics count structures by property and force batches', async () => {
   expect(Number(/gnnbatch_force_batches_total (\d+)/.exec(text)?.[1])).toBeGreaterThan(0);
 });
 
-test('PaiNN: forces answer 501 ERR_GNN_UNSUPPORTED with a clear message; energies still 200', async () => {
+test('PaiNN: forces are served (its force pass) and equal loadModel().predict alone; energies unchanged', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gnn-serve-forces-painn-'));
   try {
     const painn = path.join(dir, 'ck');
@@ -102,12 +103,24 @@ test('PaiNN: forces answer 501 ERR_GNN_UNSUPPORTED with a clear message; energie
     try {
       const good = asJson(molecules(2, 3));
       const r = await post(s.url, { structures: good, properties: ['energy', 'forces'] });
-      expect(r.status).toBe(501);
-      expect(r.json.error.code).toBe('ERR_GNN_UNSUPPORTED');
-      expect(r.json.error.message).toMatch(/MPEU and SchNet/);
+      expect(r.status).toBe(200);
+      const model = loadModel(painn);
+      try {
+        molecules(2, 3).forEach((m, k) => {
+          const ref = model.predict([m], { properties: ['energy', 'forces'] });
+          expect(r.json.predictions[k]).toBe(ref.energy[0]);
+          expect(r.json.forces[k]).toHaveLength(m.numbers.length);
+          expect(r.json.forces[k].flat()).toEqual(Array.from(ref.forces![0]));
+        });
+        // Forces of a molecule sum to zero (translation invariance).
+        const sum = [0, 1, 2].map((c) => r.json.forces[0].reduce((acc: number, f: number[]) => acc + f[c], 0));
+        for (const v of sum) expect(Math.abs(v)).toBeLessThan(1e-3);
+      } finally {
+        model.close();
+      }
       const e = await post(s.url, { structures: good, properties: ['energy'] });
       expect(e.status).toBe(200);
-      expect(e.json.predictions).toHaveLength(2);
+      expect(e.json.predictions).toEqual(r.json.predictions);
     } finally {
       await s.close();
     }
