@@ -16,7 +16,7 @@ test('study ends with OUT/report.html (charts, recommendation) and prints its pa
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   const file = path.join(out, 'report.html');
-  expect(r.stdout).toContain(`report: ${file}\n`);
+  expect(r.stdout).toContain(`details: ${file} `);
   const html = fs.readFileSync(file, 'utf8');
   expect(html.startsWith('<!doctype html>')).toBe(true);
   expect(html).toContain('<svg');

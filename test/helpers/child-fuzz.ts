@@ -99,7 +99,7 @@ function modelArgs(r) {
 // A model whose plan has the force pass's buffers (mostly) and whose inputs carry unit edge directions.
 function forceArgs(r) {
   const M = modelArgs(r);
-  M.plan = addon.createPlan(M.config, M.shape, M.dtype, { forces: r() < 0.8 });
+  M.plan = addon.createPlan(M.config, M.shape, M.dtype, { forces: r() < 0.8, forceTraining: r() < 0.6 });
   M.inputs.direction = new M.F(3 * M.shape.edges);
   for (let k = 0; k < M.shape.edges; k++) M.inputs.direction[3 * k + Math.floor(r() * 3)] = 1;
   return M;
@@ -153,6 +153,13 @@ const BASES = {
   forceGrad: (r) => {
     const M = forceArgs(r);
     return [M.plan, M.inputs, M.shape, M.params, new Float64Array(3 * M.shape.nodes).fill(0.1), new Float64Array(M.P), ...(r() < 0.5 ? [new Float64Array(M.P)] : [])];
+  },
+  forceLossAndGrad: (r) => {
+    const M = forceArgs(r);
+    const G = M.shape.graphs;
+    const stress = r() < 0.5 ? [{ targets: new M.F(6 * G), weights: new M.F(G).fill(1), volumes: new Float64Array(G).fill(10), ...(r() < 0.5 ? { out: new M.F(6 * G) } : {}) }] : [];
+    return [M.plan, M.inputs, M.shape, M.params, new M.F(3 * M.shape.nodes).fill(0.1), new M.F(M.shape.nodes).fill(1), r(), new M.F(M.P),
+      ...(stress.length || r() < 0.5 ? [r() < 0.5 ? null : new M.F(3 * M.shape.nodes)] : []), ...stress];
   },
   trainStep: (r) => { const M = modelArgs(r); return [M.plan, M.inputs, M.shape, M.params, M.grads, M.m, M.v, { ...M.adam }]; },
   trainStepAsync: (r) => { const M = modelArgs(r); return [M.plan, M.inputs, M.shape, M.params, M.grads, M.m, M.v, { ...M.adam, clipNorm: 1 }]; },
