@@ -1,15 +1,19 @@
 /**
  * `gnnbatch report results.json -o report.html [--markdown FILE]`: the
  * study's report as one offline HTML file, and optionally a Markdown section.
+ * With `--compare ENERGY/results.json` (the first file a force study, `study
+ * --forces`, the second the energy-only study of the same grid) the Markdown
+ * is the force-vs-energy comparison (experiment/force-compare.ts).
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Command } from 'commander';
-import { readResults, type HitRate } from '../experiment';
+import { comparisonProblem, forceStudyMarkdown, readResults, type HitRate } from '../experiment';
 import { renderCharts, renderReport, reportCharts, studyMarkdown } from '../report';
 import { writeFileAtomic } from '../util/atomic';
 import { intOption, numberOption } from './format';
 import { ArgumentError } from '../errors';
+import { studyReportTitle } from './study';
 
 interface ReportCliOptions {
   out: string;
@@ -19,6 +23,8 @@ interface ReportCliOptions {
   costPerHour?: number;
   wallSeconds?: number;
   charts?: string;
+  compare?: string;
+  reproduce?: string;
 }
 
 /** Registers `report` on the program. */
@@ -34,15 +40,22 @@ export function registerReportCommand(program: Command): void {
     .option('--cost-per-hour <x>', 'price per hour of the machine', numberOption('--cost-per-hour'))
     .option('--charts <dir>', 'also write every chart as an SVG file into DIR (linked from the Markdown when both are given)')
     .option('--wall-seconds <s>', 'wall time of the study run to quote in the Markdown', numberOption('--wall-seconds'))
+    .option('--compare <energy-results>', 'with a force study (study --forces): the energy-only study of the same grid; --markdown then writes the force-vs-energy comparison (which policy wins with forces, by how much per graph)')
+    .option('--reproduce <text>', 'with --compare: the command line that reproduces the two studies, quoted in the Markdown')
     .action(async (file: string, o: ReportCliOptions) => {
       const results = readResults(file);
+      const energy = o.compare ? readResults(o.compare) : null;
+      if (energy) {
+        const problem = comparisonProblem(results, energy);
+        if (problem) throw new ArgumentError(`--compare ${o.compare} with ${file}: ${problem}`, 'ERR_GNN_RESULTS');
+      }
       let hitRate: HitRate | undefined;
       if (o.hitRate) {
         const doc = JSON.parse(fs.readFileSync(o.hitRate, 'utf8')) as { hit_rate?: HitRate } & HitRate;
         hitRate = doc.hit_rate ?? doc;
         if (!Array.isArray(hitRate.rows)) throw new ArgumentError(`${o.hitRate}: not a hit-rate JSON (from recommend --grid --json)`, 'ERR_GNN_RESULTS');
       }
-      const html = await renderReport(results, { budgetSteps: o.budgetSteps, costPerHour: o.costPerHour, hitRate });
+      const html = await renderReport(results, { budgetSteps: o.budgetSteps, costPerHour: o.costPerHour, hitRate, title: studyReportTitle(results) });
       writeFileAtomic(o.out, html);
       process.stdout.write(`wrote ${o.out} (${(html.length / 1024).toFixed(0)} KiB, ${results.rows.length} runs)\n`);
       let images = '';
@@ -55,7 +68,11 @@ export function registerReportCommand(program: Command): void {
           images = `\n### Charts from the report\n\n${rendered.filter((r) => r.chart.section === 'speedup' || r.chart.section === 'time').map((r) => `![${r.chart.title}](${rel}/${r.chart.id}.svg)`).join('\n')}\n`;
         }
       }
-      if (o.markdown) {
+      if (o.markdown && energy) {
+        const command = `\`gnnbatch study --forces ... -o F\`, the same without \`--forces\` into \`-o E\`, then \`gnnbatch report F/results.json --compare E/results.json --markdown FILE\``;
+        writeFileAtomic(o.markdown, forceStudyMarkdown(results, energy, { plannedSteps: o.budgetSteps, command: o.reproduce ?? command }) + images);
+        process.stdout.write(`wrote ${o.markdown}\n`);
+      } else if (o.markdown) {
         writeFileAtomic(o.markdown, studyMarkdown(results, hitRate, o.wallSeconds, o.budgetSteps) + images);
         process.stdout.write(`wrote ${o.markdown}\n`);
       }

@@ -15,6 +15,7 @@ import {
   LEARNED_RMSE_FRACTION, RANKING_STATISTIC, StudyError, analyseStudy, learnedCells, overallRecommendations, overallTable, policyCosts, recommendPolicies, recommendationTable, costTables, mergeStudyDirs, studyGrid, parseCostModels, resolveShard, runStudy, shardDirName, studyTables, tableToText, ttestTable,
   type CellCostCoefficients, type MergeOutcome, type StudyProgress, type StudyResults,
 } from '../experiment';
+import { forceWeightsText, studyTraining } from '../experiment/results';
 import type { ModelKind } from '../model/config';
 import { renderReport } from '../report';
 import { atomrefSentence } from '../report/render';
@@ -59,6 +60,10 @@ interface StudyCliOptions extends SourceOptionValues {
   report: boolean;
   /** true: --atomref, false: --no-atomref, undefined: auto. */
   atomref?: boolean;
+  forces?: boolean;
+  energyWeight?: number;
+  forceWeight?: number;
+  stressWeight?: number;
 }
 
 interface MergeCliOptions {
@@ -139,13 +144,19 @@ export function formatStudyTables(results: StudyResults, budgetSteps: number, co
  */
 export async function writeStudyReport(outDir: string, results: StudyResults, budgetSteps: number, costPerHour?: number, currency?: string): Promise<string> {
   const file = path.join(outDir, 'report.html');
-  const html = await renderReport(results, { budgetSteps, costPerHour, currency });
+  const html = await renderReport(results, { budgetSteps, costPerHour, currency, title: studyReportTitle(results) });
   try {
     writeFileAtomic(file, html);
   } catch (e) {
     throw new StudyError('ERR_GNN_OUTPUT_PATH', `${file}: cannot write the study's report (${(e as Error).message})`);
   }
   return file;
+}
+
+/** The report's title: a force study's says that it trained energy + forces (undefined: the report's own default). */
+export function studyReportTitle(results: Pick<StudyResults, 'grid'>): string | undefined {
+  const f = results.grid.forces;
+  return f ? `gnnbatch: static vs dynamic batching on energy + forces training (loss weights: ${forceWeightsText(f)}), measured on your data` : undefined;
 }
 
 /** Lines of at most `width` columns: words wrapped, continuation lines indented by `indent`. */
@@ -169,9 +180,10 @@ export function wrapText(text: string, width: number, indent: string): string[] 
  * its rerun agreement, graphs/s and what it saves at the stated rate, with
  * the reason; where the details are.
  */
-export function formatStudySummary(d: StudyDecisions, rate: PriceRate, where: { report?: string | null; outDir: string }): string {
+export function formatStudySummary(d: StudyDecisions, rate: PriceRate, where: { report?: string | null; outDir: string; training?: string }): string {
   const W = 100;
   const lines: string[] = [];
+  if (where.training) lines.push(...wrapText(`trained: ${where.training}`, W, '  '));
   const range = (xs: number[], f: (x: number) => string): string => {
     const ys = xs.filter((x) => Number.isFinite(x));
     if (!ys.length) return 'n/a';
@@ -246,7 +258,13 @@ export function registerStudyCommand(program: Command): void {
     .option('--atomref', 'fit per-element reference values (atomrefs) on every source and learn the residual')
     .option('--no-atomref', 'no atomrefs on any source (default: fitted where they explain the target, i.e. extensive targets such as U0; recorded in results.json)')
     .option('--no-report', 'do not write OUT/report.html at the end (default: the HTML report is written beside results.json when the grid is complete)')
+    .option('--forces', 'the study on force training: every cell trains on energies and forces (MPEU and SchNet; the data needs forces; target: energy where the data has it; docs/study.md "Force study")')
+    .option('--energy-weight <W>', 'with --forces: wE of the loss (default 0.01)', numberOption('--energy-weight'))
+    .option('--force-weight <W>', 'with --forces: wF of the loss (default 0.99)', numberOption('--force-weight'))
+    .option('--stress-weight <W>', 'with --forces: wS of the loss (default 0; as train --forces takes it)', numberOption('--stress-weight'))
     .action(async (sources: string[], o: StudyCliOptions, command: Command) => {
+      if (!o.forces && (o.energyWeight !== undefined || o.forceWeight !== undefined || o.stressWeight !== undefined))
+        throw new UsageError('--energy-weight, --force-weight and --stress-weight need --forces');
       const shard = resolveShard({ shard: o.shard, shards: o.shards, env: process.env });
       if (o.costModel && !shard) throw new UsageError('--cost-model only applies to a sharded run (--shard I/N or a scheduler index)');
       const costModels = o.costModel ? readCostModels(o.costModel) : undefined;
@@ -349,6 +367,7 @@ export function registerStudyCommand(program: Command): void {
           // The default cap gives way to a cell that cannot fit under it; a cap the user gives is kept.
           maxMemorySoft: command.getOptionValueSource('maxMemory') === 'default',
           learningCheck: { steps: o.learningSteps, seeds: o.learningSeeds },
+          forces: o.forces ? { energy: o.energyWeight, forces: o.forceWeight, stress: o.stressWeight } : undefined,
         };
         // The grid's values come from the command line: a bad one is a usage error.
         try {
@@ -365,7 +384,7 @@ export function registerStudyCommand(program: Command): void {
         if (!o.quiet) {
           // Something to read before the first bar (a cold start loads and simulates for seconds).
           process.stderr.write(
-            `study: ${cellCount} cells (${grid.data.length} source(s) x ${grid.models.length} model(s) x ${grid.policies.length} policies x ${grid.batches.length} batch sizes x ${grid.reps} repetition(s) of ${grid.steps} steps)` +
+            `study${grid.forces ? ' on energy + forces' : ''}: ${cellCount} cells (${grid.data.length} source(s) x ${grid.models.length} model(s) x ${grid.policies.length} policies x ${grid.batches.length} batch sizes x ${grid.reps} repetition(s) of ${grid.steps} steps)` +
               `${shard ? `, shard ${shard.index}/${shard.count}` : ''} -> ${outDir}; time budget ${o.timeBudget} min` +
               `${o.maxMemory > 0 ? `, memory cap ${o.maxMemory} GiB` : ', no memory cap'}${tty ? '' : `; a progress line every ${o.heartbeat} s`}\n`,
           );
@@ -392,9 +411,9 @@ export function registerStudyCommand(program: Command): void {
             r.data.find((d) => d.data === data)?.simulation.find((x) => x.policy === policy && x.batch === batch)?.shapes;
           const decisions = decideStudy(r.rows, { plannedSteps, shapesAt: shapes });
           if (o.tables) process.stdout.write(formatStudyTables(r, plannedSteps, o.costPerHour, o.currency));
-          if (o.json) process.stdout.write(JSON.stringify({ out: outDir, report, rate, decisions, summaries: analyseStudy(r.rows).summaries }, null, 1) + '\n');
+          if (o.json) process.stdout.write(JSON.stringify({ out: outDir, report, rate, training: r.grid.forces ? 'energy+forces' : 'energy', decisions, summaries: analyseStudy(r.rows).summaries }, null, 1) + '\n');
           else {
-            process.stdout.write(formatStudySummary(decisions, rate, { report, outDir }));
+            process.stdout.write(formatStudySummary(decisions, rate, { report, outDir, training: r.grid.forces ? studyTraining(r.grid) : undefined }));
             const lc = learningCheckOf(r);
             if (lc) process.stdout.write(wrapText(learningVerdict(lc).sentence, 100, '  ').join('\n') + '\n');
           }

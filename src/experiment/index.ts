@@ -1,11 +1,11 @@
 /** Public API of the experiment layer: the study's grid, its statistics and the policy recommendation. */
 export {
   runStudy, studyCells, studyGrid, gridLoadOptions, DEFAULT_DATA, DEFAULT_MODELS, DEFAULT_BATCHES, DEFAULT_STEPS, DEFAULT_REPS,
-  DEFAULT_EVAL_GRAPHS, FULL_STEPS, FULL_REPS,
+  DEFAULT_EVAL_GRAPHS, FULL_STEPS, FULL_REPS, FORCE_STEP_COST_FACTOR, forceRms,
   type StudyOptions, type StudyCell, type StudyProgress, type StudyOutcome,
 } from './study';
 export {
-  RESULTS_VERSION, CSV_COLUMNS, TIMING_COLUMNS, ENVIRONMENT_COLUMNS, StudyError, cellKey, currentEnvironment, resultsToCsv, writeResults, readResults,
+  RESULTS_VERSION, CSV_COLUMNS, FORCE_COLUMNS, TIMING_COLUMNS, ENVIRONMENT_COLUMNS, StudyError, studyTraining, forceWeightsText, cellKey, currentEnvironment, resultsToCsv, writeResults, readResults,
   gridSpec, gridFingerprint, firstGridDifference, storeDigest,
   type Environment, type StudyRow, type DataSummary, type StudyResults, type StudyGrid, type GridLoadOptions, type ShardRecord,
   type CellCostCoefficients, type MergedShard,
@@ -30,3 +30,7 @@ export {
 } from './recommend';
 export { predictPolicyTimes, type PolicyPrediction, type StepCostCoefficients } from './policy-simulation';
 export { leastSquares, nonNegativeFit } from './least-squares';
+export {
+  compareForceStudy, comparisonProblem, forceComparisonTables, forceComparisonSentences, forceStudyMarkdown,
+  type ForceComparison, type ComparedCell, type ComparedPair, type SideDecision, type PolicyStanding,
+} from './force-compare';

@@ -10,6 +10,13 @@
  *
  * Stored in `results.json` as the optional top-level `learning_check` (files
  * without it read as "not run").
+ *
+ * In a force study (`forces: true`) the runs train on energies and forces,
+ * and each records its test force MAE/RMSE beside the energy's. The policies
+ * are then compared on the test force RMSE (the loss is mostly the force
+ * term), and the runs learned when the force RMSE is at most
+ * {@link LEARNED_RMSE_FRACTION} of the force components' RMS (what zero
+ * forces score); the verdict quotes the energy errors as well.
  */
 import type { StudyResults } from './results';
 import { sampleMean, sampleVariance, twoSidedP } from './stats';
@@ -34,6 +41,13 @@ export interface LearningRun {
   /** What predicting the mean scores (the residual's std with atomrefs, else the target's). */
   baseline_std: number;
   seconds: number;
+  /** Force runs only: test force errors per component (data units, e.g. eV/Å). */
+  test_force_rmse?: number;
+  test_force_mae?: number;
+  /** Force runs only: RMS of the train split's force components (what predicting zero forces scores). */
+  force_baseline?: number;
+  /** Force runs only: the loss weights. */
+  force_weights?: { energy: number; forces: number };
 }
 
 /** The check's setup and runs (`results.json`'s `learning_check`). */
@@ -46,6 +60,8 @@ export interface LearningCheck {
   steps: number;
   lr: number;
   runs: LearningRun[];
+  /** True in a force study: the runs trained on energies and forces, and policies are compared on the test force RMSE. */
+  forces?: boolean;
 }
 
 /** A paired comparison of two policies' test RMSE over seeds. */
@@ -83,16 +99,22 @@ export function seedsNeeded(effect: number): number {
   return Math.ceil(((1.959964 + 0.841621) / d) ** 2 + 2);
 }
 
-/** Paired t-test of a - b over the seeds both have. */
-export function pairedLearning(check: Pick<LearningCheck, 'runs'>, a: string, b: string): LearningPair {
-  const bySeed = new Map(check.runs.filter((r) => r.policy === b && Number.isFinite(r.test_rmse)).map((r) => [r.seed, r.test_rmse]));
+/** The metric a check compares policies on: test force RMSE in a force study, else test (energy) RMSE. */
+export function learningMetric(check: Pick<LearningCheck, 'forces'>): (r: LearningRun) => number {
+  return check.forces ? (r) => r.test_force_rmse ?? NaN : (r) => r.test_rmse;
+}
+
+/** Paired t-test of a - b over the seeds both have (on {@link learningMetric}). */
+export function pairedLearning(check: Pick<LearningCheck, 'runs' | 'forces'>, a: string, b: string): LearningPair {
+  const metric = learningMetric(check);
+  const bySeed = new Map(check.runs.filter((r) => r.policy === b && Number.isFinite(metric(r))).map((r) => [r.seed, metric(r)]));
   const xa: number[] = [];
   const xb: number[] = [];
   for (const r of check.runs) {
-    if (r.policy !== a || !Number.isFinite(r.test_rmse)) continue;
+    if (r.policy !== a || !Number.isFinite(metric(r))) continue;
     const y = bySeed.get(r.seed);
     if (y === undefined) continue;
-    xa.push(r.test_rmse);
+    xa.push(metric(r));
     xb.push(y);
   }
   const d = xa.map((x, i) => x - xb[i]);
@@ -111,19 +133,34 @@ export function pairedLearning(check: Pick<LearningCheck, 'runs'>, a: string, b:
 
 /** The verdict: did the runs learn, and does any pair of policies differ (paired t-test, alpha)? */
 export function learningVerdict(check: LearningCheck, alpha = 0.05): LearningVerdict {
-  const ok = check.runs.filter((r) => Number.isFinite(r.test_rmse));
-  const rmse = sampleMean(ok.map((r) => r.test_rmse));
-  const base = sampleMean(ok.map((r) => r.baseline_std));
+  const metric = learningMetric(check);
+  const ok = check.runs.filter((r) => Number.isFinite(metric(r)));
+  const rmse = sampleMean(ok.map(metric));
+  const base = sampleMean(ok.map((r) => (check.forces ? r.force_baseline ?? NaN : r.baseline_std)));
   const loss = sampleMean(ok.map((r) => r.final_train_loss));
-  const learned = ok.length > 0 && rmse <= LEARNED_RMSE_FRACTION * base && loss <= LEARNED_RMSE_FRACTION ** 2;
+  // Energy: the standardised loss of predicting the mean is 1. Forces: wE + wF (force RMS / energy std)^2, the loss of the mean energy and zero forces.
+  const lossBase = check.forces ? sampleMean(ok.map((r) => (r.force_weights ? r.force_weights.energy + r.force_weights.forces * ((r.force_baseline ?? NaN) / r.baseline_std) ** 2 : NaN))) : 1;
+  const learned = ok.length > 0 && rmse <= LEARNED_RMSE_FRACTION * base && loss <= LEARNED_RMSE_FRACTION ** 2 * lossBase;
   const pairs: LearningPair[] = [];
   for (let i = 0; i < check.policies.length; i++)
     for (let j = i + 1; j < check.policies.length; j++) pairs.push(pairedLearning(check, check.policies[i], check.policies[j]));
-  const where = `${check.data}, ${check.model}, B=${check.batch}, ${check.steps} steps at lr ${check.lr}, ${check.seeds.length} seeds`;
+  const where = `${check.data}, ${check.model}, B=${check.batch}, ${check.steps} steps at lr ${check.lr}, ${check.seeds.length} seeds${check.forces ? ', energy + forces' : ''}`;
+  const what = check.forces ? 'test force RMSE' : 'test RMSE';
+  // A force check also quotes the energy's errors and the force MAE, per policy (means over seeds).
+  const energyNote = check.forces
+    ? ' Per policy (means over seeds): ' +
+      check.policies
+        .map((p) => {
+          const rs = check.runs.filter((r) => r.policy === p);
+          const m = (f: (r: LearningRun) => number | undefined): string => sampleMean(rs.map((r) => f(r) ?? NaN).filter(Number.isFinite)).toPrecision(3);
+          return `${p}: force MAE ${m((r) => r.test_force_mae)} / RMSE ${m((r) => r.test_force_rmse)} (RMS of the forces ${m((r) => r.force_baseline)}), energy MAE ${m((r) => r.test_mae)} / RMSE ${m((r) => r.test_rmse)}`;
+        })
+        .join('; ') + '.'
+    : '';
   if (!learned) {
     return {
       learned, pairs, changed: false,
-      sentence: `Learning check (${where}): the models did not learn (test RMSE ${rmse.toPrecision(3)} vs ${base.toPrecision(3)} for predicting the mean), so no verdict; raise --learning-steps.`,
+      sentence: `Learning check (${where}): the models did not learn (${what} ${rmse.toPrecision(3)} vs ${base.toPrecision(3)} for predicting ${check.forces ? 'zero forces' : 'the mean'}), so no verdict; raise --learning-steps.${energyNote}`,
     };
   }
   const sig = pairs.filter((p) => p.p < alpha);
@@ -133,12 +170,12 @@ export function learningVerdict(check: LearningCheck, alpha = 0.05): LearningVer
   let sentence: string;
   if (sig.length) {
     sentence = `Learning check (${where}): the batching choice changed what was learned: ` +
-      sig.map((p) => `${p.a} vs ${p.b}: test RMSE ${pct(p.relative)} (${p.mean_a.toPrecision(3)} vs ${p.mean_b.toPrecision(3)}), d_z = ${p.effect.toFixed(2)}, paired p = ${fmtP(p.p)}`).join('; ') + '.';
+      sig.map((p) => `${p.a} vs ${p.b}: ${what} ${pct(p.relative)} (${p.mean_a.toPrecision(3)} vs ${p.mean_b.toPrecision(3)}), d_z = ${p.effect.toFixed(2)}, paired p = ${fmtP(p.p)}`).join('; ') + '.';
   } else if (largest) {
     const need = Number.isFinite(largest.seeds_needed) ? `about ${largest.seeds_needed} seeds (--learning-seeds) would detect a difference of this size (power 0.8)` : 'the runs agree exactly';
-    sentence = `Learning check (${where}): no detectable difference in test RMSE between ${check.policies.join(', ')} (largest: ${largest.a} vs ${largest.b}, ${pct(largest.relative)}, d_z = ${Number.isFinite(largest.effect) ? largest.effect.toFixed(2) : 'n/a'}, paired p = ${fmtP(largest.p)}); ${need}.`;
+    sentence = `Learning check (${where}): no detectable difference in ${what} between ${check.policies.join(', ')} (largest: ${largest.a} vs ${largest.b}, ${pct(largest.relative)}, d_z = ${Number.isFinite(largest.effect) ? largest.effect.toFixed(2) : 'n/a'}, paired p = ${fmtP(largest.p)}); ${need}.`;
   } else sentence = `Learning check (${where}): one policy only, nothing to compare.`;
-  return { learned, pairs, changed: sig.length > 0, sentence };
+  return { learned, pairs, changed: sig.length > 0, sentence: sentence + energyNote };
 }
 
 /** The check stored in a results document, if any. */

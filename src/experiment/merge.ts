@@ -15,13 +15,15 @@
  * summaries, every row), so a malformed file is ERR_GNN_MERGE_INPUT naming the
  * file, the row index and the field, never a crash; a merged output is never
  * an input. Rows are copied unchanged: each keeps the hardware it was
- * measured on.
+ * measured on. A force study (`grid.forces`) and an energy study are never
+ * merged (ERR_GNN_MERGE_GRID says which input trained what), and every row of
+ * an input must have trained what its grid says (ERR_GNN_MERGE_INPUT).
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ModelKind } from '../model/config';
 import {
-  RESULTS_VERSION, StudyError, cellKey, checkStudyRow, firstGridDifference, gridFingerprint, readResults, writeResults,
+  RESULTS_VERSION, StudyError, cellKey, checkStudyRow, firstGridDifference, gridFingerprint, readResults, studyTraining, writeResults,
   type DataSummary, type MergedShard, type StudyResults, type StudyRow,
 } from './results';
 import { MAX_SHARDS } from './shard';
@@ -147,6 +149,14 @@ export function checkMergeInput(file: string, doc: unknown): StudyResults {
     for (const [k, v] of Object.entries(grid.targets as Record<string, unknown>)) if (typeof v !== 'string') fail(`grid.targets.${k}`, 'a string', v);
   }
   if (grid.atomref !== undefined) text(grid, 'atomref', 'grid.');
+  if (grid.forces !== undefined) {
+    const f = grid.forces;
+    if (!isObject(f)) fail('grid.forces', 'an object of loss weights (energy, forces, stress)', f);
+    for (const k of ['energy', 'forces', 'stress']) {
+      const v = (f as Record<string, unknown>)[k];
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(`grid.forces.${k}`, 'a finite number >= 0', v);
+    }
+  }
 
   if (doc.shard !== undefined) {
     const sh = doc.shard;
@@ -169,7 +179,12 @@ export function checkMergeInput(file: string, doc: unknown): StudyResults {
     return undefined;
   });
   if (!Array.isArray(doc.rows)) fail('rows', 'a list of study rows', doc.rows);
-  (doc.rows as unknown[]).forEach((r, i) => checkStudyRow(r, `${file}: rows[${i}]`, 'ERR_GNN_MERGE_INPUT'));
+  (doc.rows as unknown[]).forEach((r, i) => {
+    const row = checkStudyRow(r, `${file}: rows[${i}]`, 'ERR_GNN_MERGE_INPUT');
+    // A row trained otherwise than its grid says (an energy row in a force study's file, or the reverse): the file was edited or mixed.
+    if ((row.forces === true) !== (grid.forces !== undefined))
+      throw new StudyError('ERR_GNN_MERGE_INPUT', `${file}: rows[${i}] trained on ${row.forces === true ? 'energy + forces' : 'energy only'}, but the file's grid is ${grid.forces !== undefined ? 'a force study (energy + forces)' : 'an energy-only study'}`);
+  });
   return doc as unknown as StudyResults;
 }
 
@@ -184,6 +199,14 @@ export function mergeStudyResults(inputs: readonly MergeInput[], o: MergeOptions
   }
   const sorted = [...inputs].sort((a, b) => (a.results.shard?.index ?? 0) - (b.results.shard?.index ?? 0) || a.file.localeCompare(b.file));
   const first = sorted[0];
+  // Force and energy studies time different steps: refused with what each input trained, before the generic grid comparison.
+  for (const x of sorted.slice(1)) {
+    if (!!x.results.grid.forces === !!first.results.grid.forces) continue;
+    throw new StudyError(
+      'ERR_GNN_MERGE_GRID',
+      `${x.file} trained on ${studyTraining(x.results.grid)} but ${first.file} on ${studyTraining(first.results.grid)}: a force study (study --forces) and an energy study cannot be merged; merge the shards of one study`,
+    );
+  }
   for (const x of sorted.slice(1)) {
     if (x.results.fingerprint === first.results.fingerprint) continue;
     const d = firstGridDifference(first.results.grid, first.results.environment.gnnbatch_version, x.results.grid, x.results.environment.gnnbatch_version);

@@ -16,6 +16,7 @@ import { targetColumn, type GraphStore, type Histogram } from '../data';
 import { writeFileAtomic } from '../util/atomic';
 import type { TrainResult } from '../train/trainer';
 import type { AtomrefDecision, AtomrefMode } from '../train/atomref';
+import type { ForceLossWeights } from '../train/force-training';
 
 /** Format version of `results.json`. */
 export const RESULTS_VERSION = 1;
@@ -95,12 +96,31 @@ export const ENVIRONMENT_COLUMNS = [
   'threads', 'cpu_model', 'cpu_cores', 'node_version', 'native_build', 'native_simd', 'native_openmp',
 ] as const satisfies readonly (keyof StudyRow)[];
 
+/**
+ * Columns only rows of a force study (`grid.forces`, `study --forces`) have:
+ * the row's flag and its force errors in the data's units (energy units per
+ * Å, per force component) on the evaluated val/test graphs, and `force_std`,
+ * the root mean square of the train split's force components (what
+ * predicting zero forces scores). The energy errors stay in `val_rmse`,
+ * `val_mae`, `test_rmse`, `test_mae`. Energy-only rows and files lack them.
+ */
+export const FORCE_COLUMNS = ['forces', 'val_force_mae', 'val_force_rmse', 'test_force_mae', 'test_force_rmse', 'force_std'] as const satisfies readonly (keyof StudyRow)[];
+
 /** One finished cell of the grid. */
 export interface StudyRow extends Pick<TrainResult, Exclude<(typeof TRAIN_COLUMNS)[number], 'atomref' | 'residual_std'>> {
   /** The run fitted atomrefs and learned the residual (absent in rows from before atomrefs: false). */
   atomref?: boolean;
   /** Spread of what the network learned: the residual's after atomrefs, else the target's (absent in older rows). */
   residual_std?: number;
+  /** True on every row of a force study (energy + forces trained); absent on energy-only rows. */
+  forces?: boolean;
+  /** Force errors per component (data units, e.g. eV/Å) on the evaluated val/test graphs: force studies only. */
+  val_force_mae?: number;
+  val_force_rmse?: number;
+  test_force_mae?: number;
+  test_force_rmse?: number;
+  /** Root mean square of the train split's force components (predicting zero forces scores this): force studies only. */
+  force_std?: number;
   data: string;
   model: string;
   policy: string;
@@ -181,6 +201,12 @@ export interface StudyGrid {
   targets?: Record<string, string>;
   /** Atomref setting of the study (absent in files from before atomrefs: read as `off`). */
   atomref?: AtomrefMode;
+  /**
+   * A force study (`study --forces`): every cell trained on energies and
+   * forces with these loss weights (train/force-training.ts). Absent: an
+   * energy-only study (the plain study, and every file from before).
+   */
+  forces?: ForceLossWeights;
 }
 
 /** A shard's record in its own `results.json` (see `planShards` for the assignment rule). */
@@ -258,8 +284,8 @@ const ROW_TEXT_COLUMNS = ['data', 'model', 'policy', 'target', 'cpu_model', 'nod
 const ROW_INTEGER_COLUMNS = [
   'batch', 'rep', 'seed', 'steps', 'threads', 'eval_graphs_val', 'eval_graphs_test', 'budget_estimation_graphs', 'cpu_cores', 'compile_count',
 ] as const satisfies readonly (keyof StudyRow)[];
-/** Row columns absent from rows written before atomrefs. */
-const ROW_OPTIONAL_COLUMNS: readonly (keyof StudyRow)[] = ['atomref', 'residual_std'];
+/** Row columns absent from rows written before atomrefs, and the force columns (force studies only). */
+const ROW_OPTIONAL_COLUMNS: readonly (keyof StudyRow)[] = ['atomref', 'residual_std', ...FORCE_COLUMNS];
 
 const describeValue = (v: unknown): string => (v === undefined ? 'missing' : v === null ? 'null' : Array.isArray(v) ? 'an array' : `${typeof v} ${JSON.stringify(v)?.slice(0, 60)}`);
 
@@ -276,7 +302,7 @@ export function checkStudyRow(row: unknown, where: string, code: GnnErrorCode = 
   const bad = (field: string, want: string, v: unknown): StudyError => new StudyError(code, `${where}: field ${field} must be ${want}, got ${describeValue(v)}`);
   if (!row || typeof row !== 'object' || Array.isArray(row)) throw new StudyError(code, `${where}: must be an object (a study row), got ${describeValue(row)}`);
   const r = row as Record<string, unknown>;
-  for (const k of CSV_COLUMNS) {
+  for (const k of [...CSV_COLUMNS, ...FORCE_COLUMNS]) {
     const v = r[k];
     if (v === undefined && ROW_OPTIONAL_COLUMNS.includes(k)) continue;
     if ((ROW_TEXT_COLUMNS as readonly string[]).includes(k)) {
@@ -284,7 +310,7 @@ export function checkStudyRow(row: unknown, where: string, code: GnnErrorCode = 
     } else if ((ROW_INTEGER_COLUMNS as readonly string[]).includes(k)) {
       const min = k === 'batch' ? 1 : k === 'seed' ? Number.MIN_SAFE_INTEGER : 0;
       if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw bad(k, `an integer >= ${min === Number.MIN_SAFE_INTEGER ? '-2^53' : min}`, v);
-    } else if (k === 'native_openmp' || k === 'atomref') {
+    } else if (k === 'native_openmp' || k === 'atomref' || k === 'forces') {
       if (typeof v !== 'boolean') throw bad(k, 'a boolean', v);
     } else if (k === 'cell_seconds') {
       if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad(k, 'a finite number >= 0 (seconds)', v);
@@ -345,14 +371,26 @@ export function gridSpec(grid: StudyGrid, gnnbatchVersion: string): [string, unk
     ['base_seed', grid.base_seed],
     ['eval_graphs', grid.eval_graphs],
     ['atomref', grid.atomref ?? 'off'],
+    ['forces', grid.forces ? { energy: grid.forces.energy, forces: grid.forces.forces, stress: grid.forces.stress } : null],
     ['gnnbatch_version', gnnbatchVersion],
   ];
 }
 
+/** What a study trained: `energy + forces` (with the loss weights) or `energy`. */
+export function studyTraining(grid: Pick<StudyGrid, 'forces'>): string {
+  const f = grid.forces;
+  return f ? `energy + forces (loss weights: ${forceWeightsText(f)})` : 'energy';
+}
+
+/** `energy wE, forces wF` (and `, stress wS` when stress is trained). */
+export function forceWeightsText(f: ForceLossWeights): string {
+  return `energy ${f.energy}, forces ${f.forces}${f.stress > 0 ? `, stress ${f.stress}` : ''}`;
+}
+
 /** A 16-hex-digit digest of {@link gridSpec}: two results files of one grid (and version) have the same fingerprint. */
 export function gridFingerprint(grid: StudyGrid, gnnbatchVersion: string): string {
-  // `atomref: off` is left out, so files from before atomrefs keep their fingerprint.
-  const spec = gridSpec(grid, gnnbatchVersion).filter(([k, v]) => !(k === 'atomref' && v === 'off'));
+  // `atomref: off` and `forces: null` (an energy study) are left out, so files from before atomrefs and force studies keep their fingerprint.
+  const spec = gridSpec(grid, gnnbatchVersion).filter(([k, v]) => !(k === 'atomref' && v === 'off') && !(k === 'forces' && v === null));
   return createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
 }
 
@@ -400,10 +438,11 @@ function csvCell(v: unknown): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** `results.csv` text: a header and one line per row. */
+/** `results.csv` text: a header and one line per row ({@link CSV_COLUMNS}, then {@link FORCE_COLUMNS} when a row has them). */
 export function resultsToCsv(rows: readonly StudyRow[]): string {
-  const lines = [CSV_COLUMNS.join(',')];
-  for (const r of rows) lines.push(CSV_COLUMNS.map((c) => csvCell(r[c])).join(','));
+  const cols: readonly (keyof StudyRow)[] = rows.some((r) => r.forces === true) ? [...CSV_COLUMNS, ...FORCE_COLUMNS] : CSV_COLUMNS;
+  const lines = [cols.join(',')];
+  for (const r of rows) lines.push(cols.map((c) => csvCell(r[c])).join(','));
   return lines.join('\n') + '\n';
 }
 

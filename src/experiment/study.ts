@@ -14,14 +14,16 @@ import { MODEL_KINDS, type ModelKind } from '../model/config';
 import { needsDirections } from '../train/plan';
 import { train, type TrainProgress } from '../train/trainer';
 import { decideAtomrefs, type AtomrefMode } from '../train/atomref';
+import { resolveForceWeights, type ForceLossWeights } from '../train/force-training';
 import {
-  RESULTS_VERSION, StudyError, cellKey, currentEnvironment, firstGridDifference, gridFingerprint, readResults, storeDigest, writeResults,
+  RESULTS_VERSION, StudyError, cellKey, studyTraining, currentEnvironment, firstGridDifference, gridFingerprint, readResults, storeDigest, writeResults,
   type CellCostCoefficients, type DataSummary, type GridLoadOptions, type ShardRecord, type StudyGrid, type StudyResults, type StudyRow,
   trainColumns,
 } from './results';
 import { REFERENCE_COST_MODELS, estimateCellCosts, planDigest, planStudyShards, type CellCostEstimate, type ResolvedShard, type ShardSpec } from './shard';
 import { DEFAULT_TIE_MARGIN, decideStudy, openCells } from './decision';
-import { LEARNING_CHECK_LR, LEARNING_CHECK_SEED_OFFSET, learningCheckOf, type LearningCheck } from './learning-check';
+import { LEARNING_CHECK_LR, LEARNING_CHECK_SEED_OFFSET, learningCheckOf, type LearningCheck, type LearningRun } from './learning-check';
+import type { TrainResult } from '../train/result';
 import { GnnError } from '../errors';
 
 /** The default data sources: sizes chosen so that generating them takes a second or two. */
@@ -132,7 +134,29 @@ export interface StudyOptions {
    * `steps` 0: none.
    */
   learningCheck?: { steps: number; seeds: number; batch?: number };
+  /**
+   * The batching study on force training (`study --forces`; docs/study.md,
+   * "Force study"): every cell, and the learning check, trains on energies
+   * and forces (train()'s `forces`: true for the default loss weights, or the
+   * weights). Recorded as `grid.forces` (the resolved weights) in
+   * results.json; rows gain the force columns (FORCE_COLUMNS). The data needs
+   * forces (qm9-like and aflow-like have exact ones); the default target is
+   * `energy` where the data has it (aflow-like), else the usual default (U0
+   * on qm9-like, whose forces are -dU0/dx). MPEU and SchNet only: a grid
+   * naming PaiNN is refused up front (ERR_GNN_STUDY_GRID), since PaiNN's force
+   * pass has no double backward yet. Absent or false: the energy-only study.
+   */
+  forces?: boolean | Partial<ForceLossWeights>;
 }
+
+/**
+ * The step-cost factor of force training over energy training the study's
+ * cost estimates (ETA) use for a force study: the middle of the 2.2-3.3x
+ * measured by benchmarks/forces-cost.js (benchmarks/RESULTS.md, "forces").
+ * Only the ETA reads it; the shard plan prices cells with the energy cost
+ * models, whose ratios between cells are what balances shards.
+ */
+export const FORCE_STEP_COST_FACTOR = 2.7;
 
 /** One cell of the grid. */
 export interface StudyCell {
@@ -227,6 +251,13 @@ export function studyGrid(options: Omit<StudyOptions, 'outDir'>): StudyGrid {
     atomref: options.atomref ?? 'auto',
   };
   if (options.targets && Object.keys(options.targets).length) grid.targets = { ...options.targets };
+  if (options.forces) {
+    try {
+      grid.forces = resolveForceWeights(options.forces === true ? {} : options.forces);
+    } catch (e) {
+      throw new StudyError('ERR_GNN_STUDY_GRID', `force study: ${(e as Error).message}`);
+    }
+  }
   for (const p of grid.policies) if (!isPolicyName(p)) throw new StudyError('ERR_GNN_STUDY_GRID', `unknown policy '${p}' (expected one of ${POLICY_NAMES.join(', ')})`);
   for (const m of grid.models) if (!(MODEL_KINDS as readonly string[]).includes(m)) throw new StudyError('ERR_GNN_STUDY_GRID', `unknown model '${m}' (expected one of ${MODEL_KINDS.join(', ')})`);
   for (const b of grid.batches) if (!(Number.isInteger(b) && b >= 2)) throw new StudyError('ERR_GNN_STUDY_GRID', `batch size must be an integer >= 2, got ${b}`);
@@ -239,6 +270,12 @@ export function studyGrid(options: Omit<StudyOptions, 'outDir'>): StudyGrid {
   checkDistinct('models', grid.models);
   checkDistinct('policies', grid.policies);
   checkDistinct('batch sizes', grid.batches);
+  if (grid.forces && grid.models.includes('painn'))
+    throw new StudyError(
+      'ERR_GNN_STUDY_GRID',
+      `force study: model 'painn' cannot train on forces yet (its force pass has no double backward: PaiNN predicts forces but does not train on them; docs/forces.md); ` +
+        `run the force study with --models mpeu,schnet, or study PaiNN without --forces`,
+    );
   return grid;
 }
 
@@ -317,6 +354,10 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     const was = old.grid?.atomref ?? 'off';
     if (was !== grid.atomref)
       throw new StudyError('ERR_GNN_STUDY_RESUME', `${file} was measured with atomref '${was}', this run asks for '${grid.atomref}': run with --fresh to start over, give it another --out folder, or ${was === 'off' ? 'add --no-atomref' : was === 'on' ? 'add --atomref' : 'drop --atomref/--no-atomref'} to continue it`);
+    // Rows of an energy study and a force study time different steps: never resumed into each other.
+    const wasForces = JSON.stringify(old.grid?.forces ?? null);
+    if (wasForces !== JSON.stringify(grid.forces ?? null))
+      throw new StudyError('ERR_GNN_STUDY_RESUME', `${file} holds a study trained on ${studyTraining(old.grid ?? {})}, this run trains on ${studyTraining(grid)}: run with --fresh to start over, or give it another --out folder`);
     results = { ...results, created: old.created, data: old.data, rows: old.rows };
     const lc = learningCheckOf(old);
     if (lc) (results as StudyResults & { learning_check?: LearningCheck }).learning_check = lc;
@@ -331,12 +372,17 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
   const costModels = options.costModels ?? REFERENCE_COST_MODELS;
   const emit = (e: Omit<StudyProgress, 'cells' | 'finished'>): void => options.onProgress?.({ ...e, cells: total, finished });
 
-  interface Loaded { store: GraphStore; target: string; split: Split; evSplit: Split; atomref: ReturnType<typeof decideAtomrefs> }
+  interface Loaded { store: GraphStore; target: string; split: Split; evSplit: Split; atomref: ReturnType<typeof decideAtomrefs>; forceStd?: number }
   const load = async (data: string, index: number): Promise<Loaded> => {
     emit({ kind: 'load', index, message: `loading ${data}` });
     // PaiNN reads the edges' direction vectors; the other models do not need them.
-    const { store } = await loadSource(data, { ...options.load, directions: grid.models.some((kind) => needsDirections({ kind: kind as ModelKind })) || options.load?.directions });
-    const target = options.targets?.[data] ?? options.load?.target ?? defaultTarget(store);
+    // Force training reads them too.
+    const directions = !!grid.forces || grid.models.some((kind) => needsDirections({ kind: kind as ModelKind })) || options.load?.directions;
+    const { store } = await loadSource(data, { ...options.load, directions });
+    if (grid.forces && !store.forces)
+      throw new StudyError('ERR_GNN_DATA_TARGET', `${data}: the force study needs forces, and this data has none (extxyz forces:R:3, ASE .db, rmd17, qm9-like and aflow-like have them)`);
+    // A force study's energy is the one the forces are the gradient of: `energy` where the data has it.
+    const target = options.targets?.[data] ?? options.load?.target ?? (grid.forces && store.targetNames.includes('energy') ? 'energy' : defaultTarget(store));
     if (!target) throw new StudyError('ERR_GNN_DATA_TARGET', `${data}: the data has no numeric target property`);
     const split = splitGraphs(store.numGraphs, { seed: 42 });
     const evSplit = evalSplit(split, grid.eval_graphs);
@@ -344,6 +390,7 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     const summary = results.data.find((d) => d.data === data);
     if (!summary) results.data.push({ ...dataSummary(data, target, store, split.train, grid.batches, grid.policies, simSteps), atomref });
     else summary.atomref = atomref;
+    const forceStd = grid.forces ? forceRms(store, split.train) : undefined;
     // The cost model's price of this source's cells (what the shard planner uses): the ETA of the cells left.
     let estimates: CellCostEstimate[] | undefined;
     try {
@@ -351,8 +398,9 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     } catch {
       estimates = undefined; // a model without coefficients: no estimate, the ETA falls back to measured cells
     }
+    if (estimates && grid.forces) estimates = estimates.map((x) => scaleEstimate(x, FORCE_STEP_COST_FACTOR));
     if (estimates) emit({ kind: 'estimate', index, estimates });
-    return { store, target, split, evSplit, atomref };
+    return { store, target, split, evSplit, atomref, forceStd };
   };
 
   /** Trains one cell and saves its row; false when the study was asked to stop. */
@@ -379,6 +427,7 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
         threads: options.threads,
         progressEvery: 1,
         planCacheBytes: capBytes,
+        forces: grid.forces,
         onProgress: (p) => {
           // Plans the cache evicted are freed only by a collection (V8 does not see their native size): near the cap, collect.
           if (cap !== undefined && process.memoryUsage.rss() > 0.8 * cap) releaseMemory();
@@ -415,6 +464,7 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
       eval_graphs_test: L.evSplit.test.length,
       budget_estimation_graphs: Math.min(1000, L.split.train.length),
       ...trainColumns(r),
+      ...forceColumns(r, L.forceStd),
       cell_seconds: (Date.now() - tc) / 1000,
       cpu_model: env.cpu_model,
       cpu_cores: env.cpu_cores,
@@ -536,8 +586,9 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     const seeds = Array.from({ length: o.seeds }, (_, s) => grid.base_seed + LEARNING_CHECK_SEED_OFFSET + s);
     const doc = results as StudyResults & { learning_check?: LearningCheck };
     const prev = doc.learning_check;
-    const same = prev && prev.data === data && prev.model === model && prev.batch === batch && prev.steps === o.steps && prev.lr === LEARNING_CHECK_LR;
+    const same = prev && prev.data === data && prev.model === model && prev.batch === batch && prev.steps === o.steps && prev.lr === LEARNING_CHECK_LR && !!prev.forces === !!grid.forces;
     const lc: LearningCheck = { data, model, batch, policies, seeds, steps: o.steps, lr: LEARNING_CHECK_LR, runs: same ? prev.runs.filter((r) => policies.includes(r.policy) && seeds.includes(r.seed)) : [] };
+    if (grid.forces) lc.forces = true;
     doc.learning_check = lc;
     const todo = seeds.flatMap((seed) => policies.map((policy) => ({ policy, seed }))).filter((x) => !lc.runs.some((r) => r.policy === x.policy && r.seed === x.seed));
     if (!todo.length) return true;
@@ -550,7 +601,7 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
       await settleMemory();
       const { result: r } = await train({
         store: L.store, target: L.target, model: { kind: c.model }, policy: policyName(c.policy), batchSize: batch, steps: o.steps, seed: x.seed,
-        lr: LEARNING_CHECK_LR, split: L.evSplit, atomref: L.atomref.used, threads: options.threads, progressEvery: 10,
+        lr: LEARNING_CHECK_LR, split: L.evSplit, atomref: L.atomref.used, threads: options.threads, progressEvery: 10, forces: grid.forces,
         onProgress: (p) => emit({ kind: 'step', cell: c, index: finished, step: p }),
         shouldStop: options.shouldStop,
       });
@@ -558,6 +609,7 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
       lc.runs.push({
         policy: x.policy, seed: x.seed, steps: r.steps, test_rmse: r.test_rmse, test_mae: r.test_mae, final_train_loss: r.final_train_loss,
         baseline_std: r.atomref ? (r.residual_std ?? r.target_std) : r.target_std, seconds: (Date.now() - tc) / 1000,
+        ...learningForceColumns(r, L.forceStd),
       });
       writeResults(options.outDir, results);
       finished++;
@@ -565,6 +617,51 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     }
     return true;
   }
+}
+
+/**
+ * Root mean square of the force components of `ids`' atoms (atoms without
+ * forces, NaN, are skipped): what predicting zero forces scores, the
+ * spread force errors are read against.
+ */
+export function forceRms(store: Pick<GraphStore, 'forces' | 'nodeOffset'>, ids: Int32Array): number {
+  const f = store.forces;
+  if (!f) return NaN;
+  let ss = 0;
+  let n = 0;
+  for (const g of ids)
+    for (let i = 3 * store.nodeOffset[g]; i < 3 * store.nodeOffset[g + 1]; i++) {
+      const x = f[i];
+      if (!Number.isNaN(x)) (ss += x * x), n++;
+    }
+  return n ? Math.sqrt(ss / n) : NaN;
+}
+
+/** A force study row's force columns (results.ts FORCE_COLUMNS) from its run; none for an energy run. */
+function forceColumns(r: TrainResult, forceStd: number | undefined): Partial<StudyRow> {
+  const f = r.force_training;
+  if (!f) return {};
+  return {
+    forces: true,
+    val_force_mae: f.val?.force_mae ?? NaN,
+    val_force_rmse: f.val?.force_rmse ?? NaN,
+    test_force_mae: f.test?.force_mae ?? NaN,
+    test_force_rmse: f.test?.force_rmse ?? NaN,
+    force_std: forceStd ?? NaN,
+  };
+}
+
+/** A force learning-check run's force errors and their baselines; none for an energy run. */
+function learningForceColumns(r: TrainResult, forceStd: number | undefined): Partial<LearningRun> {
+  const f = r.force_training;
+  if (!f) return {};
+  return { test_force_rmse: f.test?.force_rmse ?? NaN, test_force_mae: f.test?.force_mae ?? NaN, force_baseline: forceStd ?? NaN, force_weights: { energy: f.weights.energy, forces: f.weights.forces } };
+}
+
+/** An energy cell's estimate with its step and evaluation costs times k (total = steps x step + compilations + evaluation). */
+function scaleEstimate(x: CellCostEstimate, k: number): CellCostEstimate {
+  const training = x.total_ms - x.compile_ms - x.eval_ms;
+  return { ...x, step_ms: x.step_ms * k, eval_ms: x.eval_ms * k, total_ms: training * k + x.compile_ms + x.eval_ms * k };
 }
 
 /** What a cell needs beside its plans (packing buffers, evaluation, the heap's growth): kept out of the plan cache's share of the cap. */
