@@ -135,7 +135,16 @@ async function run({ args, log }) {
   const known = new Set(COMMANDS.map((c) => c.readme).filter(Boolean));
   const unknown = readmeCommandLines().filter((l) => !known.has(l));
   const cpu = os.cpus();
+  // With --only, the rows of the commands not rerun are kept from the previous section, with its date.
+  const kept = only ? previousRows() : { date: null, rows: new Map() };
+  const rows = [];
+  for (const c of COMMANDS) {
+    const r = results.find((x) => x.id === c.id);
+    if (r) rows.push(r);
+    else if (c.args && kept.rows.has(c.readme ?? `npx gnnbatch ${c.args.join(' ')}`)) rows.push({ ...c, earlier: kept.rows.get(c.readme ?? `npx gnnbatch ${c.args.join(' ')}`) });
+  }
   const main = results.find((r) => r.main && r.status === 0);
+  const earlierMain = !main && kept.mainLine ? kept.mainLine : null;
   const md = [
     '## How long the README\'s commands take (`npm run bench -- commands`)',
     '',
@@ -143,11 +152,12 @@ async function run({ args, log }) {
       `Load average ${load0.toFixed(1)} at the start, ${load1.toFixed(1)} at the end (a machine shared with other jobs: a quiet one is faster). ` +
       'Each command ran once as a child process in a scratch folder; wall time from spawn to exit; peak memory is the child\'s peak resident set size (getrusage maxrss: every thread, native and worker, included).',
     '',
-    ...(main ? [`**The default study (\`npx gnnbatch study\`) took ${fmtTime(main.wall_s)} and needed ${fmtMem(main.max_rss_mib)} of memory at its peak.**`, ''] : []),
+    ...(main ? [`**The default study (\`npx gnnbatch study\`) took ${fmtTime(main.wall_s)} and needed ${fmtMem(main.max_rss_mib)} of memory at its peak.**`, ''] : earlierMain ? [earlierMain, ''] : []),
     '| command | wall time | peak memory (RSS) | CPU time (user + sys) | note |',
     '|---|---:|---:|---:|---|',
-    ...results.map((r) => {
+    ...rows.map((r) => {
       const cmd = r.readme ?? `npx gnnbatch ${r.args.join(' ')}`;
+      if (r.earlier) return r.earlier;
       if (r.skipped) return `| \`${cmd}\` | - | - | - | not run: ${r.skipped} |`;
       const ok = r.status === 0;
       const cpuS = r.user_s === null ? 'n/a' : fmtTime(r.user_s + r.system_s);
@@ -160,6 +170,30 @@ async function run({ args, log }) {
     ...(unknown.length ? ['', `README lines this benchmark does not know yet: ${unknown.map((l) => `\`${l}\``).join('; ')}.`] : []),
   ];
   return { markdown: md.join('\n'), data: { started: started.toISOString(), load_start: load0, load_end: load1, commands: results.map(({ tail, ...r }) => r) } };
+}
+
+/** The table rows (by command) and the date of the commands section now in RESULTS.md (for --only). */
+function previousRows() {
+  const file = path.join(__dirname, 'RESULTS.md');
+  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const m = /<!-- commands:begin -->([\s\S]*?)<!-- commands:end -->/.exec(text);
+  const rows = new Map();
+  if (!m) return { date: null, rows, mainLine: null };
+  const date = /\n(\d{4}-\d{2}-\d{2}),/.exec(m[1])?.[1] ?? 'an earlier date';
+  for (const line of m[1].split('\n')) {
+    const c = /^\| `([^`]+)` \|/.exec(line);
+    if (!c) continue;
+    // A row kept from an earlier run already says which; else it is from this section's run.
+    if (line.includes('(not rerun)')) {
+      rows.set(c[1], line);
+      continue;
+    }
+    const cells = line.slice(1, -1).split('|');
+    const note = [cells[cells.length - 1].trim(), `measured in the run of ${date} (not rerun)`].filter(Boolean).join('; ');
+    rows.set(c[1], `|${cells.slice(0, -1).join('|')}| ${note} |`);
+  }
+  const main = /^\*\*The default study .*\*\*$/m.exec(m[1]);
+  return { date, rows, mainLine: main ? main[0].replace(/ \(run of [^)]*\)\.\*\*$/, '.**').replace(/\.\*\*$/, ` (run of ${date}).**`) : null };
 }
 
 module.exports = { run, COMMANDS, readmeCommandLines };
