@@ -45,8 +45,8 @@ export { profileSteps, writeChromeTrace, type ProfileOptions, type ProfileResult
 
 // ---- models and predictors ----------------------------------------------------------
 export { resolveModelConfig, MODEL_KINDS, type ModelConfig, type ModelKind } from './model/config';
-export { loadModel, type LoadedModel } from './train/inference';
-export { type PropertyName, type PredictedProperties } from './train/force-evaluator';
+export { loadModel, type LoadedModel } from './inference/load-model';
+export { type PropertyName, type PredictedProperties } from './inference/force-evaluator';
 export { createPredictor, type Predictor, type PredictorOptions, type PredictorStats, type PredictCallOptions, type PredictPropertiesOptions } from './serve/predictor';
 export { structuresFromJson, structuresFromExtxyz, type StructureJson } from './serve/structures';
 export { startServer, type ServeOptions, type RunningServer } from './serve/server';

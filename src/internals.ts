@@ -17,7 +17,7 @@ export { writeFileAtomic } from './util/atomic';
 export { train, type TrainOptions, type TrainResult, type TrainProgress, type TrainedModel, type KernelProfileRow } from './train/trainer';
 export { PlanCache, buildPlan, allocPackOutput, type Plan, type PlanCacheStats, type DType } from './train/plan';
 export { evaluate, predictGraphs, type EvaluateArgs } from './train/evaluate';
-export { loadModel, type LoadedModel } from './train/inference';
+export { loadModel, type LoadedModel } from './inference/load-model';
 export { writeCheckpoint, readCheckpoint, CHECKPOINT_VERSION, type CheckpointState } from './train/checkpoint';
 export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, type Tensor } from './train/safetensors';
 export { learningRate, parseSchedule, studySchedule, type ScheduleSpec } from './train/schedule';

@@ -9,7 +9,7 @@
  * POSDATA is that system at new coordinates. One force-pass plan serves every
  * step (grown only if a cutoff graph gains edges beyond its headroom).
  */
-import { loadModel } from '../train/inference';
+import { loadModel } from '../inference/load-model';
 import type { Structure } from '../data';
 import { ArgumentError } from '../errors';
 import { HARTREE_IN_EV, runIpiDriver, type DriverAddress, type DriverGeometry, type DriverResult, type IpiDriverOptions, type IpiDriverSummary } from './ipi';

@@ -29,20 +29,18 @@
  * binding of it yet). Its results equal `loadModel().predict([s], {
  * properties })` of each structure alone, bit for bit.
  */
-import { buildStoreAsync, checkEdgeCeilings, edgeBound, packerArrays, parseGraphRule, type GraphStore, type Structure } from '../data';
+import { checkEdgeCeilings, edgeBound, packerArrays, type GraphStore, type Structure } from '../data';
 import { parseShapeKey } from '../batching/shapes';
 import { GnnError } from '../errors';
 import { native, nativeModel, setThreads, type NativeStoreArrays, type PackShape } from '../native';
 import type { ModelConfig } from '../model/config';
-import { readCheckpoint } from '../train/checkpoint';
-import { PlanCache, inputsFor, needsDirections } from '../train/plan';
-import { atomrefOffsets } from '../train/atomref';
-import { checkModelClasses } from '../train/inference';
-import { buildForcePlan, estimateForcePlanBytes, periodicVolume, propertyList, type PredictedProperties, type PropertyName } from '../train/force-evaluator';
+import { PlanCache, inputsFor } from '../train/plan';
+import { openModel } from '../inference/open-model';
+import { buildForcePlan, estimateForcePlanBytes, periodicVolume, propertyList, type PredictedProperties, type PropertyName } from '../inference/force-evaluator';
 import { computeForces } from '../model/forces';
 import type { Plan } from '../train/plan';
 
-export type { PredictedProperties, PropertyName } from '../train/force-evaluator';
+export type { PredictedProperties, PropertyName } from '../inference/force-evaluator';
 
 /** A batch budget: the most graphs, nodes and edges one native forward pass takes. */
 export interface BatchBudget {
@@ -305,8 +303,8 @@ const MiB = 1024 * 1024;
  * pass (unless `warmup: false`).
  */
 export async function createPredictor(checkpointDir: string, options: PredictorOptions = {}): Promise<Predictor> {
-  const ck = readCheckpoint(checkpointDir);
-  const rule = parseGraphRule(ck.graphRule);
+  const model = openModel(checkpointDir);
+  const ck = model.checkpoint;
   const trained = trainingBudget(ck.policyState, ck.batchSize);
   const maxGraphs = positiveInt('maxBatchGraphs', options.maxBatchGraphs, trained.graphs);
   // Batches run unpadded inside the plan, so a node/edge budget above what the
@@ -331,9 +329,9 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
   if (!(delay >= 0 && Number.isFinite(delay))) throw new GnnError('ERR_GNN_ARGUMENT', `maxQueueDelayMs must be a finite number >= 0, got ${delay}`);
   if (options.threads !== undefined) setThreads(options.threads);
   // PaiNN reads edge directions: request stores are built with them and the plans pack them.
-  const directions = needsDirections(ck.config);
+  const directions = model.directions;
   const budgetShape: PackShape = { graphs: budget.graphs, nodes: budget.nodes, edges: budget.edges };
-  const probe = new PlanCache(ck.config, 'float32', Infinity, true, true, directions);
+  const probe = new PlanCache(model.config, 'float32', Infinity, true, true, directions);
   const budgetBytes = probe.estimateBytes(budgetShape);
   const planLimit = positiveInt('planCacheBytes', options.planCacheBytes, budgetBytes + 256 * MiB);
   if (budgetBytes > planLimit) {
@@ -344,14 +342,14 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     );
   }
   // One plan at a time, hard-limited, freed at once when dropped.
-  const cache = new PlanCache(ck.config, 'float32', planLimit, true, true, directions, true);
+  const cache = new PlanCache(model.config, 'float32', planLimit, true, true, directions, true);
   // Force batches: their own plan, built at the first force batch, within the same limit.
   // Its budget is the energy budget, scaled down (all three dimensions alike) when that plan would not fit.
   const forceBudget: BatchBudget = { ...budget };
   {
-    const full = estimateForcePlanBytes(ck.config, budget);
+    const full = estimateForcePlanBytes(model.config, budget);
     if (full > planLimit) {
-      const base = estimateForcePlanBytes(ck.config, { nodes: 0, edges: 0, graphs: 0 });
+      const base = estimateForcePlanBytes(model.config, { nodes: 0, edges: 0, graphs: 0 });
       const f = Math.max(0, (planLimit - base) / (full - base));
       forceBudget.graphs = Math.max(1, Math.floor(budget.graphs * f));
       forceBudget.nodes = Math.max(1, Math.floor(budget.nodes * f));
@@ -369,17 +367,15 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     if (forcePlan && fitsIn(forcePlan.capacity, shape)) return forcePlan;
     const want = oversize ? shape : forceBudget;
     releaseForcePlan();
-    const estimate = estimateForcePlanBytes(ck.config, want);
+    const estimate = estimateForcePlanBytes(model.config, want);
     forcePlanBuilds++;
     if (estimate > planLimit) {
       throw new GnnError('ERR_GNN_PLAN_TOO_LARGE', `a force plan for ${want.nodes} nodes, ${want.edges} edges, ${want.graphs} graphs needs ${estimate} bytes, more than planCacheBytes = ${planLimit}`);
     }
-    forcePlan = buildForcePlan(ck.config, want);
+    forcePlan = buildForcePlan(model.config, want);
     return forcePlan;
   };
-  const refs = ck.atomRefs ? Float64Array.from(ck.atomRefs) : null;
-  const params = ck.params;
-  const numClasses = ck.config.numClasses;
+  const params = model.params;
   const api = nativeModel();
   const pred = new Float32Array(budget.graphs);
 
@@ -431,13 +427,13 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     return new GnnError('ERR_GNN_REQUEST_TOO_LARGE', message);
   };
 
-  const ruleName = ck.graphRule;
+  const ruleName = model.graphRule;
   /** Refuses structure `s` of `n` atoms and `e` edges when it needs a plan (a force plan for force calls) beyond planCacheBytes. */
   const checkStructurePlan = (s: number, id: string, n: number, e: number, force: boolean): void => {
     const b = force ? forceBudget : budget;
     if (n <= b.nodes && e <= b.edges) return; // runs on the budget's plan
     const shape = { nodes: n, edges: e, graphs: 1 };
-    const bytes = force ? estimateForcePlanBytes(ck.config, shape) : cache.estimateBytes(shape);
+    const bytes = force ? estimateForcePlanBytes(model.config, shape) : cache.estimateBytes(shape);
     if (bytes > planLimit) {
       throw tooLarge(
         `structure ${s} ('${id}'): ${n} atoms and ${e.toLocaleString('en-US')} edges under '${ruleName}' need a ${force ? 'force ' : ''}plan of ${(bytes / MiB).toFixed(0)} MiB, ` +
@@ -570,7 +566,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
           continue;
         }
         for (let g = from; g < to; g++, k++) {
-          c.out[item.base + g] = out[k] * ck.targetStd + ck.targetMean + (item.offsets ? item.offsets[g] : 0);
+          c.out[item.base + g] = model.toTarget(out[k], item.offsets ? item.offsets[g] : 0);
         }
         c.remaining -= to - from;
         if (c.remaining === 0) settle(c, undefined, answer(c));
@@ -604,7 +600,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
       const inputs = inputsFor(plan, shape);
       const ids = Int32Array.from({ length: shape.graphs }, (_, i) => i);
       native().packGraphs(arrays, ids, shape, inputs);
-      const offsets = refs ? new Float64Array(shape.graphs) : undefined;
+      const offsets = model.atomRefs ? new Float64Array(shape.graphs) : undefined;
       const wantStress = parts.some((p) => p.item.call.stress !== undefined);
       const volumes = wantStress ? new Float64Array(shape.graphs).fill(1) : undefined;
       let k = 0;
@@ -615,7 +611,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
         }
       }
       const t0 = performance.now();
-      const r = computeForces(plan.handle, inputs, shape, params, { targetMean: ck.targetMean, targetStd: ck.targetStd, offsets }, volumes);
+      const r = computeForces(plan.handle, inputs, shape, params, { targetMean: model.targetMean, targetStd: model.targetStd, offsets }, volumes);
       const forwardMs = performance.now() - t0;
       k = 0;
       let node = 0;
@@ -687,12 +683,12 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
 
   /** Builds a call's graphs (on native workers), checking the request budget as it goes; returns its queue items. */
   const prepare = async (c: Call, structures: readonly Structure[], knownEdges: boolean): Promise<Item[]> => {
-    const build = async (part: readonly Structure[]): Promise<GraphStore> =>
-      (await buildStoreAsync(part, { graph: rule, targetNames: [], maxEdgesPerGraph: maxEdges, maxTotalEdges: Number.MAX_SAFE_INTEGER, source: 'request', directions: directions || c.force })).store;
+    const build = (part: readonly Structure[]): Promise<GraphStore> =>
+      model.requestStoreAsync(part, { maxEdgesPerGraph: maxEdges, maxTotalEdges: Number.MAX_SAFE_INTEGER, source: 'request', directions: c.force });
     const itemOf = (store: GraphStore, base: number): Item => ({
       call: c,
       store,
-      offsets: refs ? atomrefOffsets(store, refs) : null,
+      offsets: model.offsets(store),
       volumes: c.stress ? structures.slice(base, base + store.numGraphs).map(periodicVolume) : null,
       base,
       next: 0,
@@ -742,7 +738,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     // A two-atom molecule through the budget-sized plan: builds the plan, touches its memory, starts the threads.
     const s: Structure = { id: 'warmup', numbers: Uint8Array.from([1, 1]), positions: Float64Array.from([0, 0, 0, 0.74, 0, 0]), cell: null, pbc: [false, false, false], targets: {} };
     const plan = cache.resize(budgetShape);
-    const { store } = await buildStoreAsync([s], { graph: rule, targetNames: [], directions });
+    const store = await model.requestStoreAsync([s]);
     const shape = { graphs: 1, nodes: 2, edges: store.edgeOffset[1] };
     const inputs = inputsFor(plan, shape);
     native().packGraphs(packerArrays(store, new Float64Array(1)), Int32Array.of(0), shape, inputs);
@@ -758,11 +754,11 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
   }
 
   const predictor: Predictor = {
-    target: ck.target,
-    config: ck.config,
-    graphRule: ck.graphRule,
-    step: ck.step,
-    elements: ck.elements ? Object.freeze([...ck.elements]) : null,
+    target: model.target,
+    config: model.config,
+    graphRule: model.graphRule,
+    step: model.step,
+    elements: model.elements,
     budget: Object.freeze({ ...budget }),
     predict: (async (structures: readonly Structure[], callOptions: PredictCallOptions & { properties?: readonly PropertyName[] } = {}): Promise<Float64Array | PredictedProperties> => {
       if (closing) throw new GnnError('ERR_GNN_CLOSED', 'the predictor is closed');
@@ -794,15 +790,15 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
       }
       if (!Array.isArray(structures)) throw new GnnError('ERR_GNN_STRUCTURE', 'structures must be an array');
       if (structures.length === 0) return empty();
-      checkModelClasses(structures, numClasses);
+      model.checkStructures(structures);
       // The data layer's per-structure ceiling first (ERR_GNN_EDGE_LIMIT, as before), then the request budget,
       // from atom counts where the rule gives exact edge counts: nothing is built for a refused call.
-      checkEdgeCeilings(structures, rule, { maxEdgesPerGraph: maxEdges, maxTotalEdges: Number.MAX_SAFE_INTEGER }, 'request');
+      checkEdgeCeilings(structures, model.rule, { maxEdgesPerGraph: maxEdges, maxTotalEdges: Number.MAX_SAFE_INTEGER }, 'request');
       let knownEdges = true;
       let nodes = 0, edges = 0;
       for (let s = 0; s < structures.length; s++) {
         const n = structures[s].numbers.length;
-        const e = edgeBound(n, rule);
+        const e = edgeBound(n, model.rule);
         nodes += n;
         if (e === null) {
           knownEdges = false;

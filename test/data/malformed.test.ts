@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadSource, loadStore } from '../../src/data';
 import { readCheckpoint } from '../../src/train/checkpoint';
-import { loadModel } from '../../src/train/inference';
+import { loadModel } from '../../src/inference/load-model';
 import { GnnError } from '../../src/errors';
 
 const dir = path.resolve(__dirname, '../fixtures/malformed');

@@ -10,7 +10,7 @@ import * as path from 'path';
 import { spawn } from 'child_process';
 import { loadSource } from '../../src/data/source';
 import { train } from '../../src/train/trainer';
-import { loadModel } from '../../src/train/inference';
+import { loadModel } from '../../src/inference/load-model';
 import { createDriver } from '../../src/drive/driver';
 import type { Structure } from '../../src/data';
 import { asePython, runPython } from '../helpers/ase';

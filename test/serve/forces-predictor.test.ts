@@ -11,7 +11,7 @@ import * as path from 'path';
 import { aflowLike, buildStore, qm9Like, type Structure } from '../../src/data';
 import { loadSource } from '../../src/data/source';
 import { train } from '../../src/train/trainer';
-import { loadModel } from '../../src/train/inference';
+import { loadModel } from '../../src/inference/load-model';
 import { createPredictor, type PredictedProperties } from '../../src/serve';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gnn-serve-forces-'));

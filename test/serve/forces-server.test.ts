@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { buildStore, formatExtxyzFrame, qm9Like, type Structure } from '../../src/data';
 import { startServer, type RunningServer } from '../../src/serve';
-import { loadModel } from '../../src/train/inference';
+import { loadModel } from '../../src/inference/load-model';
 import { train } from '../../src/train/trainer';
 import { molecules, smallCheckpoint } from './helpers';
 

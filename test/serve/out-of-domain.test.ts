@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { startServer, type RunningServer } from '../../src/serve';
-import { loadModel } from '../../src/train/inference';
+import { loadModel } from '../../src/inference/load-model';
 import { molecules, smallCheckpoint } from './helpers';
 
 let ck: string;

@@ -1,5 +1,5 @@
 import { createPredictor, type Predictor } from '../../src/serve';
-import { loadModel } from '../../src/train/inference';
+import { loadModel } from '../../src/inference/load-model';
 import { molecules, smallCheckpoint } from './helpers';
 
 let ck: string;

@@ -1,7 +1,7 @@
 import { spawn } from 'child_process';
 import { formatExtxyzFrame } from '../../src/data';
 import { startServer, type RunningServer } from '../../src/serve';
-import { loadModel } from '../../src/train/inference';
+import { loadModel } from '../../src/inference/load-model';
 import { CLI, ensureDist } from '../cli/dist-cli';
 import { molecules, smallCheckpoint } from './helpers';
 

@@ -12,7 +12,7 @@ import * as path from 'path';
 import { loadSource } from '../../src/data';
 import { train } from '../../src/train/trainer';
 import { readCheckpoint } from '../../src/train/checkpoint';
-import { loadModel } from '../../src/train/inference';
+import { loadModel } from '../../src/inference/load-model';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gnnbatch-ckread-'));
 const base = { target: 'U0', model: { kind: 'mpeu' as const, latent: 8, passes: 2 }, policy: 'dynamic' as const, batchSize: 8, seed: 2, skipEval: true };

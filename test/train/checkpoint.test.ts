@@ -12,7 +12,7 @@ import * as path from 'path';
 import { loadSource, type GraphStore } from '../../src/data';
 import { train } from '../../src/train/trainer';
 import { readCheckpoint, writeCheckpoint, fsCheckpointIo, type CheckpointState, type CheckpointIo } from '../../src/train/checkpoint';
-import { loadModel } from '../../src/train/inference';
+import { loadModel } from '../../src/inference/load-model';
 import { GnnError } from '../../src/errors';
 
 let store: GraphStore;

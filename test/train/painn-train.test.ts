@@ -11,7 +11,7 @@ import { loadSource, structuresFromStore, type GraphStore } from '../../src/data
 import { POLICY_NAMES } from '../../src/batching';
 import { train } from '../../src/train/trainer';
 import { readCheckpoint } from '../../src/train/checkpoint';
-import { loadModel } from '../../src/train/inference';
+import { loadModel } from '../../src/inference/load-model';
 import { createPredictor } from '../../src/serve';
 import { runStudy } from '../../src/experiment/study';
 import { registerTrainCommand } from '../../src/cli/train';

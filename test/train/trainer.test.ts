@@ -6,7 +6,7 @@ import { loadSource, qm9Like, type GraphStore } from '../../src/data';
 import { POLICY_NAMES } from '../../src/batching';
 import { train } from '../../src/train/trainer';
 import { readSafetensors } from '../../src/train/safetensors';
-import { loadModel } from '../../src/train/inference';
+import { loadModel } from '../../src/inference/load-model';
 import { readCheckpoint } from '../../src/train/checkpoint';
 import { predictGraphs } from '../../src/train/evaluate';
 import { storeArraysFor } from '../../src/data';

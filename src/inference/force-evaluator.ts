@@ -11,14 +11,14 @@
  * dE/dstrain in Voigt order xx yy zz yz xz xy, computed only for structures
  * periodic along all three cell vectors (null for the others).
  */
-import { buildStore, packerArrays, parseGraphRule, type Structure } from '../data';
+import { packerArrays, type Structure } from '../data';
 import { native, nativeModel, type PackShape } from '../native';
 import type { ModelConfig } from '../model/config';
 import { computeForces } from '../model/forces';
-import { exactShape } from './evaluate';
-import { allocPackOutput, inputsFor, type Plan, type PlanBytesModel } from './plan';
-import { atomrefOffsets } from './atomref';
+import { exactShape } from '../train/evaluate';
+import { allocPackOutput, inputsFor, type Plan, type PlanBytesModel } from '../train/plan';
 import { ArgumentError } from '../errors';
+import type { OpenedModel } from './open-model';
 
 /** What a prediction can return. */
 export type PropertyName = 'energy' | 'forces' | 'stress';
@@ -34,14 +34,7 @@ export interface PredictedProperties {
 }
 
 /** What the evaluator needs of a checkpoint. */
-export interface ForceModel {
-  config: ModelConfig;
-  graphRule: string;
-  params: Float32Array;
-  targetMean: number;
-  targetStd: number;
-  atomRefs: number[] | null;
-}
+export type ForceModel = Pick<OpenedModel, 'config' | 'params' | 'targetMean' | 'targetStd' | 'requestStore' | 'offsets'>;
 
 /** Checks a `properties` list: known names, no duplicates, not empty. */
 export function propertyList(properties: readonly string[]): PropertyName[] {
@@ -116,11 +109,8 @@ export function buildForcePlan(config: ModelConfig, capacity: PackShape): Plan {
 /** Energies, forces and stress with one growing force-pass plan (see the module comment). Not for concurrent use. */
 export class ForceEvaluator {
   private plan: Plan | null = null;
-  private readonly rule;
 
-  constructor(private readonly model: ForceModel) {
-    this.rule = parseGraphRule(model.graphRule);
-  }
+  constructor(private readonly model: ForceModel) {}
 
   /** Frees the plan's native buffers now. */
   release(): void {
@@ -154,9 +144,9 @@ export class ForceEvaluator {
     if (wantForces) out.forces = [];
     if (wantStress) out.stress = [];
     if (structures.length === 0) return out;
-    const { store } = buildStore(structures, { graph: this.rule, targetNames: [], directions: true });
+    const store = this.model.requestStore(structures, { directions: true });
     const arrays = packerArrays(store, new Float64Array(store.numGraphs));
-    const offsets = this.model.atomRefs ? atomrefOffsets(store, Float64Array.from(this.model.atomRefs)) : undefined;
+    const offsets = this.model.offsets(store) ?? undefined;
     const volumes = structures.map(periodicVolume);
     const B = Math.max(1, batchSize);
     for (let start = 0; start < structures.length; start += B) {
