@@ -258,7 +258,7 @@ export function registerStudyCommand(program: Command): void {
     .option('--atomref', 'fit per-element reference values (atomrefs) on every source and learn the residual')
     .option('--no-atomref', 'no atomrefs on any source (default: fitted where they explain the target, i.e. extensive targets such as U0; recorded in results.json)')
     .option('--no-report', 'do not write OUT/report.html at the end (default: the HTML report is written beside results.json when the grid is complete)')
-    .option('--forces', 'the study on force training: every cell trains on energies and forces (MPEU and SchNet; the data needs forces; target: energy where the data has it; docs/study.md "Force study")')
+    .option('--forces', 'the study on force training: every cell trains on energies and forces (MPEU and SchNet; the data needs forces; target: energy where the data has it; PaiNN refused; docs/forces-study.md)')
     .option('--energy-weight <W>', 'with --forces: wE of the loss (default 0.01)', numberOption('--energy-weight'))
     .option('--force-weight <W>', 'with --forces: wF of the loss (default 0.99)', numberOption('--force-weight'))
     .option('--stress-weight <W>', 'with --forces: wS of the loss (default 0; as train --forces takes it)', numberOption('--stress-weight'))

@@ -126,7 +126,14 @@ export function compareForceStudy(forces: StudyResults, energy: StudyResults, o:
   return { cells, pairs, forces: df, energy: de };
 }
 
-const pct = (r: number): string => (Number.isFinite(r) ? `+${(100 * (r - 1)).toFixed(0)}%` : 'n/a');
+/** A ratio to the fastest as a signed difference (`+12%`, `-1%`, `±0%`). */
+const pct = (r: number): string => {
+  if (!Number.isFinite(r)) return 'n/a';
+  const d = Math.round(100 * (r - 1));
+  return d === 0 ? '±0%' : `${d > 0 ? '+' : '-'}${Math.abs(d)}%`;
+};
+/** A ratio above 1 as how much longer (`12%`). */
+const longer = (r: number): string => (Number.isFinite(r) ? `${Math.round(100 * (r - 1))}%` : 'n/a');
 const ms = (x: number): string => (Number.isFinite(x) ? x.toFixed(x >= 100 ? 0 : 1) : 'n/a');
 const other = (s: PolicyStanding | null): string => (s ? `${s.policy} ${pct(s.ratio)}` : '-');
 const agree = (x: number): string => (Number.isFinite(x) ? `${(100 * x).toFixed(0)}%` : 'n/a');
@@ -180,15 +187,19 @@ export function forceComparisonSentences(c: ForceComparison): string[] {
   const f2 = c.cells.map((x) => x.forces.static_2pow?.ratio ?? NaN);
   const e2 = c.cells.map((x) => x.energy.static_2pow?.ratio ?? NaN);
   if (f2.some(Number.isFinite))
-    out.push(`Per graph, static-2pow (the static 2^N baseline) takes ${span(f2, pct)} longer than the pick with forces, ${span(e2, pct)} energy only.`);
+    out.push(`Per graph, static-2pow (the static 2^N baseline) takes ${span(f2, longer)} longer than the pick with forces, ${span(e2, longer)} energy only.`);
   const fs = c.cells.map((x) => x.forces.slowest?.ratio ?? NaN);
   const es = c.cells.map((x) => x.energy.slowest?.ratio ?? NaN);
-  out.push(`The slowest policy takes ${span(fs, pct)} longer per graph than the pick with forces, ${span(es, pct)} energy only.`);
-  const fr = c.cells.filter((x) => !x.forces.tie).map((x) => x.forces.runner_up?.ratio ?? NaN);
+  const slow = [...new Set(c.cells.map((x) => x.forces.slowest?.policy).filter((x): x is string => !!x))];
+  out.push(`The slowest policy (${slow.join(', ')}) takes ${span(fs, longer)} longer per graph than the pick with forces, ${span(es, longer)} energy only.`);
+  const fr = c.cells.map((x) => x.forces.runner_up?.ratio ?? NaN);
   const ties = c.cells.filter((x) => x.forces.tie).length;
+  const runners = [...new Set(c.cells.map((x) => x.forces.runner_up?.policy).filter((x): x is string => !!x))];
   out.push(
-    `With forces the pick leads the runner-up by ${span(fr, pct)} per graph where it is not tied` +
-      `${ties ? ` (${ties} of ${n} cells are ties within the ${(100 * c.forces.margin).toFixed(0)}% margin, broken by compilations, padded work, then median time)` : ''}.`,
+    `With forces the runner-up (${runners.join(', ')}) takes ${span(fr, longer)} longer per graph than the pick` +
+      (ties
+        ? `; in ${ties} of ${n} cells that is a tie: within the ${(100 * c.forces.margin).toFixed(0)}% margin, or not separated by the repetitions (broken by compilations over the planned run, padded work, then median time; docs/study.md).`
+        : '.'),
   );
   out.push(`Training forces costs ${span(c.cells.map((x) => x.force_cost), (x) => `${x.toFixed(2)}x`)} the energy-only time per graph (each with its own pick).`);
   return out;

@@ -135,8 +135,8 @@ export interface StudyOptions {
    */
   learningCheck?: { steps: number; seeds: number; batch?: number };
   /**
-   * The batching study on force training (`study --forces`; docs/study.md,
-   * "Force study"): every cell, and the learning check, trains on energies
+   * The batching study on force training (`study --forces`; the README's
+   * "The study on force training", docs/forces-study.md): every cell, and the learning check, trains on energies
    * and forces (train()'s `forces`: true for the default loss weights, or the
    * weights). Recorded as `grid.forces` (the resolved weights) in
    * results.json; rows gain the force columns (FORCE_COLUMNS). The data needs

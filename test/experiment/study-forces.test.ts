@@ -168,6 +168,22 @@ describe('a force study and its energy twin (qm9-like:300)', () => {
   });
 });
 
+describe('shards of a force study', () => {
+  test('merge into one force study; an energy shard of the same grid is refused', async () => {
+    const dir = tmp();
+    const small = { data: ['qm9-like:300'], models: ['schnet' as const], policies: ['dynamic', 'exact'], batches: [8], steps: 2, reps: 1, evalGraphs: 4 };
+    const s1 = (await runStudy({ ...small, outDir: path.join(dir, 's1'), forces: true, shard: { index: 1, count: 2 } })).results;
+    const s2 = (await runStudy({ ...small, outDir: path.join(dir, 's2'), forces: true, shard: { index: 2, count: 2 } })).results;
+    expect(s1.rows.length + s2.rows.length).toBe(2);
+    const m = mergeStudyResults([{ file: 's1', results: s1 }, { file: 's2', results: s2 }]);
+    expect(m.missing).toEqual([]);
+    expect(m.results.grid.forces).toEqual({ ...DEFAULT_FORCE_WEIGHTS });
+    expect(m.results.rows.map((r) => r.forces)).toEqual([true, true]);
+    const e2 = (await runStudy({ ...small, outDir: path.join(dir, 'e2'), shard: { index: 2, count: 2 } })).results;
+    expect(() => mergeStudyResults([{ file: 's1', results: s1 }, { file: 'e2', results: e2 }])).toThrow(/e2 trained on energy but s1 on energy \+ forces/);
+  });
+});
+
 describe('PaiNN in a force study', () => {
   test('is refused up front with ERR_GNN_STUDY_GRID, before any folder is made', async () => {
     const dir = path.join(tmp(), 'never');
