@@ -353,6 +353,18 @@ export interface NativeModelApi {
   streamBench(mib: number, reps: number): number;
 }
 
+/** The stress term of {@link ForcesAddon.forceLossAndGrad} (arrays of the plan's dtype, volumes Float64Array). */
+export interface StressLossArgs {
+  /** [graphs x 6] target stress (Voigt xx yy zz yz xz xy), the model's units per Å^3; finite where the weight is > 0. */
+  targets: FloatArray;
+  /** [graphs] weight of each graph's squared stress error (0: not scored). */
+  weights: FloatArray;
+  /** [graphs] cell volumes (Å^3). */
+  volumes: Float64Array;
+  /** [graphs x 6] receives the predicted stress (optional). */
+  out?: FloatArray;
+}
+
 /** The force pass (native/addon/forces_binding.cpp; docs/forces.md). */
 export interface ForcesAddon {
   /**
@@ -370,24 +382,38 @@ export interface ForcesAddon {
    * The double backward of the force pass (docs/forces.md), on a plan created
    * with `{ forces: true, forceTraining: true }` (float32 or float64; arrays of
    * the plan's dtype): for per-atom weights `forceWeights` [nodes x 3] (dL/dF
-   * of a force loss), writes d(w . F)/d params into `gradOut` and, when given,
-   * d(sum of the real graphs' energies)/d params into `energyGradOut`. Returns
-   * w . F over the real graphs. ERR_GNN_FORCES_PLAN (plan without
-   * forceTraining), ERR_GNN_DATA_DIRECTIONS, ERR_GNN_UNSUPPORTED (PaiNN).
+   * of a force loss) and, when given, per-graph `stressWeights` [graphs x 6]
+   * (dL/dsigma, Voigt xx yy zz yz xz xy) with the cells' `volumes` [graphs]
+   * (Float64Array, Å^3, > 0 where a real graph's stress weights are not all
+   * 0), writes d(w . F + s . sigma)/d params into `gradOut` and, when given,
+   * d(sum of the real graphs' energies)/d params into `energyGradOut`.
+   * Returns w . F + s . sigma over the real graphs (sigma = (1/V) dE/d
+   * strain). ERR_GNN_FORCES_PLAN (plan without forceTraining),
+   * ERR_GNN_DATA_DIRECTIONS, ERR_GNN_UNSUPPORTED (PaiNN), ERR_GNN_RANGE (a
+   * volume), ERR_GNN_ARGUMENT (stressWeights without volumes).
    */
-  forceGrad(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, forceWeights: FloatArray, gradOut: FloatArray, energyGradOut?: FloatArray): number;
+  forceGrad(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, forceWeights: FloatArray, gradOut: FloatArray, energyGradOut?: FloatArray | null, stressWeights?: FloatArray, volumes?: Float64Array): number;
   /**
-   * Everything a training step on energies and forces needs, in one native
-   * call (forward, force pass, force loss, double backward; no optimiser
+   * Everything a training step on energies, forces and stress needs, in one
+   * native call (forward, force pass, force and stress losses, one double
+   * backward along the force weights and the strains together; no optimiser
    * step), on a plan created with `{ forces: true, forceTraining: true }`, in
    * the model's standardised units: `gradOut` = energyWeight d(energyLoss)/d
-   * params + d(forceLoss)/d params, where energyLoss is lossAndGrad's masked
-   * MSE and forceLoss = sum over the real atoms i of atomWeights[i] |F_i -
-   * targetForces_i|^2 (`targetForces` [nodes x 3], `atomWeights` [nodes];
-   * padding atoms are ignored). Writes the forces to `forcesOut` [nodes x 3]
-   * when given. Arrays of the plan's dtype.
+   * params + d(forceLoss + stressLoss)/d params, where energyLoss is
+   * lossAndGrad's masked MSE, forceLoss = sum over the real atoms i of
+   * atomWeights[i] |F_i - targetForces_i|^2 (`targetForces` [nodes x 3],
+   * `atomWeights` [nodes]; padding atoms are ignored) and, with `stress`,
+   * stressLoss = sum over the real graphs g of stress.weights[g] |sigma_g -
+   * stress.targets_g|^2 over the 6 Voigt components (sigma = (1/V) dE/d
+   * strain; `volumes` > 0 where the weight is > 0; a graph without stress
+   * takes weight 0 and any finite target). Writes the forces to `forcesOut`
+   * [nodes x 3] and sigma to `stress.out` [graphs x 6] when given. Arrays of
+   * the plan's dtype (volumes: Float64Array).
    */
-  forceLossAndGrad(plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, targetForces: FloatArray, atomWeights: FloatArray, energyWeight: number, gradOut: FloatArray, forcesOut?: FloatArray): { energyLoss: number; forceLoss: number };
+  forceLossAndGrad(
+    plan: PlanHandle, inputs: PackOutput, shape: PackShape, params: FloatArray, targetForces: FloatArray, atomWeights: FloatArray, energyWeight: number, gradOut: FloatArray,
+    forcesOut?: FloatArray | null, stress?: StressLossArgs,
+  ): { energyLoss: number; forceLoss: number; stressLoss: number };
 }
 
 /** The native model API (the same addon object, seen through its model part). */

@@ -150,10 +150,10 @@ export function registerTrainCommand(program: Command): void {
     .addOption(new Option('--distributed <mode>', 'mpi: data-parallel training, one rank per process (mpirun, srun --mpi=pmix; detected from the MPI environment when not given) | none (docs/scale-out.md)').choices(['mpi', 'none']))
     .option('--micro-batches <N>', 'gradient accumulation: one step = N batches of the policy, gradients summed in a fixed order, one Adam step (default 1; with MPI the number of ranks, a multiple of it)', intOption('--micro-batches', 1))
     .option('--mpi-timeout <s>', 'with MPI: abort every rank when a step\'s gradient exchange waits longer than this (a rank died or hangs; default GNN_MPI_TIMEOUT_S or 300)', numberOption('--mpi-timeout'))
-    .option('--forces', 'train on energies and forces (the data needs forces; docs/forces.md "Training"): loss = wE MSE(energy) + wF MSE(force components); default target: energy when the data has it')
+    .option('--forces', 'train on energies and forces (the data needs forces; docs/forces.md "Training"): loss = wE MSE(energy) + wF MSE(force components) [+ wS MSE(stress components)]; default target: energy when the data has it')
     .option('--energy-weight <W>', 'with --forces: wE (default 0.01)', numberOption('--energy-weight'))
     .option('--force-weight <W>', 'with --forces: wF (default 0.99)', numberOption('--force-weight'))
-    .option('--stress-weight <W>', 'with --forces: wS (default 0; stress training is not built yet, so only 0 runs)', numberOption('--stress-weight'))
+    .option('--stress-weight <W>', 'with --forces: wS, the weight of the stress MSE over the 3-D periodic structures with a stress (default 0; > 0 needs data with stress, e.g. aflow-like, extxyz stress/virial, ASE .db)', numberOption('--stress-weight'))
     .option('--json', 'print one JSON document')
     .action(async (source: string, o: TrainCliOptions) => {
       // MPI first (every rank runs this command): rank 0 reports, the others are quiet.

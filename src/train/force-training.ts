@@ -7,21 +7,27 @@
  *
  *   L = wE * mean over real graphs (z - z_t)^2
  *     + wF * mean over the real atoms' force components (F - F_t / s)^2
+ *     + wS * mean over the stressed structures' Voigt components (sigma - sigma_t / s)^2
  *
- * with F = -dz/dx the native force pass's output. Forces in the data's units
- * are s F, so both terms are the data-unit MSEs (eV^2 and (eV/Å)^2 for eV
- * data) divided by the same s^2: the ratio wF / wE means what it means in the
+ * with F = -dz/dx and sigma = (1/V) dz/d strain the native force pass's
+ * output. Forces and stress in the data's units are s F and s sigma, so every
+ * term is a data-unit MSE (eV^2, (eV/Å)^2, (eV/Å^3)^2 for eV data) divided by
+ * the same s^2: the ratios wF / wE and wS / wE mean what they mean in the
  * peers' data-unit losses, and a loss of about 1 keeps the energy-only
- * learning rates usable. Atoms of structures without forces (NaN) weigh 0.
+ * learning rates usable. Atoms of structures without forces (NaN) weigh 0;
+ * the stress term scores the 3-D periodic structures with a stress (the
+ * others weigh 0).
  *
  * Gradient: one native `forceLossAndGrad` per batch (forward, force pass,
- * double backward: wE d(energy MSE)/dparams + d(force loss)/dparams, the
- * force term being d(w . F)/dparams for w = dL_F/dF held fixed), then one
+ * double backward: wE d(energy MSE)/dparams + d(force + stress loss)/dparams,
+ * the force and stress terms being d(w . F + q . sigma)/dparams for w =
+ * dL/dF, q = dL/dsigma held fixed: one tangent pass along the atoms' moves and
+ * the cells' strains together), then one
  * `adamUpdate` on the float32 master weights. The step's precision is one
  * switch, {@link FORCE_TRAINING_DTYPE} (float64 widens the weights per step
  * and narrows the gradient for Adam).
  */
-import { native, nativeModel, type AdamStepArgs, type FloatArray, type NativeStoreArrays, type PackOutput, type PackShape } from '../native';
+import { native, nativeModel, type AdamStepArgs, type FloatArray, type NativeStoreArrays, type PackOutput, type PackShape, type StressLossArgs } from '../native';
 import type { BatchSpec } from '../batching';
 import type { GraphStore } from '../data';
 import type { ModelConfig } from '../model/config';
@@ -42,7 +48,7 @@ export interface ForceLossWeights {
   energy: number;
   /** wF: the MSE of the force components. */
   forces: number;
-  /** wS: the stress MSE (periodic structures); only 0 is supported today. */
+  /** wS: the stress MSE (Voigt components of the 3-D periodic structures with a stress). */
   stress: number;
 }
 
@@ -52,24 +58,22 @@ export interface ForceLossWeights {
  * it weighs the energy less still); nequip's 1 : 1 (per-atom energy) puts far
  * more weight on energies than any per-structure loss would. The weights sum
  * to 1, so the loss keeps the energy-only scale. Stress: 0 (not trained unless
- * asked; the stress double backward is not built yet).
+ * asked: `stress: wS` needs data with stress).
  */
 export const DEFAULT_FORCE_WEIGHTS: Readonly<ForceLossWeights> = Object.freeze({ energy: 0.01, forces: 0.99, stress: 0 });
 
-/** Fills and checks loss weights: finite, >= 0, energy or forces > 0; stress > 0 is ERR_GNN_UNSUPPORTED. */
+/** Fills and checks loss weights: finite, >= 0, not all 0 (ERR_GNN_ARGUMENT). */
 export function resolveForceWeights(w: Partial<ForceLossWeights> = {}): ForceLossWeights {
   const out: ForceLossWeights = { ...DEFAULT_FORCE_WEIGHTS, ...Object.fromEntries(Object.entries(w).filter(([, v]) => v !== undefined)) };
   for (const k of ['energy', 'forces', 'stress'] as const)
     if (typeof out[k] !== 'number' || !Number.isFinite(out[k]) || out[k] < 0) throw new ArgumentError(`${k} loss weight must be a finite number >= 0, got ${out[k]}`);
-  if (out.energy === 0 && out.forces === 0) throw new ArgumentError('energy and force loss weights are both 0: nothing to train');
-  if (out.stress > 0)
-    throw new GnnError('ERR_GNN_UNSUPPORTED', `stress weight ${out.stress}: training on stress needs the stress double backward, which is not built yet (docs/forces.md); stress RMSE is still reported when the data has stress`);
+  if (out.energy === 0 && out.forces === 0 && out.stress === 0) throw new ArgumentError('energy, force and stress loss weights are all 0: nothing to train');
   return out;
 }
 
 /** One batch's loss terms (standardised units). */
 export interface ForceBatchLoss {
-  /** wE * energy MSE + wF * force MSE. */
+  /** wE * energy MSE + wF * force MSE + wS * stress MSE. */
   loss: number;
   /** The energy MSE (mean over real graphs). */
   energyMse: number;
@@ -77,6 +81,47 @@ export interface ForceBatchLoss {
   forceMse: number;
   /** Real atoms with force targets in the batch. */
   forceAtoms: number;
+  /** The stress-component MSE (mean over the stressed structures' 6 Voigt components; 0 without a stress term). */
+  stressMse: number;
+  /** Structures of the batch scored by the stress term. */
+  stressGraphs: number;
+}
+
+/** The cell volume (Å^3) of graph g when it is periodic in all three directions, else 0. */
+export function volumeOf(store: Pick<GraphStore, 'cells' | 'pbc'>, g: number): number {
+  if (!store.cells || !store.pbc || !(store.pbc[3 * g] && store.pbc[3 * g + 1] && store.pbc[3 * g + 2])) return 0;
+  const c = store.cells.subarray(9 * g, 9 * g + 9);
+  return Math.abs(c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]));
+}
+
+/** Structures of the store a stress term can score: 3-D periodic, with a finite stress. */
+export function stressGraphCount(store: Pick<GraphStore, 'cells' | 'pbc' | 'stress' | 'numGraphs'>): number {
+  if (!store.stress) return 0;
+  let n = 0;
+  for (let g = 0; g < store.numGraphs; g++) if (volumeOf(store, g) > 0 && Number.isFinite(store.stress[6 * g])) n++;
+  return n;
+}
+
+/** A batch's stress targets, standardised (sigma / s) [graphs x 6] (NaN: none), and its volumes [graphs] (0: not 3-D periodic). */
+export interface PackedStress {
+  targets: Float64Array;
+  volumes: Float64Array;
+}
+
+/**
+ * The packed stress targets of a batch (graph k of `ids` is graph k of the
+ * batch; padding graphs NaN / volume 0), times `scale` (1 / s).
+ */
+export function packedStressTargets(store: Pick<GraphStore, 'cells' | 'pbc' | 'stress'>, ids: Int32Array, shape: PackShape, scale: number, out?: PackedStress): PackedStress {
+  const t = out && out.targets.length >= 6 * shape.graphs ? out.targets.subarray(0, 6 * shape.graphs) : new Float64Array(6 * shape.graphs);
+  const v = out && out.volumes.length >= shape.graphs ? out.volumes.subarray(0, shape.graphs) : new Float64Array(shape.graphs);
+  t.fill(NaN);
+  v.fill(0);
+  ids.forEach((g, k) => {
+    v[k] = volumeOf(store, g);
+    if (store.stress && v[k] > 0) for (let i = 0; i < 6; i++) t[6 * k + i] = store.stress[6 * g + i] * scale;
+  });
+  return { targets: t, volumes: v };
 }
 
 /**
@@ -101,12 +146,14 @@ export function packedForceTargets(store: Pick<GraphStore, 'nodeOffset' | 'force
 export interface ForceWork {
   targets: FloatArray;
   atomWeights: FloatArray;
+  stressTargets: FloatArray;
+  graphWeights: FloatArray;
 }
 
-/** Work arrays for batches of up to `nodes` atoms in `dtype`. */
-export function forceWork(nodes: number, dtype: DType): ForceWork {
+/** Work arrays for batches of up to `nodes` atoms and `graphs` graphs in `dtype`. */
+export function forceWork(nodes: number, dtype: DType, graphs = 0): ForceWork {
   const F = dtype === 'float64' ? Float64Array : Float32Array;
-  return { targets: new F(3 * nodes), atomWeights: new F(nodes) };
+  return { targets: new F(3 * nodes), atomWeights: new F(nodes), stressTargets: new F(6 * graphs), graphWeights: new F(graphs) };
 }
 
 /**
@@ -116,13 +163,16 @@ export function forceWork(nodes: number, dtype: DType): ForceWork {
  * true }`; `inputs` hold the standardised energy targets and the directions;
  * `forceTarget` is {@link packedForceTargets}' (NaN = no target: weight 0).
  * The force MSE is sum w_i |F_i - t_i|^2 with w_i = wF / (3 M) over the M
- * real atoms with targets.
+ * real atoms with targets. With `stress` ({@link packedStressTargets}) and
+ * wS > 0, the stress MSE is sum_g c_g |sigma_g - t_g|^2 with c_g = wS / (6 S)
+ * over the S graphs with a volume and a finite target.
  */
 export function forceBatchLossAndGrad(
   plan: Plan, inputs: PackOutput, shape: PackShape, params: FloatArray, forceTarget: Float64Array,
-  weights: ForceLossWeights, grad: FloatArray, work?: ForceWork,
+  weights: ForceLossWeights, grad: FloatArray, work?: ForceWork, stress?: PackedStress,
 ): ForceBatchLoss {
-  const w = work ?? forceWork(shape.nodes, params instanceof Float64Array ? 'float64' : 'float32');
+  const dtype: DType = params instanceof Float64Array ? 'float64' : 'float32';
+  const w = work && work.graphWeights.length >= shape.graphs ? work : forceWork(shape.nodes, dtype, shape.graphs);
   const t = w.targets.subarray(0, 3 * shape.nodes);
   const aw = w.atomWeights.subarray(0, shape.nodes);
   let atoms = 0;
@@ -134,9 +184,25 @@ export function forceBatchLossAndGrad(
   }
   const k = atoms > 0 ? weights.forces / (3 * atoms) : 0;
   for (let i = 0; i < shape.nodes; i++) aw[i] *= k;
-  const r = native().forceLossAndGrad(plan.handle, inputs, shape, params, t, aw, weights.energy, grad);
+  let stressArgs: StressLossArgs | undefined;
+  let sGraphs = 0, c = 0;
+  if (stress && weights.stress > 0) {
+    const st = w.stressTargets.subarray(0, 6 * shape.graphs);
+    const gw = w.graphWeights.subarray(0, shape.graphs);
+    for (let g = 0; g < shape.graphs; g++) {
+      const has = stress.volumes[g] > 0 && stress.targets.subarray(6 * g, 6 * g + 6).every(Number.isFinite);
+      gw[g] = has ? 1 : 0;
+      if (has) sGraphs++;
+      for (let i = 0; i < 6; i++) st[6 * g + i] = has ? stress.targets[6 * g + i] : 0;
+    }
+    c = sGraphs > 0 ? weights.stress / (6 * sGraphs) : 0;
+    for (let g = 0; g < shape.graphs; g++) gw[g] *= c;
+    if (sGraphs > 0) stressArgs = { targets: st, weights: gw, volumes: stress.volumes.subarray(0, shape.graphs) };
+  }
+  const r = native().forceLossAndGrad(plan.handle, inputs, shape, params, t, aw, weights.energy, grad, null, stressArgs);
   const forceMse = k > 0 ? r.forceLoss / weights.forces : 0;
-  return { loss: weights.energy * r.energyLoss + r.forceLoss, energyMse: r.energyLoss, forceMse, forceAtoms: atoms };
+  const stressMse = c > 0 ? r.stressLoss / weights.stress : 0;
+  return { loss: weights.energy * r.energyLoss + r.forceLoss + r.stressLoss, energyMse: r.energyLoss, forceMse, forceAtoms: atoms, stressMse, stressGraphs: sGraphs };
 }
 
 /** Options of {@link ForceEngine}. */
@@ -165,6 +231,7 @@ export class ForceEngine implements Engine {
   private readonly grad: FloatArray;
   private readonly grad32: Float32Array;
   private targets = new Float64Array(0);
+  private stress: PackedStress = { targets: new Float64Array(0), volumes: new Float64Array(0) };
   private work: ForceWork | null = null;
   /** The last step's loss terms. */
   last: ForceBatchLoss | null = null;
@@ -178,6 +245,11 @@ export class ForceEngine implements Engine {
   ) {
     if (!arrays.direction) throw new GnnError('ERR_GNN_DATA_DIRECTIONS', 'force training needs the edge direction vectors: build the store with directions: true (or withDirections)');
     if (!store.forces && o.weights.forces > 0) throw new GnnError('ERR_GNN_DATA_TARGET', 'force training: the store has no forces (build it from data with forces: extxyz forces:R:3, ASE .db, rmd17, qm9-like, aflow-like)');
+    if (o.weights.stress > 0 && stressGraphCount(store) === 0)
+      throw new GnnError(
+        'ERR_GNN_DATA_TARGET',
+        `stress weight ${o.weights.stress}: the data has no stress to train on (${store.stress ? 'no structure is 3-D periodic with a finite stress' : 'no stress column'}); stress needs periodic structures with a stress: extxyz stress/virial, ASE .db, aflow-like`,
+      );
     this.dtype = o.dtype ?? FORCE_TRAINING_DTYPE;
     const P = state.params.length;
     this.stepParams = this.dtype === 'float64' ? new Float64Array(P) : state.params;
@@ -198,8 +270,9 @@ export class ForceEngine implements Engine {
     this.plan = { capacity, handle, inputs, bytes: nativeModel().planInfo(handle).bytes, buildMs: ms };
     this.builds++;
     this.buildMs += ms;
-    this.work = forceWork(capacity.nodes, this.dtype);
+    this.work = forceWork(capacity.nodes, this.dtype, capacity.graphs);
     this.targets = new Float64Array(3 * capacity.nodes);
+    this.stress = { targets: new Float64Array(6 * capacity.graphs), volumes: new Float64Array(capacity.graphs) };
     return this.plan;
   }
 
@@ -217,10 +290,11 @@ export class ForceEngine implements Engine {
     native().packGraphs(this.arrays, spec.graphIds, spec.shape, inputs);
     const s = this.o.targetStd > 0 ? this.o.targetStd : 1;
     const target = packedForceTargets(this.store, spec.graphIds, spec.shape, 1 / s, this.targets);
+    const stress = this.o.weights.stress > 0 ? packedStressTargets(this.store, spec.graphIds, spec.shape, 1 / s, this.stress) : undefined;
     const tp = process.hrtime.bigint();
     if (this.stepParams !== this.state.params) (this.stepParams as Float64Array).set(this.state.params);
-    const r = forceBatchLossAndGrad(plan, inputs, spec.shape, this.stepParams, target, this.o.weights, this.grad, this.work ?? undefined);
-    if (!Number.isFinite(r.loss)) throw new GnnError('ERR_GNN_NONFINITE', `loss is not finite (${r.loss}; energy MSE ${r.energyMse}, force MSE ${r.forceMse}): training diverged; parameters were left unchanged`);
+    const r = forceBatchLossAndGrad(plan, inputs, spec.shape, this.stepParams, target, this.o.weights, this.grad, this.work ?? undefined, stress);
+    if (!Number.isFinite(r.loss)) throw new GnnError('ERR_GNN_NONFINITE', `loss is not finite (${r.loss}; energy MSE ${r.energyMse}, force MSE ${r.forceMse}, stress MSE ${r.stressMse}): training diverged; parameters were left unchanged`);
     if (this.grad !== this.grad32) this.grad32.set(this.grad);
     const gradNorm = nativeModel().adamUpdate(this.state.params, this.grad32, this.state.m, this.state.v, adam);
     this.last = r;
@@ -276,12 +350,6 @@ export interface EvaluateForcesArgs {
   /** Raw energy target per graph (index = graph id; NaN = none). */
   energy: Float64Array;
   batchSize: number;
-}
-
-function volumeOf(store: GraphStore, g: number): number {
-  if (!store.cells || !store.pbc || !(store.pbc[3 * g] && store.pbc[3 * g + 1] && store.pbc[3 * g + 2])) return 0;
-  const c = store.cells.subarray(9 * g, 9 * g + 9);
-  return Math.abs(c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]));
 }
 
 /**

@@ -175,7 +175,7 @@ describe('force-training plans', () => {
     const wt = Math.max(K * H, K * C, H * C, C * R, C * C); // the weight-transpose scratch (no twin)
     const graphStart = 8 * (shape.graphs + 1);
     const invCnt = 8 * shape.nodes; // no tangent: depends on the graph only
-    const extra = 8 * (shape.edges + 6 * shape.nodes); // distance tangents, forces, force-loss weights
+    const extra = 8 * (shape.edges + 6 * shape.nodes + 12 * shape.graphs); // distance tangents, forces, force-loss weights, strain derivative and strain weights
     expect(training - forces).toBe(energy - 8 * wt - graphStart - invCnt + extra);
   });
 

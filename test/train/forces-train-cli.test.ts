@@ -22,7 +22,14 @@ test('--forces on aflow-like trains the total energy and reports the stress RMSE
   expect(text).toMatch(/test stress RMSE\s+[\d.]+/);
 }, 120_000);
 
-test('weights without --forces, and a stress weight, are refused', async () => {
+test('--forces --stress-weight on aflow-like trains on stress too', async () => {
+  const doc = JSON.parse(await run([...base.slice(0, 1), 'aflow-like:40', ...base.slice(1), '--forces', '--graph', 'cutoff:4', '--stress-weight', '100', '--json']));
+  expect(doc.force_training.weights).toEqual({ energy: 0.01, forces: 0.99, stress: 100 });
+  expect(doc.force_training.test.stress_structures).toBeGreaterThan(0);
+  expect(Number.isFinite(doc.force_training.test.stress_rmse)).toBe(true);
+}, 120_000);
+
+test('weights without --forces, and a stress weight on data without stress, are refused', async () => {
   await expect(run([...base.slice(0, 1), 'qm9-like:40', ...base.slice(1), '--force-weight', '2'])).rejects.toThrow(/need --forces/);
-  await expect(run([...base.slice(0, 1), 'qm9-like:40', ...base.slice(1), '--forces', '--stress-weight', '1'])).rejects.toMatchObject({ code: 'ERR_GNN_UNSUPPORTED' });
+  await expect(run([...base.slice(0, 1), 'qm9-like:40', ...base.slice(1), '--forces', '--stress-weight', '1'])).rejects.toMatchObject({ code: 'ERR_GNN_DATA_TARGET', message: expect.stringMatching(/no stress/) });
 }, 60_000);

@@ -34,7 +34,8 @@ program::Shape shapeOf(const BatchInputs<T>& b) {
 }  // namespace
 
 template <class T>
-double forceGrad(Plan<T>& p, const T* params, const BatchInputs<T>& b, const T* w, T* grad, T* energyGrad) {
+double forceGrad(Plan<T>& p, const T* params, const BatchInputs<T>& b, const T* w, T* grad, T* energyGrad,
+                 const T* stressW, const double* volumes) {
   checkForceTraining(p, b, "forceGrad");
   if (p.profile) { p.profShape = b.shape; p.profReal = realCounts(b); }
   DenormalGuard ftz;
@@ -42,9 +43,15 @@ double forceGrad(Plan<T>& p, const T* params, const BatchInputs<T>& b, const T* 
   const program::Shape s = shapeOf(b);
   const int64_t P = p.layout.total;
   program::forward<T>(x, p.cfg, p.layout, params, s);
-  program::forwardTangent<T>(x, p.cfg, p.layout, params, s, w);
+  T* q = nullptr;
+  if (stressW) {
+    q = x.buf(program::kBufForceQ);
+    auto ph = x.phase(kProfForces);
+    x.strainWeights(kSiteStressLoss, s.G, stressW, volumes, q);
+  }
+  program::forwardTangent<T>(x, p.cfg, p.layout, params, s, w, q);
   program::backwardDual<T>(x, p.cfg, p.layout, params, grad, energyGrad, (T)0, s);
-  // d(w . F)/d theta = -d/d theta (w . dE/dx) = -(the tangent gradient).
+  // d(w . F + q . W)/d theta = -(the tangent gradient).
   for (int64_t i = 0; i < P; ++i) grad[i] = -grad[i];
   const T* predT = x.buf(program::kBufTPred);
   double wF = 0;
@@ -56,26 +63,33 @@ double forceGrad(Plan<T>& p, const T* params, const BatchInputs<T>& b, const T* 
 
 template <class T>
 ForceLossResult forceLossAndGrad(Plan<T>& p, const T* params, const BatchInputs<T>& b, const T* targetForces,
-                                 const T* atomWeights, double energyWeight, T* grad, T* forcesOut) {
+                                 const T* atomWeights, double energyWeight, T* grad, T* forcesOut,
+                                 const StressTerm<T>& stress) {
   checkForceTraining(p, b, "forceLossAndGrad");
   if (p.profile) { p.profShape = b.shape; p.profReal = realCounts(b); }
   DenormalGuard ftz;
   detail::CpuExec<T> x{p, b};
   const program::Shape s = shapeOf(b);
   const int64_t P = p.layout.total;
+  const bool withStress = stress.graphWeights != nullptr;
   T* F = x.buf(program::kBufForceF);
   T* w = x.buf(program::kBufForceW);
+  T* Wst = withStress ? x.buf(program::kBufForceStrain) : (T*)nullptr;
+  T* q = withStress ? x.buf(program::kBufForceQ) : (T*)nullptr;
   ForceLossResult r;
   program::forward<T>(x, p.cfg, p.layout, params, s);
   r.energyLoss = x.loss;
-  program::forces<T>(x, p.cfg, p.layout, params, s, F, (T*)nullptr);
+  program::forces<T>(x, p.cfg, p.layout, params, s, F, Wst);
   {
     auto ph = x.phase(kProfForces);
     r.forceLoss = x.forceLoss(kSiteForceLoss, s.N, realCounts(b).nodes, F, targetForces, atomWeights, w);
+    if (withStress)
+      r.stressLoss = x.stressLoss(kSiteStressLoss, s.G, Wst, stress.volumes, stress.target, stress.graphWeights, stress.out, q);
   }
-  program::forwardTangent<T>(x, p.cfg, p.layout, params, s, w);
+  // One tangent along the force weights and the strains together.
+  program::forwardTangent<T>(x, p.cfg, p.layout, params, s, w, q);
   // Seed tangent -energyWeight dLoss/dr2: the tangent gradient is then
-  // -(d(w . F)/dtheta + energyWeight dLoss/dtheta).
+  // -(d(w . F + q . W)/dtheta + energyWeight dLoss/dtheta).
   program::backwardDual<T>(x, p.cfg, p.layout, params, grad, (T*)nullptr, (T)(-energyWeight), s);
   for (int64_t i = 0; i < P; ++i) grad[i] = -grad[i];
   if (forcesOut && s.N > 0) std::memcpy(forcesOut, F, sizeof(T) * 3 * (size_t)s.N);
@@ -84,9 +98,10 @@ ForceLossResult forceLossAndGrad(Plan<T>& p, const T* params, const BatchInputs<
 }
 
 #define GNN_INST(T)                                                                                             \
-  template double forceGrad<T>(Plan<T>&, const T*, const BatchInputs<T>&, const T*, T*, T*);                  \
+  template double forceGrad<T>(Plan<T>&, const T*, const BatchInputs<T>&, const T*, T*, T*, const T*,        \
+                               const double*);                                                            \
   template ForceLossResult forceLossAndGrad<T>(Plan<T>&, const T*, const BatchInputs<T>&, const T*, const T*, \
-                                               double, T*, T*);
+                                               double, T*, T*, const StressTerm<T>&);
 GNN_INST(float)
 GNN_INST(double)
 #undef GNN_INST

@@ -125,6 +125,8 @@ const KernelSiteInfo kKernelSites[] = {
     {"dbl.bwd.edge.csr_tan", kRowEdge, false},
     {"dbl.bwd.embed_tan", kRowNode, false},
     {"force.loss", kRowNode, false},
+    {"dbl.strain_tan", kRowEdge, false},
+    {"force.stress_loss", kRowGraph, false},
 };
 static_assert(sizeof(kKernelSites) / sizeof(kKernelSites[0]) == kSiteCount, "one kKernelSites row per KernelSite");
 

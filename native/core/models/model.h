@@ -100,10 +100,11 @@ enum KernelSite {
   // aggregation and pooling, the tangent seed, the readout's hidden tangent,
   // the tangent backward's input-gradient and weight-gradient products (edge
   // rows, node rows), its message gather and scatter, CSR sums and embedding
-  // backward, and forceLossAndGrad's force loss.
+  // backward, and forceLossAndGrad's force loss; then the stress part of the
+  // distances' tangent (a homogeneous strain per graph) and the stress loss.
   kSiteTanDist, kSiteTanRbf, kSiteTanEdgeGemm, kSiteTanNodeGemm, kSiteTanAggregate, kSiteTanPool, kSiteTanSeed,
   kSiteTanDr1, kSiteTanEdgeDx, kSiteTanNodeDx, kSiteTanEdgeDw, kSiteTanNodeDw, kSiteTanMsgDf2, kSiteTanMsgDhs,
-  kSiteTanCsr, kSiteTanEmbedBwd, kSiteForceLoss,
+  kSiteTanCsr, kSiteTanEmbedBwd, kSiteForceLoss, kSiteTanStrain, kSiteStressLoss,
   kSiteCount
 };
 // What a kernel's rows are (its padding share is that dimension's padding).
@@ -228,26 +229,49 @@ double forcesStep(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* energ
 
 // The double backward of the force pass (forces.cpp, program_tangent.h,
 // docs/forces.md), float32 and float64, on a plan built with force training:
-// for fixed per-atom weights w [nodes x 3] (w = dL/dF of a force loss), writes
-// d(w . F)/d params into grad [layout.total] and, when energyGrad is non-null,
-// d(sum of the real graphs' energies)/d params. Returns w . F over the real
-// graphs. (Forward-over-reverse: the program's forward and backward with
-// tangents, the distances' tangent being their change along w.)
+// for fixed per-atom weights w [nodes x 3] (w = dL/dF of a force loss) and,
+// when stressW is non-null, per-graph stress weights stressW [graphs x 6]
+// (dL/dsigma, Voigt xx yy zz yz xz xy) with the cells' volumes [graphs]
+// (> 0 where the graph is real and its weights are not all 0), writes
+// d(w . F + stressW . sigma)/d params into grad [layout.total] and, when
+// energyGrad is non-null, d(sum of the real graphs' energies)/d params.
+// Returns w . F + stressW . sigma over the real graphs (sigma = (1/V) dE/d
+// strain). (Forward-over-reverse: the program's forward and backward with
+// tangents, the distances' tangent being their change when the atoms move
+// along w and each cell with its atoms is strained by stressW / V.)
 template <class T>
-double forceGrad(Plan<T>& p, const T* params, const BatchInputs<T>& b, const T* w, T* grad, T* energyGrad);
+double forceGrad(Plan<T>& p, const T* params, const BatchInputs<T>& b, const T* w, T* grad, T* energyGrad,
+                 const T* stressW = nullptr, const double* volumes = nullptr);
 
-// What a training step on energies and forces needs, in one call (forces.cpp):
-// the forward, the force pass, the force loss
+// The stress term of forceLossAndGrad (all null / 0: no stress term):
+//   stressLoss = sum over real graphs g with graphWeights[g] > 0 of
+//                graphWeights[g] sum_v (sigma_gv - targetStress_gv)^2
+// over the 6 Voigt components (sigma = (1/V_g) dE/d strain, the model's
+// units per Å^3); volumes (Å^3) > 0 for those graphs. sigma is written to
+// stressOut [graphs x 6] when non-null (0 for padding graphs).
+template <class T>
+struct StressTerm {
+  const T* target = nullptr;        // [graphs x 6]
+  const T* graphWeights = nullptr;  // [graphs]
+  const double* volumes = nullptr;  // [graphs]
+  T* out = nullptr;                 // [graphs x 6], optional
+};
+
+// What a training step on energies, forces and stress needs, in one call
+// (forces.cpp): the forward, the force pass (with the strain derivative when
+// there is a stress term), the force loss
 //   forceLoss = sum over atoms i of a_i |F_i - F*_i|^2   (a = atomWeights [nodes], F* = targetForces [nodes x 3])
-// and grad = energyWeight d(energyLoss)/d params + d(forceLoss)/d params,
-// energyLoss being the forward's masked MSE (lossAndGrad's). Forces are
-// written to forcesOut [nodes x 3] when non-null. All in the model's
-// (standardised) units.
+// the stress loss (StressTerm), and grad = energyWeight d(energyLoss)/d params
+// + d(forceLoss + stressLoss)/d params, energyLoss being the forward's masked
+// MSE (lossAndGrad's): one tangent pass along the force weights and the
+// strains together. Forces are written to forcesOut [nodes x 3] when
+// non-null. All in the model's (standardised) units.
 struct ForceLossResult {
-  double energyLoss = 0, forceLoss = 0;
+  double energyLoss = 0, forceLoss = 0, stressLoss = 0;
 };
 template <class T>
 ForceLossResult forceLossAndGrad(Plan<T>& p, const T* params, const BatchInputs<T>& b, const T* targetForces,
-                                 const T* atomWeights, double energyWeight, T* grad, T* forcesOut);
+                                 const T* atomWeights, double energyWeight, T* grad, T* forcesOut,
+                                 const StressTerm<T>& stress = StressTerm<T>());
 
 }  // namespace gnn

@@ -521,6 +521,31 @@ struct CpuExec {
     }
   }
 
+  // The stress part of the distances' tangent: each graph's cell strained
+  // with its atoms (r_k -> (I + eps Q_g) r_k, Q_g symmetric with Voigt
+  // entries q[g]) changes d_k by eps d_k u_k^T Q_g u_k; the tangent of
+  // q . (dE/d strain) is that change, so (program_tangent.h's sign) ddT[k] -=
+  // d_k sum_v q[g,v] u_a(v) u_b(v), over the graph's edges (receiver order;
+  // one thread per graph, fixed order). Padding edges (d = 0, u = 0) get 0.
+  void strainTangent(int site, int64_t G, const T* q, T* ddT) {
+    const int64_t E = b.shape.edges;
+    KScope<T> ks(p, site, -1, E, 6, 0, 14.0 * E, sizeof(T) * (6.0 * E + 6.0 * G) + 8.0 * G);
+    const T* u = b.direction;
+    static constexpr int kA[6] = {0, 1, 2, 1, 0, 0}, kB[6] = {0, 1, 2, 2, 2, 1};
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+    for (int64_t g = 0; g < G; ++g) {
+      const T* qg = q + 6 * g;
+      if (qg[0] == (T)0 && qg[1] == (T)0 && qg[2] == (T)0 && qg[3] == (T)0 && qg[4] == (T)0 && qg[5] == (T)0) continue;
+      const int64_t k0 = b.recvPtr[p.graphStart[g]], k1 = b.recvPtr[p.graphStart[g + 1]];
+      for (int64_t k = k0; k < k1; ++k) {
+        const T* uk = u + 3 * k;
+        T s = 0;
+        for (int v = 0; v < 6; ++v) s += qg[v] * uk[kA[v]] * uk[kB[v]];
+        ddT[k] -= b.distance[k] * s;
+      }
+    }
+  }
+
   // rbfT[k,j] = rbf[k,j] (-2 gamma (d_k - spacing j)) ddT[k].
   void rbfTangent(int site, int64_t E, int64_t K, T gamma, T step, const T* rbf, const T* ddT, T* rbfT) {
     KScope<T> ks(p, site, -1, E, K, 0, 4.0 * E * K, sizeof(T) * (2.0 * E * K + 2.0 * E));
@@ -649,6 +674,43 @@ struct CpuExec {
 #pragma omp simd
         for (int64_t j = 0; j < C; ++j) o[j] += s * (gt[j] * f[j] + g[j] * ft[j]);
       }
+    }
+  }
+
+  // The stress loss of forceLossAndGrad: sigma_g = W_g / V_g (W: the strain
+  // derivative), loss = sum over real graphs with c_g > 0 of c_g |sigma_g -
+  // sigma*_g|^2 (6 Voigt components) and the strain weights q_g = dL/dW_g =
+  // 2 c_g (sigma_g - sigma*_g) / V_g (0 elsewhere); sigmaOut (optional) gets
+  // sigma of the real graphs with a volume, else 0. Fixed order, one thread: O(G).
+  double stressLoss(int site, int64_t G, const T* W, const double* vol, const T* target, const T* c, T* sigmaOut, T* q) {
+    KScope<T> ks(p, site, -1, G, 6, 0, 30.0 * G, sizeof(T) * (31.0 * G) + 8.0 * G);
+    double loss = 0;
+    for (int64_t g = 0; g < G; ++g) {
+      const bool real = b.mask[g] > 0;
+      const double V = real && vol ? vol[g] : 0;
+      const bool scored = real && c && c[g] > (T)0 && V > 0;
+      for (int v = 0; v < 6; ++v) {
+        const T sg = V > 0 ? (T)((double)W[6 * g + v] / V) : (T)0;
+        if (sigmaOut) sigmaOut[6 * g + v] = sg;
+        if (scored) {
+          const T d = sg - target[6 * g + v];
+          loss += (double)c[g] * (double)d * (double)d;
+          q[6 * g + v] = (T)(2.0 * (double)c[g] * (double)d / V);
+        } else {
+          q[6 * g + v] = (T)0;
+        }
+      }
+    }
+    return loss;
+  }
+
+  // Strain weights from stress weights: q_g = s_g / V_g for the real graphs
+  // (0 for the others). O(G).
+  void strainWeights(int site, int64_t G, const T* s, const double* vol, T* q) {
+    KScope<T> ks(p, site, -1, G, 6, 0, 6.0 * G, sizeof(T) * (12.0 * G) + 8.0 * G);
+    for (int64_t g = 0; g < G; ++g) {
+      const bool real = b.mask[g] > 0 && vol[g] > 0;
+      for (int v = 0; v < 6; ++v) q[6 * g + v] = real ? (T)((double)s[6 * g + v] / vol[g]) : (T)0;
     }
   }
 

@@ -112,7 +112,7 @@ enum Buf : int {
   // forces and force-loss weights of forceLossAndGrad.
   kBufTDist, kBufTRbf, kBufTH, kBufTE, kBufTA1, kBufTF1, kBufTF2, kBufTHs, kBufTAgg, kBufTU1, kBufTR1, kBufTR2,
   kBufTPred, kBufTPs, kBufTPr, kBufTDh, kBufTDhNew, kBufTDe, kBufTDpre1, kBufTDA, kBufTDB, kBufTDPs, kBufTDPr,
-  kBufTDhs, kBufTDagg, kBufTDu, kBufTDr1, kBufTDr2, kBufForceF, kBufForceW, kBufCount
+  kBufTDhs, kBufTDagg, kBufTDu, kBufTDr1, kBufTDr2, kBufForceF, kBufForceW, kBufForceStrain, kBufForceQ, kBufCount
 };
 
 // Which force buffers a plan holds: none, the force pass's, or the force
@@ -193,6 +193,7 @@ inline double bufElems(const ModelConfig& c, const PackShape& cap, Buf b, int fo
     if (forces < kForcesTraining) return 0;
     if (b == kBufTDist) return (double)cap.edges;
     if (b == kBufForceF || b == kBufForceW) return 3.0 * (double)cap.nodes;
+    if (b == kBufForceStrain || b == kBufForceQ) return 6.0 * (double)cap.graphs;
     return bufElems(c, cap, tangentTwin(b), kForcesNone);
   }
   const double N = (double)cap.nodes, E = (double)cap.edges, G = (double)cap.graphs, C = c.latent, H = 2.0 * C,

@@ -18,6 +18,7 @@
 // Executor ops beyond program.h's (CpuExec only; the CUDA executor does not
 // instantiate these functions):
 //   distTangent(site, E, w, ddT)                    ddT[k] = u_k . (w[snd] - w[rcv])
+//   strainTangent(site, G, q, ddT)                  ddT[k] -= d_k sum_v q[g(k),v] u_a(v) u_b(v)
 //   rbfTangent(site, E, K, gamma, spacing, rbf, ddT, rbfT)
 //   aggregateTangent(site, pass, N, C, f2, f2T, hs, hsT, invCnt, aggT)
 //   poolTangent(site, r2T, predT)
@@ -37,9 +38,16 @@ namespace gnn {
 namespace program {
 
 // After forward() on the same batch: the tangents of every activation along
-// w [N x 3] (kBufTDist, kBufTRbf, kBufTH, ... kBufTPred).
+// w [N x 3] (kBufTDist, kBufTRbf, kBufTH, ... kBufTPred) and, when q [G x 6]
+// is non-null, along the per-graph strains q (Voigt weights of the strain
+// derivative, q_g = dL/d(dE/d strain_g)): the edge vectors' tangent is then
+// dr_k' = (w[snd] - w[rcv]) - Q_g r_k (Q_g symmetric with Voigt entries q_g,
+// off-diagonal q_v on both entries' sum: u^T Q u = sum_v q_v u_a u_b), so
+// the tangent of the summed energies is -(w . F + q . dE/d strain) and the
+// dual backward's parameter gradient, negated, is d(w . F + q . W)/dtheta.
 template <class T, class X>
-void forwardTangent(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, const Shape& s, const T* w) {
+void forwardTangent(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, const Shape& s, const T* w,
+                    const T* q = nullptr) {
   const int64_t N = s.N, E = s.E, C = c.latent, H = 2 * C, K = c.basis, R = c.readoutHidden;
   const bool mpeu = c.kind == ModelKind::MPEU;
   ModelW<T> W = bindWeights<T>(c, L, const_cast<T*>(params));
@@ -48,6 +56,7 @@ void forwardTangent(X& x, const ModelConfig& c, const ParamLayout& L, const T* p
   T* rbfT = x.buf(kBufTRbf);
   T* ddT = x.buf(kBufTDist);
   x.distTangent(kSiteTanDist, E, w, ddT);
+  if (q) x.strainTangent(kSiteTanStrain, s.G, q, ddT);
   x.rbfTangent(kSiteTanRbf, E, K, (T)c.rbfGamma, (T)c.rbfSpacing, rbf, ddT, rbfT);
   const T* h = x.buf(kBufH);
   T* hT = x.buf(kBufTH);
