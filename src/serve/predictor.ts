@@ -11,7 +11,10 @@
  * less than a full batch while other calls are still being turned into graphs,
  * it waits for them up to `maxQueueDelayMs`; a lone caller never waits. A call
  * larger than the budget is split across batches; a single graph larger than
- * the budget runs alone (and grows the plan once, counted in `stats()`).
+ * the budget runs alone (and grows the plan once, counted in `stats()`). The
+ * queue and these rules live in ./micro-batcher.ts (tested without the
+ * addon); this file adds the request budget, the plans and the native passes.
+ * The checkpoint is opened by ../inference/open-model.ts, as for loadModel.
  *
  * Every batch runs unpadded through one plan allocated at the budget at
  * creation (reused by capacity), so a changing request mix never rebuilds
@@ -36,18 +39,14 @@ import { native, nativeModel, setThreads, type NativeStoreArrays, type PackShape
 import type { ModelConfig } from '../model/config';
 import { PlanCache, inputsFor } from '../train/plan';
 import { openModel } from '../inference/open-model';
+import { MicroBatcher, type Batch, type BatchBudget, type BatchPart, type QueueItem } from './micro-batcher';
 import { buildForcePlan, estimateForcePlanBytes, periodicVolume, propertyList, type PredictedProperties, type PropertyName } from '../inference/force-evaluator';
 import { computeForces } from '../model/forces';
 import type { Plan } from '../train/plan';
 
 export type { PredictedProperties, PropertyName } from '../inference/force-evaluator';
 
-/** A batch budget: the most graphs, nodes and edges one native forward pass takes. */
-export interface BatchBudget {
-  graphs: number;
-  nodes: number;
-  edges: number;
-}
+export type { BatchBudget } from './micro-batcher';
 
 /** Options of {@link createPredictor}. */
 export interface PredictorOptions {
@@ -245,24 +244,15 @@ interface Call {
 }
 
 /** A queued part of a call: the graphs of one built store (a call has one, or one per chunk under cutoff rules). */
-interface Item {
-  call: Call;
-  store: GraphStore;
+interface Item extends QueueItem<Call, GraphStore> {
   offsets: Float64Array | null;
   /** Cell volumes of the store's graphs (null: not 3-D periodic), for force calls asking for stress. */
   volumes: (number | null)[] | null;
   /** Index in the call's results of the store's first graph. */
   base: number;
-  /** Next graph of this store to schedule. */
-  next: number;
-  enqueuedAt: number;
 }
 
-interface Part {
-  item: Item;
-  from: number;
-  to: number;
-}
+type Part = BatchPart<Item>;
 
 /**
  * The budget of the checkpoint's training batches: its policy's largest padded
@@ -379,14 +369,9 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
   const api = nativeModel();
   const pred = new Float32Array(budget.graphs);
 
-  const queue: Item[] = [];
-  let preparing = 0;
-  let running = false;
   let closing = false;
   let closed = false;
   let queuedEdges = 0;
-  let timer: NodeJS.Timeout | null = null;
-  let drained: (() => void) | null = null;
   const stats: Omit<PredictorStats, 'queueDepth' | 'queuedEdges' | 'planBuilds' | 'planBytes'> = {
     requests: 0,
     rejected: 0,
@@ -400,8 +385,6 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     forceGraphs: 0,
   };
 
-  const depth = (): number => new Set(queue.map((it) => it.call)).size + preparing;
-
   const settle = (c: Call, err: unknown, value?: Float64Array | PredictedProperties): void => {
     if (c.settled) return;
     c.settled = true;
@@ -409,7 +392,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     c.edges = 0;
     if (c.signal && c.onAbort) c.signal.removeEventListener('abort', c.onAbort);
     // Its remaining graphs leave the queue (they will not run).
-    for (let i = queue.length - 1; i >= 0; i--) if (queue[i].call === c) queue.splice(i, 1);
+    batcher.remove(c);
     if (err !== undefined) c.reject(err);
     else c.resolve(value as Float64Array | PredictedProperties);
   };
@@ -457,46 +440,6 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     }
   };
 
-  /**
-   * Takes graphs from the head of the queue up to the budget; a lone oversize
-   * graph goes alone. The head call's kind (energy or force) decides the
-   * batch's; queued calls of the other kind are passed over (they keep their place).
-   */
-  const takeBatch = (): { parts: Part[]; shape: PackShape; force: boolean } => {
-    const parts: Part[] = [];
-    const force = queue[0].call.force;
-    const b = force ? forceBudget : budget;
-    let graphs = 0, nodes = 0, edges = 0;
-    for (let qi = 0; qi < queue.length; qi++) {
-      const item = queue[qi];
-      if (item.call.force !== force) continue;
-      const s = item.store;
-      const from = item.next;
-      let g = from;
-      let full = false;
-      while (g < s.numGraphs && graphs < b.graphs) {
-        const n = s.nodeOffset[g + 1] - s.nodeOffset[g];
-        const e = s.edgeOffset[g + 1] - s.edgeOffset[g];
-        const fits = nodes + n <= b.nodes && edges + e <= b.edges;
-        if (!fits && graphs > 0) {
-          full = true;
-          break;
-        }
-        graphs++;
-        nodes += n;
-        edges += e;
-        g++;
-        if (!fits) {
-          full = true; // an oversize graph alone
-          break;
-        }
-      }
-      if (g > from) parts.push({ item, from, to: g });
-      if (full || g < s.numGraphs) break; // the batch is full
-    }
-    return { parts, shape: { nodes, edges, graphs }, force };
-  };
-
   /** The batch's graphs as one contiguous store view (graph-local indices need no rebasing). */
   const batchArrays = (parts: Part[], shape: PackShape, directions: boolean): NativeStoreArrays => {
     const nodeOffset = new Int32Array(shape.graphs + 1);
@@ -534,14 +477,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
   const fitsIn = (c: PackShape, s: PackShape): boolean => s.nodes <= c.nodes && s.edges <= c.edges && s.graphs <= c.graphs;
 
   /** Runs one batch; any failure rejects exactly the calls it held (with the error) and is not rethrown. */
-  const runBatch = async (): Promise<void> => {
-    // Calls settled while queued (aborted, failed) have left the queue in settle().
-    if (queue.length === 0) return;
-    const { parts, shape, force } = takeBatch();
-    const queueMs = performance.now() - parts[0].item.enqueuedAt;
-    for (const part of parts) part.item.next = part.to;
-    // Items of the other kind may sit before consumed ones: drop every consumed item.
-    for (let i = queue.length - 1; i >= 0; i--) if (queue[i].next >= queue[i].store.numGraphs) queue.splice(i, 1);
+  const runBatch = async ({ parts, shape, force, queueMs }: Batch<Item>): Promise<void> => {
     if (force) return runForceBatch(parts, shape, queueMs);
     const oversize = !fitsIn(budgetShape, shape);
     const calls = new Set(parts.map((p) => p.item.call));
@@ -648,38 +584,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
     }
   };
 
-  const queuedGraphs = (): number => queue.reduce((s, it) => s + (it.store.numGraphs - it.next), 0);
-
-  /** Starts a batch when the executor is idle and the queue is ready (full, nobody else coming, or waited enough). */
-  const pump = (): void => {
-    if (running || queue.length === 0) {
-      if (!running && queue.length === 0 && preparing === 0 && drained) drained();
-      return;
-    }
-    const waited = performance.now() - queue[0].enqueuedAt;
-    if (preparing > 0 && queuedGraphs() < budget.graphs && waited < delay && !closing) {
-      if (!timer) {
-        timer = setTimeout(() => {
-          timer = null;
-          pump();
-        }, Math.max(0, delay - waited));
-      }
-      return;
-    }
-    if (timer) {
-      clearTimeout(timer);
-      timer = null;
-    }
-    running = true;
-    runBatch()
-      .catch(() => {
-        // runBatch settles its own calls; nothing reaches here.
-      })
-      .finally(() => {
-        running = false;
-        pump();
-      });
-  };
+  const batcher: MicroBatcher<Call, Item> = new MicroBatcher<Call, Item>({ budget, forceBudget, delayMs: delay, run: runBatch });
 
   /** Builds a call's graphs (on native workers), checking the request budget as it goes; returns its queue items. */
   const prepare = async (c: Call, structures: readonly Structure[], knownEdges: boolean): Promise<Item[]> => {
@@ -784,7 +689,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
         stats.aborted++;
         throw new GnnError('ERR_GNN_ABORTED', 'the prediction was aborted before it started', { cause: signal.reason });
       }
-      if (depth() >= maxQueue) {
+      if (batcher.depth() >= maxQueue) {
         stats.rejected++;
         throw new GnnError('ERR_GNN_QUEUE_FULL', `the predictor's queue is full (${maxQueue} calls waiting); retry later`);
       }
@@ -817,7 +722,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
         );
       }
       stats.requests++;
-      preparing++;
+      batcher.preparingCall();
       queuedEdges += edges;
       let resolveCall!: (v: Float64Array | PredictedProperties) => void;
       let rejectCall!: (e: unknown) => void;
@@ -834,7 +739,7 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
           if (c.settled) return;
           stats.aborted++;
           settle(c, new GnnError('ERR_GNN_ABORTED', 'the prediction was aborted; its remaining batches do not run', { cause: signal.reason }));
-          pump();
+          batcher.pump();
         };
         signal.addEventListener('abort', c.onAbort, { once: true });
       }
@@ -845,30 +750,16 @@ export async function createPredictor(checkpointDir: string, options: PredictorO
       } catch (e) {
         settle(c, e);
       }
-      preparing--;
-      if (!c.settled) {
-        const now = performance.now();
-        for (const it of items) {
-          it.enqueuedAt = now;
-          queue.push(it);
-        }
-      }
-      pump();
+      batcher.prepared(c.settled ? [] : items);
       return result;
     }) as Predictor['predict'],
     stats() {
       const cs = cache.stats();
-      return { ...stats, queueDepth: depth(), queuedEdges, planBuilds: cs.builds + forcePlanBuilds, planBytes: cs.bytes + (forcePlan?.bytes ?? 0) };
+      return { ...stats, queueDepth: batcher.depth(), queuedEdges, planBuilds: cs.builds + forcePlanBuilds, planBytes: cs.bytes + (forcePlan?.bytes ?? 0) };
     },
     async close() {
       closing = true;
-      if (queue.length > 0 || preparing > 0 || running) {
-        await new Promise<void>((resolve) => {
-          drained = resolve;
-          pump();
-        });
-      }
-      if (timer) clearTimeout(timer);
+      await batcher.drain();
       if (!closed) {
         closed = true;
         cache.close();
