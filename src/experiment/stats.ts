@@ -118,11 +118,13 @@ export interface PolicySummary {
   speedup_per_graph: number;
 }
 
-/** One pairwise comparison of test RMSE. */
+/** One pairwise comparison of test RMSE (the test force RMSE for the rows of a force study). */
 export interface TTestRow {
   data: string;
   model: string;
   batch: number;
+  /** Force-study rows: the means and tests are on the test force RMSE (the loss is mostly the force term). */
+  forces?: boolean;
   a: string;
   b: string;
   mean_a: number;
@@ -239,10 +241,12 @@ export function analyseStudy(rows: readonly StudyRow[], alpha = 0.05): StudyAnal
         const xb = rmses(rows, b);
         const student = studentTTest(xa, xb);
         const welch = welchTTest(xa, xb);
+        const forces = rows.some((r) => r.forces === true && r.data === a.data && r.model === a.model && r.batch === a.batch);
         ttests.push({
           data: a.data,
           model: a.model,
           batch: a.batch,
+          ...(forces ? { forces: true } : {}),
           a: a.policy,
           b: b.policy,
           mean_a: sampleMean(xa),
@@ -257,10 +261,12 @@ export function analyseStudy(rows: readonly StudyRow[], alpha = 0.05): StudyAnal
   return { summaries, ttests, alpha };
 }
 
+/** The test RMSEs of a policy's runs: the force RMSE on force-study rows, else the (energy) test RMSE. */
 function rmses(rows: readonly StudyRow[], s: PolicySummary): number[] {
+  const metric = (r: StudyRow): number => (r.forces === true ? r.test_force_rmse ?? NaN : r.test_rmse);
   return rows
-    .filter((r) => r.data === s.data && r.model === s.model && r.batch === s.batch && r.policy === s.policy && Number.isFinite(r.test_rmse))
-    .map((r) => r.test_rmse);
+    .filter((r) => r.data === s.data && r.model === s.model && r.batch === s.batch && r.policy === s.policy && Number.isFinite(metric(r)))
+    .map(metric);
 }
 
 /**

@@ -174,7 +174,7 @@ export function overallTable(overall: readonly OverallRecommendation[]): Table {
 export function ttestTable(rows: readonly TTestRow[], alpha: number, onlySignificant = false): Table {
   const pick = onlySignificant ? rows.filter((r) => r.significant) : rows;
   return {
-    title: `test RMSE t-tests (two-sided; * = p < ${alpha})`,
+    title: `test RMSE t-tests (two-sided; * = p < ${alpha})${pick.some((r) => r.forces) ? '; force studies: test force RMSE' : ''}`,
     header: ['data', 'model', 'B', 'policy a', 'policy b', 'RMSE a', 'RMSE b', 'Student p', 'Welch p', ''],
     rows: pick.map((r) => [r.data, r.model, String(r.batch), r.a, r.b, fmt(r.mean_a, 4), fmt(r.mean_b, 4), fmtP(r.student.p), fmtP(r.welch.p), r.significant ? '*' : '']),
   };

@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import {
   CSV_COLUMNS, FORCE_COLUMNS, StudyError, compareForceStudy, comparisonProblem, forceRms, forceStudyMarkdown, gridFingerprint, learnedCells,
-  mergeStudyResults, readResults, runStudy, studyGrid, type StudyResults, type StudyRow,
+  mergeStudyResults, readResults, runStudy, studyGrid, analyseStudy, ttestTable, type StudyResults, type StudyRow, type TTestRow,
 } from '../../src/experiment';
 import { learningVerdict, type LearningCheck, type LearningRun } from '../../src/experiment/learning-check';
 import { DEFAULT_FORCE_WEIGHTS } from '../../src/train/force-training';
@@ -87,6 +87,18 @@ describe('a force study and its energy twin (qm9-like:300)', () => {
     }
     const sum = (rows: StudyRow[]) => rows.reduce((s, r) => s + r.combined_ms_median, 0);
     expect(sum(forces.rows)).toBeGreaterThan(sum(energy.rows));
+  });
+
+  test('the test-RMSE t-tests of a force study are on the force RMSE', () => {
+    const t = analyseStudy(forces.rows).ttests.find((x) => x.model === 'schnet') as TTestRow;
+    expect(t.forces).toBe(true);
+    const mean = (p: string) => forces.rows.filter((r) => r.model === 'schnet' && r.policy === p).reduce((s, r) => s + (r.test_force_rmse as number), 0) / 2;
+    expect(t.mean_a).toBeCloseTo(mean(t.a), 12);
+    expect(t.mean_b).toBeCloseTo(mean(t.b), 12);
+    expect(ttestTable([t], 0.05).title).toContain('force studies: test force RMSE');
+    const e = analyseStudy(energy.rows).ttests[0];
+    expect(e.forces).toBeUndefined();
+    expect(ttestTable([e], 0.05).title).not.toContain('force');
   });
 
   test('the learning check trains forces and reports force and energy errors', () => {
