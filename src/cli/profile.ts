@@ -14,7 +14,7 @@ import { POLICY_NAMES } from '../batching';
 import { defaultTarget } from '../data';
 import { measureProfileOverhead, profileSteps, withGemmReference, writeChromeTrace, type KernelProfileEntry, type MachineLimits, type ProfileOverhead, type ProfileResult } from '../train/profile';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
-import { intOption, formatTable } from './format';
+import { intOption, numberOption, formatTable } from './format';
 import { ArgumentError, GnnError, UsageError } from '../errors';
 import { MODEL_KINDS, type ModelKind } from '../model/config';
 import { needsDirections } from '../train/plan';
@@ -35,6 +35,10 @@ interface ProfileCliOptions extends SourceOptionValues {
   overhead?: boolean;
   html?: string;
   blas?: boolean;
+  forces?: boolean;
+  energyWeight?: number;
+  forceWeight?: number;
+  stressWeight?: number;
 }
 
 /** The policies of a `--policy` list (usage error naming an unknown one). */
@@ -173,8 +177,10 @@ export function formatKernelTable(kernels: readonly KernelProfileEntry[]): strin
 
 /** The per-kernel table and the summary lines of a profile. */
 export function formatProfile(r: ProfileResult): string {
+  const w = r.forces;
+  const kind = w ? `; force-training steps (loss weights energy / forces / stress ${w.energy} / ${w.forces} / ${w.stress}: forward, force pass, tangent forward, dual backward, Adam)` : '';
   const out =
-    `${r.model} / ${r.policy} / B=${r.batch}: ${r.steps} measured steps (after ${r.warmup} warm-up), ${r.threads} threads\n` +
+    `${r.model} / ${r.policy} / B=${r.batch}: ${r.steps} measured steps (after ${r.warmup} warm-up), ${r.threads} threads${kind}\n` +
     `step ms median ${f(r.step_ms_median, 3)}, mean ${f(r.step_ms_mean, 3)}; fill nodes ${f(r.node_fill, 3)} edges ${f(r.edge_fill, 3)} graphs ${f(r.graph_fill, 3)}; plan builds ${r.plan_builds}\n` +
     formatLimits(r.limits) +
     `matrix work ${f(r.matrix_gflops, 1)} GFLOP/s = ${pct(r.matrix_peak_fraction)} of the GEMM reference; whole step ${f(r.step_gflops, 1)} GFLOP/s = ${pct(r.step_peak_fraction)}\n` +
@@ -211,19 +217,27 @@ export function registerProfileCommand(program: Command): void {
     .option('--html <file>', 'write an HTML report: roofline chart, per-kernel time stacked by run with its padding part, the tables')
     .option('--blas', 'also run a strong BLAS on the same cores (numpy through /usr/bin/python3, OpenBLAS on Debian; benchmarks/peers/blas_ref.py) beside our GEMM on 2048^3 and the model\'s shapes')
     .option('--overhead', 'also measure the cost of profiling: the same batches with profiling off and on, interleaved, 6 rounds')
+    .option('--forces', 'profile force-training steps (energies and forces: the force pass and the double backward as their own rows, sites force.* and dbl.*; the data needs forces; MPEU and SchNet; docs/forces.md); default target: energy when the data has it')
+    .option('--energy-weight <W>', 'with --forces: wE (default 0.01)', numberOption('--energy-weight'))
+    .option('--force-weight <W>', 'with --forces: wF (default 0.99)', numberOption('--force-weight'))
+    .option('--stress-weight <W>', 'with --forces: wS (default 0; > 0 adds the stress term, whose kernels get rows too; the data needs stress)', numberOption('--stress-weight'))
     .action(async (source: string, o: ProfileCliOptions) => {
       if (o.device === 'cuda') throw new GnnError('ERR_GNN_UNSUPPORTED', '--device cuda: gnnbatch profile runs the CPU engine only for now (use --device cpu)');
       const policies = parsePolicies(o.policy);
       checkOutputFile('--trace', o.trace);
       checkOutputFile('--html', o.html);
-      const { store } = await loadSourceFromCli(source, { ...o, directions: needsDirections({ kind: o.model as ModelKind }) });
-      const target = o.target ?? defaultTarget(store);
+      if (!o.forces && (o.energyWeight !== undefined || o.forceWeight !== undefined || o.stressWeight !== undefined))
+        throw new UsageError('--energy-weight, --force-weight and --stress-weight need --forces');
+      const forces = o.forces ? { energy: o.energyWeight, forces: o.forceWeight, stress: o.stressWeight } : undefined;
+      const { store } = await loadSourceFromCli(source, { ...o, directions: o.forces || needsDirections({ kind: o.model as ModelKind }) });
+      // Forces are the gradient of a total energy: prefer the 'energy' column when there is one (as train --forces does).
+      const target = o.target ?? (o.forces && store.targetNames.includes('energy') ? 'energy' : defaultTarget(store));
       if (!target) throw new ArgumentError(`${source}: the data has no numeric target property`, 'ERR_GNN_DATA_TARGET');
       const model = { kind: o.model as ModelKind, latent: o.latent };
       const runs: { r: ProfileResult; overhead: ProfileOverhead | null }[] = [];
       for (const policy of policies) {
-        const r = await profileSteps({ store, target, model, policy, batchSize: o.batch, steps: o.steps, warmup: o.warmup, seed: o.seed, threads: o.threads, collectTrace: o.trace !== undefined });
-        const overhead = o.overhead ? measureProfileOverhead({ store, target, model, policy, batchSize: o.batch, steps: o.steps, seed: o.seed, threads: o.threads }) : null;
+        const r = await profileSteps({ store, target, model, policy, batchSize: o.batch, steps: o.steps, warmup: o.warmup, seed: o.seed, threads: o.threads, collectTrace: o.trace !== undefined, forces });
+        const overhead = o.overhead ? measureProfileOverhead({ store, target, model, policy, batchSize: o.batch, steps: o.steps, seed: o.seed, threads: o.threads, forces }) : null;
         runs.push({ r, overhead });
       }
       const blas = o.blas ? blasComparison(runs[0]?.r.threads ?? 1) : null;

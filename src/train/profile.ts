@@ -25,16 +25,29 @@
  * padding time the call's time times that fraction (time taken as linear in
  * rows). Host phases carry no padding except `pack`, whose padding share is
  * the batch's padded fraction of edges.
+ *
+ * With `forces` ({@link ProfileOptions.forces}; `gnnbatch profile --forces`)
+ * the profiled step is force training's (src/train/force-training.ts): one
+ * native `forceLossAndGrad` (forward, force pass, force/stress loss, the
+ * tangent forward and the dual backward) and one `adamUpdate`, on float32
+ * plans created with `{ forces: true, forceTraining: true }`, one per shape.
+ * The force pass's and the double backward's kernels (sites `force.*`,
+ * `dbl.*`) are rows of their own; the host phases add `targets` (packing the
+ * force and stress targets) and `adam_update` (the optimiser step, which runs
+ * outside the plan).
  */
-import { native, nativeModel, getThreads, setThreads, type AdamStepArgs, type KernelRecords, type NativeStoreArrays, type PackShape, type PlanHandle } from '../native';
+import { native, nativeModel, getThreads, setThreads, type AdamStepArgs, type KernelRecords, type NativeStoreArrays, type PackOutput, type PackShape, type PlanHandle } from '../native';
 import { createPolicy, shapeKey, sizesOf, type PolicyOptions } from '../batching';
 import { packerArrays, splitGraphs, targetColumn, targetStats, type GraphStore } from '../data';
 import { resolveModelConfig, type ModelConfig, type ModelKind } from '../model/config';
 import { initParams, paramLayout } from '../model/params';
 import { PlanCache, allocPackOutput, inputsFor } from './plan';
 import { median } from './metrics';
-import { ArgumentError } from '../errors';
+import { ArgumentError, GnnError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
+import { FORCE_TRAINING_DTYPE, forceBatchLossAndGrad, forceTrainingCheck, forceWork, packedForceTargets, packedStressTargets, resolveForceWeights, stressGraphCount, type ForceLossWeights, type ForceWork, type PackedStress } from './force-training';
+import type { BatchSpec } from '../batching';
+import type { Plan } from './plan';
 
 /** Options of {@link profileSteps}. */
 export interface ProfileOptions {
@@ -53,6 +66,14 @@ export interface ProfileOptions {
   threads?: number;
   /** Keep every event for a Chrome trace (see {@link toChromeTrace}); default false. */
   collectTrace?: boolean;
+  /**
+   * Profile force-training steps (energies and forces, and stress with a
+   * stress weight) instead of energy steps: true for the default loss
+   * weights, or the weights. The store needs forces and edge directions (and
+   * stress for a stress weight); MPEU and SchNet only (ERR_GNN_UNSUPPORTED
+   * for PaiNN).
+   */
+  forces?: boolean | Partial<ForceLossWeights>;
 }
 
 /**
@@ -259,6 +280,8 @@ export interface ProfileResult {
   plan_builds: number;
   /** Kernel calls the native buffer could not hold (0 normally). */
   dropped_records: number;
+  /** The loss weights of profiled force-training steps ({@link ProfileOptions.forces}); null for energy steps. */
+  forces?: ForceLossWeights | null;
   events?: ProfileEvent[];
 }
 
@@ -324,7 +347,67 @@ function setup(opts: ProfileOptions) {
   const v = new Float32Array(layout.total);
   const grads = new Float32Array(layout.total);
   const cache = new PlanCache(config, 'float32', undefined, opts.policy === 'exact');
-  return { warmup, arrays, config, policy, params, m, v, grads, cache };
+  const force = opts.forces ? new ForceStepper(store, arrays, config, resolveForceWeights(opts.forces === true ? {} : opts.forces), st.std) : null;
+  return { warmup, arrays, config, policy, params, m, v, grads, cache, force };
+}
+
+/**
+ * The force-training step of a profile: plans with the double backward's
+ * buffers (one per shape, float32), the batch's force (and stress) targets,
+ * one `forceLossAndGrad` and one `adamUpdate` (the step of ForceEngine).
+ */
+class ForceStepper {
+  private readonly plans = new Map<string, Plan>();
+  private readonly work = new Map<string, { work: ForceWork; targets: Float64Array; stress: PackedStress }>();
+
+  constructor(
+    private readonly store: GraphStore,
+    arrays: NativeStoreArrays,
+    private readonly config: ModelConfig,
+    readonly weights: ForceLossWeights,
+    private readonly std: number,
+  ) {
+    forceTrainingCheck({ model: config }, false);
+    if (!arrays.direction) throw new GnnError('ERR_GNN_DATA_DIRECTIONS', 'profile with forces: the store has no edge directions (build it with directions: true)');
+    if (!store.forces && weights.forces > 0) throw new GnnError('ERR_GNN_DATA_TARGET', 'profile with forces: the store has no forces (extxyz forces:R:3, ASE .db, rmd17, qm9-like, aflow-like)');
+    if (weights.stress > 0 && stressGraphCount(store) === 0) throw new GnnError('ERR_GNN_DATA_TARGET', `profile with stress weight ${weights.stress}: the data has no stress (no 3-D periodic structure with a stress)`);
+  }
+
+  /** The plan of `shape` (built on first use). */
+  plan(shape: PackShape): { plan: Plan; built: boolean } {
+    const key = shapeKey(shape);
+    const have = this.plans.get(key);
+    if (have) return { plan: have, built: false };
+    const t0 = process.hrtime.bigint();
+    const handle = nativeModel().createPlan(this.config, shape, FORCE_TRAINING_DTYPE, { forces: true, forceTraining: true });
+    const plan: Plan = { capacity: shape, handle, inputs: allocPackOutput(shape, FORCE_TRAINING_DTYPE, true), bytes: nativeModel().planInfo(handle).bytes, buildMs: Number(process.hrtime.bigint() - t0) / 1e6 };
+    this.plans.set(key, plan);
+    this.work.set(key, { work: forceWork(shape.nodes, FORCE_TRAINING_DTYPE, shape.graphs), targets: new Float64Array(3 * shape.nodes), stress: { targets: new Float64Array(6 * shape.graphs), volumes: new Float64Array(shape.graphs) } });
+    return { plan, built: true };
+  }
+
+  /** The batch's standardised force (and stress) targets: the step's host-side preparation. */
+  targets(spec: BatchSpec): { targets: Float64Array; stress?: PackedStress; work: ForceWork } {
+    const w = this.work.get(shapeKey(spec.shape));
+    if (!w) throw new GnnError('ERR_GNN_INTERNAL', 'profile: targets asked before the plan of the shape');
+    const inv = this.std > 0 ? 1 / this.std : 1;
+    const targets = packedForceTargets(this.store, spec.graphIds, spec.shape, inv, w.targets);
+    const stress = this.weights.stress > 0 ? packedStressTargets(this.store, spec.graphIds, spec.shape, inv, w.stress) : undefined;
+    return { targets, stress, work: w.work };
+  }
+
+  /** The native loss and gradient (profiled on the plan); returns the loss and the matrix-product flops it counted. */
+  lossAndGrad(plan: Plan, inputs: PackOutput, spec: BatchSpec, t: ReturnType<ForceStepper['targets']>, params: Float32Array, grads: Float32Array): { loss: number; flops: number } {
+    const api = nativeModel();
+    api.resetFlops();
+    const r = forceBatchLossAndGrad(plan, inputs, spec.shape, params, t.targets, this.weights, grads, t.work, t.stress);
+    return { loss: r.loss, flops: api.flopsCount() };
+  }
+
+  release(): void {
+    for (const p of this.plans.values()) nativeModel().releasePlan(p.handle);
+    this.plans.clear();
+  }
 }
 
 const adamFor = (i: number): AdamStepArgs => ({ lr: 1e-4, bc1: 1 - Math.pow(0.9, i + 1), bc2: 1 - Math.pow(0.999, i + 1), clipNorm: 0 });
@@ -349,16 +432,19 @@ export interface ProfileOverhead {
  * records' hand-over to JS (outside the step) is not included.
  */
 export function measureProfileOverhead(opts: ProfileOptions & { rounds?: number }): ProfileOverhead {
-  const { arrays, policy, params, m, v, grads, cache } = setup(opts);
+  const { arrays, policy, params, m, v, grads, cache, force } = setup(opts);
   const api = nativeModel();
   const rounds = opts.rounds ?? 6;
   const batches = Array.from({ length: opts.steps }, () => {
     const spec = policy.next();
-    const plan = cache.get(spec.shape);
+    const plan = force ? force.plan(spec.shape).plan : cache.get(spec.shape);
     // Own input buffers per batch (plans are shared between batches of one shape).
-    const inputs = allocPackOutput(spec.shape);
+    const inputs = allocPackOutput(spec.shape, 'float32', force !== null);
     native().packGraphs(arrays, spec.graphIds, spec.shape, inputs);
-    return { spec, plan, inputs };
+    // Force targets copied per batch (the stepper's buffers are per shape).
+    const t = force ? force.targets(spec) : null;
+    const targets = t ? { ...t, targets: t.targets.slice(), stress: t.stress && { targets: t.stress.targets.slice(), volumes: t.stress.volumes.slice() } } : null;
+    return { spec, plan, inputs, targets };
   });
   const off: number[] = [];
   const on: number[] = [];
@@ -367,7 +453,10 @@ export function measureProfileOverhead(opts: ProfileOptions & { rounds?: number 
   const once = (b: (typeof batches)[number], prof: boolean): number => {
     api.setProfile(b.plan.handle, prof);
     const t0 = process.hrtime.bigint();
-    api.trainStep(b.plan.handle, b.inputs, b.spec.shape, params, grads, m, v, adamFor(i++));
+    if (force && b.targets) {
+      force.lossAndGrad(b.plan, b.inputs, b.spec, b.targets, params, grads);
+      api.adamUpdate(params, grads, m, v, adamFor(i++));
+    } else api.trainStep(b.plan.handle, b.inputs, b.spec.shape, params, grads, m, v, adamFor(i++));
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (prof) api.takeProfileRecords(b.plan.handle);
     return ms;
@@ -386,6 +475,7 @@ export function measureProfileOverhead(opts: ProfileOptions & { rounds?: number 
     }
   }
   for (const b of batches) api.setProfile(b.plan.handle, false);
+  force?.release();
   const mOff = median(off);
   const mOn = median(on);
   return {
@@ -399,7 +489,7 @@ export function measureProfileOverhead(opts: ProfileOptions & { rounds?: number 
 
 /** Runs `steps` profiled training steps (after `warmup`) and returns the per-kernel rows. */
 export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult> {
-  const { warmup, arrays, config, policy, params, m, v, grads, cache } = setup(opts);
+  const { warmup, arrays, config, policy, params, m, v, grads, cache, force } = setup(opts);
   const api = nativeModel();
   const sites = api.kernelSites();
   // References sampled before, between (about every quarter of the steps) and after the steps.
@@ -407,7 +497,8 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
   refs.sample();
 
   const S = opts.steps;
-  const hostNames = ['policy', 'plan_build', 'pack'] as const;
+  // Force steps add two host phases: packing the force/stress targets and the optimiser step (outside the plan).
+  const hostNames: readonly string[] = force ? ['policy', 'plan_build', 'pack', 'targets', 'adam_update'] : ['policy', 'plan_build', 'pack'];
   const newAcc = (): Acc => ({ calls: 0, ms: 0, flops: 0, bytes: 0, rows: 0, realRows: 0, padMs: 0, perStep: new Float64Array(S) });
   const acc = sites.map(newAcc);
   const host = hostNames.map(newAcc);
@@ -428,9 +519,10 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
     const spec = policy.next();
     const t1 = process.hrtime.bigint();
     const builds = cache.stats().builds;
-    const plan = cache.get(spec.shape);
+    const got = force ? force.plan(spec.shape) : null;
+    const plan = got ? got.plan : cache.get(spec.shape);
     const t2 = process.hrtime.bigint();
-    const built = cache.stats().builds !== builds;
+    const built = got ? got.built : cache.stats().builds !== builds;
     if (!profiled.has(plan.handle)) {
       api.setProfile(plan.handle, true);
       profiled.add(plan.handle);
@@ -439,18 +531,29 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
     const t3 = process.hrtime.bigint();
     const ps = native().packGraphs(arrays, spec.graphIds, spec.shape, inputs);
     const t4 = process.hrtime.bigint();
-    const res = api.trainStep(plan.handle, inputs, spec.shape, params, grads, m, v, adamFor(i));
+    // Force steps: targets (t4..tt), the native loss and gradient (tt..t5), Adam (t5..t6); energy steps: one trainStep (t4..t5).
+    let tt = t4, t6: bigint;
+    let res: { loss: number; flops: number };
+    if (force) {
+      const targets = force.targets(spec);
+      tt = process.hrtime.bigint();
+      res = force.lossAndGrad(plan, inputs, spec, targets, params, grads);
+    } else res = api.trainStep(plan.handle, inputs, spec.shape, params, grads, m, v, adamFor(i));
     const t5 = process.hrtime.bigint();
+    if (force) {
+      api.adamUpdate(params, grads, m, v, adamFor(i));
+      t6 = process.hrtime.bigint();
+    } else t6 = t5;
     const recs = api.takeProfileRecords(plan.handle);
     if (measured && si > 0 && si < S - 1 && (si + 1) % Math.max(1, Math.ceil(S / 4)) === 0) refs.sample();
     if (!measured) continue;
-    stepMs[si] = Number(t5 - t0) / 1e6;
+    stepMs[si] = Number(t6 - t0) / 1e6;
     counterFlops += res.flops;
     dropped += recs.dropped;
     const sh = spec.shape;
     realN += ps.realNodes; realE += ps.realEdges; realG += ps.realGraphs;
     padN += sh.nodes; padE += sh.edges; padG += sh.graphs;
-    const hostMs = [Number(t1 - t0) / 1e6, built ? Number(t2 - t1) / 1e6 : 0, Number(t4 - t3) / 1e6];
+    const hostMs = [Number(t1 - t0) / 1e6, built ? Number(t2 - t1) / 1e6 : 0, Number(t4 - t3) / 1e6, Number(tt - t4) / 1e6, Number(t6 - t5) / 1e6];
     for (let h = 0; h < host.length; h++) {
       if (h === 1 && !built) continue;
       const a = host[h];
@@ -467,15 +570,18 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
     addRecords(recs, acc, si);
     if (events) {
       const shapeStr = shapeKey(sh);
-      hostEv(`step ${si}`, t0, t5, { shape: shapeStr, real: `${ps.realNodes}x${ps.realEdges}x${ps.realGraphs}`, loss: res.loss });
+      hostEv(`step ${si}`, t0, t6, { shape: shapeStr, real: `${ps.realNodes}x${ps.realEdges}x${ps.realGraphs}`, loss: res.loss });
       hostEv('policy', t0, t1, { graphs: spec.graphIds.length });
       if (built) hostEv('plan_build', t1, t2, { shape: shapeStr });
       hostEv('pack', t3, t4, { shape: shapeStr, edge_fill: sh.edges > 0 ? ps.realEdges / sh.edges : 1 });
-      hostEv('update', t4, t5, { shape: shapeStr, gflop: res.flops / 1e9 });
-      pushKernelEvents(events, recs, sites, t4, t5);
+      if (force) hostEv('targets', t4, tt, { shape: shapeStr });
+      hostEv('update', tt, t5, { shape: shapeStr, gflop: res.flops / 1e9 });
+      if (force) hostEv('adam_update', t5, t6, { params: params.length });
+      pushKernelEvents(events, recs, sites, tt, t5);
     }
   }
   for (const h of profiled) api.setProfile(h, false);
+  force?.release();
   refs.sample();
   const measuredLimits = refs.limits();
 
@@ -519,6 +625,7 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
     graph_fill: padG > 0 ? realG / padG : 1,
     plan_builds: host[1].calls,
     dropped_records: dropped,
+    forces: force ? force.weights : null,
     events,
   };
 }
