@@ -7,15 +7,16 @@
  * checksum), zero padding to 8 bytes, then the raw arrays, each starting at a
  * multiple of 8. Loading maps typed arrays straight onto the file's bytes (no
  * parsing of the arrays); the structure is then checked natively.
- * Writes go to a temporary file in the same folder which is renamed over the
- * target, so a crash never leaves a half-written cache under the real name.
+ * Writes are durable (src/util/durable.ts: a temporary file in the same
+ * folder, fsynced and renamed over the target, then the folder fsynced), so a
+ * crash never leaves a half-written cache under the real name.
  */
 import * as fs from 'fs';
-import * as path from 'path';
 import { native } from '../native';
 import { CacheError } from './errors';
 import { parseGraphRule } from './graph-rule';
 import type { GraphStore } from './types';
+import { openDurable, type WriteFailure } from '../util/durable';
 
 /**
  * The format version this gnnbatch writes. Version 2 (forces and stress,
@@ -84,21 +85,16 @@ function bytesOf(a: ArrayBufferView): Uint8Array {
 
 const pad8 = (n: number) => (n + 7) & ~7;
 
-/** Why a write failed, in words a user can act on (with the errno code). */
-function writeFailure(e: NodeJS.ErrnoException): string {
-  const why = e.code === 'ENOSPC' ? 'the disk is full'
-    : e.code === 'EDQUOT' ? 'the disk quota is exhausted'
-    : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied'
-    : e.code === 'EROFS' ? 'the file system is read-only'
-    : e.code === 'ENOENT' ? 'its folder does not exist'
-    : e.code === 'ENOTDIR' ? 'a part of the path is a file, not a folder'
-    : e.code === 'EISDIR' ? 'it is a directory'
-    : e.message;
-  return e.code && !why.includes(e.code) ? `${why} (${e.code})` : why;
+/** What ERR_GNN_CACHE_WRITE says after the path: the reason, and whether anything is left under the name. */
+function cacheWriteFailure(f: WriteFailure, mb: number): string {
+  if (f.committed) return `was written, but syncing its folder failed: ${f.reason} (it may not survive a power loss)`;
+  if (f.stage === 'open') return `cannot be written: ${f.reason}`;
+  return `cannot be written: ${f.reason} (the cache needs ${mb.toFixed(1)} MB; nothing was written under this name)`;
 }
 
 /**
- * Writes a store to `file` atomically (temp file in the same folder + rename).
+ * Writes a store to `file` durably (temp file in the same folder, fsync,
+ * rename, folder fsync: src/util/durable.ts).
  * A write that fails (disk full, permissions, missing folder) throws
  * CacheError ERR_GNN_CACHE_WRITE naming `file` and the reason; the temporary
  * file is removed and an existing `file` is left as it was.
@@ -139,39 +135,22 @@ export function saveStore(store: GraphStore, file: string): void {
   head.writeUInt32LE(GNB_VERSION, 8);
   head.writeUInt32LE(Buffer.byteLength(json), 12);
   head.write(json, 16, 'utf8');
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  let fd: number;
+  const mb = (views.reduce((n, v) => n + v.byteLength, 0) + head.byteLength) / 1e6;
+  const out = openDurable(file, { error: (f) => new CacheError(file, cacheWriteFailure(f, mb), 'ERR_GNN_CACHE_WRITE') });
   try {
-    fd = fs.openSync(tmp, 'w');
-  } catch (e) {
-    throw new CacheError(file, `cannot be written: ${writeFailure(e as NodeJS.ErrnoException)}`, 'ERR_GNN_CACHE_WRITE');
-  }
-  try {
-    let pos = 0;
-    const write = (b: Uint8Array) => {
-      let done = 0;
-      while (done < b.byteLength) done += fs.writeSync(fd, b, done, b.byteLength - done, pos + done);
-      pos += b.byteLength;
-    };
-    write(head);
+    out.write(head);
     const zeros = new Uint8Array(8);
     views.forEach((v, i) => {
-      if (pos !== entries[i].offset) throw new CacheError(file, `internal: offset mismatch writing array '${entries[i].name}'`, 'ERR_GNN_INTERNAL');
-      write(bytesOf(v));
-      const p = pad8(pos) - pos;
-      if (p) write(zeros.subarray(0, p));
+      if (out.bytesWritten !== entries[i].offset) throw new CacheError(file, `internal: offset mismatch writing array '${entries[i].name}'`, 'ERR_GNN_INTERNAL');
+      out.write(bytesOf(v));
+      const p = pad8(out.bytesWritten) - out.bytesWritten;
+      if (p) out.write(zeros.subarray(0, p));
     });
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fs.renameSync(tmp, file);
   } catch (e) {
-    try { fs.closeSync(fd); } catch { /* already closed */ }
-    try { fs.unlinkSync(tmp); } catch { /* not created */ }
-    if (e instanceof CacheError) throw e;
-    const mb = (views.reduce((n, v) => n + v.byteLength, 0) + head.byteLength) / 1e6;
-    throw new CacheError(file, `cannot be written: ${writeFailure(e as NodeJS.ErrnoException)} (the cache needs ${mb.toFixed(1)} MB; nothing was written under this name)`, 'ERR_GNN_CACHE_WRITE');
+    out.abort();
+    throw e;
   }
+  out.commit();
 }
 
 function elementSize(dtype: string): number {

@@ -37,7 +37,8 @@ import { parseAflowJson } from '../formats/aflow-json';
 import { parseGraphRule } from '../graph-rule';
 import { buildStoreAsync } from '../store';
 import type { Structure } from '../types';
-import { commitFile, DEFAULT_MAX_TEXT_BYTES, fetchText, mapLimit, type RequestOptions } from './http';
+import { DurableWriteError, writeFileDurable } from '../../util/durable';
+import { DEFAULT_MAX_TEXT_BYTES, fetchText, mapLimit, type RequestOptions } from './http';
 import { DEFAULT_DATASET_DEADLINE_MS, type BuiltStore, type GetDatasetCommon } from './qm9';
 
 /** The AFLUX endpoint; GNNBATCH_AFLOW_URL replaces it (tests, mirrors). */
@@ -132,10 +133,9 @@ function pageFile(dir: string, page: number): string {
   return path.join(dir, `page-${String(page).padStart(5, '0')}.json`);
 }
 
+/** Writes a page or the state durably (src/util/durable.ts); a failure is ERR_GNN_DOWNLOAD_WRITE naming the file. */
 function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text);
-  commitFile(tmp, file);
+  writeFileDurable(file, text, { error: (f) => new DurableWriteError('ERR_GNN_DOWNLOAD_WRITE', f) });
 }
 
 function readState(file: string, matchbook: string, pageSize: number): PageState {

@@ -29,7 +29,12 @@
  *   as 404, or an unusable body), ERR_GNN_DOWNLOAD_VERIFY (size, digest or
  *   content check failed), ERR_GNN_DOWNLOAD_LIMIT (a bound was hit; the
  *   message names it and its option), ERR_GNN_DOWNLOAD_REDIRECT (a refused
- *   redirect), ERR_GNN_DOWNLOAD_ABORTED (the caller's AbortSignal).
+ *   redirect), ERR_GNN_DOWNLOAD_ABORTED (the caller's AbortSignal),
+ *   ERR_GNN_DOWNLOAD_WRITE (a file cannot be written: disk full, permissions;
+ *   not retried);
+ * - the files it keeps (`dest`, the part's record) are written through
+ *   src/util/durable.ts; the part itself is appended to while it downloads
+ *   and becomes `dest` by a durable commit (fsync, rename, folder fsync).
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
@@ -37,7 +42,7 @@ import * as http from 'http';
 import * as https from 'https';
 import * as path from 'path';
 import { GnnError } from '../../errors';
-import { writeFileAtomic } from '../../util/atomic';
+import { commitFile, describeWriteFailure, writeFileDurable, type DurableOptions } from '../../util/durable';
 
 /**
  * The User-Agent of every request, so servers can see who is asking (AFLOW and
@@ -353,23 +358,14 @@ function pinMismatch(h: { sha256: string; md5: string; bytes: number }, pins: Do
   return null;
 }
 
-function fsyncPath(p: string, flags: string): void {
-  let fd: number | null = null;
-  try {
-    fd = fs.openSync(p, flags);
-    fs.fsyncSync(fd);
-  } catch {
-    // Directories cannot be fsynced on every platform (Windows): best effort there.
-  } finally {
-    if (fd !== null) fs.closeSync(fd);
-  }
-}
-
-/** Renames `tmp` over `dest` after syncing it, then syncs the folder, so `dest` is durable when this returns. */
-export function commitFile(tmp: string, dest: string): void {
-  fsyncPath(tmp, 'r+');
-  fs.renameSync(tmp, dest);
-  fsyncPath(path.dirname(dest), 'r');
+/**
+ * How the downloader's durable writes fail: ERR_GNN_DOWNLOAD_WRITE naming the
+ * file, the URL and the reason (src/util/durable.ts).
+ */
+function downloadWrite(url: string): DurableOptions {
+  return {
+    error: (f) => new GnnError('ERR_GNN_DOWNLOAD_WRITE', f.committed ? `${f.file}: stored the download of ${url}, but syncing its folder failed: ${f.reason}; it may not survive a power loss` : `${f.file}: cannot write the download of ${url}: ${f.reason}`, { cause: f.cause }),
+  };
 }
 
 function sizeOf(file: string): number {
@@ -506,8 +502,13 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
         fs.rmSync(recordFile(part), { force: true });
         const v = validatorsOf(url, res);
         if (v.etag !== null || v.lastModified !== null) {
-          fs.writeFileSync(part, ''); // the part must exist before its record claims it
-          writeFileAtomic(recordFile(part), JSON.stringify(v) + '\n');
+          // The part (not a durable file: it is appended to and resumed) must exist before its record claims it.
+          try {
+            fs.writeFileSync(part, '');
+          } catch (e) {
+            throw new GnnError('ERR_GNN_DOWNLOAD_WRITE', `${part}: cannot write the download of ${url}: ${describeWriteFailure(e as NodeJS.ErrnoException)}`, { cause: e });
+          }
+          writeFileDurable(recordFile(part), JSON.stringify(v) + '\n', downloadWrite(url));
         }
       } else {
         throw statusFailure(url, res);
@@ -543,7 +544,7 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
     discardPart(part);
     throw new GnnError('ERR_GNN_DOWNLOAD_VERIFY', `${url}: the downloaded file does not check out: ${bad}; deleted it (nothing was kept)`);
   }
-  commitFile(part, dest);
+  commitFile(part, dest, downloadWrite(url)); // on failure the verified part stays, resumed (and re-checked) next time
   fs.rmSync(recordFile(part), { force: true });
   return { url, file: dest, bytes: h.bytes, sha256: h.sha256, md5: h.md5, cached: false, resumed, attempts };
 }

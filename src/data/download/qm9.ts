@@ -42,7 +42,8 @@ import { readQm9Archive } from '../formats/qm9-xyz';
 import { parseGraphRule } from '../graph-rule';
 import { buildStoreAsync } from '../store';
 import type { Structure } from '../types';
-import { commitFile, downloadFile, type DownloadPins, type DownloadResult, type RequestOptions } from './http';
+import { DurableWriteError, writeFileDurable } from '../../util/durable';
+import { downloadFile, type DownloadPins, type DownloadResult, type RequestOptions } from './http';
 
 /** The figshare download base; GNNBATCH_QM9_URL replaces it (tests, mirrors). */
 export const QM9_BASE_URL = 'https://ndownloader.figshare.com/files';
@@ -139,10 +140,7 @@ function forgetDownload(dir: string, name: string): void {
 }
 
 function writeManifest(dir: string, m: Manifest): void {
-  const file = path.join(dir, 'download.json');
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(m, null, 2) + '\n');
-  commitFile(tmp, file);
+  writeFileDurable(path.join(dir, 'download.json'), JSON.stringify(m, null, 2) + '\n', { error: (f) => new DurableWriteError('ERR_GNN_DOWNLOAD_WRITE', f) });
 }
 
 /** The pins for one file: the caller's, else the digest recorded at its first download. */

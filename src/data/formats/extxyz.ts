@@ -16,11 +16,11 @@
  * {@link Structure.stress}. A `forces:R:3` column becomes {@link Structure.forces}.
  * Frames are streamed one at a time.
  */
-import * as fs from 'fs';
 import { atomicNumberOf, ELEMENT_SYMBOLS } from '../elements';
 import { DataFormatError, parseNumber } from '../errors';
 import type { Structure } from '../types';
 import { readLines } from './lines';
+import { DurableWriteError, openDurable } from '../../util/durable';
 
 type InfoValue = string | number | boolean;
 
@@ -417,17 +417,31 @@ export function formatExtxyzFrame(s: Structure): string {
   return lines.join('\n') + '\n';
 }
 
-/** Writes structures to an extended XYZ file (streamed, one frame at a time). */
+/**
+ * Writes structures to an extended XYZ file, streamed (about 1 MB at a time)
+ * into a durable write (src/util/durable.ts): `file` appears only complete; a
+ * failure (of the source or of the disk) leaves no partial file and an
+ * existing `file` intact. A disk failure is GnnError ERR_GNN_OUTPUT_PATH
+ * naming the file and the reason.
+ */
 export async function writeExtxyz(file: string, structures: Iterable<Structure> | AsyncIterable<Structure>): Promise<number> {
-  const out = fs.createWriteStream(file, { encoding: 'utf8' });
+  const out = openDurable(file, { error: (f) => new DurableWriteError('ERR_GNN_OUTPUT_PATH', f) });
   let count = 0;
+  let pending = '';
   try {
     for await (const s of structures) {
-      if (!out.write(formatExtxyzFrame(s))) await new Promise<void>((r) => out.once('drain', () => r()));
+      pending += formatExtxyzFrame(s);
       count++;
+      if (pending.length >= 1 << 20) {
+        out.write(pending);
+        pending = '';
+      }
     }
-  } finally {
-    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    if (pending !== '') out.write(pending);
+  } catch (e) {
+    out.abort();
+    throw e;
   }
+  out.commit();
   return count;
 }
