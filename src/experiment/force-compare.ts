@@ -198,7 +198,7 @@ export function forceComparisonSentences(c: ForceComparison): string[] {
   out.push(
     `With forces the runner-up (${runners.join(', ')}) takes ${span(fr, longer)} longer per graph than the pick` +
       (ties
-        ? `; in ${ties} of ${n} cells that is a tie: within the ${(100 * c.forces.margin).toFixed(0)}% margin, or not separated by the repetitions (broken by compilations over the planned run, padded work, then median time; docs/study.md).`
+        ? `; in ${ties} of ${n} cells that is a tie: within the ${(100 * c.forces.margin).toFixed(0)}% margin, or not separated by the repetitions (broken by compilations over the planned run, padded work, then median time).`
         : '.'),
   );
   out.push(`Training forces costs ${span(c.cells.map((x) => x.force_cost), (x) => `${x.toFixed(2)}x`)} the energy-only time per graph (each with its own pick).`);
@@ -220,7 +220,7 @@ export function forceStudyMarkdown(forces: StudyResults, energy: StudyResults, o
   md += `once trained on energy + forces (loss weights: ${w ? forceWeightsText(w) : 'n/a'}) and once on energy only, same seeds. `;
   md += `Machine: ${env.cpu_model}, ${env.cpu_cores} cores, ${env.native.threads} threads, SIMD ${env.native.simd}; node ${env.node_version}. `;
   md += `Wall time: ${minutes(forces).toFixed(1)} min (forces) and ${minutes(energy).toFixed(1)} min (energy), learning checks included. `;
-  md += `Policies are compared per graph over a planned run of ${c.forces.planned_steps.toLocaleString('en-US')} steps (compilations included, repetitions paired; docs/study.md, "Decision").\n\n`;
+  md += `Policies are compared per graph over a planned run of ${c.forces.planned_steps.toLocaleString('en-US')} steps (compilations included, repetitions paired: the decision rule of src/experiment/decision.ts, as in the study above).\n\n`;
   for (const s of forceComparisonSentences(c)) md += `${s}\n`;
   md += '\n';
   for (const t of forceComparisonTables(c)) md += `${tableToMarkdown(t)}\n`;
