@@ -35,9 +35,20 @@ function startServe(ck, extra) {
       const m = /on (http:\/\/\S+)/.exec(err);
       if (m) resolve({ child, url: m[1] });
     });
-    child.on('exit', (c) => reject(new Error(`serve exited ${c}: ${err}`)));
+    child.on('exit', (c, sig) => {
+      // Before it listens: the start failed; after: a server that dies mid-run is said, with its last words.
+      const e = new Error(`serve ${extra.join(' ') || '(defaults)'} exited (code ${c}, signal ${sig}): ${err.slice(-2000)}`);
+      reject(e);
+      if (/on http:/.test(err) && !stopping) {
+        console.error(e.message);
+        exited.push(e.message);
+      }
+    });
   });
 }
+/** Servers that died after they started listening (their messages); `stopping` once the benchmark stops them. */
+const exited = [];
+let stopping = false;
 
 function getText(url) {
   return new Promise((resolve, reject) => {
@@ -140,6 +151,7 @@ async function run({ args, log }) {
         const before = await scrape(url);
         const cpu0 = procCpuSeconds(servers[mode].child.pid);
         const r = await cannon({ url: `${url}/v1/predict`, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, duration });
+        if (exited.length) throw new Error(`a server died during the ${mode} row at ${connections} connections: ${exited.join('; ')}`);
         const cpu1 = procCpuSeconds(servers[mode].child.pid);
         const after = await scrape(url);
         const batches = after.batchCount - before.batchCount;
@@ -169,6 +181,7 @@ async function run({ args, log }) {
       }
     }
   } finally {
+    stopping = true;
     for (const { child } of Object.values(servers)) {
       child.kill('SIGTERM');
       await new Promise((r) => child.on('exit', r));
