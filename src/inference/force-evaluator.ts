@@ -16,7 +16,7 @@ import { native, nativeModel, type PackShape } from '../native';
 import type { ModelConfig } from '../model/config';
 import { computeForces } from '../model/forces';
 import { exactShape } from '../train/evaluate';
-import { allocPackOutput, inputsFor, type Plan, type PlanBytesModel } from '../train/plan';
+import { allocPackOutput, inputsFor, planBytesModel, type Plan, type PlanBytesModel } from '../train/plan';
 import { ArgumentError } from '../errors';
 import type { OpenedModel } from './open-model';
 
@@ -64,31 +64,8 @@ export function periodicVolume(s: Structure): number | null {
  * energy plans: the force pass adds (K + 1) scalars per edge (docs/forces.md).
  */
 export function forcePlanBytesModel(config: ModelConfig): PlanBytesModel {
-  const key = JSON.stringify(config);
-  const hit = forceBytesModels.get(key);
-  if (hit) return hit;
-  const api = nativeModel();
-  const probe = (nodes: number, edges: number, graphs: number): number => {
-    const h = api.createPlan(config, { nodes, edges, graphs }, 'float32', { forces: true });
-    try {
-      return api.planInfo(h).bytes;
-    } finally {
-      api.releasePlan(h);
-    }
-  };
-  const k = 1024;
-  const base = probe(0, 0, 0);
-  // Input buffers (allocPackOutput with directions, float32): per node 4 int32 arrays; per edge 3 int32 + distance + 3 direction; per graph 2 int32 + 2 float.
-  const model: PlanBytesModel = {
-    base: base + 8,
-    perNode: (probe(k, 0, 0) - base) / k + 16,
-    perEdge: (probe(0, k, 0) - base) / k + 12 + 4 * 4,
-    perGraph: (probe(0, 0, k) - base) / k + 16,
-  };
-  forceBytesModels.set(key, model);
-  return model;
+  return planBytesModel(config, 'float32', true, { forces: true });
 }
-const forceBytesModels = new Map<string, PlanBytesModel>();
 
 /** Estimated bytes of a force-pass plan of this capacity ({@link forcePlanBytesModel}). */
 export function estimateForcePlanBytes(config: ModelConfig, shape: PackShape): number {

@@ -93,27 +93,12 @@ export type ManifestFiles = Record<'model' | 'optimizer', FileEntry | null>;
 
 export type Json = Record<string, unknown>;
 
-/** The value of each manifest field once read and validated. */
-export interface ManifestValues {
+/** The value of each manifest field once read and validated (the optional fields of {@link CheckpointState} read as null when absent). */
+export interface ManifestValues
+  extends Omit<CheckpointState, 'layout' | 'params' | 'm' | 'v' | 'hasOptimizer' | 'recentLosses' | 'forceTraining' | 'elements'> {
   version: number;
-  step: number;
   /** The raw `files` object (version 2; null for version 1): its entries are checked as their files are read ({@link checkFileEntry}). */
   files: Json | null;
-  seed: number;
-  config: ModelConfig;
-  policy: string;
-  policyOptions: object;
-  policyState: unknown;
-  batchSize: number;
-  target: string;
-  targetMean: number;
-  targetStd: number;
-  atomRefs: number[] | null;
-  graphRule: string;
-  schedule: ScheduleSpec;
-  clipNorm: number;
-  lossCurve: { step: number; loss: number }[];
-  evalCurve: { step: number; val_rmse: number; val_mae: number }[];
   recentLosses: number[] | null;
   forceTraining: ForceTrainingSummary | null;
   elements: number[] | null;

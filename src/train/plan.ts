@@ -180,14 +180,20 @@ const bytesModels = new Map<string, PlanBytesModel>();
  * configuration from four small probe plans (built, measured, released). An
  * upper bound in practice: every buffer is a fixed multiple of one dimension,
  * and the few sized by a maximum of them (PaiNN) are over-counted, not under.
+ * `planOptions` are createPlan's (the force pass's buffers).
  */
-export function planBytesModel(config: ModelConfig, dtype: DType = 'float32', directions = needsDirections(config)): PlanBytesModel {
-  const key = `${JSON.stringify(config)}/${dtype}/${directions}`;
+export function planBytesModel(
+  config: ModelConfig,
+  dtype: DType = 'float32',
+  directions = needsDirections(config),
+  planOptions: { forces?: boolean; forceTraining?: boolean } = {},
+): PlanBytesModel {
+  const key = `${JSON.stringify(config)}/${dtype}/${directions}/${planOptions.forces === true}/${planOptions.forceTraining === true}`;
   const hit = bytesModels.get(key);
   if (hit) return hit;
   const api = nativeModel();
   const probe = (nodes: number, edges: number, graphs: number): number => {
-    const h = api.createPlan(config, { nodes, edges, graphs }, dtype);
+    const h = api.createPlan(config, { nodes, edges, graphs }, dtype, planOptions);
     try {
       return api.planInfo(h).bytes;
     } finally {
