@@ -1,14 +1,17 @@
+#include <atomic>
+
 #include "common.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 namespace gnn {
-static int g_threads = 0;
+// Process-wide (docs/architecture.md): worker threads may set and read it at once.
+static std::atomic<int> g_threads{0};
 
 void setNumThreads(int n) {
   if (n < 1 || n > 1024) throwRange("thread count must be in 1..1024, got " + std::to_string(n));
-  g_threads = n;
+  g_threads.store(n, std::memory_order_relaxed);
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif
@@ -16,7 +19,8 @@ void setNumThreads(int n) {
 
 int numThreads() {
 #ifdef _OPENMP
-  return g_threads > 0 ? g_threads : omp_get_max_threads();
+  const int n = g_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : omp_get_max_threads();
 #else
   return 1;
 #endif

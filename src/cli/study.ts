@@ -202,7 +202,9 @@ export function formatStudySummary(d: StudyDecisions, rate: PriceRate, where: { 
     const run = sv.map((x) => x.vsRunnerUp);
     lines.push(...wrapText(
       `graphs/s ${range(ev, (x) => x.toFixed(0))}; saves ${range(slow.map((x) => x?.money ?? NaN), (x) => formatMoney(x, rate.currency))} (${range(slow.map((x) => x?.hours ?? NaN), formatHours)}) vs the slowest, ` +
-        `${range(run.map((x) => x?.money ?? NaN), (x) => formatMoney(x, rate.currency))} (${range(run.map((x) => x?.hours ?? NaN), formatHours)}) vs the runner-up`,
+        `${range(run.map((x) => x?.money ?? NaN), (x) => formatMoney(x, rate.currency))} (${range(run.map((x) => x?.hours ?? NaN), formatHours)}) vs the runner-up` +
+        // A tie broken by a criterion other than time can pick a policy a little slower than the runner-up.
+        (run.some((x) => (x?.hours ?? 0) < 0) ? ' (negative: at that batch size the pick, chosen within a tie by the stated criterion, is slower than the runner-up by that much)' : ''),
       W, '    ',
     ).map((l) => `    ${l.trimStart()}`));
     lines.push(...wrapText(`why: ${p.reason}`, W - 4, '    ').map((l) => `    ${l.trimStart()}`));
