@@ -3,6 +3,7 @@ export type { Structure, GraphStore, Split } from './types';
 export { DataFormatError, DataLimitError, CacheError, type DataLocation } from './errors';
 export { resolveLimits, checkEdgeCeilings, checkBuiltEdges, edgeBound, type DataLimits } from './limits';
 export { ELEMENT_SYMBOLS, atomicNumberOf } from './elements';
+export { cellVolume } from './cell';
 export { parseGraphRule, formatGraphRule, type GraphRule } from './graph-rule';
 export {
   buildStore, buildStoreAsync, storeArraysFor, packerArrays, defaultTarget, targetColumn, targetIndex, structureBatch, collectTargetNames, structuresFromStore, withDirections,

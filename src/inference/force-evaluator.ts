@@ -11,12 +11,12 @@
  * dE/dstrain in Voigt order xx yy zz yz xz xy, computed only for structures
  * periodic along all three cell vectors (null for the others).
  */
-import { packerArrays, type Structure } from '../data';
+import { cellVolume, packerArrays, type Structure } from '../data';
 import { native, nativeModel, type PackShape } from '../native';
 import type { ModelConfig } from '../model/config';
 import { computeForces } from '../model/forces';
 import { exactShape } from '../train/evaluate';
-import { allocPackOutput, inputsFor, planBytesModel, type Plan, type PlanBytesModel } from '../train/plan';
+import { buildPlan, inputsFor, planBytesModel, type Plan, type PlanBytesModel } from '../train/plan';
 import { ArgumentError } from '../errors';
 import type { OpenedModel } from './open-model';
 
@@ -52,8 +52,7 @@ export function propertyList(properties: readonly string[]): PropertyName[] {
 /** The cell volume (Å^3) of a structure periodic along all three cell vectors, else null (no stress for it). */
 export function periodicVolume(s: Structure): number | null {
   if (!s.cell || !s.pbc.every((p) => p)) return null;
-  const c = s.cell;
-  const v = Math.abs(c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]));
+  const v = cellVolume(s.cell);
   return v > 0 ? v : null;
 }
 
@@ -75,12 +74,7 @@ export function estimateForcePlanBytes(config: ModelConfig, shape: PackShape): n
 
 /** Builds a force-pass plan of exactly `capacity` (native buffers with `{ forces: true }`, inputs with directions). */
 export function buildForcePlan(config: ModelConfig, capacity: PackShape): Plan {
-  const t0 = process.hrtime.bigint();
-  const handle = nativeModel().createPlan(config, capacity, 'float32', { forces: true });
-  const inputs = allocPackOutput(capacity, 'float32', true);
-  const inputBytes = Object.values(inputs).reduce((s, a) => s + (a as ArrayBufferView).byteLength, 0);
-  const bytes = nativeModel().planInfo(handle).bytes + inputBytes;
-  return { capacity: { ...capacity }, handle, inputs, bytes, buildMs: Number(process.hrtime.bigint() - t0) / 1e6 };
+  return buildPlan(config, capacity, 'float32', true, { forces: true });
 }
 
 /** Energies, forces and stress with one growing force-pass plan (see the module comment). Not for concurrent use. */
@@ -105,11 +99,7 @@ export class ForceEvaluator {
       graphs: Math.max(shape.graphs, c?.graphs ?? 0),
     };
     this.release();
-    const t0 = process.hrtime.bigint();
-    const handle = nativeModel().createPlan(this.model.config, capacity, 'float32', { forces: true });
-    const inputs = allocPackOutput(capacity, 'float32', true);
-    const bytes = nativeModel().planInfo(handle).bytes;
-    this.plan = { capacity, handle, inputs, bytes, buildMs: Number(process.hrtime.bigint() - t0) / 1e6 };
+    this.plan = buildForcePlan(this.model.config, capacity);
     return this.plan;
   }
 

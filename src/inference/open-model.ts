@@ -9,12 +9,13 @@
  *
  * Guarantees: the opened model is read once and never changes (the weights
  * are the checkpoint's Float32Array, not copied); {@link OpenedModel.toTarget}
- * is the one place where standardised values become target units, so two
- * paths that predict the same structure agree bit for bit.
+ * converts with the model layer's toTargetUnits, as evaluation and the force
+ * pass do, so two paths that predict the same structure agree bit for bit.
  */
 import { buildStore, buildStoreAsync, parseGraphRule, type BuildStoreOptions, type GraphRule, type GraphStore, type Structure } from '../data';
 import { ArgumentError } from '../errors';
 import type { ModelConfig } from '../model/config';
+import { toTargetUnits } from '../model/forces';
 import { atomrefOffsets } from '../train/atomref';
 import { readCheckpoint, type LoadedCheckpoint } from '../train/checkpoint';
 import { needsDirections } from '../train/plan';
@@ -119,6 +120,6 @@ export function openModel(dir: string): OpenedModel {
     requestStore: (structures, o = {}) => buildStore(structures, storeOptions(o)).store,
     requestStoreAsync: async (structures, o = {}) => (await buildStoreAsync(structures, storeOptions(o))).store,
     offsets: (store) => (refs ? atomrefOffsets(store, refs) : null),
-    toTarget: (v, offset = 0) => v * targetStd + targetMean + offset,
+    toTarget: (v, offset = 0) => toTargetUnits(v, targetMean, targetStd, offset),
   };
 }

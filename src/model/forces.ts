@@ -27,6 +27,15 @@ export interface ForceResult {
   stress?: Float64Array;
 }
 
+/**
+ * A standardised model output z in the target's units: z std + mean + the
+ * graph's atom-reference sum. Every prediction path converts through this one
+ * expression (same operations, same order), so their results agree bit for bit.
+ */
+export function toTargetUnits(z: number, mean: number, std: number, offset = 0): number {
+  return z * std + mean + offset;
+}
+
 /** The factor from standardised to data units: the target's std, or 1 where it is 0. */
 export function energyScale(u: EnergyUnits): number {
   return u.targetStd > 0 ? u.targetStd : 1;
@@ -51,7 +60,7 @@ export function computeForces(plan: PlanHandle, inputs: PackOutput, shape: PackS
   while (graphs < shape.graphs && inputs.mask[graphs] > 0) nodes += inputs.nNode[graphs++];
   const s = energyScale(units);
   const out: ForceResult = {
-    energy: Float64Array.from(energy.subarray(0, graphs), (z, g) => z * s + units.targetMean + (units.offsets ? units.offsets[g] : 0)),
+    energy: Float64Array.from(energy.subarray(0, graphs), (z, g) => toTargetUnits(z, units.targetMean, s, units.offsets ? units.offsets[g] : 0)),
     forces: Float64Array.from(forces.subarray(0, 3 * nodes), (f) => f * s),
   };
   if (stress) out.stress = Float64Array.from(stress.subarray(0, 6 * graphs), (x) => x * s);

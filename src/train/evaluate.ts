@@ -5,6 +5,7 @@
 import { native, nativeModel, type NativeStoreArrays, type PackOutput, type PackShape } from '../native';
 import type { GraphStore } from '../data';
 import type { ModelConfig } from '../model/config';
+import { toTargetUnits } from '../model/forces';
 import { PlanCache, inputsFor, type Plan } from './plan';
 import { regressionErrors } from './metrics';
 
@@ -50,7 +51,7 @@ export function exactShape(store: EvaluateArgs['store'], ids: Int32Array): PackS
 
 /** A value in standardised units of graph g, back in the target's units. */
 function toUnits(a: EvaluateArgs, g: number, z: number): number {
-  return z * a.targetStd + a.targetMean + (a.offsets ? a.offsets[g] : 0);
+  return toTargetUnits(z, a.targetMean, a.targetStd, a.offsets ? a.offsets[g] : 0);
 }
 
 /**

@@ -29,10 +29,11 @@
  */
 import { native, nativeModel, type AdamStepArgs, type FloatArray, type NativeStoreArrays, type PackOutput, type PackShape, type StressLossArgs } from '../native';
 import type { BatchSpec } from '../batching';
-import type { GraphStore } from '../data';
+import { cellVolume, type GraphStore } from '../data';
 import type { ModelConfig } from '../model/config';
 import { computeForces } from '../model/forces';
-import { allocPackOutput, inputsFor, type DType, type Plan } from './plan';
+import { buildPlan, inputsFor, type DType, type Plan } from './plan';
+import { exactShape } from './evaluate';
 import { ArgumentError, GnnError } from '../errors';
 import type { Engine, StepTiming } from './engine';
 
@@ -90,8 +91,7 @@ export interface ForceBatchLoss {
 /** The cell volume (Å^3) of graph g when it is periodic in all three directions, else 0. */
 export function volumeOf(store: Pick<GraphStore, 'cells' | 'pbc'>, g: number): number {
   if (!store.cells || !store.pbc || !(store.pbc[3 * g] && store.pbc[3 * g + 1] && store.pbc[3 * g + 2])) return 0;
-  const c = store.cells.subarray(9 * g, 9 * g + 9);
-  return Math.abs(c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]));
+  return cellVolume(store.cells.subarray(9 * g, 9 * g + 9));
 }
 
 /** Structures of the store a stress term can score: 3-D periodic, with a finite stress. */
@@ -190,7 +190,8 @@ export function forceBatchLossAndGrad(
     const st = w.stressTargets.subarray(0, 6 * shape.graphs);
     const gw = w.graphWeights.subarray(0, shape.graphs);
     for (let g = 0; g < shape.graphs; g++) {
-      const has = stress.volumes[g] > 0 && stress.targets.subarray(6 * g, 6 * g + 6).every(Number.isFinite);
+      let has = stress.volumes[g] > 0;
+      for (let i = 0; has && i < 6; i++) has = Number.isFinite(stress.targets[6 * g + i]);
       gw[g] = has ? 1 : 0;
       if (has) sGraphs++;
       for (let i = 0; i < 6; i++) st[6 * g + i] = has ? stress.targets[6 * g + i] : 0;
@@ -263,13 +264,9 @@ export class ForceEngine implements Engine {
     if (this.plan && c && shape.nodes <= c.nodes && shape.edges <= c.edges && shape.graphs <= c.graphs) return this.plan;
     const capacity = { nodes: Math.max(shape.nodes, c?.nodes ?? 0), edges: Math.max(shape.edges, c?.edges ?? 0), graphs: Math.max(shape.graphs, c?.graphs ?? 0) };
     this.release();
-    const t0 = process.hrtime.bigint();
-    const handle = nativeModel().createPlan(this.config, capacity, this.dtype, { forces: true, forceTraining: true });
-    const inputs = allocPackOutput(capacity, this.dtype, true);
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    this.plan = { capacity, handle, inputs, bytes: nativeModel().planInfo(handle).bytes, buildMs: ms };
+    this.plan = buildPlan(this.config, capacity, this.dtype, true, { forces: true, forceTraining: true });
     this.builds++;
-    this.buildMs += ms;
+    this.buildMs += this.plan.buildMs;
     this.work = forceWork(capacity.nodes, this.dtype, capacity.graphs);
     this.targets = new Float64Array(3 * capacity.nodes);
     this.stress = { targets: new Float64Array(6 * capacity.graphs), volumes: new Float64Array(capacity.graphs) };
@@ -365,17 +362,12 @@ export function evaluateForces(a: EvaluateForcesArgs): ForceMetrics {
   try {
     for (let start = 0; start < a.ids.length; start += B) {
       const ids = a.ids.subarray(start, Math.min(a.ids.length, start + B));
-      const shape = { nodes: 0, edges: 0, graphs: ids.length };
-      for (const g of ids) {
-        shape.nodes += store.nodeOffset[g + 1] - store.nodeOffset[g];
-        shape.edges += store.edgeOffset[g + 1] - store.edgeOffset[g];
-      }
+      const shape = exactShape(store, ids);
       const c: PackShape | undefined = plan?.capacity;
       if (!plan || !c || shape.nodes > c.nodes || shape.edges > c.edges || shape.graphs > c.graphs) {
         if (plan) nativeModel().releasePlan(plan.handle);
         const capacity: PackShape = { nodes: Math.max(shape.nodes, c?.nodes ?? 0), edges: Math.max(shape.edges, c?.edges ?? 0), graphs: Math.max(shape.graphs, c?.graphs ?? 0) };
-        const handle = nativeModel().createPlan(a.config, capacity, 'float32', { forces: true });
-        plan = { capacity, handle, inputs: allocPackOutput(capacity, 'float32', true), bytes: 0, buildMs: 0 };
+        plan = buildPlan(a.config, capacity, 'float32', true, { forces: true });
       }
       const inputs = inputsFor(plan, shape);
       native().packGraphs(a.arrays, ids, shape, inputs);

@@ -94,10 +94,18 @@ export function inputsFor(plan: Plan, shape: PackShape): PackOutput {
  * Builds one plan (counted by the cache, not here). With `directions` (by
  * default when the model needs them) its inputs include `direction`, so the
  * store it packs from must have directions (else ERR_GNN_DATA_DIRECTIONS).
+ * `planOptions` are createPlan's: the force pass's buffers (`forces`) and the
+ * double backward's (`forceTraining`); force plans need `directions`.
  */
-export function buildPlan(config: ModelConfig, capacity: PackShape, dtype: DType = 'float32', directions = needsDirections(config)): Plan {
+export function buildPlan(
+  config: ModelConfig,
+  capacity: PackShape,
+  dtype: DType = 'float32',
+  directions = needsDirections(config),
+  planOptions: { forces?: boolean; forceTraining?: boolean } = {},
+): Plan {
   const t0 = process.hrtime.bigint();
-  const handle = nativeModel().createPlan(config, capacity, dtype);
+  const handle = nativeModel().createPlan(config, capacity, dtype, planOptions);
   const inputs = allocPackOutput(capacity, dtype, directions);
   const inputBytes = Object.values(inputs).reduce((s, a) => s + (a as ArrayBufferView).byteLength, 0);
   const bytes = nativeModel().planInfo(handle).bytes + inputBytes;

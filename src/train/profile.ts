@@ -41,7 +41,7 @@ import { createPolicy, shapeKey, sizesOf, type PolicyOptions } from '../batching
 import { packerArrays, splitGraphs, targetColumn, targetStats, type GraphStore } from '../data';
 import { resolveModelConfig, type ModelConfig, type ModelKind } from '../model/config';
 import { initParams, paramLayout } from '../model/params';
-import { PlanCache, allocPackOutput, inputsFor } from './plan';
+import { PlanCache, allocPackOutput, buildPlan, inputsFor } from './plan';
 import { median } from './metrics';
 import { ArgumentError, GnnError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
@@ -378,9 +378,7 @@ class ForceStepper {
     const key = shapeKey(shape);
     const have = this.plans.get(key);
     if (have) return { plan: have, built: false };
-    const t0 = process.hrtime.bigint();
-    const handle = nativeModel().createPlan(this.config, shape, FORCE_TRAINING_DTYPE, { forces: true, forceTraining: true });
-    const plan: Plan = { capacity: shape, handle, inputs: allocPackOutput(shape, FORCE_TRAINING_DTYPE, true), bytes: nativeModel().planInfo(handle).bytes, buildMs: Number(process.hrtime.bigint() - t0) / 1e6 };
+    const plan = buildPlan(this.config, shape, FORCE_TRAINING_DTYPE, true, { forces: true, forceTraining: true });
     this.plans.set(key, plan);
     this.work.set(key, { work: forceWork(shape.nodes, FORCE_TRAINING_DTYPE, shape.graphs), targets: new Float64Array(3 * shape.nodes), stress: { targets: new Float64Array(6 * shape.graphs), volumes: new Float64Array(shape.graphs) } });
     return { plan, built: true };

@@ -19,6 +19,7 @@
 import { atomicNumberOf, ELEMENT_SYMBOLS } from '../elements';
 import { DataFormatError, parseNumber } from '../errors';
 import type { Structure } from '../types';
+import { cellVolume } from '../cell';
 import { readLines } from './lines';
 import { DurableWriteError, openDurable } from '../../util/durable';
 
@@ -193,10 +194,6 @@ function parseFrame(n: number, comment: string, atomLines: string[], file: strin
   return s;
 }
 
-/** |det| of a row-major 3x3 cell (its volume in Å^3). */
-function cellVolume(c: Float64Array): number {
-  return Math.abs(c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]));
-}
 
 /**
  * The frame's stress in Voigt order (xx yy zz yz xz xy), taken out of `info`:

@@ -27,6 +27,7 @@
 import { cellFromParameters } from '../formats/aflow-json';
 import { mulberry32 } from '../split';
 import type { Structure } from '../types';
+import { cellVolume } from '../cell';
 import { covalentRadius, pairEnergy, pairEnergyDerivative, PAIR_CUTOFF } from './potential';
 
 /** Default number of aflow-like crystals. */
@@ -62,12 +63,12 @@ export interface PeriodicPairEnergy {
 export function periodicEnergy(numbers: Uint8Array, pos: Float64Array, cell: Float64Array): PeriodicPairEnergy {
   const n = numbers.length;
   const c = cell;
-  const det = c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]);
+  const volume = cellVolume(c);
   const range: number[] = [];
   for (let a = 0; a < 3; a++) {
     const u = c.subarray(((a + 1) % 3) * 3, ((a + 1) % 3) * 3 + 3), v = c.subarray(((a + 2) % 3) * 3, ((a + 2) % 3) * 3 + 3);
     const cr = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
-    range.push(Math.ceil(PAIR_CUTOFF / (Math.abs(det) / Math.hypot(cr[0], cr[1], cr[2]))) + 1);
+    range.push(Math.ceil(PAIR_CUTOFF / (volume / Math.hypot(cr[0], cr[1], cr[2]))) + 1);
   }
   const shifts: number[] = [];
   for (let t0 = -range[0]; t0 <= range[0]; t0++)
@@ -99,7 +100,6 @@ export function periodicEnergy(numbers: Uint8Array, pos: Float64Array, cell: Flo
     }
     nn += best;
   }
-  const volume = Math.abs(det);
   return { perAtom: e / n, meanNn: nn / n, energy: e, forces: grad.map((x) => (x === 0 ? 0 : -x)), stress: w.map((x) => x / volume) };
 }
 
