@@ -114,6 +114,10 @@ void poolLossBackward(const Plan<T>& p, const BatchInputs<T>& b, T* dr2) {
 template <class T>
 RowEpilogue<T> painnEpilogue(const program::Epi<T>& e, T* C, int64_t N);
 
+// Voigt order xx yy zz yz xz xy: component v is the pair (kVoigtA[v], kVoigtB[v]).
+inline constexpr int kVoigtA[6] = {0, 1, 2, 1, 0, 0};
+inline constexpr int kVoigtB[6] = {0, 1, 2, 2, 2, 1};
+
 // The CPU executor of the model program (program.h, program_painn.h): the kernels of dense.h
 // and segment.h, each call recorded by the per-kernel profile when it is on.
 // Bytes moved per product: A, W and C once, plus the epilogue's reads (bias,
@@ -472,7 +476,6 @@ struct CpuExec {
     const int64_t E = b.shape.edges;
     KScope<T> ks(p, site, -1, E, 6, 0, 24.0 * E, sizeof(T) * (7.0 * E + 6.0 * G) + 8.0 * G);
     const T* u = b.direction;
-    static constexpr int kA[6] = {0, 1, 2, 1, 0, 0}, kB[6] = {0, 1, 2, 2, 2, 1};
 #pragma omp parallel for schedule(static) num_threads(numThreads())
     for (int64_t gr = 0; gr < G; ++gr) {
       T acc[6] = {0, 0, 0, 0, 0, 0};
@@ -481,7 +484,7 @@ struct CpuExec {
         const T d = b.distance[k];
         const T* uk = u + 3 * k;
         const T* gk = g + 3 * k;
-        for (int v = 0; v < 6; ++v) acc[v] += (T)0.5 * d * (gk[kA[v]] * uk[kB[v]] + gk[kB[v]] * uk[kA[v]]);
+        for (int v = 0; v < 6; ++v) acc[v] += (T)0.5 * d * (gk[kVoigtA[v]] * uk[kVoigtB[v]] + gk[kVoigtB[v]] * uk[kVoigtA[v]]);
       }
       for (int v = 0; v < 6; ++v) W[6 * gr + v] = acc[v];
     }
@@ -492,7 +495,6 @@ struct CpuExec {
     const int64_t E = b.shape.edges;
     KScope<T> ks(p, site, -1, E, 6, 0, 14.0 * E, sizeof(T) * (5.0 * E + 6.0 * G) + 8.0 * G);
     const T* u = b.direction;
-    static constexpr int kA[6] = {0, 1, 2, 1, 0, 0}, kB[6] = {0, 1, 2, 2, 2, 1};
 #pragma omp parallel for schedule(static) num_threads(numThreads())
     for (int64_t g = 0; g < G; ++g) {
       T acc[6] = {0, 0, 0, 0, 0, 0};
@@ -500,7 +502,7 @@ struct CpuExec {
       for (int64_t k = k0; k < k1; ++k) {
         const T s = ddist[k] * b.distance[k];
         const T* uk = u + 3 * k;
-        for (int v = 0; v < 6; ++v) acc[v] += s * uk[kA[v]] * uk[kB[v]];
+        for (int v = 0; v < 6; ++v) acc[v] += s * uk[kVoigtA[v]] * uk[kVoigtB[v]];
       }
       for (int v = 0; v < 6; ++v) W[6 * g + v] = acc[v];
     }
@@ -531,7 +533,6 @@ struct CpuExec {
     const int64_t E = b.shape.edges;
     KScope<T> ks(p, site, -1, E, 6, 0, 14.0 * E, sizeof(T) * (6.0 * E + 6.0 * G) + 8.0 * G);
     const T* u = b.direction;
-    static constexpr int kA[6] = {0, 1, 2, 1, 0, 0}, kB[6] = {0, 1, 2, 2, 2, 1};
 #pragma omp parallel for schedule(static) num_threads(numThreads())
     for (int64_t g = 0; g < G; ++g) {
       const T* qg = q + 6 * g;
@@ -540,7 +541,7 @@ struct CpuExec {
       for (int64_t k = k0; k < k1; ++k) {
         const T* uk = u + 3 * k;
         T s = 0;
-        for (int v = 0; v < 6; ++v) s += qg[v] * uk[kA[v]] * uk[kB[v]];
+        for (int v = 0; v < 6; ++v) s += qg[v] * uk[kVoigtA[v]] * uk[kVoigtB[v]];
         ddT[k] -= b.distance[k] * s;
       }
     }
