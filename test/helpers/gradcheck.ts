@@ -23,17 +23,35 @@ export function finiteDifferences(plan: PlanHandle, inputs: PackOutput, shape: P
   const r = testRng(entry.offset + 1);
   while (picks.size < Math.min(count, size)) picks.add(Math.floor(r() * size));
   const scratch = new Float64Array(grads.length);
-  const h = 1e-5;
-  const out: GradPoint[] = [];
-  for (const i of picks) {
-    const k = entry.offset + i;
+  const loss = (p: Float64Array): number => api.lossAndGrad(plan, inputs, shape, p, scratch);
+  return centralDifferences(loss, params, [...picks].map((i) => entry.offset + i)).map(({ index, fd }) => ({ index, grad: grads[index], fd }));
+}
+
+/**
+ * Central differences (f(p + h e_k) - f(p - h e_k)) / 2h of `f` for each index
+ * k, changing `params` in place and restoring it after each.
+ */
+export function centralDifferences(f: (p: Float64Array) => number, params: Float64Array, indices: Iterable<number>, h = 1e-5): { index: number; fd: number }[] {
+  const out: { index: number; fd: number }[] = [];
+  for (const k of indices) {
     const orig = params[k];
     params[k] = orig + h;
-    const lp = api.lossAndGrad(plan, inputs, shape, params, scratch);
+    const lp = f(params);
     params[k] = orig - h;
-    const lm = api.lossAndGrad(plan, inputs, shape, params, scratch);
+    const lm = f(params);
     params[k] = orig;
-    out.push({ index: k, grad: grads[k], fd: (lp - lm) / (2 * h) });
+    out.push({ index: k, fd: (lp - lm) / (2 * h) });
+  }
+  return out;
+}
+
+/** Up to `n` indices of every parameter block, evenly spread over the block (deterministic). */
+export function spreadIndices(entries: readonly Pick<ParamEntry, 'offset' | 'rows' | 'cols'>[], n: number): number[] {
+  const out: number[] = [];
+  for (const e of entries) {
+    const count = e.rows * e.cols;
+    const m = Math.min(n, count);
+    for (let k = 0; k < m; k++) out.push(e.offset + Math.floor((k * count) / m));
   }
   return out;
 }

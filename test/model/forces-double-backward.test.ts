@@ -9,6 +9,7 @@ import { native, nativeModel } from '../../src/native';
 import { resolveModelConfig, type ModelConfig, type ModelKind } from '../../src/model/config';
 import { initParams, paramLayout } from '../../src/model/params';
 import { testRng } from '../helpers/batch';
+import { centralDifferences } from '../helpers/gradcheck';
 import { packStructures, type TestStructure, type Vec3 } from './forces-reference';
 
 function smallConfig(kind: ModelKind, extra: Partial<ModelConfig> = {}): ModelConfig {
@@ -55,17 +56,7 @@ describe.each([
     const r = testRng(entry.offset + 7);
     const picks = new Set<number>();
     while (picks.size < Math.min(5, size)) picks.add(entry.offset + Math.floor(r() * size));
-    const h = 1e-5;
-    for (const k of picks) {
-      const orig = params[k];
-      params[k] = orig + h;
-      const lp = wF(params);
-      params[k] = orig - h;
-      const lm = wF(params);
-      params[k] = orig;
-      const fd = (lp - lm) / (2 * h);
-      expect(Math.abs(fd - grad[k])).toBeLessThanOrEqual(1e-8 + 1e-5 * Math.abs(fd));
-    }
+    for (const { index, fd } of centralDifferences(wF, params, picks)) expect(Math.abs(fd - grad[index])).toBeLessThanOrEqual(1e-8 + 1e-5 * Math.abs(fd));
   });
 
   it('the value part is the gradient of the summed energies', () => {
@@ -74,16 +65,8 @@ describe.each([
       native().forcesStep(plan, inputs, shape, p, e, new Float64Array(3 * shape.nodes));
       return e[0] + e[1];
     };
-    const h = 1e-5;
-    for (const k of [0, Math.floor(layout.total / 2), layout.total - 1]) {
-      const orig = params[k];
-      params[k] = orig + h;
-      const ep = energy(params);
-      params[k] = orig - h;
-      const em = energy(params);
-      params[k] = orig;
-      const fd = (ep - em) / (2 * h);
-      expect(Math.abs(fd - egrad[k])).toBeLessThanOrEqual(1e-8 + 1e-5 * Math.abs(fd));
+    for (const { index, fd } of centralDifferences(energy, params, [0, Math.floor(layout.total / 2), layout.total - 1])) {
+      expect(Math.abs(fd - egrad[index])).toBeLessThanOrEqual(1e-8 + 1e-5 * Math.abs(fd));
     }
   });
 });

@@ -12,6 +12,7 @@ import { getThreads, native, nativeModel, setThreads, type PackOutput, type Pack
 import { resolveModelConfig, type ModelConfig, type ModelKind } from '../../src/model/config';
 import { initParams, paramLayout } from '../../src/model/params';
 import { testRng } from '../helpers/batch';
+import { centralDifferences } from '../helpers/gradcheck';
 import { packStructures, volume, type TestStructure, type Vec3 } from './forces-reference';
 
 const api = nativeModel();
@@ -77,16 +78,7 @@ describe.each(cases)('stress double backward (%s %j, float64)', (kind, extra) =>
     return s;
   };
   const fdCheck = (f: (p: Float64Array) => number, grad: Float64Array, h = 1e-5): void => {
-    const fds: [number, number][] = [];
-    for (const k of picks(layout, 4)) {
-      const orig = params[k];
-      params[k] = orig + h;
-      const lp = f(params);
-      params[k] = orig - h;
-      const lm = f(params);
-      params[k] = orig;
-      fds.push([(lp - lm) / (2 * h), grad[k]]);
-    }
+    const fds: [number, number][] = centralDifferences(f, params, picks(layout, 4), h).map(({ index, fd }) => [fd, grad[index]]);
     const scale = Math.max(...fds.map(([fd]) => Math.abs(fd)));
     expect(scale).toBeGreaterThan(1e-3);
     // Every entry to 1e-5 relative (plus 1e-6 of the largest), the worst to 1e-6 of the largest.

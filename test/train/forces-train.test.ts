@@ -17,6 +17,7 @@ import { DEFAULT_FORCE_WEIGHTS, forceBatchLossAndGrad, packedForceTargets, resol
 import { train } from '../../src/train/trainer';
 import { readCheckpoint } from '../../src/train/checkpoint';
 import { testRng } from '../helpers/batch';
+import { centralDifferences, spreadIndices } from '../helpers/gradcheck';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gnn-forces-train-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -60,21 +61,11 @@ describe('combined loss gradient vs finite differences (float64)', () => {
     expect(Math.abs(r.loss - expected)).toBeLessThan(1e-12 * Math.max(1, expected));
     const lossAt = (p: Float64Array) => forceBatchLossAndGrad(plan, inputs, shape, p, ft, weights, new Float64Array(p.length)).loss;
     expect(lossAt(params)).toBe(r.loss);
-    const h = 1e-6;
     let worst = 0, scale = 0;
-    for (const e of layout.entries) {
-      // Up to 4 entries of every parameter block.
-      const count = e.rows * e.cols;
-      for (let k = 0; k < Math.min(4, count); k++) {
-        const i = e.offset + Math.floor((k * count) / Math.min(4, count));
-        const p = params.slice();
-        p[i] += h;
-        const up = lossAt(p);
-        p[i] -= 2 * h;
-        const fd = (up - lossAt(p)) / (2 * h);
-        worst = Math.max(worst, Math.abs(fd - grad[i]));
-        scale = Math.max(scale, Math.abs(fd));
-      }
+    // Up to 4 entries of every parameter block.
+    for (const { index, fd } of centralDifferences(lossAt, params, spreadIndices(layout.entries, 4), 1e-6)) {
+      worst = Math.max(worst, Math.abs(fd - grad[index]));
+      scale = Math.max(scale, Math.abs(fd));
     }
     expect(scale).toBeGreaterThan(1e-3);
     expect(worst / scale).toBeLessThan(1e-6);
