@@ -152,7 +152,7 @@ export interface StudyOptions {
 /**
  * The step-cost factor of force training over energy training the study's
  * cost estimates (ETA) use for a force study: the middle of the 2.2-3.3x
- * measured by benchmarks/forces-cost.js (benchmarks/RESULTS.md, "forces").
+ * measured by `npm run bench -- forces` (benchmarks/RESULTS.md, "forces").
  * Only the ETA reads it; the shard plan prices cells with the energy cost
  * models, whose ratios between cells are what balances shards.
  */

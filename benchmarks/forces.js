@@ -1,4 +1,4 @@
-// Cost of the native force pass (issue 22): `node benchmarks/forces-cost.js [--threads N] [--reps N]`
+// Cost of the native force pass (issue 22): `npm run bench -- forces [--threads N] [--reps N]`
 // (after `npm run build:ts`). MPEU and SchNet with the study's defaults,
 // float32, on qm9-like fully connected graphs (with directions), B = 32 and
 // 128: per batch, interleaved in one run, the median time of
@@ -9,10 +9,10 @@
 //                backward: the gradient of energy and force losses; no Adam)
 // and their ratios. The force pass is what predicting energies and forces
 // costs; force train / energy step is the cost of training on forces
-// (docs/forces.md; issue 22's target <= 1.8x). --md FILE writes the table
-// into FILE between <!-- forces:begin --> and <!-- forces:end -->.
+// (docs/forces.md; issue 22's target <= 1.8x). The runner writes the table,
+// the machine's load and the verdict to benchmarks/RESULTS.md ("forces").
 'use strict';
-const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const dist = path.join(__dirname, '..', 'dist');
 const { loadSource, packerArrays } = require(path.join(dist, 'data'));
@@ -22,29 +22,28 @@ const { resolveModelConfig } = require(path.join(dist, 'model', 'config'));
 const { initParams, paramLayout } = require(path.join(dist, 'model', 'params'));
 const { argValue } = require('./args');
 
-const argString = (args, name) => {
-  const i = args.indexOf(name);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : undefined;
-};
-
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
-async function main() {
-  const args = process.argv.slice(2);
+/** Force target: energy+forces training step <= this many energy steps (issue 22). */
+const TARGET = 1.8;
+
+async function run({ args, log }) {
   setThreads(argValue(args, '--threads', 2));
   const reps = argValue(args, '--reps', 30);
   const { store } = await loadSource('qm9-like:2000', { graph: 'fc', directions: true });
   const arrays = packerArrays(store, new Float64Array(store.numGraphs));
   const api = native();
-  console.log(`qm9-like:2000 fc, float32, ${getThreads()} threads, ${reps} interleaved reps per row (medians, ms)`);
+  const load0 = os.loadavg()[0];
+  log(`qm9-like:2000 fc, float32, ${getThreads()} threads, ${reps} interleaved reps per row (medians, ms)`);
+  const ratios = [];
   const lines = [
-    `qm9-like:2000 fc, float32, ${getThreads()} threads, ${reps} interleaved reps per row (medians, ms); \`node benchmarks/forces-cost.js --reps ${reps}\``,
+    `qm9-like:2000 fc, float32, ${getThreads()} threads, ${reps} interleaved reps per row (medians, ms); \`npm run bench -- forces --reps ${reps}\``,
     '',
     '| model | B | energy step (fwd+bwd) | force pass (fwd+forces) | forward | force train (fwd+forces+double bwd) | force pass / energy step | force train / energy step |',
     '|---|---|---|---|---|---|---|---|',
   ];
-  for (const l of lines.slice(2)) console.log(l);
+  for (const l of lines.slice(2)) log(l);
   for (const kind of ['mpeu', 'schnet']) {
     const config = resolveModelConfig({ kind });
     const params = initParams(paramLayout(config), 1, 'float32');
@@ -82,29 +81,19 @@ async function main() {
       }
       const [s, f, w, tr] = [median(t.step), median(t.force), median(t.fwd), median(t.train)];
       const line = `| ${kind} | ${B} | ${s.toFixed(2)} | ${f.toFixed(2)} | ${w.toFixed(2)} | ${tr.toFixed(2)} | ${(f / s).toFixed(2)} | ${(tr / s).toFixed(2)} |`;
-      console.log(line);
+      log(line);
       lines.push(line);
+      ratios.push(tr / s);
       api.releasePlan(plan);
     }
   }
-  const md = argString(args, '--md');
-  if (md) writeSection(md, lines.join('\n'));
+  const lo = Math.min(...ratios), hi = Math.max(...ratios);
+  lines.push(
+    '',
+    `Machine while measured: load average ${load0.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end, on ${os.cpus().length} cores. ` +
+      `Force train / energy step: ${lo.toFixed(2)}-${hi.toFixed(2)}x; issue 22's target (<= ${TARGET}x) is ${hi <= TARGET ? 'met' : 'not met'} (docs/forces.md, "Cost": where the products go).`,
+  );
+  return { markdown: lines.join('\n'), data: { ratios } };
 }
 
-// Replaces (or appends) the section between the forces markers, atomically.
-function writeSection(file, body) {
-  const begin = '<!-- forces:begin -->';
-  const end = '<!-- forces:end -->';
-  const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-  const block = `${begin}\n${body}\n${end}`;
-  const i = old.indexOf(begin);
-  const j = old.indexOf(end);
-  const text = i >= 0 && j > i ? old.slice(0, i) + block + old.slice(j + end.length) : `${old}${old.endsWith('\n') || !old ? '' : '\n'}\n${block}\n`;
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
-}
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+module.exports = { run };
