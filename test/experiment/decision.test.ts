@@ -96,6 +96,19 @@ describe('decision per (data, model, B)', () => {
     expect(repHours(r, 1000, 10)).toBeCloseTo(90 / 3600, 12);
   });
 
+  test('median and paired ratio disagree: the policy the paired ratio puts first is the fastest, and no ratio is below 1', () => {
+    // exact has the lower median (10 vs 10.1) but pays 30% at one repetition; its paired ratio to dynamic is above 1.
+    const ms: Record<string, number[]> = { exact: [9.9, 10, 13], dynamic: [10.1, 10.1, 10.1] };
+    const rows = [];
+    for (let rep = 0; rep < 3; rep++) for (const policy of Object.keys(ms)) rows.push(syntheticRow({ policy, rep, ms: ms[policy][rep] }));
+    const c = decideStudy(rows, { resamples: 0 }).cells[0];
+    expect(c.policies[0].policy).toBe('dynamic');
+    expect(c.policies[0].status).toBe('fastest');
+    expect(c.policies[1].policy).toBe('exact');
+    expect(c.policies[1].ratio).toBeGreaterThan(1);
+    for (const p of c.policies) expect(p.ratio).toBeGreaterThanOrEqual(1);
+  });
+
   test('paired ratio: the shared drift cancels', () => {
     const a = [0, 1, 2, 3].map((rep) => ({ rep, hours: 1.1 * drift(rep), step_ms: 1, graphs_per_step: 1 }));
     const b = [0, 1, 2, 3].map((rep) => ({ rep, hours: drift(rep), step_ms: 1, graphs_per_step: 1 }));
