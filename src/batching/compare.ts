@@ -5,6 +5,7 @@
 import type { GraphSizes } from './policy';
 import { createPolicy, POLICY_NAMES, type PolicyOptions } from './registry';
 import { ArgumentError } from '../errors';
+import { DEFAULT_SEED } from '../data/split';
 
 /** Input of {@link compareBatching}. */
 export interface CompareBatchingInput {
@@ -65,7 +66,7 @@ export function compareBatching(input: CompareBatchingInput): CompareRow[] {
   const steps = input.steps ?? 100000;
   if (!(Number.isInteger(steps) && steps >= 1)) throw new ArgumentError(`steps must be an integer >= 1, got ${steps}`);
   const policies = input.policies ?? POLICY_NAMES;
-  const seed = input.seed ?? 42;
+  const seed = input.seed ?? DEFAULT_SEED;
   const rows: CompareRow[] = [];
   const total = policies.length * input.batchSizes.length;
   for (const batch of input.batchSizes) {

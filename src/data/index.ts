@@ -9,7 +9,7 @@ export {
   buildStore, buildStoreAsync, storeArraysFor, packerArrays, defaultTarget, targetColumn, targetIndex, structureBatch, collectTargetNames, structuresFromStore, withDirections,
   type BuildStoreOptions, type BuildStoreResult, type TargetStats,
 } from './store';
-export { splitGraphs, targetStats, mulberry32, type SplitOptions } from './split';
+export { splitGraphs, targetStats, mulberry32, DEFAULT_SEED, DEFAULT_SPLIT_SEED, type SplitOptions } from './split';
 export { saveStore, loadStore, isGnbFile, checksum32, GNB_VERSION, type LoadStoreOptions } from './cache';
 export { storeStats, formatStats, distribution, type StoreStats, type Distribution, type Histogram, type TargetSummary } from './stats';
 export { loadSource, readStructures, type LoadSourceOptions, type LoadedSource } from './source';

@@ -23,6 +23,11 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+/** Seed of the default 80/10/10 split (the study's): every command that splits a store without a seed uses it. */
+export const DEFAULT_SPLIT_SEED = 42;
+/** Seed of initialisation and of the batch stream when none is given (the study's). */
+export const DEFAULT_SEED = 42;
+
 /**
  * Shuffles graph ids 0..numGraphs-1 with a seeded Fisher-Yates and cuts them
  * into train/val/test (sizes floor(r*G) for val and test, train takes the rest).
@@ -33,7 +38,7 @@ export function splitGraphs(numGraphs: number, options: SplitOptions = {}): Spli
   if (![r0, r1, r2].every((r) => Number.isFinite(r) && r >= 0) || r0 + r1 + r2 <= 0)
     throw new ArgumentError(`split ratios must be non-negative with a positive sum, got ${[r0, r1, r2].join(', ')}`);
   const sum = r0 + r1 + r2;
-  const rand = mulberry32(options.seed ?? 42);
+  const rand = mulberry32(options.seed ?? DEFAULT_SPLIT_SEED);
   const perm = new Int32Array(numGraphs);
   for (let i = 0; i < numGraphs; i++) perm[i] = i;
   for (let i = numGraphs - 1; i > 0; i--) {

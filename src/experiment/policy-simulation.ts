@@ -5,6 +5,7 @@
  */
 import { POLICY_NAMES, createPolicy, type GraphSizes } from '../batching';
 import { PlanBuildCounter, plansByCapacity } from '../train/plan';
+import { DEFAULT_SEED } from '../data';
 
 /** The cost model's coefficients (ms) the simulation prices with (recommend's CostModel has them). */
 export interface StepCostCoefficients {
@@ -39,7 +40,7 @@ export function predictPolicyTimes(
   steps: number,
   cost: StepCostCoefficients,
   policies: readonly string[] = POLICY_NAMES,
-  seed = 42,
+  seed = DEFAULT_SEED,
   maxSimulatedSteps = 20000,
 ): PolicyPrediction[] {
   const sim = Math.max(1, Math.min(steps, maxSimulatedSteps));

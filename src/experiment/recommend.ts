@@ -17,13 +17,12 @@
  * The fits are in least-squares.ts, the simulation in policy-simulation.ts;
  * this file calibrates, recommends, and verifies against real runs.
  */
-import { POLICY_NAMES, createPolicy, policyName, sizesOf } from '../batching';
-import { defaultTarget, loadSource, splitGraphs, storeArraysFor, targetColumn, targetStats, type GraphStore, type SourceFormat, type Split } from '../data';
-import { setThreads, type PackShape } from '../native';
-import { modelConfigForStore, type ModelKind } from '../model/config';
-import { initParams, paramLayout } from '../model/params';
-import { PlanCache } from '../train/plan';
+import { POLICY_NAMES, policyName, sizesOf } from '../batching';
+import { defaultTarget, loadSource, type GraphStore, type SourceFormat, type Split } from '../data';
+import type { PackShape } from '../native';
+import type { ModelKind } from '../model/config';
 import { CpuEngine } from '../train/engine';
+import { DEFAULT_SEED, adamStepArgs, defaultSplit, prepareRun } from '../train/run-setup';
 import { train } from '../train/trainer';
 import type { StudyResults } from './results';
 import { analyseStudy, policyCosts, recommendPolicies } from './stats';
@@ -73,26 +72,15 @@ const up64 = (x: number): number => Math.max(64, Math.ceil(x / 64) * 64);
 /** Measures real steps at the calibration shapes and fits the cost model. */
 export function calibrateCostModel(o: CalibrateOptions): CostModel {
   const t0 = Date.now();
-  if (o.threads !== undefined) setThreads(o.threads);
-  const store = o.store;
-  const split = o.split ?? splitGraphs(store.numGraphs, { seed: 42 });
-  const stats = targetStats(targetColumn(store, o.target), split.train);
-  const arrays = storeArraysFor(store, o.target, stats);
-  // The configuration train() derives, so the calibration measures the model that will run.
-  const config = modelConfigForStore(store, { kind: o.model });
-  const layout = paramLayout(config);
-  const params = initParams(layout, o.seed ?? 42, 'float32') as Float32Array;
-  const grads = new Float32Array(layout.total);
-  const m = new Float32Array(layout.total);
-  const v = new Float32Array(layout.total);
-  const sizes = sizesOf(store);
-  const dyn = createPolicy('dynamic', sizes, split.train, o.batchSize, o.seed ?? 42);
+  // train()'s set-up, CPU engine and plan cache: the calibration times the very step a run makes.
+  const run = prepareRun({ store: o.store, target: o.target, model: { kind: o.model }, policy: 'dynamic', batchSize: o.batchSize, seed: o.seed, split: o.split, threads: o.threads, skipEval: true, missingTargets: 'zero', who: 'calibration' });
+  const sizes = sizesOf(run.store);
+  const dyn = run.policy;
   const budget = dyn.fixedShape as PackShape;
   const first = dyn.next().graphIds;
   const steps = o.stepsPerShape ?? 3;
-  // train()'s CPU engine and plan cache: the calibration times the very step a run makes.
-  const cache = new PlanCache(config, 'float32');
-  const engine = new CpuEngine(arrays, cache, { params, grads, m, v });
+  const cache = run.cache;
+  const engine = new CpuEngine(run.arrays, cache, run.state);
   const points: CalibrationPoint[] = [];
   let t = 0;
   for (const [sn, se] of CALIBRATION_SCALES) {
@@ -115,7 +103,7 @@ export function calibrateCostModel(o: CalibrateOptions): CostModel {
     let buildMs = 0;
     for (let s = 0; s <= steps; s++) {
       const before = cache.stats().buildMs;
-      const r = engine.stepSync(spec, t, { lr: 1e-4, bc1: 1 - 0.9 ** (t + 1), bc2: 1 - 0.999 ** (t + 1) }, process.hrtime.bigint());
+      const r = engine.stepSync(spec, t, adamStepArgs(t, 1e-4), process.hrtime.bigint());
       t++;
       // Pack + step without the plan build (the first step of a shape builds its plan).
       const build = cache.stats().buildMs - before;
@@ -179,9 +167,9 @@ export interface Recommendation {
 export function recommend(o: RecommendOptions): Recommendation {
   const target = o.target ?? defaultTarget(o.store);
   if (!target) throw new ArgumentError('the data has no numeric target property');
-  const split = splitGraphs(o.store.numGraphs, { seed: 42 });
+  const split = defaultSplit(o.store);
   const cost = o.costModel ?? calibrateCostModel({ store: o.store, target, model: o.model, batchSize: o.batchSize, split, threads: o.threads, seed: o.seed, stepsPerShape: o.stepsPerShape });
-  const predictions = predictPolicyTimes(sizesOf(o.store), split.train, o.batchSize, o.steps, cost, o.policies ?? POLICY_NAMES, o.seed ?? 42);
+  const predictions = predictPolicyTimes(sizesOf(o.store), split.train, o.batchSize, o.steps, cost, o.policies ?? POLICY_NAMES, o.seed ?? DEFAULT_SEED);
   const best = predictions[0];
   const spread = calibrationSpread(cost);
   const tied = predictions.filter((p) => p === best || p.total_s - best.total_s <= spread * best.total_s).map((p) => p.policy);
@@ -248,10 +236,10 @@ export async function verifyRecommendation(
 ): Promise<Verification> {
   const target = o.target ?? defaultTarget(o.store);
   if (!target) throw new ArgumentError('the data has no numeric target property');
-  const split = splitGraphs(o.store.numGraphs, { seed: 42 });
+  const split = defaultSplit(o.store);
   const sizes = sizesOf(o.store);
   const policies = rec.predictions.map((p) => p.policy);
-  const pred = predictPolicyTimes(sizes, split.train, o.batchSize, o.verifySteps, rec.cost_model, policies, o.seed ?? 42);
+  const pred = predictPolicyTimes(sizes, split.train, o.batchSize, o.verifySteps, rec.cost_model, policies, o.seed ?? DEFAULT_SEED);
   const rows: VerifyRow[] = [];
   for (const p of pred) {
     o.onPolicy?.(p.policy);
@@ -262,7 +250,7 @@ export async function verifyRecommendation(
       policy: policyName(p.policy),
       batchSize: o.batchSize,
       steps: o.verifySteps,
-      seed: o.seed ?? 42,
+      seed: o.seed ?? DEFAULT_SEED,
       split,
       threads: o.threads,
       skipEval: true,

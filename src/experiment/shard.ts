@@ -26,7 +26,7 @@
  */
 import { createHash } from 'crypto';
 import { sizesOf } from '../batching';
-import { defaultTarget, loadSource, splitGraphs, type LoadSourceOptions } from '../data';
+import { DEFAULT_SPLIT_SEED, defaultTarget, loadSource, splitGraphs, type LoadSourceOptions } from '../data';
 import { ArgumentError, UsageError } from '../errors';
 import type { ModelKind } from '../model/config';
 import { predictPolicyTimes } from './policy-simulation';
@@ -375,7 +375,7 @@ export async function planStudyShards(o: PlanStudyOptions): Promise<{ plan: Shar
     const { store } = await loadSource(data, o.load ?? {});
     const target = o.targets?.[data] ?? o.load?.target ?? defaultTarget(store);
     if (!target) throw new StudyError('ERR_GNN_DATA_TARGET', `${data}: the data has no numeric target property`);
-    const split = splitGraphs(store.numGraphs, { seed: 42 });
+    const split = splitGraphs(store.numGraphs, { seed: DEFAULT_SPLIT_SEED });
     const cap = (n: number): number => (o.grid.eval_graphs > 0 ? Math.min(o.grid.eval_graphs, n) : n);
     estimates.push(...estimateCellCosts({ data, sizes: sizesOf(store), train: split.train, evalGraphs: cap(split.val.length) + cap(split.test.length) }, o.grid, o.costModels));
   }

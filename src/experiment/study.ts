@@ -9,7 +9,7 @@ import * as path from 'path';
 import * as v8 from 'v8';
 import * as vm from 'vm';
 import { POLICY_NAMES, compareBatching, isPolicyName, policyName, sizesOf } from '../batching';
-import { defaultTarget, distribution, targetColumn, formatGraphRule, loadSource, parseGraphRule, splitGraphs, type GraphStore, type LoadSourceOptions, type Split } from '../data';
+import { DEFAULT_SEED, DEFAULT_SPLIT_SEED, defaultTarget, distribution, targetColumn, formatGraphRule, loadSource, parseGraphRule, splitGraphs, type GraphStore, type LoadSourceOptions, type Split } from '../data';
 import { MODEL_KINDS, type ModelKind } from '../model/config';
 import { needsDirections } from '../train/plan';
 import { train, type TrainProgress } from '../train/trainer';
@@ -245,7 +245,7 @@ export function studyGrid(options: Omit<StudyOptions, 'outDir'>): StudyGrid {
     batches: [...(options.batches?.length ? options.batches : DEFAULT_BATCHES)],
     reps: options.reps ?? DEFAULT_REPS,
     steps: options.steps ?? DEFAULT_STEPS,
-    base_seed: options.seed ?? 42,
+    base_seed: options.seed ?? DEFAULT_SEED,
     eval_graphs: options.evalGraphs ?? DEFAULT_EVAL_GRAPHS,
     load: gridLoadOptions(options.load),
     atomref: options.atomref ?? 'auto',
@@ -384,7 +384,7 @@ export async function runStudy(options: StudyOptions): Promise<StudyOutcome> {
     // A force study's energy is the one the forces are the gradient of: `energy` where the data has it.
     const target = options.targets?.[data] ?? options.load?.target ?? (grid.forces && store.targetNames.includes('energy') ? 'energy' : defaultTarget(store));
     if (!target) throw new StudyError('ERR_GNN_DATA_TARGET', `${data}: the data has no numeric target property`);
-    const split = splitGraphs(store.numGraphs, { seed: 42 });
+    const split = splitGraphs(store.numGraphs, { seed: DEFAULT_SPLIT_SEED });
     const evSplit = evalSplit(split, grid.eval_graphs);
     const atomref = decideAtomrefs(store, targetColumn(store, target), split.train, grid.atomref ?? 'auto');
     const summary = results.data.find((d) => d.data === data);

@@ -85,7 +85,7 @@ export class CpuEngine implements Engine {
   }
 
   // The shape's plan (built and counted when new) with the batch packed into it.
-  private pack(spec: BatchSpec, t0: bigint): { plan: Plan; inputs: PackOutput; compileMs: number; t0: bigint; tb: bigint; tp: bigint; t1: bigint } {
+  private pack(spec: BatchSpec, t0: bigint): { plan: Plan; inputs: PackOutput; compileMs: number; t0: bigint; tb: bigint; tp: bigint; t1: bigint; real: { nodes: number; edges: number; graphs: number } } {
     const tb = process.hrtime.bigint();
     const before = this.cache.stats().buildMs;
     const plan = this.cache.get(spec.shape);
@@ -96,15 +96,15 @@ export class CpuEngine implements Engine {
       this.profiled.add(plan.handle);
     }
     const inputs = inputsFor(plan, spec.shape);
-    native().packGraphs(this.arrays, spec.graphIds, spec.shape, inputs);
-    return { plan, inputs, compileMs, t0, tb, tp, t1: process.hrtime.bigint() };
+    const ps = native().packGraphs(this.arrays, spec.graphIds, spec.shape, inputs);
+    return { plan, inputs, compileMs, t0, tb, tp, t1: process.hrtime.bigint(), real: { nodes: ps.realNodes, edges: ps.realEdges, graphs: ps.realGraphs } };
   }
 
   private finish(spec: BatchSpec, step: number, p: ReturnType<CpuEngine['pack']>, res: StepResult): StepTiming {
     const t2 = process.hrtime.bigint();
     const { t0, tb, tp, t1, compileMs } = p;
     // Taken each step: the native buffer never fills.
-    this.o.kernelCollector?.add(this.api.takeProfileRecords(p.plan.handle), ms(t0, t2), { step: step + 1, t0, tb, tp, t1, t2, shape: spec.shape, graphs: spec.graphIds.length, built: compileMs > 0 });
+    this.o.kernelCollector?.add(this.api.takeProfileRecords(p.plan.handle), ms(t0, t2), { step: step + 1, t0, tb, tp, t1, t2, shape: spec.shape, graphs: spec.graphIds.length, built: compileMs > 0, real: p.real });
     // A plan build is charged to the update of the step that first meets the shape (in the means, not the medians).
     return { loss: res.loss, gradNorm: res.gradNorm, batchingMs: ms(t0, t1) - compileMs, updateMs: ms(t1, t2) + compileMs };
   }

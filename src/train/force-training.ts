@@ -36,6 +36,7 @@ import { buildPlan, inputsFor, type DType, type Plan } from './plan';
 import { exactShape } from './evaluate';
 import { ArgumentError, GnnError } from '../errors';
 import type { Engine, StepTiming } from './engine';
+import type { KernelProfileCollector } from './profile';
 
 /**
  * The precision of a force training step: float32, the native double
@@ -213,6 +214,8 @@ export interface ForceEngineOptions {
   targetStd: number;
   /** Step precision (default {@link FORCE_TRAINING_DTYPE}). */
   dtype?: DType;
+  /** Collects each step's kernel records and host phases (the kernel profile: `gnnbatch profile --forces`, `train --forces --profile`). */
+  kernelCollector?: KernelProfileCollector | null;
 }
 
 /**
@@ -265,6 +268,7 @@ export class ForceEngine implements Engine {
     const capacity = { nodes: Math.max(shape.nodes, c?.nodes ?? 0), edges: Math.max(shape.edges, c?.edges ?? 0), graphs: Math.max(shape.graphs, c?.graphs ?? 0) };
     this.release();
     this.plan = buildPlan(this.config, capacity, this.dtype, true, { forces: true, forceTraining: true });
+    if (this.o.kernelCollector) nativeModel().setProfile(this.plan.handle, true);
     this.builds++;
     this.buildMs += this.plan.buildMs;
     this.work = forceWork(capacity.nodes, this.dtype, capacity.graphs);
@@ -280,22 +284,32 @@ export class ForceEngine implements Engine {
   }
 
   step(spec: BatchSpec, step: number, adam: AdamStepArgs, t0: bigint): StepTiming {
+    const tb = process.hrtime.bigint();
     const before = this.buildMs;
     const plan = this.planFor(spec.shape);
     const built = this.buildMs - before;
+    const tPlan = process.hrtime.bigint();
     const inputs = inputsFor(plan, spec.shape);
-    native().packGraphs(this.arrays, spec.graphIds, spec.shape, inputs);
+    const ps = native().packGraphs(this.arrays, spec.graphIds, spec.shape, inputs);
+    const targetsAt = process.hrtime.bigint();
     const s = this.o.targetStd > 0 ? this.o.targetStd : 1;
     const target = packedForceTargets(this.store, spec.graphIds, spec.shape, 1 / s, this.targets);
     const stress = this.o.weights.stress > 0 ? packedStressTargets(this.store, spec.graphIds, spec.shape, 1 / s, this.stress) : undefined;
     const tp = process.hrtime.bigint();
     if (this.stepParams !== this.state.params) (this.stepParams as Float64Array).set(this.state.params);
     const r = forceBatchLossAndGrad(plan, inputs, spec.shape, this.stepParams, target, this.o.weights, this.grad, this.work ?? undefined, stress);
+    const adamAt = process.hrtime.bigint();
+    const records = this.o.kernelCollector ? nativeModel().takeProfileRecords(plan.handle) : null;
     if (!Number.isFinite(r.loss)) throw new GnnError('ERR_GNN_NONFINITE', `loss is not finite (${r.loss}; energy MSE ${r.energyMse}, force MSE ${r.forceMse}, stress MSE ${r.stressMse}): training diverged; parameters were left unchanged`);
     if (this.grad !== this.grad32) this.grad32.set(this.grad);
     const gradNorm = nativeModel().adamUpdate(this.state.params, this.grad32, this.state.m, this.state.v, adam);
     this.last = r;
     const t2 = process.hrtime.bigint();
+    if (records)
+      this.o.kernelCollector?.add(records, Number(t2 - t0) / 1e6, {
+        step: step + 1, t0, tb, tp: tPlan, t1: tp, t2, shape: spec.shape, graphs: spec.graphIds.length, built: built > 0,
+        real: { nodes: ps.realNodes, edges: ps.realEdges, graphs: ps.realGraphs }, targetsAt, adamAt,
+      });
     return { loss: r.loss, gradNorm, batchingMs: Number(tp - t0) / 1e6 - built, updateMs: Number(t2 - tp) / 1e6 + built };
   }
 
@@ -420,7 +434,7 @@ export interface ForceTrainingSummary {
 
 /**
  * Refuses what force training does not run with: gradient accumulation or
- * MPI, the CUDA engine, the kernel profile, asyncSteps, PaiNN (no double
+ * MPI, the CUDA engine, asyncSteps, PaiNN (no double
  * backward yet), all ERR_GNN_UNSUPPORTED.
  */
 export function forceTrainingCheck(o: { device?: string; profile?: boolean; trace?: boolean; asyncSteps?: boolean; model?: { kind?: string } }, accumulating: boolean): void {
@@ -429,7 +443,6 @@ export function forceTrainingCheck(o: { device?: string; profile?: boolean; trac
   };
   if (accumulating) no('gradient accumulation (microBatches > 1) or distributed training');
   if (o.device === 'cuda') no("device 'cuda' (the force pass runs on the CPU executor)");
-  if (o.profile || o.trace) no('the kernel profile');
   if (o.asyncSteps) no('asyncSteps');
   if (o.model?.kind === 'painn') no('PaiNN (its force pass has no double backward yet: forces and stress are predicted, not trained)');
 }

@@ -27,25 +27,28 @@
  * the batch's padded fraction of edges.
  *
  * With `forces` ({@link ProfileOptions.forces}; `gnnbatch profile --forces`)
- * the profiled step is force training's (src/train/force-training.ts): one
- * native `forceLossAndGrad` (forward, force pass, force/stress loss, the
- * tangent forward and the dual backward) and one `adamUpdate`, on float32
- * plans created with `{ forces: true, forceTraining: true }`, one per shape.
+ * the profiled step is force training's (src/train/force-training.ts,
+ * ForceEngine, the step `train --forces` makes): one native
+ * `forceLossAndGrad` (forward, force pass, force/stress loss, the tangent
+ * forward and the dual backward) and one `adamUpdate`, on one float32 plan
+ * created with `{ forces: true, forceTraining: true }` that grows to the
+ * largest shape met.
  * The force pass's and the double backward's kernels (sites `force.*`,
  * `dbl.*`) are rows of their own; the host phases add `targets` (packing the
  * force and stress targets) and `adam_update` (the optimiser step, which runs
  * outside the plan).
  */
-import { native, nativeModel, getThreads, setThreads, type AdamStepArgs, type KernelRecords, type NativeStoreArrays, type PackOutput, type PackShape, type PlanHandle } from '../native';
-import { createPolicy, shapeKey, sizesOf, type PolicyOptions } from '../batching';
-import { packerArrays, splitGraphs, targetColumn, targetStats, type GraphStore } from '../data';
-import { resolveModelConfig, type ModelConfig, type ModelKind } from '../model/config';
-import { initParams, paramLayout } from '../model/params';
-import { PlanCache, allocPackOutput, buildPlan, inputsFor } from './plan';
+import { native, nativeModel, getThreads, type AdamStepArgs, type KernelRecords, type NativeStoreArrays, type PackOutput, type PackShape } from '../native';
+import { shapeKey, type PolicyOptions } from '../batching';
+import type { GraphStore } from '../data';
+import type { ModelConfig, ModelKind } from '../model/config';
+import { allocPackOutput, buildPlan } from './plan';
+import { adamStepArgs, prepareRun } from './run-setup';
+import { CpuEngine, type Engine } from './engine';
 import { median } from './metrics';
 import { ArgumentError, GnnError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
-import { FORCE_TRAINING_DTYPE, forceBatchLossAndGrad, forceTrainingCheck, forceWork, packedForceTargets, packedStressTargets, resolveForceWeights, stressGraphCount, type ForceLossWeights, type ForceWork, type PackedStress } from './force-training';
+import { FORCE_TRAINING_DTYPE, ForceEngine, forceBatchLossAndGrad, forceTrainingCheck, forceWork, packedForceTargets, packedStressTargets, resolveForceWeights, stressGraphCount, type ForceLossWeights, type ForceWork, type PackedStress } from './force-training';
 import type { BatchSpec } from '../batching';
 import type { Plan } from './plan';
 
@@ -319,42 +322,34 @@ interface Acc {
 
 const hrUs = (t: bigint): number => Number(t) / 1e3;
 
-function setup(opts: ProfileOptions) {
+function checkSteps(opts: ProfileOptions): number {
   if (!Number.isInteger(opts.steps) || opts.steps < 1) throw new ArgumentError(`profile: steps must be an integer >= 1, got ${opts.steps}`);
-  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 2) throw new ArgumentError(`profile: batch size must be an integer >= 2, got ${opts.batchSize}`);
   const warmup = opts.warmup ?? 0;
   if (!Number.isInteger(warmup) || warmup < 0) throw new ArgumentError(`profile: warmup must be a non-negative integer, got ${warmup}`);
-  if (opts.threads !== undefined) setThreads(opts.threads);
-  const store = opts.store;
-  const target = opts.target ?? store.targetNames[0];
-  if (target === undefined) throw new ArgumentError('profile: the store has no target column');
-  const seed = opts.seed ?? 42;
-  const split = splitGraphs(store.numGraphs, { seed: 42 });
-  if (split.train.length === 0) throw new ArgumentError('profile: the train split is empty');
-  const column = targetColumn(store, target);
-  const st = targetStats(column, split.train);
-  const inv = st.std > 0 ? 1 / st.std : 1;
-  // Standardised targets; graphs without a finite value train on 0 (timing is what is measured).
-  const arrays: NativeStoreArrays = packerArrays(store, column.map((y) => (Number.isFinite(y) ? (y - st.mean) * inv : 0)));
-  native().validateStore(arrays);
-  let maxZ = 0;
-  for (let i = 0; i < store.atomicNumber.length; i++) if (store.atomicNumber[i] > maxZ) maxZ = store.atomicNumber[i];
-  const config = resolveModelConfig({ numClasses: Math.max(100, maxZ + 1), ...opts.model });
-  const layout = paramLayout(config);
-  const policy = createPolicy(opts.policy, sizesOf(store), split.train, opts.batchSize, seed, opts.policyOptions ?? {});
-  const params = initParams(layout, seed, 'float32') as Float32Array;
-  const m = new Float32Array(layout.total);
-  const v = new Float32Array(layout.total);
-  const grads = new Float32Array(layout.total);
-  const cache = new PlanCache(config, 'float32', undefined, opts.policy === 'exact');
-  const force = opts.forces ? new ForceStepper(store, arrays, config, resolveForceWeights(opts.forces === true ? {} : opts.forces), st.std) : null;
-  return { warmup, arrays, config, policy, params, m, v, grads, cache, force };
+  return warmup;
 }
 
 /**
- * The force-training step of a profile: plans with the double backward's
- * buffers (one per shape, float32), the batch's force (and stress) targets,
- * one `forceLossAndGrad` and one `adamUpdate` (the step of ForceEngine).
+ * The profile's run: train()'s set-up ({@link prepareRun}; graphs without a
+ * target train on the mean: timing is what is measured) and, for force
+ * steps, the force checks and loss weights.
+ */
+function setup(opts: ProfileOptions) {
+  const warmup = checkSteps(opts);
+  const weights = opts.forces ? resolveForceWeights(opts.forces === true ? {} : opts.forces) : null;
+  if (weights) forceTrainingCheck({ model: opts.model }, false);
+  const run = prepareRun({ store: opts.store, target: opts.target, model: opts.model, policy: opts.policy, policyOptions: opts.policyOptions, batchSize: opts.batchSize, seed: opts.seed, threads: opts.threads, skipEval: true, missingTargets: 'zero', who: 'profile' });
+  native().validateStore(run.arrays);
+  const force = weights ? new ForceStepper(run.store, run.arrays, run.config, weights, run.targets.stats.std) : null;
+  return { warmup, run, weights, force };
+}
+
+/**
+ * The force-training step of {@link measureProfileOverhead} (which times the
+ * native call alone, on batches packed once): plans with the double
+ * backward's buffers (one per shape, float32), the batch's force (and stress)
+ * targets, one `forceLossAndGrad` and one `adamUpdate` (ForceEngine's step
+ * without its packing; profiles run ForceEngine itself).
  */
 class ForceStepper {
   private readonly plans = new Map<string, Plan>();
@@ -367,7 +362,6 @@ class ForceStepper {
     readonly weights: ForceLossWeights,
     private readonly std: number,
   ) {
-    forceTrainingCheck({ model: config }, false);
     if (!arrays.direction) throw new GnnError('ERR_GNN_DATA_DIRECTIONS', 'profile with forces: the store has no edge directions (build it with directions: true)');
     if (!store.forces && weights.forces > 0) throw new GnnError('ERR_GNN_DATA_TARGET', 'profile with forces: the store has no forces (extxyz forces:R:3, ASE .db, rmd17, qm9-like, aflow-like)');
     if (weights.stress > 0 && stressGraphCount(store) === 0) throw new GnnError('ERR_GNN_DATA_TARGET', `profile with stress weight ${weights.stress}: the data has no stress (no 3-D periodic structure with a stress)`);
@@ -408,7 +402,7 @@ class ForceStepper {
   }
 }
 
-const adamFor = (i: number): AdamStepArgs => ({ lr: 1e-4, bc1: 1 - Math.pow(0.9, i + 1), bc2: 1 - Math.pow(0.999, i + 1), clipNorm: 0 });
+const adamFor = (i: number): AdamStepArgs => adamStepArgs(i, 1e-4);
 
 /** Result of {@link measureProfileOverhead}. */
 export interface ProfileOverhead {
@@ -430,7 +424,9 @@ export interface ProfileOverhead {
  * records' hand-over to JS (outside the step) is not included.
  */
 export function measureProfileOverhead(opts: ProfileOptions & { rounds?: number }): ProfileOverhead {
-  const { arrays, policy, params, m, v, grads, cache, force } = setup(opts);
+  const { run, force } = setup(opts);
+  const { arrays, policy, cache } = run;
+  const { params, m, v, grads } = run.state;
   const api = nativeModel();
   const rounds = opts.rounds ?? 6;
   const batches = Array.from({ length: opts.steps }, () => {
@@ -485,120 +481,50 @@ export function measureProfileOverhead(opts: ProfileOptions & { rounds?: number 
   };
 }
 
-/** Runs `steps` profiled training steps (after `warmup`) and returns the per-kernel rows. */
+/**
+ * Runs `steps` profiled training steps (after `warmup`) and returns the
+ * per-kernel rows. The steps are train()'s: the CPU engine (or, with
+ * `forces`, the force engine) on train()'s set-up, with a
+ * {@link KernelProfileCollector} taking each step's kernel records and host
+ * phases; machine references are sampled before, between (about every
+ * quarter of the steps) and after them.
+ */
 export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult> {
-  const { warmup, arrays, config, policy, params, m, v, grads, cache, force } = setup(opts);
-  const api = nativeModel();
-  const sites = api.kernelSites();
-  // References sampled before, between (about every quarter of the steps) and after the steps.
-  const refs = new ReferenceSampler();
-  refs.sample();
-
+  const { warmup, run, weights } = setup(opts);
+  const { config, policy, arrays, cache } = run;
   const S = opts.steps;
-  // Force steps add two host phases: packing the force/stress targets and the optimiser step (outside the plan).
-  const hostNames: readonly string[] = force ? ['policy', 'plan_build', 'pack', 'targets', 'adam_update'] : ['policy', 'plan_build', 'pack'];
-  const newAcc = (): Acc => ({ calls: 0, ms: 0, flops: 0, bytes: 0, rows: 0, realRows: 0, padMs: 0, perStep: new Float64Array(S) });
-  const acc = sites.map(newAcc);
-  const host = hostNames.map(newAcc);
-  const stepMs = new Float64Array(S);
-  const events: ProfileEvent[] | undefined = opts.collectTrace ? [] : undefined;
-  const profiled = new Set<PlanHandle>();
+  const collector = new KernelProfileCollector(S, opts.collectTrace === true, warmup);
+  const refs = new ReferenceSampler();
+  const engine: Engine = weights
+    ? new ForceEngine(run.store, arrays, config, run.state, { weights, targetStd: run.targets.stats.std, kernelCollector: collector })
+    : new CpuEngine(arrays, cache, run.state, { profile: true, kernelCollector: collector });
   let counterFlops = 0;
-  let dropped = 0;
-  let realN = 0, realE = 0, realG = 0, padN = 0, padE = 0, padG = 0;
-  const hostEv = (name: string, a: bigint, b: bigint, args: Record<string, number | string>): void => {
-    events?.push({ track: 'step', name, tsUs: hrUs(a), durUs: hrUs(b) - hrUs(a), args });
-  };
-
-  for (let i = 0; i < warmup + S; i++) {
-    const measured = i >= warmup;
-    const si = i - warmup;
-    const t0 = process.hrtime.bigint();
-    const spec = policy.next();
-    const t1 = process.hrtime.bigint();
-    const builds = cache.stats().builds;
-    const got = force ? force.plan(spec.shape) : null;
-    const plan = got ? got.plan : cache.get(spec.shape);
-    const t2 = process.hrtime.bigint();
-    const built = got ? got.built : cache.stats().builds !== builds;
-    if (!profiled.has(plan.handle)) {
-      api.setProfile(plan.handle, true);
-      profiled.add(plan.handle);
+  try {
+    for (let i = 0; i < warmup + S; i++) {
+      const si = i - warmup;
+      const t0 = process.hrtime.bigint();
+      const spec = policy.next();
+      const f0 = engine.flops();
+      await engine.step(spec, i, adamFor(i), t0);
+      if (si >= 0) counterFlops += engine.flops() - f0;
+      if (si > 0 && si < S - 1 && (si + 1) % Math.max(1, Math.ceil(S / 4)) === 0) refs.sample();
     }
-    const inputs = inputsFor(plan, spec.shape);
-    const t3 = process.hrtime.bigint();
-    const ps = native().packGraphs(arrays, spec.graphIds, spec.shape, inputs);
-    const t4 = process.hrtime.bigint();
-    // Force steps: targets (t4..tt), the native loss and gradient (tt..t5), Adam (t5..t6); energy steps: one trainStep (t4..t5).
-    let tt = t4, t6: bigint;
-    let res: { loss: number; flops: number };
-    if (force) {
-      const targets = force.targets(spec);
-      tt = process.hrtime.bigint();
-      res = force.lossAndGrad(plan, inputs, spec, targets, params, grads);
-    } else res = api.trainStep(plan.handle, inputs, spec.shape, params, grads, m, v, adamFor(i));
-    const t5 = process.hrtime.bigint();
-    if (force) {
-      api.adamUpdate(params, grads, m, v, adamFor(i));
-      t6 = process.hrtime.bigint();
-    } else t6 = t5;
-    const recs = api.takeProfileRecords(plan.handle);
-    if (measured && si > 0 && si < S - 1 && (si + 1) % Math.max(1, Math.ceil(S / 4)) === 0) refs.sample();
-    if (!measured) continue;
-    stepMs[si] = Number(t6 - t0) / 1e6;
-    counterFlops += res.flops;
-    dropped += recs.dropped;
-    const sh = spec.shape;
-    realN += ps.realNodes; realE += ps.realEdges; realG += ps.realGraphs;
-    padN += sh.nodes; padE += sh.edges; padG += sh.graphs;
-    const hostMs = [Number(t1 - t0) / 1e6, built ? Number(t2 - t1) / 1e6 : 0, Number(t4 - t3) / 1e6, Number(tt - t4) / 1e6, Number(t6 - t5) / 1e6];
-    for (let h = 0; h < host.length; h++) {
-      if (h === 1 && !built) continue;
-      const a = host[h];
-      a.calls++;
-      a.ms += hostMs[h];
-      a.perStep[si] += hostMs[h];
-      if (h === 2) {
-        // Packing writes every padded row: its padding is the batch's padded edges (the bulk of its bytes).
-        a.rows += sh.edges;
-        a.realRows += ps.realEdges;
-        a.padMs += sh.edges > 0 ? (hostMs[h] * (sh.edges - ps.realEdges)) / sh.edges : 0;
-      }
-    }
-    addRecords(recs, acc, si);
-    if (events) {
-      const shapeStr = shapeKey(sh);
-      hostEv(`step ${si}`, t0, t6, { shape: shapeStr, real: `${ps.realNodes}x${ps.realEdges}x${ps.realGraphs}`, loss: res.loss });
-      hostEv('policy', t0, t1, { graphs: spec.graphIds.length });
-      if (built) hostEv('plan_build', t1, t2, { shape: shapeStr });
-      hostEv('pack', t3, t4, { shape: shapeStr, edge_fill: sh.edges > 0 ? ps.realEdges / sh.edges : 1 });
-      if (force) hostEv('targets', t4, tt, { shape: shapeStr });
-      hostEv('update', tt, t5, { shape: shapeStr, gflop: res.flops / 1e9 });
-      if (force) hostEv('adam_update', t5, t6, { params: params.length });
-      pushKernelEvents(events, recs, sites, tt, t5);
-    }
+  } finally {
+    if (engine instanceof ForceEngine) engine.release();
+    cache.close();
   }
-  for (const h of profiled) api.setProfile(h, false);
-  force?.release();
   refs.sample();
-  const measuredLimits = refs.limits();
-
+  const stepMs = collector.stepTimesMs();
   const totalStepMs = stepMs.reduce((s, x) => s + x, 0);
-  const row = (kernel: string, where: 'native' | 'host', rows: KernelProfileEntry['rows'], gemm: boolean, a: Acc): KernelProfileEntry =>
-    makeRow(kernel, where, rows, gemm, a, S, totalStepMs, measuredLimits);
-  const rawKernels: KernelProfileEntry[] = [];
-  sites.forEach((s, k) => {
-    if (acc[k].calls > 0) rawKernels.push(row(s.name, 'native', s.rows, s.gemm, acc[k]));
-  });
-  // Host phases always appear (a plan_build row with 0 calls says no plan was built in the measured steps).
-  hostNames.forEach((n, h) => rawKernels.push(row(n, 'host', n === 'pack' ? 'edge' : 'none', false, host[h])));
-  const { limits, kernels } = settleLimits(measuredLimits, rawKernels);
+  const measured = collector.mergedLimits(refs.limits());
+  const hostNames: readonly HostPhase[] = weights ? ['policy', 'plan_build', 'pack', 'targets', 'adam_update'] : ['policy', 'plan_build', 'pack'];
+  const { limits, kernels } = settleLimits(measured, [...collector.nativeRows(measured), ...collector.hostRows(hostNames, measured)]);
   const padMs = kernels.reduce((s, k) => s + k.padding_ms_per_step, 0);
-  const gemmFlops = sites.reduce((s, site, k) => s + (site.gemm ? acc[k].flops : 0), 0);
-  const gemmMs = sites.reduce((s, site, k) => s + (site.gemm ? acc[k].ms : 0), 0);
-  const matrixGflops = gemmMs > 0 ? gemmFlops / 1e9 / (gemmMs / 1e3) : 0;
+  const gemm = collector.gemmTotals();
+  const matrixGflops = gemm.ms > 0 ? gemm.flops / 1e9 / (gemm.ms / 1e3) : 0;
   const stepMedian = median(Array.from(stepMs));
   const stepGflops = stepMedian > 0 ? counterFlops / S / 1e9 / (stepMedian / 1e3) : 0;
+  const fills = collector.fills();
   return {
     model: config.kind,
     policy: opts.policy,
@@ -615,16 +541,16 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
     step_peak_fraction: limits.gemm_gflops > 0 ? stepGflops / limits.gemm_gflops : 0,
     kernels,
     counter_gflop_per_step: counterFlops / S / 1e9,
-    gemm_gflop_per_step: gemmFlops / S / 1e9,
+    gemm_gflop_per_step: gemm.flops / S / 1e9,
     padding_ms_per_step: padMs,
     padding_share_of_step: totalStepMs > 0 ? padMs / (totalStepMs / S) : 0,
-    node_fill: padN > 0 ? realN / padN : 1,
-    edge_fill: padE > 0 ? realE / padE : 1,
-    graph_fill: padG > 0 ? realG / padG : 1,
-    plan_builds: host[1].calls,
-    dropped_records: dropped,
-    forces: force ? force.weights : null,
-    events,
+    node_fill: fills.node,
+    edge_fill: fills.edge,
+    graph_fill: fills.graph,
+    plan_builds: kernels.find((k) => k.kernel === 'plan_build')?.calls ?? 0,
+    dropped_records: collector.dropped,
+    forces: weights,
+    events: collector.events,
   };
 }
 
@@ -675,7 +601,18 @@ export interface StepMarks {
   graphs: number;
   /** A plan was built for this step (a compilation). */
   built: boolean;
+  /** Real nodes, edges and graphs packed (the batch's fill); default: all rows real. */
+  real?: { nodes: number; edges: number; graphs: number };
+  /** Force steps: when packing ended and the force/stress targets began (they end at t1). */
+  targetsAt?: bigint;
+  /** Force steps: when the native loss and gradient returned and the optimiser step began (it ends at t2). */
+  adamAt?: bigint;
 }
+
+/** The host phases of a step, in order ({@link StepMarks}: policy t0..tb, plan_build tb..tp, pack, targets, adam_update). */
+export const HOST_PHASES = ['policy', 'plan_build', 'pack', 'targets', 'adam_update'] as const;
+/** One host phase of a step. */
+export type HostPhase = (typeof HOST_PHASES)[number];
 
 /**
  * Collects the native kernel records of profiled steps run elsewhere (the
@@ -689,39 +626,126 @@ export interface StepMarks {
 export class KernelProfileCollector {
   private readonly sites = nativeModel().kernelSites();
   private readonly acc: Acc[];
+  private readonly host: Acc[];
   private readonly refs = new ReferenceSampler();
   private steps = 0;
+  private seen = 0;
   private stepMs = 0;
+  private readonly stepTimes: Float64Array;
+  private readonly fill = { realN: 0, realE: 0, realG: 0, padN: 0, padE: 0, padG: 0 };
   /** Calls the native buffer could not hold. */
   dropped = 0;
   /** Trace events, oldest first (undefined unless collecting a trace). */
   readonly events: ProfileEvent[] | undefined;
 
-  constructor(private readonly maxSteps: number, collectTrace = false) {
-    this.acc = this.sites.map(() => ({ calls: 0, ms: 0, flops: 0, bytes: 0, rows: 0, realRows: 0, padMs: 0, perStep: new Float64Array(Math.max(0, maxSteps)) }));
+  /**
+   * `maxSteps` steps are collected after the first `skip` (warm-up steps: their
+   * records are taken and dropped); steps beyond are ignored.
+   */
+  constructor(private readonly maxSteps: number, collectTrace = false, private readonly skip = 0) {
+    const newAcc = (): Acc => ({ calls: 0, ms: 0, flops: 0, bytes: 0, rows: 0, realRows: 0, padMs: 0, perStep: new Float64Array(Math.max(0, maxSteps)) });
+    this.acc = this.sites.map(newAcc);
+    this.host = HOST_PHASES.map(newAcc);
+    this.stepTimes = new Float64Array(Math.max(0, maxSteps));
     this.events = collectTrace ? [] : undefined;
     // A reference sample before the run (the caller takes one after it). None between steps: the
     // benchmark's products would add to the native flop counter the trainer reads once per run.
     if (maxSteps > 0) this.refs.sample();
   }
 
-  /** Adds one step's records and its measured time (ms); `marks` place it on the trace. Steps beyond maxSteps are ignored. */
+  /** Steps collected so far (warm-up excluded). */
+  get collected(): number {
+    return this.steps;
+  }
+
+  /**
+   * Adds one step's records and its measured time (ms); `marks` give its host
+   * phases and fill and place it on the trace. Warm-up steps and steps beyond
+   * maxSteps are ignored.
+   */
   add(records: KernelRecords, stepMs: number, marks?: StepMarks): void {
-    if (this.steps >= this.maxSteps) return;
-    addRecords(records, this.acc, this.steps);
+    if (this.seen++ < this.skip || this.steps >= this.maxSteps) return;
+    const si = this.steps;
+    addRecords(records, this.acc, si);
     this.dropped += records.dropped;
     this.stepMs += stepMs;
+    this.stepTimes[si] = stepMs;
     this.steps++;
-    if (this.events && marks) {
-      const m = marks;
-      const shape = shapeKey(m.shape);
-      this.span(`step ${m.step}`, m.t0, m.t2, { shape, graphs: m.graphs });
-      this.span('policy', m.t0, m.tb, { graphs: m.graphs });
-      if (m.built) this.span('plan_build', m.tb, m.tp, { shape });
-      this.span('pack', m.tp, m.t1, { shape });
-      this.span('update', m.t1, m.t2, { shape });
-      pushKernelEvents(this.events, records, this.sites, m.t1, m.t2);
+    if (!marks) return;
+    const m = marks;
+    const packEnd = m.targetsAt ?? m.t1;
+    const updateEnd = m.adamAt ?? m.t2;
+    const spans: [HostPhase, bigint, bigint][] = [['policy', m.t0, m.tb], ['pack', m.tp, packEnd]];
+    if (m.built) spans.push(['plan_build', m.tb, m.tp]);
+    if (m.targetsAt !== undefined) spans.push(['targets', m.targetsAt, m.t1]);
+    if (m.adamAt !== undefined) spans.push(['adam_update', m.adamAt, m.t2]);
+    const sh = m.shape;
+    const real = m.real ?? { nodes: sh.nodes, edges: sh.edges, graphs: sh.graphs };
+    for (const [name, from, to] of spans) {
+      const a = this.host[HOST_PHASES.indexOf(name)];
+      const ms = Number(to - from) / 1e6;
+      a.calls++;
+      a.ms += ms;
+      a.perStep[si] += ms;
+      if (name === 'pack') {
+        // Packing writes every padded row: its padding is the batch's padded edges (the bulk of its bytes).
+        a.rows += sh.edges;
+        a.realRows += real.edges;
+        a.padMs += sh.edges > 0 ? (ms * (sh.edges - real.edges)) / sh.edges : 0;
+      }
     }
+    const f = this.fill;
+    f.realN += real.nodes; f.realE += real.edges; f.realG += real.graphs;
+    f.padN += sh.nodes; f.padE += sh.edges; f.padG += sh.graphs;
+    if (this.events) {
+      const shape = shapeKey(sh);
+      this.span(`step ${m.step}`, m.t0, m.t2, { shape, graphs: m.graphs, real: `${real.nodes}x${real.edges}x${real.graphs}` });
+      for (const [name, from, to] of spans) this.span(name, from, to, name === 'policy' ? { graphs: m.graphs } : name === 'pack' ? { shape, edge_fill: sh.edges > 0 ? real.edges / sh.edges : 1 } : { shape });
+      this.span('update', m.t1, updateEnd, { shape });
+      pushKernelEvents(this.events, records, this.sites, m.t1, updateEnd);
+    }
+  }
+
+  /** The collected steps' times (ms), in order. */
+  stepTimesMs(): Float64Array {
+    return this.stepTimes.slice(0, this.steps);
+  }
+
+  /** Real over padded nodes, edges and graphs of the collected steps (1 without marks). */
+  fills(): { node: number; edge: number; graph: number } {
+    const f = this.fill;
+    return { node: f.padN > 0 ? f.realN / f.padN : 1, edge: f.padE > 0 ? f.realE / f.padE : 1, graph: f.padG > 0 ? f.realG / f.padG : 1 };
+  }
+
+  /**
+   * Rows of the host phases `names` (a phase with no call still gets its row:
+   * a plan_build row with 0 calls says no plan was built), against `limits`.
+   */
+  hostRows(names: readonly HostPhase[], limits: MachineLimits): KernelProfileEntry[] {
+    return names.map((n) => makeRow(n, 'host', n === 'pack' ? 'edge' : 'none', false, this.host[HOST_PHASES.indexOf(n)], this.steps, this.stepMs, limits));
+  }
+
+  /** The native kernel rows before settling (see {@link rows}). */
+  nativeRows(limits: MachineLimits): KernelProfileEntry[] {
+    const out: KernelProfileEntry[] = [];
+    this.sites.forEach((s, k) => {
+      if (this.acc[k].calls > 0) out.push(makeRow(s.name, 'native', s.rows, s.gemm, this.acc[k], this.steps, this.stepMs, limits));
+    });
+    return out;
+  }
+
+  /** GEMM flops and time (ms) summed over the native rows. */
+  gemmTotals(): { flops: number; ms: number } {
+    let flops = 0, ms = 0;
+    this.sites.forEach((site, k) => {
+      if (site.gemm) (flops += this.acc[k].flops), (ms += this.acc[k].ms);
+    });
+    return { flops, ms };
+  }
+
+  /** The collector's own reference samples merged with `limits`. */
+  mergedLimits(limits: MachineLimits): MachineLimits {
+    return this.refs.count > 0 ? mergeLimits(this.refs.limits(), limits) : limits;
   }
 
   /** Adds a span of the step loop (e.g. `eval`, `checkpoint`) to the trace; a no-op unless collecting one. */
@@ -736,12 +760,8 @@ export class KernelProfileCollector {
    * place to the references the rows are expressed against.
    */
   rows(limits: MachineLimits): KernelProfileEntry[] {
-    const merged = this.refs.count > 0 ? mergeLimits(this.refs.limits(), limits) : limits;
-    const out: KernelProfileEntry[] = [];
-    this.sites.forEach((s, k) => {
-      if (this.acc[k].calls > 0) out.push(makeRow(s.name, 'native', s.rows, s.gemm, this.acc[k], this.steps, this.stepMs, merged));
-    });
-    const settled = settleLimits(merged, out);
+    const merged = this.mergedLimits(limits);
+    const settled = settleLimits(merged, this.nativeRows(merged));
     Object.assign(limits, settled.limits);
     return settled.kernels;
   }

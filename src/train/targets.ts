@@ -33,13 +33,18 @@ export interface PreparedTargets {
  * ERR_GNN_TARGET_MISSING for NaN, ERR_GNN_TARGET_NONFINITE for +-Inf) and a
  * finite standardised target after atomrefs (ERR_GNN_TARGET_NONFINITE).
  * Validation and test graphs without a finite value only add a warning
- * (none when `skipEval`).
+ * (none when `skipEval`). With `missing: 'zero'` (timing runs: a profile,
+ * a calibration) graphs without a finite value are allowed and train on the
+ * standardised mean (0); the statistics are those of the finite values.
  */
-export function prepareTargets(store: GraphStore, target: string, split: Split, o: { atomref?: boolean; skipEval?: boolean } = {}): PreparedTargets {
-  const column = targetColumn(store, target);
+export function prepareTargets(store: GraphStore, target: string, split: Split, o: { atomref?: boolean; skipEval?: boolean; missing?: 'error' | 'zero' } = {}): PreparedTargets {
+  const lenient = o.missing === 'zero';
+  // With missing 'zero' (timing runs), non-finite values count as missing: the
+  // statistics use the finite ones and those graphs train on the mean.
+  const column = lenient ? targetColumn(store, target).map((y) => (Number.isFinite(y) ? y : NaN)) : targetColumn(store, target);
   // Every train graph needs a finite target: one Inf would make the mean and
   // standard deviation (and so every standardised target) NaN.
-  for (const g of split.train) {
+  if (!lenient) for (const g of split.train) {
     const y = column[g];
     if (Number.isNaN(y)) throw new TrainingError('ERR_GNN_TARGET_MISSING', `graph ${g} (${store.ids[g] ?? g}) of the train split has no value for target '${target}'`);
     if (!Number.isFinite(y)) throw new TrainingError('ERR_GNN_TARGET_NONFINITE', `graph ${g} (${store.ids[g] ?? g}) of the train split has target '${target}' = ${y}; training needs finite targets`);
@@ -57,14 +62,15 @@ export function prepareTargets(store: GraphStore, target: string, split: Split, 
   let atomRefs: Float64Array | undefined;
   let residual = column;
   if (o.atomref) {
+    if (lenient) throw new TrainingError('ERR_GNN_TARGET_MISSING', `target '${target}': atom references need every train graph's value (missing 'zero' is for timing runs)`);
     atomRefs = fitAtomRefs(store, column, split.train);
     offsets = atomrefOffsets(store, atomRefs);
     residual = column.map((y, g) => y - (offsets as Float64Array)[g]);
   }
   const stats = targetStats(residual, split.train);
   const inv = stats.std > 0 ? 1 / stats.std : 1;
-  const arrays = packerArrays(store, residual.map((y) => (y - stats.mean) * inv));
-  for (const g of split.train) {
+  const arrays = packerArrays(store, residual.map((y) => (lenient && !Number.isFinite(y) ? 0 : (y - stats.mean) * inv)));
+  if (!lenient) for (const g of split.train) {
     if (!Number.isFinite(arrays.target[g]))
       throw new TrainingError('ERR_GNN_TARGET_NONFINITE', `graph ${g} (${store.ids[g] ?? g}): the residual of target '${target}' after atom references is ${arrays.target[g]}`);
   }

@@ -5,12 +5,13 @@
  * checkpoints and bitwise-exact resume.
  */
 import * as path from 'path';
-import { native, setThreads, type AdamStepArgs } from '../native';
-import { createPolicy, sizesOf, type Policy, type PolicyName, type PolicyOptions, type PolicyState } from '../batching';
-import { splitGraphs, type GraphStore, type Split } from '../data';
-import { modelConfigForStore, type ModelConfig, type ModelKind } from '../model/config';
-import { initParams, paramLayout, type ParamLayout } from '../model/params';
-import { PlanCache, needsDirections, plansByCapacity } from './plan';
+import { native, type AdamStepArgs } from '../native';
+import type { PolicyName, PolicyOptions, PolicyState } from '../batching';
+import type { GraphStore, Split } from '../data';
+import type { ModelConfig, ModelKind } from '../model/config';
+import type { ParamLayout } from '../model/params';
+import { needsDirections } from './plan';
+import { adamStepArgs, prepareRun } from './run-setup';
 import { learningRate, parseSchedule, studySchedule, type ScheduleSpec, type ScheduleText } from './schedule';
 import { StepRecorder } from './recorder';
 import { buildTrainResult, type TrainResult } from './result';
@@ -18,7 +19,6 @@ import { evaluate } from './evaluate';
 import { lockCheckpointDir } from './checkpoint-lock';
 import { prepareCheckpointDir, readCheckpoint, removeStaleFiles, writeCheckpoint, type LoadedCheckpoint } from './checkpoint';
 import { ArgumentError, CheckpointError, GnnError, TrainingError, isGnnError } from '../errors';
-import { prepareTargets } from './targets';
 import { CpuEngine, CudaEngine, chooseDevice, type Engine, type StepTiming } from './engine';
 import { KernelProfileCollector, type TraceSource } from './profile';
 import { accumulationSetup, type Accumulation, type GradientReducer } from './accumulate';
@@ -184,11 +184,14 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
   const forceWeights = opts.forces ? resolveForceWeights(opts.forces === true ? {} : opts.forces) : null;
   if (forceWeights) forceTrainingCheck(opts, acc !== null);
   const store = forceWeights ? await withDirections(opts.store) : opts.store;
-  if (opts.threads !== undefined) setThreads(opts.threads);
-  const seed = opts.seed ?? 42;
-  const split = opts.split ?? splitGraphs(store.numGraphs, { seed: opts.splitSeed ?? 42 });
-  if (split.train.length === 0) throw new ArgumentError('the train split is empty');
-  const { rawStats, stats, offsets, atomRefs, arrays, warnings } = prepareTargets(store, opts.target, split, opts);
+  const run = prepareRun({
+    store, target: opts.target, model: opts.model, policy: opts.policy, policyOptions: opts.policyOptions, batchSize: opts.batchSize,
+    seed: opts.seed, split: opts.split, splitSeed: opts.splitSeed, threads: opts.threads, atomref: opts.atomref, skipEval: opts.skipEval,
+    // A planCacheBytes the caller sets is a hard limit (also on the exact policy's single growing plan).
+    planCacheBytes: opts.planCacheBytes, planCacheHard: opts.planCacheBytes !== undefined,
+  });
+  const { seed, split, config, layout, policy, cache } = run;
+  const { rawStats, stats, offsets, atomRefs, arrays, warnings } = run.targets;
   // The elements the model is trained on (the checkpoint keeps them: serving flags structures with others).
   const trainElements = elementsOf(store, split.train);
   warnings.unshift(...notes);
@@ -196,21 +199,15 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
   // edges sorted by receiver, senderPerm a sender-sorted permutation. Packing
   // then range-checks every call and relies on the permutation's order.
   native().validateStore(arrays);
-  const config = modelConfigForStore(store, opts.model);
-  const layout = paramLayout(config);
   const lr = opts.lr ?? 1e-4;
   const schedule: ScheduleSpec =
     typeof opts.schedule === 'string' ? parseSchedule(opts.schedule, lr, opts.steps) : opts.schedule ?? studySchedule(lr);
   const device = chooseDevice(config, opts);
   if (needsDirections(config) && !store.directions)
     throw new GnnError('ERR_GNN_DATA_DIRECTIONS', 'PaiNN needs the edge direction vectors, but the store was built without them: build it with directions: true (buildStore, loadSource)');
-  const sizes = sizesOf(store);
-  const policy: Policy = createPolicy(opts.policy, sizes, split.train, opts.batchSize, seed, opts.policyOptions ?? {});
 
-  let params = initParams(layout, seed, 'float32') as Float32Array;
-  let m: Float32Array = new Float32Array(layout.total);
-  let v: Float32Array = new Float32Array(layout.total);
-  const grads = new Float32Array(layout.total);
+  let { params, m, v } = run.state;
+  const grads = run.state.grads;
   let startStep = 0;
   let savedStep: number | null = null;
   const lossCurve: { step: number; loss: number }[] = [];
@@ -238,8 +235,6 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
     recentLosses = ck.recentLosses ?? [];
   }
 
-  // A planCacheBytes the caller sets is a hard limit (also on the exact policy's single growing plan).
-  const cache = new PlanCache(config, 'float32', opts.planCacheBytes, plansByCapacity(opts.policy), opts.planCacheBytes !== undefined);
   const n = opts.steps - startStep;
   const recorder = new StepRecorder(n, opts.steps, lossCurve, recentLosses);
   let stopped = false;
@@ -297,18 +292,13 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
   // The engine (CPU or CUDA, one interface): the weights live in `params`
   // (the CPU engine updates them in place; the CUDA engine on syncParams()).
   const engine: Engine = forceWeights
-    ? new ForceEngine(store, arrays, config, { params, m, v }, { weights: forceWeights, targetStd: stats.std })
+    ? new ForceEngine(store, arrays, config, { params, m, v }, { weights: forceWeights, targetStd: stats.std, kernelCollector })
     : device === 'cuda'
     ? new CudaEngine(arrays, config, params)
     : acc ? acc.createEngine(arrays, cache, { params, m, v })
     : new CpuEngine(arrays, cache, { params, grads, m, v }, { asyncSteps: opts.asyncSteps, profile: opts.profile, kernelCollector });
 
-  const adamArgs = (step: number): AdamStepArgs => ({
-    lr: learningRate(schedule, step),
-    bc1: 1 - Math.pow(0.9, step + 1),
-    bc2: 1 - Math.pow(0.999, step + 1),
-    clipNorm: opts.clipNorm ?? 0,
-  });
+  const adamArgs = (step: number): AdamStepArgs => adamStepArgs(step, learningRate(schedule, step), opts.clipNorm ?? 0);
   const ms = (from: bigint, to: bigint): number => Number(to - from) / 1e6;
   // RMSE and MAE in the target's units (host params must be current: engine.syncParams()).
   const evaluateOn = (ids: Int32Array) => evaluate({ store, arrays, ids, config, params, targetMean: stats.mean, targetStd: stats.std, offsets, batchSize: opts.batchSize });
