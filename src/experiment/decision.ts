@@ -36,6 +36,7 @@
  */
 import { mulberry32 as rng } from '../data/split';
 import type { StudyRow } from './results';
+import { plansByCapacity } from '../train/plan';
 import { sampleMean, sampleMedian, sampleVariance } from './stats';
 
 // jstat ships no types; the t distribution's inverse CDF is the one function used here.
@@ -313,7 +314,7 @@ function cellTables(rows: readonly StudyRow[], plannedSteps: number, shapesAt: D
     const tables: PolicyTable[] = [];
     for (const [policy, list] of c.byPolicy) {
       // `exact` reuses one plan by capacity: its distinct shapes are not compilations (as policyCosts).
-      const simulated = policy === 'exact' ? 0 : (shapesAt?.(c.cell.data, policy, c.cell.batch) ?? 0);
+      const simulated = plansByCapacity(policy) ? 0 : (shapesAt?.(c.cell.data, policy, c.cell.batch) ?? 0);
       const compiles = Math.max(sampleMean(list.map((r) => r.compile_count)), simulated);
       const padded = sampleMean(list.map((r) => r.padded_edges_vs_exact).filter((x) => Number.isFinite(x)));
       tables.push({

@@ -5,6 +5,7 @@
  * between every pair of policies (Student with pooled variance, and Welch).
  */
 import type { StudyRow } from './results';
+import { plansByCapacity } from '../train/plan';
 
 // jstat ships no types; this is the one function used (the t distribution's CDF).
 const { jStat } = require('jstat') as { jStat: { studentt: { cdf(x: number, dof: number): number } } };
@@ -381,7 +382,7 @@ export function policyCosts(
     const r0 = list[0];
     // `exact` reuses one plan by capacity (grown by 25% when a batch does not fit): its distinct
     // shapes are not compilations, so its measured plan builds stand.
-    const simulated = r0.policy === 'exact' ? 0 : (shapesAt?.(r0.data, r0.policy, r0.batch) ?? 0);
+    const simulated = plansByCapacity(r0.policy) ? 0 : (shapesAt?.(r0.data, r0.policy, r0.batch) ?? 0);
     const compiles = Math.max(sampleMean(list.map((r) => r.compile_count)), simulated);
     const perRep = list
       .map((r) => (budgetSteps * r.combined_ms_median + compiles * (r.compile_count > 0 ? r.compile_ms_total / r.compile_count : 0)) / 3.6e6)
