@@ -65,6 +65,13 @@ export interface CheckpointState {
    * Null or absent in checkpoints written before they were kept.
    */
   elements?: number[] | null;
+  /**
+   * Batches of the policy per step (gradient accumulation / MPI: the
+   * micro-batches of a global step; 1 for the fused step). A resume must keep
+   * it (the step, the schedule and the policy's stream count in it). Null or
+   * absent in checkpoints written before it was kept.
+   */
+  microBatches?: number | null;
 }
 
 /** What {@link readCheckpoint} returns: the Adam moments only when asked for. */
@@ -95,13 +102,14 @@ export type Json = Record<string, unknown>;
 
 /** The value of each manifest field once read and validated (the optional fields of {@link CheckpointState} read as null when absent). */
 export interface ManifestValues
-  extends Omit<CheckpointState, 'layout' | 'params' | 'm' | 'v' | 'hasOptimizer' | 'recentLosses' | 'forceTraining' | 'elements'> {
+  extends Omit<CheckpointState, 'layout' | 'params' | 'm' | 'v' | 'hasOptimizer' | 'recentLosses' | 'forceTraining' | 'elements' | 'microBatches'> {
   version: number;
   /** The raw `files` object (version 2; null for version 1): its entries are checked as their files are read ({@link checkFileEntry}). */
   files: Json | null;
   recentLosses: number[] | null;
   forceTraining: ForceTrainingSummary | null;
   elements: number[] | null;
+  microBatches: number | null;
 }
 
 /** Field checks on a manifest object; each failure is ERR_GNN_CHECKPOINT_FIELD naming the field. */
@@ -341,6 +349,11 @@ export const MANIFEST_FIELDS: { readonly [K in keyof ManifestValues]: ManifestFi
       if (!ok) c.f.bad('elements', `null or an ascending list of distinct atomic numbers below numClasses = ${config.numClasses}`);
       return v as number[];
     },
+  },
+  microBatches: {
+    rule: 'null, or an integer >= 1 (batches of the policy per step)',
+    write: (s) => s.microBatches ?? null,
+    read: ({ j, f }) => (j.microBatches === null || j.microBatches === undefined ? null : f.int('microBatches', 1)),
   },
 };
 

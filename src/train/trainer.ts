@@ -215,7 +215,7 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
   const evalCurve: { step: number; val_rmse: number; val_mae: number }[] = [];
   if (opts.resumeDir) {
     const ck = readCheckpoint(opts.resumeDir, { optimizer: true });
-    checkResumeCompatible(ck, config, opts, seed, { graphRule: store.graphRule, targetMean: stats.mean, targetStd: stats.std });
+    checkResumeCompatible(ck, config, opts, seed, { graphRule: store.graphRule, targetMean: stats.mean, targetStd: stats.std, microBatches: acc ? acc.microBatches : 1 });
     params = ck.params;
     m = ck.m as Float32Array;
     v = ck.v as Float32Array;
@@ -278,6 +278,7 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
       recentLosses: recorder.recentLosses(),
       forceTraining: forceSummary,
       elements: trainElements,
+      microBatches: acc ? acc.microBatches : 1,
     });
     kernelCollector?.span('checkpoint', tc, process.hrtime.bigint(), { step });
     savedStep = step;
@@ -406,7 +407,7 @@ function checkResumeCompatible(
   config: ModelConfig,
   opts: TrainOptions,
   seed: number,
-  data: { graphRule: string; targetMean: number; targetStd: number },
+  data: { graphRule: string; targetMean: number; targetStd: number; microBatches: number },
 ): void {
   const dir = opts.resumeDir as string;
   const mismatch = (what: string, a: unknown, b: unknown): never => {
@@ -419,6 +420,9 @@ function checkResumeCompatible(
   if (ck.seed !== seed) mismatch('seed', ck.seed, seed);
   if (ck.step > opts.steps) mismatch('step', ck.step, `at most ${opts.steps} steps`);
   if (ck.graphRule !== data.graphRule) mismatch('graph rule', ck.graphRule, data.graphRule);
+  // The step, the schedule and the policy's stream count in micro-batches: any world size, the same count.
+  if (ck.microBatches !== null && ck.microBatches !== undefined && ck.microBatches !== data.microBatches)
+    mismatch('micro-batches per step (gradient accumulation / MPI; any number of ranks resumes, with the same count)', ck.microBatches, data.microBatches);
   if (ck.targetMean !== data.targetMean || ck.targetStd !== data.targetStd)
     mismatch('target standardisation (other data or split?)', [ck.targetMean, ck.targetStd], [data.targetMean, data.targetStd]);
   if (!ck.hasOptimizer || !ck.m || !ck.v) {

@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { loadSource, type GraphStore } from '../../src/data';
 import { train } from '../../src/train/trainer';
+import { readCheckpoint } from '../../src/train/checkpoint';
 import { accumulationSetup, orderedSlotSum, type AccumulationInput, type GradientReducer } from '../../src/train/accumulate';
 import { launchedByMpi, loadMpi } from '../../src/train/distributed';
 
@@ -48,6 +49,10 @@ describe('gradient accumulation', () => {
     expect(resumed.result.steps_run).toBe(5);
     expect(resumed.result.loss_curve).toEqual(full.result.loss_curve);
     expect(bits(resumed.model.params).equals(bits(full.model.params))).toBe(true);
+    // The checkpoint keeps the micro-batch count; another count cannot resume it (the step would mean other batches).
+    expect(readCheckpoint(dir).microBatches).toBe(3);
+    await expect(train({ ...opts, microBatches: 2, steps: 8, resumeDir: dir })).rejects.toMatchObject({ code: 'ERR_GNN_CHECKPOINT_MISMATCH', message: expect.stringMatching(/micro-batches per step .* is 3 but this run asks for 2/) });
+    await expect(train({ ...opts, microBatches: 1, steps: 8, resumeDir: dir })).rejects.toMatchObject({ code: 'ERR_GNN_CHECKPOINT_MISMATCH' });
     // Three draws of 8 per step.
     expect(full.result.graphs_per_s).toBeGreaterThan(0);
   });

@@ -27,7 +27,7 @@ function state(step: number): CheckpointState {
     batchSize: 8, target: 'U0', targetMean: -1.5, targetStd: 0.25, atomRefs: Array.from({ length: 10 }, (_, z) => 0.5 - z / 10), graphRule: 'cutoff:5',
     schedule: { kind: 'cosine', lr: 1e-3, totalSteps: 100, warmupSteps: 5 }, clipNorm: 10,
     lossCurve: [{ step: 1, loss: 0.5 }, { step: 2, loss: NaN }], evalCurve: [{ step: 2, val_rmse: 0.3, val_mae: 0.2 }],
-    recentLosses: [0.5, NaN], forceTraining: null, elements: [1, 6, 8],
+    recentLosses: [0.5, NaN], forceTraining: null, elements: [1, 6, 8], microBatches: 2,
   };
 }
 
@@ -72,6 +72,7 @@ const BROKEN: [keyof CheckpointState, unknown, string][] = [
   ['recentLosses', new Array(10_001).fill(0), "field 'recentLosses' must be null or an array of at most 10000 finite numbers"],
   ['forceTraining', { weights: { energy: -1, forces: 1, stress: 0 } }, "field 'forceTraining' must be null or an object with weights"],
   ['elements', [8, 6], "field 'elements' must be null or an ascending list of distinct atomic numbers below numClasses = 10"],
+  ['microBatches', 0, "field 'microBatches' must be an integer >= 1"],
 ];
 
 describe.each(BROKEN)('field %s = %j', (key, value, words) => {
