@@ -28,6 +28,7 @@ import { cellSavings, formatHours, formatMoney, studyRate, type PriceRate } from
 import { Heartbeat, StudyEta, formatDuration, type EtaCell } from './study-progress';
 import { parseShardCount } from '../experiment/shard';
 import { addSourceOptions, sourceOptionsFrom, type SourceOptionValues } from './source-options';
+import { DEFAULT_SEED } from '../data';
 
 interface StudyCliOptions extends SourceOptionValues {
   out: string;
@@ -237,7 +238,7 @@ export function registerStudyCommand(program: Command): void {
     .option('--models <list>', 'models, comma-separated: mpeu, schnet, painn (default mpeu,schnet)', namesOption('model', ['mpeu', 'schnet', 'painn']))
     .option('--policies <list>', `policies, comma-separated (default ${POLICY_NAMES.join(',')})`, namesOption('policy', POLICY_NAMES))
     .option('--threads <T>', 'native threads', intOption('--threads', 1))
-    .option('--seed <S>', 'base seed', intOption('--seed', 0), 42)
+    .option('--seed <S>', 'base seed', intOption('--seed', 0), DEFAULT_SEED)
     .option('--eval-graphs <n>', 'graphs of val and test evaluated per cell (0: all)', intOption('--eval-graphs', 0), DEFAULT_EVAL_GRAPHS)
     .option('--full', `the study's own grid: ${FULL_REPS} repetitions, ${FULL_STEPS} steps, full evaluation`)
     .option('--cost-per-hour <x>', 'price per hour of this machine (default: a labelled default rate for its hardware class, USD per core-hour; see the report)', numberOption('--cost-per-hour'))
@@ -260,7 +261,7 @@ export function registerStudyCommand(program: Command): void {
     .option('--atomref', 'fit per-element reference values (atomrefs) on every source and learn the residual')
     .option('--no-atomref', 'no atomrefs on any source (default: fitted where they explain the target, i.e. extensive targets such as U0; recorded in results.json)')
     .option('--no-report', 'do not write OUT/report.html at the end (default: the HTML report is written beside results.json when the grid is complete)')
-    .option('--forces', 'the study on force training: every cell trains on energies and forces (MPEU and SchNet; the data needs forces; target: energy where the data has it; PaiNN refused; docs/forces-study.md)')
+    .option('--forces', 'the study on force training: every cell trains on energies and forces (every model: MPEU, SchNet, PaiNN; the data needs forces; target: energy where the data has it; docs/forces-study.md)')
     .option('--energy-weight <W>', 'with --forces: wE of the loss (default 0.01)', numberOption('--energy-weight'))
     .option('--force-weight <W>', 'with --forces: wF of the loss (default 0.99)', numberOption('--force-weight'))
     .option('--stress-weight <W>', 'with --forces: wS of the loss (default 0; as train --forces takes it)', numberOption('--stress-weight'))

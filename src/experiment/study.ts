@@ -142,9 +142,8 @@ export interface StudyOptions {
    * results.json; rows gain the force columns (FORCE_COLUMNS). The data needs
    * forces (qm9-like and aflow-like have exact ones); the default target is
    * `energy` where the data has it (aflow-like), else the usual default (U0
-   * on qm9-like, whose forces are -dU0/dx). MPEU and SchNet only: a grid
-   * naming PaiNN is refused up front (ERR_GNN_STUDY_GRID), since PaiNN's force
-   * pass has no double backward yet. Absent or false: the energy-only study.
+   * on qm9-like, whose forces are -dU0/dx). Every model trains on forces
+   * (MPEU, SchNet and PaiNN). Absent or false: the energy-only study.
    */
   forces?: boolean | Partial<ForceLossWeights>;
 }
@@ -270,12 +269,6 @@ export function studyGrid(options: Omit<StudyOptions, 'outDir'>): StudyGrid {
   checkDistinct('models', grid.models);
   checkDistinct('policies', grid.policies);
   checkDistinct('batch sizes', grid.batches);
-  if (grid.forces && grid.models.includes('painn'))
-    throw new StudyError(
-      'ERR_GNN_STUDY_GRID',
-      `force study: model 'painn' cannot train on forces yet (its force pass has no double backward: PaiNN predicts forces but does not train on them; docs/forces.md); ` +
-        `run the force study with --models mpeu,schnet, or study PaiNN without --forces`,
-    );
   return grid;
 }
 

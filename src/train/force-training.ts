@@ -434,8 +434,8 @@ export interface ForceTrainingSummary {
 
 /**
  * Refuses what force training does not run with: gradient accumulation or
- * MPI, the CUDA engine, asyncSteps, PaiNN (no double
- * backward yet), all ERR_GNN_UNSUPPORTED.
+ * MPI, the CUDA engine, asyncSteps, all ERR_GNN_UNSUPPORTED. (Every model
+ * trains on forces: MPEU, SchNet and PaiNN have the native double backward.)
  */
 export function forceTrainingCheck(o: { device?: string; profile?: boolean; trace?: boolean; asyncSteps?: boolean; model?: { kind?: string } }, accumulating: boolean): void {
   const no = (what: string): never => {
@@ -444,5 +444,4 @@ export function forceTrainingCheck(o: { device?: string; profile?: boolean; trac
   if (accumulating) no('gradient accumulation (microBatches > 1) or distributed training');
   if (o.device === 'cuda') no("device 'cuda' (the force pass runs on the CPU executor)");
   if (o.asyncSteps) no('asyncSteps');
-  if (o.model?.kind === 'painn') no('PaiNN (its force pass has no double backward yet: forces and stress are predicted, not trained)');
 }

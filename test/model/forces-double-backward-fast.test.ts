@@ -179,7 +179,7 @@ describe('force-training plans', () => {
     expect(training - forces).toBe(energy - 8 * wt - graphStart - invCnt + extra);
   });
 
-  it('run forceGrad / forceLossAndGrad only with forceTraining, and refuse PaiNN', () => {
+  it('run forceGrad / forceLossAndGrad only with forceTraining', () => {
     const c = config('schnet');
     const { f64, shape } = packBoth([0], 'exact');
     const P = paramLayout(c).total;
@@ -188,7 +188,6 @@ describe('force-training plans', () => {
     const plan = api.createPlan(c, shape, 'float64', { forceTraining: true });
     expect(() => native().forceLossAndGrad(plan, f64, shape, new Float64Array(P), new Float64Array(3 * shape.nodes), new Float64Array(shape.nodes), -1, new Float64Array(P))).toThrow(expect.objectContaining({ code: 'ERR_GNN_RANGE' }));
     expect(() => native().forceGrad(plan, { ...f64, direction: undefined }, shape, new Float64Array(P), new Float64Array(3 * shape.nodes), new Float64Array(P))).toThrow(expect.objectContaining({ code: 'ERR_GNN_DATA_DIRECTIONS' }));
-    expect(() => api.createPlan(resolveModelConfig({ kind: 'painn', latent: 8, passes: 1, basis: 4 }), shape, 'float64', { forceTraining: true })).toThrow(expect.objectContaining({ code: 'ERR_GNN_UNSUPPORTED' }));
   });
 
   it('record their own profile sites, whose products sum to the native flop counter', () => {

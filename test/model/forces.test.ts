@@ -315,9 +315,6 @@ describe('forcesStep arguments', () => {
     const { direction: _d, ...noDir } = packed.inputs;
     expect(() => native().forcesStep(plan, noDir, packed.shape, params, ...out())).toThrow(expect.objectContaining({ code: 'ERR_GNN_DATA_DIRECTIONS' }));
   });
-  it('refuses PaiNN plans with force training (ERR_GNN_UNSUPPORTED; its force pass is test/model/painn-forces.test.ts)', () => {
-    expect(() => api.createPlan(resolveModelConfig({ kind: 'painn', latent: 8, passes: 1, basis: 4 }), packed.shape, 'float64', { forces: true, forceTraining: true })).toThrow(expect.objectContaining({ code: 'ERR_GNN_UNSUPPORTED' }));
-  });
   it('takes stressOut and volumes together, volumes > 0 for real graphs', () => {
     const plan = api.createPlan(config, packed.shape, 'float64', { forces: true });
     expect(() => native().forcesStep(plan, packed.inputs, packed.shape, params, ...out(), new Float64Array(6))).toThrow(expect.objectContaining({ code: 'ERR_GNN_ARGUMENT' }));

@@ -10,7 +10,6 @@ import { native, nativeModel, getThreads, setThreads, type PackOutput, type Pack
 import { resolveModelConfig, type ModelConfig } from '../../src/model/config';
 import { initParams, paramLayout } from '../../src/model/params';
 import { testRng } from '../helpers/batch';
-import { codeOf } from '../helpers/codes';
 import { buildEdges, packStructures, volume, type TestStructure, type Vec3 } from './forces-reference';
 
 const CUTOFF = 3.0;
@@ -256,8 +255,10 @@ describe.each([['float32'], ['float64']] as ['float32' | 'float64'][])('PaiNN fo
 });
 
 describe('PaiNN force plans', () => {
-  it('training on forces (the double backward) is refused for PaiNN with ERR_GNN_UNSUPPORTED', () => {
-    expect(codeOf(() => api.createPlan(painnConfig(), { nodes: 8, edges: 20, graphs: 2 }, 'float64', { forces: true, forceTraining: true }))).toBe('ERR_GNN_UNSUPPORTED');
+  it('training on forces (the double backward) is accepted: its plan holds the force pass too (test/model/painn-double-backward.test.ts)', () => {
+    const h = api.createPlan(painnConfig(), { nodes: 8, edges: 20, graphs: 2 }, 'float64', { forceTraining: true });
+    expect(api.planInfo(h).bytes).toBeGreaterThan(0);
+    api.releasePlan(h);
   });
   it('the profile of a force step records the force sites and no parameter-gradient kernel', () => {
     const config = painnConfig();

@@ -39,7 +39,8 @@ describe.each([
     }
     expect(res.flops).toBeGreaterThan(0);
     expect(gemmFlops).toBe(res.flops);
-    for (const s of sites) if (s.name.includes('.painn.')) expect(seen.has(s.name)).toBe(true);
+    // Every PaiNN site of an energy step (the double backward's, dbl.*, are test/model/painn-double-backward.test.ts's).
+    for (const s of sites) if (s.name.includes('.painn.') && !s.name.startsWith('dbl.')) expect(seen.has(s.name)).toBe(true);
     api.releasePlan(plan);
   });
 

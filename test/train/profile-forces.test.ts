@@ -92,8 +92,17 @@ describe('profile of force-training steps with stress (aflow-like)', () => {
 });
 
 describe('profile --forces refusals and overhead', () => {
-  it('refuses PaiNN and data without forces or stress, with codes', async () => {
-    await expect(profileSteps({ store: qm9, target: 'U0', model: { kind: 'painn', latent: 8, passes: 1 }, policy: 'dynamic', batchSize: 4, steps: 1, forces: true })).rejects.toMatchObject({ code: 'ERR_GNN_UNSUPPORTED' });
+  it('profiles PaiNN force steps (its double backward rows, GEMM rows = the flop counter)', async () => {
+    const p = await profileSteps({ store: qm9, target: 'U0', model: { kind: 'painn', latent: 8, passes: 1 }, policy: 'dynamic', batchSize: 4, steps: 2, forces: true });
+    for (const name of ['force.scatter', 'force.loss', 'dbl.dist_tan', 'dbl.painn.edge_tan', 'dbl.painn.message_tan', 'dbl.bwd.painn.message_tan', 'dbl.bwd.painn.filter_dw_reduce_tan', 'dbl.bwd.node_dw_tan_gemm']) {
+      const row = p.kernels.find((k) => k.kernel === name);
+      expect(row?.calls).toBeGreaterThanOrEqual(p.steps);
+      expect(row?.gflop).toBeGreaterThan(0);
+    }
+    expect(Math.abs(p.gemm_gflop_per_step - p.counter_gflop_per_step)).toBeLessThanOrEqual(1e-9 * p.counter_gflop_per_step);
+  });
+
+  it('refuses data without forces or stress, with codes', async () => {
     await expect(profileSteps({ store: qm9, target: 'U0', model: { kind: 'schnet', latent: 8 }, policy: 'dynamic', batchSize: 4, steps: 1, forces: { stress: 1 } })).rejects.toMatchObject({ code: 'ERR_GNN_DATA_TARGET' });
     const noDirections = (await loadSource('qm9-like:20', { graph: 'fc' })).store;
     await expect(profileSteps({ store: noDirections, target: 'U0', model: { kind: 'schnet', latent: 8 }, policy: 'dynamic', batchSize: 4, steps: 1, forces: true })).rejects.toMatchObject({ code: 'ERR_GNN_DATA_DIRECTIONS' });

@@ -5,6 +5,7 @@
 
 #include "core/models/model_internal.h"
 #include "core/models/program.h"
+#include "core/models/program_painn.h"
 #include "core/models/program_tangent.h"
 
 namespace gnn {
@@ -13,8 +14,6 @@ namespace {
 
 template <class T>
 void checkForceTraining(const Plan<T>& p, const BatchInputs<T>& b, const char* what) {
-  if (p.cfg.kind == ModelKind::PaiNN)
-    throw Error(ErrorKind::Generic, "ERR_GNN_UNSUPPORTED", "the force pass runs MPEU and SchNet; PaiNN has none yet (docs/forces.md)");
   if (!p.forceTraining)
     throwRange(std::string("this plan was built without the double backward's buffers: create it with { forces: true, "
                            "forceTraining: true } to run ") + what,
@@ -31,6 +30,21 @@ program::Shape shapeOf(const BatchInputs<T>& b) {
   return program::Shape{b.shape.nodes, b.shape.edges, b.shape.graphs};
 }
 
+// The tangent programs' dispatch on the model kind (program_tangent.h: MPEU
+// and SchNet; program_painn.h: PaiNN).
+template <class T, class X>
+void forwardTangentModel(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, const program::Shape& s,
+                         const T* w, const T* q) {
+  if (c.kind == ModelKind::PaiNN) program::painnForwardTangent<T>(x, c, L, params, s, w, q);
+  else program::forwardTangent<T>(x, c, L, params, s, w, q);
+}
+template <class T, class X>
+void backwardDualModel(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, T* gradT, T* gradV,
+                       T seedScale, const program::Shape& s) {
+  if (c.kind == ModelKind::PaiNN) program::painnBackwardDual<T>(x, c, L, params, gradT, gradV, seedScale, s);
+  else program::backwardDual<T>(x, c, L, params, gradT, gradV, seedScale, s);
+}
+
 }  // namespace
 
 template <class T>
@@ -42,15 +56,15 @@ double forceGrad(Plan<T>& p, const T* params, const BatchInputs<T>& b, const T* 
   detail::CpuExec<T> x{p, b};
   const program::Shape s = shapeOf(b);
   const int64_t P = p.layout.total;
-  program::forward<T>(x, p.cfg, p.layout, params, s);
+  program::forwardModel<T>(x, p.cfg, p.layout, params, s);
   T* q = nullptr;
   if (stressW) {
     q = x.buf(program::kBufForceQ);
     auto ph = x.phase(kProfForces);
     x.strainWeights(kSiteStressLoss, s.G, stressW, volumes, q);
   }
-  program::forwardTangent<T>(x, p.cfg, p.layout, params, s, w, q);
-  program::backwardDual<T>(x, p.cfg, p.layout, params, grad, energyGrad, (T)0, s);
+  forwardTangentModel<T>(x, p.cfg, p.layout, params, s, w, q);
+  backwardDualModel<T>(x, p.cfg, p.layout, params, grad, energyGrad, (T)0, s);
   // d(w . F + q . W)/d theta = -(the tangent gradient).
   for (int64_t i = 0; i < P; ++i) grad[i] = -grad[i];
   const T* predT = x.buf(program::kBufTPred);
@@ -77,9 +91,9 @@ ForceLossResult forceLossAndGrad(Plan<T>& p, const T* params, const BatchInputs<
   T* Wst = withStress ? x.buf(program::kBufForceStrain) : (T*)nullptr;
   T* q = withStress ? x.buf(program::kBufForceQ) : (T*)nullptr;
   ForceLossResult r;
-  program::forward<T>(x, p.cfg, p.layout, params, s);
+  program::forwardModel<T>(x, p.cfg, p.layout, params, s);
   r.energyLoss = x.loss;
-  program::forces<T>(x, p.cfg, p.layout, params, s, F, Wst);
+  program::forcesModel<T>(x, p.cfg, p.layout, params, s, F, Wst);
   {
     auto ph = x.phase(kProfForces);
     r.forceLoss = x.forceLoss(kSiteForceLoss, s.N, realCounts(b).nodes, F, targetForces, atomWeights, w);
@@ -87,10 +101,10 @@ ForceLossResult forceLossAndGrad(Plan<T>& p, const T* params, const BatchInputs<
       r.stressLoss = x.stressLoss(kSiteStressLoss, s.G, Wst, stress.volumes, stress.target, stress.graphWeights, stress.out, q);
   }
   // One tangent along the force weights and the strains together.
-  program::forwardTangent<T>(x, p.cfg, p.layout, params, s, w, q);
+  forwardTangentModel<T>(x, p.cfg, p.layout, params, s, w, q);
   // Seed tangent -energyWeight dLoss/dr2: the tangent gradient is then
   // -(d(w . F + q . W)/dtheta + energyWeight dLoss/dtheta).
-  program::backwardDual<T>(x, p.cfg, p.layout, params, grad, (T*)nullptr, (T)(-energyWeight), s);
+  backwardDualModel<T>(x, p.cfg, p.layout, params, grad, (T*)nullptr, (T)(-energyWeight), s);
   for (int64_t i = 0; i < P; ++i) grad[i] = -grad[i];
   if (forcesOut && s.N > 0) std::memcpy(forcesOut, F, sizeof(T) * 3 * (size_t)s.N);
   if (p.profile) p.profSteps++;

@@ -127,6 +127,16 @@ const KernelSiteInfo kKernelSites[] = {
     {"force.loss", kRowNode, false},
     {"dbl.strain_tan", kRowEdge, false},
     {"force.stress_loss", kRowGraph, false},
+    {"dbl.painn.edge_tan", kRowEdge, false},
+    {"dbl.painn.message_tan", kRowComputed, true},
+    {"dbl.painn.norm_tan", kRowNode, false},
+    {"dbl.painn.silu_tan", kRowNode, false},
+    {"dbl.painn.update_tan", kRowNode, false},
+    {"dbl.bwd.painn.update_tan", kRowNode, false},
+    {"dbl.bwd.painn.norm_tan", kRowNode, false},
+    {"dbl.bwd.painn.silu_dual", kRowNode, false},
+    {"dbl.bwd.painn.message_tan", kRowComputed, true},
+    {"dbl.bwd.painn.filter_dw_reduce_tan", kRowParam, false},
 };
 static_assert(sizeof(kKernelSites) / sizeof(kKernelSites[0]) == kSiteCount, "one kKernelSites row per KernelSite");
 
@@ -253,9 +263,6 @@ std::unique_ptr<Plan<T>> buildPlan(const ModelConfig& cfg, const PackShape& cap,
   validateConfig(cfg);
   forces = forces || forceTraining;  // training on forces needs the force pass too
   const int fb = forceTraining ? program::kForcesTraining : forces ? program::kForcesPass : program::kForcesNone;
-  if (forceTraining && cfg.kind == ModelKind::PaiNN)
-    throw Error(ErrorKind::Generic, "ERR_GNN_UNSUPPORTED",
-                "training on forces (the double backward) runs MPEU and SchNet; PaiNN has the force pass only (docs/forces.md)");
   if (cap.nodes < 0 || cap.edges < 0 || cap.graphs < 0) throwRange("plan capacity must be non-negative");
   {
     // Refuse a capacity whose buffers could not exist before touching memory

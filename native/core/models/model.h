@@ -105,6 +105,13 @@ enum KernelSite {
   kSiteTanDist, kSiteTanRbf, kSiteTanEdgeGemm, kSiteTanNodeGemm, kSiteTanAggregate, kSiteTanPool, kSiteTanSeed,
   kSiteTanDr1, kSiteTanEdgeDx, kSiteTanNodeDx, kSiteTanEdgeDw, kSiteTanNodeDw, kSiteTanMsgDf2, kSiteTanMsgDhs,
   kSiteTanCsr, kSiteTanEmbedBwd, kSiteForceLoss, kSiteTanStrain, kSiteStressLoss,
+  // PaiNN's double backward (program_painn.h; its products use the tangent
+  // product sites above): the tangents of the basis, cutoff and direction, of
+  // the message pass, the vector norm, SiLU and the update's combination; the
+  // tangent backward's update combination, norm gradient, SiLU' duals,
+  // message backward (with the filter gradient's tangent) and filter reduce.
+  kSitePTanEdge, kSitePTanMsg, kSitePTanNorm, kSitePTanSilu, kSitePTanUpdate, kSitePTanUpdBwd, kSitePTanNormBwd,
+  kSitePTanSiluDual, kSitePTanMsgBwd, kSitePTanFilterDw,
   kSiteCount
 };
 // What a kernel's rows are (its padding share is that dimension's padding).
@@ -222,8 +229,7 @@ double forwardBackward(Plan<T>& p, const T* params, T* grads, const BatchInputs<
 // non-null, dE/d strain per graph into strain [graphs x 6] (Voigt xx yy zz yz
 // xz xy; stress = strain / volume). Returns the masked MSE loss of the
 // forward. Throws ERR_GNN_FORCES_PLAN (plan built without forces),
-// ERR_GNN_DATA_DIRECTIONS (no directions). (buildPlan refuses PaiNN plans with
-// forceTraining: ERR_GNN_UNSUPPORTED, PaiNN has no double backward yet.)
+// ERR_GNN_DATA_DIRECTIONS (no directions).
 template <class T>
 double forcesStep(Plan<T>& p, const T* params, const BatchInputs<T>& b, T* energy, T* forces, T* strain);
 

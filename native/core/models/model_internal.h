@@ -6,6 +6,7 @@
 #include "core/dense.h"
 #include "core/models/model.h"
 #include "core/models/program.h"
+#include "core/models/program_painn.h"
 #include "core/segment.h"
 #include <cstring>
 
@@ -404,6 +405,24 @@ struct CpuExec {
                        T* dq, T* dvIn, T* acc, int64_t fo, bool hasV, bool mean, T* dRbf, T* dFc, T* dU);
   void painnEdgeGrad(int site, int64_t E, int64_t K, T cutoff, const T* dRbf, const T* dFc, T* g);
   void painnFilterReduce(int site, int64_t chunks, int64_t K, int64_t LF, const T* acc, T* gW, T* gb);
+  // PaiNN's double backward (program_painn.h's painnForwardTangent / painnBackwardDual).
+  void painnEdgeVecTangent(int site, int64_t E, const T* w, T* rT);
+  void painnStrainTangent(int site, int64_t G, const T* q, T* rT);
+  void painnEdgeTangent(int site, int64_t E, int64_t K, T cutoff, T* uT, T* ddT, T* rbfT, T* fcT);
+  void painnMessageTangent(int site, int pass, const program::PainnDualArgs<T>& a);
+  void painnNormTangent(int site, int pass, int64_t N, int64_t F, const T* mix, const T* mixT, const T* nrm,
+                        const T* sMidT, T* nrmT, T* ctxT);
+  void painnSiluTangent(int site, int pass, int64_t n, const T* pre, const T* preT, T* actT);
+  void painnUpdateTangent(int site, int pass, int64_t N, int64_t F, const T* a, const T* aT, const T* mix,
+                          const T* mixT, const T* sMidT, const T* vMidT, T* sOutT, T* vOutT);
+  void painnReadoutDr1Tangent(int site, int64_t N, int64_t R, const T* dr2, const T* dr2T, const T* w2,
+                              const T* r1pre, const T* r1preT, T* dr1T);
+  void painnUpdateBwdTangent(int site, int pass, int64_t N, int64_t F, const T* a, const T* aT, const T* mix,
+                             const T* mixT, const T* ds, const T* dsT, const T* dv, const T* dvT, T* daT, T* dmixT);
+  void painnNormBwdTangent(int site, int pass, int64_t N, int64_t F, const T* dctx, const T* dctxT, const T* mix,
+                           const T* mixT, const T* nrm, const T* nrmT, T* dsT, T* dmixT);
+  void painnSiluGradDual(int site, int pass, int64_t n, const T* pre, const T* preT, T* val, T* tan);
+  void painnMessageBwdDual(int site, int pass, const program::PainnDualArgs<T>& a);
 
   // ---- the force pass (program::forces) ----
 

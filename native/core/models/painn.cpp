@@ -289,6 +289,251 @@ void messageBackward(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t K, i
   }
 }
 
+// ---- the double backward's edge passes (program_painn.h, painnForwardTangent /
+// painnBackwardDual) ----
+
+// SiLU' and SiLU'' (scalar; the tangent ops' elementwise chain rule).
+template <class T>
+inline void siluDerivs(T x, T& d1, T& d2) {
+  const T sg = (T)1 / ((T)1 + std::exp(-x));
+  d1 = sg * ((T)1 + x * ((T)1 - sg));
+  d2 = sg * ((T)1 - sg) * ((T)2 + x * ((T)1 - (T)2 * sg));
+}
+
+// Per-thread scratch of the dual edge passes: a block's edge ids, gathered
+// basis rows and their tangents, filters W and their tangents W', and the
+// filter gradient (value and tangent) of the block's edges.
+template <class T>
+struct DualScratch {
+  std::vector<int32_t> ids;
+  std::vector<T> rbf, rbfT, w, wt, g, gt;
+  void ensure(int64_t K, int64_t F3) {
+    if ((int64_t)ids.size() < kEdgeBlock) ids.resize(kEdgeBlock);
+    for (auto* v : {&rbf, &rbfT})
+      if ((int64_t)v->size() < kEdgeBlock * K) v->resize(kEdgeBlock * K);
+    for (auto* v : {&w, &wt, &g, &gt})
+      if ((int64_t)v->size() < kEdgeBlock * F3) v->resize(kEdgeBlock * F3);
+  }
+};
+template <class T>
+DualScratch<T>& dualScratch() {
+  static thread_local DualScratch<T> s;
+  return s;
+}
+
+// filterBlock with tangents: the next block of edges inside the cutoff, their
+// filters W = pre fc and W' = (rbf' Wf) fc + pre fc' (pre = rbf Wf + bf).
+template <class T>
+int64_t filterBlockDual(const int32_t* order, int64_t& pos, int64_t end, const program::PainnDualArgs<T>& a,
+                        DualScratch<T>& sc) {
+  const int64_t K = a.K, F3 = 3 * a.F;
+  int64_t m = 0;
+  for (; pos < end && m < kEdgeBlock; ++pos) {
+    const int32_t e = order ? order[pos] : (int32_t)pos;
+    if (a.fcut[e] == (T)0) continue;  // beyond the cutoff: contributes exactly zero (and so does its tangent)
+    sc.ids[m] = e;
+    std::memcpy(sc.rbf.data() + m * K, a.rbf + (int64_t)e * K, sizeof(T) * K);
+    std::memcpy(sc.rbfT.data() + m * K, a.rbfT + (int64_t)e * K, sizeof(T) * K);
+    ++m;
+  }
+  if (m == 0) return 0;
+  gemmSerial<T>(m, F3, K, sc.rbf.data(), K, 1, a.Wf, a.LF, sc.w.data(), F3, false);
+  gemmSerial<T>(m, F3, K, sc.rbfT.data(), K, 1, a.Wf, a.LF, sc.wt.data(), F3, false);
+  const T* bf = a.bf;
+  for (int64_t r = 0; r < m; ++r) {
+    T* __restrict row = sc.w.data() + r * F3;
+    T* __restrict rt = sc.wt.data() + r * F3;
+    const T fc = a.fcut[sc.ids[r]], fct = a.fcT[sc.ids[r]];
+#pragma omp simd
+    for (int64_t c = 0; c < F3; ++c) {
+      const T pre = row[c] + bf[c];
+      row[c] = pre * fc;
+      rt[c] = rt[c] * fc + pre * fct;
+    }
+  }
+  return m;
+}
+
+// The message pass's tangent over chunks of receivers (messagePass's order):
+// sMid' = sIn' + c sum_k (q'_j W_k + q_j W'_k)[s],
+// vMid' = vIn' + c sum_k (xvv' v_j + xvv v'_j + xvs' u_k + xvs u'_k).
+template <class T, bool hasV>
+void messageTangentPass(const BatchInputs<T>& b, const program::PainnDualArgs<T>& a) {
+  const int64_t N = a.N, F = a.F, F3 = 3 * F;
+  const int32_t* snd = b.senders;
+  const int32_t* rcv = b.receivers;
+  const T* u = b.direction;
+  const int64_t chunks = (N + kRecvChunk - 1) / kRecvChunk;
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    DualScratch<T>& sc = dualScratch<T>();
+    sc.ensure(a.K, F3);
+    const int64_t i0 = ch * kRecvChunk, i1 = std::min(N, i0 + kRecvChunk);
+    std::memset(a.sMidT + i0 * F, 0, sizeof(T) * (i1 - i0) * F);
+    std::memset(a.vMidT + i0 * F3, 0, sizeof(T) * (i1 - i0) * F3);
+    int64_t pos = b.recvPtr[i0];
+    const int64_t end = b.recvPtr[i1];
+    while (pos < end) {
+      const int64_t m = filterBlockDual<T>(nullptr, pos, end, a, sc);
+      for (int64_t r = 0; r < m; ++r) {
+        const int64_t k = sc.ids[r];
+        const int64_t i = rcv[k], j = snd[k];
+        const T* __restrict wk = sc.w.data() + r * F3;
+        const T* __restrict wt = sc.wt.data() + r * F3;
+        const T* __restrict qj = a.q + j * F3;
+        const T* __restrict qt = a.qT + j * F3;
+        const T* __restrict vj = a.vIn + j * F3;
+        const T* __restrict vt = a.vInT + j * F3;
+        T* __restrict sm = a.sMidT + i * F;
+        T* __restrict vm = a.vMidT + i * F3;
+        const T u0 = u[k * 3], u1 = u[k * 3 + 1], u2 = u[k * 3 + 2];
+        const T t0 = a.uT[k * 3], t1 = a.uT[k * 3 + 1], t2 = a.uT[k * 3 + 2];
+#pragma omp simd
+        for (int64_t f = 0; f < F; ++f) {
+          sm[f] += qt[f] * wk[f] + qj[f] * wt[f];
+          const T xvs = qj[2 * F + f] * wk[2 * F + f];
+          const T xvsT = qt[2 * F + f] * wk[2 * F + f] + qj[2 * F + f] * wt[2 * F + f];
+          if (hasV) {
+            const T xvv = qj[F + f] * wk[F + f];
+            const T xvvT = qt[F + f] * wk[F + f] + qj[F + f] * wt[F + f];
+            vm[f] += xvsT * u0 + xvs * t0 + xvvT * vj[f] + xvv * vt[f];
+            vm[F + f] += xvsT * u1 + xvs * t1 + xvvT * vj[F + f] + xvv * vt[F + f];
+            vm[2 * F + f] += xvsT * u2 + xvs * t2 + xvvT * vj[2 * F + f] + xvv * vt[2 * F + f];
+          } else {
+            vm[f] += xvsT * u0 + xvs * t0;
+            vm[F + f] += xvsT * u1 + xvs * t1;
+            vm[2 * F + f] += xvsT * u2 + xvs * t2;
+          }
+        }
+      }
+    }
+    for (int64_t i = i0; i < i1; ++i) {
+      const T s = a.ic[i];
+      T* sm = a.sMidT + i * F;
+      T* vm = a.vMidT + i * F3;
+      const T* si = a.sInT + i * F;
+      const T* vi = a.vInT + i * F3;
+#pragma omp simd
+      for (int64_t f = 0; f < F; ++f) sm[f] = si[f] + s * sm[f];
+#pragma omp simd
+      for (int64_t f = 0; f < F3; ++f) vm[f] = vi[f] + s * vm[f];
+    }
+  }
+}
+
+// messageBackward with tangents over chunks of kSenderChunk senders (sendPerm
+// order): the value's dq and dvIn, their tangents, and the tangent of each
+// edge's filter gradient, rbf'^T g + rbf^T g' with g = dx q_j fc and g' =
+// (dx' q_j + dx q'_j) fc + dx q_j fc', added into the chunk's partial sums
+// accT (and the value rbf^T g into acc when set).
+template <class T, bool hasV>
+void messageBackwardDual(const BatchInputs<T>& b, const program::PainnDualArgs<T>& a) {
+  const int64_t N = a.N, F = a.F, F3 = 3 * F, K = a.K, LF = a.LF;
+  const int32_t* snd = b.senders;
+  const int32_t* rcv = b.receivers;
+  const T* u = b.direction;
+  const int64_t chunks = (N + kSenderChunk - 1) / kSenderChunk;
+  const bool vacc = a.acc != nullptr;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(numThreads())
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    DualScratch<T>& sc = dualScratch<T>();
+    sc.ensure(K, F3);
+    T* __restrict A = vacc ? a.acc + ch * (K + 1) * LF + a.fo : nullptr;
+    T* __restrict AT = a.accT + ch * (K + 1) * LF + a.fo;
+    const int64_t j0 = ch * kSenderChunk, j1 = std::min(N, j0 + kSenderChunk);
+    std::memset(a.dq + j0 * F3, 0, sizeof(T) * (j1 - j0) * F3);
+    std::memset(a.dqT + j0 * F3, 0, sizeof(T) * (j1 - j0) * F3);
+    std::memcpy(a.dvIn + j0 * F3, a.dv + j0 * F3, sizeof(T) * (j1 - j0) * F3);  // residual
+    std::memcpy(a.dvInT + j0 * F3, a.dvT + j0 * F3, sizeof(T) * (j1 - j0) * F3);
+    int64_t pos = b.sendPtr[j0];
+    const int64_t end = b.sendPtr[j1];
+    while (pos < end) {
+      const int64_t m = filterBlockDual<T>(b.sendPerm, pos, end, a, sc);
+      for (int64_t r = 0; r < m; ++r) {
+        const int64_t k = sc.ids[r];
+        const int64_t i = rcv[k], j = snd[k];
+        const T* __restrict wk = sc.w.data() + r * F3;
+        const T* __restrict wt = sc.wt.data() + r * F3;
+        T* __restrict gk = sc.g.data() + r * F3;
+        T* __restrict gt = sc.gt.data() + r * F3;
+        const T* __restrict qj = a.q + j * F3;
+        const T* __restrict qt = a.qT + j * F3;
+        const T* __restrict vj = a.vIn + j * F3;
+        const T* __restrict vt = a.vInT + j * F3;
+        T* __restrict dqj = a.dq + j * F3;
+        T* __restrict dqt = a.dqT + j * F3;
+        T* __restrict dvj = a.dvIn + j * F3;
+        T* __restrict dvt = a.dvInT + j * F3;
+        const T si = a.ic[i];
+        const T* __restrict gs = a.ds + i * F;
+        const T* __restrict gsT = a.dsT + i * F;
+        const T* __restrict gv = a.dv + i * F3;
+        const T* __restrict gvT = a.dvT + i * F3;
+        const T fc = a.fcut[k], fct = a.fcT[k];
+        const T u0 = u[k * 3], u1 = u[k * 3 + 1], u2 = u[k * 3 + 2];
+        const T t0 = a.uT[k * 3], t1 = a.uT[k * 3 + 1], t2 = a.uT[k * 3 + 2];
+#pragma omp simd
+        for (int64_t f = 0; f < F; ++f) {
+          const T g0 = si * gv[f], g1 = si * gv[F + f], g2 = si * gv[2 * F + f];
+          const T h0 = si * gvT[f], h1 = si * gvT[F + f], h2 = si * gvT[2 * F + f];
+          const T dxs = si * gs[f], dxsT = si * gsT[f];
+          const T dxvs = g0 * u0 + g1 * u1 + g2 * u2;
+          const T dxvsT = h0 * u0 + h1 * u1 + h2 * u2 + (g0 * t0 + g1 * t1 + g2 * t2);
+          dqj[f] += dxs * wk[f];
+          dqt[f] += dxsT * wk[f] + dxs * wt[f];
+          dqj[2 * F + f] += dxvs * wk[2 * F + f];
+          dqt[2 * F + f] += dxvsT * wk[2 * F + f] + dxvs * wt[2 * F + f];
+          const T es = dxs * qj[f], esT = dxsT * qj[f] + dxs * qt[f];
+          const T ev = dxvs * qj[2 * F + f], evT = dxvsT * qj[2 * F + f] + dxvs * qt[2 * F + f];
+          gk[f] = es * fc;
+          gt[f] = esT * fc + es * fct;
+          gk[2 * F + f] = ev * fc;
+          gt[2 * F + f] = evT * fc + ev * fct;
+          if (hasV) {
+            const T dxvv = g0 * vj[f] + g1 * vj[F + f] + g2 * vj[2 * F + f];
+            const T dxvvT = h0 * vj[f] + h1 * vj[F + f] + h2 * vj[2 * F + f] +
+                            (g0 * vt[f] + g1 * vt[F + f] + g2 * vt[2 * F + f]);
+            dqj[F + f] += dxvv * wk[F + f];
+            dqt[F + f] += dxvvT * wk[F + f] + dxvv * wt[F + f];
+            const T ew = dxvv * qj[F + f], ewT = dxvvT * qj[F + f] + dxvv * qt[F + f];
+            gk[F + f] = ew * fc;
+            gt[F + f] = ewT * fc + ew * fct;
+            const T xvv = qj[F + f] * wk[F + f];
+            const T xvvT = qt[F + f] * wk[F + f] + qj[F + f] * wt[F + f];
+            dvj[f] += xvv * g0;
+            dvj[F + f] += xvv * g1;
+            dvj[2 * F + f] += xvv * g2;
+            dvt[f] += xvvT * g0 + xvv * h0;
+            dvt[F + f] += xvvT * g1 + xvv * h1;
+            dvt[2 * F + f] += xvvT * g2 + xvv * h2;
+          } else {
+            gk[F + f] = 0;
+            gt[F + f] = 0;
+          }
+        }
+      }
+      if (m == 0) continue;
+      // Tangent: rbf^T g' + rbf'^T g (two products, fixed order), bias colsum(g').
+      gemmTNSerial<T>(m, K, F3, sc.rbf.data(), K, sc.gt.data(), F3, AT, LF, true);
+      gemmTNSerial<T>(m, K, F3, sc.rbfT.data(), K, sc.g.data(), F3, AT, LF, true);
+      T* __restrict btrow = AT + K * LF;
+      for (int64_t r = 0; r < m; ++r) {
+        const T* __restrict g = sc.gt.data() + r * F3;
+#pragma omp simd
+        for (int64_t c = 0; c < F3; ++c) btrow[c] += g[c];
+      }
+      if (!vacc) continue;
+      gemmTNSerial<T>(m, K, F3, sc.rbf.data(), K, sc.g.data(), F3, A, LF, true);
+      T* __restrict brow = A + K * LF;
+      for (int64_t r = 0; r < m; ++r) {
+        const T* __restrict g = sc.g.data() + r * F3;
+#pragma omp simd
+        for (int64_t c = 0; c < F3; ++c) brow[c] += g[c];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 ParamLayout painnLayout(const ModelConfig& c) {
@@ -578,6 +823,270 @@ void CpuExec<T>::painnFilterReduce(int site, int64_t chunks, int64_t K, int64_t 
   }
 }
 
+
+// ---- the CPU executor's ops of PaiNN's double backward (program_painn.h) ----
+
+template <class T>
+void CpuExec<T>::painnEdgeVecTangent(int site, int64_t E, const T* w, T* rT) {
+  KScope<T> ks(p, site, -1, E, 3, 0, 3.0 * E, sizeof(T) * (9.0 * E) + 8.0 * E);
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t k = 0; k < E; ++k) {
+    const T* ws = w + 3 * (int64_t)b.senders[k];
+    const T* wr = w + 3 * (int64_t)b.receivers[k];
+    for (int c = 0; c < 3; ++c) rT[3 * k + c] = ws[c] - wr[c];
+  }
+}
+
+template <class T>
+void CpuExec<T>::painnStrainTangent(int site, int64_t G, const T* q, T* rT) {
+  // r_k -> (I + eps Q_g) r_k: rT[k] -= Q_g r_k, Q_g symmetric with diagonal
+  // q_xx, q_yy, q_zz and off-diagonal entries q_v / 2 (program_tangent.h's
+  // strainTangent, as a vector). One thread per graph, receiver order.
+  const int64_t E = b.shape.edges;
+  KScope<T> ks(p, site, -1, E, 6, 0, 18.0 * E, sizeof(T) * (10.0 * E + 6.0 * G) + 8.0 * G);
+  const T* u = b.direction;
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t g = 0; g < G; ++g) {
+    const T* qg = q + 6 * g;
+    if (qg[0] == (T)0 && qg[1] == (T)0 && qg[2] == (T)0 && qg[3] == (T)0 && qg[4] == (T)0 && qg[5] == (T)0) continue;
+    const T h = (T)0.5;
+    const T Q[3][3] = {{qg[0], h * qg[5], h * qg[4]}, {h * qg[5], qg[1], h * qg[3]}, {h * qg[4], h * qg[3], qg[2]}};
+    const int64_t k0 = b.recvPtr[p.graphStart[g]], k1 = b.recvPtr[p.graphStart[g + 1]];
+    for (int64_t k = k0; k < k1; ++k) {
+      const T d = b.distance[k];
+      const T* uk = u + 3 * k;
+      for (int r = 0; r < 3; ++r) rT[3 * k + r] -= d * (Q[r][0] * uk[0] + Q[r][1] * uk[1] + Q[r][2] * uk[2]);
+    }
+  }
+}
+
+template <class T>
+void CpuExec<T>::painnEdgeTangent(int site, int64_t E, int64_t K, T cutoff, T* uT, T* ddT, T* rbfT, T* fcT) {
+  KScope<T> ks(p, site, -1, E, K, 0, (double)E * (8.0 * K + 30), sizeof(T) * ((double)E * K + 9.0 * E));
+  const double rc = (double)cutoff, w = kPi / rc;
+  const T* fcut = buf(program::kBufPFcut);
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t k = 0; k < E; ++k) {
+    T* ut = uT + 3 * k;  // holds r'_k
+    T* o = rbfT + k * K;
+    const double d = (double)b.distance[k];
+    if (!(d > 0) || fcut[k] == (T)0) {  // beyond the cutoff or padding: no contribution
+      ut[0] = ut[1] = ut[2] = 0;
+      ddT[k] = 0;
+      fcT[k] = 0;
+      std::memset(o, 0, sizeof(T) * K);
+      continue;
+    }
+    const T* uk = b.direction + 3 * k;
+    const T dd = uk[0] * ut[0] + uk[1] * ut[1] + uk[2] * ut[2];
+    const T invT = (T)(1.0 / d);
+    for (int c = 0; c < 3; ++c) ut[c] = (ut[c] - uk[c] * dd) * invT;
+    ddT[k] = dd;
+    // fc' = -w sin(w d) / 2, rbf_n' = (n w cos(n w d) - rbf_n) / d (painnEdgeGrad's).
+    const double sx = std::sin(w * d), cx = std::cos(w * d), inv = 1.0 / d, ddd = (double)dd;
+    fcT[k] = (T)(-0.5 * w * sx * ddd);
+    double sn = sx, cn = cx;
+    for (int64_t n = 0; n < K; ++n) {
+      o[n] = (T)((((double)(n + 1) * w * cn - sn * inv) * inv) * ddd);
+      const double s2 = sn * cx + cn * sx, c2 = cn * cx - sn * sx;
+      sn = s2;
+      cn = c2;
+    }
+  }
+}
+
+template <class T>
+void CpuExec<T>::painnMessageTangent(int site, int pass, const program::PainnDualArgs<T>& a) {
+  // Flops: the filters' two products (W and W', the native counter's).
+  const int64_t F3 = 3 * a.F;
+  const double Ein = (double)p.pnEdgesInCutoff, pf = 2 * gf(p.pnEdgesInCutoff, F3, a.K);
+  addFlopsCount(pf);
+  KScope<T> ks(p, site, pass, (int64_t)Ein, F3, a.K, pf,
+               sizeof(T) * (Ein * (2 * a.K + 2 * F3 + 8 + (a.hasV ? 2 * F3 : 0)) + (double)(a.K + 1) * F3 +
+                            4.0 * a.N * (a.F + F3)) +
+                   4.0 * (2.0 * b.shape.edges + a.N + 1));
+  if (a.hasV) messageTangentPass<T, true>(b, a);
+  else messageTangentPass<T, false>(b, a);
+}
+
+template <class T>
+void CpuExec<T>::painnNormTangent(int site, int pass, int64_t N, int64_t F, const T* mix, const T* mixT, const T* nrm,
+                                  const T* sMidT, T* nrmT, T* ctxT) {
+  KScope<T> ks(p, site, pass, N, F, 0, 7.0 * N * F, sizeof(T) * (6.0 * N * F + 2.0 * N * F + 3.0 * N * F));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t n = 0; n < N; ++n) {
+    const T* m = mix + n * 6 * F;
+    const T* mt = mixT + n * 6 * F;
+    const T* nr = nrm + n * F;
+    const T* sm = sMidT + n * F;
+    T* nt = nrmT + n * F;
+    T* cx = ctxT + n * 2 * F;
+#pragma omp simd
+    for (int64_t f = 0; f < F; ++f) {
+      const T r = (m[f] * mt[f] + m[2 * F + f] * mt[2 * F + f] + m[4 * F + f] * mt[4 * F + f]) / nr[f];
+      nt[f] = r;
+      cx[f] = sm[f];
+      cx[F + f] = r;
+    }
+  }
+}
+
+template <class T>
+void CpuExec<T>::painnSiluTangent(int site, int pass, int64_t n, const T* pre, const T* preT, T* actT) {
+  KScope<T> ks(p, site, pass, n, 1, 0, 8.0 * n, sizeof(T) * 3.0 * n);
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t i = 0; i < n; ++i) {
+    T d1, d2;
+    siluDerivs<T>(pre[i], d1, d2);
+    actT[i] = d1 * preT[i];
+  }
+}
+
+template <class T>
+void CpuExec<T>::painnUpdateTangent(int site, int pass, int64_t N, int64_t F, const T* a, const T* aT, const T* mix,
+                                    const T* mixT, const T* sMidT, const T* vMidT, T* sOutT, T* vOutT) {
+  const int64_t F3 = 3 * F;
+  KScope<T> ks(p, site, pass, N, F, 0, 30.0 * N * F, sizeof(T) * ((double)N * (6 * F + 12 * F + 8 * F)));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t n = 0; n < N; ++n) {
+    const T* an = a + n * F3;
+    const T* at = aT + n * F3;
+    const T* m = mix + n * 6 * F;
+    const T* mt = mixT + n * 6 * F;
+    const T* sm = sMidT + n * F;
+    const T* vm = vMidT + n * F3;
+    T* so = sOutT + n * F;
+    T* vo = vOutT + n * F3;
+#pragma omp simd
+    for (int64_t f = 0; f < F; ++f) {
+      const T avv = an[f], asv = an[F + f];
+      const T avvT = at[f], asvT = at[F + f], assT = at[2 * F + f];
+      const T V0 = m[f], V1 = m[2 * F + f], V2 = m[4 * F + f];
+      const T U0 = m[F + f], U1 = m[3 * F + f], U2 = m[5 * F + f];
+      const T V0t = mt[f], V1t = mt[2 * F + f], V2t = mt[4 * F + f];
+      const T U0t = mt[F + f], U1t = mt[3 * F + f], U2t = mt[5 * F + f];
+      vo[f] = vm[f] + avvT * U0 + avv * U0t;
+      vo[F + f] = vm[F + f] + avvT * U1 + avv * U1t;
+      vo[2 * F + f] = vm[2 * F + f] + avvT * U2 + avv * U2t;
+      const T uv = U0 * V0 + U1 * V1 + U2 * V2;
+      const T uvT = (U0t * V0 + U1t * V1 + U2t * V2) + (U0 * V0t + U1 * V1t + U2 * V2t);
+      so[f] = sm[f] + asvT * uv + asv * uvT + assT;
+    }
+  }
+}
+
+template <class T>
+void CpuExec<T>::painnReadoutDr1Tangent(int site, int64_t N, int64_t R, const T* dr2, const T* dr2T, const T* w2,
+                                        const T* r1pre, const T* r1preT, T* dr1T) {
+  KScope<T> ks(p, site, -1, N, R, 0, 16.0 * N * R, sizeof(T) * (2.0 * N + R + 3.0 * N * R));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t j = 0; j < R; ++j) {
+      T d1, d2;
+      siluDerivs<T>(r1pre[n * R + j], d1, d2);
+      dr1T[n * R + j] = dr2T[n] * w2[j] * d1 + dr2[n] * w2[j] * d2 * r1preT[n * R + j];
+    }
+}
+
+template <class T>
+void CpuExec<T>::painnUpdateBwdTangent(int site, int pass, int64_t N, int64_t F, const T* a, const T* aT,
+                                       const T* mix, const T* mixT, const T* ds, const T* dsT, const T* dv,
+                                       const T* dvT, T* daT, T* dmixT) {
+  const int64_t F3 = 3 * F;
+  KScope<T> ks(p, site, pass, N, F, 0, 60.0 * N * F, sizeof(T) * ((double)N * (2 * F3 + 12 * F + 2 * F + 2 * F3 + F3 + 6 * F)));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t n = 0; n < N; ++n) {
+    const T* an = a + n * F3;
+    const T* at = aT + n * F3;
+    const T* m = mix + n * 6 * F;
+    const T* mt = mixT + n * 6 * F;
+    const T* g = ds + n * F;
+    const T* gt = dsT + n * F;
+    const T* gv = dv + n * F3;
+    const T* gvt = dvT + n * F3;
+    T* dan = daT + n * F3;
+    T* dm = dmixT + n * 6 * F;
+#pragma omp simd
+    for (int64_t f = 0; f < F; ++f) {
+      const T avv = an[f], asv = an[F + f];
+      const T avvT = at[f], asvT = at[F + f];
+      const T V0 = m[f], V1 = m[2 * F + f], V2 = m[4 * F + f];
+      const T U0 = m[F + f], U1 = m[3 * F + f], U2 = m[5 * F + f];
+      const T V0t = mt[f], V1t = mt[2 * F + f], V2t = mt[4 * F + f];
+      const T U0t = mt[F + f], U1t = mt[3 * F + f], U2t = mt[5 * F + f];
+      const T g0 = gv[f], g1 = gv[F + f], g2 = gv[2 * F + f], gs = g[f];
+      const T h0 = gvt[f], h1 = gvt[F + f], h2 = gvt[2 * F + f], hs = gt[f];
+      dan[f] = (h0 * U0 + h1 * U1 + h2 * U2) + (g0 * U0t + g1 * U1t + g2 * U2t);
+      const T uv = U0 * V0 + U1 * V1 + U2 * V2;
+      const T uvT = (U0t * V0 + U1t * V1 + U2t * V2) + (U0 * V0t + U1 * V1t + U2 * V2t);
+      dan[F + f] = hs * uv + gs * uvT;
+      dan[2 * F + f] = hs;
+      const T ga = gs * asv, gaT = hs * asv + gs * asvT;
+      dm[f] = gaT * U0 + ga * U0t;
+      dm[2 * F + f] = gaT * U1 + ga * U1t;
+      dm[4 * F + f] = gaT * U2 + ga * U2t;
+      dm[F + f] = h0 * avv + g0 * avvT + gaT * V0 + ga * V0t;
+      dm[3 * F + f] = h1 * avv + g1 * avvT + gaT * V1 + ga * V1t;
+      dm[5 * F + f] = h2 * avv + g2 * avvT + gaT * V2 + ga * V2t;
+    }
+  }
+}
+
+template <class T>
+void CpuExec<T>::painnNormBwdTangent(int site, int pass, int64_t N, int64_t F, const T* dctx, const T* dctxT,
+                                     const T* mix, const T* mixT, const T* nrm, const T* nrmT, T* dsT, T* dmixT) {
+  // Value: ds += dctx_s, dV_c += (dctx_n / |V|) V_c. Tangent: dsT += dctxT_s,
+  // dV'_c += (dctxT_n / |V| - dctx_n |V|' / |V|^2) V_c + (dctx_n / |V|) V'_c.
+  KScope<T> ks(p, site, pass, N, F, 0, 16.0 * N * F, sizeof(T) * ((double)N * (4 * F + 12 * F + 2 * F + 2 * F + 6 * F)));
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t n = 0; n < N; ++n) {
+    const T* cx = dctx + n * 2 * F;
+    const T* ct = dctxT + n * 2 * F;
+    const T* m = mix + n * 6 * F;
+    const T* mt = mixT + n * 6 * F;
+    const T* nr = nrm + n * F;
+    const T* nt = nrmT + n * F;
+    T* g = dsT + n * F;
+    T* dm = dmixT + n * 6 * F;
+#pragma omp simd
+    for (int64_t f = 0; f < F; ++f) {
+      g[f] += ct[f];
+      const T sc = cx[F + f] / nr[f];
+      const T scT = ct[F + f] / nr[f] - sc * nt[f] / nr[f];
+      dm[f] += scT * m[f] + sc * mt[f];
+      dm[2 * F + f] += scT * m[2 * F + f] + sc * mt[2 * F + f];
+      dm[4 * F + f] += scT * m[4 * F + f] + sc * mt[4 * F + f];
+    }
+  }
+}
+
+template <class T>
+void CpuExec<T>::painnSiluGradDual(int site, int pass, int64_t n, const T* pre, const T* preT, T* val, T* tan) {
+  KScope<T> ks(p, site, pass, n, 1, 0, 14.0 * n, sizeof(T) * 6.0 * n);
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+  for (int64_t i = 0; i < n; ++i) {
+    T d1, d2;
+    siluDerivs<T>(pre[i], d1, d2);
+    tan[i] = tan[i] * d1 + val[i] * d2 * preT[i];
+    val[i] *= d1;
+  }
+}
+
+template <class T>
+void CpuExec<T>::painnMessageBwdDual(int site, int pass, const program::PainnDualArgs<T>& a) {
+  // Flops: the filters' two products, the tangent gradient's two and the
+  // value gradient's one (when wanted): the native counter's.
+  const int64_t F3 = 3 * a.F, chunks = (a.N + kSenderChunk - 1) / kSenderChunk;
+  const double Ein = (double)p.pnEdgesInCutoff, pf = (a.acc ? 5 : 4) * gf(p.pnEdgesInCutoff, F3, a.K);
+  addFlopsCount(pf);
+  KScope<T> ks(p, site, pass, (int64_t)Ein, F3, a.K, pf,
+               sizeof(T) * (Ein * (2 * a.K + 10 + 2 * a.F + 4 * F3 + (a.hasV ? 2 * F3 : 0)) +
+                            (double)chunks * (a.K + 1) * F3 * (a.acc ? 4 : 2) + (double)a.N * 8 * F3) +
+                   4.0 * (3.0 * b.shape.edges + a.N + 1));
+  if (a.hasV) messageBackwardDual<T, true>(b, a);
+  else messageBackwardDual<T, false>(b, a);
+}
+
 #define GNN_INST(T)                                                                                \
   template RowEpilogue<T> painnEpilogue<T>(const program::Epi<T>&, T*, int64_t);                   \
   template void CpuExec<T>::painnRbf(int, int64_t, int64_t, T, T*, T*);                            \
@@ -590,7 +1099,23 @@ void CpuExec<T>::painnFilterReduce(int site, int64_t chunks, int64_t K, int64_t 
                                             const T*, const T*, const T*, const T*, const T*, const T*, const T*, \
                                             T*, T*, T*, int64_t, bool, bool, T*, T*, T*);          \
   template void CpuExec<T>::painnFilterReduce(int, int64_t, int64_t, int64_t, const T*, T*, T*);                  \
-  template void CpuExec<T>::painnEdgeGrad(int, int64_t, int64_t, T, const T*, const T*, T*);
+  template void CpuExec<T>::painnEdgeGrad(int, int64_t, int64_t, T, const T*, const T*, T*);                      \
+  template void CpuExec<T>::painnEdgeVecTangent(int, int64_t, const T*, T*);                                    \
+  template void CpuExec<T>::painnStrainTangent(int, int64_t, const T*, T*);                                     \
+  template void CpuExec<T>::painnEdgeTangent(int, int64_t, int64_t, T, T*, T*, T*, T*);                         \
+  template void CpuExec<T>::painnMessageTangent(int, int, const program::PainnDualArgs<T>&);                    \
+  template void CpuExec<T>::painnNormTangent(int, int, int64_t, int64_t, const T*, const T*, const T*, const T*, T*, T*); \
+  template void CpuExec<T>::painnSiluTangent(int, int, int64_t, const T*, const T*, T*);                        \
+  template void CpuExec<T>::painnUpdateTangent(int, int, int64_t, int64_t, const T*, const T*, const T*, const T*, \
+                                               const T*, const T*, T*, T*);                                     \
+  template void CpuExec<T>::painnReadoutDr1Tangent(int, int64_t, int64_t, const T*, const T*, const T*, const T*, \
+                                                   const T*, T*);                                               \
+  template void CpuExec<T>::painnUpdateBwdTangent(int, int, int64_t, int64_t, const T*, const T*, const T*, const T*, \
+                                                  const T*, const T*, const T*, const T*, T*, T*);              \
+  template void CpuExec<T>::painnNormBwdTangent(int, int, int64_t, int64_t, const T*, const T*, const T*, const T*, \
+                                                const T*, const T*, T*, T*);                                    \
+  template void CpuExec<T>::painnSiluGradDual(int, int, int64_t, const T*, const T*, T*, T*);                   \
+  template void CpuExec<T>::painnMessageBwdDual(int, int, const program::PainnDualArgs<T>&);
 GNN_INST(float)
 GNN_INST(double)
 #undef GNN_INST

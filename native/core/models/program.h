@@ -112,7 +112,14 @@ enum Buf : int {
   // forces and force-loss weights of forceLossAndGrad.
   kBufTDist, kBufTRbf, kBufTH, kBufTE, kBufTA1, kBufTF1, kBufTF2, kBufTHs, kBufTAgg, kBufTU1, kBufTR1, kBufTR2,
   kBufTPred, kBufTPs, kBufTPr, kBufTDh, kBufTDhNew, kBufTDe, kBufTDpre1, kBufTDA, kBufTDB, kBufTDPs, kBufTDPr,
-  kBufTDhs, kBufTDagg, kBufTDu, kBufTDr1, kBufTDr2, kBufForceF, kBufForceW, kBufForceStrain, kBufForceQ, kBufCount
+  kBufTDhs, kBufTDagg, kBufTDu, kBufTDr1, kBufTDr2, kBufForceF, kBufForceW, kBufForceStrain, kBufForceQ,
+  // PaiNN's double backward (program_painn.h; with kBufTDist, kBufTRbf, kBufTR1,
+  // kBufTR2, kBufTPred, kBufTDr1, kBufTDr2 and the force buffers above): the
+  // direction's tangent [E x 3] (first the edge vector's), the cutoff's [E],
+  // and the tangent twin of every PaiNN activation and backward buffer.
+  kBufPTu, kBufPTFc, kBufPTS, kBufPTV, kBufPTM1pre, kBufPTM1, kBufPTQ, kBufPTMix, kBufPTNrm, kBufPTCtx, kBufPTA1pre,
+  kBufPTA1, kBufPTA, kBufPTR1pre, kBufPTDs, kBufPTDv, kBufPTDvIn, kBufPTDa, kBufPTDa1, kBufPTDctx, kBufPTDmix,
+  kBufPTDq, kBufPTDm1, kBufPTFiltAcc, kBufCount
 };
 
 // Which force buffers a plan holds: none, the force pass's, or the force
@@ -154,6 +161,42 @@ inline Buf tangentTwin(Buf b) {
   }
 }
 
+// The PaiNN buffer whose tangent a PaiNN double-backward buffer is
+// (kBufCount for the ones without a PaiNN twin).
+inline Buf painnTangentTwin(Buf b) {
+  switch (b) {
+    case kBufTRbf: return kBufRbf;
+    case kBufTR1: return kBufR1;
+    case kBufTR2: return kBufR2;
+    case kBufTPred: return kBufPred;
+    case kBufTDr1: return kBufDr1;
+    case kBufTDr2: return kBufDr2;
+    case kBufPTS: return kBufPS;
+    case kBufPTV: return kBufPV;
+    case kBufPTM1pre: return kBufPM1pre;
+    case kBufPTM1: return kBufPM1;
+    case kBufPTQ: return kBufPQ;
+    case kBufPTMix: return kBufPMix;
+    case kBufPTNrm: return kBufPNrm;
+    case kBufPTCtx: return kBufPCtx;
+    case kBufPTA1pre: return kBufPA1pre;
+    case kBufPTA1: return kBufPA1;
+    case kBufPTA: return kBufPA;
+    case kBufPTR1pre: return kBufPR1pre;
+    case kBufPTDs: return kBufPDs;
+    case kBufPTDv: return kBufPDv;
+    case kBufPTDvIn: return kBufPDvIn;
+    case kBufPTDa: return kBufPDa;
+    case kBufPTDa1: return kBufPDa1;
+    case kBufPTDctx: return kBufPDctx;
+    case kBufPTDmix: return kBufPDmix;
+    case kBufPTDq: return kBufPDq;
+    case kBufPTDm1: return kBufPDm1;
+    case kBufPTFiltAcc: return kBufPFiltAcc;
+    default: return kBufCount;
+  }
+}
+
 // PaiNN's backward sums its filter gradient per chunk of this many senders.
 constexpr int64_t kPainnSenderChunk = 32;
 
@@ -181,7 +224,19 @@ inline double painnBufElems(const ModelConfig& c, const PackShape& cap, Buf b, i
     case kBufDRbf: return forces >= kForcesPass ? E * K : 0;
     case kBufDDist: return forces >= kForcesPass ? E : 0;
     case kBufPDu: return forces >= kForcesPass ? 3 * E : 0;
-    default: return 0;
+    default: break;
+  }
+  // The double backward's (force-training plans only).
+  if (b < kBufTDist || forces < kForcesTraining) return 0;
+  switch (b) {
+    case kBufTDist: case kBufPTFc: return E;
+    case kBufPTu: return 3 * E;
+    case kBufForceF: case kBufForceW: return 3 * N;
+    case kBufForceStrain: case kBufForceQ: return 6 * G;
+    default: {
+      const Buf twin = painnTangentTwin(b);
+      return twin == kBufCount ? 0 : painnBufElems(c, cap, twin, kForcesNone);
+    }
   }
 }
 
