@@ -7,6 +7,7 @@ import { compareBatching, formatCompareTable } from '../batching/compare';
 import type { BudgetEstimator } from '../batching/budget';
 import type { GraphSizes } from '../batching/policy';
 import { isPolicyName, POLICY_NAMES } from '../batching/registry';
+import { DEFAULT_SEED } from '../data';
 
 /** What the injected loader returns: per-graph sizes and the split to batch over. */
 export interface BatchingSource {
@@ -91,7 +92,7 @@ export function registerBatchingCommands(program: Command, loadSizes: LoadSizes,
     .option('--batch <list>', 'batch sizes, comma-separated', parseIntList, [16, 32, 64, 128])
     .option('--policies <list>', `policies, comma-separated (${POLICY_NAMES.join(', ')})`, parsePolicies, [...POLICY_NAMES])
     .option('--steps <n>', 'batches simulated per policy and batch size', parsePositiveInt, 100000)
-    .option('--seed <n>', 'split and stream seed', parseSeed, 42)
+    .option('--seed <n>', 'split and stream seed', parseSeed, DEFAULT_SEED)
     .option('--estimator <name>', 'budget estimator of dynamic/packed: study or quantile', parseEstimator, 'study' as BudgetEstimator)
     .option('--estimation-graphs <n>', 'graphs the budget estimator reads', parsePositiveInt, 1000)
     .option('--study-compat', "drop every B-th graph of the stream in static policies, as the study's reader did")

@@ -11,7 +11,7 @@ import { Option, type Command } from 'commander';
 import { writeFileAtomic } from '../util/atomic';
 import { renderProfileReport } from '../report/render';
 import { POLICY_NAMES } from '../batching';
-import { defaultTarget } from '../data';
+import { DEFAULT_SEED, defaultTarget } from '../data';
 import { measureProfileOverhead, profileSteps, withGemmReference, writeChromeTrace, type KernelProfileEntry, type MachineLimits, type ProfileOverhead, type ProfileResult } from '../train/profile';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
 import { intOption, numberOption, formatTable } from './format';
@@ -209,7 +209,7 @@ export function registerProfileCommand(program: Command): void {
     .option('--steps <N>', 'measured steps', intOption('--steps', 1), 20)
     .option('--warmup <N>', 'steps run before measuring (0: plan builds are part of the profile)', intOption('--warmup', 0), 0)
     .option('--threads <T>', 'native threads', intOption('--threads', 1))
-    .option('--seed <S>', 'seed of initialisation and batch stream', intOption('--seed', 0), 42)
+    .option('--seed <S>', 'seed of initialisation and batch stream', intOption('--seed', 0), DEFAULT_SEED)
     .option('--latent <C>', 'latent size (default 64; PaiNN 128)', intOption('--latent', 1))
     .addOption(new Option('--device <d>', 'cpu (the CUDA engine has its own per-launch profile, not yet behind this command)').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'print one JSON document (an array of them for several policies)')

@@ -13,6 +13,7 @@ import { needsDirections } from '../train/plan';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
 import { formatTable, intOption } from './format';
 import { UsageError } from '../errors';
+import { DEFAULT_SEED } from '../data';
 
 interface RecommendCliOptions extends SourceOptionValues {
   model: string;
@@ -55,7 +56,7 @@ export function registerRecommendCommand(program: Command): void {
     .option('--steps <N>', 'planned training steps', intOption('--steps', 1), 100000)
     .option('--policies <list>', `candidates, comma-separated (default ${POLICY_NAMES.join(',')})`)
     .option('--threads <T>', 'native threads', intOption('--threads', 1))
-    .option('--seed <S>', 'seed of the batch stream', intOption('--seed', 0), 42)
+    .option('--seed <S>', 'seed of the batch stream', intOption('--seed', 0), DEFAULT_SEED)
     .option('--verify', 'run every candidate for real and print predicted vs measured')
     .option('--verify-steps <n>', 'steps per candidate for --verify (default min(--steps, 30))', intOption('--verify-steps', 1))
     .option('--grid <results>', 'hit rate over a finished study: predict each (data, model, B) of results.json and compare with the measured fastest')

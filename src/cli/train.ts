@@ -7,7 +7,7 @@ import { Option, type Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { POLICY_NAMES, type PolicyName } from '../batching';
 import { train, type TrainResult } from '../train/trainer';
-import { defaultTarget } from '../data';
+import { DEFAULT_SEED, defaultTarget } from '../data';
 import { addSourceOptions, loadSourceFromCli, type SourceOptionValues } from './source-options';
 import { intOption, numberOption, formatTable } from './format';
 import { prepareCheckpointDir } from '../train/checkpoint';
@@ -130,7 +130,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--steps <N>', 'training steps', intOption('--steps', 0), 1000)
     .option('--eval-every <K>', 'validation every K steps (0: only at the end)', intOption('--eval-every', 0), 0)
     .option('--threads <T>', 'native threads', intOption('--threads', 1))
-    .option('--seed <S>', 'seed of initialisation and batch stream', intOption('--seed', 0), 42)
+    .option('--seed <S>', 'seed of initialisation and batch stream', intOption('--seed', 0), DEFAULT_SEED)
     .option('--lr <x>', 'peak learning rate', numberOption('--lr'), 1e-4)
     .option('--schedule <s>', 'constant | exponential[:rate:steps] (the study: 0.96 per 100k) | cosine[:minLr]', 'exponential')
     .option('--clip <x>', 'global-norm gradient clipping (0: off)', numberOption('--clip'), 0)

@@ -29,11 +29,12 @@ export interface ForceResult {
 
 /**
  * A standardised model output z in the target's units: z std + mean + the
- * graph's atom-reference sum. Every prediction path converts through this one
+ * graph's atom-reference sum (std 0: z + mean). Every prediction path converts through this one
  * expression (same operations, same order), so their results agree bit for bit.
  */
 export function toTargetUnits(z: number, mean: number, std: number, offset = 0): number {
-  return z * std + mean + offset;
+  // std 0 (a constant target) scales by 1, as training standardised it (and as energyScale does).
+  return z * (std > 0 ? std : 1) + mean + offset;
 }
 
 /** The factor from standardised to data units: the target's std, or 1 where it is 0. */
