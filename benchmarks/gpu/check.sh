@@ -66,7 +66,7 @@ else
 fi
 
 # condensed breakdown (full tables in gpu_check.log)
-grep -E "^bench \[|^  by family|^  breakdown|FAIL" "$OUTDIR/gpu_check.log" | cut -c1-400 || true
+grep -E "^bench \[|^  by family|^  by site|^  breakdown|FAIL" "$OUTDIR/gpu_check.log" | cut -c1-400 || true
 
 python3 - "$OUTDIR/gpu_check.log" "$JAX_LOG" <<'PY' | tee "$OUTDIR/table.txt"
 import sys

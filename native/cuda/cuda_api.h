@@ -100,8 +100,13 @@ std::string cudaGemmImpl();
 // whole step, so each entry is device time from the previous op's end to its
 // own end). Updates the model like cudaTrainStep.
 struct CudaLaunchTime {
-  std::string name;
+  std::string name;  // the launch: kernel (products: impl, M x N x K, epilogue), memcpy/memset
   double ms = 0;
+  // The kernel site it ran for, named as in the CPU profile (one table,
+  // core/models/model.h's kKernelSites: "fwd.filter.w1_gemm", "adam", ...);
+  // empty outside the model program (pack, loss copy, invCount, copy/zero).
+  std::string site;
+  int pass = -1;  // message pass of the site (-1: none)
 };
 std::vector<CudaLaunchTime> cudaProfileStep(CudaPlan& p, const int32_t* ids, int64_t count,
                                             const AdamArgs& adam);

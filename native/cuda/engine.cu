@@ -1,5 +1,7 @@
 // The CUDA training engine (cuda_api.h): device store, model, plans whose
-// training step is captured as CUDA graphs, and the kernel test hooks.
+// training step is captured as CUDA graphs, and the kernel test hooks. The
+// model program runs through CudaExec (models/exec_cuda.cuh); the kernels
+// live one file per family (common.cuh lists them beside their CPU twins).
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -8,10 +10,17 @@
 
 #include "cuda/backend.h"
 #include "cuda/cuda_api.h"
+#include "core/models/model.h"
 #include "core/models/program.h"
 #include "core/models/weights.h"
 #include "core/pack.h"
-#include "kernels.cuh"
+#include "cuda/adam.cuh"
+#include "cuda/common.cuh"
+#include "cuda/dense.cuh"
+#include "cuda/models/exec_cuda.cuh"
+#include "cuda/models/plan.cuh"
+#include "cuda/pack.cuh"
+#include "cuda/segment.cuh"
 
 namespace gnn {
 
@@ -34,81 +43,14 @@ void requireDevice() {
   }
 }
 
-// Owns device allocations; frees them in reverse order.
-struct DevMem {
-  std::vector<void*> ptrs;
-  size_t bytes = 0;
-  DevMem() = default;
-  DevMem(const DevMem&) = delete;
-  DevMem& operator=(const DevMem&) = delete;
-  template <class T>
-  T* alloc(size_t n) {
-    void* p = nullptr;
-    const size_t b = std::max<size_t>(1, n) * sizeof(T);
-    GNN_CU(cudaMalloc(&p, b));
-    ptrs.push_back(p);
-    bytes += b;
-    return (T*)p;
-  }
-  ~DevMem() {
-    for (auto it = ptrs.rbegin(); it != ptrs.rend(); ++it) cudaFree(*it);
-  }
-};
-
-template <class T>
-void upload(T* dst, const T* src, size_t n) {
-  if (n) GNN_CU(cudaMemcpy(dst, src, n * sizeof(T), cudaMemcpyHostToDevice));
-}
+using cu::DevMem;
+using cu::upload;
 
 using PassW = gnn::PassW<float>;
 using ModelW = gnn::ModelW<float>;
 
 constexpr size_t kHdrAdam = 16, kHdrIds = 64;  // header: count @0, AdamDev @16, ids @64
 }  // namespace
-
-struct CudaStore {
-  DevMem mem;
-  cu::DevStore dev;
-  std::vector<int32_t> nodeOffset, edgeOffset;  // host copies for validation
-  int64_t numGraphs = 0;
-};
-
-struct CudaModel {
-  ModelConfig cfg;
-  ParamLayout layout;
-  DevMem mem;
-  float *params = nullptr, *grads = nullptr, *m = nullptr, *v = nullptr;
-  int64_t P = 0;
-};
-
-struct CudaPlan {
-  std::shared_ptr<CudaStore> store;
-  std::shared_ptr<CudaModel> model;
-  PackShape shape;
-  bool timing = false;
-  cudaStream_t stream = nullptr;
-  DevMem mem;
-  cu::DevBatch b{};
-  unsigned char* hdrDev = nullptr;
-  unsigned char* hdrHost = nullptr;
-  size_t hdrBytes = 0;
-  double* lossDev = nullptr;
-  double* lossHost = nullptr;
-  float* act[program::kBufCount] = {};  // the model program's activation layout (program.h)
-  float *scratch = nullptr, *oneHot = nullptr;
-  float* pred() const { return act[program::kBufPred]; }
-  cudaGraphExec_t packExec = nullptr, stepExec = nullptr;
-  cudaEvent_t ev[3] = {nullptr, nullptr, nullptr};
-  CudaPlanStats stats;
-  ~CudaPlan() {
-    if (packExec) cudaGraphExecDestroy(packExec);
-    if (stepExec) cudaGraphExecDestroy(stepExec);
-    for (auto& x : ev) if (x) cudaEventDestroy(x);
-    if (hdrHost) cudaFreeHost(hdrHost);
-    if (lossHost) cudaFreeHost(lossHost);
-    if (stream) cudaStreamDestroy(stream);
-  }
-};
 
 // ---- store / model ----------------------------------------------------------------
 std::shared_ptr<CudaStore> cudaUploadStore(const StoreView& s, double mean, double scale) {
@@ -275,103 +217,6 @@ void enqueuePack(CudaPlan& p) {
            (int)p.shape.graphs, p.b);
 }
 
-// The CUDA executor of the model program (program.h): each op one launcher
-// of kernels.cuh on the plan's stream (captured into the step's CUDA graph).
-struct CudaExec {
-  CudaPlan& p;
-  bool withGrad;
-  cudaStream_t s;
-  const cu::DevBatch& b;
-  CudaExec(CudaPlan& pl, bool grad) : p(pl), withGrad(grad), s(pl.stream), b(pl.b) {}
-
-  struct NoPhase {};
-  NoPhase phase(int) { return {}; }
-  float* buf(program::Buf k) { return p.act[k]; }
-
-  static cu::Epi epi(const program::Epi<float>& e, const cu::DevBatch& b) {
-    cu::Epi o;
-    o.mode = e.mode;  // the same closed set of epilogues (program::EpiMode == cu::EpiMode)
-    o.bias = e.bias;
-    o.aux = e.aux;
-    o.ldaux = (int)e.ldaux;
-    o.Ps = e.Ps;
-    o.Pr = e.Pr;
-    o.ldp = (int)e.ldp;
-    if (e.mode == program::kGatherSsp) {
-      o.snd = b.snd;
-      o.rcv = b.rcv;
-    }
-    return o;
-  }
-  void gemm(int, int, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, int64_t ldw,
-            bool transW, float* C, int64_t ldc, bool acc, const program::Epi<float>& e) {
-    cu::gemm(s, (int)M, (int)N, (int)K, A, (int)lda, false, W, (int)ldw, transW, C, (int)ldc, acc, epi(e, b));
-  }
-  void gemmTN(int, int, int64_t M, int64_t K, int64_t N, const float* X, int64_t ldx, const float* D, int64_t ldd,
-              float* G, float* gbias, bool acc) {
-    cu::gemmTN(s, (int)M, (int)K, (int)N, X, (int)ldx, D, (int)ldd, G, gbias, acc, p.scratch);
-  }
-  void rbf(int, int64_t E, int64_t K, float gamma, float step, float* out) {
-    cu::rbf(s, b.dist, (int)E, (int)K, gamma, step, out);
-  }
-  void invCount(int64_t N, bool mean, float* out) { cu::invCount(s, b.recvPtr, (int)N, mean, out); }
-  void embed(int, int64_t N, int64_t C, const float* W, const float* bias, float* h) {
-    cu::embed(s, b.atom, (int)N, (int)C, W, bias, h);
-  }
-  void aggregate(int, int, int64_t N, int64_t C, const float* f2, const float* hs, const float* ic, float* agg) {
-    cu::aggregate(s, b.recvPtr, b.snd, f2, hs, ic, (int)N, (int)C, agg);
-  }
-  void messageBwdEdge(int, int, int64_t E, int64_t C, const float* dagg, const float* ic, const float* hs,
-                      const float* f2, float* dA) {
-    cu::messageBwdEdge(s, b.snd, b.rcv, dagg, ic, hs, f2, (int)E, (int)C, dA);
-  }
-  void messageBwdSender(int, int, int64_t N, int64_t C, const float* dagg, const float* ic, const float* f2,
-                        float* dhs) {
-    cu::messageBwdSender(s, b.sendPtr, b.sendPerm, b.rcv, dagg, ic, f2, (int)N, (int)C, dhs);
-  }
-  void csrSenders(int, int, int64_t rows, int64_t width, const float* src, float* out) {
-    cu::csrRowSum(s, src, b.sendPerm, b.sendPtr, (int)rows, (int)width, out);
-  }
-  void csrReceivers(int, int, int64_t rows, int64_t width, const float* src, float* out) {
-    cu::csrRowSum(s, src, nullptr, b.recvPtr, (int)rows, (int)width, out);
-  }
-  // The loss kernel also writes d loss / d r2 when the step has a backward.
-  void readoutLoss(int, const float* r2, float* pred) {
-    const ModelConfig& c = p.model->cfg;
-    cu::readoutLoss(s, r2, b.nodeStart, b.nNode, b.target, b.mask, (int)p.shape.graphs, c.meanReadout, pred,
-                    p.lossDev, withGrad ? p.act[program::kBufDr2] : nullptr);
-  }
-  void readoutLossBackward(int, float*) {}  // written by readoutLoss
-  void readoutBwdHidden(int, int64_t N, int64_t R, const float* dr2, const float* w2, const float* r1, float* dr1) {
-    cu::readoutBwdHidden(s, dr2, w2, r1, (int)N, (int)R, dr1);
-  }
-  void copy(float* dst, const float* src, int64_t n) {
-    if (n <= 0) return;
-    GNN_CU(cudaMemcpyAsync(dst, src, sizeof(float) * (size_t)n, cudaMemcpyDeviceToDevice, s));
-    cu::profMark(s, "memcpyAsync");
-  }
-  void zero(float* dst, int64_t n) {
-    if (n <= 0) return;
-    GNN_CU(cudaMemsetAsync(dst, 0, sizeof(float) * (size_t)n, s));
-    cu::profMark(s, "memsetAsync");
-  }
-  void embedBwd(int, int64_t N, int64_t C, int64_t classes, const float* dh, float* gW, float* gb) {
-    cu::embedBwd(s, b.atom, dh, (int)N, (int)C, (int)classes, gW, gb, p.oneHot, p.scratch);
-  }
-  // The force pass (program::forces) runs on the CPU plan only. energySeed is
-  // reachable through program::backwardTo (never with the energy seed here)
-  // and refuses; the other force ops (rbfBackward, edgeForces,
-  // strainDerivative) are absent on purpose: program::forces instantiated
-  // with CudaExec does not compile, rather than failing at run time.
-  void energySeed(int, float*) {
-    throw Error(ErrorKind::Generic, "ERR_GNN_UNSUPPORTED", "the force pass runs on the CPU plan only (docs/forces.md)");
-  }
-};
-static_assert((int)program::kGatherSsp == (int)cu::kGatherSsp && (int)program::kSspGrad == (int)cu::kSspGrad &&
-                  (int)program::kBiasRes == (int)cu::kBiasRes && (int)program::kBiasSsp == (int)cu::kBiasSsp &&
-                  (int)program::kBias == (int)cu::kBias && (int)program::kPlain == (int)cu::kPlain,
-              "the program's epilogues and the CUDA kernels' must be the same set");
-
 program::Shape planShape(const CudaPlan& p) {
   return program::Shape{p.shape.nodes, p.shape.edges, p.shape.graphs};
 }
@@ -390,7 +235,10 @@ void enqueueStep(CudaPlan& p) {
   enqueueForward(p, true);
   enqueueBackward(p);
   CudaModel& m = *p.model;
-  cu::adam(p.stream, m.params, m.grads, m.m, m.v, m.P, (const cu::AdamDev*)(p.hdrDev + kHdrAdam));
+  {
+    cu::SiteScope sc(kSiteAdam, -1);  // the CPU profile's "adam" (model_binding.cpp)
+    cu::adam(p.stream, m.params, m.grads, m.m, m.v, m.P, (const cu::AdamDev*)(p.hdrDev + kHdrAdam));
+  }
   GNN_CU(cudaMemcpyAsync(p.lossHost, p.lossDev, sizeof(double), cudaMemcpyDeviceToHost, p.stream));
   cu::profMark(p.stream, "loss D2H");
 }
@@ -480,7 +328,13 @@ std::vector<CudaLaunchTime> cudaProfileStep(CudaPlan& p, const int32_t* ids, int
     for (size_t i = 1; i < prof.ev.size(); ++i) {
       float ms = 0;
       GNN_CU(cudaEventElapsedTime(&ms, prof.ev[i - 1], prof.ev[i]));
-      out.push_back(CudaLaunchTime{prof.names[i], ms});
+      CudaLaunchTime t;
+      t.name = prof.names[i];
+      t.ms = ms;
+      const int site = prof.sites[i];
+      t.site = site >= 0 && site < kSiteCount ? kKernelSites[site].name : "";
+      t.pass = prof.passes[i];
+      out.push_back(std::move(t));
     }
   } catch (...) {
     cu::setProfiler(nullptr);

@@ -541,7 +541,8 @@ void checkTraining(const Store& st, std::shared_ptr<CudaStore> ds, int steps, co
 bool g_breakdown = false;
 
 // One step without the graph, an event after every launch; per kernel name
-// (impl, shape, epilogue): calls and device us per step, largest first.
+// (impl, shape, epilogue): calls and device us per step, largest first; then
+// per family and per kernel site (the CPU profile's site names).
 void printBreakdown(CudaPlan& plan, Stream& stream, double graphStepMs) {
   std::vector<CudaLaunchTime> t;
   for (int rep = 0; rep < 3; ++rep) {  // the last of three (the first ones warm caches and events)
@@ -577,6 +578,20 @@ void printBreakdown(CudaPlan& plan, Stream& stream, double graphStepMs) {
   std::sort(fam.begin(), fam.end(), [](const Agg& a, const Agg& b) { return a.ms > b.ms; });
   std::printf("  by family:");
   for (const auto& a : fam) std::printf(" %s %.0fus/%d", a.name.c_str(), a.ms * 1e3, a.calls);
+  std::printf("\n");
+  // by kernel site, all passes together: the CPU profile's names (kKernelSites);
+  // launches outside the model program by their own name, in parentheses
+  std::vector<Agg> site;
+  for (const auto& x : t) {
+    const std::string k = x.site.empty() ? "(" + x.name.substr(0, x.name.find_first_of("[ ")) + ")" : x.site;
+    auto it = std::find_if(site.begin(), site.end(), [&](const Agg& b) { return b.name == k; });
+    if (it == site.end()) { site.push_back(Agg{k, 0, 0}); it = site.end() - 1; }
+    it->calls++;
+    it->ms += x.ms;
+  }
+  std::sort(site.begin(), site.end(), [](const Agg& a, const Agg& b) { return a.ms > b.ms; });
+  std::printf("  by site:");
+  for (const auto& a : site) std::printf(" %s %.0fus/%d", a.name.c_str(), a.ms * 1e3, a.calls);
   std::printf("\n");
   std::fflush(stdout);
 }

@@ -78,7 +78,9 @@ extern const char* const kProfileNames[kProfCount];
 // Kernel call sites of the per-kernel profile: one per GEMM (with its
 // epilogue), gather/segment reduction, RBF, embedding, loss and Adam. Names are
 // "<phase>.<kernel>" (kKernelSites); passes share a site (the record keeps
-// the pass index and its own shape).
+// the pass index and its own shape). The one table for both backends: the
+// CPU executor's records and the CUDA executor's profiled launches
+// (cudaProfileStep, native/cuda/models/exec_cuda.cuh) carry these names.
 enum KernelSite {
   kSiteRbf, kSiteEmbed, kSiteEdgePs, kSiteEdgePr, kSiteEdgeW1e, kSiteEdgeW2, kSiteFilterW1, kSiteFilterW2,
   kSiteSenderW, kSiteAggregate, kSiteNodeU1, kSiteNodeU2, kSiteReadoutR1, kSiteReadoutR2, kSiteLoss,

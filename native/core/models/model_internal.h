@@ -121,6 +121,8 @@ inline constexpr int kVoigtB[6] = {0, 1, 2, 2, 2, 1};
 
 // The CPU executor of the model program (program.h, program_painn.h): the kernels of dense.h
 // and segment.h, each call recorded by the per-kernel profile when it is on.
+// Its CUDA twin is CudaExec (native/cuda/models/exec_cuda.cuh); both record
+// under the sites of model.h's kKernelSites.
 // Bytes moved per product: A, W and C once, plus the epilogue's reads (bias,
 // residual or activation, gathered rows and their indices), an accumulated
 // output read, and the weight transpose (read + write) of W^T products.

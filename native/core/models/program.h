@@ -1,8 +1,11 @@
 // The MPEU / SchNet model program (PAPER.md): forward and backward written
 // once, as a sequence of ops over one activation layout, and run by both
-// executors -- the CPU plan (model.cpp, CpuExec) and the CUDA plan
-// (native/cuda/engine.cu, CudaExec) -- which supply the kernels behind one
-// interface (the pytorch_scatter pattern: one definition, per-device kernels).
+// executors -- the CPU plan's CpuExec (model_internal.h) and the CUDA plan's
+// CudaExec (native/cuda/models/exec_cuda.cuh) -- which supply the kernels behind
+// one interface (the pytorch_scatter pattern: one definition, per-device
+// kernels, one file per kernel family on each backend). Every op's `site` is
+// an entry of the one kernel-site table (model.h's KernelSite, kKernelSites):
+// both executors' profiles name their records by it.
 //
 // An executor X<T> provides:
 //   T* buf(Buf b)                                   the activation buffer b
