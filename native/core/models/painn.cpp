@@ -64,14 +64,12 @@ constexpr int64_t kEdgeBlock = 128;
 template <class T>
 struct EdgeScratch {
   std::vector<int32_t> ids;
-  std::vector<T> rbf, w, g, pre, wT;  // pre, wT: the force pass's (filters before the cutoff, Wf^T)
-  void ensure(int64_t K, int64_t F3, bool force = false) {
+  std::vector<T> rbf, w, g;
+  void ensure(int64_t K, int64_t F3) {
     if ((int64_t)ids.size() < kEdgeBlock) ids.resize(kEdgeBlock);
     if ((int64_t)rbf.size() < kEdgeBlock * K) rbf.resize(kEdgeBlock * K);
     if ((int64_t)w.size() < kEdgeBlock * F3) w.resize(kEdgeBlock * F3);
     if ((int64_t)g.size() < kEdgeBlock * F3) g.resize(kEdgeBlock * F3);
-    if (force && (int64_t)pre.size() < kEdgeBlock * F3) pre.resize(kEdgeBlock * F3);
-    if (force && (int64_t)wT.size() < F3 * K) wT.resize(F3 * K);
   }
 };
 template <class T>
@@ -83,9 +81,8 @@ EdgeScratch<T>& edgeScratch() {
 // Gathers the next block of edges inside the cutoff from order[pos..end)
 // (order == nullptr: the edges pos..end themselves) and computes their filters
 // W = (rbf . Wf + bf) * fc in the scratch (one serial product, L2-resident).
-// Returns the block's edge count and advances pos. With keepPre, the
-// filters before the cutoff factor, rbf . Wf + bf, are also kept in sc.pre.
-template <class T, bool keepPre = false>
+// Returns the block's edge count and advances pos.
+template <class T>
 int64_t filterBlock(const int32_t* order, int64_t& pos, int64_t end, const T* rbf, const T* fcut, int64_t K,
                     const T* Wf, int64_t LF, const T* bf, int64_t F3, EdgeScratch<T>& sc) {
   int64_t m = 0;
@@ -101,17 +98,8 @@ int64_t filterBlock(const int32_t* order, int64_t& pos, int64_t end, const T* rb
   for (int64_t r = 0; r < m; ++r) {
     T* __restrict row = sc.w.data() + r * F3;
     const T fc = fcut[sc.ids[r]];
-    if (keepPre) {
-      T* __restrict pr = sc.pre.data() + r * F3;
 #pragma omp simd
-      for (int64_t c = 0; c < F3; ++c) {
-        pr[c] = row[c] + bf[c];
-        row[c] = pr[c] * fc;
-      }
-    } else {
-#pragma omp simd
-      for (int64_t c = 0; c < F3; ++c) row[c] = (row[c] + bf[c]) * fc;
-    }
+    for (int64_t c = 0; c < F3; ++c) row[c] = (row[c] + bf[c]) * fc;
   }
   return m;
 }
@@ -200,18 +188,15 @@ void messageBackward(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t K, i
 #pragma omp parallel for schedule(dynamic, 1) num_threads(numThreads())
   for (int64_t ch = 0; ch < chunks; ++ch) {
     EdgeScratch<T>& sc = edgeScratch<T>();
-    sc.ensure(K, F3, force);
+    sc.ensure(K, F3);
     T* __restrict A = force ? nullptr : acc + ch * (K + 1) * LF + fo;
-    if constexpr (force)
-      for (int64_t n = 0; n < K; ++n)
-        for (int64_t c = 0; c < F3; ++c) sc.wT[c * K + n] = Wf[n * LF + c];
     const int64_t j0 = ch * kSenderChunk, j1 = std::min(N, j0 + kSenderChunk);
     std::memset(dq + j0 * F3, 0, sizeof(T) * (j1 - j0) * F3);
     std::memcpy(dvIn + j0 * F3, dv + j0 * F3, sizeof(T) * (j1 - j0) * F3);  // residual: v_mid = v + ...
     int64_t pos = b.sendPtr[j0];
     const int64_t end = b.sendPtr[j1];
     while (pos < end) {
-      const int64_t m = filterBlock<T, force>(b.sendPerm, pos, end, rbf, fcut, K, Wf, LF, bf, F3, sc);
+      const int64_t m = filterBlock<T>(b.sendPerm, pos, end, rbf, fcut, K, Wf, LF, bf, F3, sc);
       for (int64_t r = 0; r < m; ++r) {
         const int64_t k = sc.ids[r];
         const int64_t i = rcv[k], j = snd[k];
@@ -248,7 +233,7 @@ void messageBackward(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t K, i
           }
         }
         if constexpr (force) {
-          T a0 = 0, a1 = 0, a2 = 0, afc = 0;
+          T a0 = 0, a1 = 0, a2 = 0;
 #pragma omp simd reduction(+ : a0, a1, a2)
           for (int64_t f = 0; f < F; ++f) {
             const T xvs = qj[2 * F + f] * wk[2 * F + f];
@@ -256,25 +241,34 @@ void messageBackward(const BatchInputs<T>& b, int64_t N, int64_t F, int64_t K, i
             a1 += xvs * gv[F + f];
             a2 += xvs * gv[2 * F + f];
           }
-          const T* __restrict pr = sc.pre.data() + r * F3;
-#pragma omp simd reduction(+ : afc)
-          for (int64_t c = 0; c < F3; ++c) afc += gk[c] * pr[c];
           dU[3 * k] += si * a0;
           dU[3 * k + 1] += si * a1;
           dU[3 * k + 2] += si * a2;
-          dFc[k] += afc;
         }
       }
       if (m == 0) continue;
       if constexpr (force) {
-        // dW . Wf^T for the block's edges, into the gathered-basis scratch (read by filterBlock only).
-        gemmSerial<T>(m, K, F3, sc.g.data(), F3, 1, sc.wT.data(), K, sc.rbf.data(), K, false);
+        // With a_n = dW . Wf[n] (K dot products per edge over contiguous rows of Wf; a
+        // [m x K] product with K small, which the blocked micro-kernel serves poorly):
+        // dE/d rbf_k = fc a, dE/d fc_k = dW . (rbf_k Wf + bf) = rbf_k . a + dW . bf.
         for (int64_t r = 0; r < m; ++r) {
           const int64_t k = sc.ids[r];
           const T fck = fcut[k];
-          const T* __restrict src = sc.rbf.data() + r * K;
+          const T* __restrict gk = sc.g.data() + r * F3;
+          const T* __restrict rb = sc.rbf.data() + r * K;
           T* __restrict o = dRbf + k * K;
-          for (int64_t n = 0; n < K; ++n) o[n] += fck * src[n];
+          T afc = 0;
+#pragma omp simd reduction(+ : afc)
+          for (int64_t c = 0; c < F3; ++c) afc += gk[c] * bf[c];
+          for (int64_t n = 0; n < K; ++n) {
+            const T* __restrict wn = Wf + n * LF;
+            T a = 0;
+#pragma omp simd reduction(+ : a)
+            for (int64_t c = 0; c < F3; ++c) a += gk[c] * wn[c];
+            o[n] += fck * a;
+            afc += rb[n] * a;
+          }
+          dFc[k] += afc;
         }
         continue;
       }
