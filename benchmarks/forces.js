@@ -1,5 +1,5 @@
-// Cost of the native force pass (issue 22): `npm run bench -- forces [--threads N] [--reps N]`
-// (after `npm run build:ts`). MPEU and SchNet with the study's defaults,
+// Cost of the native force pass (issue 22): `npm run bench -- forces [--threads N] [--reps N]
+// [--models mpeu,schnet,painn]` (after `npm run build:ts`). MPEU, SchNet and PaiNN with the study's defaults,
 // float32, on qm9-like fully connected graphs (with directions), B = 32 and
 // 128: per batch, interleaved in one run, the median time of
 //   energy step: lossAndGrad (forward + backward to every parameter; no Adam)
@@ -44,7 +44,10 @@ async function run({ args, log }) {
     '|---|---|---|---|---|---|---|---|',
   ];
   for (const l of lines.slice(2)) log(l);
-  for (const kind of ['mpeu', 'schnet']) {
+  const mi = args.indexOf('--models');
+  const models = mi >= 0 ? String(args[mi + 1] ?? '').split(',') : ['mpeu', 'schnet', 'painn'];
+  for (const m of models) if (!['mpeu', 'schnet', 'painn'].includes(m)) throw new RangeError(`--models: unknown model '${m}' (mpeu, schnet, painn)`);
+  for (const kind of models) {
     const config = resolveModelConfig({ kind });
     const params = initParams(paramLayout(config), 1, 'float32');
     const grads = new Float32Array(params.length);

@@ -59,7 +59,7 @@ async function run({ args, log }) {
     `${source} (fully connected, forces from the generator's Morse potential), MPEU and SchNet at the study's default sizes, dynamic policy, B = 32, ${steps} steps, ` +
       `Adam lr 5e-4 with cosine decay, loss 0.01 MSE(energy) + 0.99 MSE(force components) in standardised units, per-element reference energies; ${getThreads()} threads. ` +
       `Errors on the held-out test split (10%, ${split.test.length} structures); "zero forces" is the RMS force component there (what predicting F = 0 scores). ` +
-      'PaiNN is not in the table: its force pass predicts forces, but its double backward (training on forces) is not built yet.',
+      'PaiNN is not in the table (not run by this benchmark; it trains on forces too: docs/painn.md).',
     '',
     '| model | target | force MAE | force RMSE | zero forces (RMS) | force RMSE / RMS | energy MAE | energy MAE per atom | energy RMSE | residual std | train loss first → last (std. units) | wall s |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
