@@ -4,7 +4,8 @@
  * path's batch loss (forceBatchLossAndGrad, energy + forces + stress) equals
  * central differences in float64, and short train() runs on generated data
  * lower the force loss (qm9-like) and, with a stress weight, the stress error
- * (aflow-like, the production ForceEngine), with force metrics in the result.
+ * (aflow-like, the production ForceEngine), with force metrics in the result;
+ * `gnnbatch train --model painn --forces --stress-weight` end to end.
  */
 import { native, nativeModel } from '../../src/native';
 import { aflowLike, buildStore, packerArrays, parseGraphRule, qm9Like, targetColumn } from '../../src/data';
@@ -16,6 +17,8 @@ import { ForceEngine, evaluateForces, forceBatchLossAndGrad, packedForceTargets,
 import { train } from '../../src/train/trainer';
 import { testRng } from '../helpers/batch';
 import { centralDifferences, spreadIndices } from '../helpers/gradcheck';
+import { registerTrainCommand } from '../../src/cli/train';
+import { runCli } from '../helpers/cli';
 
 describe('PaiNN: the training loss on energies, forces and stress (float64)', () => {
   test('its gradient equals central differences for every parameter block', () => {
@@ -100,3 +103,12 @@ describe('PaiNN train() on forces', () => {
     expect(withStress.after).toBeLessThan(0.5 * withStress.before);
   }, 60_000);
 });
+
+test('gnnbatch train --model painn --forces --stress-weight: force and stress metrics in the JSON document', async () => {
+  const doc = JSON.parse(
+    await runCli(registerTrainCommand, ['train', 'aflow-like:40', '--model', 'painn', '--latent', '8', '--policy', 'static-64', '--batch', '8', '--steps', '6', '--graph', 'cutoff:4', '--forces', '--stress-weight', '100', '--json']),
+  );
+  expect(doc.force_training.weights).toEqual({ energy: 0.01, forces: 0.99, stress: 100 });
+  expect(doc.force_training.test.stress_structures).toBeGreaterThan(0);
+  for (const k of ['energy_mae', 'force_mae', 'force_rmse', 'stress_rmse']) expect(Number.isFinite(doc.force_training.test[k])).toBe(true);
+}, 60_000);
