@@ -217,7 +217,7 @@ export function registerProfileCommand(program: Command): void {
     .option('--html <file>', 'write an HTML report: roofline chart, per-kernel time stacked by run with its padding part, the tables')
     .option('--blas', 'also run a strong BLAS on the same cores (numpy through /usr/bin/python3, OpenBLAS on Debian; benchmarks/peers/blas_ref.py) beside our GEMM on 2048^3 and the model\'s shapes')
     .option('--overhead', 'also measure the cost of profiling: the same batches with profiling off and on, interleaved, 6 rounds')
-    .option('--forces', 'profile force-training steps (energies and forces: the force pass and the double backward as their own rows, sites force.* and dbl.*; the data needs forces; MPEU and SchNet; docs/forces.md); default target: energy when the data has it')
+    .option('--forces', 'profile force-training steps (energies and forces: the force pass and the double backward as their own rows, sites force.* and dbl.*; the data needs forces; every model; docs/forces.md); default target: energy when the data has it')
     .option('--energy-weight <W>', 'with --forces: wE (default 0.01)', numberOption('--energy-weight'))
     .option('--force-weight <W>', 'with --forces: wF (default 0.99)', numberOption('--force-weight'))
     .option('--stress-weight <W>', 'with --forces: wS (default 0; > 0 adds the stress term, whose kernels get rows too; the data needs stress)', numberOption('--stress-weight'))

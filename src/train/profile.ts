@@ -73,8 +73,8 @@ export interface ProfileOptions {
    * Profile force-training steps (energies and forces, and stress with a
    * stress weight) instead of energy steps: true for the default loss
    * weights, or the weights. The store needs forces and edge directions (and
-   * stress for a stress weight); MPEU and SchNet only (ERR_GNN_UNSUPPORTED
-   * for PaiNN).
+   * stress for a stress weight); every model (PaiNN's sites: dbl.painn.*,
+   * dbl.bwd.painn.*).
    */
   forces?: boolean | Partial<ForceLossWeights>;
 }
