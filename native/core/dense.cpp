@@ -142,21 +142,36 @@ void gemmTN(int64_t M, int64_t K, int64_t N, const T* X, int64_t ldx, const T* D
   if ((int64_t)scratch.size() < nch * per) scratch.resize((size_t)(nch * per));
   T* P = scratch.data();
   const bool par = 2 * M * N * K >= kParallelMinFlops;
-#pragma omp parallel for schedule(static) num_threads(numThreads()) if (par)
-  for (int64_t c = 0; c < nch; ++c) {
+  // Tasks: (chunk, block of output rows). Blocks of KB rows (a multiple of
+  // the micro-kernel's kMR) keep the micro-tiles where one call over all K
+  // rows puts them, and every element's sum runs over its chunk's rows in the
+  // same order: the result is the same bits as one task per chunk, for any
+  // thread count. More tasks than chunks keep both threads busy where the
+  // chunks are few or unequal (M = 576: 512 + 64 rows); dynamic scheduling
+  // hands them out (each task writes its own rows of its chunk's partial).
+  // With 8 or more chunks they balance on their own (and splitting would
+  // re-read each chunk's D rows once per block): one block of all K rows.
+  const int64_t KB = nch >= 8 ? K : kMR * 4;
+  const int64_t nkb = (K + KB - 1) / KB;
+  const int64_t tasks = nch * nkb;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(numThreads()) if (par)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t c = t / nkb, kb = t % nkb;
+    const int64_t k0 = kb * KB, k1 = std::min(K, k0 + KB);
     const int64_t r0 = c * CH, r1 = std::min(M, r0 + CH);
     T* Pc = P + c * per;
-    // Pc[K x N] = X[r0:r1]^T D[r0:r1]: A(i,k) = X[(r0+k)*ldx + i].
+    // Pc[k0:k1, :] = X[r0:r1, k0:k1]^T D[r0:r1]: A(i,k) = X[(r0+k)*ldx + i].
     if (r1 > r0) {
       // Sub-blocks of 128 rows keep the streamed D rows in L1 while every
       // K-row block of the partial product reuses them.
       for (int64_t s0 = r0; s0 < r1; s0 += 128) {
         const int64_t s1 = std::min(r1, s0 + 128);
-        gemmBlock<T>(0, K, N, s1 - s0, X + s0 * ldx, 1, ldx, D + s0 * ldd, ldd, Pc, N, s0 > r0);
+        gemmBlock<T>(k0, k1, N, s1 - s0, X + s0 * ldx, 1, ldx, D + s0 * ldd, ldd, Pc, N, s0 > r0);
       }
     } else {
-      std::memset(Pc, 0, sizeof(T) * K * N);
+      std::memset(Pc + k0 * N, 0, sizeof(T) * (k1 - k0) * N);
     }
+    if (kb != 0) continue;
     T* pb = Pc + K * N;
     std::memset(pb, 0, sizeof(T) * N);
     if (gbias)
