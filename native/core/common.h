@@ -52,5 +52,8 @@ int numThreads();
 // with 1 thread than with 2). Products: 2*M*N*K flops (~20 us on one core).
 constexpr int64_t kParallelMinBytes = int64_t(8) << 20;
 constexpr int64_t kParallelMinFlops = int64_t(2) << 20;
+// Neighbour lists: atoms of the batch below which structures are built serially
+// (a fully connected molecule of ~20 atoms is a few microseconds of work).
+constexpr int64_t kParallelMinAtoms = 2048;
 
 }  // namespace gnn

@@ -504,7 +504,13 @@ void NeighbourBuilder::compute() {
   std::vector<int64_t> count(S, 0);
   bool failed = false;
   std::string failMsg, failCode;
-#pragma omp parallel for schedule(dynamic, 16) num_threads(numThreads())
+  // A few small structures (a serving request) are built serially: opening a
+  // team costs more than the work, and on a busy host (another native call
+  // holding its own team) as long as a descheduled member stays away. Each
+  // structure is built the same way either way (same edges, same order).
+  const int64_t atoms = (int64_t)in_.atomOffset[S] - in_.atomOffset[0];
+  const bool par = S >= 2 && atoms >= kParallelMinAtoms;
+#pragma omp parallel for schedule(dynamic, 16) num_threads(numThreads()) if (par)
   for (int64_t s = 0; s < S; s++) {
     try {
       if (rule_.kind == GraphRule::FullyConnected && isMolecule(in_, s)) {
@@ -539,7 +545,10 @@ void NeighbourBuilder::compute() {
 void NeighbourBuilder::fill(int32_t* senders, int32_t* receivers, float* distance, int32_t* senderPerm,
                             float* direction) const {
   const int64_t S = in_.numStructures;
-#pragma omp parallel for schedule(dynamic, 64) num_threads(numThreads())
+  // Writing the edges is a copy: parallel only when it moves enough bytes
+  // (senders, receivers, distance, senderPerm, direction: up to 28 B per edge).
+  const bool par = S >= 2 && (int64_t)edgeOffset_[S] * 28 >= kParallelMinBytes;
+#pragma omp parallel for schedule(dynamic, 64) num_threads(numThreads()) if (par)
   for (int64_t s = 0; s < S; s++) {
     const int64_t e0 = edgeOffset_[s];
     const int32_t n = in_.atomOffset[s + 1] - in_.atomOffset[s];
