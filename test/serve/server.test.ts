@@ -73,7 +73,9 @@ describe('gnnbatch serve (HTTP)', () => {
   test('a full queue answers 503 with Retry-After', async () => {
     const small = await startServer(ck, { port: 0, maxQueue: 1 });
     try {
-      const body = JSON.stringify({ structures: asJson(molecules(6, 5)) });
+      // Requests heavy enough that the first one's forward is still running while the others
+      // arrive (a request of 6 molecules could be answered before the next was read).
+      const body = JSON.stringify({ structures: asJson(molecules(96, 5)) });
       const rs = await Promise.all(Array.from({ length: 30 }, () => fetch(`${small.url}/v1/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })));
       const statuses = rs.map((r) => r.status);
       expect(statuses).toContain(503);
