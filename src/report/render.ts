@@ -169,7 +169,14 @@ Speedup as in the study: per batch size, the slowest policy's mean step time div
   const tests = a.ttests.filter((t) => trainedKey.has(`${t.data}\u0000${t.model}\u0000${t.batch}`));
   if (untrained.length > 0) {
     html += `<p class="warn"><b>The models did not learn in ${esc(untrained.length)} of ${esc(cells.length)} cell(s)</b> (mean test RMSE not below ${LEARNED_RMSE_FRACTION} x the standard deviation of what the network learns, the target's or after atomrefs the residual's, i.e. what predicting the mean scores, or median final train loss not below ${(LEARNED_RMSE_FRACTION ** 2).toFixed(2)} in standardised units), so no significance test is shown for them: `;
-    html += untrained.map((c) => `${esc(c.data)} / ${esc(c.model)} / B=${esc(c.batch)}: RMSE ${num(c.rmse, 4)} vs ${c.atomref ? 'residual ' : ''}std ${num(c.std, 4)}, train loss ${num(c.trainLoss, 3)}`).join('; ');
+    if (untrained.some((c) => c.forces)) html += `(force-study cells: the test force RMSE against the RMS of the train split's force components, what predicting zero forces scores, and the train loss against that of the mean energy and zero forces) `;
+    html += untrained
+      .map((c) =>
+        c.forces
+          ? `${esc(c.data)} / ${esc(c.model)} / B=${esc(c.batch)}: force RMSE ${num(c.rmse, 4)} vs force RMS ${num(c.std, 4)}, train loss ${num(c.trainLoss, 3)} of the zero-force loss`
+          : `${esc(c.data)} / ${esc(c.model)} / B=${esc(c.batch)}: RMSE ${num(c.rmse, 4)} vs ${c.atomref ? 'residual ' : ''}std ${num(c.std, 4)}, train loss ${num(c.trainLoss, 3)}`,
+      )
+      .join('; ');
     html += `. Train longer (<code>--steps</code>, <code>--full</code>) to compare how the policies learn.</p>\n`;
   }
   if (tests.length > 0) {

@@ -174,7 +174,11 @@ describe('a force study and its energy twin (qm9-like:300)', () => {
     const md = path.join(out, 'forces-study.md');
     await run(['report', path.join(forceDir, 'results.json'), '-o', path.join(out, 'r.html'), '--compare', path.join(energyDir, 'results.json'), '--markdown', md]);
     expect(fs.readFileSync(md, 'utf8')).toContain('Batching with forces');
-    expect(fs.readFileSync(path.join(out, 'r.html'), 'utf8')).toContain('batching on energy + forces training');
+    const html = fs.readFileSync(path.join(out, 'r.html'), 'utf8');
+    expect(html).toContain('batching on energy + forces training');
+    // A few steps do not learn: the report says so in force terms (force RMSE against the zero-force RMS).
+    expect(html).toMatch(/did not learn/);
+    expect(html).toMatch(/force RMSE [\d.]+ vs force RMS [\d.]+, train loss [\d.]+ of the zero-force loss/);
     // Swapped files: refused with the reason.
     await expect(run(['report', path.join(energyDir, 'results.json'), '-o', path.join(out, 'r2.html'), '--compare', path.join(forceDir, 'results.json'), '--markdown', md])).rejects.toThrow(/not a force study/);
   });
