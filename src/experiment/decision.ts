@@ -189,8 +189,12 @@ function decideTables(cell: { data: string; model: string; batch: number }, tabl
   // lowest median time and move to any policy whose paired ratio to it is
   // below 1 (median and geometric mean can disagree on noisy repetitions):
   // every other policy's ratio is then >= 1, and the order below is by ratio.
+  // Ratios over different repetition sets (a failed repetition, a partial
+  // shard) need not be transitive: on a cycle, the lowest median of the
+  // policies visited is the fastest.
   let best = ev[0];
-  for (let guard = 0; best && guard < ev.length; guard++) {
+  const visited = new Set(best ? [best] : []);
+  while (best) {
     let next = best;
     let min = 1;
     for (const x of ev) {
@@ -199,6 +203,11 @@ function decideTables(cell: { data: string; model: string; batch: number }, tabl
       if (Number.isFinite(r) && r < min) (min = r), (next = x);
     }
     if (next === best) break;
+    if (visited.has(next)) {
+      best = [...visited].reduce((a, b) => (b.hours < a.hours || (b.hours === a.hours && b.t.policy < a.t.policy) ? b : a));
+      break;
+    }
+    visited.add(next);
     best = next;
   }
   let minPairs = Infinity;
@@ -350,7 +359,8 @@ function overall(data: string, model: string, cells: readonly CellDecision[]): O
     for (const c of cells) {
       if (c.pick === policy) wins++;
       const p = c.policies.find((x) => x.policy === policy);
-      if (p) (logSum += Math.log(p.hours / c.policies[0].hours), n++);
+      // Its paired ratio to the cell's fastest (the decision's own comparison; 1 for the fastest).
+      if (p) (logSum += Math.log(p.ratio), n++);
     }
     return { policy, wins, geo: n ? Math.exp(logSum / n) : NaN, covered: n === cells.length };
   });

@@ -29,7 +29,7 @@ export interface SideDecision {
   tie: boolean;
   /** The pick's ms per 1,000 graphs. */
   ms_per_1000_graphs: number;
-  /** The policy after the pick in time order (null: one policy) and its ratio to the fastest. */
+  /** The first policy other than the pick in the decision's order (null: one policy) and its ratio to the fastest. */
   runner_up: PolicyStanding | null;
   /** static-2pow (the study's static 2^N baseline) when measured. */
   static_2pow: PolicyStanding | null;
@@ -78,7 +78,7 @@ function side(c: CellDecision): SideDecision {
     pick: c.pick,
     tie: c.tie,
     ms_per_1000_graphs: pick.ms_per_1000_graphs,
-    runner_up: standing(c.policies[1]),
+    runner_up: standing(c.policies.find((p) => p.policy !== c.pick)),
     static_2pow: standing(c.policies.find((p) => p.policy === 'static-2pow')),
     slowest: standing(c.policies.length > 1 ? c.policies[c.policies.length - 1] : undefined),
     agreement: c.agreement,

@@ -91,12 +91,19 @@ export function saving(pick: { hours: number }, other: { policy: string; hours: 
   return { against: other.policy, hours, money: hours * rate.perHour, ratio: other.hours / pick.hours };
 }
 
-/** The pick's savings at one decided cell: against the slowest policy and against the runner-up (the fastest of the others). */
+/**
+ * The pick's savings at one decided cell: against the slowest policy and
+ * against the runner-up, in the decision's order (`policies`: the fastest
+ * first, then by paired ratio to it). The others' hours are the pick's scaled
+ * by their paired ratios (other.ratio / pick.ratio) where both are known, so a
+ * saving has the sign of the paired comparison (medians of noisy repetitions
+ * can disagree with it); else their median hours.
+ */
 export function cellSavings(cell: Pick<CellDecision, 'pick' | 'policies'>, rate: Pick<PriceRate, 'perHour'>): { vsSlowest: Saving | null; vsRunnerUp: Saving | null } {
   const pick = cell.policies.find((p) => p.policy === cell.pick);
   const others = cell.policies.filter((p) => p.policy !== cell.pick);
   if (!pick || !others.length) return { vsSlowest: null, vsRunnerUp: null };
-  const slowest = others.reduce((a, b) => (b.hours > a.hours ? b : a));
-  const runner = others.reduce((a, b) => (b.hours < a.hours ? b : a));
-  return { vsSlowest: saving(pick, slowest, rate), vsRunnerUp: saving(pick, runner, rate) };
+  const scaled = (o: { policy: string; hours: number; ratio?: number }): { policy: string; hours: number } =>
+    Number.isFinite(o.ratio) && Number.isFinite(pick.ratio) && (pick.ratio as number) > 0 ? { policy: o.policy, hours: (pick.hours * (o.ratio as number)) / (pick.ratio as number) } : o;
+  return { vsSlowest: saving(pick, scaled(others[others.length - 1]), rate), vsRunnerUp: saving(pick, scaled(others[0]), rate) };
 }

@@ -299,14 +299,17 @@ export class ForceEngine implements Engine {
     if (this.stepParams !== this.state.params) (this.stepParams as Float64Array).set(this.state.params);
     const r = forceBatchLossAndGrad(plan, inputs, spec.shape, this.stepParams, target, this.o.weights, this.grad, this.work ?? undefined, stress);
     const adamAt = process.hrtime.bigint();
-    const records = this.o.kernelCollector ? nativeModel().takeProfileRecords(plan.handle) : null;
-    if (!Number.isFinite(r.loss)) throw new GnnError('ERR_GNN_NONFINITE', `loss is not finite (${r.loss}; energy MSE ${r.energyMse}, force MSE ${r.forceMse}, stress MSE ${r.stressMse}): training diverged; parameters were left unchanged`);
+    if (!Number.isFinite(r.loss)) {
+      if (this.o.kernelCollector) nativeModel().takeProfileRecords(plan.handle); // drained: the failed step is not counted
+      throw new GnnError('ERR_GNN_NONFINITE', `loss is not finite (${r.loss}; energy MSE ${r.energyMse}, force MSE ${r.forceMse}, stress MSE ${r.stressMse}): training diverged; parameters were left unchanged`);
+    }
     if (this.grad !== this.grad32) this.grad32.set(this.grad);
     const gradNorm = nativeModel().adamUpdate(this.state.params, this.grad32, this.state.m, this.state.v, adam);
     this.last = r;
     const t2 = process.hrtime.bigint();
-    if (records)
-      this.o.kernelCollector?.add(records, Number(t2 - t0) / 1e6, {
+    // Taken after t2, as the CPU engine does: handing the records over is not part of the step.
+    if (this.o.kernelCollector)
+      this.o.kernelCollector.add(nativeModel().takeProfileRecords(plan.handle), Number(t2 - t0) / 1e6, {
         step: step + 1, t0, tb, tp: tPlan, t1: tp, t2, shape: spec.shape, graphs: spec.graphIds.length, built: built > 0,
         real: { nodes: ps.realNodes, edges: ps.realEdges, graphs: ps.realGraphs }, targetsAt, adamAt,
       });

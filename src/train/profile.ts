@@ -339,7 +339,6 @@ function setup(opts: ProfileOptions) {
   const weights = opts.forces ? resolveForceWeights(opts.forces === true ? {} : opts.forces) : null;
   if (weights) forceTrainingCheck({ model: opts.model }, false);
   const run = prepareRun({ store: opts.store, target: opts.target, model: opts.model, policy: opts.policy, policyOptions: opts.policyOptions, batchSize: opts.batchSize, seed: opts.seed, threads: opts.threads, skipEval: true, missingTargets: 'zero', who: 'profile' });
-  native().validateStore(run.arrays);
   const force = weights ? new ForceStepper(run.store, run.arrays, run.config, weights, run.targets.stats.std) : null;
   return { warmup, run, weights, force };
 }

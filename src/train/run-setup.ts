@@ -6,13 +6,14 @@
  * {@link prepareRun} fixes, in order: the native thread count, the split
  * (seeded 80/10/10 with {@link DEFAULT_SPLIT_SEED} unless given), the target
  * column and its standardisation (src/train/targets.ts, with its guarantees),
+ * the store's structural check (native validateStore),
  * the model configuration (`modelConfigForStore`: the class-count rule), the
  * parameter layout and its seeded initialisation, Adam's moment buffers, the
  * batching policy and the plan cache (plans reused by capacity when the
  * policy says so: {@link plansByCapacity}). What differs between the callers
  * (resume, evaluation, checkpoints, the engine's options) stays with them.
  */
-import { setThreads, type AdamStepArgs, type NativeStoreArrays } from '../native';
+import { native, setThreads, type AdamStepArgs, type NativeStoreArrays } from '../native';
 import { createPolicy, sizesOf, type Policy, type PolicyOptions } from '../batching';
 import { DEFAULT_SEED, DEFAULT_SPLIT_SEED, splitGraphs, type GraphStore, type Split } from '../data';
 import { modelConfigForStore, type ModelConfig, type ModelKind } from '../model/config';
@@ -97,6 +98,11 @@ export function prepareRun(o: RunSetupOptions): PreparedRun {
   const split = o.split ?? defaultSplit(store, o.splitSeed);
   if (split.train.length === 0) throw new ArgumentError(`${who}the train split is empty`);
   const targets = prepareTargets(store, target, split, { atomref: o.atomref, skipEval: o.skipEval, missing: o.missingTargets });
+  // Full structural check once per run (O(edges)), before anything reads the
+  // store's sizes: every index in range, edges sorted by receiver, senderPerm a
+  // sender-sorted permutation. Packing then range-checks every call and relies
+  // on the permutation's order.
+  native().validateStore(targets.arrays);
   const config = modelConfigForStore(store, o.model);
   const layout = paramLayout(config);
   const policy = createPolicy(o.policy, sizesOf(store), split.train, o.batchSize, seed, o.policyOptions ?? {});

@@ -5,7 +5,7 @@
  * checkpoints and bitwise-exact resume.
  */
 import * as path from 'path';
-import { native, type AdamStepArgs } from '../native';
+import type { AdamStepArgs } from '../native';
 import type { PolicyName, PolicyOptions, PolicyState } from '../batching';
 import type { GraphStore, Split } from '../data';
 import type { ModelConfig, ModelKind } from '../model/config';
@@ -195,10 +195,6 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
   // The elements the model is trained on (the checkpoint keeps them: serving flags structures with others).
   const trainElements = elementsOf(store, split.train);
   warnings.unshift(...notes);
-  // Full structural check once per run (O(edges)): every index in range,
-  // edges sorted by receiver, senderPerm a sender-sorted permutation. Packing
-  // then range-checks every call and relies on the permutation's order.
-  native().validateStore(arrays);
   const lr = opts.lr ?? 1e-4;
   const schedule: ScheduleSpec =
     typeof opts.schedule === 'string' ? parseSchedule(opts.schedule, lr, opts.steps) : opts.schedule ?? studySchedule(lr);
@@ -215,7 +211,7 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
   const evalCurve: { step: number; val_rmse: number; val_mae: number }[] = [];
   if (opts.resumeDir) {
     const ck = readCheckpoint(opts.resumeDir, { optimizer: true });
-    checkResumeCompatible(ck, config, opts, seed, { graphRule: store.graphRule, targetMean: stats.mean, targetStd: stats.std, microBatches: acc ? acc.microBatches : 1 });
+    checkResumeCompatible(ck, config, opts, seed, { target: run.target, graphRule: store.graphRule, targetMean: stats.mean, targetStd: stats.std, microBatches: acc ? acc.microBatches : 1 });
     params = ck.params;
     m = ck.m as Float32Array;
     v = ck.v as Float32Array;
@@ -241,7 +237,7 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
   let lastYield = Date.now();
   const forceSummary: ForceTrainingSummary | null = forceWeights ? { weights: forceWeights, dtype: FORCE_TRAINING_DTYPE, val: null, test: null } : null;
   const forceEnergyColumn = (): Float64Array => {
-    const T = store.targetNames.length, t = store.targetNames.indexOf(opts.target);
+    const T = store.targetNames.length, t = store.targetNames.indexOf(run.target);
     return Float64Array.from({ length: store.numGraphs }, (_, g) => store.targets[g * T + t]);
   };
   let tStart = Date.now();
@@ -265,7 +261,7 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
       policyOptions: opts.policyOptions ?? {},
       policyState: policy.getState(),
       batchSize: opts.batchSize,
-      target: opts.target,
+      target: run.target,
       targetMean: stats.mean,
       targetStd: stats.std,
       atomRefs: atomRefs ? Array.from(atomRefs) : null,
@@ -383,7 +379,7 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
   }
 
   const result = buildTrainResult({
-    config, paramCount: layout.total, policy: opts.policy, batch: opts.batchSize, seed, target: opts.target, device,
+    config, paramCount: layout.total, policy: opts.policy, batch: opts.batchSize, seed, target: run.target, device,
     startStep, ran, timings: recorder.timings(), compile: engine.compileStats(), flops, batching: policy.summary(),
     val, test, rawStats, stats, atomref: !!opts.atomref, lossCurve, evalCurve,
     profileSeconds: opts.profile ? profileSeconds : null, kernelCollector, stopped, savedStep, warnings,
@@ -391,7 +387,7 @@ async function trainLocked(opts: TrainOptions, notes: string[], acc: Accumulatio
   if (forceSummary) result.force_training = forceSummary;
   return {
     result,
-    model: { config, layout, params, target: opts.target, targetMean: stats.mean, targetStd: stats.std, atomRefs: atomRefs ?? null, graphRule: store.graphRule },
+    model: { config, layout, params, target: run.target, targetMean: stats.mean, targetStd: stats.std, atomRefs: atomRefs ?? null, graphRule: store.graphRule },
     trace: kernelCollector?.events ? { label: 'gnnbatch train', model: config.kind, policy: opts.policy, batch: opts.batchSize, events: kernelCollector.events } : undefined,
   };
 }
@@ -407,7 +403,7 @@ function checkResumeCompatible(
   config: ModelConfig,
   opts: TrainOptions,
   seed: number,
-  data: { graphRule: string; targetMean: number; targetStd: number; microBatches: number },
+  data: { target: string; graphRule: string; targetMean: number; targetStd: number; microBatches: number },
 ): void {
   const dir = opts.resumeDir as string;
   const mismatch = (what: string, a: unknown, b: unknown): never => {
@@ -416,7 +412,7 @@ function checkResumeCompatible(
   if (JSON.stringify(ck.config) !== JSON.stringify(config)) mismatch('model config', ck.config, config);
   if (ck.policy !== opts.policy) mismatch('policy', ck.policy, opts.policy);
   if (ck.batchSize !== opts.batchSize) mismatch('batch size', ck.batchSize, opts.batchSize);
-  if (ck.target !== opts.target) mismatch('target', ck.target, opts.target);
+  if (ck.target !== data.target) mismatch('target', ck.target, data.target);
   if (ck.seed !== seed) mismatch('seed', ck.seed, seed);
   if (ck.step > opts.steps) mismatch('step', ck.step, `at most ${opts.steps} steps`);
   if (ck.graphRule !== data.graphRule) mismatch('graph rule', ck.graphRule, data.graphRule);

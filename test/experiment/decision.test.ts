@@ -109,6 +109,20 @@ describe('decision per (data, model, B)', () => {
     for (const p of c.policies) expect(p.ratio).toBeGreaterThanOrEqual(1);
   });
 
+  test('paired ratios that cycle (different repetitions per policy) still give one fastest: the lowest median of the cycle', () => {
+    // B beats A on r1, C beats B on r3, A beats C on r2: the paired comparison cycles.
+    const rows = [
+      syntheticRow({ policy: 'A', rep: 1, ms: 1.0 }), syntheticRow({ policy: 'A', rep: 2, ms: 0.9 }),
+      syntheticRow({ policy: 'B', rep: 1, ms: 0.95 }), syntheticRow({ policy: 'B', rep: 3, ms: 1.0 }),
+      syntheticRow({ policy: 'C', rep: 2, ms: 1.0 }), syntheticRow({ policy: 'C', rep: 3, ms: 0.95 }),
+    ];
+    const c = decideStudy(rows, { resamples: 0 }).cells[0];
+    expect(c.policies.map((p) => p.policy).sort()).toEqual(['A', 'B', 'C']);
+    expect(c.policies[0].status).toBe('fastest');
+    // Medians: A 0.95, B 0.975, C 0.975: A.
+    expect(c.policies[0].policy).toBe('A');
+  });
+
   test('paired ratio: the shared drift cancels', () => {
     const a = [0, 1, 2, 3].map((rep) => ({ rep, hours: 1.1 * drift(rep), step_ms: 1, graphs_per_step: 1 }));
     const b = [0, 1, 2, 3].map((rep) => ({ rep, hours: drift(rep), step_ms: 1, graphs_per_step: 1 }));

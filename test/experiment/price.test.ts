@@ -50,6 +50,16 @@ describe('savings of a decided cell', () => {
     expect(s.vsRunnerUp!.hours).toBeCloseTo(-0.1, 12);
     expect(s.vsSlowest!.against).toBe('static-64');
   });
+  test('savings follow the paired ratios: a runner-up with the lower median but a paired ratio above 1 costs more', () => {
+    const q = (policy: string, hours: number, ratio: number) => ({ policy, hours, ratio });
+    // The decision's order: A fastest (ratio 1), B 1.17x on paired repetitions although its median is lower.
+    const s = cellSavings({ pick: 'A', policies: [q('A', 1.0, 1), q('B', 0.99, 1.17), q('C', 3, 3)] as never }, { perHour: 1 });
+    expect(s.vsRunnerUp!.against).toBe('B');
+    expect(s.vsRunnerUp!.hours).toBeCloseTo(0.17, 12);
+    expect(s.vsRunnerUp!.ratio).toBeCloseTo(1.17, 12);
+    expect(s.vsSlowest!.against).toBe('C');
+    expect(s.vsSlowest!.hours).toBeCloseTo(2, 12);
+  });
   test('one policy: nothing to save against', () => {
     expect(cellSavings({ pick: 'dynamic', policies: [p('dynamic', 1)] as never }, { perHour: 1 })).toEqual({ vsSlowest: null, vsRunnerUp: null });
   });
