@@ -7,11 +7,10 @@
  * threads, padding invariance (bitwise), the plan's extra bytes (the tangent
  * twins of the energy buffers) and its profile sites.
  */
-import { getThreads, native, nativeModel, setThreads, type PackOutput, type PackShape } from '../../src/native';
+import { getThreads, native, nativeModel, setThreads } from '../../src/native';
 import { resolveModelConfig, type ModelConfig, type ModelKind } from '../../src/model/config';
-import { initParams, paramLayout } from '../../src/model/params';
-import { testRng } from '../helpers/batch';
-import { packStructures, type TestStructure, type Vec3 } from './forces-reference';
+import { paramLayout } from '../../src/model/params';
+import { atomWeights, float32Params, packBothPrecisions, relErr, type TestStructure, type Vec3 } from './forces-reference';
 
 const api = nativeModel();
 
@@ -25,44 +24,19 @@ const structs: TestStructure[] = [
   { z: [6, 6, 1], pos: [[0, 0, 0], [1.4, 0, 0], [2.0, 0.9, 0.1]], rule: { kind: 'fc' } },
 ];
 
-/** Float32 inputs, and float64 inputs holding the same (float32-rounded) values. */
-function packBoth(ids: number[], shape: PackShape | 'exact'): { f32: PackOutput; f64: PackOutput; shape: PackShape } {
-  const p = packStructures(structs, ids, shape);
-  const round = (a: ArrayLike<number>): Float64Array => Float64Array.from(Float32Array.from(a));
-  const f64 = { ...p.inputs, distance: round(p.inputs.distance), target: round(p.inputs.target), mask: round(p.inputs.mask), direction: round(p.inputs.direction as Float64Array) };
-  const f32 = { ...p.inputs, distance: Float32Array.from(f64.distance), target: Float32Array.from(f64.target), mask: Float32Array.from(f64.mask), direction: Float32Array.from(f64.direction) };
-  return { f32, f64, shape: p.shape };
-}
 
-function paramsFor(c: ModelConfig, seed: number): Float64Array {
-  const p = initParams(paramLayout(c), seed, 'float64') as Float64Array;
-  const r = testRng(seed + 100);
-  for (let i = 0; i < p.length; i++) p[i] = Math.fround(p[i] + (r() - 0.5) * 0.2);
-  return p;
-}
 
-function weights(nodes: number, real: number, seed: number): Float64Array {
-  const r = testRng(seed);
-  const w = new Float64Array(3 * nodes);
-  for (let i = 0; i < 3 * real; i++) w[i] = Math.fround(r() - 0.5);
-  return w;
-}
 
-const relErr = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let d = 0, n = 0;
-  for (let i = 0; i < a.length; i++) (d += (a[i] - b[i]) ** 2), (n += b[i] ** 2);
-  return Math.sqrt(d / Math.max(n, 1e-300));
-};
 
 const cases: [ModelKind, Partial<ModelConfig>][] = [['mpeu', {}], ['schnet', {}], ['schnet', { aggregation: 'sum', readout: 'sum' }]];
 
 describe.each(cases)('float32 double backward (%s %j)', (kind, extra) => {
   const c = config(kind, extra);
   const P = paramLayout(c).total;
-  const p64 = paramsFor(c, 3);
+  const p64 = float32Params(c, 3);
   const p32 = Float32Array.from(p64);
-  const { f32, f64, shape } = packBoth([0, 1, 2], 'exact');
-  const w64 = weights(shape.nodes, shape.nodes, 9);
+  const { f32, f64, shape } = packBothPrecisions(structs, [0, 1, 2], 'exact');
+  const w64 = atomWeights(shape.nodes, shape.nodes, 9);
   const w32 = Float32Array.from(w64);
   const plan32 = api.createPlan(c, shape, 'float32', { forces: true, forceTraining: true });
   const plan64 = api.createPlan(c, shape, 'float64', { forceTraining: true });
@@ -83,7 +57,7 @@ describe.each(cases)('float32 double backward (%s %j)', (kind, extra) => {
   });
 
   it('forceLossAndGrad is energyWeight * lossAndGrad + forceGrad at w = 2 a (F - F*) (float64), and agrees in float32', () => {
-    const target = weights(shape.nodes, shape.nodes, 21);
+    const target = atomWeights(shape.nodes, shape.nodes, 21);
     const aw = Float64Array.from({ length: shape.nodes }, (_, i) => 0.5 + (i % 3) * 0.25);
     const ew = 0.7;
     const g = new Float64Array(P), F = new Float64Array(3 * shape.nodes);
@@ -135,7 +109,7 @@ describe.each(cases)('float32 double backward (%s %j)', (kind, extra) => {
   });
 
   it('padding changes no bit of the gradients (float32)', () => {
-    const padded = packBoth([0, 1, 2], { nodes: shape.nodes + 5, edges: shape.edges + 37, graphs: shape.graphs + 2 });
+    const padded = packBothPrecisions(structs, [0, 1, 2], { nodes: shape.nodes + 5, edges: shape.edges + 37, graphs: shape.graphs + 2 });
     const planP = api.createPlan(c, padded.shape, 'float32', { forceTraining: true });
     const wP = new Float32Array(3 * padded.shape.nodes);
     wP.set(w32);
@@ -160,7 +134,7 @@ describe.each(cases)('float32 double backward (%s %j)', (kind, extra) => {
 describe('force-training plans', () => {
   it.each(['mpeu', 'schnet'] as ModelKind[])('hold the tangent twin of every energy buffer, plus distances, forces and weights (%s)', (kind) => {
     const c = config(kind);
-    const { shape } = packBoth([0, 1], 'exact');
+    const { shape } = packBothPrecisions(structs, [0, 1], 'exact');
     const bytes = (o?: { forces?: boolean; forceTraining?: boolean }): number => {
       const h = api.createPlan(c, shape, 'float64', o);
       try {
@@ -181,7 +155,7 @@ describe('force-training plans', () => {
 
   it('run forceGrad / forceLossAndGrad only with forceTraining', () => {
     const c = config('schnet');
-    const { f64, shape } = packBoth([0], 'exact');
+    const { f64, shape } = packBothPrecisions(structs, [0], 'exact');
     const P = paramLayout(c).total;
     const plain = api.createPlan(c, shape, 'float64', { forces: true });
     expect(() => native().forceLossAndGrad(plain, f64, shape, new Float64Array(P), new Float64Array(3 * shape.nodes), new Float64Array(shape.nodes), 1, new Float64Array(P))).toThrow(expect.objectContaining({ code: 'ERR_GNN_FORCES_PLAN' }));
@@ -193,12 +167,12 @@ describe('force-training plans', () => {
   it('record their own profile sites, whose products sum to the native flop counter', () => {
     for (const kind of ['mpeu', 'schnet'] as ModelKind[]) {
       const c = config(kind);
-      const { f32, shape } = packBoth([0, 1, 2], 'exact');
+      const { f32, shape } = packBothPrecisions(structs, [0, 1, 2], 'exact');
       const P = paramLayout(c).total;
       const plan = api.createPlan(c, shape, 'float32', { forceTraining: true });
       api.setProfile(plan, true);
       api.resetFlops();
-      native().forceLossAndGrad(plan, f32, shape, Float32Array.from(paramsFor(c, 5)), new Float32Array(3 * shape.nodes), new Float32Array(shape.nodes).fill(1), 1, new Float32Array(P));
+      native().forceLossAndGrad(plan, f32, shape, Float32Array.from(float32Params(c, 5)), new Float32Array(3 * shape.nodes), new Float32Array(shape.nodes).fill(1), 1, new Float32Array(P));
       const flops = api.flopsCount();
       const rec = api.takeProfileRecords(plan);
       const sites = api.kernelSites();

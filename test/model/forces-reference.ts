@@ -9,9 +9,9 @@
  * native reverse pass).
  */
 import type { ModelConfig } from '../../src/model/config';
-import type { ParamLayout } from '../../src/model/params';
+import { initParams, paramLayout, type ParamLayout } from '../../src/model/params';
 import type { NativeStoreArrays, PackOutput, PackShape } from '../../src/native';
-import { packBatch } from '../helpers/batch';
+import { packBatch, testRng } from '../helpers/batch';
 import { weight, type Mat } from './reference';
 
 export type Vec3 = [number, number, number];
@@ -235,4 +235,45 @@ export function referenceSchnetForces(config: ModelConfig, layout: ParamLayout, 
   const forces: Vec3[] = [];
   for (let n = 0; n < N; n++) forces.push([-e.d[3 * n], -e.d[3 * n + 1], -e.d[3 * n + 2]]);
   return { energy: e.v, forces };
+}
+
+/** Positions moved by up to amp/2 per coordinate (seeded). */
+export function jitter(base: Vec3[], seed: number, amp: number): Vec3[] {
+  const rnd = testRng(seed);
+  return base.map((p) => [p[0] + (rnd() - 0.5) * amp, p[1] + (rnd() - 0.5) * amp, p[2] + (rnd() - 0.5) * amp] as Vec3);
+}
+
+/**
+ * The packed batch of `ids` twice: float32 inputs, and float64 inputs holding
+ * the same (float32-rounded) values, for float32-vs-float64 comparisons.
+ */
+export function packBothPrecisions(structs: TestStructure[], ids: number[], shape: PackShape | 'exact'): { f32: PackOutput; f64: PackOutput; shape: PackShape } {
+  const p = packStructures(structs, ids, shape);
+  const round = (a: ArrayLike<number>): Float64Array => Float64Array.from(Float32Array.from(a));
+  const f64 = { ...p.inputs, distance: round(p.inputs.distance), target: round(p.inputs.target), mask: round(p.inputs.mask), direction: round(p.inputs.direction as Float64Array) };
+  const f32 = { ...p.inputs, distance: Float32Array.from(f64.distance), target: Float32Array.from(f64.target), mask: Float32Array.from(f64.mask), direction: Float32Array.from(f64.direction) };
+  return { f32, f64, shape: p.shape };
+}
+
+/** Seeded initial parameters moved by up to 0.1, rounded to float32 (the same values in both precisions). */
+export function float32Params(c: ModelConfig, seed: number): Float64Array {
+  const p = initParams(paramLayout(c), seed, 'float64') as Float64Array;
+  const r = testRng(seed + 100);
+  for (let i = 0; i < p.length; i++) p[i] = Math.fround(p[i] + (r() - 0.5) * 0.2);
+  return p;
+}
+
+/** A direction over the atoms ([nodes x 3], the first `real` atoms non-zero, float32 values). */
+export function atomWeights(nodes: number, real: number, seed: number): Float64Array {
+  const r = testRng(seed);
+  const w = new Float64Array(3 * nodes);
+  for (let i = 0; i < 3 * real; i++) w[i] = Math.fround(r() - 0.5);
+  return w;
+}
+
+/** ||a - b|| / ||b||. */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0, n = 0;
+  for (let i = 0; i < a.length; i++) (d += (a[i] - b[i]) ** 2), (n += b[i] ** 2);
+  return Math.sqrt(d / Math.max(n, 1e-300));
 }

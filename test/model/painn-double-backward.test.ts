@@ -9,12 +9,11 @@
  * forceLossAndGrad against its composition; the same bits with 1 and 2
  * threads; padding invariance (bitwise); the plan's buffers and profile sites.
  */
-import { getThreads, native, nativeModel, setThreads, type PackOutput, type PackShape } from '../../src/native';
+import { getThreads, native, nativeModel, setThreads } from '../../src/native';
 import { resolveModelConfig, type ModelConfig } from '../../src/model/config';
-import { initParams, paramLayout } from '../../src/model/params';
-import { testRng } from '../helpers/batch';
+import { paramLayout } from '../../src/model/params';
 import { centralDifferences, spreadIndices } from '../helpers/gradcheck';
-import { packStructures, volume, type TestStructure, type Vec3 } from './forces-reference';
+import { atomWeights, float32Params, packStructures, jitter, packBothPrecisions, relErr, volume, type TestStructure, type Vec3 } from './forces-reference';
 
 const api = nativeModel();
 const CUTOFF = 3.0;
@@ -23,10 +22,6 @@ function painnConfig(extra: Partial<ModelConfig> = {}): ModelConfig {
   return resolveModelConfig({ kind: 'painn', latent: 6, passes: 2, basis: 6, cutoff: CUTOFF, numClasses: 20, readoutHidden: 5, ...extra });
 }
 
-function jitter(base: Vec3[], seed: number, amp: number): Vec3[] {
-  const rnd = testRng(seed);
-  return base.map((p) => [p[0] + (rnd() - 0.5) * amp, p[1] + (rnd() - 0.5) * amp, p[2] + (rnd() - 0.5) * amp] as Vec3);
-}
 
 const cellA: [Vec3, Vec3, Vec3] = [[2.9, 0, 0], [0.3, 3.1, 0], [0.2, -0.1, 3.3]];
 /** A molecule, a molecule with edges beyond the model's cutoff, a crystal (cutoff graph). */
@@ -43,34 +38,9 @@ const volumes = (graphs: number): Float64Array => {
   return v;
 };
 
-function paramsFor(c: ModelConfig, seed: number): Float64Array {
-  const p = initParams(paramLayout(c), seed, 'float64') as Float64Array;
-  const r = testRng(seed + 100);
-  for (let i = 0; i < p.length; i++) p[i] = Math.fround(p[i] + (r() - 0.5) * 0.2);
-  return p;
-}
 
-function weights(nodes: number, real: number, seed: number): Float64Array {
-  const r = testRng(seed);
-  const w = new Float64Array(3 * nodes);
-  for (let i = 0; i < 3 * real; i++) w[i] = Math.fround(r() - 0.5);
-  return w;
-}
 
-/** Float32 inputs, and float64 inputs holding the same (float32-rounded) values. */
-function packBoth(ids: number[], shape: PackShape | 'exact'): { f32: PackOutput; f64: PackOutput; shape: PackShape } {
-  const p = packStructures(structs, ids, shape);
-  const round = (a: ArrayLike<number>): Float64Array => Float64Array.from(Float32Array.from(a));
-  const f64 = { ...p.inputs, distance: round(p.inputs.distance), target: round(p.inputs.target), mask: round(p.inputs.mask), direction: round(p.inputs.direction as Float64Array) };
-  const f32 = { ...p.inputs, distance: Float32Array.from(f64.distance), target: Float32Array.from(f64.target), mask: Float32Array.from(f64.mask), direction: Float32Array.from(f64.direction) };
-  return { f32, f64, shape: p.shape };
-}
 
-const relErr = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let d = 0, n = 0;
-  for (let i = 0; i < a.length; i++) (d += (a[i] - b[i]) ** 2), (n += b[i] ** 2);
-  return Math.sqrt(d / Math.max(n, 1e-300));
-};
 
 const configs: [string, Partial<ModelConfig>][] = [
   ['per-block filters, sum', {}],
@@ -81,10 +51,10 @@ const configs: [string, Partial<ModelConfig>][] = [
 describe.each(configs)('PaiNN double backward vs finite differences (%s, float64)', (_name, extra) => {
   const c = painnConfig(extra);
   const layout = paramLayout(c);
-  const params = paramsFor(c, 7);
+  const params = float32Params(c, 7);
   const { inputs, shape } = packStructures(structs, [0, 1, 2], { nodes: 14, edges: 90, graphs: 4 });
   const plan = api.createPlan(c, shape, 'float64', { forces: true, forceTraining: true });
-  const w = weights(shape.nodes, REAL, 44);
+  const w = atomWeights(shape.nodes, REAL, 44);
   const s = new Float64Array(6 * shape.graphs);
   for (let v = 0; v < 6; v++) s[12 + v] = [0.7, -0.4, 0.5, 0.9, -0.6, 0.3][v]; // the crystal's stress weights
   const vol = volumes(shape.graphs);
@@ -149,7 +119,7 @@ describe.each(configs)('PaiNN double backward vs finite differences (%s, float64
   });
 
   it('forceLossAndGrad (energy + forces + stress) equals central differences of its loss', () => {
-    const target = weights(shape.nodes, REAL, 21);
+    const target = atomWeights(shape.nodes, REAL, 21);
     const aw = Float64Array.from({ length: shape.nodes }, (_, i) => 0.5 + (i % 3) * 0.25);
     const st = { targets: Float64Array.from({ length: 6 * shape.graphs }, (_, i) => 0.01 * ((i % 5) - 2)), weights: Float64Array.from({ length: shape.graphs }, (_, g) => (g === 2 ? 3 : 0)), volumes: vol };
     const ew = 0.3;
@@ -170,10 +140,10 @@ describe.each(configs)('PaiNN double backward vs finite differences (%s, float64
 describe.each(configs)('PaiNN double backward, production guarantees (%s)', (_name, extra) => {
   const c = painnConfig(extra);
   const P = paramLayout(c).total;
-  const p64 = paramsFor(c, 3);
+  const p64 = float32Params(c, 3);
   const p32 = Float32Array.from(p64);
-  const { f32, f64, shape } = packBoth([0, 1, 2], 'exact');
-  const w64 = weights(shape.nodes, shape.nodes, 9);
+  const { f32, f64, shape } = packBothPrecisions(structs, [0, 1, 2], 'exact');
+  const w64 = atomWeights(shape.nodes, shape.nodes, 9);
   const w32 = Float32Array.from(w64);
   const plan32 = api.createPlan(c, shape, 'float32', { forces: true, forceTraining: true });
   const plan64 = api.createPlan(c, shape, 'float64', { forceTraining: true });
@@ -194,7 +164,7 @@ describe.each(configs)('PaiNN double backward, production guarantees (%s)', (_na
   });
 
   it('forceLossAndGrad is energyWeight * lossAndGrad + forceGrad at w = 2 a (F - F*) (float64), and agrees in float32', () => {
-    const target = weights(shape.nodes, shape.nodes, 21);
+    const target = atomWeights(shape.nodes, shape.nodes, 21);
     const aw = Float64Array.from({ length: shape.nodes }, (_, i) => 0.5 + (i % 3) * 0.25);
     const ew = 0.7;
     const g = new Float64Array(P), F = new Float64Array(3 * shape.nodes);
@@ -227,9 +197,9 @@ describe.each(configs)('PaiNN double backward, production guarantees (%s)', (_na
     const before = getThreads();
     // 36 structures (132 atoms): several receiver and sender chunks per thread.
     const ids = Array.from({ length: 36 }, (_, i) => i % 3);
-    const big = packBoth(ids, 'exact');
+    const big = packBothPrecisions(structs, ids, 'exact');
     const bs = big.shape;
-    const wb = weights(bs.nodes, bs.nodes, 19);
+    const wb = atomWeights(bs.nodes, bs.nodes, 19);
     const vol = new Float64Array(bs.graphs).fill(1);
     for (let g = 2; g < bs.graphs; g += 3) vol[g] = volume(cellA);
     const crystal = (g: number): boolean => g % 3 === 2;
@@ -258,7 +228,7 @@ describe.each(configs)('PaiNN double backward, production guarantees (%s)', (_na
   });
 
   it('padding changes no bit of the gradients (float32)', () => {
-    const padded = packBoth([0, 1, 2], { nodes: shape.nodes + 5, edges: shape.edges + 37, graphs: shape.graphs + 2 });
+    const padded = packBothPrecisions(structs, [0, 1, 2], { nodes: shape.nodes + 5, edges: shape.edges + 37, graphs: shape.graphs + 2 });
     const planP = api.createPlan(c, padded.shape, 'float32', { forceTraining: true });
     const wP = new Float32Array(3 * padded.shape.nodes);
     wP.set(w32);
@@ -288,7 +258,7 @@ describe('PaiNN force-training plans', () => {
   it('hold the tangent twin of every PaiNN buffer, plus the edge tangents, forces and weights', () => {
     for (const extra of [{}, { sharedFilters: true }]) {
       const c = painnConfig(extra);
-      const { shape } = packBoth([0, 1, 2], 'exact');
+      const { shape } = packBothPrecisions(structs, [0, 1, 2], 'exact');
       const bytes = (o?: { forces?: boolean; forceTraining?: boolean }): number => {
         const h = api.createPlan(c, shape, 'float64', o);
         try {
@@ -312,12 +282,12 @@ describe('PaiNN force-training plans', () => {
 
   it('record their own profile sites, whose products sum to the native flop counter', () => {
     const c = painnConfig();
-    const { f32, shape } = packBoth([0, 1, 2], 'exact');
+    const { f32, shape } = packBothPrecisions(structs, [0, 1, 2], 'exact');
     const P = paramLayout(c).total;
     const plan = api.createPlan(c, shape, 'float32', { forceTraining: true });
     api.setProfile(plan, true);
     api.resetFlops();
-    native().forceLossAndGrad(plan, f32, shape, Float32Array.from(paramsFor(c, 5)), new Float32Array(3 * shape.nodes), new Float32Array(shape.nodes).fill(1), 1, new Float32Array(P), null, {
+    native().forceLossAndGrad(plan, f32, shape, Float32Array.from(float32Params(c, 5)), new Float32Array(3 * shape.nodes), new Float32Array(shape.nodes).fill(1), 1, new Float32Array(P), null, {
       targets: new Float32Array(6 * shape.graphs), weights: Float32Array.from({ length: shape.graphs }, (_, i) => (i === 2 ? 1 : 0)), volumes: volumes(shape.graphs),
     });
     const flops = api.flopsCount();

@@ -7,37 +7,24 @@
  * (aflow-like, the production ForceEngine), with force metrics in the result;
  * `gnnbatch train --model painn --forces --stress-weight` end to end.
  */
-import { native, nativeModel } from '../../src/native';
+import { nativeModel } from '../../src/native';
 import { aflowLike, buildStore, packerArrays, parseGraphRule, qm9Like, targetColumn } from '../../src/data';
 import type { BatchSpec } from '../../src/batching';
 import { resolveModelConfig } from '../../src/model/config';
 import { initParams, paramLayout } from '../../src/model/params';
-import { allocPackOutput, inputsFor, type Plan } from '../../src/train/plan';
 import { ForceEngine, evaluateForces, forceBatchLossAndGrad, packedForceTargets, packedStressTargets } from '../../src/train/force-training';
 import { train } from '../../src/train/trainer';
-import { testRng } from '../helpers/batch';
 import { centralDifferences, spreadIndices } from '../helpers/gradcheck';
 import { registerTrainCommand } from '../../src/cli/train';
 import { runCli } from '../helpers/cli';
+import { forceTrainingBatch } from '../helpers/force-batch';
 
 describe('PaiNN: the training loss on energies, forces and stress (float64)', () => {
   test('its gradient equals central differences for every parameter block', () => {
     const { store } = buildStore([...aflowLike(3, 11)], { graph: parseGraphRule('cutoff:3.5'), directions: true });
     const config = resolveModelConfig({ kind: 'painn', latent: 5, passes: 2, basis: 6, cutoff: 3.2, numClasses: 90, readoutHidden: 4 });
-    const layout = paramLayout(config);
-    const params = initParams(layout, 3, 'float64') as Float64Array;
-    const rnd = testRng(9);
-    for (let i = 0; i < params.length; i++) params[i] += (rnd() - 0.5) * 0.2;
-    const target = Float64Array.from({ length: 3 }, () => rnd() - 0.5);
-    const arrays = packerArrays(store, target);
-    const ids = Int32Array.of(0, 1, 2);
-    let nodes = 0, edges = 0;
-    for (const g of ids) { nodes += store.nodeOffset[g + 1] - store.nodeOffset[g]; edges += store.edgeOffset[g + 1] - store.edgeOffset[g]; }
-    const shape = { nodes: nodes + 2, edges: edges + 3, graphs: 4 }; // a padding graph
-    const handle = nativeModel().createPlan(config, shape, 'float64', { forces: true, forceTraining: true });
-    const plan: Plan = { capacity: shape, handle, inputs: allocPackOutput(shape, 'float64', true), bytes: 0, buildMs: 0 };
-    const inputs = inputsFor(plan, shape);
-    native().packGraphs(arrays, ids, shape, inputs);
+    const { layout, params, target, ids, nodes, shape, plan, inputs } = forceTrainingBatch(store, config, 9);
+    const handle = plan.handle;
     const s = 4;
     const ft = packedForceTargets(store, ids, shape, 1 / s);
     const st = packedStressTargets(store, ids, shape, 1 / s);

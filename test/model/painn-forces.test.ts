@@ -10,7 +10,7 @@ import { native, nativeModel, getThreads, setThreads, type PackOutput, type Pack
 import { resolveModelConfig, type ModelConfig } from '../../src/model/config';
 import { initParams, paramLayout } from '../../src/model/params';
 import { testRng } from '../helpers/batch';
-import { buildEdges, packStructures, volume, type TestStructure, type Vec3 } from './forces-reference';
+import { buildEdges, jitter, packStructures, volume, type TestStructure, type Vec3 } from './forces-reference';
 
 const CUTOFF = 3.0;
 
@@ -23,11 +23,6 @@ function paramsFor(config: ModelConfig, seed: number): Float64Array {
   const rnd = testRng(seed + 100);
   for (let i = 0; i < params.length; i++) params[i] += (rnd() - 0.5) * 0.2;
   return params;
-}
-
-function jitter(base: Vec3[], seed: number, amp: number): Vec3[] {
-  const rnd = testRng(seed);
-  return base.map((p) => [p[0] + (rnd() - 0.5) * amp, p[1] + (rnd() - 0.5) * amp, p[2] + (rnd() - 0.5) * amp] as Vec3);
 }
 
 /** Molecules and crystals, fc and cutoff graphs; some edges lie beyond the model's cutoff. */

@@ -12,31 +12,18 @@ import { aflowLike, buildStore, packerArrays, parseGraphRule, qm9Like, targetCol
 import type { BatchSpec } from '../../src/batching';
 import { resolveModelConfig } from '../../src/model/config';
 import { initParams, paramLayout } from '../../src/model/params';
-import { allocPackOutput, inputsFor, type Plan } from '../../src/train/plan';
 import { ForceEngine, evaluateForces, forceBatchLossAndGrad, packedForceTargets, packedStressTargets, resolveForceWeights, stressGraphCount, volumeOf } from '../../src/train/force-training';
 import { train } from '../../src/train/trainer';
-import { testRng } from '../helpers/batch';
 import { centralDifferences, spreadIndices } from '../helpers/gradcheck';
+import { forceTrainingBatch } from '../helpers/force-batch';
 
 describe('the stress term of the training loss (float64)', () => {
   test.each(['schnet', 'mpeu'] as const)('%s: loss = wE MSE_E + wF MSE_F + wS MSE_S, gradient = finite differences', (kind) => {
     const { store } = buildStore([...aflowLike(3, 11)], { graph: parseGraphRule('cutoff:3.5'), directions: true });
     expect(stressGraphCount(store)).toBe(3);
     const config = resolveModelConfig({ kind, latent: 5, passes: 2, basis: 8, rbfSpacing: 0.45, rbfGamma: 2, numClasses: 90, readoutHidden: 4 });
-    const layout = paramLayout(config);
-    const params = initParams(layout, 3, 'float64') as Float64Array;
-    const rnd = testRng(9);
-    for (let i = 0; i < params.length; i++) params[i] += (rnd() - 0.5) * 0.2;
-    const target = Float64Array.from({ length: 3 }, () => rnd() - 0.5);
-    const arrays = packerArrays(store, target);
-    const ids = Int32Array.of(0, 1, 2);
-    let nodes = 0, edges = 0;
-    for (const g of ids) { nodes += store.nodeOffset[g + 1] - store.nodeOffset[g]; edges += store.edgeOffset[g + 1] - store.edgeOffset[g]; }
-    const shape = { nodes: nodes + 2, edges: edges + 3, graphs: 4 }; // a padding graph
-    const handle = nativeModel().createPlan(config, shape, 'float64', { forces: true, forceTraining: true });
-    const plan: Plan = { capacity: shape, handle, inputs: allocPackOutput(shape, 'float64', true), bytes: 0, buildMs: 0 };
-    const inputs = inputsFor(plan, shape);
-    native().packGraphs(arrays, ids, shape, inputs);
+    const { layout, params, target, ids, nodes, shape, plan, inputs } = forceTrainingBatch(store, config, 9);
+    const handle = plan.handle;
     const s = 4; // the energy std: data forces and stress scaled by 1/s
     const ft = packedForceTargets(store, ids, shape, 1 / s);
     const st = packedStressTargets(store, ids, shape, 1 / s);

@@ -8,16 +8,14 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { native } from '../../src/native';
-import { buildStore, packerArrays, parseGraphRule, qm9Like } from '../../src/data';
+import { buildStore, parseGraphRule, qm9Like } from '../../src/data';
 import { resolveModelConfig } from '../../src/model/config';
-import { initParams, paramLayout } from '../../src/model/params';
-import { allocPackOutput, inputsFor, type Plan } from '../../src/train/plan';
 import { nativeModel } from '../../src/native';
 import { DEFAULT_FORCE_WEIGHTS, forceBatchLossAndGrad, packedForceTargets, resolveForceWeights } from '../../src/train/force-training';
 import { train } from '../../src/train/trainer';
 import { readCheckpoint } from '../../src/train/checkpoint';
-import { testRng } from '../helpers/batch';
 import { centralDifferences, spreadIndices } from '../helpers/gradcheck';
+import { forceTrainingBatch } from '../helpers/force-batch';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gnn-forces-train-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -26,20 +24,8 @@ describe('combined loss gradient vs finite differences (float64)', () => {
   test.each(['schnet', 'mpeu'] as const)('%s: d(wE MSE_E + wF MSE_F)/dparams', (kind) => {
     const { store } = buildStore([...qm9Like(3, 5)], { graph: parseGraphRule('fc'), directions: true });
     const config = resolveModelConfig({ kind, latent: 5, passes: 2, basis: 8, rbfSpacing: 0.6, rbfGamma: 2, numClasses: 20, readoutHidden: 4, readout: 'sum', aggregation: 'sum' });
-    const layout = paramLayout(config);
-    const params = initParams(layout, 3, 'float64') as Float64Array;
-    const rnd = testRng(7);
-    for (let i = 0; i < params.length; i++) params[i] += (rnd() - 0.5) * 0.2;
-    const target = Float64Array.from({ length: 3 }, () => rnd() - 0.5);
-    const arrays = packerArrays(store, target);
-    const ids = Int32Array.of(0, 1, 2);
-    let nodes = 0, edges = 0;
-    for (const g of ids) { nodes += store.nodeOffset[g + 1] - store.nodeOffset[g]; edges += store.edgeOffset[g + 1] - store.edgeOffset[g]; }
-    const shape = { nodes: nodes + 2, edges: edges + 3, graphs: 4 }; // a padding graph
-    const handle = nativeModel().createPlan(config, shape, 'float64', { forces: true, forceTraining: true });
-    const plan: Plan = { capacity: shape, handle, inputs: allocPackOutput(shape, 'float64', true), bytes: 0, buildMs: 0 };
-    const inputs = inputsFor(plan, shape);
-    native().packGraphs(arrays, ids, shape, inputs);
+    const { layout, params, target, ids, nodes, shape, plan, inputs } = forceTrainingBatch(store, config, 7);
+    const handle = plan.handle;
     // Forces of the data scaled to the network's size, std 4 (so the scaling is exercised).
     const ft = packedForceTargets(store, ids, shape, 1 / 4);
     for (let i = 0; i < 3 * nodes; i++) expect(Number.isNaN(ft[i])).toBe(false);
