@@ -1,5 +1,5 @@
 // Native A/B of the training step (issue 10's "within 3% of today's, same
-// run"): `npm run bench -- native-ab --old PATH [--rounds N] [--threads T]`.
+// run"): `npm run bench -- native-ab --old PATH [--label TEXT] [--rounds N] [--threads T]`.
 // Loads two builds of the addon into ONE process (PATH: another build's
 // gnnbatch.node, e.g. of an earlier commit: `git worktree add /tmp/old REV` and
 // `npx cmake-js compile -O /tmp/old-build` there) and runs their trainStep
@@ -8,6 +8,12 @@
 // B = 16 and 128, when both builds have it). A shared machine's load drifts
 // over seconds, so each pair of calls is compared: the figure is the median of
 // the per-pair ratios new / old.
+//
+// It also says whether the two builds compute the same bits: lossAndGrad of
+// both on the same packed batches (each model at B = 8, 16, 32 and 128,
+// float32 and float64, 1 and 2 threads), loss and gradient compared byte for
+// byte. A change meant to be a pure speed-up (a new task split, a serial path)
+// should report every case identical.
 'use strict';
 const path = require('path');
 const dist = path.join(__dirname, '..', 'dist');
@@ -29,6 +35,9 @@ async function run({ args, log }) {
   const oldPath = path.resolve(args[i + 1]);
   const rounds = argValue(args, '--rounds', 30);
   const threads = argValue(args, '--threads', 2);
+  // What the old build is (e.g. its commit); default: the name of its build folder.
+  const li = args.indexOf('--label');
+  const oldLabel = li >= 0 && args[li + 1] ? args[li + 1] : path.basename(path.dirname(path.dirname(oldPath)));
   const oldA = require(oldPath);
   const newA = native();
   for (const a of [oldA, newA]) a.setThreads(threads);
@@ -70,16 +79,46 @@ async function run({ args, log }) {
     rows.push(row);
     log(`${model} B=${B}: old ${row.old_ms.toFixed(1)} ms, new ${row.new_ms.toFixed(1)} ms, paired median new/old ${row.ratio.toFixed(3)}`);
   }
+  // Bitwise: the same inputs through both builds' lossAndGrad.
+  let cases = 0;
+  const differ = [];
+  for (const model of models)
+    for (const B of [8, 16, 32, 128])
+      for (const dtype of ['float32', 'float64'])
+        for (const th of [1, 2]) {
+          const policy = createPolicy('dynamic', sizesOf(store), ids, B, 42);
+          const shape = policy.fixedShape;
+          const inputs = allocPackOutput(shape, dtype, directions);
+          newA.packGraphs(arrays, policy.next().graphIds, shape, inputs);
+          const config = { kind: model };
+          const L = newA.modelLayout(config);
+          const out = [oldA, newA].map((a) => {
+            a.setThreads(th);
+            const Arr = dtype === 'float32' ? Float32Array : Float64Array;
+            const p = Arr.from({ length: L.total }, (_, k) => Math.sin(k) * 0.05);
+            const g = new Arr(L.total);
+            const plan = a.createPlan(config, shape, dtype);
+            const loss = a.lossAndGrad(plan, inputs, shape, p, g);
+            a.releasePlan(plan);
+            return { loss, g: Buffer.from(g.buffer) };
+          });
+          cases++;
+          if (!(Object.is(out[0].loss, out[1].loss) && out[0].g.equals(out[1].g))) differ.push(`${model} B=${B} ${dtype} ${th} thread(s)`);
+        }
+  for (const a of [oldA, newA]) a.setThreads(threads);
+  log(`bitwise: ${cases} lossAndGrad cases, ${differ.length} differ${differ.length ? `: ${differ.join('; ')}` : ''}`);
   const md = [
     '## Native A/B of the training step (`npm run bench -- native-ab --old PATH`)',
     '',
-    `Two builds of the addon in one process, trainStep alternated on the same packed batches (qm9-like:4000 fully connected, dynamic policy; models ${models.join(', ')}), ${rounds} pairs per row after 2 warm-up pairs, ${threads} threads. Old: \`${path.basename(path.dirname(path.dirname(oldPath)))}\`. Ratio: median over pairs of new / old (robust to the shared machine's drifting load; the medians of each side are shown too).`,
+    `Two builds of the addon in one process, trainStep alternated on the same packed batches (qm9-like:4000 fully connected, dynamic policy; models ${models.join(', ')}), ${rounds} pairs per row after 2 warm-up pairs, ${threads} threads. Old: ${oldLabel}. Ratio: median over pairs of new / old (robust to the shared machine's drifting load; the medians of each side are shown too).`,
     '',
     '| model | B | old ms (median) | new ms (median) | new / old (paired median) |',
     '|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.model} | ${r.batch} | ${r.old_ms.toFixed(1)} | ${r.new_ms.toFixed(1)} | ${r.ratio.toFixed(3)} |`),
+    '',
+    `Same bits: lossAndGrad of both builds on the same packed batches (models ${models.join(', ')} at B = 8, 16, 32, 128; float32 and float64; 1 and 2 threads): ${cases} cases, ${differ.length === 0 ? 'every one identical (loss and gradient, byte for byte)' : `${differ.length} differ: ${differ.join('; ')}`}.`,
   ];
-  return { markdown: md.join('\n'), data: rows };
+  return { markdown: md.join('\n'), data: { rows, bitwise: { cases, differ } } };
 }
 
 module.exports = { run };
