@@ -207,6 +207,23 @@ export function forceBatchLossAndGrad(
   return { loss: weights.energy * r.energyLoss + r.forceLoss + r.stressLoss, energyMse: r.energyLoss, forceMse, forceAtoms: atoms, stressMse, stressGraphs: sGraphs };
 }
 
+/**
+ * What force training needs of the data, checked before any step: edge
+ * directions in the packer's arrays (ERR_GNN_DATA_DIRECTIONS), forces when
+ * the force weight is positive and a 3-D periodic structure with a stress when
+ * the stress weight is (ERR_GNN_DATA_TARGET). ForceEngine and the profile's
+ * overhead measurement both check through it.
+ */
+export function checkForceData(store: GraphStore, arrays: NativeStoreArrays, weights: ForceLossWeights): void {
+  if (!arrays.direction) throw new GnnError('ERR_GNN_DATA_DIRECTIONS', 'force training needs the edge direction vectors: build the store with directions: true (or withDirections)');
+  if (!store.forces && weights.forces > 0) throw new GnnError('ERR_GNN_DATA_TARGET', 'force training: the store has no forces (build it from data with forces: extxyz forces:R:3, ASE .db, rmd17, qm9-like, aflow-like)');
+  if (weights.stress > 0 && stressGraphCount(store) === 0)
+    throw new GnnError(
+      'ERR_GNN_DATA_TARGET',
+      `stress weight ${weights.stress}: the data has no stress to train on (${store.stress ? 'no structure is 3-D periodic with a finite stress' : 'no stress column'}); stress needs periodic structures with a stress: extxyz stress/virial, ASE .db, aflow-like`,
+    );
+}
+
 /** Options of {@link ForceEngine}. */
 export interface ForceEngineOptions {
   weights: ForceLossWeights;
@@ -247,13 +264,7 @@ export class ForceEngine implements Engine {
     private readonly state: { params: Float32Array; m: Float32Array; v: Float32Array },
     private readonly o: ForceEngineOptions,
   ) {
-    if (!arrays.direction) throw new GnnError('ERR_GNN_DATA_DIRECTIONS', 'force training needs the edge direction vectors: build the store with directions: true (or withDirections)');
-    if (!store.forces && o.weights.forces > 0) throw new GnnError('ERR_GNN_DATA_TARGET', 'force training: the store has no forces (build it from data with forces: extxyz forces:R:3, ASE .db, rmd17, qm9-like, aflow-like)');
-    if (o.weights.stress > 0 && stressGraphCount(store) === 0)
-      throw new GnnError(
-        'ERR_GNN_DATA_TARGET',
-        `stress weight ${o.weights.stress}: the data has no stress to train on (${store.stress ? 'no structure is 3-D periodic with a finite stress' : 'no stress column'}); stress needs periodic structures with a stress: extxyz stress/virial, ASE .db, aflow-like`,
-      );
+    checkForceData(store, arrays, o.weights);
     this.dtype = o.dtype ?? FORCE_TRAINING_DTYPE;
     const P = state.params.length;
     this.stepParams = this.dtype === 'float64' ? new Float64Array(P) : state.params;

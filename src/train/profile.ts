@@ -39,34 +39,25 @@
  * outside the plan).
  */
 import { native, nativeModel, getThreads, type AdamStepArgs, type KernelRecords, type NativeStoreArrays, type PackOutput, type PackShape } from '../native';
-import { shapeKey, type PolicyOptions } from '../batching';
+import { shapeKey } from '../batching';
 import type { GraphStore } from '../data';
 import type { ModelConfig, ModelKind } from '../model/config';
 import { allocPackOutput, buildPlan } from './plan';
-import { adamStepArgs, prepareRun } from './run-setup';
+import { adamStepArgs, prepareRun, type RunSetupOptions } from './run-setup';
 import { CpuEngine, type Engine } from './engine';
 import { median } from './metrics';
 import { ArgumentError, GnnError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
-import { FORCE_TRAINING_DTYPE, ForceEngine, forceBatchLossAndGrad, forceTrainingCheck, forceWork, packedForceTargets, packedStressTargets, resolveForceWeights, stressGraphCount, type ForceLossWeights, type ForceWork, type PackedStress } from './force-training';
+import { FORCE_TRAINING_DTYPE, ForceEngine, forceBatchLossAndGrad, forceTrainingCheck, forceWork, packedForceTargets, packedStressTargets, resolveForceWeights, checkForceData, type ForceLossWeights, type ForceWork, type PackedStress } from './force-training';
 import type { BatchSpec } from '../batching';
 import type { Plan } from './plan';
 
-/** Options of {@link profileSteps}. */
-export interface ProfileOptions {
-  store: GraphStore;
-  /** Target column (default: the store's first target). */
-  target?: string;
-  model?: Partial<ModelConfig> & { kind?: ModelKind };
-  policy: string;
-  policyOptions?: PolicyOptions;
-  batchSize: number;
+/** Options of {@link profileSteps}: the run's set-up ({@link RunSetupOptions}: the same fields as train()'s) and what to measure. */
+export interface ProfileOptions extends Pick<RunSetupOptions, 'store' | 'target' | 'model' | 'policy' | 'policyOptions' | 'batchSize' | 'seed' | 'threads'> {
   /** Measured steps (>= 1). */
   steps: number;
   /** Steps run before measuring (default 0: plan builds of the first steps are part of the profile). */
   warmup?: number;
-  seed?: number;
-  threads?: number;
   /** Keep every event for a Chrome trace (see {@link toChromeTrace}); default false. */
   collectTrace?: boolean;
   /**
@@ -339,8 +330,7 @@ function setup(opts: ProfileOptions) {
   const weights = opts.forces ? resolveForceWeights(opts.forces === true ? {} : opts.forces) : null;
   if (weights) forceTrainingCheck({ model: opts.model }, false);
   const run = prepareRun({ store: opts.store, target: opts.target, model: opts.model, policy: opts.policy, policyOptions: opts.policyOptions, batchSize: opts.batchSize, seed: opts.seed, threads: opts.threads, skipEval: true, missingTargets: 'zero', who: 'profile' });
-  const force = weights ? new ForceStepper(run.store, run.arrays, run.config, weights, run.targets.stats.std) : null;
-  return { warmup, run, weights, force };
+  return { warmup, run, weights };
 }
 
 /**
@@ -361,9 +351,7 @@ class ForceStepper {
     readonly weights: ForceLossWeights,
     private readonly std: number,
   ) {
-    if (!arrays.direction) throw new GnnError('ERR_GNN_DATA_DIRECTIONS', 'profile with forces: the store has no edge directions (build it with directions: true)');
-    if (!store.forces && weights.forces > 0) throw new GnnError('ERR_GNN_DATA_TARGET', 'profile with forces: the store has no forces (extxyz forces:R:3, ASE .db, rmd17, qm9-like, aflow-like)');
-    if (weights.stress > 0 && stressGraphCount(store) === 0) throw new GnnError('ERR_GNN_DATA_TARGET', `profile with stress weight ${weights.stress}: the data has no stress (no 3-D periodic structure with a stress)`);
+    checkForceData(store, arrays, weights);
   }
 
   /** The plan of `shape` (built on first use). */
@@ -423,7 +411,8 @@ export interface ProfileOverhead {
  * records' hand-over to JS (outside the step) is not included.
  */
 export function measureProfileOverhead(opts: ProfileOptions & { rounds?: number }): ProfileOverhead {
-  const { run, force } = setup(opts);
+  const { run, weights } = setup(opts);
+  const force = weights ? new ForceStepper(run.store, run.arrays, run.config, weights, run.targets.stats.std) : null;
   const { arrays, policy, cache } = run;
   const { params, m, v, grads } = run.state;
   const api = nativeModel();
@@ -516,7 +505,8 @@ export async function profileSteps(opts: ProfileOptions): Promise<ProfileResult>
   const stepMs = collector.stepTimesMs();
   const totalStepMs = stepMs.reduce((s, x) => s + x, 0);
   const measured = collector.mergedLimits(refs.limits());
-  const hostNames: readonly HostPhase[] = weights ? ['policy', 'plan_build', 'pack', 'targets', 'adam_update'] : ['policy', 'plan_build', 'pack'];
+  // Force steps add two host phases: the force/stress targets and the optimiser step (outside the plan).
+  const hostNames: readonly HostPhase[] = weights ? HOST_PHASES : HOST_PHASES.filter((h) => h !== 'targets' && h !== 'adam_update');
   const { limits, kernels } = settleLimits(measured, [...collector.nativeRows(measured), ...collector.hostRows(hostNames, measured)]);
   const padMs = kernels.reduce((s, k) => s + k.padding_ms_per_step, 0);
   const gemm = collector.gemmTotals();
