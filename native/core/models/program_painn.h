@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "core/models/program.h"
+#include "core/models/program_tangent.h"
 
 namespace gnn {
 namespace program {
@@ -429,12 +430,6 @@ void painnBackwardDual(X& x, const ModelConfig& c, const ParamLayout& L, const T
   PainnW<T> W = bindPainn<T>(c, L, const_cast<T*>(params));
   PainnW<T> DT = bindPainn<T>(c, L, gradT);
   PainnW<T> DV = vg ? bindPainn<T>(c, L, gradV) : W;  // DV unused without gradV
-  // G' = X^T D' + X'^T D (bias: colsum(D')), fixed order.
-  auto dualTN = [&](int pass, int64_t M, int64_t Kx, int64_t Nd, const T* Xv, const T* Xt, int64_t ldx, const T* Dv,
-                    const T* Dt, int64_t ldd, T* G, T* gbias) {
-    x.gemmTN(kSiteTanNodeDw, pass, M, Kx, Nd, Xv, ldx, Dt, ldd, G, gbias, false);
-    x.gemmTN(kSiteTanNodeDw, pass, M, Kx, Nd, Xt, ldx, Dv, ldd, G, (T*)nullptr, true);
-  };
   auto ph = x.phase(kProfDoubleBwd);
   const T* S = x.buf(kBufPS);
   const T* V = x.buf(kBufPV);
@@ -462,13 +457,13 @@ void painnBackwardDual(X& x, const ModelConfig& c, const ParamLayout& L, const T
     if (seedScale != (T)0) x.lossSeedTangent(kSiteTanSeed, seedScale, dr2T);
     else x.zero(dr2T, N);
     if (vg) x.gemmTN(kSiteReadoutR2Dw, -1, N, R, 1, r1, R, dr2, 1, DV.r2w, DV.r2b, false);
-    dualTN(-1, N, R, 1, r1, r1T, R, dr2, dr2T, 1, DT.r2w, DT.r2b);
+    dualGemmTN<T>(x, kSiteTanNodeDw, -1, N, R, 1, r1, r1T, R, dr2, dr2T, 1, DT.r2w, DT.r2b);
     x.painnReadoutDr1(kSiteReadoutDr1, N, R, dr2, W.r2w, x.buf(kBufPR1pre), dr1);
     x.painnReadoutDr1Tangent(kSiteTanDr1, N, R, dr2, dr2T, W.r2w, x.buf(kBufPR1pre), x.buf(kBufPTR1pre), dr1T);
     const T* sTop = S + (2 * (int64_t)c.passes) * N * F;
     const T* sTopT = ST + (2 * (int64_t)c.passes) * N * F;
     if (vg) x.gemmTN(kSiteReadoutR1Dw, -1, N, F, R, sTop, F, dr1, R, DV.r1w, DV.r1b, false);
-    dualTN(-1, N, F, R, sTop, sTopT, F, dr1, dr1T, R, DT.r1w, DT.r1b);
+    dualGemmTN<T>(x, kSiteTanNodeDw, -1, N, F, R, sTop, sTopT, F, dr1, dr1T, R, DT.r1w, DT.r1b);
     x.gemm(kSiteReadoutDx, -1, N, F, R, dr1, R, W.r1w, R, true, ds, F, false, Epi<T>());
     x.gemm(kSiteTanNodeDx, -1, N, F, R, dr1T, R, W.r1w, R, true, dsT, F, false, Epi<T>());
     x.zero(dv, N * F3);
@@ -508,12 +503,12 @@ void painnBackwardDual(X& x, const ModelConfig& c, const ParamLayout& L, const T
     x.painnUpdateBwd(kSitePUpdApplyBwd, t, N, F, a, mix, ds, dv, da, dmix);
     x.painnUpdateBwdTangent(kSitePTanUpdBwd, t, N, F, a, aT, mix, mixT, ds, dsT, dv, dvT, daT, dmixT);
     if (vg) x.gemmTN(kSitePUpdW2Dw, t, N, F, F3, a1, F, da, F3, dw.u2, dw.ub2, false);
-    dualTN(t, N, F, F3, a1, a1T, F, da, daT, F3, dt.u2, dt.ub2);
+    dualGemmTN<T>(x, kSiteTanNodeDw, t, N, F, F3, a1, a1T, F, da, daT, F3, dt.u2, dt.ub2);
     x.gemm(kSitePUpdW2Dx, t, N, F, F3, da, F3, w.u2, F3, true, da1, F, false, Epi<T>());
     x.gemm(kSiteTanNodeDx, t, N, F, F3, daT, F3, w.u2, F3, true, da1T, F, false, Epi<T>());
     x.painnSiluGradDual(kSitePTanSiluDual, t, N * F, a1pre, a1preT, da1, da1T);
     if (vg) x.gemmTN(kSitePUpdW1Dw, t, N, 2 * F, F, ctx, 2 * F, da1, F, dw.u1, dw.ub1, false);
-    dualTN(t, N, 2 * F, F, ctx, ctxT, 2 * F, da1, da1T, F, dt.u1, dt.ub1);
+    dualGemmTN<T>(x, kSiteTanNodeDw, t, N, 2 * F, F, ctx, ctxT, 2 * F, da1, da1T, F, dt.u1, dt.ub1);
     {
       // dctx = da1 W1^T with the value's norm epilogue (ds += dctx_s, dV += d|Vv| V / |Vv|),
       // then its tangent (reads the value ds / dmix updates' inputs only).
@@ -526,7 +521,7 @@ void painnBackwardDual(X& x, const ModelConfig& c, const ParamLayout& L, const T
       x.painnNormBwdTangent(kSitePTanNormBwd, t, N, F, dctx, dctxT, mix, mixT, nrm, nrmT, dsT, dmixT);
     }
     if (vg) x.gemmTN(kSitePMixDw, t, 3 * N, F, 2 * F, vMid, F, dmix, 2 * F, dw.mix, (T*)nullptr, false);
-    dualTN(t, 3 * N, F, 2 * F, vMid, vMidT, F, dmix, dmixT, 2 * F, dt.mix, (T*)nullptr);
+    dualGemmTN<T>(x, kSiteTanNodeDw, t, 3 * N, F, 2 * F, vMid, vMidT, F, dmix, dmixT, 2 * F, dt.mix, (T*)nullptr);
     x.gemm(kSitePMixDx, t, 3 * N, F, 2 * F, dmix, 2 * F, w.mix, 2 * F, true, dv, F, true, Epi<T>());
     x.gemm(kSiteTanNodeDx, t, 3 * N, F, 2 * F, dmixT, 2 * F, w.mix, 2 * F, true, dvT, F, true, Epi<T>());
     // Message: ds, dv now hold the gradients of s_mid, v_mid.
@@ -550,12 +545,12 @@ void painnBackwardDual(X& x, const ModelConfig& c, const ParamLayout& L, const T
     ma.dq = dq; ma.dqT = dqT; ma.dvIn = dvIn; ma.dvInT = dvInT; ma.acc = acc; ma.accT = accT;
     x.painnMessageBwdDual(kSitePTanMsgBwd, t, ma);
     if (vg) x.gemmTN(kSitePMsgW2Dw, t, N, F, F3, m1, F, dq, F3, dw.m2, dw.mb2, false);
-    dualTN(t, N, F, F3, m1, m1T, F, dq, dqT, F3, dt.m2, dt.mb2);
+    dualGemmTN<T>(x, kSiteTanNodeDw, t, N, F, F3, m1, m1T, F, dq, dqT, F3, dt.m2, dt.mb2);
     x.gemm(kSitePMsgW2Dx, t, N, F, F3, dq, F3, w.m2, F3, true, dm1, F, false, Epi<T>());
     x.gemm(kSiteTanNodeDx, t, N, F, F3, dqT, F3, w.m2, F3, true, dm1T, F, false, Epi<T>());
     x.painnSiluGradDual(kSitePTanSiluDual, t, N * F, m1pre, m1preT, dm1, dm1T);
     if (vg) x.gemmTN(kSitePMsgW1Dw, t, N, F, F, sIn, F, dm1, F, dw.m1, dw.mb1, false);
-    dualTN(t, N, F, F, sIn, sInT, F, dm1, dm1T, F, dt.m1, dt.mb1);
+    dualGemmTN<T>(x, kSiteTanNodeDw, t, N, F, F, sIn, sInT, F, dm1, dm1T, F, dt.m1, dt.mb1);
     x.gemm(kSitePMsgW1Dx, t, N, F, F, dm1, F, w.m1, F, true, ds, F, true, Epi<T>());
     x.gemm(kSiteTanNodeDx, t, N, F, F, dm1T, F, w.m1, F, true, dsT, F, true, Epi<T>());
     std::swap(dv, dvIn);

@@ -37,6 +37,16 @@
 namespace gnn {
 namespace program {
 
+// The tangent of a weight gradient G = X^T D: G' = X^T D' + X'^T D (bias:
+// colsum(D')), two products in a fixed order. Shared by the tangent programs
+// of every model (here and program_painn.h).
+template <class T, class X>
+void dualGemmTN(X& x, int site, int pass, int64_t M, int64_t Kx, int64_t Nd, const T* Xv, const T* Xt, int64_t ldx,
+                const T* Dv, const T* Dt, int64_t ldd, T* G, T* gbias) {
+  x.gemmTN(site, pass, M, Kx, Nd, Xv, ldx, Dt, ldd, G, gbias, false);
+  x.gemmTN(site, pass, M, Kx, Nd, Xt, ldx, Dv, ldd, G, (T*)nullptr, true);
+}
+
 // After forward() on the same batch: the tangents of every activation along
 // w [N x 3] (kBufTDist, kBufTRbf, kBufTH, ... kBufTPred) and, when q [G x 6]
 // is non-null, along the per-graph strains q (Voigt weights of the strain
@@ -127,12 +137,6 @@ void backwardDual(X& x, const ModelConfig& c, const ParamLayout& L, const T* par
   ModelW<T> W = bindWeights<T>(c, L, const_cast<T*>(params));
   ModelW<T> DT = bindWeights<T>(c, L, gradT);
   ModelW<T> DV = vg ? bindWeights<T>(c, L, gradV) : W;  // DV unused without gradV
-  // G' = X^T D' + X'^T D (bias: colsum(D')), fixed order.
-  auto dualTN = [&](int site, int pass, int64_t M, int64_t Kx, int64_t Nd, const T* Xv, const T* Xt, int64_t ldx,
-                    const T* Dv, const T* Dt, int64_t ldd, T* G, T* gbias) {
-    x.gemmTN(site, pass, M, Kx, Nd, Xv, ldx, Dt, ldd, G, gbias, false);
-    x.gemmTN(site, pass, M, Kx, Nd, Xt, ldx, Dv, ldd, G, (T*)nullptr, true);
-  };
   // C = (D W^T) * ssp'(pre) and its tangent (act: ssp(pre), actT its tangent).
   auto dualDxSsp = [&](int siteV, int siteT, int pass, int64_t M, int64_t Nn, int64_t Kk, const T* Dv, const T* Dt,
                        int64_t ldd, const T* Wt, int64_t ldw, T* Cv, T* Ct, const T* act, const T* actT) {
@@ -163,13 +167,13 @@ void backwardDual(X& x, const ModelConfig& c, const ParamLayout& L, const T* par
     if (seedScale != (T)0) x.lossSeedTangent(kSiteTanSeed, seedScale, dr2T);
     else x.zero(dr2T, N);
     if (vg) x.gemmTN(kSiteReadoutR2Dw, -1, N, R, 1, r1, R, dr2, 1, DV.r2w, DV.r2b, false);
-    dualTN(kSiteTanNodeDw, -1, N, R, 1, r1, r1T, R, dr2, dr2T, 1, DT.r2w, DT.r2b);
+    dualGemmTN<T>(x, kSiteTanNodeDw, -1, N, R, 1, r1, r1T, R, dr2, dr2T, 1, DT.r2w, DT.r2b);
     x.readoutBwdHidden(kSiteReadoutDr1, N, R, dr2, W.r2w, r1, dr1);
     x.readoutBwdHiddenTangent(kSiteTanDr1, N, R, dr2, dr2T, W.r2w, r1, r1T, dr1T);
     const T* hTop = h + (int64_t)c.passes * N * C;
     const T* hTopT = hT + (int64_t)c.passes * N * C;
     if (vg) x.gemmTN(kSiteReadoutR1Dw, -1, N, C, R, hTop, C, dr1, R, DV.r1w, DV.r1b, false);
-    dualTN(kSiteTanNodeDw, -1, N, C, R, hTop, hTopT, C, dr1, dr1T, R, DT.r1w, DT.r1b);
+    dualGemmTN<T>(x, kSiteTanNodeDw, -1, N, C, R, hTop, hTopT, C, dr1, dr1T, R, DT.r1w, DT.r1b);
     x.gemm(kSiteReadoutDx, -1, N, C, R, dr1, R, W.r1w, R, true, dh, C, false, Epi<T>());
     x.gemm(kSiteTanNodeDx, -1, N, C, R, dr1T, R, W.r1w, R, true, dhT, C, false, Epi<T>());
   }
@@ -199,10 +203,10 @@ void backwardDual(X& x, const ModelConfig& c, const ParamLayout& L, const T* par
     T* daggT = x.buf(kBufTDagg);
     // Node update.
     if (vg) x.gemmTN(kSiteNodeU2Dw, t, N, C, C, u1t, C, dh, C, dv.wu2, dv.bu2, false);
-    dualTN(kSiteTanNodeDw, t, N, C, C, u1t, u1T, C, dh, dhT, C, dt.wu2, dt.bu2);
+    dualGemmTN<T>(x, kSiteTanNodeDw, t, N, C, C, u1t, u1T, C, dh, dhT, C, dt.wu2, dt.bu2);
     dualDxSsp(kSiteNodeU2Dx, kSiteTanNodeDx, t, N, C, C, dh, dhT, C, w.wu2, C, du, duT, u1t, u1T);
     if (vg) x.gemmTN(kSiteNodeU1Dw, t, N, C, C, aggt, C, du, C, dv.wu1, dv.bu1, false);
-    dualTN(kSiteTanNodeDw, t, N, C, C, aggt, aggT, C, du, duT, C, dt.wu1, dt.bu1);
+    dualGemmTN<T>(x, kSiteTanNodeDw, t, N, C, C, aggt, aggT, C, du, duT, C, dt.wu1, dt.bu1);
     x.gemm(kSiteNodeU1Dx, t, N, C, C, du, C, w.wu1, C, true, dagg, C, false, Epi<T>());
     x.gemm(kSiteTanNodeDx, t, N, C, C, duT, C, w.wu1, C, true, daggT, C, false, Epi<T>());
     x.copy(dhNew, dh, N * C);
@@ -219,17 +223,17 @@ void backwardDual(X& x, const ModelConfig& c, const ParamLayout& L, const T* par
     x.messageBwdSender(kSiteMsgDhs, t, N, C, dagg, invCnt, f2t, dhs);
     x.messageBwdSenderTangent(kSiteTanMsgDhs, t, N, C, dagg, daggT, invCnt, f2t, f2T, dhsT);
     if (vg) x.gemmTN(kSiteSenderDw, t, N, C, C, ht, C, dhs, C, dv.wl, dv.bl, false);
-    dualTN(kSiteTanNodeDw, t, N, C, C, ht, htT, C, dhs, dhsT, C, dt.wl, dt.bl);
+    dualGemmTN<T>(x, kSiteTanNodeDw, t, N, C, C, ht, htT, C, dhs, dhsT, C, dt.wl, dt.bl);
     x.gemm(kSiteSenderDx, t, N, C, C, dhs, C, w.wl, C, true, dhNew, C, true, Epi<T>());
     x.gemm(kSiteTanNodeDx, t, N, C, C, dhsT, C, w.wl, C, true, dhNewT, C, true, Epi<T>());
     if (vg) x.gemmTN(kSiteFilterW2Dw, t, E, C, C, f1t, C, dA, C, dv.wf2, dv.bf2, false);
-    dualTN(kSiteTanEdgeDw, t, E, C, C, f1t, f1T, C, dA, dAT, C, dt.wf2, dt.bf2);
+    dualGemmTN<T>(x, kSiteTanEdgeDw, t, E, C, C, f1t, f1T, C, dA, dAT, C, dt.wf2, dt.bf2);
     dualDxSsp(kSiteFilterW2Dx, kSiteTanEdgeDx, t, E, C, C, dA, dAT, C, w.wf2, C, dB, dBT, f1t, f1T);
     const T* fin = mpeu ? x.buf(kBufE) + t * E * C : rbf;
     const T* finT = mpeu ? x.buf(kBufTE) + t * E * C : rbfT;
     const int64_t Fin = mpeu ? C : K;
     if (vg) x.gemmTN(kSiteFilterW1Dw, t, E, Fin, C, fin, Fin, dB, C, dv.wf1, dv.bf1, false);
-    dualTN(kSiteTanEdgeDw, t, E, Fin, C, fin, finT, Fin, dB, dBT, C, dt.wf1, dt.bf1);
+    dualGemmTN<T>(x, kSiteTanEdgeDw, t, E, Fin, C, fin, finT, Fin, dB, dBT, C, dt.wf1, dt.bf1);
     if (mpeu) {
       T* de = x.buf(kBufDe);
       T* deT = x.buf(kBufTDe);
@@ -247,18 +251,18 @@ void backwardDual(X& x, const ModelConfig& c, const ParamLayout& L, const T* par
       x.gemm(kSiteFilterW1Dx, t, E, C, C, dB, C, w.wf1, C, true, de, C, true, Epi<T>());
       x.gemm(kSiteTanEdgeDx, t, E, C, C, dBT, C, w.wf1, C, true, deT, C, true, Epi<T>());
       if (vg) x.gemmTN(kSiteEdgeW2Dw, t, E, H, C, a1t, H, de, C, dv.w2, dv.b2, false);
-      dualTN(kSiteTanEdgeDw, t, E, H, C, a1t, a1T, H, de, deT, C, dt.w2, dt.b2);
+      dualGemmTN<T>(x, kSiteTanEdgeDw, t, E, H, C, a1t, a1T, H, de, deT, C, dt.w2, dt.b2);
       dualDxSsp(kSiteEdgeW2Dx, kSiteTanEdgeDx, t, E, H, C, de, deT, C, w.w2, C, dpre1, dpre1T, a1t, a1T);
       if (vg) x.gemmTN(kSiteEdgeW1eDw, t, E, Ein, H, ein, Ein, dpre1, H, dv.w1e, dv.b1, false);
-      dualTN(kSiteTanEdgeDw, t, E, Ein, H, ein, einT, Ein, dpre1, dpre1T, H, dt.w1e, dt.b1);
+      dualGemmTN<T>(x, kSiteTanEdgeDw, t, E, Ein, H, ein, einT, Ein, dpre1, dpre1T, H, dt.w1e, dt.b1);
       x.csrSenders(kSiteEdgeGatherBwd, t, N, H, dpre1, dPs);
       x.csrReceivers(kSiteEdgeSegSum, t, N, H, dpre1, dPr);
       x.csrSenders(kSiteTanCsr, t, N, H, dpre1T, dPsT);
       x.csrReceivers(kSiteTanCsr, t, N, H, dpre1T, dPrT);
       if (vg) x.gemmTN(kSiteEdgeW1sDw, t, N, C, H, ht, C, dPs, H, dv.w1s, (T*)nullptr, false);
       if (vg) x.gemmTN(kSiteEdgeW1rDw, t, N, C, H, ht, C, dPr, H, dv.w1r, (T*)nullptr, false);
-      dualTN(kSiteTanNodeDw, t, N, C, H, ht, htT, C, dPs, dPsT, H, dt.w1s, (T*)nullptr);
-      dualTN(kSiteTanNodeDw, t, N, C, H, ht, htT, C, dPr, dPrT, H, dt.w1r, (T*)nullptr);
+      dualGemmTN<T>(x, kSiteTanNodeDw, t, N, C, H, ht, htT, C, dPs, dPsT, H, dt.w1s, (T*)nullptr);
+      dualGemmTN<T>(x, kSiteTanNodeDw, t, N, C, H, ht, htT, C, dPr, dPrT, H, dt.w1r, (T*)nullptr);
       x.gemm(kSiteEdgeW1sDx, t, N, C, H, dPs, H, w.w1s, H, true, dhNew, C, true, Epi<T>());
       x.gemm(kSiteEdgeW1rDx, t, N, C, H, dPr, H, w.w1r, H, true, dhNew, C, true, Epi<T>());
       x.gemm(kSiteTanNodeDx, t, N, C, H, dPsT, H, w.w1s, H, true, dhNewT, C, true, Epi<T>());
