@@ -5,6 +5,7 @@
 # `sanitize: N cases, E errors`; the exit status is non-zero on any sanitizer
 # report or failed case.
 #   GNN_SANITIZE_ROUNDS   random rounds of the driver (default 40)
+#   GNN_DENSE_ROUNDS      random rounds of the dense oracle test (default 60)
 #   GNN_SANITIZE_BUILD    build directory (default native-build/sanitize, git-ignored)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,4 +27,8 @@ flock "$lock" cmake --build "$build" --parallel "${GNN_SANITIZE_JOBS:-2}"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# The dense products against their float64 oracle: sanitized, then as the addon
+# builds them (-O3 -march=native).
+"$build/gnn_dense_check_san" "${GNN_DENSE_ROUNDS:-60}"
+"$build/gnn_dense_check_native" "${GNN_DENSE_ROUNDS:-60}"
 "$build/gnn_sanitize" "$rounds"

@@ -1,0 +1,206 @@
+// Oracle test of the dense products (native/core/dense.cpp): gemm, gemmTN and
+// their serial forms against a plain float64 reference, on random shapes that
+// reach every code path of the micro-kernels (full tiles, the 1 to kMR-1 row
+// remainders, single-vector and scalar column tails, K = 0, transposed and
+// row-major A, accumulate, gemmTN's chunked reduction with fewer and more than
+// 8 chunks and its column-sum bias), and the determinism contract: bitwise the
+// same result with 1 and 2 threads. Built twice by scripts/sanitize.sh: with
+// ASan + UBSan (portable SIMD path) and with -O3 -march=native (the machine's
+// widest path, the one the addon uses).
+//
+// Usage: gnn_dense_check [rounds]   (default 60). Last line:
+// `dense: N cases, E errors`; exit status 1 if E > 0.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/common.h"
+#include "core/dense.h"
+
+namespace {
+
+int64_t g_cases = 0, g_errors = 0;
+
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed * 0x9e3779b97f4a7c15ULL + 7) {}
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  double uni() { return (double)(next() >> 11) * (1.0 / 9007199254740992.0); }
+  int64_t range(int64_t lo, int64_t hi) { return lo + (int64_t)(next() % (uint64_t)(hi - lo + 1)); }
+};
+
+void report(bool ok, const std::string& what) {
+  ++g_cases;
+  if (ok) return;
+  ++g_errors;
+  if (g_errors <= 20) std::fprintf(stderr, "dense: FAIL %s\n", what.c_str());
+}
+
+// A size that is often a multiple of a tile, often one off, sometimes small.
+int64_t pickSize(Rng& r, int64_t lo, int64_t hi) {
+  static const int64_t kTypical[] = {1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 16, 17, 20, 31, 32, 33, 47, 48, 63, 64, 65, 96, 97, 128, 150};
+  if (r.uni() < 0.5) {
+    const int64_t v = kTypical[r.range(0, (int64_t)(sizeof(kTypical) / sizeof(kTypical[0])) - 1)];
+    if (v >= lo && v <= hi) return v;
+  }
+  return r.range(lo, hi);
+}
+
+template <class T>
+void fill(Rng& r, std::vector<T>& v) {
+  for (T& x : v) x = (T)(2 * r.uni() - 1);
+}
+
+// |got - want| <= tol * (sum over k of |a_k b_k| + |c0|): the bound of a dot
+// product's rounding error, per element.
+template <class T>
+double tolFor() {
+  return sizeof(T) == 4 ? 2e-6 : 1e-14;
+}
+
+template <class T>
+std::string shapeText(const char* what, int64_t M, int64_t N, int64_t K, bool acc) {
+  return std::string(what) + (sizeof(T) == 4 ? " float " : " double ") + std::to_string(M) + "x" + std::to_string(N) +
+         "x" + std::to_string(K) + (acc ? " accumulate" : "");
+}
+
+template <class T>
+void gemmCase(Rng& r) {
+  const int64_t M = pickSize(r, 0, 700), N = pickSize(r, 1, 140), K = r.uni() < 0.05 ? 0 : pickSize(r, 1, 160);
+  const bool trans = r.uni() < 0.4;  // A(i,k) = A[k*lda + i] (a transposed operand)
+  const bool acc = r.uni() < 0.3;
+  const int64_t lda = (trans ? M : K) + r.range(0, 3), ldb = N + r.range(0, 3), ldc = N + r.range(0, 3);
+  const int64_t rsA = trans ? 1 : lda, csA = trans ? lda : 1;
+  std::vector<T> A((size_t)((trans ? K : M) * lda + 1)), B((size_t)(K * ldb + 1)), C0((size_t)(M * ldc + 1));
+  fill(r, A);
+  fill(r, B);
+  fill(r, C0);
+  std::vector<double> want((size_t)(M * N)), mag((size_t)(M * N));
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = acc ? (double)C0[(size_t)(i * ldc + j)] : 0.0, m = std::fabs(s);
+      for (int64_t k = 0; k < K; ++k) {
+        const double p = (double)A[(size_t)(i * rsA + k * csA)] * (double)B[(size_t)(k * ldb + j)];
+        s += p;
+        m += std::fabs(p);
+      }
+      want[(size_t)(i * N + j)] = s;
+      mag[(size_t)(i * N + j)] = m;
+    }
+  const std::string what = shapeText<T>(trans ? "gemm (transposed A)" : "gemm", M, N, K, acc);
+  std::vector<T> out[2];
+  for (int threads = 1; threads <= 2; ++threads) {
+    gnn::setNumThreads(threads);
+    std::vector<T> C = C0;
+    gnn::gemm<T>(M, N, K, A.data(), rsA, csA, B.data(), ldb, C.data(), ldc, acc);
+    out[threads - 1] = C;
+  }
+  bool ok = true;
+  for (int64_t i = 0; i < M && ok; ++i)
+    for (int64_t j = 0; j < N && ok; ++j) {
+      const double got = (double)out[0][(size_t)(i * ldc + j)];
+      ok = std::fabs(got - want[(size_t)(i * N + j)]) <= tolFor<T>() * (mag[(size_t)(i * N + j)] + 1e-30);
+    }
+  report(ok, what + " vs float64 reference");
+  // Padding columns between N and ldc are never written.
+  bool untouched = true;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = N; j < ldc; ++j) untouched = untouched && out[0][(size_t)(i * ldc + j)] == C0[(size_t)(i * ldc + j)];
+  report(untouched, what + ": nothing written beyond N columns");
+  report(out[0] == out[1], what + ": 1 and 2 threads bitwise equal");
+  // The serial form computes each element in the same order.
+  std::vector<T> Cs = C0;
+  gnn::gemmSerial<T>(M, N, K, A.data(), rsA, csA, B.data(), ldb, Cs.data(), ldc, acc);
+  report(Cs == out[0], what + ": gemmSerial bitwise equal to gemm");
+}
+
+template <class T>
+void gemmTNCase(Rng& r) {
+  // M up to 4,700 rows: 1 to 10 chunks of 512 (the task split changes at 8).
+  const int64_t M = r.uni() < 0.3 ? r.range(3500, 4700) : pickSize(r, 0, 1100);
+  const int64_t K = pickSize(r, 1, 150), N = pickSize(r, 1, 140);
+  const bool acc = r.uni() < 0.3, bias = r.uni() < 0.6;
+  const int64_t ldx = K + r.range(0, 3), ldd = N + r.range(0, 3);
+  std::vector<T> X((size_t)(M * ldx + 1)), D((size_t)(M * ldd + 1)), G0((size_t)(K * N)), b0((size_t)N);
+  fill(r, X);
+  fill(r, D);
+  fill(r, G0);
+  fill(r, b0);
+  std::vector<double> want((size_t)(K * N)), mag((size_t)(K * N)), wantB((size_t)N), magB((size_t)N);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = acc ? (double)G0[(size_t)(k * N + j)] : 0.0, m = std::fabs(s);
+      for (int64_t i = 0; i < M; ++i) {
+        const double p = (double)X[(size_t)(i * ldx + k)] * (double)D[(size_t)(i * ldd + j)];
+        s += p;
+        m += std::fabs(p);
+      }
+      want[(size_t)(k * N + j)] = s;
+      mag[(size_t)(k * N + j)] = m;
+    }
+  for (int64_t j = 0; j < N; ++j) {
+    double s = acc ? (double)b0[(size_t)j] : 0.0, m = std::fabs(s);
+    for (int64_t i = 0; i < M; ++i) {
+      s += (double)D[(size_t)(i * ldd + j)];
+      m += std::fabs((double)D[(size_t)(i * ldd + j)]);
+    }
+    wantB[(size_t)j] = s;
+    magB[(size_t)j] = m;
+  }
+  const std::string what = shapeText<T>("gemmTN", M, N, K, acc) + (bias ? " with bias" : "");
+  std::vector<T> outG[2], outB[2];
+  std::vector<T> scratch;
+  for (int threads = 1; threads <= 2; ++threads) {
+    gnn::setNumThreads(threads);
+    std::vector<T> G = G0, b = b0;
+    gnn::gemmTN<T>(M, K, N, X.data(), ldx, D.data(), ldd, G.data(), bias ? b.data() : nullptr, acc, scratch);
+    outG[threads - 1] = G;
+    outB[threads - 1] = b;
+  }
+  bool ok = true;
+  for (int64_t e = 0; e < K * N && ok; ++e)
+    ok = std::fabs((double)outG[0][(size_t)e] - want[(size_t)e]) <= tolFor<T>() * (mag[(size_t)e] + 1e-30);
+  report(ok, what + " vs float64 reference");
+  if (bias) {
+    bool okB = true;
+    for (int64_t j = 0; j < N && okB; ++j)
+      okB = std::fabs((double)outB[0][(size_t)j] - wantB[(size_t)j]) <= tolFor<T>() * (magB[(size_t)j] + 1e-30);
+    report(okB, what + ": bias column sums vs float64 reference");
+  } else {
+    report(outB[0] == b0, what + ": bias left alone when not asked");
+  }
+  report(outG[0] == outG[1] && outB[0] == outB[1], what + ": 1 and 2 threads bitwise equal");
+  // The serial form (one pass over all rows) agrees with the reference too.
+  std::vector<T> Gs = G0;
+  const int64_t ldg = N;
+  gnn::gemmTNSerial<T>(M, K, N, X.data(), ldx, D.data(), ldd, Gs.data(), ldg, acc);
+  bool okS = true;
+  for (int64_t e = 0; e < K * N && okS; ++e)
+    okS = std::fabs((double)Gs[(size_t)e] - want[(size_t)e]) <= tolFor<T>() * (mag[(size_t)e] + 1e-30);
+  report(okS, what + ": gemmTNSerial vs float64 reference");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int rounds = argc > 1 ? std::atoi(argv[1]) : 60;
+  gnn::DenormalGuard guard;
+  for (int round = 0; round < rounds; ++round) {
+    Rng r((uint64_t)round + 1);
+    gemmCase<float>(r);
+    gemmCase<double>(r);
+    gemmTNCase<float>(r);
+    gemmTNCase<double>(r);
+  }
+  std::printf("dense: %lld cases, %lld errors\n", (long long)g_cases, (long long)g_errors);
+  return g_errors == 0 ? 0 : 1;
+}
