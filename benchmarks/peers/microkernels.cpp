@@ -250,7 +250,8 @@ int main(int argc, char** argv) {
 #endif
   // The step's products at B = 32 (E = 9,984 padded edges, N = 576 nodes) and
   // B = 128 (E = 39,936): SchNet's filter network (K = 150 basis, then 64),
-  // MPEU's edge MLP (128 wide), a node product; and their weight gradients.
+  // MPEU's edge MLP (128 wide), a node product; and their weight gradients
+  // (MPEU's edge-MLP gradients are 150 x 128 and 64 x 128).
   nnCase(9984, 64, 150, true, rounds);
   nnCase(9984, 64, 64, true, rounds);
   nnCase(9984, 128, 64, false, rounds);
@@ -261,6 +262,8 @@ int main(int argc, char** argv) {
   tnCase(9984, 150, 64, rounds);
   tnCase(9984, 64, 64, rounds);
   tnCase(9984, 128, 64, rounds);
+  tnCase(9984, 150, 128, rounds);
+  tnCase(9984, 64, 128, rounds);
   tnCase(39936, 64, 64, rounds);
   tnCase(39936, 150, 64, rounds);
   tnCase(576, 64, 64, rounds);
