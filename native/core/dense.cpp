@@ -51,6 +51,14 @@ double flopsCount() { return t_flops; }
 void addFlopsCount(double f) { t_flops += f; }
 static inline void addFlops(double f) { t_flops += f; }
 
+// Prefetches the element `offset` elements after p. The address may lie past
+// the end of the array (the last tile's "next" rows): it is formed as an
+// integer, not as a pointer, and a prefetch never faults.
+template <class T>
+static inline void prefetchAt(const T* p, int64_t offset) {
+  __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(p) + (uintptr_t)(offset * (int64_t)sizeof(T))), 0, 3);
+}
+
 // C[MR x NV*L] (+)= A[MR x K] B[K x NV*L]; accumulators live in registers.
 // PF (row-major A, csA == 1): once per cache line of the A rows, prefetch the
 // same line of the next tile's MR rows, so the streamed operand is on its way
@@ -71,10 +79,10 @@ static inline void micro(int64_t K, const T* __restrict A, int64_t rsA, int64_t 
     for (int v = 0; v < NV; ++v) b[v] = VV::load(B + k * ldb + v * L);
     const T* a = A + k * csA;
     if (PF && (k % (64 / (int64_t)sizeof(T))) == 0)
-      for (int i = 0; i < MR; ++i) __builtin_prefetch(a + (MR + i) * rsA, 0, 3);
+      for (int i = 0; i < MR; ++i) prefetchAt(a, (MR + i) * rsA);
     // A read across rows (gemmTN's X^T: a tile's MR values sit in row k of X):
     // the next tile's values of row k + 8, which often start a new cache line.
-    if (!PF) __builtin_prefetch(a + MR * rsA + 8 * csA, 0, 3);
+    if (!PF) prefetchAt(a, MR * rsA + 8 * csA);
     for (int i = 0; i < MR; ++i) {
       const T s = a[i * rsA];
       for (int v = 0; v < NV; ++v) c[i][v] += b[v] * s;
@@ -152,8 +160,11 @@ static void gemmBlockImpl(int64_t m0, int64_t m1, int64_t N, int64_t K, const T*
     microScalar<T>(m1 - m0, N - j0, K, A + m0 * rsA, rsA, csA, B + j0, ldb, C + m0 * ldc + j0, ldc, acc);
 }
 
-// Row-major A (csA == 1) gets the next tile's rows prefetched; a transposed A
-// (the weight gradients' X^T, read across rows) is prefetched by gemmTN.
+// Row-major A (csA == 1) gets the next tile's rows prefetched once per cache
+// line (and, under AVX-512, the 128-column panels); a transposed A (the weight
+// gradients' X^T, read across rows) gets the next tile's values prefetched 8
+// rows ahead (micro's !PF branch). A one-column X (ldx == 1, gemmTN with K = 1)
+// looks row-major and takes the first path: the same results either way.
 template <class T>
 static void gemmBlock(int64_t m0, int64_t m1, int64_t N, int64_t K, const T* A, int64_t rsA, int64_t csA,
                       const T* B, int64_t ldb, T* C, int64_t ldc, bool acc) {
@@ -172,8 +183,9 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsA, int64_t csA,
 #pragma omp parallel for schedule(static) num_threads(numThreads()) if (par)
   for (int64_t b = 0; b < nb; ++b) {
     const int64_t m0 = b * RB, m1 = std::min(M, m0 + RB);
-    if (K == 0 && !accumulate) {
-      for (int64_t i = m0; i < m1; ++i) std::memset(C + i * ldc, 0, sizeof(T) * N);
+    if (K == 0) {  // C = 0 or C unchanged (A and B may then be empty)
+      if (!accumulate)
+        for (int64_t i = m0; i < m1; ++i) std::memset(C + i * ldc, 0, sizeof(T) * N);
     } else {
       gemmBlock(m0, m1, N, K, A, rsA, csA, B, ldb, C, ldc, accumulate);
     }
@@ -260,8 +272,9 @@ template <class T>
 void gemmSerial(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsA, int64_t csA, const T* B, int64_t ldb,
                 T* C, int64_t ldc, bool accumulate) {
   if (M <= 0 || N <= 0) return;
-  if (K == 0 && !accumulate) {
-    for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, sizeof(T) * N);
+  if (K == 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, sizeof(T) * N);
     return;
   }
   gemmBlock<T>(0, M, N, K, A, rsA, csA, B, ldb, C, ldc, accumulate);

@@ -73,14 +73,14 @@ std::string shapeText(const char* what, int64_t M, int64_t N, int64_t K, bool ac
          "x" + std::to_string(K) + (acc ? " accumulate" : "");
 }
 
+// One gemm case. trans: A(i,k) = A[k*lda + i] (a transposed operand). pad:
+// extra leading-dimension columns. Buffers are exactly as large as their
+// leading dimensions require, so ASan sees a read or write past any of them.
 template <class T>
-void gemmCase(Rng& r) {
-  const int64_t M = pickSize(r, 0, 700), N = pickSize(r, 1, 140), K = r.uni() < 0.05 ? 0 : pickSize(r, 1, 160);
-  const bool trans = r.uni() < 0.4;  // A(i,k) = A[k*lda + i] (a transposed operand)
-  const bool acc = r.uni() < 0.3;
-  const int64_t lda = (trans ? M : K) + r.range(0, 3), ldb = N + r.range(0, 3), ldc = N + r.range(0, 3);
+void gemmCase(Rng& r, int64_t M, int64_t N, int64_t K, bool trans, bool acc, int64_t padA, int64_t padB, int64_t padC) {
+  const int64_t lda = (trans ? M : K) + padA, ldb = N + padB, ldc = N + padC;
   const int64_t rsA = trans ? 1 : lda, csA = trans ? lda : 1;
-  std::vector<T> A((size_t)((trans ? K : M) * lda + 1)), B((size_t)(K * ldb + 1)), C0((size_t)(M * ldc + 1));
+  std::vector<T> A((size_t)((trans ? K : M) * lda)), B((size_t)(K * ldb)), C0((size_t)(M * ldc));
   fill(r, A);
   fill(r, B);
   fill(r, C0);
@@ -124,13 +124,9 @@ void gemmCase(Rng& r) {
 }
 
 template <class T>
-void gemmTNCase(Rng& r) {
-  // M up to 4,700 rows: 1 to 10 chunks of 512 (the task split changes at 8).
-  const int64_t M = r.uni() < 0.3 ? r.range(3500, 4700) : pickSize(r, 0, 1100);
-  const int64_t K = pickSize(r, 1, 150), N = pickSize(r, 1, 140);
-  const bool acc = r.uni() < 0.3, bias = r.uni() < 0.6;
-  const int64_t ldx = K + r.range(0, 3), ldd = N + r.range(0, 3);
-  std::vector<T> X((size_t)(M * ldx + 1)), D((size_t)(M * ldd + 1)), G0((size_t)(K * N)), b0((size_t)N);
+void gemmTNCase(Rng& r, int64_t M, int64_t K, int64_t N, bool acc, bool bias, int64_t padX, int64_t padD) {
+  const int64_t ldx = K + padX, ldd = N + padD;
+  std::vector<T> X((size_t)(M * ldx)), D((size_t)(M * ldd)), G0((size_t)(K * N)), b0((size_t)N);
   fill(r, X);
   fill(r, D);
   fill(r, G0);
@@ -189,17 +185,53 @@ void gemmTNCase(Rng& r) {
   report(okS, what + ": gemmTNSerial vs float64 reference");
 }
 
+template <class T>
+void gemmRandom(Rng& r) {
+  const int64_t M = pickSize(r, 0, 700), N = pickSize(r, 1, 220), K = r.uni() < 0.05 ? 0 : pickSize(r, 1, 160);
+  gemmCase<T>(r, M, N, K, r.uni() < 0.4, r.uni() < 0.3, r.range(0, 3), r.range(0, 3), r.range(0, 3));
+}
+
+template <class T>
+void gemmTNRandom(Rng& r) {
+  // M up to 4,700 rows: 1 to 10 chunks of 512 (the task split changes at 8).
+  const int64_t M = r.uni() < 0.3 ? r.range(1500, 4700) : pickSize(r, 0, 1100);
+  gemmTNCase<T>(r, M, pickSize(r, 1, 150), pickSize(r, 1, 140), r.uni() < 0.3, r.uni() < 0.6, r.range(0, 3), r.range(0, 3));
+}
+
+// Every path on purpose rather than by chance: rows 0-13 (all remainders of
+// 6-, 4- and 3-row tiles), column counts around a vector (L = 4, 8 or 16), a
+// 64- or 16-column panel and a 128-column panel followed by each kind of tail,
+// K = 0, 1 and odd; gemmTN over 0 rows, 1 chunk, exactly 1 and 2 chunks, a
+// partial chunk, and 6 and 9 chunks (both task splits).
+template <class T>
+void sweep(Rng& r) {
+  static const int64_t kN[] = {1, 3, 4, 5, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 80, 127, 128, 129, 144, 145, 192, 209};
+  for (int64_t M = 0; M <= 13; ++M)
+    for (int64_t N : kN)
+      for (int64_t K : {0, 1, 17})
+        for (int t = 0; t < 4; ++t) gemmCase<T>(r, M, N, K, t & 1, t & 2, 0, 1, 0);
+  for (int64_t M : {96, 97, 191}) gemmCase<T>(r, M, 145, 64, false, true, 1, 0, 2);
+  static const int64_t kM[] = {0, 1, 7, 511, 512, 513, 1024, 1100, 3000, 4609};
+  for (int64_t M : kM)
+    for (int64_t K : {1, 5, 6, 7, 64, 150})
+      for (int64_t N : {1, 17, 64, 128, 130})
+        gemmTNCase<T>(r, M, K, N, (M + K) % 3 == 0, (K + N) % 2 == 0, K % 2, N % 3);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const int rounds = argc > 1 ? std::atoi(argv[1]) : 60;
   gnn::DenormalGuard guard;
+  Rng sr(12345);
+  sweep<float>(sr);
+  sweep<double>(sr);
   for (int round = 0; round < rounds; ++round) {
     Rng r((uint64_t)round + 1);
-    gemmCase<float>(r);
-    gemmCase<double>(r);
-    gemmTNCase<float>(r);
-    gemmTNCase<double>(r);
+    gemmRandom<float>(r);
+    gemmRandom<double>(r);
+    gemmTNRandom<float>(r);
+    gemmTNRandom<double>(r);
   }
   std::printf("dense: %lld cases, %lld errors\n", (long long)g_cases, (long long)g_errors);
   return g_errors == 0 ? 0 : 1;
