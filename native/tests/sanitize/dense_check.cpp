@@ -1,5 +1,5 @@
-// Oracle test of the dense products (native/core/dense.cpp): gemm, gemmTN and
-// their serial forms against a plain float64 reference, on random shapes that
+// Oracle test of the dense products (native/core/dense.cpp): the activation
+// kernels of the epilogues against double, and gemm, gemmTN and their serial forms against a plain float64 reference, on random shapes that
 // reach every code path of the micro-kernels (full tiles, the 1 to kMR-1 row
 // remainders, single-vector and scalar column tails, K = 0, transposed and
 // row-major A, accumulate, gemmTN's chunked reduction with fewer and more than
@@ -10,6 +10,7 @@
 //
 // Usage: gnn_dense_check [rounds]   (default 60). Last line:
 // `dense: N cases, E errors`; exit status 1 if E > 0.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -218,11 +219,51 @@ void sweep(Rng& r) {
         gemmTNCase<T>(r, M, K, N, (M + K) % 3 == 0, (K + N) % 2 == 0, K % 2, N % 3);
 }
 
+// The activation kernels (the products' epilogues) against double: e^x for
+// x <= 0, the shifted softplus and its derivative from the activation, SiLU
+// and its derivative, in float on a grid over [-100, 40] (every length's tail).
+void activations() {
+  std::vector<float> xs;
+  for (double x = -100; x <= 40; x += 0.01) xs.push_back((float)x);
+  for (float x : {0.0f, -0.0f, 1e-30f, -1e-30f, -87.0f, -87.5f, -88.0f, -103.0f, 88.0f}) xs.push_back(x);
+  const int64_t n = (int64_t)xs.size();
+  auto close = [](double got, double want, double tol) { return std::fabs(got - want) <= tol * std::max(1.0, std::fabs(want)); };
+  for (int64_t len : {n, (int64_t)1, (int64_t)15, (int64_t)17}) {
+    std::vector<float> e(xs.begin(), xs.begin() + len), sp = e, d1(len, 1.0f), sl(len), d2(len, 1.0f);
+    for (float& v : e) v = std::min(v, 0.0f);
+    std::vector<float> e0 = e;
+    gnn::expNonPosInPlace<float>(e.data(), len);
+    gnn::sspInPlace<float>(sp.data(), len);
+    gnn::mulSspGradFromAct<float>(d1.data(), sp.data(), len);
+    gnn::siluForward<float>(xs.data(), sl.data(), len);
+    gnn::mulSiluGrad<float>(d2.data(), xs.data(), len);
+    bool okE = true, okS = true, okG = true, okL = true, okLG = true;
+    for (int64_t i = 0; i < len; ++i) {
+      const double x = xs[(size_t)i];
+      // e^x below e^-87 is flushed to 0 (subnormal range): an absolute 1e-37.
+      okE = okE && std::fabs(e[(size_t)i] - std::exp((double)e0[(size_t)i])) <= 4e-7 * std::exp((double)e0[(size_t)i]) + 1e-37;
+      const double ssp = std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))) - std::log(2.0);
+      okS = okS && close(sp[(size_t)i], ssp, 4e-7);
+      okG = okG && close(d1[(size_t)i], 1.0 / (1.0 + std::exp(-x)), 1e-6);
+      const double sg = 1.0 / (1.0 + std::exp(-x));
+      okL = okL && close(sl[(size_t)i], x * sg, 4e-7);
+      okLG = okLG && close(d2[(size_t)i], sg * (1.0 + x * (1.0 - sg)), 1e-6);
+    }
+    const std::string at = " (" + std::to_string(len) + " values)";
+    report(okE, "expNonPosInPlace vs double" + at);
+    report(okS, "sspInPlace vs double" + at);
+    report(okG, "mulSspGradFromAct vs the logistic function" + at);
+    report(okL, "siluForward vs double" + at);
+    report(okLG, "mulSiluGrad vs double" + at);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const int rounds = argc > 1 ? std::atoi(argv[1]) : 60;
   gnn::DenormalGuard guard;
+  activations();
   Rng sr(12345);
   sweep<float>(sr);
   sweep<double>(sr);
