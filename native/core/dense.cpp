@@ -312,48 +312,40 @@ typedef float VF __attribute__((vector_size(kVecBytes)));
 typedef int32_t VI __attribute__((vector_size(kVecBytes)));
 constexpr int kLF = kVecBytes / (int)sizeof(float);
 
+// e^z = 2^n e^r with r = z - n ln 2 (Cody-Waite, two parts): e^r by the
+// polynomial, given n (as floats) and z.
+static inline VF expReduced(VF z, VF n) {
+  VF r = z - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  VF p = VF{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  return p * r * r + r + 1.0f;
+}
+
 static inline VF vexpNonPos(VF z) {
+  z = z < -87.0f ? VF{} - 87.0f : z;
 #if defined(__AVX512F__)
   // AVX-512: n by one rounding instruction and 2^n applied by scalef (exact,
   // like building the exponent bits) in place of the floor emulation and the
   // bit arithmetic below; the same reduction and polynomial. Same results on
   // a 600,000-point grid over [-30, 30]; ssp 0.691 -> 0.578 ns per value,
   // its derivative 0.351 -> 0.265 (one core, values in L1).
-  z = z < -87.0f ? VF{} - 87.0f : z;
-  const __m512 nn = _mm512_roundscale_ps(_mm512_mul_ps((__m512)z, _mm512_set1_ps(1.44269504088896341f)),
-                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const VF n = (VF)nn;
-  VF r = z - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  VF p = VF{} + 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const VF e = p * r * r + r + 1.0f;
-  const VF out = (VF)_mm512_scalef_ps((__m512)e, nn);
-  return z <= -87.0f ? VF{} : out;  // flush what would be subnormal
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps((__m512)z, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const VF out = (VF)_mm512_scalef_ps((__m512)expReduced(z, (VF)n), n);
 #else
-  z = z < -87.0f ? VF{} - 87.0f : z;
   const VF t = z * 1.44269504088896341f + 0.5f;
   const VI ti = __builtin_convertvector(t, VI);  // truncates toward zero
   VF n = __builtin_convertvector(ti, VF);
   n = n > t ? n - 1.0f : n;                      // floor
-  const VI ni = __builtin_convertvector(n, VI);
-  VF r = z - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  VF p = VF{} + 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const VF e = p * r * r + r + 1.0f;
-  const VI bits = (ni + 127) << 23;
-  const VF out = e * (VF)bits;
-  return z <= -87.0f ? VF{} : out;  // flush what would be subnormal
+  const VI bits = (__builtin_convertvector(n, VI) + 127) << 23;
+  const VF out = expReduced(z, n) * (VF)bits;
 #endif
+  return z <= -87.0f ? VF{} : out;  // flush what would be subnormal
 }
 
 // ln(1 + t) for t in [0, 1] via s = t / (2 + t) and the atanh series

@@ -27,6 +27,7 @@
 #include "core/neighbours.h"
 #include "core/pack.h"
 #include "core/segment.h"
+#include "rng.h"
 
 namespace {
 
@@ -78,18 +79,7 @@ void check(bool ok, const std::string& what) {
   if (!ok) throw std::runtime_error("contract violated: " + what);
 }
 
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9e3779b97f4a7c15ULL + 1) {}
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  double uni() { return (double)(next() >> 11) * (1.0 / 9007199254740992.0); }
-  int64_t range(int64_t lo, int64_t hi) { return lo + (int64_t)(next() % (uint64_t)(hi - lo + 1)); }
-};
+using gnn_test::Rng;
 
 const int32_t kExtremeInts[] = {-1, 0, 1, 2, 7, INT32_MAX, INT32_MIN, INT32_MAX - 1, 1 << 20, -(1 << 30)};
 const double kExtremeFloats[] = {std::numeric_limits<double>::quiet_NaN(), INFINITY, -INFINITY, 1.7e308, -1.7e308, 1e200, 5e-324, -0.0, 1e9, 9007199254740992.0};
