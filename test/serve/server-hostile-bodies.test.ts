@@ -82,23 +82,30 @@ test('a request beyond the predictor\'s work budget gets 413 ERR_GNN_REQUEST_TOO
   }
 });
 
+// Both refusals below come from the pre-parse scan (src/serve/json-guard.ts):
+// its messages ("JSON nested deeper than", "a JSON array has more than")
+// differ from the schema's after a parse ("... structures is more than the
+// limit"), so the message itself shows that the body was never parsed. (These
+// tests used to bound the wall-clock time at 600 ms as well; on a loaded CI
+// machine the 16 MiB upload alone took 628 ms, and speed is a benchmark's
+// business, not a unit test's.)
 describe('JSON bodies are bounded before parsing', () => {
-  test('nesting 4 million deep is refused at once, and the server stays responsive', async () => {
+  test('nesting 4 million deep is refused by the pre-parse scan, and the server stays responsive', async () => {
     const body = `{"structures": ${'['.repeat(4_000_000)}${']'.repeat(4_000_000)}}`;
     const r = await post(body);
-    expect(r.ms).toBeLessThan(600);
     expect(r.status).toBe(400);
-    expect(r.json.error?.message).toMatch(/nested deeper than \d+ levels/);
+    expect(r.json.error?.message).toMatch(/JSON nested deeper than \d+ levels/);
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
 
-  test('an array of 440,000 one-atom structures (16 MiB) is refused by the items limit, quickly', async () => {
+  test('an array of 440,000 one-atom structures (16 MiB) is refused by the pre-parse items limit', async () => {
     const one = JSON.stringify({ numbers: [1], positions: [0, 0, 0] });
     const body = `{"structures": [${Array.from({ length: 440_000 }, () => one).join(',')}]}`;
     const r = await post(body);
-    expect(r.ms).toBeLessThan(600);
     expect(r.status).toBe(400);
-    expect(r.json.error?.message).toMatch(/more than 15000 items/);
+    expect(r.json.error?.message).toMatch(/a JSON array has more than 15000 items/);
+    expect(r.json.error?.message).not.toMatch(/structures is more than the limit/);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
 
   test('per-structure arrays have maxItems (numbers beyond maxAtoms: 400 from the schema)', async () => {
