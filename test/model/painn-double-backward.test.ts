@@ -14,6 +14,7 @@ import { resolveModelConfig, type ModelConfig } from '../../src/model/config';
 import { paramLayout } from '../../src/model/params';
 import { centralDifferences, spreadIndices } from '../helpers/gradcheck';
 import { atomWeights, float32Params, packStructures, jitter, packBothPrecisions, relErr, volume, type TestStructure, type Vec3 } from './forces-reference';
+import { forceGradFixture, itForceGradPrecisionAndComposition } from './force-grad-checks';
 
 const api = nativeModel();
 const CUTOFF = 3.0;
@@ -138,60 +139,10 @@ describe.each(configs)('PaiNN double backward vs finite differences (%s, float64
 });
 
 describe.each(configs)('PaiNN double backward, production guarantees (%s)', (_name, extra) => {
-  const c = painnConfig(extra);
-  const P = paramLayout(c).total;
-  const p64 = float32Params(c, 3);
-  const p32 = Float32Array.from(p64);
-  const { f32, f64, shape } = packBothPrecisions(structs, [0, 1, 2], 'exact');
-  const w64 = atomWeights(shape.nodes, shape.nodes, 9);
-  const w32 = Float32Array.from(w64);
-  const plan32 = api.createPlan(c, shape, 'float32', { forces: true, forceTraining: true });
-  const plan64 = api.createPlan(c, shape, 'float64', { forceTraining: true });
+  const fx = forceGradFixture(painnConfig(extra), structs);
+  const { c, P, p64, p32, f32, shape, w32, plan32 } = fx;
 
-  it('float32 forceGrad agrees with float64 (every block, and w . F)', () => {
-    const g32 = new Float32Array(P), e32 = new Float32Array(P), g64 = new Float64Array(P), e64 = new Float64Array(P);
-    const v32 = native().forceGrad(plan32, f32, shape, p32, w32, g32, e32);
-    const v64 = native().forceGrad(plan64, f64, shape, p64, w64, g64, e64);
-    expect(Math.abs(v32 - v64)).toBeLessThanOrEqual(1e-4 * Math.abs(v64) + 1e-6);
-    expect(relErr(g32, g64)).toBeLessThan(1e-4);
-    expect(relErr(e32, e64)).toBeLessThan(1e-4);
-    for (const e of paramLayout(c).entries) {
-      const a = g32.subarray(e.offset, e.offset + e.rows * e.cols), b = g64.subarray(e.offset, e.offset + e.rows * e.cols);
-      let scale = 0;
-      for (const x of b) scale = Math.max(scale, Math.abs(x));
-      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThanOrEqual(2e-4 * scale + 1e-6);
-    }
-  });
-
-  it('forceLossAndGrad is energyWeight * lossAndGrad + forceGrad at w = 2 a (F - F*) (float64), and agrees in float32', () => {
-    const target = atomWeights(shape.nodes, shape.nodes, 21);
-    const aw = Float64Array.from({ length: shape.nodes }, (_, i) => 0.5 + (i % 3) * 0.25);
-    const ew = 0.7;
-    const g = new Float64Array(P), F = new Float64Array(3 * shape.nodes);
-    const r = native().forceLossAndGrad(plan64, f64, shape, p64, target, aw, ew, g, F);
-    const F2 = new Float64Array(3 * shape.nodes);
-    const loss = native().forcesStep(plan64, f64, shape, p64, new Float64Array(shape.graphs), F2);
-    expect(Array.from(F)).toEqual(Array.from(F2));
-    let fl = 0;
-    const w = new Float64Array(3 * shape.nodes);
-    for (let i = 0; i < shape.nodes; i++)
-      for (let a = 0; a < 3; a++) {
-        const d = F2[3 * i + a] - target[3 * i + a];
-        fl += aw[i] * d * d;
-        w[3 * i + a] = 2 * aw[i] * d;
-      }
-    expect(r.energyLoss).toBeCloseTo(loss, 12);
-    expect(Math.abs(r.forceLoss - fl)).toBeLessThanOrEqual(1e-12 * fl);
-    const gl = new Float64Array(P), gf = new Float64Array(P);
-    native().lossAndGrad(plan64, f64, shape, p64, gl);
-    native().forceGrad(plan64, f64, shape, p64, w, gf);
-    const want = gl.map((x, i) => ew * x + gf[i]);
-    expect(relErr(g, want)).toBeLessThan(1e-11);
-    const g32 = new Float32Array(P);
-    const r32 = native().forceLossAndGrad(plan32, f32, shape, p32, Float32Array.from(target), Float32Array.from(aw), ew, g32);
-    expect(Math.abs(r32.forceLoss - r.forceLoss)).toBeLessThanOrEqual(1e-4 * r.forceLoss);
-    expect(relErr(g32, g)).toBeLessThan(1e-4);
-  });
+  itForceGradPrecisionAndComposition(fx);
 
   it('gives the same bits with 1 and 2 threads (float32 and float64, with a stress term)', () => {
     const before = getThreads();
