@@ -447,25 +447,12 @@ void painnBackwardDual(X& x, const ModelConfig& c, const ParamLayout& L, const T
   if (vg) x.zero(acc, chunks * (K + 1) * LF);
   x.zero(accT, chunks * (K + 1) * LF);
   {
-    T* dr2 = x.buf(kBufDr2);
-    T* dr2T = x.buf(kBufTDr2);
-    T* dr1 = x.buf(kBufDr1);
-    T* dr1T = x.buf(kBufTDr1);
-    const T* r1 = x.buf(kBufR1);
-    const T* r1T = x.buf(kBufTR1);
-    x.energySeed(kSiteForceSeed, dr2);
-    if (seedScale != (T)0) x.lossSeedTangent(kSiteTanSeed, seedScale, dr2T);
-    else x.zero(dr2T, N);
-    if (vg) x.gemmTN(kSiteReadoutR2Dw, -1, N, R, 1, r1, R, dr2, 1, DV.r2w, DV.r2b, false);
-    dualGemmTN<T>(x, kSiteTanNodeDw, -1, N, R, 1, r1, r1T, R, dr2, dr2T, 1, DT.r2w, DT.r2b);
-    x.painnReadoutDr1(kSiteReadoutDr1, N, R, dr2, W.r2w, x.buf(kBufPR1pre), dr1);
-    x.painnReadoutDr1Tangent(kSiteTanDr1, N, R, dr2, dr2T, W.r2w, x.buf(kBufPR1pre), x.buf(kBufPTR1pre), dr1T);
-    const T* sTop = S + (2 * (int64_t)c.passes) * N * F;
-    const T* sTopT = ST + (2 * (int64_t)c.passes) * N * F;
-    if (vg) x.gemmTN(kSiteReadoutR1Dw, -1, N, F, R, sTop, F, dr1, R, DV.r1w, DV.r1b, false);
-    dualGemmTN<T>(x, kSiteTanNodeDw, -1, N, F, R, sTop, sTopT, F, dr1, dr1T, R, DT.r1w, DT.r1b);
-    x.gemm(kSiteReadoutDx, -1, N, F, R, dr1, R, W.r1w, R, true, ds, F, false, Epi<T>());
-    x.gemm(kSiteTanNodeDx, -1, N, F, R, dr1T, R, W.r1w, R, true, dsT, F, false, Epi<T>());
+    readoutBackwardDual<T>(x, W, DV, DT, vg, seedScale, N, F, R, S + (2 * (int64_t)c.passes) * N * F,
+                           ST + (2 * (int64_t)c.passes) * N * F, ds, dsT, [&](T* dr2, T* dr2T, T* dr1, T* dr1T) {
+                             x.painnReadoutDr1(kSiteReadoutDr1, N, R, dr2, W.r2w, x.buf(kBufPR1pre), dr1);
+                             x.painnReadoutDr1Tangent(kSiteTanDr1, N, R, dr2, dr2T, W.r2w, x.buf(kBufPR1pre),
+                                                      x.buf(kBufPTR1pre), dr1T);
+                           });
     x.zero(dv, N * F3);
     x.zero(dvT, N * F3);
   }

@@ -55,6 +55,32 @@ void dualGemmTN(X& x, int site, int pass, int64_t M, int64_t Kx, int64_t Nd, con
 // off-diagonal q_v on both entries' sum: u^T Q u = sum_v q_v u_a u_b), so
 // the tangent of the summed energies is -(w . F + q . dE/d strain) and the
 // dual backward's parameter gradient, negated, is d(w . F + q . W)/dtheta.
+// The readout's part of a dual backward, shared by MPEU/SchNet and PaiNN: the
+// energy seed and its tangent, the two readout products' weight gradients
+// (values when vg, tangents always), the hidden layer's gradient and tangent
+// by the model's own activation (dr1Step(dr2, dr2T, dr1, dr1T)), and the
+// gradient and tangent into the top features `top` [N x F] (dTop, dTopT).
+template <class T, class X, class Wt, class Dr1>
+void readoutBackwardDual(X& x, const Wt& W, const Wt& DV, const Wt& DT, bool vg, T seedScale, int64_t N, int64_t F,
+                         int64_t R, const T* top, const T* topT, T* dTop, T* dTopT, Dr1 dr1Step) {
+  T* dr2 = x.buf(kBufDr2);
+  T* dr2T = x.buf(kBufTDr2);
+  T* dr1 = x.buf(kBufDr1);
+  T* dr1T = x.buf(kBufTDr1);
+  const T* r1 = x.buf(kBufR1);
+  const T* r1T = x.buf(kBufTR1);
+  x.energySeed(kSiteForceSeed, dr2);
+  if (seedScale != (T)0) x.lossSeedTangent(kSiteTanSeed, seedScale, dr2T);
+  else x.zero(dr2T, N);
+  if (vg) x.gemmTN(kSiteReadoutR2Dw, -1, N, R, 1, r1, R, dr2, 1, DV.r2w, DV.r2b, false);
+  dualGemmTN<T>(x, kSiteTanNodeDw, -1, N, R, 1, r1, r1T, R, dr2, dr2T, 1, DT.r2w, DT.r2b);
+  dr1Step(dr2, dr2T, dr1, dr1T);
+  if (vg) x.gemmTN(kSiteReadoutR1Dw, -1, N, F, R, top, F, dr1, R, DV.r1w, DV.r1b, false);
+  dualGemmTN<T>(x, kSiteTanNodeDw, -1, N, F, R, top, topT, F, dr1, dr1T, R, DT.r1w, DT.r1b);
+  x.gemm(kSiteReadoutDx, -1, N, F, R, dr1, R, W.r1w, R, true, dTop, F, false, Epi<T>());
+  x.gemm(kSiteTanNodeDx, -1, N, F, R, dr1T, R, W.r1w, R, true, dTopT, F, false, Epi<T>());
+}
+
 template <class T, class X>
 void forwardTangent(X& x, const ModelConfig& c, const ParamLayout& L, const T* params, const Shape& s, const T* w,
                     const T* q = nullptr) {
@@ -157,25 +183,13 @@ void backwardDual(X& x, const ModelConfig& c, const ParamLayout& L, const T* par
   T* dhT = x.buf(kBufTDh);
   T* dhNewT = x.buf(kBufTDhNew);
   {
-    T* dr2 = x.buf(kBufDr2);
-    T* dr2T = x.buf(kBufTDr2);
-    T* dr1 = x.buf(kBufDr1);
-    T* dr1T = x.buf(kBufTDr1);
     const T* r1 = x.buf(kBufR1);
     const T* r1T = x.buf(kBufTR1);
-    x.energySeed(kSiteForceSeed, dr2);
-    if (seedScale != (T)0) x.lossSeedTangent(kSiteTanSeed, seedScale, dr2T);
-    else x.zero(dr2T, N);
-    if (vg) x.gemmTN(kSiteReadoutR2Dw, -1, N, R, 1, r1, R, dr2, 1, DV.r2w, DV.r2b, false);
-    dualGemmTN<T>(x, kSiteTanNodeDw, -1, N, R, 1, r1, r1T, R, dr2, dr2T, 1, DT.r2w, DT.r2b);
-    x.readoutBwdHidden(kSiteReadoutDr1, N, R, dr2, W.r2w, r1, dr1);
-    x.readoutBwdHiddenTangent(kSiteTanDr1, N, R, dr2, dr2T, W.r2w, r1, r1T, dr1T);
-    const T* hTop = h + (int64_t)c.passes * N * C;
-    const T* hTopT = hT + (int64_t)c.passes * N * C;
-    if (vg) x.gemmTN(kSiteReadoutR1Dw, -1, N, C, R, hTop, C, dr1, R, DV.r1w, DV.r1b, false);
-    dualGemmTN<T>(x, kSiteTanNodeDw, -1, N, C, R, hTop, hTopT, C, dr1, dr1T, R, DT.r1w, DT.r1b);
-    x.gemm(kSiteReadoutDx, -1, N, C, R, dr1, R, W.r1w, R, true, dh, C, false, Epi<T>());
-    x.gemm(kSiteTanNodeDx, -1, N, C, R, dr1T, R, W.r1w, R, true, dhT, C, false, Epi<T>());
+    readoutBackwardDual<T>(x, W, DV, DT, vg, seedScale, N, C, R, h + (int64_t)c.passes * N * C,
+                           hT + (int64_t)c.passes * N * C, dh, dhT, [&](T* dr2, T* dr2T, T* dr1, T* dr1T) {
+                             x.readoutBwdHidden(kSiteReadoutDr1, N, R, dr2, W.r2w, r1, dr1);
+                             x.readoutBwdHiddenTangent(kSiteTanDr1, N, R, dr2, dr2T, W.r2w, r1, r1T, dr1T);
+                           });
   }
   if (mpeu && E > 0) {
     x.zero(x.buf(kBufDe), E * C);
