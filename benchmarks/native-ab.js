@@ -12,8 +12,10 @@
 // It also says whether the two builds compute the same bits: lossAndGrad of
 // both on the same packed batches (each model at B = 8, 16, 32 and 128,
 // float32 and float64, 1 and 2 threads), loss and gradient compared byte for
-// byte. A change meant to be a pure speed-up (a new task split, a serial path)
-// should report every case identical.
+// byte; and forceLossAndGrad (the force-training step: force pass, tangent
+// forward, dual backward) at B = 8 and 32, losses, forces and gradient. A
+// change meant to be a pure speed-up (a new task split, a serial path, a
+// shared helper) should report every case identical.
 'use strict';
 const path = require('path');
 const dist = path.join(__dirname, '..', 'dist');
@@ -45,7 +47,8 @@ async function run({ args, log }) {
   const models = m >= 0 && args[m + 1] ? args[m + 1].split(',') : ['mpeu', 'schnet'];
   const grid = [];
   for (const B of [32, 128]) for (const model of models) grid.push([model, model === 'painn' && B === 32 ? 16 : B]);
-  const directions = models.includes('painn');
+  // Directions for PaiNN and for every model's force pass (the bitwise check below).
+  const directions = true;
   const { store } = await loadSource('qm9-like:4000', { graph: 'fc', directions });
   const arrays = storeArraysFor(store, 'U0', { mean: 0, std: 1000 });
   const ids = Int32Array.from({ length: store.numGraphs }, (_, g) => g);
@@ -105,8 +108,41 @@ async function run({ args, log }) {
           cases++;
           if (!(Object.is(out[0].loss, out[1].loss) && out[0].g.equals(out[1].g))) differ.push(`${model} B=${B} ${dtype} ${th} thread(s)`);
         }
+  // The force-training step (forward, force pass, tangent forward, dual
+  // backward) of both builds: forceLossAndGrad's losses, forces and gradient.
+  let forceCases = 0;
+  const forceDiffer = [];
+  for (const model of models)
+    for (const B of [8, 32])
+      for (const dtype of ['float32', 'float64'])
+        for (const th of [1, 2]) {
+          if (typeof oldA.forceLossAndGrad !== 'function') continue;
+          const policy = createPolicy('dynamic', sizesOf(store), ids, B, 42);
+          const shape = policy.fixedShape;
+          const inputs = allocPackOutput(shape, dtype, true);
+          newA.packGraphs(arrays, policy.next().graphIds, shape, inputs);
+          const config = { kind: model };
+          const L = newA.modelLayout(config);
+          const Arr = dtype === 'float32' ? Float32Array : Float64Array;
+          const target = Arr.from({ length: 3 * shape.nodes }, (_, k) => Math.cos(k) * 0.1);
+          const aw = Arr.from({ length: shape.nodes }, () => 1);
+          const out = [oldA, newA].map((a) => {
+            a.setThreads(th);
+            const p = Arr.from({ length: L.total }, (_, k) => Math.sin(k) * 0.05);
+            const g = new Arr(L.total);
+            const F = new Arr(3 * shape.nodes);
+            const plan = a.createPlan(config, shape, dtype, { forces: true, forceTraining: true });
+            const r = a.forceLossAndGrad(plan, inputs, shape, p, target, aw, 0.5, g, F);
+            a.releasePlan(plan);
+            return { r, g: Buffer.from(g.buffer), F: Buffer.from(F.buffer) };
+          });
+          forceCases++;
+          const same = ['energyLoss', 'forceLoss', 'stressLoss'].every((k) => Object.is(out[0].r[k], out[1].r[k])) && out[0].g.equals(out[1].g) && out[0].F.equals(out[1].F);
+          if (!same) forceDiffer.push(`${model} B=${B} ${dtype} ${th} thread(s)`);
+        }
   for (const a of [oldA, newA]) a.setThreads(threads);
   log(`bitwise: ${cases} lossAndGrad cases, ${differ.length} differ${differ.length ? `: ${differ.join('; ')}` : ''}`);
+  log(`bitwise: ${forceCases} forceLossAndGrad cases, ${forceDiffer.length} differ${forceDiffer.length ? `: ${forceDiffer.join('; ')}` : ''}`);
   const md = [
     '## Native A/B of the training step (`npm run bench -- native-ab --old PATH`)',
     '',
@@ -116,9 +152,10 @@ async function run({ args, log }) {
     '|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.model} | ${r.batch} | ${r.old_ms.toFixed(1)} | ${r.new_ms.toFixed(1)} | ${r.ratio.toFixed(3)} |`),
     '',
-    `Same bits: lossAndGrad of both builds on the same packed batches (models ${models.join(', ')} at B = 8, 16, 32, 128; float32 and float64; 1 and 2 threads): ${cases} cases, ${differ.length === 0 ? 'every one identical (loss and gradient, byte for byte)' : `${differ.length} differ: ${differ.join('; ')}`}.`,
+    `Same bits: lossAndGrad of both builds on the same packed batches (models ${models.join(', ')} at B = 8, 16, 32, 128; float32 and float64; 1 and 2 threads): ${cases} cases, ${differ.length === 0 ? 'every one identical (loss and gradient, byte for byte)' : `${differ.length} differ: ${differ.join('; ')}`}. ` +
+      `The force-training step (forceLossAndGrad: losses, forces and gradient; B = 8 and 32, float32 and float64, 1 and 2 threads): ${forceCases === 0 ? 'not compared (the old build has no forceLossAndGrad)' : `${forceCases} cases, ${forceDiffer.length === 0 ? 'every one identical' : `${forceDiffer.length} differ: ${forceDiffer.join('; ')}`}`}.`,
   ];
-  return { markdown: md.join('\n'), data: { rows, bitwise: { cases, differ } } };
+  return { markdown: md.join('\n'), data: { rows, bitwise: { cases, differ, forceCases, forceDiffer } } };
 }
 
 module.exports = { run };
