@@ -48,8 +48,7 @@ async function run({ args, log }) {
   const grid = [];
   for (const B of [32, 128]) for (const model of models) grid.push([model, model === 'painn' && B === 32 ? 16 : B]);
   // Directions for PaiNN and for every model's force pass (the bitwise check below).
-  const directions = true;
-  const { store } = await loadSource('qm9-like:4000', { graph: 'fc', directions });
+  const { store } = await loadSource('qm9-like:4000', { graph: 'fc', directions: true });
   const arrays = storeArraysFor(store, 'U0', { mean: 0, std: 1000 });
   const ids = Int32Array.from({ length: store.numGraphs }, (_, g) => g);
   const rows = [];
@@ -82,6 +81,14 @@ async function run({ args, log }) {
     rows.push(row);
     log(`${model} B=${B}: old ${row.old_ms.toFixed(1)} ms, new ${row.new_ms.toFixed(1)} ms, paired median new/old ${row.ratio.toFixed(3)}`);
   }
+  // The first batch of the dynamic policy at B, packed (with directions) in dtype.
+  const firstBatch = (B, dtype) => {
+    const policy = createPolicy('dynamic', sizesOf(store), ids, B, 42);
+    const shape = policy.fixedShape;
+    const inputs = allocPackOutput(shape, dtype, true);
+    newA.packGraphs(arrays, policy.next().graphIds, shape, inputs);
+    return { shape, inputs };
+  };
   // Bitwise: the same inputs through both builds' lossAndGrad.
   let cases = 0;
   const differ = [];
@@ -89,10 +96,7 @@ async function run({ args, log }) {
     for (const B of [8, 16, 32, 128])
       for (const dtype of ['float32', 'float64'])
         for (const th of [1, 2]) {
-          const policy = createPolicy('dynamic', sizesOf(store), ids, B, 42);
-          const shape = policy.fixedShape;
-          const inputs = allocPackOutput(shape, dtype, directions);
-          newA.packGraphs(arrays, policy.next().graphIds, shape, inputs);
+          const { shape, inputs } = firstBatch(B, dtype);
           const config = { kind: model };
           const L = newA.modelLayout(config);
           const out = [oldA, newA].map((a) => {
@@ -117,10 +121,7 @@ async function run({ args, log }) {
       for (const dtype of ['float32', 'float64'])
         for (const th of [1, 2]) {
           if (typeof oldA.forceLossAndGrad !== 'function') continue;
-          const policy = createPolicy('dynamic', sizesOf(store), ids, B, 42);
-          const shape = policy.fixedShape;
-          const inputs = allocPackOutput(shape, dtype, true);
-          newA.packGraphs(arrays, policy.next().graphIds, shape, inputs);
+          const { shape, inputs } = firstBatch(B, dtype);
           const config = { kind: model };
           const L = newA.modelLayout(config);
           const Arr = dtype === 'float32' ? Float32Array : Float64Array;

@@ -3,8 +3,9 @@
  * model's force-training tests (forces-double-backward-fast for MPEU and
  * SchNet, painn-double-backward for PaiNN): float32 forceGrad against float64
  * on the same float32-representable inputs (every parameter block, and
- * w . F), and forceLossAndGrad against its composition lossAndGrad +
- * forceGrad at w = 2 a (F - F*) in float64, with float32 agreeing.
+ * w . F), forceLossAndGrad against its composition lossAndGrad +
+ * forceGrad at w = 2 a (F - F*) in float64, with float32 agreeing, and
+ * forceGrad bitwise unchanged by padding.
  */
 import type { ModelConfig } from '../../src/model/config';
 import { paramLayout } from '../../src/model/params';
@@ -46,8 +47,33 @@ export function forceGradFixture(c: ModelConfig, structs: TestStructure[]): Forc
   };
 }
 
-/** Registers the two checks (call inside a describe). */
-export function itForceGradPrecisionAndComposition(fx: ForceGradFixture): void {
+/**
+ * The fixture's batch with 5 padding atoms, 37 padding edges and 2 padding
+ * graphs, its float32 plan and the fixture's w extended over the padding atoms
+ * by a non-zero weight (padding atoms must play no part).
+ */
+export function paddedForceBatch(fx: ForceGradFixture, structs: TestStructure[]): { f32: PackOutput; shape: PackShape; plan: PlanHandle; w: Float32Array } {
+  const padded = packBothPrecisions(structs, [0, 1, 2], { nodes: fx.shape.nodes + 5, edges: fx.shape.edges + 37, graphs: fx.shape.graphs + 2 });
+  const w = new Float32Array(3 * padded.shape.nodes);
+  w.set(fx.w32);
+  for (let i = fx.w32.length; i < w.length; i++) w[i] = 0.3;
+  return { f32: padded.f32, shape: padded.shape, plan: nativeModel().createPlan(fx.c, padded.shape, 'float32', { forceTraining: true }), w };
+}
+
+/** Registers the three checks (call inside a describe). */
+export function itForceGradPrecisionAndComposition(fx: ForceGradFixture, structs: TestStructure[]): void {
+  it('padding changes no bit of forceGrad (float32)', () => {
+    const { P, p32, f32, shape, w32, plan32 } = fx;
+    const padded = paddedForceBatch(fx, structs);
+    const gA = new Float32Array(P), gB = new Float32Array(P), eA = new Float32Array(P), eB = new Float32Array(P);
+    const vA = native().forceGrad(plan32, f32, shape, p32, w32, gA, eA);
+    const vB = native().forceGrad(padded.plan, padded.f32, padded.shape, p32, padded.w, gB, eB);
+    expect(vB).toBe(vA);
+    expect(Buffer.from(gA.buffer).equals(Buffer.from(gB.buffer))).toBe(true);
+    expect(Buffer.from(eA.buffer).equals(Buffer.from(eB.buffer))).toBe(true);
+    nativeModel().releasePlan(padded.plan);
+  });
+
   const { c, P, p64, p32, f32, f64, shape, w64, w32, plan32, plan64 } = fx;
   it('float32 forceGrad agrees with float64 (every block, and w . F)', () => {
     const g32 = new Float32Array(P), e32 = new Float32Array(P), g64 = new Float64Array(P), e64 = new Float64Array(P);
